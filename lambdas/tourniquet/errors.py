@@ -1,0 +1,35 @@
+"""Exceptions named for the Step Functions errors they become (``Retry``/``Catch`` ``ErrorEquals``)."""
+
+from __future__ import annotations
+
+
+class TourniquetError(Exception):
+    """Base class; the class name is the Step Functions error name."""
+
+
+class InvalidAlert(TourniquetError):
+    """The input cannot be turned into an alert. Not retried."""
+
+
+class Throttled(TourniquetError):
+    """AWS kept throttling after the client's own retries; the state machine retries with backoff."""
+
+
+class ContainmentFailed(TourniquetError):
+    """A containment action could not be carried out."""
+
+
+class VerificationFailed(TourniquetError):
+    """An action ran but re-reading the resource did not prove it took effect."""
+
+
+class TargetNotFound(TourniquetError):
+    """The resource named by the alert does not exist (any more)."""
+
+
+class ApprovalDenied(TourniquetError):
+    """An approver denied the destructive step (sent with SendTaskFailure)."""
+
+
+class SlackUnavailable(TourniquetError):
+    """Slack could not be reached or refused the call."""

@@ -1,0 +1,39 @@
+"""Runtime settings, read from each function's environment.
+
+Settings are rebuilt on every call (they are cheap) rather than cached per process, so that several functions
+sharing one process (the local sandbox) never see each other's configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
+
+    table_name: str = Field(default="tourniquet", alias="TABLE_NAME")
+    aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    dedup_window_seconds: int = Field(default=3600, ge=60, alias="DEDUP_WINDOW_SECONDS")
+    approval_timeout_seconds: int = Field(default=3600, ge=60, alias="APPROVAL_TIMEOUT_SECONDS")
+    slack_secret_arn: str | None = Field(default=None, alias="SLACK_SECRET_ARN")
+    slack_channel: str = Field(default="#security-incidents", alias="SLACK_CHANNEL")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    approvers: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="APPROVERS")
+    escalation_topic_arn: str | None = Field(default=None, alias="ESCALATION_TOPIC_ARN")
+    protected_tag_key: str = Field(default="tourniquet:protected", alias="PROTECTED_TAG_KEY")
+    dry_run: bool = Field(default=False, alias="DRY_RUN")
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _split_approvers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,142 @@
+"""The single DynamoDB table: incidents, their append-only timeline, undo records, dedup keys and approvals.
+
+Key design (pk / sk):
+
+=========================  ======================  ==========================================
+item                       pk                      sk
+=========================  ======================  ==========================================
+incident                   ``INCIDENT#<id>``       ``INCIDENT``
+timeline event (append)    ``INCIDENT#<id>``       ``EVENT#<iso time>#<seq>``
+undo record (before-state) ``INCIDENT#<id>``       ``UNDO#<action>#<target>``
+dedup key                  ``DEDUP#<key>``         ``DEDUP``
+approval                   ``APPROVAL#<id>``       ``APPROVAL``
+=========================  ======================  ==========================================
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from tourniquet import aws
+from tourniquet.settings import get_settings
+
+INCIDENT_SK = "INCIDENT"
+_seq = itertools.count()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None = None) -> str:
+    return (moment or now()).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+def incident_pk(incident_id: str) -> str:
+    return f"INCIDENT#{incident_id}"
+
+
+def table() -> Any:
+    return aws.resource("dynamodb").Table(get_settings().table_name)
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB items as JSON-ready values (Decimal becomes int or float)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [plain(v) for v in value]
+    return value
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    return aws.error_code(exc) == "ConditionalCheckFailedException"
+
+
+def get_incident(incident_id: str) -> dict[str, Any] | None:
+    item = table().get_item(Key={"pk": incident_pk(incident_id), "sk": INCIDENT_SK}, ConsistentRead=True)
+    return plain(item["Item"]) if "Item" in item else None
+
+
+def update_incident(incident_id: str, **fields: Any) -> None:
+    """Set top-level attributes of an existing incident."""
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": value for i, value in enumerate(fields.values())}
+    assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+    table().update_item(
+        Key={"pk": incident_pk(incident_id), "sk": INCIDENT_SK},
+        UpdateExpression=f"SET {assignments}",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def append_event(incident_id: str, kind: str, *, actor: str = "automation", **detail: Any) -> dict[str, Any]:
+    """Append one event to the incident's timeline. Events are never updated or deleted."""
+    at = iso()
+    item = {
+        "pk": incident_pk(incident_id),
+        "sk": f"EVENT#{at}#{next(_seq):06d}{secrets.token_hex(2)}",
+        "kind": kind,
+        "actor": actor,
+        "at": at,
+        **{k: v for k, v in detail.items() if v is not None},
+    }
+    table().put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+    return item
+
+
+def timeline(incident_id: str) -> list[dict[str, Any]]:
+    return _query_prefix(incident_id, "EVENT#")
+
+
+def put_undo(incident_id: str, action: str, target: str, before: dict[str, Any]) -> dict[str, Any]:
+    """Record a before-state once. A retried action keeps the first record, never the half-contained state."""
+    item = {
+        "pk": incident_pk(incident_id),
+        "sk": f"UNDO#{action}#{target}",
+        "action": action,
+        "target": target,
+        "before": before,
+        "at": iso(),
+    }
+    try:
+        table().put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        existing = table().get_item(Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True)["Item"]
+        return plain(existing)  # type: ignore[no-any-return]
+    return item
+
+
+def undo_records(incident_id: str) -> list[dict[str, Any]]:
+    return _query_prefix(incident_id, "UNDO#")
+
+
+def _query_prefix(incident_id: str, prefix: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(incident_pk(incident_id)) & Key("sk").begins_with(prefix),
+        "ConsistentRead": True,
+    }
+    while True:
+        page = table().query(**kwargs)
+        items.extend(plain(item) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
