@@ -71,11 +71,16 @@ def get_incident(incident_id: str) -> dict[str, Any] | None:
     return plain(item["Item"]) if "Item" in item else None
 
 
-def update_incident(incident_id: str, **fields: Any) -> None:
-    """Set top-level attributes of an existing incident."""
+def set_clause(fields: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``SET`` assignments for an UpdateExpression, with placeholder names and values."""
     names = {f"#f{i}": name for i, name in enumerate(fields)}
     values = {f":v{i}": value for i, value in enumerate(fields.values())}
-    assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+    return ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))), names, values
+
+
+def update_incident(incident_id: str, **fields: Any) -> None:
+    """Set top-level attributes of an existing incident."""
+    assignments, names, values = set_clause(fields)
     table().update_item(
         Key={"pk": incident_pk(incident_id), "sk": INCIDENT_SK},
         UpdateExpression=f"SET {assignments}",

@@ -1,0 +1,44 @@
+"""PlanResponse: the playbook's actions, adjusted by what the diagnostics found and the guardrails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tourniquet.intake.model import Alert
+from tourniquet.playbooks.catalog import select
+from tourniquet.settings import Settings
+
+
+def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    playbook = select(alert)
+    automatic = [a.name for a in playbook.actions if a.mode == "auto"]
+    approval = [a.name for a in playbook.actions if a.mode == "approval"]
+    notes: list[str] = []
+
+    instance = next((d for d in diagnostics if d.get("check") == "ec2_instance"), None)
+    if instance and instance.get("status") == "not_found":
+        notes.append("The instance no longer exists: nothing to contain.")
+        automatic, approval = [], []
+    elif instance and (instance.get("summary") or {}).get("protected"):
+        # Guardrail: a protected resource is never changed without a person deciding.
+        notes.append(f"The instance carries {settings.protected_tag_key}: every action needs approval.")
+        approval, automatic = automatic + approval, []
+
+    resource = alert.primary_resource
+    return {
+        "playbook": playbook.id,
+        "title": playbook.title,
+        "runbook": playbook.runbook,
+        "target": {
+            "type": resource.type if resource else None,
+            "id": resource.id if resource else None,
+            "account": alert.account,
+            "region": resource.region if resource and resource.region else alert.region,
+        },
+        "automatic": automatic,
+        "approval": approval,
+        "approval_required": bool(approval),
+        "approval_timeout_seconds": settings.approval_timeout_seconds,
+        "dry_run": settings.dry_run,
+        "notes": notes,
+    }

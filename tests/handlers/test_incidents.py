@@ -1,0 +1,141 @@
+import threading
+
+import pytest
+
+from tests.helpers import load_event
+from tourniquet import store
+from tourniquet.incidents import dedup, outcome
+from tourniquet.intake.model import Alert
+from tourniquet.intake.normalize import normalize
+
+
+def _alert(**detail_changes) -> Alert:
+    event = load_event("guardduty_ec2_finding")
+    event["detail"].update(detail_changes)
+    alert = normalize(event)
+    assert isinstance(alert, Alert)
+    return alert
+
+
+def test_first_alert_opens_an_incident(aws):
+    folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+
+    incident = store.get_incident(folded.incident_id)
+    assert folded.duplicate is False
+    assert incident["status"] == "open"
+    assert incident["duplicate_count"] == 0
+    assert incident["alert"]["finding_id"] == "92cc3f3c6d1f4a6bb51a7c3f1e0a1b2c"
+    assert [e["kind"] for e in store.timeline(folded.incident_id)] == ["opened"]
+
+
+def test_same_problem_within_the_window_is_a_duplicate(aws):
+    first = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    second = dedup.fold(_alert(id="another-finding"), window_seconds=3600, execution_id="exec-2")
+
+    assert second.duplicate is True
+    assert second.incident_id == first.incident_id
+    assert store.get_incident(first.incident_id)["duplicate_count"] == 1
+    assert [e["kind"] for e in store.timeline(first.incident_id)] == ["opened", "duplicate"]
+
+
+def test_after_the_window_a_new_finding_opens_a_new_incident(aws, monkeypatch):
+    first = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    later = dedup.time.time() + 7200
+    monkeypatch.setattr(dedup.time, "time", lambda: later)
+
+    second = dedup.fold(_alert(id="another-finding"), window_seconds=3600, execution_id="exec-2")
+
+    assert second.duplicate is False
+    assert second.incident_id != first.incident_id
+
+
+def test_resent_guardduty_finding_folds_even_after_the_window(aws, monkeypatch):
+    first = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    later = dedup.time.time() + 6 * 3600
+    monkeypatch.setattr(dedup.time, "time", lambda: later)
+
+    update = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-2")
+
+    assert update.duplicate is True
+    assert update.incident_id == first.incident_id
+
+
+def test_concurrent_identical_alerts_open_exactly_one_incident(aws):
+    results: list[dedup.Folded] = []
+    barrier = threading.Barrier(8)
+
+    def fold() -> None:
+        barrier.wait()
+        results.append(dedup.fold(_alert(), window_seconds=3600, execution_id=None))
+
+    threads = [threading.Thread(target=fold) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len({r.incident_id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    assert store.get_incident(results[0].incident_id)["duplicate_count"] == 7
+
+
+PLAN = {"playbook": "guardduty-ec2-instance", "automatic": ["isolate_network"], "approval": ["stop_instance"],
+        "target": {"id": "i-1"}}
+
+
+@pytest.mark.parametrize(
+    ("decision", "status"),
+    [("approve", "contained"), ("deny", "denied"), ("expired", "expired")],
+)
+def test_outcome_status_follows_the_decision(aws, decision, status):
+    folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    store.append_event(folded.incident_id, "action", action="isolate_network", target="i-1", mode="auto",
+                       status="done", verified=True)
+
+    result = outcome.record_outcome(folded.incident_id, PLAN, decision, "exec-1")
+
+    assert result["status"] == status
+    assert store.get_incident(folded.incident_id)["status"] == status
+    assert result["actions"] == [
+        {"name": "isolate_network", "mode": "auto", "status": "done", "target": "i-1", "verified": True},
+        {"name": "stop_instance", "mode": "approval", "status": "not_run", "target": "i-1", "verified": False},
+    ]
+
+
+def test_expiry_closes_a_pending_approval_so_a_late_click_cannot_use_it(aws):
+    folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    store.table().put_item(Item={"pk": "APPROVAL#ap-1", "sk": "APPROVAL", "status": "pending"})
+    store.update_incident(folded.incident_id, approval_id="ap-1")
+
+    outcome.record_outcome(folded.incident_id, PLAN, "expired", "exec-1")
+
+    item = store.table().get_item(Key={"pk": "APPROVAL#ap-1", "sk": "APPROVAL"})["Item"]
+    assert item["status"] == "expired"
+
+
+def test_failure_is_recorded_on_the_incident(aws):
+    folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    state = {"incident": {"id": folded.incident_id},
+             "error": {"Error": "ContainmentFailed", "Cause": "isolate_network: boom"}}
+
+    result = outcome.record_failure(state, "exec-1")
+
+    assert result["status"] == "failed"
+    assert store.get_incident(folded.incident_id)["status"] == "failed"
+    assert store.timeline(folded.incident_id)[-1]["error"] == "ContainmentFailed"
+
+
+def test_failure_before_an_incident_exists_is_still_recorded(aws):
+    outcome.record_failure({"error": {"Error": "InvalidAlert", "Cause": "detail.id: missing"}}, "exec-9")
+
+    items = store.table().scan()["Items"]
+    assert [(i["error"], i["execution_id"]) for i in items if i["pk"].startswith("FAILURE#")] == [
+        ("InvalidAlert", "exec-9")
+    ]
+
+
+def test_ignored_event_is_recorded_with_its_reason(aws):
+    outcome.record_ignored({"outcome": "ignored", "source": "guardduty", "reason": "archived finding"}, "exec-3")
+
+    items = store.table().scan()["Items"]
+    assert [i["reason"] for i in items if i["pk"].startswith("IGNORED#")] == ["archived finding"]

@@ -1,0 +1,51 @@
+from tests.helpers import load_event
+from tourniquet.intake.model import Alert
+from tourniquet.intake.normalize import normalize
+from tourniquet.playbooks.catalog import catalog
+from tourniquet.playbooks.plan import make_plan
+from tourniquet.settings import Settings
+
+
+def _alert() -> Alert:
+    alert = normalize(load_event("guardduty_ec2_finding"))
+    assert isinstance(alert, Alert)
+    return alert
+
+
+def _running(protected: bool = False) -> list[dict]:
+    return [{"check": "ec2_instance", "status": "ok", "summary": {"protected": protected}}]
+
+
+def test_ec2_finding_contains_automatically_and_stops_only_after_approval():
+    plan = make_plan(_alert(), _running(), Settings(APPROVAL_TIMEOUT_SECONDS=900))
+
+    assert plan["playbook"] == "guardduty-ec2-instance"
+    assert plan["automatic"] == ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"]
+    assert plan["approval"] == ["stop_instance"]
+    assert plan["approval_required"] is True
+    assert plan["approval_timeout_seconds"] == 900
+    assert plan["target"] == {"type": "AwsEc2Instance", "id": "i-0a1b2c3d4e5f67890", "account": "123456789012",
+                              "region": "eu-west-1"}
+
+
+def test_protected_instance_moves_every_action_behind_approval():
+    plan = make_plan(_alert(), _running(protected=True), Settings())
+
+    assert plan["automatic"] == []
+    assert plan["approval"][-1] == "stop_instance"
+    assert len(plan["approval"]) == 5
+
+
+def test_vanished_instance_gets_no_actions():
+    plan = make_plan(_alert(), [{"check": "ec2_instance", "status": "not_found", "summary": {}}], Settings())
+
+    assert plan["automatic"] == [] and plan["approval"] == []
+    assert plan["approval_required"] is False
+
+
+def test_dry_run_is_carried_into_the_plan():
+    assert make_plan(_alert(), _running(), Settings(DRY_RUN="true"))["dry_run"] is True
+
+
+def test_catalog_ends_with_a_catch_all():
+    assert catalog()[-1].match.model_dump(exclude_defaults=True) == {}
