@@ -1,0 +1,139 @@
+"""The deployment configuration: one typed model read from the CDK context.
+
+The values live in ``cdk.json`` under the context key ``tourniquet``. A JSON or YAML file named with
+``cdk synth -c config=path.json`` overrides them key by key. Invalid values stop the synth with one line that
+names the offending key, so a bad deployment never reaches CloudFormation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = PROJECT_ROOT / "cdk.json"
+CONTEXT_KEY = "tourniquet"
+CONFIG_FILE_KEY = "config"
+
+# FIFO topics are excluded: the escalation publish carries no message group id.
+_SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
+# A channel name as Slack allows it ("#name", lowercase) or a conversation id ("C…", "G…").
+_SLACK_CHANNEL = re.compile(r"#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{8,}")
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+_TAG_KEY = re.compile(r"[\w .:/=+@-]{1,128}")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message is one line that names the key."""
+
+
+class TourniquetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slack_channel: str = Field(description="Where approval cards and outcomes go.")
+    approvers: tuple[str, ...] = Field(
+        min_length=1, description="Slack user ids allowed to approve; without one, nothing can be approved."
+    )
+    guardduty_min_severity: float = Field(default=4.0, ge=0, le=10)
+    dedup_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    # A week bounds how long a contained instance can wait for a decision before the request escalates.
+    approval_timeout_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    protected_tag_key: str = "tourniquet:protected"
+    dry_run: bool = False
+    escalation_topic_arn: str | None = None
+    table_deletion_protection: bool = True
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _valid_channel(cls, value: str) -> str:
+        if not _SLACK_CHANNEL.fullmatch(value):
+            raise ValueError(
+                "must be a channel name like '#security-incidents' or a channel id like 'C0123ABCD'"
+            )
+        return value
+
+    @field_validator("approvers")
+    @classmethod
+    def _valid_approvers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [user for user in value if not _SLACK_USER.fullmatch(user)]
+        if invalid:
+            raise ValueError(f"not Slack user ids: {', '.join(invalid)}")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate user ids")
+        return value
+
+    @field_validator("protected_tag_key")
+    @classmethod
+    def _valid_tag_key(cls, value: str) -> str:
+        if not _TAG_KEY.fullmatch(value):
+            raise ValueError("must be 1 to 128 letters, digits, spaces or _ . : / = + - @")
+        if value.lower().startswith("aws:"):
+            raise ValueError("tag keys starting with 'aws:' are reserved by AWS")
+        return value
+
+    @field_validator("escalation_topic_arn")
+    @classmethod
+    def _valid_topic_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _SNS_ARN.fullmatch(value):
+            raise ValueError(
+                "must be the ARN of a standard SNS topic (arn:aws:sns:<region>:<account>:<name>)"
+            )
+        return value
+
+    @property
+    def dedup_window_seconds(self) -> int:
+        return self.dedup_window_minutes * 60
+
+
+def project_context() -> dict[str, Any]:
+    """The ``context`` block of the project's ``cdk.json``."""
+    context = json.loads(CDK_JSON.read_text()).get("context", {})
+    if not isinstance(context, dict):
+        raise ConfigError(f"{CDK_JSON.name}: 'context' must be an object")
+    return context
+
+
+def load_config(context: Mapping[str, Any]) -> TourniquetConfig:
+    """Validate the ``tourniquet`` context value, overridden by the file named by the ``config`` value."""
+    values = context.get(CONTEXT_KEY, {})
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"context key '{CONTEXT_KEY}': must be an object")
+    merged = dict(values)
+    config_file = context.get(CONFIG_FILE_KEY)
+    if config_file is not None:
+        merged.update(_read_config_file(str(config_file)))
+    try:
+        return TourniquetConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _read_config_file(name: str) -> dict[str, Any]:
+    path = Path(name)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file '{name}': {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text) if path.suffix.lower() in {".yaml", ".yml"} else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        kind = "YAML" if isinstance(exc, yaml.YAMLError) else "JSON"
+        raise ConfigError(f"config file '{name}': not valid {kind}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{name}': must hold an object of config keys")
+    return data
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or CONTEXT_KEY
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"config key '{key}': {message}")
+    return "; ".join(parts)

@@ -1,0 +1,78 @@
+"""Reading a synthesized CloudFormation template in tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Template = dict[str, Any]
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+
+def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    """Logical id → resource, for every resource of type ``kind``."""
+    return {lid: res for lid, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
+    found = resources(template, kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def function_by_handler(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
+    matches = [
+        (lid, res)
+        for lid, res in resources(template, "AWS::Lambda::Function").items()
+        if res["Properties"]["Handler"] == handler
+    ]
+    assert len(matches) == 1, f"expected one function with handler {handler}, found {len(matches)}"
+    return matches[0]
+
+
+def role_of(function: dict[str, Any]) -> str:
+    """The logical id of a function's role (``Role: {"Fn::GetAtt": [<role>, "Arn"]}``)."""
+    role = function["Properties"]["Role"]
+    assert set(role) == {"Fn::GetAtt"}, role
+    return str(role["Fn::GetAtt"][0])
+
+
+def role_statements(template: Template, role: str) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to the role: inline, AWS::IAM::Policy and managed."""
+    statements: list[dict[str, Any]] = []
+    role_resource = template["Resources"][role]
+    for policy in role_resource["Properties"].get("Policies", []):
+        statements.extend(policy["PolicyDocument"]["Statement"])
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"].get("Roles", []):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    for policy in resources(template, "AWS::IAM::ManagedPolicy").values():
+        if {"Ref": role} in policy["Properties"].get("Roles", []):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    return set(as_list(statement.get("Action", [])))
+
+
+def allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {action for st in statements if st["Effect"] == "Allow" for action in actions(st)}
+
+
+def fake_value(intrinsic: Any) -> str:
+    """A stand-in for an intrinsic's value that still names the resource it points to."""
+    if isinstance(intrinsic, dict) and set(intrinsic) == {"Fn::GetAtt"}:
+        logical_id, attribute = intrinsic["Fn::GetAtt"]
+        return f"<{logical_id}.{attribute}>"
+    if isinstance(intrinsic, dict) and set(intrinsic) == {"Ref"}:
+        name = intrinsic["Ref"]
+        return {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}.get(
+            name, f"<{name}>"
+        )
+    raise AssertionError(f"cannot resolve {intrinsic!r}")

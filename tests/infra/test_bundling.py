@@ -1,0 +1,88 @@
+"""The function asset: pinned dependencies, and local bundling without Docker."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from stacks.bundling import LAMBDAS_DIR, RUNTIME, BundlingFailed, LocalBundling, install_command
+from stacks.config import PROJECT_ROOT
+
+VENDORED = ("aws-lambda-powertools", "pydantic", "pydantic-settings", "slack-sdk")
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip())
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def requirement_lines() -> list[str]:
+    text = (LAMBDAS_DIR / "requirements.txt").read_text()
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_every_vendored_requirement_is_pinned_exactly() -> None:
+    lines = requirement_lines()
+    assert len(pins(lines)) == len(lines)
+    assert "boto3" not in pins(lines)  # the runtime provides it
+
+
+def test_vendored_pins_match_pyproject() -> None:
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    declared = pins(project["project"]["dependencies"])
+    vendored = pins(requirement_lines())
+    for name in VENDORED:
+        assert vendored[name] == declared[name], name
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    package = tmp_path / "lambdas" / "tourniquet"
+    (package / "intake" / "__pycache__").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "intake" / "handler.py").write_text("def normalize(event, context):\n    return event\n")
+    (package / "intake" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"stale")
+    (package / "playbooks.toml").write_text("[playbook]\n")
+    (tmp_path / "lambdas" / "requirements.txt").write_text("")
+    return tmp_path / "lambdas"
+
+
+needs_installer = pytest.mark.skipif(
+    install_command(Path("out"), Path("requirements.txt")) is None, reason="neither uv nor pip is installed"
+)
+
+
+@needs_installer
+def test_local_bundling_copies_the_package_without_caches(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "asset"
+    out.mkdir()
+    assert LocalBundling(source).try_bundle(str(out), image=RUNTIME.bundling_image) is True
+    files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
+    assert files == ["tourniquet/__init__.py", "tourniquet/intake/handler.py", "tourniquet/playbooks.toml"]
+
+
+@needs_installer
+def test_a_failed_install_stops_the_synth(source: Path, tmp_path: Path) -> None:
+    (source / "requirements.txt").write_text("./no-such-package.whl\n")
+    out = tmp_path / "asset"
+    out.mkdir()
+    with pytest.raises(BundlingFailed, match=r"^installing requirements\.txt failed"):
+        LocalBundling(source).try_bundle(str(out), image=RUNTIME.bundling_image)
+
+
+def test_dependencies_are_chosen_for_the_lambda_platform(tmp_path: Path) -> None:
+    command = install_command(tmp_path, tmp_path / "requirements.txt")
+    if command is None:
+        pytest.skip("neither uv nor pip is installed")
+    rendered = " ".join(command)
+    assert "--only-binary" in rendered
+    assert "3.12" in rendered
+    assert "x86_64" in rendered
+    assert f"--target {tmp_path}" in rendered

@@ -1,0 +1,169 @@
+"""The deployment configuration: cdk.json defaults, file overrides, one-line errors that name the key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import PROJECT_ROOT, ConfigError, TourniquetConfig, load_config, project_context
+from stacks.synth import merged_context, synthesize_template
+
+VALID = {"slack_channel": "#security-incidents", "approvers": ["U0SANDBOXAPPROVER"]}
+
+
+def context_with(**values: Any) -> dict[str, Any]:
+    return {"tourniquet": {**VALID, **values}}
+
+
+def test_cdk_json_holds_a_complete_valid_config() -> None:
+    config = load_config(project_context())
+    assert config == TourniquetConfig(
+        slack_channel="#security-incidents",
+        approvers=("U0SANDBOXAPPROVER",),
+        guardduty_min_severity=4,
+        dedup_window_minutes=60,
+        approval_timeout_seconds=3600,
+        protected_tag_key="tourniquet:protected",
+        dry_run=False,
+        escalation_topic_arn=None,
+        table_deletion_protection=True,
+    )
+    assert config.dedup_window_seconds == 3600
+
+
+def test_defaults_apply_to_keys_left_out() -> None:
+    config = load_config({"tourniquet": VALID})
+    assert config.guardduty_min_severity == 4
+    assert config.dedup_window_minutes == 60
+    assert config.approval_timeout_seconds == 3600
+    assert config.protected_tag_key == "tourniquet:protected"
+    assert config.dry_run is False
+    assert config.escalation_topic_arn is None
+    assert config.table_deletion_protection is True
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("slack_channel", "security incidents"),
+        ("approvers", []),
+        ("approvers", ["alice"]),
+        ("approvers", ["U0AAAAAAA", "U0AAAAAAA"]),
+        ("guardduty_min_severity", 11),
+        ("guardduty_min_severity", -1),
+        ("dedup_window_minutes", 0),
+        ("approval_timeout_seconds", 59),
+        ("protected_tag_key", "aws:protected"),
+        ("protected_tag_key", ""),
+        ("dry_run", "sometimes"),
+        ("escalation_topic_arn", "arn:aws:sqs:eu-west-1:123456789012:queue"),
+        ("escalation_topic_arn", "arn:aws:sns:eu-west-1:123456789012:pager.fifo"),
+        ("table_deletion_protection", "maybe"),
+    ],
+)
+def test_an_invalid_value_fails_with_one_line_naming_the_key(key: str, value: Any) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(**{key: value}))
+    message = str(caught.value)
+    assert message.startswith(f"config key '{key}': ")
+    assert "\n" not in message
+
+
+def test_an_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"^config key 'aprovers': Extra inputs are not permitted$"):
+        load_config(context_with(aprovers=["U0AAAAAAA"]))
+
+
+def test_a_missing_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"^config key 'approvers': Field required$"):
+        load_config({"tourniquet": {"slack_channel": "#security-incidents"}})
+
+
+def test_the_context_value_must_be_an_object() -> None:
+    with pytest.raises(ConfigError, match=r"^context key 'tourniquet': must be an object$"):
+        load_config({"tourniquet": ["#security-incidents"]})
+
+
+def test_a_json_file_overrides_cdk_json_key_by_key(tmp_path: Path) -> None:
+    path = tmp_path / "prod.json"
+    path.write_text(json.dumps({"approvers": ["U0AAAAAAA", "U0BBBBBBB"], "dry_run": True}))
+    config = load_config({**context_with(dedup_window_minutes=30), "config": str(path)})
+    assert config.approvers == ("U0AAAAAAA", "U0BBBBBBB")
+    assert config.dry_run is True
+    assert config.dedup_window_minutes == 30
+    assert config.slack_channel == "#security-incidents"
+
+
+def test_a_yaml_file_overrides_cdk_json(tmp_path: Path) -> None:
+    path = tmp_path / "prod.yaml"
+    path.write_text(
+        "slack_channel: '#sec-prod'\nguardduty_min_severity: 7.5\ntable_deletion_protection: false\n"
+    )
+    config = load_config({**context_with(), "config": str(path)})
+    assert config.slack_channel == "#sec-prod"
+    assert config.guardduty_min_severity == 7.5
+    assert config.table_deletion_protection is False
+
+
+def test_a_bad_value_in_the_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "prod.yml"
+    path.write_text("approval_timeout_seconds: 10\n")
+    with pytest.raises(ConfigError, match=r"^config key 'approval_timeout_seconds': "):
+        load_config({**context_with(), "config": str(path)})
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.json", None, r"^config file '.*missing\.json': No such file or directory$"),
+        ("broken.json", "{", r"^config file '.*broken\.json': not valid JSON: "),
+        ("broken.yaml", "a: [", r"^config file '.*broken\.yaml': not valid YAML: "),
+        ("list.json", "[1, 2]", r"^config file '.*list\.json': must hold an object of config keys$"),
+    ],
+)
+def test_an_unusable_file_is_named(tmp_path: Path, name: str, content: str | None, message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_config({**context_with(), "config": str(path)})
+
+
+def test_overrides_merge_into_the_tourniquet_object() -> None:
+    base = {"tourniquet": {**VALID, "dry_run": False}, "other": 1}
+    merged = merged_context(base, {"tourniquet": {"dry_run": True}, "extra": 2})
+    assert merged == {"tourniquet": {**VALID, "dry_run": True}, "other": 1, "extra": 2}
+
+
+def test_in_process_synthesis_fails_on_a_bad_config() -> None:
+    with pytest.raises(ConfigError, match=r"^config key 'approvers': "):
+        synthesize_template({"tourniquet": {"approvers": []}})
+
+
+def test_the_cdk_app_ends_with_one_line_naming_the_key(tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        # What the CDK CLI hands the app: the context from cdk.json and -c flags, and an output directory.
+        "CDK_CONTEXT_JSON": json.dumps(context_with(approval_timeout_seconds=5)),
+        "CDK_OUTDIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "tourniquet: config key 'approval_timeout_seconds': Input should be greater than or equal to 60"
+    ]
+    assert not list(tmp_path.iterdir())

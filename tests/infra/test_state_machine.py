@@ -1,0 +1,116 @@
+"""The deployed state machine is the ASL file, with every placeholder bound to the right resource."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from stacks.synth import render_definition
+from stacks.tourniquet_stack import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, FUNCTIONS, asl_placeholders
+from tests.infra.cfn import (
+    Template,
+    allowed_actions,
+    as_list,
+    fake_value,
+    function_by_handler,
+    only,
+    role_statements,
+)
+from tests.infra.conftest import EXISTING_TOPIC_ARN
+
+STATE_MACHINE = "AWS::StepFunctions::StateMachine"
+
+
+def state_names(machine: dict[str, Any]) -> set[str]:
+    names = set()
+    for name, state in machine["States"].items():
+        names.add(name)
+        for branch in state.get("Branches", []):
+            names |= state_names(branch)
+        if "ItemProcessor" in state:
+            names |= state_names(state["ItemProcessor"])
+    return names
+
+
+def deployed_definition(template: Template) -> str:
+    _, machine = only(template, STATE_MACHINE)
+    return render_definition(machine["Properties"], fake_value)
+
+
+def expected_values(template: Template, topic: str) -> dict[str, str]:
+    """What each placeholder must become: the matching function's ARN, and the escalation topic."""
+    values = {
+        spec.placeholder: fake_value({"Fn::GetAtt": [function_by_handler(template, spec.handler)[0], "Arn"]})
+        for spec in FUNCTIONS
+        if spec.placeholder is not None
+    }
+    values[ESCALATION_TOPIC_PLACEHOLDER] = topic
+    return values
+
+
+def substituted_file(values: dict[str, str]) -> Any:
+    text = ASL_PATH.read_text()
+    for placeholder, value in values.items():
+        text = text.replace(f"${{{placeholder}}}", value)
+    return json.loads(text)
+
+
+def test_every_placeholder_is_substituted(template: Template) -> None:
+    text = deployed_definition(template)
+    assert "${" not in text
+    deployed = json.loads(text)
+    assert state_names(deployed) == state_names(json.loads(ASL_PATH.read_text()))
+
+
+def test_the_definition_is_the_asl_file_with_each_arn_of_the_right_resource(template: Template) -> None:
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    values = expected_values(template, fake_value({"Ref": topic_id}))
+    assert set(values) == asl_placeholders(ASL_PATH.read_text())
+    assert json.loads(deployed_definition(template)) == substituted_file(values)
+
+
+def test_an_existing_escalation_topic_is_substituted_as_configured(variant_template: Template) -> None:
+    values = expected_values(variant_template, EXISTING_TOPIC_ARN)
+    assert json.loads(deployed_definition(variant_template)) == substituted_file(values)
+
+
+def test_standard_workflow_with_full_logging_and_tracing(template: Template) -> None:
+    _, machine = only(template, STATE_MACHINE)
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    # Execution data holds task tokens and alert details; it stays out of CloudWatch.
+    assert logging["IncludeExecutionData"] is False
+    (destination,) = logging["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert template["Resources"][log_group]["Properties"]["RetentionInDays"] > 0
+
+
+def test_the_role_invokes_exactly_the_workflow_functions_and_publishes_to_the_topic(
+    template: Template,
+) -> None:
+    _, machine = only(template, STATE_MACHINE)
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = role_statements(template, role)
+
+    invoked = {
+        json.dumps(resource, sort_keys=True)
+        for st in statements
+        if "lambda:InvokeFunction" in as_list(st["Action"])
+        for resource in as_list(st["Resource"])
+    }
+    expected: set[str] = set()
+    for spec in FUNCTIONS:
+        if spec.placeholder is None:
+            continue
+        arn = {"Fn::GetAtt": [function_by_handler(template, spec.handler)[0], "Arn"]}
+        expected.add(json.dumps(arn, sort_keys=True))
+        expected.add(json.dumps({"Fn::Join": ["", [arn, ":*"]]}, sort_keys=True))
+    assert invoked == expected
+
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    publish = [st for st in statements if "sns:Publish" in as_list(st["Action"])]
+    assert [st["Resource"] for st in publish] == [{"Ref": topic_id}]
+    assert not {action for action in allowed_actions(statements) if action.startswith("states:")}
