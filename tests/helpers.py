@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import boto3
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -13,3 +16,68 @@ EVENTS = Path(__file__).parent / "events"
 def load_event(name: str) -> dict[str, Any]:
     """A fresh copy of ``tests/events/<name>.json``."""
     return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+
+
+# One of the images moto bundles for every Region: launching with it never needs the slow describe_images.
+MOTO_AMI_ID = "ami-12c6146b"
+
+
+@dataclass(frozen=True)
+class Ec2Lab:
+    """An instance launched in moto with its VPC, subnet, original security group, volumes and interfaces."""
+
+    instance_id: str
+    vpc_id: str
+    subnet_id: str
+    group_id: str
+    volume_ids: tuple[str, ...]
+    devices: tuple[str, ...]
+    eni_ids: tuple[str, ...]
+
+
+def launch_instance(
+    *, tags: dict[str, str] | None = None, instance_profile: str | None = None, region: str = "eu-west-1"
+) -> Ec2Lab:
+    """A running instance with three EBS volumes (two deleted on termination) and two network interfaces."""
+    ec2 = boto3.client("ec2", region_name=region)
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{region}a")[
+        "Subnet"
+    ]["SubnetId"]
+    group_id = ec2.create_security_group(GroupName="web-app", Description="web app", VpcId=vpc_id)["GroupId"]
+    extra: dict[str, Any] = {}
+    if tags:
+        extra["TagSpecifications"] = [
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    if instance_profile:
+        extra["IamInstanceProfile"] = {"Name": instance_profile}
+    instance = ec2.run_instances(
+        ImageId=MOTO_AMI_ID,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="m5.large",
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet_id, "Groups": [group_id]}],
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "DeleteOnTermination": True}},
+            {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 20, "DeleteOnTermination": True}},
+            {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 30, "DeleteOnTermination": False}},
+        ],
+        InstanceInitiatedShutdownBehavior="terminate",
+        **extra,
+    )["Instances"][0]
+    instance_id = instance["InstanceId"]
+    second = ec2.create_network_interface(SubnetId=subnet_id, Groups=[group_id])["NetworkInterface"]
+    ec2.attach_network_interface(
+        NetworkInterfaceId=second["NetworkInterfaceId"], InstanceId=instance_id, DeviceIndex=1
+    )
+    mappings = instance["BlockDeviceMappings"]
+    return Ec2Lab(
+        instance_id=instance_id,
+        vpc_id=vpc_id,
+        subnet_id=subnet_id,
+        group_id=group_id,
+        volume_ids=tuple(m["Ebs"]["VolumeId"] for m in mappings),
+        devices=tuple(m["DeviceName"] for m in mappings),
+        eni_ids=(instance["NetworkInterfaces"][0]["NetworkInterfaceId"], second["NetworkInterfaceId"]),
+    )

@@ -79,8 +79,12 @@ def test_concurrent_identical_alerts_open_exactly_one_incident(aws):
     assert store.get_incident(results[0].incident_id)["duplicate_count"] == 7
 
 
-PLAN = {"playbook": "guardduty-ec2-instance", "automatic": ["isolate_network"], "approval": ["stop_instance"],
-        "target": {"id": "i-1"}}
+PLAN = {
+    "playbook": "guardduty-ec2-instance",
+    "automatic": ["isolate_network"],
+    "approval": ["stop_instance"],
+    "target": {"id": "i-1"},
+}
 
 
 @pytest.mark.parametrize(
@@ -89,8 +93,15 @@ PLAN = {"playbook": "guardduty-ec2-instance", "automatic": ["isolate_network"], 
 )
 def test_outcome_status_follows_the_decision(aws, decision, status):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
-    store.append_event(folded.incident_id, "action", action="isolate_network", target="i-1", mode="auto",
-                       status="done", verified=True)
+    store.append_event(
+        folded.incident_id,
+        "action",
+        action="isolate_network",
+        target="i-1",
+        mode="auto",
+        status="done",
+        verified=True,
+    )
 
     result = outcome.record_outcome(folded.incident_id, PLAN, decision, "exec-1")
 
@@ -98,7 +109,13 @@ def test_outcome_status_follows_the_decision(aws, decision, status):
     assert store.get_incident(folded.incident_id)["status"] == status
     assert result["actions"] == [
         {"name": "isolate_network", "mode": "auto", "status": "done", "target": "i-1", "verified": True},
-        {"name": "stop_instance", "mode": "approval", "status": "not_run", "target": "i-1", "verified": False},
+        {
+            "name": "stop_instance",
+            "mode": "approval",
+            "status": "not_run",
+            "target": "i-1",
+            "verified": False,
+        },
     ]
 
 
@@ -115,8 +132,10 @@ def test_expiry_closes_a_pending_approval_so_a_late_click_cannot_use_it(aws):
 
 def test_failure_is_recorded_on_the_incident(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
-    state = {"incident": {"id": folded.incident_id},
-             "error": {"Error": "ContainmentFailed", "Cause": "isolate_network: boom"}}
+    state = {
+        "incident": {"id": folded.incident_id},
+        "error": {"Error": "ContainmentFailed", "Cause": "isolate_network: boom"},
+    }
 
     result = outcome.record_failure(state, "exec-1")
 
@@ -135,7 +154,9 @@ def test_failure_before_an_incident_exists_is_still_recorded(aws):
 
 
 def test_ignored_event_is_recorded_with_its_reason(aws):
-    outcome.record_ignored({"outcome": "ignored", "source": "guardduty", "reason": "archived finding"}, "exec-3")
+    outcome.record_ignored(
+        {"outcome": "ignored", "source": "guardduty", "reason": "archived finding"}, "exec-3"
+    )
 
     items = store.table().scan()["Items"]
     assert [i["reason"] for i in items if i["pk"].startswith("IGNORED#")] == ["archived finding"]

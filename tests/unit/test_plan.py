@@ -28,12 +28,12 @@ def test_ec2_finding_contains_automatically_and_stops_only_after_approval():
                               "region": "eu-west-1"}
 
 
-def test_protected_instance_moves_every_action_behind_approval():
+def test_protected_instance_is_alert_only():
     plan = make_plan(_alert(), _running(protected=True), Settings())
 
-    assert plan["automatic"] == []
-    assert plan["approval"][-1] == "stop_instance"
-    assert len(plan["approval"]) == 5
+    assert plan["automatic"] == [] and plan["approval"] == []
+    assert plan["approval_required"] is False
+    assert "alert only" in plan["notes"][0]
 
 
 def test_vanished_instance_gets_no_actions():

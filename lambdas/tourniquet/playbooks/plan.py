@@ -20,9 +20,10 @@ def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Setting
         notes.append("The instance no longer exists: nothing to contain.")
         automatic, approval = [], []
     elif instance and (instance.get("summary") or {}).get("protected"):
-        # Guardrail: a protected resource is never changed without a person deciding.
-        notes.append(f"The instance carries {settings.protected_tag_key}: every action needs approval.")
-        approval, automatic = automatic + approval, []
+        # Guardrail: a protected resource is never changed by Tourniquet (its role is denied them too);
+        # the incident is raised for a person to handle by hand.
+        notes.append(f"The instance carries {settings.protected_tag_key}: alert only, nothing is changed.")
+        automatic, approval = [], []
 
     resource = alert.primary_resource
     return {
