@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,17 @@ EVENTS = Path(__file__).parent / "events"
 def load_event(name: str) -> dict[str, Any]:
     """A fresh copy of ``tests/events/<name>.json``."""
     return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    # Made on first use (inside a moto mock); a fresh session per test would reload the large EC2 model.
+    return boto3.session.Session()
+
+
+def moto_client(service: str, region: str = "eu-west-1") -> Any:
+    """A boto3 client for arranging and inspecting moto state in tests (the code under test has its own)."""
+    return _session().client(service, region_name=region)
 
 
 # One of the images moto bundles for every Region: launching with it never needs the slow describe_images.
@@ -39,7 +51,7 @@ def launch_instance(
     *, tags: dict[str, str] | None = None, instance_profile: str | None = None, region: str = "eu-west-1"
 ) -> Ec2Lab:
     """A running instance with three EBS volumes (two deleted on termination) and two network interfaces."""
-    ec2 = boto3.client("ec2", region_name=region)
+    ec2 = moto_client("ec2", region)
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{region}a")[
         "Subnet"

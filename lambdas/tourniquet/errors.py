@@ -33,3 +33,11 @@ class ApprovalDenied(TourniquetError):
 
 class SlackUnavailable(TourniquetError):
     """Slack could not be reached or refused the call."""
+
+
+class EscalationFailed(TourniquetError):
+    """The escalation topic could not be published to (the page that must never be lost)."""
+
+
+class DiagnosticFailed(TourniquetError):
+    """A read-only diagnostic could not be completed (the workflow reports it as unavailable)."""

@@ -1,0 +1,544 @@
+"""The containment actions and their registry.
+
+Each action reads the state it will change (a JSON-ready dict: the undo record and the proof), plans the
+exact EC2 calls that would bring the instance to the contained state (none when it is already there), applies
+them, and checks a fresh read. Planning from the current state is what makes every action idempotent.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from tourniquet import errors
+from tourniquet.containment import ec2
+from tourniquet.containment.ec2 import (
+    TAG_DEVICE,
+    TAG_EVIDENCE,
+    TAG_INCIDENT,
+    TAG_INSTANCE,
+    TAG_SOURCE_VOLUME,
+    TAG_STATUS,
+    GroupRole,
+    Instance,
+)
+from tourniquet.containment.model import Call
+
+_SNAPSHOT_OK_STATES = frozenset({"pending", "completed"})
+_MAX_PARALLEL_SNAPSHOTS = 8
+_ROLES: tuple[GroupRole, ...] = ("untracking", "quarantine")
+
+
+@dataclass(frozen=True)
+class Context:
+    incident_id: str
+    instance_id: str
+    record_step: Callable[[dict[str, Any]], None]
+    """Appends one intermediate step to the timeline, so a multi-step action leaves a trace per step."""
+
+
+@dataclass
+class Applied:
+    request_ids: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Action(ABC):
+    name: ClassVar[str]
+    destructive: ClassVar[bool] = False
+
+    @abstractmethod
+    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        """The state this action changes, read fresh."""
+
+    @abstractmethod
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        """The calls still needed; an empty list means the contained state is already in place."""
+
+    @abstractmethod
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        """What is wrong with a fresh read after acting; an empty list is proof the action took effect."""
+
+    def apply(self, ctx: Context, state: dict[str, Any], calls: list[Call]) -> Applied:
+        return Applied(request_ids=[ec2.execute(call)[0] for call in calls])
+
+    def detail(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What the result reports about the final state."""
+        return state
+
+
+class TagInstance(Action):
+    """Marks the instance, its volumes and its network interfaces as contained for the incident."""
+
+    name = "tag_instance"
+
+    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        resource_ids = [
+            instance.instance_id,
+            *(volume.volume_id for volume in instance.volumes),
+            *(eni.eni_id for eni in instance.interfaces),
+        ]
+        tags = ec2.tags_of(resource_ids, [TAG_INCIDENT, TAG_STATUS])
+        return {"resources": [{"id": resource_id, "tags": tags[resource_id]} for resource_id in resource_ids]}
+
+    def _wanted(self, ctx: Context) -> dict[str, str]:
+        return {TAG_INCIDENT: ctx.incident_id, TAG_STATUS: "contained"}
+
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        wanted = self._wanted(ctx)
+        pending = [resource["id"] for resource in state["resources"] if resource["tags"] != wanted]
+        if not pending:
+            return []
+        tags = [{"Key": key, "Value": value} for key, value in wanted.items()]
+        return [Call(operation="CreateTags", params={"Resources": pending, "Tags": tags})]
+
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        wanted = self._wanted(ctx)
+        return [
+            f"{r['id']} is tagged {r['tags']}, expected {wanted}"
+            for r in state["resources"]
+            if r["tags"] != wanted
+        ]
+
+    def detail(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"resources": [resource["id"] for resource in state["resources"]]}
+
+
+class PreserveEvidence(Action):
+    """Termination protection, shutdown behaviour 'stop' and no volume deleted with the instance."""
+
+    name = "preserve_evidence"
+
+    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        return {
+            "disable_api_termination": bool(
+                ec2.instance_attribute(instance.instance_id, "disableApiTermination")
+            ),
+            "shutdown_behavior": ec2.instance_attribute(
+                instance.instance_id, "instanceInitiatedShutdownBehavior"
+            ),
+            "volumes": [
+                {
+                    "volume_id": v.volume_id,
+                    "device": v.device,
+                    "delete_on_termination": v.delete_on_termination,
+                }
+                for v in instance.volumes
+            ],
+        }
+
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        # EC2 changes one instance attribute per call.
+        calls: list[Call] = []
+        if not state["disable_api_termination"]:
+            calls.append(
+                Call(
+                    operation="ModifyInstanceAttribute",
+                    params={"InstanceId": ctx.instance_id, "DisableApiTermination": {"Value": True}},
+                )
+            )
+        if state["shutdown_behavior"] != "stop":
+            calls.append(
+                Call(
+                    operation="ModifyInstanceAttribute",
+                    params={
+                        "InstanceId": ctx.instance_id,
+                        # EC2 accepts two forms; moto applies only this one, so tests can prove the change.
+                        "Attribute": "instanceInitiatedShutdownBehavior",
+                        "Value": "stop",
+                    },
+                )
+            )
+        doomed = [v["device"] for v in state["volumes"] if v["delete_on_termination"]]
+        if doomed:
+            calls.append(
+                Call(
+                    operation="ModifyInstanceAttribute",
+                    params={
+                        "InstanceId": ctx.instance_id,
+                        "BlockDeviceMappings": [
+                            {"DeviceName": device, "Ebs": {"DeleteOnTermination": False}} for device in doomed
+                        ],
+                    },
+                )
+            )
+        return calls
+
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        problems = []
+        if not state["disable_api_termination"]:
+            problems.append("termination protection is off")
+        if state["shutdown_behavior"] != "stop":
+            problems.append(f"shutdown behaviour is {state['shutdown_behavior']}, expected stop")
+        problems.extend(
+            f"{v['volume_id']} ({v['device']}) is still deleted on termination"
+            for v in state["volumes"]
+            if v["delete_on_termination"]
+        )
+        return problems
+
+
+class SnapshotVolumes(Action):
+    """One forensic snapshot per attached EBS volume, started together and not waited for."""
+
+    name = "snapshot_volumes"
+
+    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        snapshots = [
+            {
+                "snapshot_id": snapshot["SnapshotId"],
+                "volume_id": snapshot["VolumeId"],
+                "state": snapshot["State"],
+                "tags": {
+                    k: v
+                    for k, v in ec2.tag_map(snapshot.get("Tags", [])).items()
+                    if k.startswith("tourniquet:")
+                },
+            }
+            for snapshot in ec2.evidence_snapshots(ctx.incident_id)
+        ]
+        return {
+            "volumes": [{"volume_id": v.volume_id, "device": v.device} for v in instance.volumes],
+            "snapshots": sorted(snapshots, key=lambda s: s["snapshot_id"]),
+        }
+
+    @staticmethod
+    def _evidence(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The usable evidence snapshot of each volume (the first one, if a race ever made two)."""
+        chosen: dict[str, dict[str, Any]] = {}
+        for snapshot in state["snapshots"]:
+            if snapshot["state"] in _SNAPSHOT_OK_STATES:
+                chosen.setdefault(snapshot["volume_id"], snapshot)
+        return chosen
+
+    def _common_tags(self, ctx: Context) -> list[dict[str, str]]:
+        return [
+            {"Key": TAG_INCIDENT, "Value": ctx.incident_id},
+            {"Key": TAG_EVIDENCE, "Value": "true"},
+            {"Key": TAG_INSTANCE, "Value": ctx.instance_id},
+        ]
+
+    @staticmethod
+    def _source_tags(volume: dict[str, Any]) -> list[dict[str, str]]:
+        return [
+            {"Key": TAG_SOURCE_VOLUME, "Value": volume["volume_id"]},
+            {"Key": TAG_DEVICE, "Value": volume["device"]},
+        ]
+
+    def _tagged(self, ctx: Context, snapshot: dict[str, Any], volume: dict[str, Any]) -> bool:
+        expected = self._common_tags(ctx) + self._source_tags(volume)
+        return all(snapshot["tags"].get(tag["Key"]) == tag["Value"] for tag in expected)
+
+    @staticmethod
+    def _placeholder(volume_id: str) -> str:
+        return f"<snapshot of {volume_id}>"
+
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        evidence = self._evidence(state)
+        volumes = state["volumes"]
+        missing = [v for v in volumes if v["volume_id"] not in evidence]
+        description = f"Tourniquet evidence for incident {ctx.incident_id} from {ctx.instance_id}"
+        calls: list[Call] = []
+        if missing and len(missing) == len(volumes):
+            # One crash-consistent set across all volumes. The per-volume tags follow once the ids are known.
+            calls.append(
+                Call(
+                    operation="CreateSnapshots",
+                    params={
+                        "InstanceSpecification": {"InstanceId": ctx.instance_id, "ExcludeBootVolume": False},
+                        "Description": description,
+                        "TagSpecifications": [{"ResourceType": "snapshot", "Tags": self._common_tags(ctx)}],
+                    },
+                )
+            )
+            calls.extend(
+                Call(
+                    operation="CreateTags",
+                    params={"Resources": [self._placeholder(v["volume_id"])], "Tags": self._source_tags(v)},
+                )
+                for v in missing
+            )
+        else:
+            # A retry after a partial run: only the volumes still without evidence, each fully tagged at once.
+            calls.extend(
+                Call(
+                    operation="CreateSnapshot",
+                    params={
+                        "VolumeId": v["volume_id"],
+                        "Description": description,
+                        "TagSpecifications": [
+                            {
+                                "ResourceType": "snapshot",
+                                "Tags": self._common_tags(ctx) + self._source_tags(v),
+                            }
+                        ],
+                    },
+                )
+                for v in missing
+            )
+        for volume in volumes:
+            snapshot = evidence.get(volume["volume_id"])
+            if snapshot and not self._tagged(ctx, snapshot, volume):
+                calls.append(
+                    Call(
+                        operation="CreateTags",
+                        params={
+                            "Resources": [snapshot["snapshot_id"]],
+                            "Tags": self._common_tags(ctx) + self._source_tags(volume),
+                        },
+                    )
+                )
+        return calls
+
+    def apply(self, ctx: Context, state: dict[str, Any], calls: list[Call]) -> Applied:
+        applied = Applied()
+        created: dict[str, str] = {}
+        for call in (c for c in calls if c["operation"] == "CreateSnapshots"):
+            rid, response = ec2.execute(call)
+            applied.request_ids.append(rid)
+            created.update({self._placeholder(s["VolumeId"]): s["SnapshotId"] for s in response["Snapshots"]})
+        singles = [c for c in calls if c["operation"] == "CreateSnapshot"]
+        if singles:
+            with ThreadPoolExecutor(max_workers=min(len(singles), _MAX_PARALLEL_SNAPSHOTS)) as pool:
+                shared = ec2.client()
+                results = pool.map(lambda call: ec2.execute(call, shared), singles)
+                applied.request_ids.extend(rid for rid, _ in results)
+        for call in (c for c in calls if c["operation"] == "CreateTags"):
+            resources = [created.get(resource, resource) for resource in call["params"]["Resources"]]
+            if any(resource.startswith("<") for resource in resources):
+                # The volume left the instance before the snapshot set was taken; verification reports it.
+                continue
+            rid, _ = ec2.execute(
+                Call(operation="CreateTags", params={**call["params"], "Resources": resources})
+            )
+            applied.request_ids.append(rid)
+        return applied
+
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        evidence = self._evidence(state)
+        problems = []
+        for volume in state["volumes"]:
+            snapshot = evidence.get(volume["volume_id"])
+            if snapshot is None:
+                problems.append(
+                    f"{volume['volume_id']} ({volume['device']}) has no pending or completed snapshot"
+                )
+                continue
+            if not self._tagged(ctx, snapshot, volume):
+                problems.append(f"{snapshot['snapshot_id']} lacks its evidence tags")
+        return problems
+
+    def detail(self, state: dict[str, Any]) -> dict[str, Any]:
+        evidence = self._evidence(state)
+        return {
+            "snapshots": [
+                {
+                    "volume_id": v["volume_id"],
+                    "device": v["device"],
+                    "snapshot_id": evidence[v["volume_id"]]["snapshot_id"],
+                    "state": evidence[v["volume_id"]]["state"],
+                }
+                for v in state["volumes"]
+                if v["volume_id"] in evidence
+            ]
+        }
+
+
+class IsolateNetwork(Action):
+    """Moves every network interface to the VPC's no-rule quarantine group, through an allow-all group.
+
+    A security-group change does not cut connections that are already tracked. Swapping first to a group that
+    allows all traffic both ways makes those flows untracked; the no-rule group then cuts them at once.
+    """
+
+    name = "isolate_network"
+
+    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        groups = []
+        for vpc_id in sorted({eni.vpc_id for eni in instance.interfaces}):
+            for role in _ROLES:
+                group = ec2.find_group(role, vpc_id)
+                groups.append(
+                    {
+                        "vpc_id": vpc_id,
+                        "role": role,
+                        "group_id": group.group_id if group else None,
+                        "ingress": list(group.ingress) if group else [],
+                        "egress": list(group.egress) if group else [],
+                        "managed": group.managed if group else True,
+                    }
+                )
+        return {
+            "network_interfaces": [
+                {"id": eni.eni_id, "vpc_id": eni.vpc_id, "groups": list(eni.group_ids)}
+                for eni in instance.interfaces
+            ],
+            "groups": groups,
+        }
+
+    @staticmethod
+    def _group(state: dict[str, Any], vpc_id: str, role: GroupRole) -> ec2.Group | None:
+        for group in state["groups"]:
+            if group["vpc_id"] == vpc_id and group["role"] == role and group["group_id"]:
+                return ec2.Group(
+                    group["group_id"], tuple(group["ingress"]), tuple(group["egress"]), group["managed"]
+                )
+        return None
+
+    @staticmethod
+    def _steps(eni: dict[str, Any], untracking_id: str, quarantine_id: str) -> list[tuple[str, Call]]:
+        """The swaps an interface still needs: to the allow-all group (unless there), then to quarantine."""
+        if eni["groups"] == [quarantine_id]:
+            return []
+        steps: list[tuple[str, Call]] = []
+        if eni["groups"] != [untracking_id]:
+            steps.append(("untrack", _swap(eni["id"], untracking_id)))
+        steps.append(("quarantine", _swap(eni["id"], quarantine_id)))
+        return steps
+
+    def _group_id(self, state: dict[str, Any], vpc_id: str, role: GroupRole) -> str:
+        group = self._group(state, vpc_id, role)
+        return group.group_id if group else ec2.group_placeholder(role, vpc_id)
+
+    def _vpcs_needing_untracking(self, state: dict[str, Any]) -> set[str]:
+        return {
+            eni["vpc_id"]
+            for eni in state["network_interfaces"]
+            if any(
+                step == "untrack"
+                for step, _ in self._steps(
+                    eni,
+                    self._group_id(state, eni["vpc_id"], "untracking"),
+                    self._group_id(state, eni["vpc_id"], "quarantine"),
+                )
+            )
+        }
+
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        needs_untracking = self._vpcs_needing_untracking(state)
+        calls: list[Call] = []
+        for vpc_id in sorted({eni["vpc_id"] for eni in state["network_interfaces"]}):
+            if vpc_id in needs_untracking:
+                calls.extend(ec2.group_calls("untracking", vpc_id, self._group(state, vpc_id, "untracking")))
+            calls.extend(ec2.group_calls("quarantine", vpc_id, self._group(state, vpc_id, "quarantine")))
+        for eni in state["network_interfaces"]:
+            untracking = self._group_id(state, eni["vpc_id"], "untracking")
+            quarantine = self._group_id(state, eni["vpc_id"], "quarantine")
+            calls.extend(call for _, call in self._steps(eni, untracking, quarantine))
+        return calls
+
+    def apply(self, ctx: Context, state: dict[str, Any], calls: list[Call]) -> Applied:
+        applied = Applied()
+        needs_untracking = self._vpcs_needing_untracking(state)
+        group_ids: dict[tuple[str, str], str] = {}
+        for vpc_id in sorted({eni["vpc_id"] for eni in state["network_interfaces"]}):
+            roles: tuple[GroupRole, ...] = (
+                ("untracking", "quarantine") if vpc_id in needs_untracking else ("quarantine",)
+            )
+            for role in roles:
+                group_id, request_ids = ec2.ensure_group(role, vpc_id)
+                group_ids[vpc_id, role] = group_id
+                applied.request_ids.extend(request_ids)
+        steps = []
+        for eni in state["network_interfaces"]:
+            quarantine = group_ids[eni["vpc_id"], "quarantine"]
+            untracking = group_ids.get(
+                (eni["vpc_id"], "untracking"), self._group_id(state, eni["vpc_id"], "untracking")
+            )
+            for step, call in self._steps(eni, untracking, quarantine):
+                rid, _ = ec2.execute(call)
+                applied.request_ids.append(rid)
+                record = {
+                    "network_interface": eni["id"],
+                    "step": step,
+                    "groups_before": eni["groups"],
+                    "group": call["params"]["Groups"][0],
+                    "request_id": rid,
+                }
+                ctx.record_step(record)
+                steps.append(record)
+        applied.detail = {"steps": steps}
+        return applied
+
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        problems = []
+        for eni in state["network_interfaces"]:
+            quarantine = self._group(state, eni["vpc_id"], "quarantine")
+            if quarantine is None:
+                problems.append(f"no quarantine group in {eni['vpc_id']}")
+                continue
+            if eni["groups"] != [quarantine.group_id]:
+                problems.append(
+                    f"{eni['id']} has groups {eni['groups']}, expected only {quarantine.group_id}"
+                )
+        for group in state["groups"]:
+            if group["role"] == "quarantine" and (group["ingress"] or group["egress"]):
+                problems.append(f"quarantine group {group['group_id']} still has rules")
+        return problems
+
+    def detail(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "network_interfaces": state["network_interfaces"],
+            "quarantine_groups": {
+                g["vpc_id"]: g["group_id"]
+                for g in state["groups"]
+                if g["role"] == "quarantine" and g["group_id"]
+            },
+            "untracking_groups": {
+                g["vpc_id"]: g["group_id"]
+                for g in state["groups"]
+                if g["role"] == "untracking" and g["group_id"]
+            },
+        }
+
+
+def _swap(eni_id: str, group_id: str) -> Call:
+    # Per interface, never ModifyInstanceAttribute(Groups=...): that call only reaches the primary interface.
+    return Call(
+        operation="ModifyNetworkInterfaceAttribute",
+        params={"NetworkInterfaceId": eni_id, "Groups": [group_id]},
+    )
+
+
+class StopInstance(Action):
+    """Stops (never terminates, never forces) the instance; memory is lost, disks are kept."""
+
+    name = "stop_instance"
+    destructive = True
+    _STOPPED = ("stopping", "stopped")
+
+    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        return {"state": instance.state}
+
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        if state["state"] in self._STOPPED:
+            return []
+        if state["state"] not in ("pending", "running"):
+            raise errors.ContainmentFailed(
+                f"instance {ctx.instance_id} is {state['state']} and cannot be stopped"
+            )
+        return [Call(operation="StopInstances", params={"InstanceIds": [ctx.instance_id], "Force": False})]
+
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        if state["state"] in self._STOPPED:
+            return []
+        return [f"instance is {state['state']}, expected stopping or stopped"]
+
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (TagInstance(), PreserveEvidence(), SnapshotVolumes(), IsolateNetwork(), StopInstance())
+}
+
+
+def get(name: str) -> Action:
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(ACTIONS))
+        raise errors.ContainmentFailed(
+            f"unknown containment action {name!r}; known actions: {known}"
+        ) from None

@@ -1,0 +1,18 @@
+"""ContainAutomatically / RunApprovedActions: one containment action on the plan's target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tourniquet.containment.model import ContainRequest
+from tourniquet.containment.runner import run
+from tourniquet.logs import logger
+from tourniquet.settings import get_settings
+
+
+def contain(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = ContainRequest.parse(event)
+    logger.set_correlation_id(request.incident_id)
+    return dict(run(request, get_settings()))

@@ -1,0 +1,133 @@
+"""Runs one containment action: record the before-state, act, re-read to verify, record the proof."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tourniquet import aws, errors, store
+from tourniquet.containment import actions, ec2
+from tourniquet.containment.actions import Action, Applied, Context
+from tourniquet.containment.model import ActionResult, ContainRequest, Status
+from tourniquet.logs import logger
+from tourniquet.settings import Settings
+
+
+def run(request: ContainRequest, settings: Settings) -> ActionResult:
+    action = actions.get(request.action)
+    try:
+        return _run(action, request, settings)
+    except ClientError as exc:
+        code = aws.error_code(exc)
+        if aws.is_throttling(exc):
+            raise errors.Throttled(f"{action.name} on {request.target.id} was throttled ({code})") from exc
+        raise errors.ContainmentFailed(f"{action.name} on {request.target.id} failed: {code}") from exc
+
+
+def _run(action: Action, request: ContainRequest, settings: Settings) -> ActionResult:
+    target = request.target
+    if action.destructive and request.mode != "approval":
+        reason = f"{action.name} is destructive and runs only after an approval"
+        _record(request, "refused", detail={"reason": reason})
+        raise errors.ContainmentFailed(reason)
+    if target.region != ec2.region():
+        raise errors.ContainmentFailed(
+            f"{target.id} is in {target.region}; this deployment contains resources in {ec2.region()} only"
+        )
+
+    instance = ec2.describe_instance(target.id)
+    if settings.protected_tag_key in instance.tags:
+        # The plan makes protected instances alert-only and the role is denied them; this is the third guard.
+        reason = f"the instance carries {settings.protected_tag_key}: Tourniquet never changes it"
+        detail: dict[str, Any] = {"reason": reason}
+        _record(request, "skipped_protected", detail=detail)
+        return _result(request, "skipped_protected", verified=False, detail=detail)
+
+    ctx = Context(
+        incident_id=request.incident_id,
+        instance_id=target.id,
+        record_step=lambda step: _record_step(request, step),
+    )
+    before = action.read(ctx, instance)
+    calls = action.plan(ctx, before)
+
+    if request.dry_run or settings.dry_run:
+        detail = {"calls": [dict(call) for call in calls]}
+        _record(request, "planned", before=before, detail=detail)
+        return _result(request, "planned", verified=False, detail=detail)
+
+    # The undo record is written before anything changes; a retry keeps the first one.
+    store.put_undo(request.incident_id, action.name, target.id, before)
+    applied = action.apply(ctx, before, calls) if calls else Applied()
+    after = action.read(ctx, ec2.describe_instance(target.id))
+    problems = action.verify(ctx, after)
+
+    status: Status = "done" if calls else "unchanged"
+    detail = {**action.detail(after), **applied.detail}
+    if problems:
+        detail["problems"] = problems
+    _record(
+        request,
+        status,
+        verified=not problems,
+        before=before,
+        after=after,
+        request_ids=applied.request_ids,
+        detail=detail,
+    )
+    if problems:
+        raise errors.VerificationFailed(
+            f"{action.name} on {target.id} did not take effect: " + "; ".join(problems)
+        )
+    logger.info("containment action verified", action=action.name, target=target.id, status=status)
+    return _result(request, status, verified=True, detail=detail)
+
+
+def _result(
+    request: ContainRequest, status: Status, *, verified: bool, detail: dict[str, Any]
+) -> ActionResult:
+    return ActionResult(
+        action=request.action,
+        target=request.target.model_dump(),
+        status=status,
+        verified=verified,
+        detail=detail,
+    )
+
+
+def _record(
+    request: ContainRequest,
+    status: Status,
+    *,
+    verified: bool = False,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    request_ids: list[str] | None = None,
+    detail: dict[str, Any],
+) -> None:
+    store.append_event(
+        request.incident_id,
+        "action",
+        action=request.action,
+        target=request.target.model_dump(),
+        mode=request.mode,
+        status=status,
+        verified=verified,
+        before=before,
+        after=after,
+        request_id=request_ids,
+        detail=detail,
+    )
+    logger.info("containment action recorded", action=request.action, target=request.target.id, status=status)
+
+
+def _record_step(request: ContainRequest, step: dict[str, Any]) -> None:
+    store.append_event(
+        request.incident_id,
+        "action_step",
+        action=request.action,
+        target=request.target.model_dump(),
+        mode=request.mode,
+        **step,
+    )

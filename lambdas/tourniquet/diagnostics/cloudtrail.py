@@ -1,0 +1,110 @@
+"""The cloudtrail diagnostic (read-only): recent management events that name the instance.
+
+LookupEvents allows two requests per second per account and Region, so the lookup is bounded: one day
+before the alert up to now, at most 50 events over at most a few pages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tourniquet import aws, store
+
+LOOKBACK = timedelta(hours=24)
+MAX_EVENTS = 50
+MAX_PAGES = 5
+RECENT_EVENTS = 10
+MAX_LISTED = 20
+_MAX_TEXT = 256
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def window(alert_time: str, now: datetime) -> Window:
+    """From a day before the alert to now; an unreadable or future alert time counts as now."""
+    try:
+        seen = datetime.fromisoformat(alert_time)
+    except ValueError:
+        seen = now
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    return Window(start=min(seen, now) - LOOKBACK, end=now)
+
+
+def lookup(resource_name: str, span: Window) -> tuple[list[dict[str, Any]], bool]:
+    """Events naming the resource, newest first, and whether more existed than were read."""
+    client = aws.client("cloudtrail")
+    events: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(MAX_PAGES):
+        request: dict[str, Any] = {
+            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": resource_name}],
+            "StartTime": span.start,
+            "EndTime": span.end,
+            "MaxResults": MAX_EVENTS - len(events),
+        }
+        if token:
+            request["NextToken"] = token
+        page = client.lookup_events(**request)
+        events.extend(page.get("Events", []))
+        token = page.get("NextToken")
+        if not token or len(events) >= MAX_EVENTS:
+            break
+    return events[:MAX_EVENTS], bool(token)
+
+
+def summarize(events: Iterable[Mapping[str, Any]], span: Window, *, truncated: bool) -> dict[str, Any]:
+    """Counts, names, addresses and errors of the events, and the most recent few in full."""
+    parsed = sorted((_event(raw) for raw in events), key=lambda e: e["time"] or "", reverse=True)
+    times = [e["time"] for e in parsed if e["time"]]
+    return {
+        "window": {"start": store.iso(span.start), "end": store.iso(span.end)},
+        "count": len(parsed),
+        "truncated": truncated,
+        "event_names": dict(Counter(e["name"] for e in parsed).most_common()),
+        "errors": dict(Counter(e["error"] for e in parsed if e["error"]).most_common()),
+        "source_ips": sorted({e["source_ip"] for e in parsed if e["source_ip"]})[:MAX_LISTED],
+        "users": sorted({e["user"] for e in parsed if e["user"]})[:MAX_LISTED],
+        "first_seen": min(times) if times else None,
+        "last_seen": max(times) if times else None,
+        "recent": parsed[:RECENT_EVENTS],
+    }
+
+
+def _event(raw: Mapping[str, Any]) -> dict[str, Any]:
+    record = _record(raw.get("CloudTrailEvent"))
+    identity = record.get("userIdentity")
+    identity_arn = identity.get("arn") if isinstance(identity, dict) else None
+    moment = raw.get("EventTime")
+    return {
+        "name": _text(raw.get("EventName")) or "unknown",
+        "time": store.iso(moment.astimezone(UTC)) if isinstance(moment, datetime) else None,
+        "user": _text(raw.get("Username")) or _text(identity_arn),
+        "source_ip": _text(record.get("sourceIPAddress")),
+        "error": _text(record.get("errorCode")),
+    }
+
+
+def _record(document: Any) -> dict[str, Any]:
+    """The full CloudTrail record carried as a JSON string; anything unreadable counts as empty."""
+    if not isinstance(document, str):
+        return {}
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    # Event fields can carry caller-chosen text (user names, hosts); keep them bounded.
+    return value[:_MAX_TEXT] if isinstance(value, str) and value else None
