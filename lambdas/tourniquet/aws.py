@@ -21,7 +21,10 @@ def client(service: str) -> Any:
     cache: dict[tuple[str, str | None], Any] = _local.__dict__.setdefault("clients", {})
     key = (service, endpoint)
     if key not in cache:
-        cache[key] = boto3.session.Session().client(service, endpoint_url=endpoint, config=_CONFIG)
+        # The service name is only known at run time, which the typed overloads cannot express.
+        cache[key] = boto3.session.Session().client(  # type: ignore[call-overload]
+            service, endpoint_url=endpoint, config=_CONFIG
+        )
     return cache[key]
 
 
@@ -56,5 +59,7 @@ def resource(service: str) -> Any:
     cache: dict[tuple[str, str | None], Any] = _local.__dict__.setdefault("resources", {})
     key = (service, endpoint)
     if key not in cache:
-        cache[key] = boto3.session.Session().resource(service, endpoint_url=endpoint, config=_CONFIG)
+        cache[key] = boto3.session.Session().resource(  # type: ignore[call-overload]
+            service, endpoint_url=endpoint, config=_CONFIG
+        )
     return cache[key]

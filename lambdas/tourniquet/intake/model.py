@@ -1,17 +1,33 @@
 """The normalized alert: one versioned model for every source.
 
-Field names follow the OCSF Detection Finding where one exists (``finding_info.uid`` → ``finding_id``,
-``severity_id`` → ``severity``, ``resources``, ``actor``, ``cloud.account.uid`` → ``account``).
+Field names follow the OCSF Detection Finding (class 2004) where one exists:
+
+| OCSF | here |
+| --- | --- |
+| ``metadata.product.name`` | ``product`` (``source`` says how it arrived) |
+| ``finding_info.uid`` | ``finding_id`` |
+| ``finding_info.types`` / ``category_name`` | ``type`` / ``category`` |
+| ``severity_id`` / ``severity`` (raw) | ``severity`` / ``severity_raw`` |
+| ``finding_info.title`` / ``desc`` | ``title`` / ``description`` |
+| ``cloud.account.uid`` / ``cloud.region`` | ``account`` / ``region`` |
+| ``finding_info.last_seen_time`` / ``first_seen_time`` | ``time`` / ``first_seen`` |
+| ``resources`` / ``actor`` | ``resources`` / ``actor`` |
+| ``finding_info.src_url`` | ``raw_ref`` |
+| ``unmapped`` (labels) | ``labels`` |
+
+Every field is a string, an integer, a boolean or a structure of them: the alert is stored in DynamoDB as is.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = "1"
+UNKNOWN = "unknown"
+"""The account or region of an alert whose source does not say (a Grafana rule without AWS labels)."""
 
 
 class Severity(StrEnum):
@@ -27,7 +43,11 @@ class Severity(StrEnum):
 
 
 class Resource(BaseModel):
-    """An affected resource. ``type`` uses the ASFF resource type names (``AwsEc2Instance``, …)."""
+    """An affected resource. ``type`` uses the ASFF resource type names (``AwsEc2Instance``, …).
+
+    ``id`` is the resource's own short identifier (``i-…``, the access key id, the bucket or function name),
+    whatever form the source gave it in: the same resource has the same id from every source.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -53,28 +73,39 @@ class Actor(BaseModel):
 Source = Literal["guardduty", "securityhub", "cloudwatch", "grafana", "alertmanager"]
 
 
+def _schema_extra(schema: dict[str, Any]) -> None:
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+
+
 class Alert(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """One alert from any source, normalized (schema version 1)."""
+
+    model_config = ConfigDict(frozen=True, title="Tourniquet alert", json_schema_extra=_schema_extra)
 
     schema_version: Literal["1"] = SCHEMA_VERSION
-    source: Source
-    product: str
-    finding_id: str
-    type: str
+    source: Source = Field(description="How the alert arrived.")
+    product: str = Field(description="What produced it (GuardDuty, Security Hub, CloudWatch, Grafana, …).")
+    finding_id: str = Field(description="The source's id for this finding or occurrence; stable across re-sends.")
+    type: str = Field(description="The finding type, alarm or alert rule name.")
     category: str
     severity: Severity
-    severity_raw: str
+    severity_raw: str = Field(description="The severity exactly as the source gave it ('' when it gave none).")
     title: str
     description: str = ""
-    account: str
-    region: str
+    account: str = Field(description=f"The AWS account id, or {UNKNOWN!r} when the source does not say.")
+    region: str = Field(description=f"The AWS Region, or {UNKNOWN!r} when the source does not say.")
     time: str = Field(description="When the activity was last seen, ISO 8601 UTC.")
-    resources: tuple[Resource, ...] = ()
+    first_seen: str | None = Field(default=None, description="When the activity was first seen, ISO 8601 UTC.")
+    resources: tuple[Resource, ...] = Field(default=(), description="Affected resources, the subject first.")
     actor: Actor | None = None
     dedup_key: str = Field(description="Stable across re-sends and sources of the same problem.")
     count: int = Field(default=1, ge=1, description="How many times the source has seen it (GuardDuty count).")
     drill: bool = Field(default=False, description="A sample finding: handled end to end, never paged as real.")
     raw_ref: str | None = Field(default=None, description="Where the raw payload can be read.")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Source labels that identify or route the alert (Alertmanager labels, resource role, …).",
+    )
 
     @property
     def primary_resource(self) -> Resource | None:

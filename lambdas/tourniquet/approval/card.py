@@ -1,0 +1,383 @@
+"""The Slack approval card (Block Kit), built from the workflow state. Pure functions: no AWS, no Slack calls.
+
+Every alert field is untrusted: text is escaped so that a finding title cannot mention ``@channel``, forge a
+link or a user mention, and clipped to Slack's limits so that a long field cannot make the post fail.
+The buttons carry only the opaque approval id, never the task token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from tourniquet.approval.model import ApprovalStatus, CardContext, Diagnostic
+from tourniquet.intake.model import Severity
+
+APPROVE_ACTION_ID = "approve"
+DENY_ACTION_ID = "deny"
+ACTIONS_BLOCK_ID = "approval"
+
+SEVERITY_EMOJI = {
+    Severity.CRITICAL: "🔴",
+    Severity.HIGH: "🟠",
+    Severity.MEDIUM: "🟡",
+    Severity.LOW: "🔵",
+    Severity.INFORMATIONAL: "⚪",
+}
+
+_CHECK_LABELS = {"ec2_instance": "Instance", "cloudtrail": "CloudTrail"}
+
+# Slack limits (characters).
+_HEADER_LIMIT = 150
+_SECTION_LIMIT = 3000
+_FIELD_LIMIT = 2000
+_CONFIRM_TEXT_LIMIT = 300
+_LIST_LIMIT = 5
+
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How an approval ended; shown in place of the buttons."""
+
+    status: ApprovalStatus
+    by: str | None = None
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionSummary:
+    """One planned action as it stood when the incident was closed."""
+
+    name: str
+    mode: str
+    status: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class FinalState:
+    """What the card shows once the incident is closed."""
+
+    status: str
+    resolution: Resolution | None
+    actions: tuple[ActionSummary, ...] = ()
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping: the only characters Slack interprets as control sequences."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten already-escaped text to ``limit`` characters without cutting an entity in half."""
+    if len(text) <= limit:
+        return text
+    return _ENTITY_TAIL.sub("", text[: limit - 1]) + "…"
+
+
+def approval_card(ctx: CardContext, approval_id: str, expires_at: str) -> list[Block]:
+    """The card posted when the workflow starts waiting: the incident and the Approve/Deny buttons."""
+    return [
+        *_body(ctx),
+        _buttons(ctx, approval_id),
+        ContextBlock(elements=[MarkdownTextObject(text=f"⏳ Expires {when_text(expires_at)}")]),
+    ]
+
+
+def decided_card(ctx: CardContext, resolution: Resolution) -> list[Block]:
+    """The same card with the buttons replaced by the decision, so nobody can click twice."""
+    return [*_body(ctx), _resolution_block(resolution)]
+
+
+def final_card(ctx: CardContext, final: FinalState) -> list[Block]:
+    """The card once the incident is closed: the decision (if any) and what every planned action did."""
+    blocks = _body(ctx)
+    if final.resolution is not None:
+        blocks.append(_resolution_block(final.resolution))
+    blocks.append(_section(outcome_text(final)))
+    return blocks
+
+
+def card_text(ctx: CardContext) -> str:
+    """The notification fallback (and screen-reader) text for the card."""
+    alert = ctx.alert
+    resource = ctx.plan.target.id or (alert.primary_resource.id if alert.primary_resource else None)
+    needs = ", ".join(ctx.plan.approval) or "nothing"
+    where = f" on {resource}" if resource else ""
+    severity = f"{SEVERITY_EMOJI[alert.severity]} {alert.severity}"
+    return clip(
+        escape(f"{severity}: {alert.title.rstrip('.')}{where}. Approval needed: {needs}."),
+        _SECTION_LIMIT,
+    )
+
+
+def resolution_text(resolution: Resolution) -> str:
+    who = who_text(resolution.by)
+    at = f" {when_text(resolution.at)}" if resolution.at else ""
+    if resolution.status is ApprovalStatus.APPROVED:
+        return f"✅ *Approved* by {who}{at}"
+    if resolution.status is ApprovalStatus.DENIED:
+        return f"⛔ *Denied* by {who}{at}"
+    if resolution.status is ApprovalStatus.EXPIRED:
+        return f"⌛ *Expired*{at}: no decision reached the workflow in time"
+    return "⏳ *Waiting for a decision*"
+
+
+def outcome_text(final: FinalState) -> str:
+    lines = [f"*Outcome: {escape(final.status)}*"]
+    lines += [
+        f"{_mark(action.verified)} {escape(action.name)} ({escape(action.mode)}): {escape(action.status)}"
+        f"{'' if action.verified else ', not verified'}"
+        for action in final.actions
+    ]
+    return clip("\n".join(lines), _SECTION_LIMIT)
+
+
+def who_text(by: str | None) -> str:
+    """A Slack user as a mention; any other principal (the CLI's IAM identity) as escaped code."""
+    if by is None:
+        return "unknown"
+    return f"<@{by}>" if _SLACK_USER.match(by) else f"`{escape(by)}`"
+
+
+def _body(ctx: CardContext) -> list[Block]:
+    alert, plan = ctx.alert, ctx.plan
+    header = f"{SEVERITY_EMOJI[alert.severity]} {alert.severity.value} · {alert.title}"
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip_plain(header, _HEADER_LIMIT)))]
+    flags = [
+        *(["🧪 *Drill*: a sample finding, handled end to end"] if alert.drill else []),
+        *(["🧯 *Dry run*: actions are planned, nothing is changed"] if plan.dry_run else []),
+    ]
+    if flags:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=flag) for flag in flags]))
+    blocks.append(SectionBlock(fields=[MarkdownTextObject(text=field) for field in _facts(ctx)]))
+    if ctx.diagnostics:
+        blocks.append(_section("*Diagnostics*\n" + "\n".join(_diagnostic_line(d) for d in ctx.diagnostics)))
+    blocks.append(_section("*Done automatically*\n" + _contained_lines(ctx)))
+    blocks.append(_section("*Requires approval*\n" + _pending_lines(ctx)))
+    if plan.notes:
+        blocks.append(_section("*Notes*\n" + "\n".join(f"• {escape(note)}" for note in plan.notes)))
+    links = _links(ctx)
+    if links:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(links))]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_footer(ctx))]))
+    blocks.append(DividerBlock())
+    return blocks
+
+
+def _facts(ctx: CardContext) -> list[str]:
+    alert, target = ctx.alert, ctx.plan.target
+    resource = target.id or (alert.primary_resource.id if alert.primary_resource else None)
+    resource_type = target.type or (alert.primary_resource.type if alert.primary_resource else None)
+    facts = [
+        ("Source", f"{alert.source} ({alert.product})"),
+        ("Finding type", alert.type),
+        ("Resource", f"{resource} ({resource_type})" if resource and resource_type else resource or "none"),
+        ("Account", target.account or alert.account),
+        ("Region", target.region or alert.region),
+    ]
+    if alert.actor is not None:
+        facts.append(("Actor", _actor(ctx)))
+    return [clip(f"*{name}*\n{escape(value)}", _FIELD_LIMIT) for name, value in facts]
+
+
+def _actor(ctx: CardContext) -> str:
+    actor = ctx.alert.actor
+    if actor is None:
+        return ""
+    who = actor.principal or actor.user_name or "unknown principal"
+    parts = [f"{who} ({actor.principal_type})" if actor.principal_type else who]
+    if actor.ip:
+        parts.append(f"from {actor.ip}")
+    if actor.access_key_id:
+        parts.append(f"key {actor.access_key_id}")
+    return " ".join(parts)
+
+
+def _diagnostic_line(diagnostic: Diagnostic) -> str:
+    label = _CHECK_LABELS.get(diagnostic.check, diagnostic.check)
+    summary = diagnostic.summary
+    if diagnostic.status == "unavailable":
+        reason = f" ({diagnostic.error})" if diagnostic.error else ""
+        return f"⚠️ *{escape(label)}*: unavailable{escape(reason)}"
+    if diagnostic.status != "ok":
+        reason = f": {_scalar(summary.get('reason'))}" if summary.get("reason") else ""
+        return f"• *{escape(label)}*: {escape(diagnostic.status.replace('_', ' '))}{escape(reason)}"
+    if diagnostic.check == "ec2_instance":
+        detail = _instance_detail(summary)
+    elif diagnostic.check == "cloudtrail":
+        detail = _cloudtrail_detail(summary)
+    else:
+        detail = _joined((f"{key} {_scalar(value)}" for key, value in summary.items() if _scalar(value)))
+    return f"• *{escape(label)}*: {escape(detail) or 'no details'}"
+
+
+def _instance_detail(summary: Mapping[str, Any]) -> str:
+    profile = _scalar(summary.get("iam_instance_profile")).rsplit("/", 1)[-1]
+    return _joined(
+        [
+            f"state {_scalar(summary.get('state')) or 'unknown'}",
+            _scalar(summary.get("instance_type")),
+            f"public IP {_scalar(summary.get('public_ip'))}" if summary.get("public_ip") else "",
+            f"private IP {_scalar(summary.get('private_ip'))}" if summary.get("private_ip") else "",
+            f"profile {profile}" if profile else "",
+            "🛡️ protected" if summary.get("protected") is True else "",
+        ]
+    )
+
+
+def _cloudtrail_detail(summary: Mapping[str, Any]) -> str:
+    count = _scalar(summary.get("count")) or "0"
+    return _joined(
+        [
+            f"{count} events{' (more not read)' if summary.get('truncated') is True else ''}",
+            f"top: {_counts(summary.get('event_names'))}" if _counts(summary.get("event_names")) else "",
+            f"errors: {_counts(summary.get('errors'))}" if _counts(summary.get("errors")) else "",
+            f"source IPs: {_listed(summary.get('source_ips'))}" if _listed(summary.get("source_ips")) else "",
+        ]
+    )
+
+
+def _counts(value: Any) -> str:
+    """The first few of a name → count mapping (the diagnostics list the most common first)."""
+    if not isinstance(value, Mapping):
+        return ""
+    return ", ".join(
+        f"{_scalar(name)} ({_scalar(count)})" for name, count in list(value.items())[:_LIST_LIMIT]
+    )
+
+
+def _listed(value: Any) -> str:
+    items = value if isinstance(value, list | tuple) else []
+    return ", ".join(text for text in (_scalar(item) for item in items[:_LIST_LIMIT]) if text)
+
+
+def _joined(parts: Iterable[str]) -> str:
+    return " · ".join(part for part in parts if part)
+
+
+def _scalar(value: Any) -> str:
+    """A scalar as text; structures are not rendered (they belong in the incident record, not the card)."""
+    return str(value) if isinstance(value, str | int | float | bool) else ""
+
+
+def _contained_lines(ctx: CardContext) -> str:
+    if not ctx.contained:
+        return "Nothing was changed automatically."
+    return "\n".join(
+        f"{_mark(item.verified)} {escape(item.action)}: {escape(item.status)}"
+        f"{'' if item.verified else ', not verified'}"
+        for item in ctx.contained
+    )
+
+
+def _pending_lines(ctx: CardContext) -> str:
+    target = ctx.plan.target.id
+    where = f" on `{escape(target)}`" if target else ""
+    return "\n".join(f"• {escape(action)}{where}" for action in ctx.plan.approval) or "Nothing."
+
+
+def _links(ctx: CardContext) -> list[str]:
+    alert, target = ctx.alert, ctx.plan.target
+    region = target.region or alert.region
+    if not _REGION.match(region):
+        return []
+    console = f"https://{region}.console.aws.amazon.com"
+    links = []
+    if target.type == "AwsEc2Instance" and target.id:
+        url = f"{console}/ec2/home?region={region}#InstanceDetails:instanceId={quote(target.id, safe='')}"
+        links.append(f"<{url}|Instance in the EC2 console>")
+    if alert.source == "guardduty":
+        finding = quote(alert.finding_id, safe="")
+        url = f"{console}/guardduty/home?region={region}#/findings?macros=current&fId={finding}"
+        links.append(f"<{url}|GuardDuty finding>")
+    return links
+
+
+def _footer(ctx: CardContext) -> str:
+    parts = [
+        f"Incident `{escape(ctx.incident.id)}`",
+        f"duplicates: {ctx.incident.duplicate_count}",
+        f"playbook `{escape(ctx.plan.playbook)}`",
+    ]
+    if ctx.plan.runbook:
+        parts.append(f"runbook `{escape(ctx.plan.runbook)}`")
+    return clip(" · ".join(parts), _FIELD_LIMIT)
+
+
+def _buttons(ctx: CardContext, approval_id: str) -> ActionsBlock:
+    target = ctx.plan.target.id or "the target"
+    actions = ", ".join(ctx.plan.approval)
+    # Plain text: the confirm dialog must show the target verbatim, never render it as markup.
+    text = _clip_plain(
+        f"Approving runs {actions} on {target} now. These steps are destructive.", _CONFIRM_TEXT_LIMIT
+    )
+    confirm = ConfirmObject(
+        title="Run destructive steps?",
+        text=PlainTextObject(text=text),
+        confirm="Approve",
+        deny="Cancel",
+        style="danger",
+    )
+    return ActionsBlock(
+        block_id=ACTIONS_BLOCK_ID,
+        elements=[
+            ButtonElement(
+                text="Approve",
+                action_id=APPROVE_ACTION_ID,
+                value=approval_id,
+                style="danger",
+                confirm=confirm,
+            ),
+            ButtonElement(text="Deny", action_id=DENY_ACTION_ID, value=approval_id),
+        ],
+    )
+
+
+def _resolution_block(resolution: Resolution) -> SectionBlock:
+    return _section(resolution_text(resolution))
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, _SECTION_LIMIT)))
+
+
+def _mark(verified: bool) -> str:
+    return "✅" if verified else "⚠️"
+
+
+def _clip_plain(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def when_text(iso: str | None) -> str:
+    """A Slack date token: each reader sees their own time zone; the fallback is the UTC time."""
+    if not iso:
+        return "at an unknown time"
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return escape(iso)
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"

@@ -1,0 +1,283 @@
+"""Slack interactions (POST /slack/interactions): verify, authorize, decide once, answer within Slack's 3 s.
+
+Order matters: nothing in the body is read before its signature is checked on the raw bytes, and a bad request
+gets a 4xx, never a 5xx. A click is answered with HTTP 200 and, when something needs saying, an ephemeral
+message to the person who clicked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from pydantic import ValidationError
+from slack_sdk.signature import SignatureVerifier
+
+from tourniquet import store
+from tourniquet.approval import card, decisions, records
+from tourniquet.approval.decisions import DecisionNotDelivered, Result
+from tourniquet.approval.model import APPROVAL_ID_PATTERN, ApprovalStatus, Decision, InteractionPayload
+from tourniquet.approval.records import Approval
+from tourniquet.errors import SlackUnavailable
+from tourniquet.logs import logger
+from tourniquet.notify.slack import Message, Slack, record_slack_error
+from tourniquet.secrets import slack_secret
+from tourniquet.settings import get_settings
+
+TIMESTAMP_HEADER = "x-slack-request-timestamp"
+SIGNATURE_HEADER = "x-slack-signature"
+# Slack waits 3 s for the answer: each follow-up call gets a tight budget.
+SLACK_TIMEOUT_SECONDS = 2
+# A click carries the whole message (the card, URL-encoded): tens of kilobytes at most, never megabytes.
+MAX_BODY_BYTES = 1024 * 1024
+
+_APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: dict[str, Any] | None = None
+
+    def as_api_gateway(self) -> dict[str, Any]:
+        """The Lambda proxy response; the same shape serves payload format 1.0 and 2.0."""
+        if self.body is None:
+            return {"statusCode": self.status, "headers": {}, "body": ""}
+        return {
+            "statusCode": self.status,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(self.body),
+        }
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def handle(event: Mapping[str, Any]) -> HttpResponse:
+    try:
+        request = read_request(event)
+        verify_signature(request, _signing_secret)
+        payload = parse_payload(request.body)
+    except BadRequest as exc:
+        logger.warning("slack request rejected", extra={"status": exc.status, "reason": str(exc)})
+        return HttpResponse(exc.status, {"error": str(exc)})
+    except SlackUnavailable as exc:
+        # Without the signing secret nothing can be verified: refuse, and let Slack show the failure.
+        logger.error("slack secret unavailable", extra={"error": str(exc)})
+        return HttpResponse(503, {"error": "temporarily unavailable"})
+    return _route(payload)
+
+
+def _signing_secret() -> str:
+    return slack_secret().signing_secret.get_secret_value()
+
+
+@dataclass(frozen=True)
+class Request:
+    """The exact bytes Slack signed, and the headers by lower-case name."""
+
+    body: bytes
+    headers: Mapping[str, str]
+
+
+def read_request(event: Mapping[str, Any]) -> Request:
+    """The request of an API Gateway proxy event, payload format 1.0 or 2.0 (the body possibly base64)."""
+    raw_headers = event.get("headers") or {}
+    if not isinstance(raw_headers, Mapping):
+        raise BadRequest(401, "missing signature headers")
+    headers = {str(name).lower(): str(value) for name, value in raw_headers.items() if value is not None}
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise BadRequest(400, "malformed body")
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest(400, "malformed body") from exc
+    else:
+        raw = body.encode("utf-8")
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(413, "body too large")
+    return Request(body=raw, headers=headers)
+
+
+def verify_signature(request: Request, signing_secret: Callable[[], str]) -> None:
+    """Slack's v0 signature over the raw body: 300 s window, constant-time comparison (``SignatureVerifier``).
+
+    The secret is only fetched once the headers are there, so junk requests cost no Secrets Manager call.
+    """
+    timestamp = request.headers.get(TIMESTAMP_HEADER)
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not timestamp or not signature:
+        raise BadRequest(401, "missing signature headers")
+    # compare_digest refuses non-ASCII text with TypeError: such a header is simply not a signature.
+    if not signature.isascii() or not timestamp.isascii():
+        raise BadRequest(401, "malformed signature headers")
+    verifier = SignatureVerifier(signing_secret())
+    try:
+        valid = verifier.is_valid(body=request.body, timestamp=timestamp, signature=signature)
+    except ValueError as exc:
+        # A non-numeric timestamp, or a body that is not UTF-8.
+        raise BadRequest(401, "malformed signature headers") from exc
+    if not valid:
+        raise BadRequest(401, "invalid or expired signature")
+
+
+def parse_payload(body: bytes) -> InteractionPayload:
+    """The ``payload=<json>`` form field of a verified body."""
+    try:
+        form = parse_qs(body.decode("utf-8"), max_num_fields=20)
+    except ValueError as exc:
+        raise BadRequest(400, "malformed form body") from exc
+    values = form.get("payload") or []
+    if len(values) != 1 or not values[0].strip():
+        raise BadRequest(400, "missing payload")
+    try:
+        return InteractionPayload.model_validate_json(values[0])
+    except ValidationError as exc:
+        raise BadRequest(400, "malformed payload") from exc
+
+
+def _route(payload: InteractionPayload) -> HttpResponse:
+    action = payload.actions[0] if payload.actions else None
+    if payload.type != "block_actions" or action is None or action.action_id not in set(Decision):
+        logger.info("slack interaction ignored", extra={"type": payload.type})
+        return HttpResponse(200)
+    click = Click(
+        user=payload.user.id,
+        decision=Decision(action.action_id),
+        approval_id=action.value or "",
+        channel=payload.container.channel_id if payload.container else None,
+        team=payload.team.id if payload.team else None,
+        app=payload.api_app_id,
+    )
+    logger.append_keys(
+        approval_id=click.approval_id, slack_user=click.user, slack_team=click.team, slack_app=click.app
+    )
+    return _on_click(click)
+
+
+@dataclass(frozen=True)
+class Click:
+    user: str
+    decision: Decision
+    approval_id: str
+    channel: str | None
+    team: str | None
+    app: str | None
+
+
+def _on_click(click: Click) -> HttpResponse:
+    slack = _SlackReplies(click)
+    if click.user not in get_settings().approvers:
+        return _rejected(click, slack)
+    if not _APPROVAL_ID.match(click.approval_id):
+        return slack.ephemeral(None, _UNKNOWN)
+    try:
+        outcome = decisions.decide(click.approval_id, click.decision, click.user)
+    except DecisionNotDelivered as exc:
+        logger.error("decision not delivered", extra={"error": str(exc)})
+        return slack.ephemeral(None, _NOT_DELIVERED)
+    return _answer(click, outcome, slack)
+
+
+def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> HttpResponse:
+    approval = outcome.approval
+    if approval is None:
+        return slack.ephemeral(None, _UNKNOWN)
+    if outcome.result is Result.ALREADY_DECIDED:
+        verb = "approved" if approval.status is ApprovalStatus.APPROVED else "denied"
+        who, when = card.who_text(approval.decided_by), card.when_text(approval.decided_at)
+        return slack.ephemeral(approval, f"This was already {verb} by {who} {when}: nothing was changed.")
+    if outcome.result is Result.TOO_LATE:
+        slack.update_card(approval)
+    if outcome.result in (Result.EXPIRED, Result.TOO_LATE):
+        return slack.ephemeral(approval, "This approval expired: nothing was changed.")
+    slack.update_card(approval)
+    slack.thread_reply(approval, _decision_summary(approval, click.decision))
+    return HttpResponse(200)
+
+
+_UNKNOWN = "This approval is unknown: nothing was changed."
+_NOT_DELIVERED = "The decision could not be delivered; the approval is still pending. Try again."
+
+
+def _rejected(click: Click, slack: _SlackReplies) -> HttpResponse:
+    """A person who is not an approver clicked: record the attempt, change nothing, tell only them."""
+    approval = records.get(click.approval_id) if _APPROVAL_ID.match(click.approval_id) else None
+    logger.warning("click by a user who is not an approver", extra={"known_approval": approval is not None})
+    if approval is not None:
+        store.append_event(
+            approval.incident_id,
+            "rejected_click",
+            actor=click.user,
+            approval_id=click.approval_id,
+            decision=click.decision.value,
+            reason="not_authorized",
+            team=click.team,
+        )
+    return slack.ephemeral(approval, "You are not authorized to approve or deny Tourniquet actions.")
+
+
+def _resolution(approval: Approval) -> card.Resolution:
+    return card.Resolution(status=approval.status, by=approval.decided_by, at=approval.decided_at)
+
+
+def _decision_summary(approval: Approval, decision: Decision) -> str:
+    actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
+    who = card.who_text(approval.decided_by)
+    if decision is Decision.APPROVE:
+        return f"✅ Approved by {who}: running {actions}."
+    return f"⛔ Denied by {who}: {actions} will not run."
+
+
+class _SlackReplies:
+    """Follow-up Slack calls for one click. A Slack failure is recorded, never answered with an error."""
+
+    def __init__(self, click: Click) -> None:
+        self._click = click
+        self._slack: Slack | None = None
+
+    def _client(self) -> Slack:
+        if self._slack is None:
+            self._slack = Slack.connect(timeout=SLACK_TIMEOUT_SECONDS)
+        return self._slack
+
+    def ephemeral(self, approval: Approval | None, text: str) -> HttpResponse:
+        channel = self._click.channel or (approval.slack_channel if approval else None)
+        if channel is not None:
+            try:
+                self._client().ephemeral(channel, self._click.user, text)
+            except SlackUnavailable as exc:
+                record_slack_error(approval.incident_id if approval else None, exc)
+        return HttpResponse(200)
+
+    def update_card(self, approval: Approval) -> None:
+        if not approval.slack_channel or not approval.slack_ts:
+            return
+        message = Message(approval.slack_channel, approval.slack_ts)
+        try:
+            self._client().update(
+                message,
+                card.card_text(approval.card),
+                card.decided_card(approval.card, _resolution(approval)),
+            )
+        except SlackUnavailable as exc:
+            record_slack_error(approval.incident_id, exc)
+
+    def thread_reply(self, approval: Approval, text: str) -> None:
+        if not approval.slack_channel or not approval.slack_ts:
+            return
+        try:
+            self._client().post(approval.slack_channel, text, thread_ts=approval.slack_ts)
+        except SlackUnavailable as exc:
+            record_slack_error(approval.incident_id, exc)

@@ -1,0 +1,126 @@
+"""What the approval step receives (from the workflow and from Slack), validated at the edge.
+
+Only the fields the approval step uses are modelled; anything else in the state is ignored.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tourniquet.intake.model import Alert
+
+APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+DECIDED_STATUS = {Decision.APPROVE: ApprovalStatus.APPROVED, Decision.DENY: ApprovalStatus.DENIED}
+
+
+class _Model(BaseModel):
+    # Validation messages never echo input: it holds the task token and untrusted alert text.
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+
+class IncidentRef(_Model):
+    """The Deduplicate result carried in the state."""
+
+    id: str = Field(min_length=1, max_length=128)
+    duplicate_count: int = Field(default=0, ge=0)
+
+
+class PlanTarget(_Model):
+    type: str | None = None
+    id: str | None = None
+    account: str | None = None
+    region: str | None = None
+
+
+class Plan(_Model):
+    playbook: str
+    title: str | None = None
+    runbook: str | None = None
+    target: PlanTarget = PlanTarget()
+    automatic: tuple[str, ...] = ()
+    approval: tuple[str, ...] = ()
+    approval_timeout_seconds: int = Field(ge=1)
+    dry_run: bool = False
+    notes: tuple[str, ...] = ()
+
+
+class Diagnostic(_Model):
+    check: str
+    status: str
+    summary: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class Contained(_Model):
+    """One automatic containment result."""
+
+    action: str
+    status: str
+    verified: bool = False
+
+
+class CardContext(_Model):
+    """Everything the card shows. Stored with the approval so that later updates re-render the same card."""
+
+    execution_id: str
+    incident: IncidentRef
+    alert: Alert
+    plan: Plan
+    diagnostics: tuple[Diagnostic, ...] = ()
+    contained: tuple[Contained, ...] = ()
+
+
+class ApprovalRequest(CardContext):
+    """The RequestApproval task input. The token never leaves the server: repr hides it, the card omits it."""
+
+    task_token: str = Field(min_length=1, repr=False)
+
+    def context(self) -> CardContext:
+        return CardContext.model_validate(self.model_dump(exclude={"task_token"}))
+
+
+# Slack interaction payload: https://docs.slack.dev/reference/interaction-payloads/block_actions-payload
+
+
+class SlackUser(_Model):
+    id: str = Field(pattern=r"^[A-Z0-9]{2,32}$")
+
+
+class SlackTeam(_Model):
+    id: str = Field(max_length=32)
+
+
+class SlackAction(_Model):
+    action_id: str = Field(max_length=255)
+    value: str | None = Field(default=None, max_length=2000)
+
+
+class SlackContainer(_Model):
+    message_ts: str | None = Field(default=None, max_length=32)
+    channel_id: str | None = Field(default=None, max_length=32)
+
+
+class InteractionPayload(_Model):
+    type: str = Field(max_length=64)
+    user: SlackUser
+    team: SlackTeam | None = None
+    api_app_id: str | None = Field(default=None, max_length=32)
+    actions: tuple[SlackAction, ...] = ()
+    container: SlackContainer | None = None

@@ -1,0 +1,164 @@
+"""Approval items (``APPROVAL#<id>`` / ``APPROVAL``): the server-side half of a Slack button.
+
+An approval holds the Step Functions task token under an opaque random id; only the id goes to Slack.
+``status`` moves from ``pending`` to ``approved``/``denied``/``expired`` through conditional writes, so a
+decision is taken exactly once however many people click, however often Slack retries. Timestamps are ISO 8601
+UTC strings of one fixed width (``store.iso``), so DynamoDB compares them correctly as strings.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tourniquet import store
+from tourniquet.approval.model import ApprovalRequest, ApprovalStatus, CardContext
+
+SK = "APPROVAL"
+
+
+def _key(approval_id: str) -> dict[str, str]:
+    return {"pk": f"APPROVAL#{approval_id}", "sk": SK}
+
+
+@dataclass(frozen=True)
+class Approval:
+    approval_id: str
+    incident_id: str
+    status: ApprovalStatus
+    actions: tuple[str, ...]
+    requested_at: str
+    expires_at: str
+    execution_id: str
+    card: CardContext
+    task_token: str = field(repr=False)
+    decided_by: str | None = None
+    decided_at: str | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Approval:
+        return cls(
+            approval_id=item["approval_id"],
+            incident_id=item["incident_id"],
+            status=ApprovalStatus(item["status"]),
+            actions=tuple(item.get("actions", ())),
+            requested_at=item["requested_at"],
+            expires_at=item["expires_at"],
+            execution_id=item.get("execution_id", ""),
+            card=CardContext.model_validate_json(item["card"]),
+            task_token=item["task_token"],
+            decided_by=item.get("decided_by"),
+            decided_at=item.get("decided_at"),
+            slack_channel=item.get("slack_channel"),
+            slack_ts=item.get("slack_ts"),
+        )
+
+
+def create(request: ApprovalRequest) -> Approval:
+    """Store a new pending approval; the conditional put guarantees a fresh id never overwrites another."""
+    now = store.now()
+    approval = Approval(
+        approval_id=secrets.token_urlsafe(16),
+        incident_id=request.incident.id,
+        status=ApprovalStatus.PENDING,
+        actions=request.plan.approval,
+        requested_at=store.iso(now),
+        expires_at=store.iso(now + timedelta(seconds=request.plan.approval_timeout_seconds)),
+        execution_id=request.execution_id,
+        card=request.context(),
+        task_token=request.task_token,
+    )
+    store.table().put_item(
+        Item={
+            **_key(approval.approval_id),
+            "approval_id": approval.approval_id,
+            "incident_id": approval.incident_id,
+            "status": approval.status.value,
+            "actions": list(approval.actions),
+            "requested_at": approval.requested_at,
+            "expires_at": approval.expires_at,
+            "execution_id": approval.execution_id,
+            # JSON, not a map: diagnostics may hold floats, which DynamoDB only takes as Decimal.
+            "card": approval.card.model_dump_json(),
+            "task_token": approval.task_token,
+        },
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    return approval
+
+
+def get(approval_id: str) -> Approval | None:
+    item = store.table().get_item(Key=_key(approval_id), ConsistentRead=True).get("Item")
+    return Approval.from_item(store.plain(item)) if item else None
+
+
+def set_message(approval_id: str, channel: str, ts: str) -> None:
+    store.table().update_item(
+        Key=_key(approval_id),
+        UpdateExpression="SET slack_channel = :channel, slack_ts = :ts",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":channel": channel, ":ts": ts},
+    )
+
+
+def claim(approval_id: str, status: ApprovalStatus, by: str, at: str) -> Approval | None:
+    """Move a pending, unexpired approval to ``status``; None if someone else got there first, or too late."""
+    try:
+        response = store.table().update_item(
+            Key=_key(approval_id),
+            UpdateExpression="SET #status = :status, decided_by = :by, decided_at = :at",
+            ConditionExpression="#status = :pending AND expires_at > :at",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":status": status.value,
+                ":pending": ApprovalStatus.PENDING.value,
+                ":by": by,
+                ":at": at,
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if store.is_conditional_failure(exc):
+            return None
+        raise
+    return Approval.from_item(store.plain(response["Attributes"]))
+
+
+def release(approval: Approval) -> None:
+    """Undo a claim whose decision could not be delivered, so that it can be taken again."""
+    store.table().update_item(
+        Key=_key(approval.approval_id),
+        UpdateExpression="SET #status = :pending REMOVE decided_by, decided_at",
+        ConditionExpression="#status = :status AND decided_by = :by AND decided_at = :at",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":pending": ApprovalStatus.PENDING.value,
+            ":status": approval.status.value,
+            ":by": approval.decided_by,
+            ":at": approval.decided_at,
+        },
+    )
+
+
+def expire(approval: Approval) -> Approval:
+    """The workflow no longer waits for this token: the claimed decision did not take effect."""
+    response = store.table().update_item(
+        Key=_key(approval.approval_id),
+        UpdateExpression="SET #status = :expired",
+        ConditionExpression="#status = :status AND decided_by = :by AND decided_at = :at",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":expired": ApprovalStatus.EXPIRED.value,
+            ":status": approval.status.value,
+            ":by": approval.decided_by,
+            ":at": approval.decided_at,
+        },
+        ReturnValues="ALL_NEW",
+    )
+    return Approval.from_item(store.plain(response["Attributes"]))

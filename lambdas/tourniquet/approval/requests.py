@@ -1,0 +1,101 @@
+"""RequestApproval: store the token under an opaque id, post the card, page the escalation topic.
+
+The workflow waits for the token whatever happens here. If Slack cannot be reached the approval stays pending
+(the CLI can still decide it) and the escalation topic is paged; a Slack failure is never fatal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tourniquet import store
+from tourniquet.approval import card, records
+from tourniquet.approval.model import ApprovalRequest
+from tourniquet.approval.records import Approval
+from tourniquet.errors import EscalationFailed, SlackUnavailable
+from tourniquet.logs import logger
+from tourniquet.notify import escalation
+from tourniquet.notify.slack import Message, Slack, record_slack_error
+from tourniquet.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Requested:
+    approval_id: str
+    posted: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"approval_id": self.approval_id, "posted": self.posted}
+
+
+def request_approval(request: ApprovalRequest) -> Requested:
+    approval = records.create(request)
+    logger.append_keys(approval_id=approval.approval_id)
+    message = _post_card(approval)
+    if message is not None:
+        records.set_message(approval.approval_id, message.channel, message.ts)
+        store.update_incident(
+            approval.incident_id,
+            approval_id=approval.approval_id,
+            slack_channel=message.channel,
+            slack_ts=message.ts,
+        )
+    else:
+        store.update_incident(approval.incident_id, approval_id=approval.approval_id)
+    store.append_event(
+        approval.incident_id,
+        "approval_requested",
+        approval_id=approval.approval_id,
+        actions=list(approval.actions),
+        expires_at=approval.expires_at,
+        posted=message is not None,
+    )
+    _escalate(approval, posted=message is not None)
+    logger.info(
+        "approval requested", extra={"actions": list(approval.actions), "posted": message is not None}
+    )
+    return Requested(approval_id=approval.approval_id, posted=message is not None)
+
+
+def _post_card(approval: Approval) -> Message | None:
+    blocks = card.approval_card(approval.card, approval.approval_id, approval.expires_at)
+    try:
+        return Slack.connect().post(
+            get_settings().slack_channel, card.card_text(approval.card), blocks=blocks
+        )
+    except SlackUnavailable as exc:
+        record_slack_error(approval.incident_id, exc)
+        return None
+
+
+def _escalate(approval: Approval, *, posted: bool) -> None:
+    """Page the escalation topic with a summary (never the token).
+
+    When the card is in Slack, people can already decide: a failed page is recorded and the request stands.
+    Without the card, the page is the only way anyone hears of the request: its failure fails the step.
+    """
+    alert = approval.card.alert
+    summary = {
+        "event": "approval_requested",
+        "incident_id": approval.incident_id,
+        "approval_id": approval.approval_id,
+        "severity": alert.severity.value,
+        "title": alert.title,
+        "finding_type": alert.type,
+        "resource": approval.card.plan.target.id,
+        "account": alert.account,
+        "region": alert.region,
+        "pending_actions": list(approval.actions),
+        "expires_at": approval.expires_at,
+        "slack_posted": posted,
+        "execution_id": approval.execution_id,
+    }
+    try:
+        escalation.publish(
+            f"Tourniquet: approval needed ({alert.severity.value}) {approval.incident_id}", summary
+        )
+    except EscalationFailed as exc:
+        if not posted:
+            raise
+        logger.error("escalation failed", extra={"error": str(exc)})
+        store.append_event(approval.incident_id, "escalation_error", error=str(exc))

@@ -1,0 +1,72 @@
+"""The Notify* task inputs, validated at the edge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from tourniquet.approval.model import IncidentRef
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+
+class DuplicateNotice(_Model):
+    kind: Literal["duplicate"]
+    incident: IncidentRef
+
+
+class OutcomeAction(_Model):
+    name: str
+    mode: str
+    status: str
+    verified: bool = False
+
+
+class Outcome(_Model):
+    """What RecordOutcome returned."""
+
+    status: str
+    actions: tuple[OutcomeAction, ...] = ()
+
+
+class OutcomeNotice(_Model):
+    kind: Literal["outcome"]
+    incident: IncidentRef
+    outcome: Outcome
+
+
+class FailureNotice(_Model):
+    """The whole state at the failure. It is read leniently: a failure report must never fail on its input."""
+
+    kind: Literal["failure"]
+    state: dict[str, Any] = Field(default_factory=dict)
+    execution_id: str = ""
+
+    @property
+    def incident_id(self) -> str | None:
+        incident = self.state.get("incident")
+        value = incident.get("id") if isinstance(incident, dict) else None
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def error(self) -> tuple[str, str]:
+        """The Step Functions error name and cause (``$.error``), if the state has one."""
+        error = self.state.get("error")
+        if not isinstance(error, dict):
+            return "Unknown", ""
+        return str(error.get("Error") or "Unknown"), str(error.get("Cause") or "")
+
+    @property
+    def record_error(self) -> str | None:
+        """The error of RecordFailure itself, when even recording the failure failed."""
+        error = self.state.get("record_error")
+        return str(error.get("Error") or "Unknown") if isinstance(error, dict) else None
+
+
+Notice = DuplicateNotice | OutcomeNotice | FailureNotice
+NOTICE: TypeAdapter[Notice] = TypeAdapter(
+    Annotated[Notice, Field(discriminator="kind")], config=ConfigDict(hide_input_in_errors=True)
+)
