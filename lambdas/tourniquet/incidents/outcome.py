@@ -11,7 +11,9 @@ from tourniquet import store
 _CAUSE_LIMIT = 1000
 
 
-def record_outcome(incident_id: str, plan: dict[str, Any], decision: str, execution_id: str) -> dict[str, Any]:
+def record_outcome(
+    incident_id: str, plan: dict[str, Any], decision: str, execution_id: str
+) -> dict[str, Any]:
     incident = store.get_incident(incident_id) or {}
     approval = _approval(incident.get("approval_id"), decision)
     actions = summarize_actions(plan, store.timeline(incident_id))
@@ -44,12 +46,13 @@ def summarize_actions(plan: dict[str, Any], timeline: list[dict[str, Any]]) -> l
     summary = []
     for name, mode in planned:
         event = latest.get(name, {})
+        target = event.get("target") or plan.get("target") or {}
         summary.append(
             {
                 "name": name,
                 "mode": mode,
                 "status": event.get("status", "not_run"),
-                "target": event.get("target", (plan.get("target") or {}).get("id")),
+                "target": target.get("id") if isinstance(target, dict) else target,
                 "verified": bool(event.get("verified", False)),
             }
         )

@@ -1,0 +1,36 @@
+# Everything runs through uv; the first target installs it when the machine does not have it.
+UV := python3 -m uv
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: demo test lint unit bench synth deploy clean
+
+.venv/.synced: pyproject.toml uv.lock
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+demo: .venv/.synced
+	@$(UV) run --frozen tourniquet demo
+
+test: .venv/.synced lint
+	@$(UV) run --frozen pytest -q -n 2
+
+lint: .venv/.synced
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy
+
+unit: .venv/.synced
+	@$(UV) run --frozen pytest -q tests/unit
+
+bench: .venv/.synced
+	@$(UV) run --frozen python -m benchmarks.demo
+
+synth: .venv/.synced
+	@npx --yes aws-cdk@2.1148.1 synth --quiet
+
+deploy: .venv/.synced
+	@npx --yes aws-cdk@2.1148.1 deploy
+
+clean:
+	rm -rf .venv cdk.out .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,188 @@
+"""The whole state machine, end to end, in the sandbox: one scenario per outcome."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto.ec2.models.elastic_block_store import EBSBackend
+
+from sandbox.core import OUTSIDER, Sandbox
+from tests.workflow.conftest import Runner
+from tourniquet import store
+from tourniquet_cli.scenario import approval_card
+
+
+def _instance(sandbox: Sandbox, instance_id: str) -> dict[str, Any]:
+    reservations = sandbox.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]
+
+
+def _eni_groups(sandbox: Sandbox, instance_id: str) -> list[list[str]]:
+    return [[g["GroupName"] for g in eni["Groups"]] for eni in _instance(sandbox, instance_id)["NetworkInterfaces"]]
+
+
+def _look_alike(result: dict[str, Any]) -> str:
+    return next(v for k, v in result["mapping"].items() if k.startswith("i-"))
+
+
+def _actions(result: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
+    return {a["name"]: (a["mode"], a["status"], a["verified"]) for a in result["actions"]}
+
+
+def test_approve_contains_snapshots_isolates_and_stops(runner: Runner, sandbox: Sandbox):
+    result = runner.run(runner.event(), "approve").result
+    instance_id = _look_alike(result)
+
+    assert result["status"] == "contained"
+    assert result["playbook"] == "guardduty-ec2-instance"
+    assert result["approval"] == {"decision": "approve", "by": sandbox.approver.id}
+    assert _actions(result) == {
+        "tag_instance": ("auto", "done", True),
+        "preserve_evidence": ("auto", "done", True),
+        "snapshot_volumes": ("auto", "done", True),
+        "isolate_network": ("auto", "done", True),
+        "stop_instance": ("approval", "done", True),
+    }
+    assert _instance(sandbox, instance_id)["State"]["Name"] in ("stopping", "stopped")
+    assert all(groups == [f"tourniquet-quarantine-{_instance(sandbox, instance_id)['VpcId']}"]
+               for groups in _eni_groups(sandbox, instance_id))
+    snapshots = sandbox.client("ec2").describe_snapshots(
+        Filters=[{"Name": "tag:tourniquet:incident", "Values": [result["incident_id"]]}]
+    )["Snapshots"]
+    volumes = _instance(sandbox, instance_id)["BlockDeviceMappings"]
+    assert len(snapshots) == len(volumes) >= 3
+    assert store.get_incident(result["incident_id"])["status"] == "contained"
+    assert result["execution"]["status"] == "SUCCEEDED"
+
+
+def test_the_card_shows_the_finding_and_its_buttons_carry_no_task_token(runner: Runner, sandbox: Sandbox):
+    result = runner.run(runner.event(), "approve").result
+    posted = approval_card(sandbox, result["incident_id"])
+    assert posted is not None
+    text = json.dumps(posted)
+    approval = store.plain(
+        store.table().get_item(Key={"pk": f"APPROVAL#{store.get_incident(result['incident_id'])['approval_id']}",
+                                    "sk": "APPROVAL"})["Item"]
+    )
+
+    assert "HIGH" in text
+    assert "CryptoCurrency:EC2/BitcoinTool.B!DNS" in text
+    assert _look_alike(result) in text
+    assert "stop_instance" in text or "Stop" in text
+    assert approval["task_token"] not in text
+    buttons = [e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert {b["action_id"] for b in buttons} == {"approve", "deny"}
+    assert all(b["value"] == approval["approval_id"] for b in buttons)
+
+
+def test_deny_runs_no_destructive_step_and_keeps_the_isolation(runner: Runner, sandbox: Sandbox):
+    result = runner.run(runner.event(), "deny").result
+    instance_id = _look_alike(result)
+
+    assert result["status"] == "denied"
+    assert result["approval"] == {"decision": "deny", "by": sandbox.approver.id}
+    assert _actions(result)["stop_instance"] == ("approval", "not_run", False)
+    assert _actions(result)["isolate_network"] == ("auto", "done", True)
+    assert _instance(sandbox, instance_id)["State"]["Name"] == "running"
+    assert all(len(groups) == 1 and groups[0].startswith("tourniquet-quarantine-")
+               for groups in _eni_groups(sandbox, instance_id))
+
+
+@pytest.fixture
+def quick_expiry(sandbox: Sandbox) -> Iterator[None]:
+    previous = sandbox.time_scale
+    sandbox.time_scale = 2.0 / 3600
+    yield
+    sandbox.time_scale = previous
+
+
+def test_timeout_expires_escalates_and_runs_no_destructive_step(runner: Runner, sandbox: Sandbox, quick_expiry):
+    queue = runner.subscribe_queue()
+
+    result = runner.run(runner.event(), "timeout").result
+    instance_id = _look_alike(result)
+
+    assert result["status"] == "expired"
+    assert result["approval"]["decision"] == "expired"
+    assert _actions(result)["stop_instance"][1] == "not_run"
+    assert _instance(sandbox, instance_id)["State"]["Name"] == "running"
+    published = runner.topic_messages(queue)
+    assert {"event": "approval_expired", "incident_id": result["incident_id"]}.items() <= next(
+        m for m in published if m.get("event") == "approval_expired"
+    ).items()
+
+
+def test_the_same_finding_twice_is_one_incident_and_a_duplicate(runner: Runner, sandbox: Sandbox):
+    event = runner.event()
+    first = runner.run(event, "approve").result
+    second = runner.run(event, "approve").result
+
+    assert first["status"] == "contained"
+    assert second["status"] == "duplicate"
+    assert second["incident_id"] == first["incident_id"]
+    assert store.get_incident(first["incident_id"])["duplicate_count"] == 1
+    assert second["execution"]["transitions"] < first["execution"]["transitions"]
+
+
+def test_a_failing_containment_call_fails_the_incident_and_notifies(
+    runner: Runner, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+):
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("snapshot service unavailable")
+
+    monkeypatch.setattr(EBSBackend, "create_snapshots", refuse)
+    monkeypatch.setattr(EBSBackend, "create_snapshot", refuse)
+    queue = runner.subscribe_queue()
+
+    result = runner.run(runner.event(), "approve").result
+
+    assert result["status"] == "failed"
+    assert result["execution"]["status"] == "FAILED"
+    assert store.get_incident(result["incident_id"])["status"] == "failed"
+    assert [e["kind"] for e in result["timeline"]][-1] == "failure"
+    assert any(m.get("incident_id") == result["incident_id"] for m in runner.topic_messages(queue))
+    assert sandbox.slack.find_message(result["incident_id"]) is not None
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        {"signature": "v0=" + "0" * 64},
+        {"timestamp": "1000000000"},
+        {"signing_secret": "not-the-secret"},
+    ],
+    ids=["forged-signature", "stale-timestamp", "wrong-secret"],
+)
+def test_a_forged_or_stale_click_gets_401_and_changes_nothing(runner: Runner, sandbox: Sandbox, attack):
+    event = runner.event()
+    event, _ = sandbox.map_alert(event)
+    execution_arn = sandbox.start_execution(event)
+    card = sandbox.wait_for_card(execution_arn, timeout=30)
+    incident_id = sandbox.incident_id_for(execution_arn)
+    before = (store.get_incident(incident_id), store.timeline(incident_id))
+
+    status, _ = sandbox.click(card, "approve", **attack)
+
+    assert status == 401
+    assert (store.get_incident(incident_id), store.timeline(incident_id)) == before
+    assert sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    sandbox.click(card, "deny")
+    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+
+
+def test_a_click_by_someone_not_allowed_changes_nothing(runner: Runner, sandbox: Sandbox):
+    event, _ = sandbox.map_alert(runner.event())
+    execution_arn = sandbox.start_execution(event)
+    card = sandbox.wait_for_card(execution_arn, timeout=30)
+    incident_id = sandbox.incident_id_for(execution_arn)
+
+    status, _ = sandbox.click(card, "approve", OUTSIDER.id)
+
+    assert status == 200
+    assert [e["kind"] for e in store.timeline(incident_id)][-1] == "rejected_click"
+    assert sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    sandbox.click(card, "deny")
+    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"

@@ -1,0 +1,96 @@
+"""`tourniquet approve INCIDENT --approve|--deny --reason TEXT`: decide an approval without Slack.
+
+The decision takes the same single-use path as a Slack click (``tourniquet.approval.decisions.decide``) and
+counts under the same two-person rule. The approver recorded is the caller's AWS identity (its STS ARN):
+who may decide is whoever IAM lets write the table and answer the workflow's task token.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, NoReturn
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tourniquet import aws, store
+from tourniquet.approval import decisions
+from tourniquet.approval.decisions import DecisionNotDelivered, Result
+from tourniquet.approval.model import Decision
+
+TABLE_ENV = "TOURNIQUET_TABLE"
+
+_EXIT_REFUSED = 1
+_EXIT_USAGE = 2
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="approve")(approve)
+
+
+def approve(
+    incident: Annotated[str, typer.Argument(help="The incident id (inc-…).")],
+    approve_: Annotated[
+        bool, typer.Option("--approve", help="Approve the pending destructive steps.")
+    ] = False,
+    deny: Annotated[bool, typer.Option("--deny", help="Deny them.")] = False,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why; recorded in the incident's audit trail.")
+    ] = "",
+    table: Annotated[
+        str | None, typer.Option("--table", help=f"The Tourniquet table (default: ${TABLE_ENV}).")
+    ] = None,
+) -> None:
+    """Approve or deny an incident's pending approval when Slack is unavailable."""
+    if approve_ == deny:
+        _exit("give exactly one of --approve and --deny", _EXIT_USAGE)
+    if not reason.strip():
+        _exit("--reason is required: the audit trail records why", _EXIT_USAGE)
+    table_name = table or os.environ.get(TABLE_ENV)
+    if not table_name:
+        _exit(f"name the table with --table or ${TABLE_ENV}", _EXIT_USAGE)
+    # The runtime package reads its table from TABLE_NAME, like the deployed functions.
+    os.environ["TABLE_NAME"] = table_name
+    try:
+        typer.echo(_decide(incident, approve_, reason.strip()))
+    except (ClientError, BotoCoreError) as exc:
+        _exit(f"AWS refused the call: {exc}", _EXIT_REFUSED)
+
+
+def _decide(incident_id: str, approve_: bool, reason: str) -> str:
+    decision = Decision.APPROVE if approve_ else Decision.DENY
+    incident = store.get_incident(incident_id)
+    if incident is None:
+        _exit(f"no incident {incident_id} in the table", _EXIT_REFUSED)
+    approval_id = incident.get("approval_id")
+    if not isinstance(approval_id, str) or not approval_id:
+        _exit(f"incident {incident_id} has no approval request", _EXIT_REFUSED)
+    caller = str(aws.client("sts").get_caller_identity()["Arn"])
+    try:
+        outcome = decisions.decide(approval_id, decision, caller, reason=reason)
+    except DecisionNotDelivered as exc:
+        _exit(f"{exc}; the approval is still pending, try again", _EXIT_REFUSED)
+    approval = outcome.approval
+    if outcome.result is Result.DECIDED and approval is not None:
+        verb = "Approved" if decision is Decision.APPROVE else "Denied"
+        return f"{verb} {incident_id} as {caller}: {', '.join(approval.actions) or 'nothing'}."
+    if outcome.result is Result.PARTIAL and approval is not None:
+        return (
+            f"Approval counted as {caller} ({len(approval.approvals)} of {approval.required_approvals});"
+            " a different approver must also approve."
+        )
+    messages = {
+        Result.ALREADY_APPROVED: "you have already approved this; a different approver must approve",
+        Result.ALREADY_DECIDED: (
+            f"already {approval.status.value} by {approval.decided_by}" if approval else "already decided"
+        ),
+        Result.EXPIRED: "this approval expired",
+        Result.TOO_LATE: "this approval expired",
+        Result.UNKNOWN: "the approval is unknown",
+    }
+    _exit(f"{messages[outcome.result]}: nothing was changed", _EXIT_REFUSED)
+
+
+def _exit(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=code)

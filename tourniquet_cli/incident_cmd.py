@@ -1,0 +1,167 @@
+"""``tourniquet incident show ID`` and ``tourniquet release INCIDENT``, against a deployed stack.
+
+Both read and write the stack's table with the normal AWS credentials (profile, environment or SSO). The
+table is named by ``--table`` or ``TOURNIQUET_TABLE``. A release is recorded under the caller's AWS
+identity, restores every recorded before-state and keeps the evidence snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tourniquet import aws, errors, store
+from tourniquet.containment.release import ReleaseRequest, release
+from tourniquet.logs import logger
+
+EXIT_FAILED = 1
+EXIT_UNUSABLE = 2
+
+TableOption = Annotated[
+    str | None,
+    typer.Option(
+        "--table", envvar="TOURNIQUET_TABLE", help="The stack's table (default: $TOURNIQUET_TABLE)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a readable report.")]
+IncidentArgument = Annotated[str, typer.Argument(help="The incident id (inc-…).")]
+
+# What each timeline event shows after its kind, in this order, when present.
+_FIELDS = ("check", "action", "step", "mode", "status", "decision", "reason", "error", "seen")
+
+
+def register(app: typer.Typer) -> None:
+    incident = typer.Typer(no_args_is_help=True, help="Incidents recorded by a deployed stack.")
+    incident.command("show")(show)
+    app.add_typer(incident, name="incident")
+    app.command("release")(release_command)
+
+
+def _use_table(table: str | None) -> None:
+    if not table:
+        typer.echo("error: name the table with --table or TOURNIQUET_TABLE", err=True)
+        raise typer.Exit(code=EXIT_UNUSABLE)
+    # Settings are read from the environment on every call, so this is what tourniquet.store uses.
+    os.environ["TABLE_NAME"] = table
+    # The timeline is the record; the runtime's JSON log lines would only clutter the terminal.
+    logger.setLevel("WARNING")
+
+
+def _aws_failure(exc: Exception) -> typer.Exit:
+    reason = aws.error_code(exc) or type(exc).__name__
+    typer.echo(f"error: AWS refused or could not be reached: {reason}", err=True)
+    return typer.Exit(code=EXIT_UNUSABLE)
+
+
+def show(incident_id: IncidentArgument, table: TableOption = None, as_json: JsonOption = False) -> None:
+    """Print an incident and its timeline: every action with its mode, status, proof and request ids."""
+    _use_table(table)
+    try:
+        incident = store.get_incident(incident_id)
+        events = store.timeline(incident_id) if incident else []
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws_failure(exc) from None
+    if incident is None:
+        typer.echo(f"error: incident {incident_id} does not exist", err=True)
+        raise typer.Exit(code=EXIT_UNUSABLE)
+    if as_json:
+        typer.echo(json.dumps({"incident": _public(incident), "timeline": [_public(e) for e in events]}))
+        return
+    console = Console()
+    console.print(
+        f"[bold]Incident {escape(incident_id)}[/bold]  {escape(str(incident.get('status', '—')).upper())}"
+        f"  playbook {escape(str(incident.get('playbook') or '—'))}"
+    )
+    for line in timeline_lines(events):
+        console.print(line, soft_wrap=True, highlight=False)
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """The item without its table keys (the approval's task token never reaches the timeline)."""
+    return {k: v for k, v in item.items() if k not in ("pk", "sk")}
+
+
+def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
+    """One line per event (rich markup), and one indented line per problem its verification found."""
+    lines = []
+    for event in events:
+        fields = " ".join(f"{k}={event[k]}" for k in _FIELDS if event.get(k) not in (None, ""))
+        head = "  ".join(
+            part
+            for part in (
+                escape(str(event.get("at", ""))),
+                f"[bold]{escape(str(event.get('kind', '')))}[/bold]",
+                escape(str(event.get("actor", ""))),
+                escape(_target(event.get("target"))),
+                escape(fields),
+                _proof(event),
+            )
+            if part
+        )
+        lines.append(head)
+        problems = (event.get("detail") or {}).get("problems") or []
+        lines.extend(f"    [red]![/red] {escape(str(problem))}" for problem in problems)
+    return lines
+
+
+def _target(target: Any) -> str:
+    if isinstance(target, dict):
+        return str(target.get("id", ""))
+    return str(target or "")
+
+
+def _proof(event: dict[str, Any]) -> str:
+    if "verified" not in event:
+        return ""
+    mark = "[green]verified[/green]" if event["verified"] else "[red]not verified[/red]"
+    request_ids = [str(rid) for rid in event.get("request_id") or []]
+    if request_ids:
+        mark += escape(f" requests={','.join(request_ids)}")
+    return mark
+
+
+def _caller() -> str:
+    """Who releases: the caller's AWS identity, as recorded on the timeline."""
+    return str(aws.client("sts").get_caller_identity()["Arn"])
+
+
+def release_command(
+    incident_id: IncidentArgument,
+    table: TableOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the calls; change nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Return every contained resource to its recorded before-state (snapshots are kept)."""
+    _use_table(table)
+    try:
+        request = ReleaseRequest(incident_id=incident_id, actor=_caller(), dry_run=dry_run)
+        result = release(request)
+    except errors.TargetNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=EXIT_UNUSABLE) from None
+    except errors.ReleaseFailed as exc:
+        typer.echo(f"release failed: {exc}", err=True)
+        typer.echo(f"the timeline records each restoration: tourniquet incident show {incident_id}", err=True)
+        raise typer.Exit(code=EXIT_FAILED) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws_failure(exc) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    console = Console()
+    console.print(f"[bold]Incident {escape(incident_id)}[/bold]  {result['status'].upper()}")
+    rows = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("action", "target", "status", "detail"):
+        rows.add_column(column)
+    for item in result["restorations"]:
+        detail = item["detail"]
+        shown = detail.get("reason") or ", ".join(c["operation"] for c in detail.get("calls", []))
+        rows.add_row(escape(item["action"]), escape(item["target"]), escape(item["status"]), escape(shown))
+    console.print(rows, soft_wrap=True)

@@ -1,0 +1,83 @@
+"""The `tourniquet` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from contextlib import ExitStack, nullcontext
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tourniquet_cli import render
+from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alert
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tourniquet: contain AWS incidents in seconds.")
+console = Console(stderr=True)
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "guardduty-ec2-finding.json"
+
+DecisionOption = Annotated[
+    str, typer.Option("--decision", help="What the approver does: approve, deny, or nothing (timeout).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per alert instead of a report.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Also show the functions' own log lines.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _decision(value: str) -> Decision:
+    if value not in ("approve", "deny", "timeout"):
+        raise _fail(f"--decision: expected approve, deny or timeout, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+@app.command()
+def demo(decision: DecisionOption = "approve", as_json: JsonOption = False, verbose: VerboseOption = False) -> None:
+    """Run the bundled GuardDuty EC2 finding through the whole workflow in the embedded sandbox."""
+    _simulate([EXAMPLE], _decision(decision), as_json, verbose)
+
+
+@app.command()
+def simulate(
+    files: Annotated[list[Path], typer.Argument(help="Alert files (JSON), run in order in one sandbox.")],
+    decision: DecisionOption = "approve",
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run each alert file, in order, through the workflow in one embedded sandbox."""
+    _simulate(files, _decision(decision), as_json, verbose)
+
+
+def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: bool) -> None:
+    from tourniquet.logs import logger
+    from tourniquet_cli.scenario import approval_card, run_alert, sandbox_for
+
+    # In AWS the functions' logs go to CloudWatch, not to whoever sent the alert; here too, unless asked.
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+    try:
+        events = [(path, read_alert(path)) for path in files]
+    except AlertFileError as exc:
+        raise _fail(str(exc)) from None
+
+    progress = Progress() if as_json else Progress(step=lambda m: console.print(f"  [cyan]›[/cyan] {m}"))
+    with ExitStack() as stack:
+        with nullcontext() if as_json else console.status("Starting the sandbox…"):
+            sandbox = stack.enter_context(sandbox_for(decision))
+        if not as_json:
+            console.print(f"[bold]Sandbox ready[/bold] in {sandbox.startup_seconds:.1f} s")
+        for path, event in events:
+            if not as_json:
+                console.rule(f"[bold]{path.name}")
+            run = run_alert(sandbox, path, event, decision, progress)
+            if as_json:
+                typer.echo(json.dumps(run.result, default=str))
+            else:
+                incident_id = run.result["incident_id"]
+                render.alert_report(console, run.result, approval_card(sandbox, incident_id) if incident_id else None)
+

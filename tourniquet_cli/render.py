@@ -1,0 +1,89 @@
+"""Readable terminal output: the outcome, the actions, the Slack card as posted, and the timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLE = {
+    "contained": "bold green",
+    "denied": "bold yellow",
+    "expired": "bold yellow",
+    "duplicate": "cyan",
+    "ignored": "dim",
+    "alerted": "cyan",
+    "failed": "bold red",
+}
+_TIMELINE_FIELDS = ("check", "action", "step", "status", "decision", "error", "reason", "seen")
+
+
+def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] | None) -> None:
+    status = result["status"]
+    approval = result.get("approval") or {}
+    header = Text.assemble(
+        ("Incident ", "bold"),
+        (str(result.get("incident_id") or "—"), "bold"),
+        "  ",
+        (status.upper(), STATUS_STYLE.get(status, "bold")),
+    )
+    facts = Table.grid(padding=(0, 2))
+    facts.add_row("playbook", str(result.get("playbook") or "—"))
+    if approval.get("decision"):
+        facts.add_row("approval", f"{approval['decision']}" + (f" by {approval['by']}" if approval.get("by") else ""))
+    if result.get("reason"):
+        facts.add_row("reason", str(result["reason"]))
+    execution = result.get("execution") or {}
+    facts.add_row("execution", f"{execution.get('status')} · {execution.get('transitions')} state transitions")
+    console.print(Panel(Group(header, facts), expand=False))
+
+    if result.get("actions"):
+        actions = Table(title="Actions", title_justify="left")
+        for column in ("action", "mode", "status", "target", "verified"):
+            actions.add_column(column)
+        for action in result["actions"]:
+            actions.add_row(
+                action["name"],
+                action["mode"],
+                action["status"],
+                str(action.get("target") or ""),
+                "[green]✓[/green]" if action.get("verified") else "[dim]–[/dim]",
+            )
+        console.print(actions)
+
+    if card:
+        console.print(Panel(slack_card_text(card), title="Slack card", title_align="left", expand=False))
+
+    if result.get("timeline"):
+        timeline = Table(title="Timeline", title_justify="left")
+        for column in ("at", "event", "by", "detail"):
+            timeline.add_column(column)
+        for event in result["timeline"]:
+            detail = " ".join(f"{k}={event[k]}" for k in _TIMELINE_FIELDS if event.get(k) is not None)
+            timeline.add_row(str(event.get("at", ""))[11:23], event.get("kind", ""), event.get("actor", ""), detail)
+        console.print(timeline)
+
+
+def slack_card_text(card: dict[str, Any]) -> Text:
+    """Block Kit blocks as plain text, roughly as Slack lays them out."""
+    out = Text()
+    for block in card.get("blocks") or []:
+        kind = block.get("type")
+        if kind == "header":
+            out.append(block["text"]["text"] + "\n", style="bold")
+        elif kind == "section":
+            if block.get("text"):
+                out.append(block["text"]["text"] + "\n")
+            for item in block.get("fields") or []:
+                out.append("  " + item["text"].replace("\n", " ") + "\n")
+        elif kind == "context":
+            out.append(" ".join(e.get("text", "") for e in block.get("elements", [])) + "\n", style="dim")
+        elif kind == "actions":
+            labels = [f"[ {e['text']['text']} ]" for e in block.get("elements", []) if e.get("type") == "button"]
+            out.append("  ".join(labels) + "\n", style="bold magenta")
+        elif kind == "divider":
+            out.append("─" * 40 + "\n", style="dim")
+    return out

@@ -1,0 +1,205 @@
+"""Run alerts through the real workflow in the embedded sandbox and report what happened to each."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sandbox.core import Sandbox
+from sandbox.slack import SlackMessage
+from stacks.config import load_config, project_context
+from tourniquet import store
+
+Decision = Literal["approve", "deny", "timeout"]
+
+# A timed-out approval must expire quickly in the sandbox: the configured timeout is compressed to this.
+TIMEOUT_SCENARIO_SECONDS = 2.0
+EXECUTION_TIMEOUT_SECONDS = 120.0
+RULE_DELIVERY_SECONDS = 3.0
+
+
+class AlertFileError(Exception):
+    """An input file that cannot be read as an alert; the message names the file and the problem."""
+
+
+@dataclass
+class Progress:
+    """Callbacks for a live display; the defaults do nothing."""
+
+    step: Callable[[str], None] = lambda _message: None
+
+
+@dataclass
+class Timings:
+    started: float = 0.0
+    card_posted: float | None = None
+    clicked: float | None = None
+    finished: float | None = None
+
+
+@dataclass
+class AlertRun:
+    file: str
+    result: dict[str, Any] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+
+
+def read_alert(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise AlertFileError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise AlertFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise AlertFileError(f"{path}: not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise AlertFileError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise AlertFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+@contextmanager
+def sandbox_for(decision: Decision) -> Iterator[Sandbox]:
+    """A running sandbox; for the timeout scenario the configured approval wait is compressed to seconds."""
+    timeout = load_config(project_context()).approval_timeout_seconds
+    scale = TIMEOUT_SCENARIO_SECONDS / timeout if decision == "timeout" else 1.0
+    with Sandbox(time_scale=scale) as sandbox:
+        yield sandbox
+
+
+def run_alert(
+    sandbox: Sandbox, path: Path, event: dict[str, Any], decision: Decision, progress: Progress | None = None
+) -> AlertRun:
+    progress = progress or Progress()
+    run = AlertRun(file=str(path))
+    event, mapping = sandbox.map_alert(event)
+    if mapping:
+        progress.step("Look-alikes: " + ", ".join(f"{a} → {b}" for a, b in mapping.items()))
+    run.timings.started = time.perf_counter()
+    execution_arn = submit(sandbox, event)
+    if execution_arn is None:
+        run.result = _filtered(mapping)
+        progress.step("No rule matched: the alert is below the configured thresholds")
+        return run
+    progress.step("Alert submitted: execution started")
+
+    card = wait_for_card_or_end(sandbox, execution_arn)
+    if card is not None:
+        run.timings.card_posted = time.perf_counter()
+        progress.step("Approval card posted to Slack")
+        if decision == "timeout":
+            progress.step("Nobody answers: waiting for the approval to expire")
+        else:
+            run.timings.clicked = time.perf_counter()
+            status, _body = sandbox.click(card, decision)
+            progress.step(f"{decision.capitalize()} clicked by {sandbox.approver.id} (HTTP {status})")
+
+    execution = sandbox.wait_for_execution(execution_arn, timeout=EXECUTION_TIMEOUT_SECONDS)
+    run.timings.finished = time.perf_counter()
+    run.result = report(sandbox, execution, mapping)
+    progress.step(f"Incident {run.result['incident_id']}: {run.result['status']}")
+    return run
+
+
+def submit(sandbox: Sandbox, event: dict[str, Any]) -> str | None:
+    """EventBridge events go through the deployed rules (as in AWS); anything else starts the workflow directly.
+
+    Returns the execution ARN, or None when no rule matched the event.
+    """
+    if not {"source", "detail-type", "detail"} <= event.keys():
+        return sandbox.start_execution(event)
+    before = len(sandbox.bridge.delivered())
+    sandbox.put_event(event)
+    try:
+        delivered = sandbox.bridge.wait_for(before + 1, timeout=RULE_DELIVERY_SECONDS)
+    except TimeoutError:
+        return None
+    return delivered[-1].execution_arn
+
+
+def wait_for_card_or_end(sandbox: Sandbox, execution_arn: str) -> SlackMessage | None:
+    """The approval card, or None once the execution ends without asking for one."""
+    deadline = time.monotonic() + EXECUTION_TIMEOUT_SECONDS
+    stepfunctions = sandbox.client("stepfunctions")
+    while time.monotonic() < deadline:
+        try:
+            return sandbox.wait_for_card(execution_arn, timeout=0.1)
+        except TimeoutError:
+            if stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+                return None
+    raise TimeoutError(f"{execution_arn}: neither a card nor an end within {EXECUTION_TIMEOUT_SECONDS}s")
+
+
+def approval_card(sandbox: Sandbox, incident_id: str) -> dict[str, Any] | None:
+    """The incident's card in the channel as first posted, buttons included (later updates replace them)."""
+    for message in sandbox.slack.messages():
+        if message.thread_ts is None and message.mentions(incident_id):
+            return message.revisions[0] if message.revisions else message.to_api()
+    return None
+
+
+def report(sandbox: Sandbox, execution: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    """The JSON object `simulate --json` prints for one alert."""
+    output = json.loads(execution.get("output") or "{}")
+    history = sandbox.execution_history(execution["executionArn"])
+    transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    incident_id = (output.get("incident") or {}).get("id") or _incident_from_history(history)
+    incident = store.get_incident(incident_id) if incident_id else None
+    outcome = output.get("outcome") if isinstance(output.get("outcome"), dict) else {}
+
+    if execution["status"] != "SUCCEEDED":
+        status = "failed"
+    elif output.get("outcome") == "ignored":
+        status = "ignored"
+    elif (output.get("incident") or {}).get("duplicate"):
+        status = "duplicate"
+    else:
+        status = outcome.get("status") or (incident or {}).get("status", "failed")
+
+    approval = outcome.get("approval") or {}
+    return {
+        "incident_id": incident_id,
+        "status": status,
+        "reason": output.get("reason"),
+        "playbook": (output.get("plan") or {}).get("playbook") or (incident or {}).get("playbook"),
+        "actions": outcome.get("actions", []),
+        "approval": {"decision": approval.get("decision"), "by": approval.get("by")},
+        "execution": {
+            "arn": execution["executionArn"],
+            "status": execution["status"],
+            "transitions": transitions,
+        },
+        "mapping": mapping,
+        "timeline": store.timeline(incident_id) if incident_id else [],
+    }
+
+
+def _filtered(mapping: dict[str, str]) -> dict[str, Any]:
+    return {
+        "incident_id": None,
+        "status": "ignored",
+        "reason": "no EventBridge rule matched (below the configured thresholds)",
+        "playbook": None,
+        "actions": [],
+        "approval": {"decision": None, "by": None},
+        "execution": None,
+        "mapping": mapping,
+        "timeline": [],
+    }
+
+
+def _incident_from_history(history: list[dict[str, Any]]) -> str | None:
+    """A failed execution has no output; the incident it opened is in the Deduplicate step's output."""
+    for event in history:
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "Deduplicate":
+            incident = json.loads(details.get("output") or "{}").get("incident") or {}
+            return incident.get("id")
+    return None
