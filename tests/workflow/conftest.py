@@ -35,9 +35,7 @@ class Runner:
         if fresh:
             # A distinct instance id per test: tests share one sandbox and must not dedup into each other.
             n = next(_unique)
-            details = event["detail"]["resource"]["instanceDetails"]
-            details["instanceId"] = f"i-0wf{n:014d}"
-            details["networkInterfaces"][0]["privateIpAddress"] = f"10.0.1.{100 + n}"
+            event["detail"]["resource"]["instanceDetails"]["instanceId"] = f"i-0wf{n:014d}"
             event["detail"]["id"] = f"finding-{n}"
         return event
 

@@ -21,7 +21,10 @@ def _instance(sandbox: Sandbox, instance_id: str) -> dict[str, Any]:
 
 
 def _eni_groups(sandbox: Sandbox, instance_id: str) -> list[list[str]]:
-    return [[g["GroupName"] for g in eni["Groups"]] for eni in _instance(sandbox, instance_id)["NetworkInterfaces"]]
+    return [
+        [g["GroupName"] for g in eni["Groups"]]
+        for eni in _instance(sandbox, instance_id)["NetworkInterfaces"]
+    ]
 
 
 def _look_alike(result: dict[str, Any]) -> str:
@@ -47,8 +50,10 @@ def test_approve_contains_snapshots_isolates_and_stops(runner: Runner, sandbox: 
         "stop_instance": ("approval", "done", True),
     }
     assert _instance(sandbox, instance_id)["State"]["Name"] in ("stopping", "stopped")
-    assert all(groups == [f"tourniquet-quarantine-{_instance(sandbox, instance_id)['VpcId']}"]
-               for groups in _eni_groups(sandbox, instance_id))
+    assert all(
+        groups == [f"tourniquet-quarantine-{_instance(sandbox, instance_id)['VpcId']}"]
+        for groups in _eni_groups(sandbox, instance_id)
+    )
     snapshots = sandbox.client("ec2").describe_snapshots(
         Filters=[{"Name": "tag:tourniquet:incident", "Values": [result["incident_id"]]}]
     )["Snapshots"]
@@ -64,8 +69,12 @@ def test_the_card_shows_the_finding_and_its_buttons_carry_no_task_token(runner: 
     assert posted is not None
     text = json.dumps(posted)
     approval = store.plain(
-        store.table().get_item(Key={"pk": f"APPROVAL#{store.get_incident(result['incident_id'])['approval_id']}",
-                                    "sk": "APPROVAL"})["Item"]
+        store.table().get_item(
+            Key={
+                "pk": f"APPROVAL#{store.get_incident(result['incident_id'])['approval_id']}",
+                "sk": "APPROVAL",
+            }
+        )["Item"]
     )
 
     assert "HIGH" in text
@@ -87,8 +96,10 @@ def test_deny_runs_no_destructive_step_and_keeps_the_isolation(runner: Runner, s
     assert _actions(result)["stop_instance"] == ("approval", "not_run", False)
     assert _actions(result)["isolate_network"] == ("auto", "done", True)
     assert _instance(sandbox, instance_id)["State"]["Name"] == "running"
-    assert all(len(groups) == 1 and groups[0].startswith("tourniquet-quarantine-")
-               for groups in _eni_groups(sandbox, instance_id))
+    assert all(
+        len(groups) == 1 and groups[0].startswith("tourniquet-quarantine-")
+        for groups in _eni_groups(sandbox, instance_id)
+    )
 
 
 @pytest.fixture
@@ -99,7 +110,9 @@ def quick_expiry(sandbox: Sandbox) -> Iterator[None]:
     sandbox.time_scale = previous
 
 
-def test_timeout_expires_escalates_and_runs_no_destructive_step(runner: Runner, sandbox: Sandbox, quick_expiry):
+def test_timeout_expires_escalates_and_runs_no_destructive_step(
+    runner: Runner, sandbox: Sandbox, quick_expiry
+):
     queue = runner.subscribe_queue()
 
     result = runner.run(runner.event(), "timeout").result
@@ -168,7 +181,9 @@ def test_a_forged_or_stale_click_gets_401_and_changes_nothing(runner: Runner, sa
 
     assert status == 401
     assert (store.get_incident(incident_id), store.timeline(incident_id)) == before
-    assert sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    assert (
+        sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    )
     sandbox.click(card, "deny")
     assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
 
@@ -183,6 +198,8 @@ def test_a_click_by_someone_not_allowed_changes_nothing(runner: Runner, sandbox:
 
     assert status == 200
     assert [e["kind"] for e in store.timeline(incident_id)][-1] == "rejected_click"
-    assert sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    assert (
+        sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    )
     sandbox.click(card, "deny")
     assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"

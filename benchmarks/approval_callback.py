@@ -1,0 +1,160 @@
+"""How fast the Slack callback answers: its cold import time and its median handling time.
+
+Run with ``python -m benchmarks.approval_callback``. The import is timed in fresh interpreters (what a
+Lambda cold start pays before the handler runs); handling is timed in process against moto and the fake Slack
+Web API, so the figures include moto's own overhead and no network latency to AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+from moto import mock_aws
+from slack_sdk.signature import SignatureVerifier
+
+from sandbox.slack import FakeSlack, SlackUser
+from tests.handlers.conftest import create_table
+from tests.handlers.test_approval import approval_event
+from tourniquet import store
+from tourniquet.approval import handler
+from tourniquet.logs import logger
+
+IMPORT_RUNS = 7
+CLICKS = 30
+APPROVER = "U0APPROVER"
+# Throwaway credentials for the local fake Slack.
+SIGNING_SECRET = "benchmark-signing-secret"  # noqa: S105
+BOT_TOKEN = "xoxb-benchmark"  # noqa: S105
+CONTEXT = SimpleNamespace(
+    function_name="tourniquet-benchmark",
+    memory_limit_in_mb=512,
+    invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:tourniquet-benchmark",
+    aws_request_id="00000000-0000-0000-0000-000000000000",
+)
+_IMPORT_PROBE = (
+    "import time; start = time.perf_counter(); import tourniquet.approval.handler; "
+    "print(time.perf_counter() - start)"
+)
+
+
+def cold_import_seconds() -> list[float]:
+    """The handler module's import time, each in a new interpreter without bytecode compilation costs."""
+    runs = []
+    for _ in range(IMPORT_RUNS):
+        result = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+            [sys.executable, "-c", _IMPORT_PROBE], check=True, capture_output=True, text=True
+        )
+        runs.append(float(result.stdout.strip()))
+    return runs
+
+
+def handling_seconds() -> dict[str, list[float]]:
+    """Median-worthy samples of the handler answering: a full approval, a refused stranger, a forged click."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_REGION": "eu-west-1",
+            "TABLE_NAME": "tourniquet-benchmark",
+            "APPROVERS": APPROVER,
+        }
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    # The refused clicks log a warning each; the figures are the output here.
+    logger.setLevel(logging.ERROR)
+    fake = FakeSlack(BOT_TOKEN).start()
+    fake.add_user(SlackUser(APPROVER, "approver"))
+    fake.add_user(SlackUser("U0STRANGER", "stranger"))
+    try:
+        with mock_aws():
+            create_table("tourniquet-benchmark")
+            secret_arn = boto3.client("secretsmanager").create_secret(
+                Name="slack",
+                SecretString=json.dumps({"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET}),
+            )["ARN"]
+            topic_arn = boto3.client("sns").create_topic(Name="pages")["TopicArn"]
+            os.environ.update(
+                {
+                    "SLACK_SECRET_ARN": secret_arn,
+                    "SLACK_API_URL": fake.api_url,
+                    "SLACK_CHANNEL": "#benchmark",
+                    "ESCALATION_TOPIC_ARN": topic_arn,
+                }
+            )
+            verifier = SignatureVerifier(SIGNING_SECRET)
+
+            def click(user: str, *, forged: bool = False) -> dict[str, Any]:
+                incident_id = store.new_id("inc")
+                store.table().put_item(
+                    Item={"pk": store.incident_pk(incident_id), "sk": store.INCIDENT_SK, "status": "open"}
+                )
+                approval_id = handler.request_approval(approval_event(incident_id), CONTEXT)["approval_id"]
+                payload = {
+                    "type": "block_actions",
+                    "user": {"id": user},
+                    "team": {"id": "T0SANDBOX"},
+                    "api_app_id": "A0TOURNIQ",
+                    "container": {"channel_id": fake.channel_id("#benchmark")},
+                    "actions": [{"action_id": "approve", "value": approval_id}],
+                }
+                body = "payload=" + quote(json.dumps(payload))
+                stamp = str(int(time.time()))
+                signature = (
+                    "v0=" + "0" * 64
+                    if forged
+                    else str(verifier.generate_signature(timestamp=stamp, body=body))
+                )
+                return {
+                    "version": "2.0",
+                    "headers": {"x-slack-request-timestamp": stamp, "x-slack-signature": signature},
+                    "body": body,
+                    "isBase64Encoded": False,
+                }
+
+            def timed(make: Callable[[], dict[str, Any]]) -> list[float]:
+                samples = []
+                for _ in range(CLICKS):
+                    event = make()
+                    start = time.perf_counter()
+                    handler.slack_interaction(event, CONTEXT)
+                    samples.append(time.perf_counter() - start)
+                return samples
+
+            return {
+                "approve (decided, card updated, thread reply)": timed(lambda: click(APPROVER)),
+                "not an approver (recorded, ephemeral reply)": timed(lambda: click("U0STRANGER")),
+                "forged signature (401)": timed(lambda: click(APPROVER, forged=True)),
+            }
+    finally:
+        fake.stop()
+
+
+def main() -> None:
+    imports = cold_import_seconds()
+    print(
+        f"cold import of tourniquet.approval.handler: median {statistics.median(imports) * 1000:.0f} ms "
+        f"(min {min(imports) * 1000:.0f} ms, {IMPORT_RUNS} fresh interpreters)"
+    )
+    for name, samples in handling_seconds().items():
+        p90 = statistics.quantiles(samples, n=10)[-1]
+        print(
+            f"{name}: median {statistics.median(samples) * 1000:.1f} ms "
+            f"(p90 {p90 * 1000:.1f} ms, {len(samples)} clicks, moto + fake Slack)"
+        )
+
+
+if __name__ == "__main__":
+    main()

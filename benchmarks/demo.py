@@ -1,0 +1,73 @@
+"""The demo scenario, repeated: how fast an alert becomes a card, and a click becomes containment.
+
+    python -m benchmarks.demo [--runs N] [--starts N]
+
+Each run uses a fresh look-alike instance, so every run opens and contains a new incident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import statistics
+from pathlib import Path
+
+from sandbox.core import Sandbox
+from tourniquet.logs import logger
+from tourniquet_cli.main import EXAMPLE
+from tourniquet_cli.scenario import run_alert
+
+
+def _event(n: int) -> dict:
+    event = copy.deepcopy(json.loads(EXAMPLE.read_text()))
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = f"i-0bench{n:012d}"
+    event["detail"]["id"] = f"bench-{n}"
+    return event
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=7, help="incidents to run (default 7)")
+    parser.add_argument("--starts", type=int, default=3, help="sandbox start-ups to time (default 3)")
+    args = parser.parse_args()
+    logger.setLevel(logging.WARNING)
+
+    startups = []
+    for _ in range(args.starts):
+        with Sandbox() as sandbox:
+            startups.append((sandbox.startup_seconds, sandbox.synth_cache_hit))
+
+    to_card, to_contained, transitions, total = [], [], [], []
+    with Sandbox() as sandbox:
+        for n in range(args.runs):
+            run = run_alert(sandbox, Path("bench.json"), _event(n), "approve")
+            timings = run.timings
+            assert run.result["status"] == "contained", run.result["status"]
+            assert timings.card_posted and timings.clicked and timings.finished
+            to_card.append(timings.card_posted - timings.started)
+            to_contained.append(timings.finished - timings.clicked)
+            total.append(timings.finished - timings.started)
+            transitions.append(run.result["execution"]["transitions"])
+
+    def median_ms(values: list[float]) -> str:
+        return f"{statistics.median(values) * 1000:8.0f} ms"
+
+    print(f"demo scenario, {args.runs} incidents (medians)")
+    print(f"  alert submitted -> approval card posted  {median_ms(to_card)}")
+    print(f"  approval click  -> incident contained    {median_ms(to_contained)}")
+    print(f"  alert submitted -> contained (with click){median_ms(total)}")
+    print(f"  state transitions per incident           {statistics.median(transitions):8.0f}")
+    warm = [s for s, hit in startups if hit]
+    cold = [s for s, hit in startups if not hit]
+    if warm:
+        print(f"  sandbox start-up (synth cached)          {median_ms(warm)}  ({len(warm)} starts)")
+    if cold:
+        print(f"  sandbox start-up (synth from scratch)    {median_ms(cold)}  ({len(cold)} starts)")
+
+
+if __name__ == "__main__":
+    main()

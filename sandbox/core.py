@@ -1,0 +1,490 @@
+"""The sandbox: embedded AWS (moto) running the deployed workflow, a fake Slack, and the local HTTP API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import requests
+from boto3.dynamodb.conditions import Attr
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from sandbox import cloudtrail, patches
+from sandbox.bridge import Bridge
+from sandbox.clicker import Clicker
+from sandbox.cloudtrail import TrailStore
+from sandbox.deploy import Deployment, deploy, sandbox_slack_secret, synthesized_template
+from sandbox.interactions import LocalHttpApi
+from sandbox.seed import Seeder
+from sandbox.slack import FakeSlack, SlackMessage, SlackUser
+
+REGION = "eu-west-1"
+HOST = "127.0.0.1"
+APPROVER = SlackUser("U0APPROVER", "alice", "Alice Approver")
+OUTSIDER = SlackUser("U0OUTSIDER", "mallory", "Mallory Outsider")
+_QUIET_LOGGERS = {
+    # One line per request to the moto server.
+    "werkzeug": logging.WARNING,
+    # Every failure event, caught or not, with a dump of the parsed ASL; the execution history has the errors.
+    "moto.stepfunctions.parser.asl.component.eval_component": logging.CRITICAL,
+}
+_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# moto, os.environ and the patched classes are process-wide: one sandbox at a time.
+_ACTIVE = threading.Lock()
+
+
+class Sandbox:
+    """The workflow, deployed from the synthesized template into an embedded AWS on 127.0.0.1.
+
+    ``time_scale`` scales ``waitForTaskToken`` timeouts (0.001 lets a 3600 s approval expire in 3.6 s);
+    ``retry_time_scale`` scales retry intervals (compressed to almost nothing by default). The approvers are
+    the deployed ones (``APPROVERS``) unless ``approvers`` replaces them; the fake Slack knows each of them,
+    and :attr:`approver` is the first (``alice``).
+    """
+
+    def __init__(
+        self,
+        *,
+        template: Mapping[str, Any] | None = None,
+        context_overrides: Mapping[str, Any] | None = None,
+        time_scale: float = 1.0,
+        retry_time_scale: float = 0.001,
+        region: str = REGION,
+        approvers: Sequence[str] | None = None,
+        function_environment: Mapping[str, str] | None = None,
+        stack_name: str = "Tourniquet",
+    ) -> None:
+        self._scale = patches.TimeScale()
+        self.time_scale = time_scale
+        self.retry_time_scale = retry_time_scale
+        self._template = dict(template) if template is not None else None
+        self._context_overrides = dict(context_overrides) if context_overrides else None
+        self.region = region
+        self._approver_override = tuple(approvers) if approvers is not None else None
+        self.approver = APPROVER
+        self._function_environment = dict(function_environment or {})
+        self.stack_name = stack_name
+        self.slack_credentials = sandbox_slack_secret()
+        self.trail = TrailStore()
+        self.startup_seconds: float | None = None
+        self.timings: dict[str, float] = {}
+        self.synth_cache_hit: bool | None = None
+        self._server: ThreadedMotoServer | None = None
+        self._patcher = patches.Patcher()
+        self._runtime = patches.LambdaRuntime()
+        self._saved_environ: dict[str, str | None] = {}
+        self._saved_stepfunctions_config: Any = None
+        self._saved_log_levels: dict[str, int] = {}
+        self._session: boto3.session.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._deployment: Deployment | None = None
+        self._slack: FakeSlack | None = None
+        self._api: LocalHttpApi | None = None
+        self._bridge: Bridge | None = None
+        self._seeder: Seeder | None = None
+        self._clicker: Clicker | None = None
+        self._owns_active = False
+
+    @property
+    def time_scale(self) -> float:
+        """Factor on ``waitForTaskToken`` timeouts; may be changed while the sandbox runs."""
+        return self._scale.callback_timeout
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if value <= 0:
+            raise ValueError("time_scale must be positive")
+        self._scale.callback_timeout = value
+
+    @property
+    def retry_time_scale(self) -> float:
+        """Factor on retry intervals; may be changed while the sandbox runs."""
+        return self._scale.retry
+
+    @retry_time_scale.setter
+    def retry_time_scale(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("retry_time_scale must not be negative")
+        self._scale.retry = value
+
+    # Lifecycle
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Sandbox:
+        if not _ACTIVE.acquire(blocking=False):
+            raise RuntimeError("another sandbox is running in this process")
+        self._owns_active = True
+        began = time.monotonic()
+        try:
+            self._start_moto()
+            self._mark("moto", began)
+            self._install_patches()
+            self._slack = FakeSlack(self.slack_credentials["bot_token"], host=HOST).start()
+            self._slack.add_user(APPROVER)
+            self._slack.add_user(OUTSIDER)
+            step = time.monotonic()
+            template = self._load_template()
+            self._mark("synth", step)
+            step = time.monotonic()
+            self._deployment = deploy(
+                template,
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+                stack_name=self.stack_name,
+                function_environment=self._deployed_environment(),
+                default_secret=self.slack_credentials,
+                session=self._boto_session(),
+            )
+            self._mark("deploy", step)
+            self._after_deploy()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop every server and thread, undo the patches and give the process its environment back.
+
+        Executions still waiting for a task token are left behind with moto's state; finish them first.
+        """
+        try:
+            if self._bridge is not None:
+                self._bridge.stop()
+            if self._api is not None:
+                self._api.stop()
+            if self._slack is not None:
+                self._slack.stop()
+            self._runtime.shutdown()
+            if self._server is not None:
+                self._stop_moto(self._server)
+        finally:
+            self._patcher.restore()
+            self._restore_environ()
+            for name, level in self._saved_log_levels.items():
+                logging.getLogger(name).setLevel(level)
+            self._server = self._deployment = self._slack = self._api = self._bridge = None
+            self._seeder = self._clicker = None
+            self._saved_log_levels = {}
+            self._clients.clear()
+            self._session = None
+            if self._owns_active:
+                self._owns_active = False
+                _ACTIVE.release()
+
+    def _stop_moto(self, server: ThreadedMotoServer) -> None:
+        try:
+            # moto's state is process-wide: leave none of this sandbox's resources to the next user.
+            requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=30).raise_for_status()
+        finally:
+            if self._saved_stepfunctions_config is not None:
+                default_user_config["stepfunctions"] = self._saved_stepfunctions_config
+                self._saved_stepfunctions_config = None
+            server.stop()
+            # ThreadedMotoServer.stop() leaves the listening socket open.
+            inner = getattr(server, "_server", None)
+            if inner is not None:
+                inner.server_close()
+
+    def _mark(self, step: str, began: float) -> None:
+        self.timings[step] = round(time.monotonic() - began, 3)
+
+    def _start_moto(self) -> None:
+        for name, level in _QUIET_LOGGERS.items():
+            self._saved_log_levels[name] = logging.getLogger(name).level
+            logging.getLogger(name).setLevel(level)
+        self._saved_stepfunctions_config = dict(default_user_config.get("stepfunctions", {}))
+        self._server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+        self._server.start()
+        port = self._server.get_host_and_port()[1]
+        missing = str(Path(tempfile.gettempdir()) / "tourniquet-sandbox-no-such-file")
+        self._set_environ(
+            {
+                # moto's Step Functions engine calls Lambda and the other services on this port.
+                "MOTO_PORT": str(port),
+                "AWS_ENDPOINT_URL": f"http://{HOST}:{port}",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                # Never pick up a real profile or credentials file while the sandbox runs.
+                "AWS_PROFILE": None,
+                "AWS_DEFAULT_PROFILE": None,
+                "AWS_SHARED_CREDENTIALS_FILE": missing,
+                "AWS_CONFIG_FILE": missing,
+            }
+        )
+        requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=30).raise_for_status()
+        requests.post(
+            f"{self.endpoint_url}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=30,
+        ).raise_for_status()
+
+    def _install_patches(self) -> None:
+        patches.install_lambda_hook(self._patcher, self._runtime)
+        patches.install_time_scaling(self._patcher, self._scale)
+        patches.install_eni_groups_fix(self._patcher)
+        cloudtrail.install(self._patcher, self.trail)
+
+    def _load_template(self) -> dict[str, Any]:
+        if self._template is not None:
+            return self._template
+        synthesized = synthesized_template(self._context_overrides)
+        self.synth_cache_hit = synthesized.cache_hit
+        return synthesized.template
+
+    def _deployed_environment(self) -> dict[str, str]:
+        environment = {"AWS_ENDPOINT_URL": self.endpoint_url, "SLACK_API_URL": self.slack.api_url}
+        if self._approver_override is not None:
+            environment["APPROVERS"] = ",".join(self._approver_override)
+        environment.update(self._function_environment)
+        return environment
+
+    def _register_approvers(self) -> None:
+        """Make the deployed approvers known to the fake Slack: user ids as users, group ids as groups."""
+        configured = {
+            approver.strip()
+            for info in self.deployment.functions.values()
+            for approver in info.environment.get("APPROVERS", "").split(",")
+            if approver.strip()
+        }
+        self.approver = APPROVER
+        users = sorted(approver for approver in configured if not approver.startswith("S"))
+        for group in sorted(configured - set(users)):
+            self.slack.add_usergroup(group, [APPROVER.id])
+        if users:
+            self.approver = SlackUser(users[0], APPROVER.name, APPROVER.real_name)
+        for user in users:
+            self.slack.add_user(SlackUser(user, APPROVER.name if user == users[0] else user.lower()))
+
+    def _after_deploy(self) -> None:
+        self._register_approvers()
+        deployment = self.deployment
+        tables = deployment.of_type("AWS::DynamoDB::Table") + deployment.of_type("AWS::DynamoDB::GlobalTable")
+        if len(tables) == 1:
+            # Lets tests use the runtime package's own table helpers against the sandbox.
+            self._set_environ({"TABLE_NAME": tables[0].physical_id})
+        self._api = LocalHttpApi(deployment, self.client("lambda"), host=HOST).start()
+        self._bridge = Bridge(
+            deployment.bridges, sqs=self.client("sqs"), stepfunctions=self.client("stepfunctions")
+        ).start()
+        self._clicker = Clicker(self._api.url(), self.slack_credentials["signing_secret"], self.slack)
+        self._seeder = Seeder(
+            ec2=self.client("ec2"),
+            iam=self.client("iam"),
+            trail=self.trail,
+            region=self.region,
+            account_id=deployment.account_id,
+        )
+
+    def _set_environ(self, values: Mapping[str, str | None]) -> None:
+        for name, value in values.items():
+            if name not in self._saved_environ:
+                self._saved_environ[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _restore_environ(self) -> None:
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+
+    # Parts
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    @property
+    def deployment(self) -> Deployment:
+        if self._deployment is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._deployment
+
+    @property
+    def slack(self) -> FakeSlack:
+        if self._slack is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._slack
+
+    @property
+    def api(self) -> LocalHttpApi:
+        if self._api is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._api
+
+    @property
+    def bridge(self) -> Bridge:
+        if self._bridge is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._bridge
+
+    @property
+    def seed(self) -> Seeder:
+        if self._seeder is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._seeder
+
+    @property
+    def clicker(self) -> Clicker:
+        if self._clicker is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._clicker
+
+    @property
+    def interactions_url(self) -> str:
+        return self.api.url()
+
+    def _boto_session(self) -> boto3.session.Session:
+        # One session: botocore loads its models once, not once per client.
+        if self._session is None:
+            self._session = boto3.session.Session(region_name=self.region)
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the embedded AWS, made once per service (safe to share between threads)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self._boto_session().client(  # type: ignore[call-overload]
+                    service, endpoint_url=self.endpoint_url
+                )
+            return self._clients[service]
+
+    @property
+    def table(self) -> Any:
+        """The workflow's DynamoDB table (boto3 ``Table`` resource)."""
+        with self._clients_lock:
+            if "dynamodb-resource" not in self._clients:
+                self._clients["dynamodb-resource"] = self._boto_session().resource(
+                    "dynamodb", endpoint_url=self.endpoint_url
+                )
+            resource = self._clients["dynamodb-resource"]
+        return resource.Table(self.deployment.table_name())
+
+    # Driving the workflow
+
+    def put_event(self, event: Mapping[str, Any], *, event_bus: str = "default") -> None:
+        """Publish ``event`` (an EventBridge event as rules see it) with PutEvents; the bridge starts it."""
+        entry: dict[str, Any] = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event.get("detail", {})),
+            "Resources": list(event.get("resources", [])),
+            "EventBusName": event_bus,
+        }
+        if event.get("time"):
+            entry["Time"] = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+        response = self.client("events").put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents rejected the event: {response['Entries']}")
+
+    def start_execution(
+        self, event: Mapping[str, Any], *, name: str | None = None, state_machine_arn: str | None = None
+    ) -> str:
+        """Start the workflow directly with ``event`` as its input; returns the execution ARN."""
+        response = self.client("stepfunctions").start_execution(
+            stateMachineArn=state_machine_arn or self.deployment.state_machine_arn(),
+            name=name or str(uuid.uuid4()),
+            input=json.dumps(event),
+        )
+        return str(response["executionArn"])
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+        """``describe_execution`` once the execution has finished; TimeoutError if it is still running."""
+        deadline = time.monotonic() + timeout
+        stepfunctions = self.client("stepfunctions")
+        while True:
+            described: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
+            if described["status"] in _TERMINAL:
+                return described
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout}s")
+            time.sleep(0.05)
+
+    def execution_history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        paginator = self.client("stepfunctions").get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def _scan(self, condition: Any) -> list[dict[str, Any]]:
+        table = self.table
+        arguments: dict[str, Any] = {"FilterExpression": condition, "ConsistentRead": True}
+        items: list[dict[str, Any]] = []
+        while True:
+            page = table.scan(**arguments)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def incident_id_for(self, execution_arn: str) -> str | None:
+        """The incident an execution opened (its incident item records the execution id)."""
+        found = self._scan(Attr("sk").eq("INCIDENT") & Attr("execution_id").eq(execution_arn))
+        return str(found[0]["incident_id"]) if found else None
+
+    def _find_card(self, key: str) -> SlackMessage | None:
+        incident_id = self.incident_id_for(key) if key.startswith("arn:") else key
+        if incident_id is None:
+            return None
+        card = self.slack.find_card(incident_id)
+        if card is not None:
+            return card
+        # A card need not print the incident id; its buttons always carry the approval id.
+        for approval in self._scan(Attr("sk").eq("APPROVAL") & Attr("incident_id").eq(incident_id)):
+            card = self.slack.find_card(str(approval["approval_id"]))
+            if card is not None:
+                return card
+        return None
+
+    def wait_for_card(self, key: str, timeout: float = 15.0) -> SlackMessage:
+        """The approval card (a message with buttons) for an incident id, approval id or execution ARN."""
+        return self.slack.wait_for(lambda: self._find_card(key), timeout)
+
+    def click(
+        self, card: SlackMessage, action_id: str, user_id: str | None = None, **overrides: Any
+    ) -> tuple[int, str]:
+        """Press a button on ``card`` as ``user_id``, through the signed interactions endpoint.
+
+        Returns the HTTP ``(status, body)`` the handler answered with.
+
+        ``overrides`` go to :meth:`sandbox.clicker.Clicker.click` (``timestamp``, ``signature``,
+        ``signing_secret``, ``payload``).
+        """
+        result = self.clicker.click(card, action_id, user_id or self.approver.id, **overrides)
+        return result.status, result.body
+
+    def map_alert(self, event: Mapping[str, Any], **options: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        """Create look-alikes of what ``event`` names; returns the rewritten event and the id mapping."""
+        return self.seed.map_alert(event, **options)

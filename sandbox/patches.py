@@ -1,0 +1,248 @@
+"""Patches that let moto run the real workflow in this process.
+
+* Lambda: moto runs function code only in Docker. :func:`install_lambda_hook` replaces
+  ``LambdaFunction._invoke_lambda`` with :meth:`LambdaRuntime.invoke`: it imports the handler named by the
+  function's handler string, runs it with that function's environment, and answers in Lambda's shape (an
+  error payload carries ``errorType``, the exception's class name, so ``Retry``/``Catch`` match it).
+* Time: Step Functions retries sleep for real (``IntervalSeconds``) and a ``waitForTaskToken`` task waits its
+  whole ``TimeoutSeconds``. Both are scaled here; the ASL itself is never edited.
+* EC2: moto reports an attached interface's security groups as its own groups plus the groups the instance
+  was launched with, so replacing an interface's groups never shows. :func:`install_eni_groups_fix` reports
+  the interface's own groups, as EC2 does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+
+# Functions share one process and os.environ is process-wide: one invocation at a time.
+_INVOKE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The parts of the Lambda context object handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float = field(repr=False)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+_MISSING = object()
+
+
+class Patcher:
+    """Sets attributes and puts every one back (or removes it), in reverse order, on :meth:`restore`."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def set(self, target: Any, name: str, value: Any) -> None:
+        self._saved.append((target, name, target.__dict__.get(name, _MISSING)))
+        setattr(target, name, value)
+
+    def restore(self) -> None:
+        while self._saved:
+            target, name, original = self._saved.pop()
+            if original is _MISSING:
+                delattr(target, name)
+            else:
+                setattr(target, name, original)
+
+
+def _load_handler(handler: str) -> Callable[[Any, LambdaContext], Any]:
+    module_name, _, function_name = handler.rpartition(".")
+    module = importlib.import_module(module_name)
+    function = getattr(module, function_name)
+    if not callable(function):
+        raise TypeError(f"{handler} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _function_environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _error_payload(error_type: str, message: str, request_id: str, exc: BaseException | None) -> str:
+    payload: dict[str, Any] = {"errorType": error_type, "errorMessage": message, "requestId": request_id}
+    if exc is not None:
+        payload["stackTrace"] = traceback.format_tb(exc.__traceback__)
+    return json.dumps(payload)
+
+
+def _run_handler(
+    handler_name: str, event: Any, context: LambdaContext, environment: dict[str, str]
+) -> tuple[str, bool]:
+    with _INVOKE_LOCK, _function_environment(environment):
+        try:
+            handler = _load_handler(handler_name)
+        except (ImportError, AttributeError, TypeError, ValueError) as exc:
+            kind = "Runtime.ImportModuleError" if isinstance(exc, ImportError) else "Runtime.HandlerNotFound"
+            return _error_payload(kind, f"{handler_name}: {exc}", context.aws_request_id, None), True
+        try:
+            result = handler(event, context)
+        except Exception as exc:  # noqa: BLE001 - the runtime turns any exception into an error payload
+            return _error_payload(type(exc).__name__, str(exc), context.aws_request_id, exc), True
+        try:
+            return json.dumps(result), False
+        except (TypeError, ValueError) as exc:
+            return _error_payload("Runtime.MarshalError", str(exc), context.aws_request_id, None), True
+
+
+class LambdaRuntime:
+    """Runs handlers on one long-lived thread, like a warm Lambda container.
+
+    moto serves every request on a new thread; running handlers there would defeat anything a handler keeps
+    per thread (its boto3 clients) and make every invocation a cold one. Invocations are serialized anyway,
+    because the functions share this process's environment, so a handler must not wait on another
+    function's synchronous invocation.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._worker: ThreadPoolExecutor | None = None
+
+    def _submit(self, *arguments: Any) -> tuple[str, bool]:
+        with self._lock:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-runtime")
+            future = self._worker.submit(_run_handler, *arguments)
+        return future.result()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=True)
+
+    def invoke(self, function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+        """Run ``function``'s handler; returns ``(payload, errored, logs)`` like moto's Docker invoker."""
+        if isinstance(event, str | bytes):
+            event = json.loads(event) if event else {}
+        elif event is None:
+            event = {}
+        request_id = str(uuid.uuid4())
+        name = str(function.function_name)
+        started = time.monotonic()
+        context = LambdaContext(
+            function_name=name,
+            function_version=str(function.version),
+            invoked_function_arn=str(function.function_arn),
+            memory_limit_in_mb=int(function.memory_size),
+            aws_request_id=request_id,
+            log_group_name=f"/aws/lambda/{name}",
+            log_stream_name=f"{time.strftime('%Y/%m/%d')}/[{function.version}]{request_id.replace('-', '')}",
+            deadline=started + float(function.timeout),
+        )
+        # What the Lambda runtime sets, then the function's own configuration.
+        environment = {
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": context.log_group_name,
+            "AWS_REGION": str(function.region),
+            "AWS_DEFAULT_REGION": str(function.region),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
+            "_HANDLER": str(function.handler),
+            **{key: str(value) for key, value in (function.environment_vars or {}).items()},
+        }
+        payload, errored = self._submit(str(function.handler), event, context, environment)
+        duration = (time.monotonic() - started) * 1000
+        logs = (
+            f"START RequestId: {request_id} Version: {function.version}\n"
+            f"END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms"
+        )
+        return payload, errored, logs
+
+
+def install_lambda_hook(patcher: Patcher, runtime: LambdaRuntime) -> None:
+    def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+        return runtime.invoke(self, event)
+
+    patcher.set(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+
+
+@dataclass
+class TimeScale:
+    """How fast sandbox time runs; read at every sleep, so it can be changed while the sandbox runs."""
+
+    retry: float = 0.001
+    callback_timeout: float = 1.0
+
+
+class _ScaledTime(ModuleType):
+    """Stands in for the ``time`` module where moto sleeps between retries."""
+
+    def __init__(self, scale: TimeScale) -> None:
+        super().__init__("time")
+        self._scale = scale
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds * self._scale.retry))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def install_time_scaling(patcher: Patcher, scale: TimeScale) -> None:
+    """Scale retry intervals and ``waitForTaskToken`` timeouts (3600 s at 0.001 expires in 3.6 s)."""
+    patcher.set(retrier_decl, "time", _ScaledTime(scale))
+    original = state_task_service_callback.StateTaskServiceCallback._wait_for_task_token_timeout
+
+    def _wait_for_task_token_timeout(
+        self: state_task_service_callback.StateTaskServiceCallback,
+        timeout_seconds: int,
+        callback_endpoint: Any,
+    ) -> Any:
+        return original(self, timeout_seconds * scale.callback_timeout, callback_endpoint)  # type: ignore[arg-type]
+
+    patcher.set(
+        state_task_service_callback.StateTaskServiceCallback,
+        "_wait_for_task_token_timeout",
+        _wait_for_task_token_timeout,
+    )
+
+
+def install_eni_groups_fix(patcher: Patcher) -> None:
+    """An interface's groups are its own (``ModifyNetworkInterfaceAttribute`` replaces them)."""
+
+    def group_set(self: NetworkInterface) -> Any:
+        return self._group_set
+
+    patcher.set(NetworkInterface, "group_set", property(group_set))

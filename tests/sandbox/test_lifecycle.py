@@ -1,0 +1,53 @@
+"""Starting and stopping the sandbox leaves the process as it found it."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+import requests
+from moto.awslambda.models import LambdaFunction
+from moto.cloudtrail.responses import CloudTrailResponse
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+from sandbox.core import Sandbox
+from sandbox.intrinsics import TemplateError
+
+TEMPLATE = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+
+
+def test_stop_restores_the_environment_and_removes_every_patch(monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    environment = dict(os.environ)
+    invoke, clock = LambdaFunction._invoke_lambda, retrier_decl.time
+    werkzeug_level = logging.getLogger("werkzeug").level
+
+    with Sandbox(template=TEMPLATE) as running:
+        url = running.endpoint_url
+        assert os.environ["AWS_ENDPOINT_URL"] == url
+        assert "AWS_PROFILE" not in os.environ
+        assert LambdaFunction._invoke_lambda is not invoke
+        assert running.startup_seconds is not None
+        assert running.timings["deploy"] < running.startup_seconds
+
+    assert dict(os.environ) == environment
+    assert LambdaFunction._invoke_lambda is invoke
+    assert retrier_decl.time is clock
+    assert logging.getLogger("werkzeug").level == werkzeug_level
+    assert not hasattr(CloudTrailResponse, "lookup_events")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
+
+
+def test_a_failed_start_cleans_up_and_allows_the_next_start():
+    broken = {
+        "Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Role": {"Ref": "Nowhere"}}}}
+    }
+
+    with pytest.raises(TemplateError, match="Nowhere"):
+        Sandbox(template=broken).start()
+
+    with Sandbox(template=TEMPLATE) as running:
+        assert running.deployment.topic_arn().endswith(":Tourniquet-Topic")
