@@ -14,15 +14,21 @@ from rich.console import Console
 from tourniquet_cli import render
 from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alert
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tourniquet: contain AWS incidents in seconds.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Tourniquet: contain AWS incidents in seconds."
+)
 console = Console(stderr=True)
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "guardduty-ec2-finding.json"
 
 DecisionOption = Annotated[
     str, typer.Option("--decision", help="What the approver does: approve, deny, or nothing (timeout).")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per alert instead of a report.")]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Also show the functions' own log lines.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object per alert instead of a report.")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also show the functions' own log lines.")
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -37,7 +43,9 @@ def _decision(value: str) -> Decision:
 
 
 @app.command()
-def demo(decision: DecisionOption = "approve", as_json: JsonOption = False, verbose: VerboseOption = False) -> None:
+def demo(
+    decision: DecisionOption = "approve", as_json: JsonOption = False, verbose: VerboseOption = False
+) -> None:
     """Run the bundled GuardDuty EC2 finding through the whole workflow in the embedded sandbox."""
     _simulate([EXAMPLE], _decision(decision), as_json, verbose)
 
@@ -79,5 +87,6 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
                 typer.echo(json.dumps(run.result, default=str))
             else:
                 incident_id = run.result["incident_id"]
-                render.alert_report(console, run.result, approval_card(sandbox, incident_id) if incident_id else None)
-
+                render.alert_report(
+                    console, run.result, approval_card(sandbox, incident_id) if incident_id else None
+                )

@@ -33,11 +33,15 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
     facts = Table.grid(padding=(0, 2))
     facts.add_row("playbook", str(result.get("playbook") or "—"))
     if approval.get("decision"):
-        facts.add_row("approval", f"{approval['decision']}" + (f" by {approval['by']}" if approval.get("by") else ""))
+        facts.add_row(
+            "approval", f"{approval['decision']}" + (f" by {approval['by']}" if approval.get("by") else "")
+        )
     if result.get("reason"):
         facts.add_row("reason", str(result["reason"]))
     execution = result.get("execution") or {}
-    facts.add_row("execution", f"{execution.get('status')} · {execution.get('transitions')} state transitions")
+    facts.add_row(
+        "execution", f"{execution.get('status')} · {execution.get('transitions')} state transitions"
+    )
     console.print(Panel(Group(header, facts), expand=False))
 
     if result.get("actions"):
@@ -63,7 +67,9 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
             timeline.add_column(column)
         for event in result["timeline"]:
             detail = " ".join(f"{k}={event[k]}" for k in _TIMELINE_FIELDS if event.get(k) is not None)
-            timeline.add_row(str(event.get("at", ""))[11:23], event.get("kind", ""), event.get("actor", ""), detail)
+            timeline.add_row(
+                str(event.get("at", ""))[11:23], event.get("kind", ""), event.get("actor", ""), detail
+            )
         console.print(timeline)
 
 
@@ -82,7 +88,9 @@ def slack_card_text(card: dict[str, Any]) -> Text:
         elif kind == "context":
             out.append(" ".join(e.get("text", "") for e in block.get("elements", [])) + "\n", style="dim")
         elif kind == "actions":
-            labels = [f"[ {e['text']['text']} ]" for e in block.get("elements", []) if e.get("type") == "button"]
+            labels = [
+                f"[ {e['text']['text']} ]" for e in block.get("elements", []) if e.get("type") == "button"
+            ]
             out.append("  ".join(labels) + "\n", style="bold magenta")
         elif kind == "divider":
             out.append("─" * 40 + "\n", style="dim")

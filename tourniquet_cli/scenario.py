@@ -59,7 +59,9 @@ def read_alert(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise AlertFileError(f"{path}: not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
-        raise AlertFileError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        raise AlertFileError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
     if not isinstance(data, dict):
         raise AlertFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

@@ -112,6 +112,11 @@ def _record_duplicate(key: dict[str, str], alert: Alert, now: int, window_second
         ExpressionAttributeValues={":at": store.iso(), ":one": 1},
     )
     store.append_event(
-        incident_id, "duplicate", source=alert.source, finding_id=alert.finding_id, count=alert.count, seen=count
+        incident_id,
+        "duplicate",
+        source=alert.source,
+        finding_id=alert.finding_id,
+        count=alert.count,
+        seen=count,
     )
     return Folded(incident_id, duplicate=True, duplicate_count=count, dedup_key=alert.dedup_key)

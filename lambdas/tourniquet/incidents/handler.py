@@ -19,7 +19,9 @@ def deduplicate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
         alert, window_seconds=get_settings().dedup_window_seconds, execution_id=event.get("execution_id")
     )
     logger.append_keys(incident_id=folded.incident_id)
-    logger.info("Alert folded", extra={"duplicate": folded.duplicate, "duplicate_count": folded.duplicate_count})
+    logger.info(
+        "Alert folded", extra={"duplicate": folded.duplicate, "duplicate_count": folded.duplicate_count}
+    )
     return folded.as_state()
 
 
@@ -30,7 +32,9 @@ def record(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if kind == "outcome":
         incident_id = event["incident"]["id"]
         logger.append_keys(incident_id=incident_id)
-        result = outcome.record_outcome(incident_id, event["plan"], event["approval"]["decision"], execution_id)
+        result = outcome.record_outcome(
+            incident_id, event["plan"], event["approval"]["decision"], execution_id
+        )
     elif kind == "failure":
         result = outcome.record_failure(event.get("state") or {}, execution_id)
     elif kind == "ignored":
