@@ -4,9 +4,9 @@
 
 For 1 to 8 EBS volumes, an instance with two network interfaces, in an Auto Scaling group and a target
 group, goes through the automatic EC2 actions in playbook order. The table shows each action's time and
-"to isolated": from the first action's start to isolate_network verified. Every call goes through the real
-handler (undo record, act, re-read, verify, audit events) against moto in this process, so the numbers
-measure Tourniquet's own work and its number of round trips, not AWS latency.
+"to isolated": from the first action's start to isolate_network verified. Every action runs the handler's
+code (undo record, act, re-read, verify, audit events) against moto in this process, so the numbers measure
+Tourniquet's own work and its number of round trips, not AWS latency.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from contextlib import contextmanager
 import boto3
 from moto import mock_aws
 
-from tourniquet.containment.handler import contain
+from tourniquet.containment import runner
+from tourniquet.containment.model import ContainRequest
 from tourniquet.logs import logger
+from tourniquet.settings import get_settings
 
 REGION = "eu-west-1"
 TABLE = "tourniquet-bench"
@@ -115,9 +117,8 @@ def _contain(instance_id: str, incident_id: str) -> dict[str, float]:
     for action in ACTIONS:
         begun = time.perf_counter()
         target = {"type": "AwsEc2Instance", "id": instance_id, "account": "123456789012", "region": REGION}
-        result = contain(
-            {"action": action, "mode": "auto", "incident_id": incident_id, "target": target}, None
-        )
+        event = {"action": action, "mode": "auto", "incident_id": incident_id, "target": target}
+        result = runner.run(ContainRequest.parse(event), get_settings())
         if not result["verified"]:
             raise RuntimeError(f"{action} did not verify")
         timings[action] = time.perf_counter() - begun

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from contextlib import ExitStack, nullcontext
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,8 +62,9 @@ def simulate(
 
 
 def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: bool) -> None:
-    from tourniquet.logs import logger
-    from tourniquet_cli.scenario import approval_card, run_alert, sandbox_for
+    # Imported here: the sandbox brings moto and the CDK, which commands that do not run it should not load.
+    from tourniquet.logs import logger  # noqa: PLC0415
+    from tourniquet_cli.scenario import approval_card, run_alert, sandbox_for  # noqa: PLC0415
 
     # In AWS the functions' logs go to CloudWatch, not to whoever sent the alert; here too, unless asked.
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -75,7 +76,7 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
 
     progress = Progress() if as_json else Progress(step=lambda m: console.print(f"  [cyan]›[/cyan] {m}"))
     with ExitStack() as stack:
-        with nullcontext() if as_json else console.status("Starting the sandbox…"):
+        with nullcontext() if as_json else console.status("Starting the sandbox..."):
             sandbox = stack.enter_context(sandbox_for(decision))
         if not as_json:
             console.print(f"[bold]Sandbox ready[/bold] in {sandbox.startup_seconds:.1f} s")

@@ -54,7 +54,7 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
                 action["mode"],
                 action["status"],
                 str(action.get("target") or ""),
-                "[green]✓[/green]" if action.get("verified") else "[dim]–[/dim]",
+                "[green]✓[/green]" if action.get("verified") else "[dim]-[/dim]",
             )
         console.print(actions)
 

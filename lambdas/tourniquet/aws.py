@@ -1,4 +1,4 @@
-"""The one place boto3 clients are made: lazily, cached per thread, honouring the sandbox endpoint override."""
+"""The one place boto3 clients are made: lazily, per thread, honouring the sandbox endpoint override."""
 
 from __future__ import annotations
 

@@ -24,8 +24,12 @@ def test_ec2_finding_contains_automatically_and_stops_only_after_approval():
     assert plan["approval"] == ["stop_instance"]
     assert plan["approval_required"] is True
     assert plan["approval_timeout_seconds"] == 900
-    assert plan["target"] == {"type": "AwsEc2Instance", "id": "i-0a1b2c3d4e5f67890", "account": "123456789012",
-                              "region": "eu-west-1"}
+    assert plan["target"] == {
+        "type": "AwsEc2Instance",
+        "id": "i-0a1b2c3d4e5f67890",
+        "account": "123456789012",
+        "region": "eu-west-1",
+    }
 
 
 def test_protected_instance_is_alert_only():

@@ -1,4 +1,4 @@
-"""Workflow scenarios: the real ASL, deployed from what app.py synthesizes, in one sandbox per test process."""
+"""Workflow scenarios: the real ASL, deployed from what app.py synthesizes, one sandbox per test process."""
 
 from __future__ import annotations
 

@@ -49,7 +49,9 @@ def fold(alert: Alert, *, window_seconds: int, execution_id: str | None) -> Fold
                 "duplicates": 0,
                 "expires_at": now + window_seconds + 86_400,
             },
-            ConditionExpression="attribute_not_exists(pk) OR (last_seen < :window_start AND finding_id <> :finding)",
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR (last_seen < :window_start AND finding_id <> :finding)"
+            ),
             ExpressionAttributeValues={":window_start": now - window_seconds, ":finding": alert.finding_id},
         )
     except ClientError as exc:
