@@ -13,6 +13,7 @@ import json
 import logging
 import statistics
 from pathlib import Path
+from typing import Any
 
 from sandbox.core import Sandbox
 from tourniquet.logs import logger
@@ -20,8 +21,8 @@ from tourniquet_cli.main import EXAMPLE
 from tourniquet_cli.scenario import run_alert
 
 
-def _event(n: int) -> dict:
-    event = copy.deepcopy(json.loads(EXAMPLE.read_text()))
+def _event(n: int) -> dict[str, Any]:
+    event: dict[str, Any] = copy.deepcopy(json.loads(EXAMPLE.read_text()))
     event["detail"]["resource"]["instanceDetails"]["instanceId"] = f"i-0bench{n:012d}"
     event["detail"]["id"] = f"bench-{n}"
     return event
@@ -46,11 +47,12 @@ def main() -> None:
         for n in range(args.runs):
             run = run_alert(sandbox, Path("bench.json"), _event(n), "approve")
             timings = run.timings
-            assert run.result["status"] == "contained", run.result["status"]
-            assert timings.card_posted and timings.clicked and timings.finished
-            to_card.append(timings.card_posted - timings.started)
-            to_contained.append(timings.finished - timings.clicked)
-            total.append(timings.finished - timings.started)
+            card, clicked, finished = timings.card_posted, timings.clicked, timings.finished
+            if run.result["status"] != "contained" or card is None or clicked is None or finished is None:
+                raise SystemExit(f"run {n} did not end contained: {run.result['status']}")
+            to_card.append(card - timings.started)
+            to_contained.append(finished - clicked)
+            total.append(finished - timings.started)
             transitions.append(run.result["execution"]["transitions"])
 
     def median_ms(values: list[float]) -> str:

@@ -74,7 +74,7 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
     except AlertFileError as exc:
         raise _fail(str(exc)) from None
 
-    progress = Progress() if as_json else Progress(step=lambda m: console.print(f"  [cyan]›[/cyan] {m}"))
+    progress = Progress() if as_json else Progress(step=lambda m: console.print(f"  [cyan]>[/cyan] {m}"))
     with ExitStack() as stack:
         with nullcontext() if as_json else console.status("Starting the sandbox..."):
             sandbox = stack.enter_context(sandbox_for(decision))

@@ -111,7 +111,7 @@ def run_alert(
 
 
 def submit(sandbox: Sandbox, event: dict[str, Any]) -> str | None:
-    """EventBridge events go through the deployed rules, as in AWS; anything else starts the workflow directly.
+    """EventBridge events go through the deployed rules, as in AWS; anything else starts the workflow at once.
 
     Returns the execution ARN, or None when no rule matched the event.
     """
