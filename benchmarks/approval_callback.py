@@ -36,7 +36,7 @@ APPROVER = "U0APPROVER"
 # Throwaway credentials for the local fake Slack.
 SIGNING_SECRET = "benchmark-signing-secret"  # noqa: S105
 BOT_TOKEN = "xoxb-benchmark"  # noqa: S105
-CONTEXT = SimpleNamespace(
+CONTEXT: Any = SimpleNamespace(
     function_name="tourniquet-benchmark",
     memory_limit_in_mb=512,
     invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:tourniquet-benchmark",

@@ -23,11 +23,17 @@ class Settings(BaseSettings):
     slack_channel: str = Field(default="#security-incidents", alias="SLACK_CHANNEL")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     approvers: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="APPROVERS")
+    approver_groups: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="APPROVER_GROUPS")
+    two_person_actions: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="TWO_PERSON_ACTIONS")
+    # The workspace and app whose clicks count. Production must set both: the signing secret is per app, and
+    # these refuse a click from another workspace of a distributed app or from an app sharing the endpoint.
+    slack_team_id: str | None = Field(default=None, alias="SLACK_TEAM_ID")
+    slack_app_id: str | None = Field(default=None, alias="SLACK_APP_ID")
     escalation_topic_arn: str | None = Field(default=None, alias="ESCALATION_TOPIC_ARN")
     protected_tag_key: str = Field(default="tourniquet:protected", alias="PROTECTED_TAG_KEY")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
 
-    @field_validator("approvers", mode="before")
+    @field_validator("approvers", "approver_groups", "two_person_actions", mode="before")
     @classmethod
     def _split_approvers(cls, value: object) -> object:
         if isinstance(value, str):

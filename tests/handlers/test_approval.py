@@ -23,6 +23,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from slack_sdk.signature import SignatureVerifier
+
+from sandbox.slack import FakeSlack, SlackUser
+from tests.helpers import load_event
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.approval import handler
@@ -31,9 +34,6 @@ from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
-
-from sandbox.slack import FakeSlack, SlackUser
-from tests.helpers import load_event
 
 BOT_TOKEN = "xoxb-0000000000-test-bot-token"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -140,9 +140,9 @@ def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> 
     return slack_environment(fake_slack, monkeypatch)
 
 
-@pytest.fixture
-def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """Every Step Functions call the handlers make, as (operation, parameters)."""
+@contextmanager
+def recording_sfn_calls() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every Step Functions call the handlers make on this thread, as (operation, parameters)."""
     calls: list[tuple[str, dict[str, Any]]] = []
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -154,6 +154,12 @@ def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         yield calls
     finally:
         client.meta.events.unregister("before-parameter-build.sfn", record)
+
+
+@pytest.fixture
+def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    with recording_sfn_calls() as calls:
+        yield calls
 
 
 # The workflow state RequestApproval receives.

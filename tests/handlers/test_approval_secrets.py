@@ -7,6 +7,7 @@ import traceback
 
 import boto3
 import pytest
+
 from tourniquet.errors import SlackUnavailable
 from tourniquet.secrets import slack_secret
 

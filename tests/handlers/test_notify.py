@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from tourniquet import store
-from tourniquet.errors import EscalationFailed
-from tourniquet.notify import handler
 
 from sandbox.slack import FakeSlack
 from tests.handlers.test_approval import (
@@ -27,6 +24,9 @@ from tests.handlers.test_approval import (
     slack_environment,
     slack_request,
 )
+from tourniquet import store
+from tourniquet.errors import EscalationFailed
+from tourniquet.notify import handler
 
 EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:tourniquet:run-1"
 ACTIONS = [

@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+
+from tests.helpers import load_event
 from tourniquet.approval import card
 from tourniquet.approval.model import ApprovalRequest, ApprovalStatus, CardContext
 from tourniquet.intake.model import Actor, Alert, Severity
 from tourniquet.intake.normalize import normalize
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
-
-from tests.helpers import load_event
 
 APPROVAL_ID = "Zq3v9Xl0a1B2c3D4e5F6gA"
 TOKEN = "AQCIAAAAKgAAAAMAAAAAAAAAA" + "t0k3n" * 300
@@ -322,4 +322,37 @@ def test_fallback_text_names_the_finding_and_what_needs_approval():
     assert text == (
         "🟠 HIGH: EC2 instance i-0a1b2c3d4e5f67890 is querying a domain name associated with Bitcoin-related "
         "activity on i-0a1b2c3d4e5f67890. Approval needed: stop_instance."
+    )
+
+
+def test_a_card_under_the_two_person_rule_counts_the_approvals_and_keeps_its_buttons():
+    votes = card.Votes(required=2, approvers=("U0APPROVER",))
+
+    blocks = _rendered(card.approval_card(_context(), APPROVAL_ID, EXPIRES, votes))
+
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    assert [e["value"] for e in actions["elements"]] == [APPROVAL_ID, APPROVAL_ID]
+    status = [e["text"] for e in blocks[-1]["elements"]]
+    assert status[0] == "👥 *1 of 2 approvals*: <@U0APPROVER>; a different approver must also approve"
+    assert status[1].startswith("⏳ Expires <!date^")
+
+
+def test_a_card_needing_one_approver_says_nothing_about_counts():
+    text = _texts(_rendered(card.approval_card(_context(), APPROVAL_ID, EXPIRES)))
+
+    assert "approvals" not in text
+
+
+def test_an_approval_by_two_people_names_both():
+    resolution = card.Resolution(
+        ApprovalStatus.APPROVED,
+        "U0SECOND",
+        "2026-11-20T09:20:00.000Z",
+        approvers=("U0FIRST", "arn:aws:sts::123456789012:assumed-role/oncall/alice"),
+    )
+
+    text = card.resolution_text(resolution)
+
+    assert text.startswith(
+        "✅ *Approved* by <@U0FIRST> and `arn:aws:sts::123456789012:assumed-role/oncall/alice` <!date^"
     )

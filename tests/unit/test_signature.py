@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 from slack_sdk.signature import SignatureVerifier
+
 from tourniquet.approval.interaction import BadRequest, parse_payload, read_request, verify_signature
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

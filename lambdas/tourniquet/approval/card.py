@@ -63,6 +63,16 @@ class Resolution:
     status: ApprovalStatus
     by: str | None = None
     at: str | None = None
+    # Everyone who approved, when the two-person rule asked for more than one.
+    approvers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Votes:
+    """How far a pending approval has come under the two-person rule."""
+
+    required: int = 1
+    approvers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,13 +106,26 @@ def clip(text: str, limit: int) -> str:
     return _ENTITY_TAIL.sub("", text[: limit - 1]) + "…"
 
 
-def approval_card(ctx: CardContext, approval_id: str, expires_at: str) -> list[Block]:
-    """The card posted when the workflow starts waiting: the incident and the Approve/Deny buttons."""
+def approval_card(ctx: CardContext, approval_id: str, expires_at: str, votes: Votes = Votes()) -> list[Block]:
+    """The card posted when the workflow starts waiting: the incident and the Approve/Deny buttons.
+
+    It is posted again with the count of approvals so far while the two-person rule waits for another person.
+    """
+    status = [f"⏳ Expires {when_text(expires_at)}"]
+    if votes.required > 1:
+        status.insert(0, votes_text(votes))
     return [
         *_body(ctx),
         _buttons(ctx, approval_id),
-        ContextBlock(elements=[MarkdownTextObject(text=f"⏳ Expires {when_text(expires_at)}")]),
+        ContextBlock(elements=[MarkdownTextObject(text=text) for text in status]),
     ]
+
+
+def votes_text(votes: Votes) -> str:
+    text = f"👥 *{len(votes.approvers)} of {votes.required} approvals*"
+    if votes.approvers:
+        return f"{text}: {people_text(votes.approvers)}; a different approver must also approve"
+    return f"{text}: {votes.required} different approvers must approve"
 
 
 def decided_card(ctx: CardContext, resolution: Resolution) -> list[Block]:
@@ -135,6 +158,8 @@ def card_text(ctx: CardContext) -> str:
 def resolution_text(resolution: Resolution) -> str:
     who = who_text(resolution.by)
     at = f" {when_text(resolution.at)}" if resolution.at else ""
+    if resolution.status is ApprovalStatus.APPROVED and len(resolution.approvers) > 1:
+        return f"✅ *Approved* by {people_text(resolution.approvers)}{at}"
     if resolution.status is ApprovalStatus.APPROVED:
         return f"✅ *Approved* by {who}{at}"
     if resolution.status is ApprovalStatus.DENIED:
@@ -159,6 +184,11 @@ def who_text(by: str | None) -> str:
     if by is None:
         return "unknown"
     return f"<@{by}>" if _SLACK_USER.match(by) else f"`{escape(by)}`"
+
+
+def people_text(people: tuple[str, ...]) -> str:
+    names = [who_text(person) for person in people]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _body(ctx: CardContext) -> list[Block]:

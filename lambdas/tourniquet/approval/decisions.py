@@ -2,7 +2,9 @@
 
 The conditional claim (pending and unexpired → approved/denied) is what makes a decision single-use; a valid
 Slack signature proves who sent a click, not that it is the first. Only after the claim is the token used.
-Callers (the Slack interaction, the CLI) authorize the person first.
+Under the two-person rule an approval only counts the approver until enough different people have approved;
+the write that adds the last of them is the claim. One deny decides. Callers (the Slack interaction, the CLI)
+authorize the person first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from tourniquet import aws, store
 from tourniquet.approval import records
-from tourniquet.approval.model import DECIDED_STATUS, ApprovalStatus, Decision
+from tourniquet.approval.model import ApprovalStatus, Decision
 from tourniquet.approval.records import Approval
 from tourniquet.logs import logger
 
@@ -25,6 +27,10 @@ _DEAD_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken
 
 class Result(StrEnum):
     DECIDED = "decided"
+    # Approved, but the two-person rule needs another, different approver before anything runs.
+    PARTIAL = "partial"
+    # This person's approval is already counted; a different approver is needed.
+    ALREADY_APPROVED = "already_approved"
     UNKNOWN = "unknown"
     ALREADY_DECIDED = "already_decided"
     EXPIRED = "expired"
@@ -42,14 +48,57 @@ class DecisionNotDelivered(Exception):
     """The decision could not be handed to the workflow; the claim was released, so it can be taken again."""
 
 
-def decide(approval_id: str, decision: Decision, by: str) -> Outcome:
+# Each lost race means another approver's write landed; a handful of rounds settles any real contention.
+_ATTEMPTS = 5
+
+
+def decide(approval_id: str, decision: Decision, by: str, reason: str | None = None) -> Outcome:
+    """Take ``by``'s decision (already authorized by the caller). ``reason`` goes to the audit trail."""
     at = store.iso()
-    claimed = records.claim(approval_id, DECIDED_STATUS[decision], by, at)
+    if decision is Decision.APPROVE:
+        return _approve(approval_id, by, at, reason)
+    claimed = records.claim_denial(approval_id, by, at)
     if claimed is None:
         return _refused(approval_id, at)
-    logger.append_keys(incident_id=claimed.incident_id, approval_id=approval_id)
+    return _delivered(claimed, decision, by, reason)
+
+
+def _approve(approval_id: str, by: str, at: str, reason: str | None) -> Outcome:
+    for _ in range(_ATTEMPTS):
+        current = records.get(approval_id)
+        if current is None:
+            return Outcome(Result.UNKNOWN, None)
+        if current.status is not ApprovalStatus.PENDING or current.expires_at <= at:
+            return _settled(current)
+        if by in current.approvals:
+            return Outcome(Result.ALREADY_APPROVED, current)
+        updated = records.add_approval(current, by, at)
+        if updated is not None:
+            return _counted(updated, by, reason)
+    raise DecisionNotDelivered("the approval kept changing while deciding")
+
+
+def _counted(updated: Approval, by: str, reason: str | None) -> Outcome:
+    if updated.status is ApprovalStatus.APPROVED:
+        return _delivered(updated, Decision.APPROVE, by, reason)
+    logger.append_keys(incident_id=updated.incident_id, approval_id=updated.approval_id)
+    store.append_event(
+        updated.incident_id,
+        "partial_approval",
+        actor=by,
+        approval_id=updated.approval_id,
+        approvals=len(updated.approvals),
+        required=updated.required_approvals,
+        reason=reason,
+    )
+    logger.info("approval counted", extra={"by": by, "approvals": len(updated.approvals)})
+    return Outcome(Result.PARTIAL, updated)
+
+
+def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | None) -> Outcome:
+    logger.append_keys(incident_id=claimed.incident_id, approval_id=claimed.approval_id)
     try:
-        _deliver(claimed, decision)
+        _deliver(claimed, decision, reason)
     except ClientError as exc:
         code = aws.error_code(exc)
         if code in _DEAD_TOKEN_CODES:
@@ -58,7 +107,7 @@ def decide(approval_id: str, decision: Decision, by: str) -> Outcome:
                 claimed.incident_id,
                 "approval_expired",
                 actor=by,
-                approval_id=approval_id,
+                approval_id=claimed.approval_id,
                 decision=decision.value,
                 error=code,
             )
@@ -70,9 +119,11 @@ def decide(approval_id: str, decision: Decision, by: str) -> Outcome:
         claimed.incident_id,
         "decision",
         actor=by,
-        approval_id=approval_id,
+        approval_id=claimed.approval_id,
         decision=decision.value,
         actions=list(claimed.actions),
+        approvers=list(claimed.approvals) if decision is Decision.APPROVE else None,
+        reason=reason,
     )
     logger.info("decision delivered", extra={"decision": decision.value, "by": by})
     return Outcome(Result.DECIDED, claimed)
@@ -82,24 +133,30 @@ def _refused(approval_id: str, at: str) -> Outcome:
     current = records.get(approval_id)
     if current is None:
         return Outcome(Result.UNKNOWN, None)
+    if current.status is ApprovalStatus.PENDING and current.expires_at > at:
+        # Still pending and unexpired, so the claim lost a race that has since been undone: ask to try again.
+        raise DecisionNotDelivered("the approval changed while deciding")
+    return _settled(current)
+
+
+def _settled(current: Approval) -> Outcome:
+    """Why a decision on an approval that is no longer pending-and-unexpired changed nothing."""
     if current.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED):
         return Outcome(Result.ALREADY_DECIDED, current)
-    if current.status is ApprovalStatus.EXPIRED or current.expires_at <= at:
-        return Outcome(Result.EXPIRED, current)
-    # Still pending and unexpired, so the claim lost a race that has since been undone: ask to try again.
-    raise DecisionNotDelivered("the approval changed while deciding")
+    return Outcome(Result.EXPIRED, current)
 
 
-def _deliver(approval: Approval, decision: Decision) -> None:
+def _deliver(approval: Approval, decision: Decision, reason: str | None) -> None:
     sfn = aws.client("stepfunctions")
+    detail: dict[str, object] = {
+        "by": approval.decided_by,
+        "at": approval.decided_at,
+        "approval_id": approval.approval_id,
+    }
+    if reason:
+        detail["reason"] = reason
     if decision is Decision.APPROVE:
-        output = {
-            "decision": decision.value,
-            "by": approval.decided_by,
-            "approval_id": approval.approval_id,
-            "at": approval.decided_at,
-        }
+        output = {"decision": decision.value, **detail, "approvers": list(approval.approvals)}
         sfn.send_task_success(taskToken=approval.task_token, output=json.dumps(output))
     else:
-        cause = {"by": approval.decided_by, "at": approval.decided_at, "approval_id": approval.approval_id}
-        sfn.send_task_failure(taskToken=approval.task_token, error="ApprovalDenied", cause=json.dumps(cause))
+        sfn.send_task_failure(taskToken=approval.task_token, error="ApprovalDenied", cause=json.dumps(detail))

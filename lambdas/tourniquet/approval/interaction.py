@@ -1,8 +1,8 @@
 """Slack interactions (POST /slack/interactions): verify, authorize, decide once, answer within Slack's 3 s.
 
-Order matters: nothing in the body is read before its signature is checked on the raw bytes, and a bad request
-gets a 4xx, never a 5xx. A click is answered with HTTP 200 and, when something needs saying, an ephemeral
-message to the person who clicked.
+Order matters: nothing in the body is read before its signature is checked on the raw bytes, then the click
+must come from the configured workspace and app, and a bad request gets a 4xx, never a 5xx. A click is
+answered with HTTP 200 and, when something needs saying, an ephemeral message to the person who clicked.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from slack_sdk.signature import SignatureVerifier
 
 from tourniquet import store
-from tourniquet.approval import card, decisions, records
+from tourniquet.approval import approvers, card, decisions, records
 from tourniquet.approval.decisions import DecisionNotDelivered, Result
 from tourniquet.approval.model import APPROVAL_ID_PATTERN, ApprovalStatus, Decision, InteractionPayload
 from tourniquet.approval.records import Approval
@@ -67,6 +67,7 @@ def handle(event: Mapping[str, Any]) -> HttpResponse:
         request = read_request(event)
         verify_signature(request, _signing_secret)
         payload = parse_payload(request.body)
+        check_workspace(payload)
     except BadRequest as exc:
         logger.warning("slack request rejected", extra={"status": exc.status, "reason": str(exc)})
         return HttpResponse(exc.status, {"error": str(exc)})
@@ -147,6 +148,20 @@ def parse_payload(body: bytes) -> InteractionPayload:
         raise BadRequest(400, "malformed payload") from exc
 
 
+def check_workspace(payload: InteractionPayload) -> None:
+    """The click's team and app must be the configured ``SLACK_TEAM_ID`` and ``SLACK_APP_ID``.
+
+    A check is only made when its id is configured (production must configure both); a configured id refuses a
+    payload that does not name one.
+    """
+    settings = get_settings()
+    team = payload.team.id if payload.team else None
+    if settings.slack_team_id and team != settings.slack_team_id:
+        raise BadRequest(403, "wrong Slack workspace")
+    if settings.slack_app_id and payload.api_app_id != settings.slack_app_id:
+        raise BadRequest(403, "wrong Slack app")
+
+
 def _route(payload: InteractionPayload) -> HttpResponse:
     action = payload.actions[0] if payload.actions else None
     if payload.type != "block_actions" or action is None or action.action_id not in set(Decision):
@@ -178,9 +193,17 @@ class Click:
 
 def _on_click(click: Click) -> HttpResponse:
     slack = _SlackReplies(click)
-    if click.user not in get_settings().approvers:
-        return _rejected(click, slack)
-    if not _APPROVAL_ID.match(click.approval_id):
+    approval = records.get(click.approval_id) if _APPROVAL_ID.match(click.approval_id) else None
+    allowed = approvers.configured(approval.card.plan.approvers if approval else ())
+    try:
+        authorized = approvers.is_authorized(click.user, allowed, slack.client)
+    except SlackUnavailable as exc:
+        # Fail closed: without the group's members nobody is authorized through it.
+        logger.error("approver groups could not be read", extra={"error": str(exc)})
+        return slack.ephemeral(approval, _NOT_CHECKED)
+    if not authorized:
+        return _rejected(click, approval, slack)
+    if approval is None:
         return slack.ephemeral(None, _UNKNOWN)
     try:
         outcome = decisions.decide(click.approval_id, click.decision, click.user)
@@ -202,18 +225,39 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
         slack.update_card(approval)
     if outcome.result in (Result.EXPIRED, Result.TOO_LATE):
         return slack.ephemeral(approval, "This approval expired: nothing was changed.")
+    if outcome.result is Result.ALREADY_APPROVED:
+        return slack.ephemeral(
+            approval,
+            f"You have already approved this ({_count(approval)}); a different approver must approve."
+            " Nothing was changed.",
+        )
+    if outcome.result is Result.PARTIAL:
+        slack.update_pending_card(approval)
+        actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
+        slack.thread_reply(
+            approval,
+            f"👍 Approved by {card.who_text(click.user)} ({_count(approval)}):"
+            f" {actions} waits for a different approver.",
+        )
+        return HttpResponse(200)
     slack.update_card(approval)
     slack.thread_reply(approval, _decision_summary(approval, click.decision))
     return HttpResponse(200)
 
 
 _UNKNOWN = "This approval is unknown: nothing was changed."
+_NOT_CHECKED = "Your approver group membership could not be checked: nothing was changed. Try again."
+
+
+def _count(approval: Approval) -> str:
+    return f"{len(approval.approvals)} of {approval.required_approvals} approvals"
+
+
 _NOT_DELIVERED = "The decision could not be delivered; the approval is still pending. Try again."
 
 
-def _rejected(click: Click, slack: _SlackReplies) -> HttpResponse:
+def _rejected(click: Click, approval: Approval | None, slack: _SlackReplies) -> HttpResponse:
     """A person who is not an approver clicked: record the attempt, change nothing, tell only them."""
-    approval = records.get(click.approval_id) if _APPROVAL_ID.match(click.approval_id) else None
     logger.warning("click by a user who is not an approver", extra={"known_approval": approval is not None})
     if approval is not None:
         store.append_event(
@@ -229,12 +273,16 @@ def _rejected(click: Click, slack: _SlackReplies) -> HttpResponse:
 
 
 def _resolution(approval: Approval) -> card.Resolution:
-    return card.Resolution(status=approval.status, by=approval.decided_by, at=approval.decided_at)
+    return card.Resolution(
+        status=approval.status, by=approval.decided_by, at=approval.decided_at, approvers=approval.approvals
+    )
 
 
 def _decision_summary(approval: Approval, decision: Decision) -> str:
     actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
     who = card.who_text(approval.decided_by)
+    if decision is Decision.APPROVE and len(approval.approvals) > 1:
+        return f"✅ Approved by {card.people_text(approval.approvals)}: running {actions}."
     if decision is Decision.APPROVE:
         return f"✅ Approved by {who}: running {actions}."
     return f"⛔ Denied by {who}: {actions} will not run."
@@ -247,7 +295,7 @@ class _SlackReplies:
         self._click = click
         self._slack: Slack | None = None
 
-    def _client(self) -> Slack:
+    def client(self) -> Slack:
         if self._slack is None:
             self._slack = Slack.connect(timeout=SLACK_TIMEOUT_SECONDS)
         return self._slack
@@ -256,7 +304,7 @@ class _SlackReplies:
         channel = self._click.channel or (approval.slack_channel if approval else None)
         if channel is not None:
             try:
-                self._client().ephemeral(channel, self._click.user, text)
+                self.client().ephemeral(channel, self._click.user, text)
             except SlackUnavailable as exc:
                 record_slack_error(approval.incident_id if approval else None, exc)
         return HttpResponse(200)
@@ -266,10 +314,25 @@ class _SlackReplies:
             return
         message = Message(approval.slack_channel, approval.slack_ts)
         try:
-            self._client().update(
+            self.client().update(
                 message,
                 card.card_text(approval.card),
                 card.decided_card(approval.card, _resolution(approval)),
+            )
+        except SlackUnavailable as exc:
+            record_slack_error(approval.incident_id, exc)
+
+    def update_pending_card(self, approval: Approval) -> None:
+        """The card with its buttons, and how many approvals it has so far."""
+        if not approval.slack_channel or not approval.slack_ts:
+            return
+        message = Message(approval.slack_channel, approval.slack_ts)
+        votes = card.Votes(approval.required_approvals, approval.approvals)
+        try:
+            self.client().update(
+                message,
+                card.card_text(approval.card),
+                card.approval_card(approval.card, approval.approval_id, approval.expires_at, votes),
             )
         except SlackUnavailable as exc:
             record_slack_error(approval.incident_id, exc)
@@ -278,6 +341,6 @@ class _SlackReplies:
         if not approval.slack_channel or not approval.slack_ts:
             return
         try:
-            self._client().post(approval.slack_channel, text, thread_ts=approval.slack_ts)
+            self.client().post(approval.slack_channel, text, thread_ts=approval.slack_ts)
         except SlackUnavailable as exc:
             record_slack_error(approval.incident_id, exc)

@@ -27,9 +27,6 @@ class ApprovalStatus(StrEnum):
     EXPIRED = "expired"
 
 
-DECIDED_STATUS = {Decision.APPROVE: ApprovalStatus.APPROVED, Decision.DENY: ApprovalStatus.DENIED}
-
-
 class _Model(BaseModel):
     # Validation messages never echo input: it holds the task token and untrusted alert text.
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
@@ -59,6 +56,9 @@ class Plan(_Model):
     approval_timeout_seconds: int = Field(ge=1)
     dry_run: bool = False
     notes: tuple[str, ...] = ()
+    # Who may decide this plan's approval: Slack user ids and user group ids (``S…``). Empty means the
+    # deployment's APPROVERS and APPROVER_GROUPS.
+    approvers: tuple[str, ...] = ()
 
 
 class Diagnostic(_Model):

@@ -2,8 +2,11 @@
 
 An approval holds the Step Functions task token under an opaque random id; only the id goes to Slack.
 ``status`` moves from ``pending`` to ``approved``/``denied``/``expired`` through conditional writes, so a
-decision is taken exactly once however many people click, however often Slack retries. Timestamps are ISO 8601
-UTC strings of one fixed width (``store.iso``), so DynamoDB compares them correctly as strings.
+decision is taken exactly once however many people click, however often Slack retries. ``approvals`` is
+the set of distinct people who approved; an approval that needs two of them (the two-person rule) stays
+pending, its set growing by conditional writes, until the last required approver's write also moves the
+status. Timestamps are ISO 8601 UTC strings of one fixed width (``store.iso``), so DynamoDB compares them
+correctly as strings.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ class Approval:
     decided_at: str | None = None
     slack_channel: str | None = None
     slack_ts: str | None = None
+    required_approvals: int = 1
+    approvals: tuple[str, ...] = ()
+
+    @property
+    def approvals_missing(self) -> int:
+        return max(self.required_approvals - len(self.approvals), 0)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Approval:
@@ -57,10 +66,13 @@ class Approval:
             decided_at=item.get("decided_at"),
             slack_channel=item.get("slack_channel"),
             slack_ts=item.get("slack_ts"),
+            # Items written before the two-person rule need one approver.
+            required_approvals=int(item.get("required_approvals", 1)),
+            approvals=tuple(sorted(item.get("approvals", ()))),
         )
 
 
-def create(request: ApprovalRequest) -> Approval:
+def create(request: ApprovalRequest, required_approvals: int = 1) -> Approval:
     """Store a new pending approval; the conditional put guarantees a fresh id never overwrites another."""
     now = store.now()
     approval = Approval(
@@ -73,6 +85,7 @@ def create(request: ApprovalRequest) -> Approval:
         execution_id=request.execution_id,
         card=request.context(),
         task_token=request.task_token,
+        required_approvals=required_approvals,
     )
     store.table().put_item(
         Item={
@@ -87,6 +100,7 @@ def create(request: ApprovalRequest) -> Approval:
             # JSON, not a map: diagnostics may hold floats, which DynamoDB only takes as Decimal.
             "card": approval.card.model_dump_json(),
             "task_token": approval.task_token,
+            "required_approvals": approval.required_approvals,
         },
         ConditionExpression="attribute_not_exists(pk)",
     )
@@ -107,20 +121,47 @@ def set_message(approval_id: str, channel: str, ts: str) -> None:
     )
 
 
-def claim(approval_id: str, status: ApprovalStatus, by: str, at: str) -> Approval | None:
-    """Move a pending, unexpired approval to ``status``; None if someone else got there first, or too late."""
+def claim_denial(approval_id: str, by: str, at: str) -> Approval | None:
+    """Move a pending, unexpired approval to denied (one approver's deny decides); None if too late."""
+    return _update_if(
+        approval_id,
+        "SET #status = :status, decided_by = :by, decided_at = :at",
+        "#status = :pending AND expires_at > :at",
+        {":status": ApprovalStatus.DENIED.value, ":by": by, ":at": at},
+    )
+
+
+def add_approval(current: Approval, by: str, at: str) -> Approval | None:
+    """Add ``by`` to the approvers of ``current``; when that makes enough, the approval is approved too.
+
+    The write is conditioned on the set still being the one the caller read (same size, ``by`` not in it), so
+    two people clicking at once never both complete it, nor both count as the last. None means it changed
+    meanwhile (read it again), or it is no longer pending and unexpired.
+    """
+    update = "ADD approvals :by_set"
+    values: dict[str, Any] = {":by_set": {by}, ":at": at, ":count": len(current.approvals)}
+    if len(current.approvals) + 1 >= current.required_approvals:
+        update += " SET #status = :status, decided_by = :by, decided_at = :at"
+        values.update({":status": ApprovalStatus.APPROVED.value, ":by": by})
+    if current.approvals:
+        unchanged = "size(approvals) = :count AND NOT contains(approvals, :by)"
+        values[":by"] = by
+    else:
+        # An empty set is no attribute at all in DynamoDB.
+        unchanged = "(attribute_not_exists(approvals) OR size(approvals) = :count)"
+    return _update_if(
+        current.approval_id, update, f"#status = :pending AND expires_at > :at AND {unchanged}", values
+    )
+
+
+def _update_if(approval_id: str, update: str, condition: str, values: dict[str, Any]) -> Approval | None:
     try:
         response = store.table().update_item(
             Key=_key(approval_id),
-            UpdateExpression="SET #status = :status, decided_by = :by, decided_at = :at",
-            ConditionExpression="#status = :pending AND expires_at > :at",
+            UpdateExpression=update,
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":status": status.value,
-                ":pending": ApprovalStatus.PENDING.value,
-                ":by": by,
-                ":at": at,
-            },
+            ExpressionAttributeValues={":pending": ApprovalStatus.PENDING.value, **values},
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
@@ -131,18 +172,26 @@ def claim(approval_id: str, status: ApprovalStatus, by: str, at: str) -> Approva
 
 
 def release(approval: Approval) -> None:
-    """Undo a claim whose decision could not be delivered, so that it can be taken again."""
+    """Undo a claim whose decision could not be delivered, so that it can be taken again.
+
+    An approval also takes back the last approver's vote, so that they can click again.
+    """
+    update = "SET #status = :pending REMOVE decided_by, decided_at"
+    values: dict[str, Any] = {
+        ":pending": ApprovalStatus.PENDING.value,
+        ":status": approval.status.value,
+        ":by": approval.decided_by,
+        ":at": approval.decided_at,
+    }
+    if approval.status is ApprovalStatus.APPROVED:
+        update += " DELETE approvals :by_set"
+        values[":by_set"] = {approval.decided_by}
     store.table().update_item(
         Key=_key(approval.approval_id),
-        UpdateExpression="SET #status = :pending REMOVE decided_by, decided_at",
+        UpdateExpression=update,
         ConditionExpression="#status = :status AND decided_by = :by AND decided_at = :at",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={
-            ":pending": ApprovalStatus.PENDING.value,
-            ":status": approval.status.value,
-            ":by": approval.decided_by,
-            ":at": approval.decided_at,
-        },
+        ExpressionAttributeValues=values,
     )
 
 

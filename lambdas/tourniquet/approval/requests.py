@@ -29,7 +29,7 @@ class Requested:
 
 
 def request_approval(request: ApprovalRequest) -> Requested:
-    approval = records.create(request)
+    approval = records.create(request, required_approvals(request.plan.approval))
     logger.append_keys(approval_id=approval.approval_id)
     message = _post_card(approval)
     if message is not None:
@@ -48,6 +48,7 @@ def request_approval(request: ApprovalRequest) -> Requested:
         approval_id=approval.approval_id,
         actions=list(approval.actions),
         expires_at=approval.expires_at,
+        required_approvals=approval.required_approvals,
         posted=message is not None,
     )
     _escalate(approval, posted=message is not None)
@@ -57,8 +58,18 @@ def request_approval(request: ApprovalRequest) -> Requested:
     return Requested(approval_id=approval.approval_id, posted=message is not None)
 
 
+def required_approvals(actions: tuple[str, ...]) -> int:
+    """Two different approvers when any pending action is under the two-person rule (TWO_PERSON_ACTIONS)."""
+    return 2 if set(actions) & set(get_settings().two_person_actions) else 1
+
+
 def _post_card(approval: Approval) -> Message | None:
-    blocks = card.approval_card(approval.card, approval.approval_id, approval.expires_at)
+    blocks = card.approval_card(
+        approval.card,
+        approval.approval_id,
+        approval.expires_at,
+        card.Votes(approval.required_approvals, approval.approvals),
+    )
     try:
         return Slack.connect().post(
             get_settings().slack_channel, card.card_text(approval.card), blocks=blocks
@@ -86,6 +97,7 @@ def _escalate(approval: Approval, *, posted: bool) -> None:
         "account": alert.account,
         "region": alert.region,
         "pending_actions": list(approval.actions),
+        "required_approvals": approval.required_approvals,
         "expires_at": approval.expires_at,
         "slack_posted": posted,
         "execution_id": approval.execution_id,

@@ -126,7 +126,9 @@ def _thread(incident: dict[str, Any] | None) -> Message | None:
 def _resolution(approval: Approval | None) -> card.Resolution | None:
     if approval is None or approval.status is ApprovalStatus.PENDING:
         return None
-    return card.Resolution(status=approval.status, by=approval.decided_by, at=approval.decided_at)
+    return card.Resolution(
+        status=approval.status, by=approval.decided_by, at=approval.decided_at, approvers=approval.approvals
+    )
 
 
 def _outcome_summary(incident_id: str, final: card.FinalState) -> str:

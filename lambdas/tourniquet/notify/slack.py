@@ -61,6 +61,16 @@ class Slack:
             ),
         )
 
+    def usergroup_members(self, group_id: str) -> frozenset[str]:
+        """The user ids in a Slack user group (needs the ``usergroups:read`` scope)."""
+        response = _call(
+            "usergroups.users.list", lambda: self._client.usergroups_users_list(usergroup=group_id)
+        )
+        users = response.get("users")
+        if not isinstance(users, list) or not all(isinstance(user, str) for user in users):
+            raise SlackUnavailable("usergroups.users.list failed: the response has no user list")
+        return frozenset(users)
+
     def ephemeral(self, channel: str, user: str, text: str) -> None:
         _call(
             "chat.postEphemeral",

@@ -1,0 +1,178 @@
+"""`tourniquet approve`: deciding without Slack, through the same single-use path, as the caller's AWS
+identity."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tests.handlers.conftest import TABLE
+from tests.handlers.test_approval import (
+    APPROVER,
+    CONTEXT,
+    INCIDENT_ID,
+    TOKEN,
+    approval_event,
+    approval_item,
+    kinds,
+    open_incident,
+    recording_sfn_calls,
+    snapshot,
+)
+from tourniquet import store
+from tourniquet.approval import decisions, handler
+from tourniquet.approval.model import Decision
+from tourniquet_cli.approve_cmd import register
+
+# moto's identity for the test credentials.
+CALLER = "arn:aws:sts::123456789012:user/moto"
+
+
+@pytest.fixture
+def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    with recording_sfn_calls() as calls:
+        yield calls
+
+
+@pytest.fixture
+def slack_down(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Slack at all: cards cannot be posted, only the escalation topic hears of requests."""
+    monkeypatch.delenv("SLACK_SECRET_ARN", raising=False)
+    monkeypatch.setenv("ESCALATION_TOPIC_ARN", boto3.client("sns").create_topic(Name="pages")["TopicArn"])
+    monkeypatch.setenv("TOURNIQUET_TABLE", TABLE)
+
+
+def request() -> dict[str, Any]:
+    open_incident()
+    item = approval_item(handler.request_approval(approval_event(), CONTEXT)["approval_id"])
+    assert item is not None
+    return item
+
+
+@pytest.fixture
+def pending(slack_down: None) -> dict[str, Any]:
+    return request()
+
+
+def run(*args: str) -> Any:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:
+        """Keeps ``approve`` a named sub-command."""
+
+    return CliRunner().invoke(app, ["approve", *args])
+
+
+def test_approve_decides_as_the_callers_aws_identity(pending, sfn_calls):
+    result = run(INCIDENT_ID, "--approve", "--reason", "Slack is down; verified with the owner")
+
+    assert result.exit_code == 0, result.output
+    assert f"Approved {INCIDENT_ID} as {CALLER}: stop_instance." in result.output
+    ((operation, params),) = sfn_calls
+    assert (operation, params["taskToken"]) == ("SendTaskSuccess", TOKEN)
+    output = json.loads(params["output"])
+    assert (output["by"], output["reason"]) == (CALLER, "Slack is down; verified with the owner")
+    item = approval_item(pending["approval_id"])
+    assert (item["status"], item["decided_by"]) == ("approved", CALLER)
+    decision = store.timeline(INCIDENT_ID)[-1]
+    assert (decision["kind"], decision["actor"], decision["reason"]) == (
+        "decision",
+        CALLER,
+        "Slack is down; verified with the owner",
+    )
+
+
+def test_deny_sends_approval_denied(pending, sfn_calls):
+    result = run(INCIDENT_ID, "--deny", "--reason", "false positive")
+
+    assert result.exit_code == 0, result.output
+    assert [operation for operation, _ in sfn_calls] == ["SendTaskFailure"]
+    assert sfn_calls[0][1]["error"] == "ApprovalDenied"
+    assert approval_item(pending["approval_id"])["status"] == "denied"
+
+
+def test_the_table_can_be_named_on_the_command_line(pending, sfn_calls, monkeypatch):
+    monkeypatch.delenv("TOURNIQUET_TABLE")
+
+    result = run(INCIDENT_ID, "--deny", "--reason", "r", "--table", TABLE)
+
+    assert result.exit_code == 0, result.output
+    assert approval_item(pending["approval_id"])["status"] == "denied"
+
+
+def test_a_second_decision_is_refused_and_changes_nothing(pending, sfn_calls):
+    run(INCIDENT_ID, "--approve", "--reason", "first")
+    after_first = snapshot(pending["approval_id"])
+
+    result = run(INCIDENT_ID, "--deny", "--reason", "second")
+
+    assert result.exit_code == 1
+    assert f"already approved by {CALLER}: nothing was changed" in result.output
+    assert snapshot(pending["approval_id"]) == after_first
+    assert [operation for operation, _ in sfn_calls] == ["SendTaskSuccess"]
+
+
+def test_under_the_two_person_rule_the_cli_counts_as_one_approver(slack_down, monkeypatch, sfn_calls):
+    monkeypatch.setenv("TWO_PERSON_ACTIONS", "stop_instance")
+    approval_id = request()["approval_id"]
+
+    first = run(INCIDENT_ID, "--approve", "--reason", "contained, stop it")
+    again = run(INCIDENT_ID, "--approve", "--reason", "still")
+
+    assert first.exit_code == 0, first.output
+    assert "(1 of 2); a different approver must also approve" in first.output
+    assert again.exit_code == 1
+    assert "you have already approved this" in again.output
+    assert sfn_calls == []
+    assert decisions.decide(approval_id, Decision.APPROVE, APPROVER).result is decisions.Result.DECIDED
+    assert sorted(approval_item(approval_id)["approvals"]) == sorted([APPROVER, CALLER])
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        ([INCIDENT_ID, "--reason", "r"], "exactly one of --approve and --deny"),
+        ([INCIDENT_ID, "--approve", "--deny", "--reason", "r"], "exactly one of --approve and --deny"),
+        ([INCIDENT_ID, "--approve", "--reason", "  "], "--reason is required"),
+    ],
+    ids=["neither", "both", "blank-reason"],
+)
+def test_usage_errors_change_nothing(pending, sfn_calls, args, problem):
+    before = snapshot(pending["approval_id"])
+
+    result = run(*args)
+
+    assert result.exit_code == 2
+    assert problem in result.output
+    assert snapshot(pending["approval_id"]) == before
+    assert sfn_calls == []
+
+
+def test_without_a_table_the_command_says_how_to_name_one(aws, monkeypatch):
+    monkeypatch.delenv("TOURNIQUET_TABLE", raising=False)
+
+    result = run(INCIDENT_ID, "--approve", "--reason", "r")
+
+    assert result.exit_code == 2
+    assert "--table or $TOURNIQUET_TABLE" in result.output
+
+
+def test_an_unknown_incident_or_one_without_an_approval_is_refused(slack_down, sfn_calls):
+    open_incident()
+
+    unknown = run("inc-doesnotexist", "--approve", "--reason", "r")
+    no_approval = run(INCIDENT_ID, "--approve", "--reason", "r")
+
+    assert (unknown.exit_code, no_approval.exit_code) == (1, 1)
+    assert "no incident inc-doesnotexist" in unknown.output
+    assert f"incident {INCIDENT_ID} has no approval request" in no_approval.output
+    assert kinds() == []
+    assert sfn_calls == []
