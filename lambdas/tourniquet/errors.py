@@ -8,7 +8,11 @@ class TourniquetError(Exception):
 
 
 class InvalidAlert(TourniquetError):
-    """The input cannot be turned into an alert. Not retried."""
+    """The input cannot be turned into an alert. Not retried. ``field`` names the unusable field if known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Throttled(TourniquetError):
@@ -31,6 +35,10 @@ class ApprovalDenied(TourniquetError):
     """An approver denied the destructive step (sent with SendTaskFailure)."""
 
 
+class ApprovalExpired(TourniquetError):
+    """The approval ran out of time before anyone decided."""
+
+
 class SlackUnavailable(TourniquetError):
     """Slack could not be reached or refused the call."""
 
@@ -41,3 +49,11 @@ class EscalationFailed(TourniquetError):
 
 class DiagnosticFailed(TourniquetError):
     """A read-only diagnostic could not be completed (the workflow reports it as unavailable)."""
+
+
+class RootRefused(ContainmentFailed):
+    """The target is the account's root user: Tourniquet never changes it, it alerts and escalates only."""
+
+
+class ReleaseFailed(TourniquetError):
+    """Releasing an incident could not restore every recorded before-state."""

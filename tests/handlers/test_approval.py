@@ -622,7 +622,7 @@ def test_a_click_after_expiry_is_told_the_approval_expired(slack, sfn_calls):
     assert ephemeral_texts(slack, APPROVER) == ["This approval expired: nothing was changed."]
 
 
-@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
+@pytest.mark.parametrize("code", ["TaskDoesNotExist", "InvalidToken"])
 def test_a_decision_the_workflow_no_longer_waits_for_marks_the_approval_expired(slack, code):
     approval = request_card()
 

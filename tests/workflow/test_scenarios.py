@@ -10,6 +10,7 @@ import pytest
 from moto.ec2.models.elastic_block_store import EBSBackend
 
 from sandbox.core import OUTSIDER, Sandbox
+from sandbox.slack import SlackUser
 from tests.workflow.conftest import Runner
 from tourniquet import store
 from tourniquet_cli.scenario import approval_card
@@ -122,10 +123,32 @@ def test_timeout_expires_escalates_and_runs_no_destructive_step(
     assert result["approval"]["decision"] == "expired"
     assert _actions(result)["stop_instance"][1] == "not_run"
     assert _instance(sandbox, instance_id)["State"]["Name"] == "running"
-    published = runner.topic_messages(queue)
-    assert {"event": "approval_expired", "incident_id": result["incident_id"]}.items() <= next(
-        m for m in published if m.get("event") == "approval_expired"
-    ).items()
+    published = [
+        m.get("event") for m in runner.topic_messages(queue) if m.get("incident_id") == result["incident_id"]
+    ]
+    assert published == ["approval_requested", "approval_reminder", "approval_expired"]
+    kinds = [e["kind"] for e in result["timeline"]]
+    assert kinds.index("approval_reminder") < kinds.index("outcome")
+    card_ts = store.get_incident(result["incident_id"])["slack_ts"]
+    assert any("Still waiting" in m.text for m in sandbox.slack.messages() if m.thread_ts == card_ts)
+
+
+def test_a_click_after_the_reminder_still_decides(runner: Runner, sandbox: Sandbox, quick_expiry):
+    sandbox.time_scale = 8.0 / 3600  # reminder after 6 s, expiry after 8 s
+    event, _ = sandbox.map_alert(runner.event())
+    execution_arn = sandbox.start_execution(event)
+    card = sandbox.wait_for_card(execution_arn, timeout=30)
+    incident_id = sandbox.incident_id_for(execution_arn)
+    sandbox.slack.wait_for(
+        lambda: any("Still waiting" in m.text for m in sandbox.slack.messages() if m.thread_ts == card.ts),
+        timeout=15,
+    )
+
+    status, _ = sandbox.click(card, "approve")
+
+    assert status == 200
+    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+    assert store.get_incident(incident_id)["status"] == "contained"
 
 
 def test_the_same_finding_twice_is_one_incident_and_a_duplicate(runner: Runner, sandbox: Sandbox):
@@ -203,3 +226,61 @@ def test_a_click_by_someone_not_allowed_changes_nothing(runner: Runner, sandbox:
     )
     sandbox.click(card, "deny")
     assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+
+
+SECOND_APPROVER = SlackUser("U0SECONDAPPROVER", "bob", "Bob Approver")
+
+
+@pytest.fixture
+def two_person_rule(sandbox: Sandbox) -> Iterator[None]:
+    """Stop needs two different approvers: the deployed functions' configuration, changed in place."""
+    lambda_client = sandbox.client("lambda")
+    sandbox.slack.add_user(SECOND_APPROVER)
+    handlers = (
+        "tourniquet.approval.handler.request_approval",
+        "tourniquet.approval.handler.slack_interaction",
+    )
+    saved = {}
+    for handler in handlers:
+        name = sandbox.deployment.function_name(handler)
+        environment = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        saved[name] = dict(environment)
+        environment.update(
+            {
+                "TWO_PERSON_ACTIONS": "stop_instance",
+                "APPROVERS": f"{sandbox.approver.id},{SECOND_APPROVER.id}",
+            }
+        )
+        lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": environment})
+    yield
+    for name, environment in saved.items():
+        lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": environment})
+
+
+def test_two_person_rule_runs_stop_only_after_two_different_approvers(
+    runner: Runner, sandbox: Sandbox, two_person_rule
+):
+    event, _ = sandbox.map_alert(runner.event())
+    execution_arn = sandbox.start_execution(event)
+    card = sandbox.wait_for_card(execution_arn, timeout=30)
+    incident_id = sandbox.incident_id_for(execution_arn)
+    assert "0 of 2 approvals" in json.dumps(card.blocks, ensure_ascii=False)
+
+    sandbox.click(card, "approve")
+    sandbox.click(card, "approve")  # the same person again counts once
+
+    assert [e["kind"] for e in store.timeline(incident_id)].count("partial_approval") == 1
+    assert (
+        sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+    )
+    assert "1 of 2 approvals" in json.dumps(
+        sandbox.wait_for_card(execution_arn, timeout=5).blocks, ensure_ascii=False
+    )
+
+    status, _ = sandbox.click(card, "approve", SECOND_APPROVER.id)
+
+    assert status == 200
+    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+    assert store.get_incident(incident_id)["status"] == "contained"
+    [decision] = [e for e in store.timeline(incident_id) if e["kind"] == "decision"]
+    assert sorted(decision["approvers"]) == sorted([sandbox.approver.id, SECOND_APPROVER.id])

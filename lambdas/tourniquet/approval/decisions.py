@@ -9,6 +9,7 @@ authorize the person first.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +20,7 @@ from tourniquet import aws, store
 from tourniquet.approval import records
 from tourniquet.approval.model import ApprovalStatus, Decision
 from tourniquet.approval.records import Approval
+from tourniquet.errors import ApprovalExpired
 from tourniquet.logs import logger
 
 # The workflow no longer waits for this token: it timed out, finished or was never this account's.
@@ -101,6 +103,12 @@ def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | Non
         _deliver(claimed, decision, reason)
     except ClientError as exc:
         code = aws.error_code(exc)
+        if code == "TaskTimedOut" and claimed.expires_at > store.iso():
+            # The workflow is between its two waits (at the reminder): it takes the decision under its
+            # next token (see deliver_taken), so the decision stands.
+            _record_decision(claimed, decision, by, reason)
+            logger.info("decision kept for the workflow's next wait", extra={"decision": decision.value})
+            return Outcome(Result.DECIDED, claimed)
         if code in _DEAD_TOKEN_CODES:
             expired = records.expire(claimed)
             store.append_event(
@@ -115,6 +123,12 @@ def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | Non
             return Outcome(Result.TOO_LATE, expired)
         records.release(claimed)
         raise DecisionNotDelivered(f"Step Functions refused the decision: {code or 'error'}") from exc
+    _record_decision(claimed, decision, by, reason)
+    logger.info("decision delivered", extra={"decision": decision.value, "by": by})
+    return Outcome(Result.DECIDED, claimed)
+
+
+def _record_decision(claimed: Approval, decision: Decision, by: str, reason: str | None) -> None:
     store.append_event(
         claimed.incident_id,
         "decision",
@@ -125,8 +139,19 @@ def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | Non
         approvers=list(claimed.approvals) if decision is Decision.APPROVE else None,
         reason=reason,
     )
-    logger.info("decision delivered", extra={"decision": decision.value, "by": by})
-    return Outcome(Result.DECIDED, claimed)
+
+
+def deliver_taken(approval_id: str, task_token: str) -> None:
+    """Hand a decision taken while the workflow was between its waits to the workflow's current token.
+
+    Raises :class:`ApprovalExpired` when nobody decided in time.
+    """
+    current = records.get(approval_id)
+    if current is None or current.status not in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED):
+        raise ApprovalExpired(f"approval {approval_id} was not decided in time")
+    decision = Decision.APPROVE if current.status is ApprovalStatus.APPROVED else Decision.DENY
+    _deliver(dataclasses.replace(current, task_token=task_token), decision, None)
+    logger.info("decision delivered at the reminder", extra={"decision": decision.value})
 
 
 def _refused(approval_id: str, at: str) -> Outcome:

@@ -171,6 +171,16 @@ def _update_if(approval_id: str, update: str, condition: str, values: dict[str, 
     return Approval.from_item(store.plain(response["Attributes"]))
 
 
+def renew_token(approval_id: str, task_token: str, at: str) -> Approval | None:
+    """Hand a still-pending approval the workflow's next task token; None if it was decided or expired."""
+    return _update_if(
+        approval_id,
+        "SET task_token = :token, reminded_at = :at",
+        "#status = :pending AND expires_at > :at",
+        {":token": task_token, ":at": at},
+    )
+
+
 def release(approval: Approval) -> None:
     """Undo a claim whose decision could not be delivered, so that it can be taken again.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tourniquet import store
-from tourniquet.approval import card, records
+from tourniquet.approval import card, decisions, records
 from tourniquet.approval.model import ApprovalRequest
 from tourniquet.approval.records import Approval
 from tourniquet.errors import EscalationFailed, SlackUnavailable
@@ -58,6 +58,52 @@ def request_approval(request: ApprovalRequest) -> Requested:
     return Requested(approval_id=approval.approval_id, posted=message is not None)
 
 
+def remind(incident_id: str, task_token: str) -> dict[str, object]:
+    """RemindApprovers: the approval is still open at the reminder. Keep waiting under the new token,
+    remind in the card's thread and page the escalation topic; or, if someone decided meanwhile, deliver it.
+    """
+    incident = store.get_incident(incident_id) or {}
+    approval_id = incident.get("approval_id")
+    if not approval_id:
+        raise ValueError(f"incident {incident_id}: no approval was requested")
+    logger.append_keys(approval_id=approval_id)
+    renewed = records.renew_token(approval_id, task_token, store.iso())
+    if renewed is None:
+        decisions.deliver_taken(approval_id, task_token)
+        return {"approval_id": approval_id, "reminded": False}
+    posted = _post_reminder(renewed)
+    store.append_event(
+        incident_id,
+        "approval_reminder",
+        approval_id=approval_id,
+        expires_at=renewed.expires_at,
+        approvals=len(renewed.approvals),
+        required_approvals=renewed.required_approvals,
+        posted=posted,
+    )
+    _escalate(renewed, posted=posted, event="approval_reminder")
+    logger.info("approvers reminded", extra={"posted": posted})
+    return {"approval_id": approval_id, "reminded": True}
+
+
+def _post_reminder(approval: Approval) -> bool:
+    if not (approval.slack_channel and approval.slack_ts):
+        return False
+    waiting = ", ".join(approval.actions)
+    votes = (
+        f" ({len(approval.approvals)} of {approval.required_approvals} approvals)"
+        if approval.approvals
+        else ""
+    )
+    text = f":alarm_clock: Still waiting for a decision on {waiting}{votes}; expires {approval.expires_at}."
+    try:
+        Slack.connect().post(approval.slack_channel, text, thread_ts=approval.slack_ts)
+    except SlackUnavailable as exc:
+        record_slack_error(approval.incident_id, exc)
+        return False
+    return True
+
+
 def required_approvals(actions: tuple[str, ...]) -> int:
     """Two different approvers when any pending action is under the two-person rule (TWO_PERSON_ACTIONS)."""
     return 2 if set(actions) & set(get_settings().two_person_actions) else 1
@@ -79,7 +125,7 @@ def _post_card(approval: Approval) -> Message | None:
         return None
 
 
-def _escalate(approval: Approval, *, posted: bool) -> None:
+def _escalate(approval: Approval, *, posted: bool, event: str = "approval_requested") -> None:
     """Page the escalation topic with a summary (never the token).
 
     When the card is in Slack, people can already decide: a failed page is recorded and the request stands.
@@ -87,7 +133,7 @@ def _escalate(approval: Approval, *, posted: bool) -> None:
     """
     alert = approval.card.alert
     summary = {
-        "event": "approval_requested",
+        "event": event,
         "incident_id": approval.incident_id,
         "approval_id": approval.approval_id,
         "severity": alert.severity.value,
@@ -104,7 +150,7 @@ def _escalate(approval: Approval, *, posted: bool) -> None:
     }
     try:
         escalation.publish(
-            f"Tourniquet: approval needed ({alert.severity.value}) {approval.incident_id}", summary
+            f"Tourniquet: {event.replace('_', ' ')} ({alert.severity.value}) {approval.incident_id}", summary
         )
     except EscalationFailed as exc:
         if not posted:
