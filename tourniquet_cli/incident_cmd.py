@@ -34,7 +34,18 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 IncidentArgument = Annotated[str, typer.Argument(help="The incident id (inc-…).")]
 
 # What each timeline event shows after its kind, in this order, when present.
-_FIELDS = ("check", "action", "step", "mode", "status", "decision", "reason", "error", "seen")
+_FIELDS = (
+    "check",
+    "action",
+    "step",
+    "network_interface",
+    "group",
+    "mode",
+    "status",
+    "decision",
+    "reason",
+    "error",
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tourniquet import errors
-from tourniquet.containment import actions
+from tourniquet.containment import actions, registry
 from tourniquet.containment.actions import Context
 from tourniquet.containment.ec2 import Group, group_calls
 from tourniquet.containment.model import ContainRequest
 
-CTX = Context(incident_id="inc-1", instance_id="i-0a1b2c3d4e5f67890", record_step=lambda step: None)
+CTX = Context(incident_id="inc-1", target_id="i-0a1b2c3d4e5f67890", record_step=lambda step: None)
 WANTED = {"tourniquet:incident": "inc-1", "tourniquet:status": "contained"}
 ALLOW_ALL_V4 = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 ALLOW_ALL_V6 = {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
 
 
 def plan(action: str, state: dict[str, Any]) -> list[dict[str, Any]]:
-    return [dict(call) for call in actions.get(action).plan(CTX, state)]
+    return [dict(call) for call in registry.get(action).plan(CTX, state)]
 
 
 # tag_instance
@@ -89,7 +90,7 @@ def test_no_evidence_yet_takes_one_crash_consistent_set_and_tags_each_snapshot()
 
     assert [c["operation"] for c in calls] == ["CreateSnapshots", "CreateTags", "CreateTags"]
     assert calls[0]["params"]["InstanceSpecification"] == {
-        "InstanceId": CTX.instance_id,
+        "InstanceId": CTX.target_id,
         "ExcludeBootVolume": False,
     }
     assert calls[1]["params"]["Resources"] == ["<snapshot of vol-1>"]
@@ -264,7 +265,7 @@ def test_a_look_alike_group_without_the_managed_tag_is_refused():
 
 def test_stopping_a_running_instance_is_a_plain_stop():
     assert plan("stop_instance", {"state": "running"}) == [
-        {"operation": "StopInstances", "params": {"InstanceIds": [CTX.instance_id], "Force": False}}
+        {"operation": "StopInstances", "params": {"InstanceIds": [CTX.target_id], "Force": False}}
     ]
 
 
@@ -322,4 +323,4 @@ def test_invalid_requests_fail_naming_the_field(changes, field):
 
 def test_unknown_action_lists_the_known_ones():
     with pytest.raises(errors.ContainmentFailed, match="isolate_network"):
-        actions.get("reboot_instance")
+        registry.get("reboot_instance")

@@ -1,8 +1,10 @@
 """The containment actions and their registry.
 
 Each action reads the state it will change (a JSON-ready dict: the undo record and the proof), plans the
-exact EC2 calls that would bring the instance to the contained state (none when it is already there), applies
+exact calls that would bring its target to the contained state (none when it is already there), applies
 them, and checks a fresh read. Planning from the current state is what makes every action idempotent.
+Release runs the same loop backwards: from the undo record and a fresh read it plans the calls that return
+the target to its recorded before-state, and checks that a fresh read matches it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from tourniquet import errors
 from tourniquet.containment import ec2
+from tourniquet.containment.calls import execute
 from tourniquet.containment.ec2 import (
     TAG_DEVICE,
     TAG_EVIDENCE,
@@ -32,12 +35,18 @@ _MAX_PARALLEL_SNAPSHOTS = 8
 _ROLES: tuple[GroupRole, ...] = ("untracking", "quarantine")
 
 
+S = TypeVar("S")
+
+
 @dataclass(frozen=True)
 class Context:
     incident_id: str
-    instance_id: str
+    target_id: str
+    """The target's own id: the instance id, or the access key id for an IAM principal."""
     record_step: Callable[[dict[str, Any]], None]
     """Appends one intermediate step to the timeline, so a multi-step action leaves a trace per step."""
+    protected_tag_key: str = "tourniquet:protected"
+    """Resources it names (a role behind the target, say) are never changed either."""
 
 
 @dataclass
@@ -46,12 +55,17 @@ class Applied:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-class Action(ABC):
+class Action(ABC, Generic[S]):
+    """One containment action on a subject of type ``S`` (an instance, or an IAM principal)."""
+
     name: ClassVar[str]
     destructive: ClassVar[bool] = False
+    target_type: ClassVar[str] = "AwsEc2Instance"
+    kept: ClassVar[str | None] = None
+    """Why release leaves this action's effect in place; None when release restores the before-state."""
 
     @abstractmethod
-    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+    def read(self, ctx: Context, subject: S) -> dict[str, Any]:
         """The state this action changes, read fresh."""
 
     @abstractmethod
@@ -63,14 +77,25 @@ class Action(ABC):
         """What is wrong with a fresh read after acting; an empty list is proof the action took effect."""
 
     def apply(self, ctx: Context, state: dict[str, Any], calls: list[Call]) -> Applied:
-        return Applied(request_ids=[ec2.execute(call)[0] for call in calls])
+        return Applied(request_ids=[execute(call)[0] for call in calls])
 
     def detail(self, state: dict[str, Any]) -> dict[str, Any]:
         """What the result reports about the final state."""
         return state
 
+    @abstractmethod
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        """The calls that take the target from ``now`` back to the recorded ``before`` (none: it is there)."""
 
-class TagInstance(Action):
+    @abstractmethod
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        """How a fresh read still differs from the recorded before-state; empty is proof of the release."""
+
+    def apply_restore(self, ctx: Context, before: dict[str, Any], calls: list[Call]) -> list[str]:
+        return [execute(call)[0] for call in calls]
+
+
+class TagInstance(Action[Instance]):
     """Marks the instance, its volumes and its network interfaces as contained for the incident."""
 
     name = "tag_instance"
@@ -106,8 +131,43 @@ class TagInstance(Action):
     def detail(self, state: dict[str, Any]) -> dict[str, Any]:
         return {"resources": [resource["id"] for resource in state["resources"]]}
 
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        current = {resource["id"]: resource["tags"] for resource in now["resources"]}
+        deletions: dict[tuple[str, ...], list[str]] = {}
+        rewrites: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for resource in before["resources"]:
+            tags = current.get(resource["id"])
+            if tags is None:
+                continue
+            extra = tuple(sorted(set(tags) - set(resource["tags"])))
+            changed = tuple(sorted((k, v) for k, v in resource["tags"].items() if tags.get(k) != v))
+            if extra:
+                deletions.setdefault(extra, []).append(resource["id"])
+            if changed:
+                rewrites.setdefault(changed, []).append(resource["id"])
+        calls = [
+            Call(operation="DeleteTags", params={"Resources": ids, "Tags": [{"Key": k} for k in keys]})
+            for keys, ids in deletions.items()
+        ]
+        calls.extend(
+            Call(
+                operation="CreateTags",
+                params={"Resources": ids, "Tags": [{"Key": k, "Value": v} for k, v in pairs]},
+            )
+            for pairs, ids in rewrites.items()
+        )
+        return calls
 
-class PreserveEvidence(Action):
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        current = {resource["id"]: resource["tags"] for resource in now["resources"]}
+        return [
+            f"{r['id']} is tagged {current.get(r['id'])}, expected {r['tags']}"
+            for r in before["resources"]
+            if current.get(r["id"]) != r["tags"]
+        ]
+
+
+class PreserveEvidence(Action[Instance]):
     """Termination protection, shutdown behaviour 'stop' and no volume deleted with the instance."""
 
     name = "preserve_evidence"
@@ -131,36 +191,57 @@ class PreserveEvidence(Action):
         }
 
     def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
-        # EC2 changes one instance attribute per call.
+        wanted = {
+            "disable_api_termination": True,
+            "shutdown_behavior": "stop",
+            "volumes": [{**v, "delete_on_termination": False} for v in state["volumes"]],
+        }
+        return self._calls(ctx, state, wanted)
+
+    @staticmethod
+    def _calls(ctx: Context, state: dict[str, Any], wanted: dict[str, Any]) -> list[Call]:
+        """The calls that bring the attributes from ``state`` to ``wanted`` (EC2 changes one per call)."""
         calls: list[Call] = []
-        if not state["disable_api_termination"]:
-            calls.append(
-                Call(
-                    operation="ModifyInstanceAttribute",
-                    params={"InstanceId": ctx.instance_id, "DisableApiTermination": {"Value": True}},
-                )
-            )
-        if state["shutdown_behavior"] != "stop":
+        if state["disable_api_termination"] != wanted["disable_api_termination"]:
             calls.append(
                 Call(
                     operation="ModifyInstanceAttribute",
                     params={
-                        "InstanceId": ctx.instance_id,
-                        # EC2 accepts two forms; moto applies only this one, so tests can prove the change.
-                        "Attribute": "instanceInitiatedShutdownBehavior",
-                        "Value": "stop",
+                        "InstanceId": ctx.target_id,
+                        "DisableApiTermination": {"Value": wanted["disable_api_termination"]},
                     },
                 )
             )
-        doomed = [v["device"] for v in state["volumes"] if v["delete_on_termination"]]
-        if doomed:
+        if wanted["shutdown_behavior"] and state["shutdown_behavior"] != wanted["shutdown_behavior"]:
             calls.append(
                 Call(
                     operation="ModifyInstanceAttribute",
                     params={
-                        "InstanceId": ctx.instance_id,
+                        "InstanceId": ctx.target_id,
+                        # EC2 accepts two forms; moto applies only this one, so tests can prove the change.
+                        "Attribute": "instanceInitiatedShutdownBehavior",
+                        "Value": wanted["shutdown_behavior"],
+                    },
+                )
+            )
+        current = {v["volume_id"]: v["delete_on_termination"] for v in state["volumes"]}
+        changed = [
+            v
+            for v in wanted["volumes"]
+            if v["volume_id"] in current and current[v["volume_id"]] != v["delete_on_termination"]
+        ]
+        if changed:
+            calls.append(
+                Call(
+                    operation="ModifyInstanceAttribute",
+                    params={
+                        "InstanceId": ctx.target_id,
                         "BlockDeviceMappings": [
-                            {"DeviceName": device, "Ebs": {"DeleteOnTermination": False}} for device in doomed
+                            {
+                                "DeviceName": v["device"],
+                                "Ebs": {"DeleteOnTermination": v["delete_on_termination"]},
+                            }
+                            for v in changed
                         ],
                     },
                 )
@@ -180,11 +261,35 @@ class PreserveEvidence(Action):
         )
         return problems
 
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        return self._calls(ctx, now, before)
 
-class SnapshotVolumes(Action):
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        problems = []
+        if now["disable_api_termination"] != before["disable_api_termination"]:
+            problems.append(
+                f"termination protection is {now['disable_api_termination']}, expected "
+                f"{before['disable_api_termination']}"
+            )
+        if before["shutdown_behavior"] and now["shutdown_behavior"] != before["shutdown_behavior"]:
+            problems.append(
+                f"shutdown behaviour is {now['shutdown_behavior']}, expected {before['shutdown_behavior']}"
+            )
+        current = {v["volume_id"]: v["delete_on_termination"] for v in now["volumes"]}
+        problems.extend(
+            f"{v['volume_id']} deleted on termination is {current[v['volume_id']]}, expected "
+            f"{v['delete_on_termination']}"
+            for v in before["volumes"]
+            if v["volume_id"] in current and current[v["volume_id"]] != v["delete_on_termination"]
+        )
+        return problems
+
+
+class SnapshotVolumes(Action[Instance]):
     """One forensic snapshot per attached EBS volume, started together and not waited for."""
 
     name = "snapshot_volumes"
+    kept = "evidence snapshots are kept after release"
 
     def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
         snapshots = [
@@ -218,7 +323,7 @@ class SnapshotVolumes(Action):
         return [
             {"Key": TAG_INCIDENT, "Value": ctx.incident_id},
             {"Key": TAG_EVIDENCE, "Value": "true"},
-            {"Key": TAG_INSTANCE, "Value": ctx.instance_id},
+            {"Key": TAG_INSTANCE, "Value": ctx.target_id},
         ]
 
     @staticmethod
@@ -240,7 +345,7 @@ class SnapshotVolumes(Action):
         evidence = self._evidence(state)
         volumes = state["volumes"]
         missing = [v for v in volumes if v["volume_id"] not in evidence]
-        description = f"Tourniquet evidence for incident {ctx.incident_id} from {ctx.instance_id}"
+        description = f"Tourniquet evidence for incident {ctx.incident_id} from {ctx.target_id}"
         calls: list[Call] = []
         if missing and len(missing) == len(volumes):
             # One crash-consistent set across all volumes. The per-volume tags follow once the ids are known.
@@ -248,7 +353,7 @@ class SnapshotVolumes(Action):
                 Call(
                     operation="CreateSnapshots",
                     params={
-                        "InstanceSpecification": {"InstanceId": ctx.instance_id, "ExcludeBootVolume": False},
+                        "InstanceSpecification": {"InstanceId": ctx.target_id, "ExcludeBootVolume": False},
                         "Description": description,
                         "TagSpecifications": [{"ResourceType": "snapshot", "Tags": self._common_tags(ctx)}],
                     },
@@ -297,23 +402,21 @@ class SnapshotVolumes(Action):
         applied = Applied()
         created: dict[str, str] = {}
         for call in (c for c in calls if c["operation"] == "CreateSnapshots"):
-            rid, response = ec2.execute(call)
+            rid, response = execute(call)
             applied.request_ids.append(rid)
             created.update({self._placeholder(s["VolumeId"]): s["SnapshotId"] for s in response["Snapshots"]})
         singles = [c for c in calls if c["operation"] == "CreateSnapshot"]
         if singles:
             with ThreadPoolExecutor(max_workers=min(len(singles), _MAX_PARALLEL_SNAPSHOTS)) as pool:
                 shared = ec2.client()
-                results = pool.map(lambda call: ec2.execute(call, shared), singles)
+                results = pool.map(lambda call: execute(call, shared), singles)
                 applied.request_ids.extend(rid for rid, _ in results)
         for call in (c for c in calls if c["operation"] == "CreateTags"):
             resources = [created.get(resource, resource) for resource in call["params"]["Resources"]]
             if any(resource.startswith("<") for resource in resources):
                 # The volume left the instance before the snapshot set was taken; verification reports it.
                 continue
-            rid, _ = ec2.execute(
-                Call(operation="CreateTags", params={**call["params"], "Resources": resources})
-            )
+            rid, _ = execute(Call(operation="CreateTags", params={**call["params"], "Resources": resources}))
             applied.request_ids.append(rid)
         return applied
 
@@ -346,8 +449,14 @@ class SnapshotVolumes(Action):
             ]
         }
 
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        return []
 
-class IsolateNetwork(Action):
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        return []
+
+
+class IsolateNetwork(Action[Instance]):
     """Moves every network interface to the VPC's no-rule quarantine group, through an allow-all group.
 
     A security-group change does not cut connections that are already tracked. Swapping first to a group that
@@ -449,7 +558,7 @@ class IsolateNetwork(Action):
                 (eni["vpc_id"], "untracking"), self._group_id(state, eni["vpc_id"], "untracking")
             )
             for step, call in self._steps(eni, untracking, quarantine):
-                rid, _ = ec2.execute(call)
+                rid, _ = execute(call)
                 applied.request_ids.append(rid)
                 record = {
                     "network_interface": eni["id"],
@@ -494,16 +603,37 @@ class IsolateNetwork(Action):
             },
         }
 
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        # The quarantine groups stay: other instances in the VPC may be using them.
+        current = {eni["id"]: eni["groups"] for eni in now["network_interfaces"]}
+        return [
+            _swap_all(eni["id"], eni["groups"])
+            for eni in before["network_interfaces"]
+            if eni["id"] in current and current[eni["id"]] != eni["groups"]
+        ]
+
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        current = {eni["id"]: eni["groups"] for eni in now["network_interfaces"]}
+        return [
+            f"{eni['id']} has groups {current.get(eni['id'])}, expected {eni['groups']}"
+            for eni in before["network_interfaces"]
+            if current.get(eni["id"]) != eni["groups"]
+        ]
+
 
 def _swap(eni_id: str, group_id: str) -> Call:
+    return _swap_all(eni_id, [group_id])
+
+
+def _swap_all(eni_id: str, group_ids: list[str]) -> Call:
     # Per interface, never ModifyInstanceAttribute(Groups=...): that call only reaches the primary interface.
     return Call(
         operation="ModifyNetworkInterfaceAttribute",
-        params={"NetworkInterfaceId": eni_id, "Groups": [group_id]},
+        params={"NetworkInterfaceId": eni_id, "Groups": list(group_ids)},
     )
 
 
-class StopInstance(Action):
+class StopInstance(Action[Instance]):
     """Stops (never terminates, never forces) the instance; memory is lost, disks are kept."""
 
     name = "stop_instance"
@@ -518,27 +648,31 @@ class StopInstance(Action):
             return []
         if state["state"] not in ("pending", "running"):
             raise errors.ContainmentFailed(
-                f"instance {ctx.instance_id} is {state['state']} and cannot be stopped"
+                f"instance {ctx.target_id} is {state['state']} and cannot be stopped"
             )
-        return [Call(operation="StopInstances", params={"InstanceIds": [ctx.instance_id], "Force": False})]
+        return [Call(operation="StopInstances", params={"InstanceIds": [ctx.target_id], "Force": False})]
 
     def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
         if state["state"] in self._STOPPED:
             return []
         return [f"instance is {state['state']}, expected stopping or stopped"]
 
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        if before["state"] not in ("pending", "running") or now["state"] in ("pending", "running"):
+            return []
+        if now["state"] != "stopped":
+            raise errors.ReleaseFailed(
+                f"instance {ctx.target_id} is {now['state']}; it can start once stopped"
+            )
+        return [Call(operation="StartInstances", params={"InstanceIds": [ctx.target_id]})]
 
-ACTIONS: dict[str, Action] = {
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        if before["state"] in ("pending", "running") and now["state"] not in ("pending", "running"):
+            return [f"instance is {now['state']}, expected pending or running"]
+        return []
+
+
+ACTIONS: dict[str, Action[Instance]] = {
     action.name: action
     for action in (TagInstance(), PreserveEvidence(), SnapshotVolumes(), IsolateNetwork(), StopInstance())
 }
-
-
-def get(name: str) -> Action:
-    try:
-        return ACTIONS[name]
-    except KeyError:
-        known = ", ".join(sorted(ACTIONS))
-        raise errors.ContainmentFailed(
-            f"unknown containment action {name!r}; known actions: {known}"
-        ) from None

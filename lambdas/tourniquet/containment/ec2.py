@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from tourniquet import aws, errors
+from tourniquet.containment.calls import execute
 from tourniquet.containment.model import Call
 
 TAG_INCIDENT = "tourniquet:incident"
@@ -53,6 +53,7 @@ class Interface:
     eni_id: str
     vpc_id: str
     group_ids: tuple[str, ...]
+    private_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,19 +80,6 @@ def client() -> Any:
 
 def region() -> str:
     return str(client().meta.region_name)
-
-
-def request_id(response: Mapping[str, Any]) -> str:
-    return str(response.get("ResponseMetadata", {}).get("RequestId", ""))
-
-
-def execute(call: Call, ec2: Any = None) -> tuple[str, dict[str, Any]]:
-    """Run one planned call exactly as listed; returns its request id and response.
-
-    ``ec2`` lets worker threads share the caller's client (calls on a client are thread-safe).
-    """
-    response: dict[str, Any] = getattr(ec2 or client(), xform_name(call["operation"]))(**call["params"])
-    return request_id(response), response
 
 
 def describe_instance(instance_id: str) -> Instance:
@@ -123,6 +111,11 @@ def describe_instance(instance_id: str) -> Instance:
                 eni_id=eni["NetworkInterfaceId"],
                 vpc_id=eni["VpcId"],
                 group_ids=tuple(group["GroupId"] for group in eni.get("Groups", [])),
+                private_ips=tuple(
+                    address["PrivateIpAddress"]
+                    for address in eni.get("PrivateIpAddresses", [])
+                    if address.get("PrivateIpAddress")
+                ),
             )
             for eni in sorted(raw.get("NetworkInterfaces", []), key=_device_index)
         ),

@@ -1,4 +1,4 @@
-"""ContainAutomatically / RunApprovedActions: one containment action on the plan's target."""
+"""ContainAutomatically / RunApprovedActions: one containment action on the plan's target; and release."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tourniquet.containment.model import ContainRequest
+from tourniquet.containment.release import ReleaseRequest
+from tourniquet.containment.release import release as release_incident
 from tourniquet.containment.runner import run
 from tourniquet.logs import logger
 from tourniquet.settings import get_settings
@@ -16,3 +18,10 @@ def contain(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ContainRequest.parse(event)
     logger.set_correlation_id(request.incident_id)
     return dict(run(request, get_settings()))
+
+
+def release(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Returns every resource of the incident to its recorded before-state; snapshots are kept."""
+    request = ReleaseRequest.parse(event)
+    logger.set_correlation_id(request.incident_id)
+    return dict(release_incident(request))

@@ -2,27 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+import re
+from typing import Any, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tourniquet import errors
 
 Mode = Literal["auto", "approval"]
 Status = Literal["done", "unchanged", "planned", "skipped_protected", "refused"]
+TargetType = Literal["AwsEc2Instance", "AwsIamAccessKey"]
 
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8,17}$"
+ACCESS_KEY_ID_PATTERN = r"^[A-Z0-9]{16,128}$"
+# IAM user and role names: the characters IAM allows, at most 64 of them.
+IAM_NAME_PATTERN = r"^[\w+=,.@-]{1,64}$"
+_ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    "AwsEc2Instance": re.compile(INSTANCE_ID_PATTERN),
+    "AwsIamAccessKey": re.compile(ACCESS_KEY_ID_PATTERN),
+}
 
 
 class Target(BaseModel):
-    """The one resource an action may change; everything it touches is derived from it."""
+    """The one resource an action may change; everything it touches is derived from it.
+
+    An access key target names its principal: ``user_name`` for an IAM user's key, ``role_name`` for
+    temporary credentials of an assumed role, and the finding's ``principal_type`` (``IAMUser``,
+    ``AssumedRole``, ``Root``, …).
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    type: Literal["AwsEc2Instance"]
-    id: str = Field(pattern=INSTANCE_ID_PATTERN)
+    type: TargetType
+    id: str = Field(min_length=1, max_length=128)
     account: str = Field(min_length=1, max_length=64)
     region: str = Field(min_length=1, max_length=64)
+    user_name: str | None = Field(default=None, pattern=IAM_NAME_PATTERN)
+    role_name: str | None = Field(default=None, pattern=IAM_NAME_PATTERN)
+    principal_type: str | None = Field(default=None, pattern=r"^[A-Za-z]{1,32}$")
+
+    @field_validator("id")
+    @classmethod
+    def _id_fits_type(cls, value: str, info: ValidationInfo) -> str:
+        pattern = _ID_PATTERNS.get(info.data.get("type", ""))
+        if pattern is not None and not pattern.fullmatch(value):
+            raise ValueError(f"not an id of a {info.data['type']}")
+        return value
+
+    def dump(self) -> dict[str, str]:
+        """The target as the plan gave it (fields it did not give are left out)."""
+        return self.model_dump(exclude_none=True)
 
 
 class ContainRequest(BaseModel):
@@ -45,10 +74,11 @@ class ContainRequest(BaseModel):
 
 
 class Call(TypedDict):
-    """One EC2 API call, as listed in a dry run and executed for real."""
+    """One AWS API call, as listed in a dry run and executed for real; ``service`` is EC2 unless named."""
 
     operation: str
     params: dict[str, Any]
+    service: NotRequired[str]
 
 
 class ActionResult(TypedDict):

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from tourniquet import aws, errors, store
-from tourniquet.containment import actions, ec2
+from tourniquet.containment import ec2, iam, registry
 from tourniquet.containment.actions import Action, Applied, Context
-from tourniquet.containment.model import ActionResult, ContainRequest, Status
+from tourniquet.containment.ec2 import Instance
+from tourniquet.containment.iam import Principal
+from tourniquet.containment.model import ActionResult, ContainRequest, Status, Target
 from tourniquet.logs import logger
 from tourniquet.settings import Settings
 
 
 def run(request: ContainRequest, settings: Settings) -> ActionResult:
-    action = actions.get(request.action)
+    action = registry.get(request.action)
     try:
         return _run(action, request, settings)
     except ClientError as exc:
@@ -25,31 +28,46 @@ def run(request: ContainRequest, settings: Settings) -> ActionResult:
         raise errors.ContainmentFailed(f"{action.name} on {request.target.id} failed: {code}") from exc
 
 
-def _run(action: Action, request: ContainRequest, settings: Settings) -> ActionResult:
+def loader(target: Target) -> Callable[[], Instance | Principal]:
+    """Reads the action's subject afresh: the instance, or the IAM principal behind an access key."""
+    if target.type == "AwsEc2Instance":
+        return lambda: ec2.describe_instance(target.id)
+    return lambda: iam.principal(target)
+
+
+def _run(action: Action[Any], request: ContainRequest, settings: Settings) -> ActionResult:
     target = request.target
     if action.destructive and request.mode != "approval":
         reason = f"{action.name} is destructive and runs only after an approval"
         _record(request, "refused", detail={"reason": reason})
         raise errors.ContainmentFailed(reason)
-    if target.region != ec2.region():
+    if action.target_type != target.type:
+        raise errors.ContainmentFailed(f"{action.name} acts on {action.target_type}, not on {target.type}")
+    if target.type == "AwsIamAccessKey" and iam.is_root(target):
+        reason = "the access key belongs to the account root: Tourniquet never changes root, it alerts only"
+        _record(request, "refused", detail={"reason": reason})
+        raise errors.RootRefused(reason)
+    if target.type == "AwsEc2Instance" and target.region != ec2.region():
         raise errors.ContainmentFailed(
             f"{target.id} is in {target.region}; this deployment contains resources in {ec2.region()} only"
         )
 
-    instance = ec2.describe_instance(target.id)
-    if settings.protected_tag_key in instance.tags:
-        # The plan makes protected instances alert-only and the role is denied them; this is the third guard.
-        reason = f"the instance carries {settings.protected_tag_key}: Tourniquet never changes it"
+    load = loader(target)
+    subject = load()
+    if settings.protected_tag_key in subject.tags:
+        # The plan makes protected resources alert-only and the role is denied them; this is the third guard.
+        reason = f"the target carries {settings.protected_tag_key}: Tourniquet never changes it"
         detail: dict[str, Any] = {"reason": reason}
         _record(request, "skipped_protected", detail=detail)
         return _result(request, "skipped_protected", verified=False, detail=detail)
 
     ctx = Context(
         incident_id=request.incident_id,
-        instance_id=target.id,
+        target_id=target.id,
         record_step=lambda step: _record_step(request, step),
+        protected_tag_key=settings.protected_tag_key,
     )
-    before = action.read(ctx, instance)
+    before = action.read(ctx, subject)
     calls = action.plan(ctx, before)
 
     if request.dry_run or settings.dry_run:
@@ -60,7 +78,7 @@ def _run(action: Action, request: ContainRequest, settings: Settings) -> ActionR
     # The undo record is written before anything changes; a retry keeps the first one.
     store.put_undo(request.incident_id, action.name, target.id, before)
     applied = action.apply(ctx, before, calls) if calls else Applied()
-    after = action.read(ctx, ec2.describe_instance(target.id))
+    after = action.read(ctx, load())
     problems = action.verify(ctx, after)
 
     status: Status = "done" if calls else "unchanged"
@@ -89,7 +107,7 @@ def _result(
 ) -> ActionResult:
     return ActionResult(
         action=request.action,
-        target=request.target.model_dump(),
+        target=request.target.dump(),
         status=status,
         verified=verified,
         detail=detail,
@@ -110,7 +128,7 @@ def _record(
         request.incident_id,
         "action",
         action=request.action,
-        target=request.target.model_dump(),
+        target=request.target.dump(),
         mode=request.mode,
         status=status,
         verified=verified,
@@ -127,7 +145,7 @@ def _record_step(request: ContainRequest, step: dict[str, Any]) -> None:
         request.incident_id,
         "action_step",
         action=request.action,
-        target=request.target.model_dump(),
+        target=request.target.dump(),
         mode=request.mode,
         **step,
     )

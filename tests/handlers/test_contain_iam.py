@@ -1,0 +1,292 @@
+"""Access key, IAM user and assumed-role containment against moto; root is never touched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.handlers.conftest import REGION
+from tests.helpers import moto_client
+from tourniquet import errors, store
+from tourniquet.containment import iam as containment_iam
+from tourniquet.containment.handler import contain
+
+INCIDENT = "inc-5e6f7a8b9c0d"
+ROLE_KEY = "ASIAEXAMPLEEXAMPLE12"
+
+
+@pytest.fixture
+def iam(aws: None) -> Any:
+    return moto_client("iam")
+
+
+@pytest.fixture
+def user(iam: Any) -> dict[str, str]:
+    iam.create_user(UserName="deploy-bot")
+    key = iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="deploy-bot", Password="Correct-Horse-9!")
+    return {"user_name": "deploy-bot", "key": key}
+
+
+@pytest.fixture
+def role(iam: Any) -> str:
+    iam.create_role(RoleName="app-runtime", AssumeRolePolicyDocument="{}")
+    return "app-runtime"
+
+
+def event(
+    action: str, key: str, *, mode: str = "auto", dry_run: bool = False, **principal: str
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "mode": mode,
+        "incident_id": INCIDENT,
+        "target": {
+            "type": "AwsIamAccessKey",
+            "id": key,
+            "account": "123456789012",
+            "region": REGION,
+            **principal,
+        },
+        "dry_run": dry_run,
+    }
+
+
+def user_event(action: str, user: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+    return event(action, user["key"], user_name=user["user_name"], principal_type="IAMUser", **kwargs)
+
+
+def role_event(action: str, role: str, **kwargs: Any) -> dict[str, Any]:
+    return event(action, ROLE_KEY, user_name=role, principal_type="AssumedRole", **kwargs)
+
+
+def action_events() -> list[dict[str, Any]]:
+    return [e for e in store.timeline(INCIDENT) if e["kind"] == "action"]
+
+
+def key_status(iam: Any, user: dict[str, str]) -> str:
+    [key] = iam.list_access_keys(UserName=user["user_name"])["AccessKeyMetadata"]
+    return str(key["Status"])
+
+
+def user_policies(iam: Any, user: dict[str, str]) -> list[str]:
+    return list(iam.list_user_policies(UserName=user["user_name"])["PolicyNames"])
+
+
+# deactivate_access_key
+
+
+def test_deactivate_access_key_sets_it_inactive_and_records_it_was_active(iam, user):
+    result = contain(user_event("deactivate_access_key", user), None)
+
+    assert (result["status"], result["verified"]) == ("done", True)
+    assert key_status(iam, user) == "Inactive"
+    [record] = store.undo_records(INCIDENT)
+    assert record["before"] == {
+        "principal": {"kind": "user", "name": "deploy-bot"},
+        "access_key_id": user["key"],
+        "status": "Active",
+    }
+    [recorded] = action_events()
+    assert recorded["after"]["status"] == "Inactive"
+    assert recorded["target"]["user_name"] == "deploy-bot"
+
+
+def test_deactivate_access_key_twice_changes_nothing_the_second_time(user):
+    contain(user_event("deactivate_access_key", user), None)
+
+    assert contain(user_event("deactivate_access_key", user), None)["status"] == "unchanged"
+
+
+def test_deactivate_access_key_detects_a_key_made_active_again(iam, user, monkeypatch):
+    real = containment_iam.principal
+    seen = {"count": 0}
+
+    def principal(target: Any) -> containment_iam.Principal:
+        seen["count"] += 1
+        if seen["count"] == 2:
+            iam.update_access_key(UserName=user["user_name"], AccessKeyId=user["key"], Status="Active")
+        return real(target)
+
+    monkeypatch.setattr(containment_iam, "principal", principal)
+
+    with pytest.raises(errors.VerificationFailed, match="is Active"):
+        contain(user_event("deactivate_access_key", user), None)
+    assert action_events()[0]["verified"] is False
+
+
+def test_a_key_the_user_does_not_have_is_not_found(user):
+    with pytest.raises(errors.TargetNotFound, match="no access key"):
+        contain(event("deactivate_access_key", "AKIAIOSFODNN7EXAMPLE", user_name="deploy-bot"), None)
+
+
+def test_a_missing_user_is_not_found(aws):
+    with pytest.raises(errors.TargetNotFound, match="ghost"):
+        contain(event("deactivate_access_key", "AKIAIOSFODNN7EXAMPLE", user_name="ghost"), None)
+
+
+def test_temporary_credentials_cannot_be_deactivated(role):
+    with pytest.raises(errors.ContainmentFailed, match="revoke_sessions"):
+        contain(role_event("deactivate_access_key", role), None)
+
+
+# attach_deny_policy
+
+
+def test_attach_deny_policy_puts_an_inline_deny_all_named_for_the_incident(iam, user):
+    result = contain(user_event("attach_deny_policy", user), None)
+
+    assert result["verified"] is True
+    name = f"tourniquet-deny-all-{INCIDENT}"
+    assert user_policies(iam, user) == [name]
+    document = iam.get_user_policy(UserName="deploy-bot", PolicyName=name)["PolicyDocument"]
+    assert document["Statement"] == [
+        {"Sid": "TourniquetDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}
+    ]
+    assert store.undo_records(INCIDENT)[0]["before"]["policy"] is None
+
+
+def test_attach_deny_policy_twice_changes_nothing_the_second_time(user):
+    contain(user_event("attach_deny_policy", user), None)
+
+    assert contain(user_event("attach_deny_policy", user), None)["status"] == "unchanged"
+
+
+# revoke_sessions
+
+
+def test_revoke_sessions_of_a_user_denies_tokens_issued_before_now(iam, user):
+    started = store.iso()
+
+    result = contain(user_event("revoke_sessions", user), None)
+
+    assert result["verified"] is True
+    name = f"tourniquet-revoke-sessions-{INCIDENT}"
+    [statement] = iam.get_user_policy(UserName="deploy-bot", PolicyName=name)["PolicyDocument"]["Statement"]
+    cutoff = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+    assert statement["Effect"] == "Deny"
+    assert started <= cutoff <= store.iso()
+    assert result["detail"]["revoked_before"] == cutoff
+
+
+def test_revoke_sessions_of_an_assumed_role_denies_the_role_sessions(iam, role):
+    result = contain(role_event("revoke_sessions", role), None)
+
+    assert result["verified"] is True
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [f"tourniquet-revoke-sessions-{INCIDENT}"]
+    assert store.undo_records(INCIDENT)[0]["before"]["principal"] == {"kind": "role", "name": role}
+
+
+def test_revoke_sessions_names_the_role_from_role_name_first(iam, role):
+    request = event(
+        "revoke_sessions", ROLE_KEY, principal_type="AssumedRole", role_name=role, user_name="session"
+    )
+
+    assert contain(request, None)["verified"] is True
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"]
+
+
+def test_revoke_sessions_twice_keeps_the_first_cutoff(role):
+    first = contain(role_event("revoke_sessions", role), None)
+
+    second = contain(role_event("revoke_sessions", role), None)
+
+    assert second["status"] == "unchanged"
+    assert second["detail"]["revoked_before"] == first["detail"]["revoked_before"]
+
+
+# disable_console_login
+
+
+def test_disable_console_login_never_runs_without_an_approval(iam, user):
+    with pytest.raises(errors.ContainmentFailed, match="only after an approval"):
+        contain(user_event("disable_console_login", user), None)
+
+    assert iam.get_login_profile(UserName="deploy-bot")["LoginProfile"]
+
+
+def test_disable_console_login_deletes_the_password_and_says_it_cannot_come_back(iam, user):
+    result = contain(user_event("disable_console_login", user, mode="approval"), None)
+
+    assert (result["status"], result["verified"]) == ("done", True)
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="deploy-bot")
+    before = store.undo_records(INCIDENT)[0]["before"]
+    assert before["login_profile"]["password_reset_required"] is False
+    assert "cannot be restored" in before["release"]
+
+
+def test_disable_console_login_for_a_user_without_a_password_is_unchanged(iam, user):
+    iam.delete_login_profile(UserName="deploy-bot")
+
+    assert contain(user_event("disable_console_login", user, mode="approval"), None)["status"] == "unchanged"
+
+
+# guards
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [{"principal_type": "Root"}, {"user_name": "root"}, {"principal_type": "Root", "user_name": "Root"}],
+)
+def test_root_is_refused_and_the_refusal_is_recorded(iam, principal):
+    with pytest.raises(errors.RootRefused, match="never changes root"):
+        contain(event("attach_deny_policy", "AKIAIOSFODNN7EXAMPLE", **principal), None)
+
+    [recorded] = action_events()
+    assert recorded["status"] == "refused"
+    assert "root" in recorded["detail"]["reason"]
+    assert store.undo_records(INCIDENT) == []
+
+
+def test_root_refusal_is_a_containment_failure_for_the_workflow():
+    assert issubclass(errors.RootRefused, errors.ContainmentFailed)
+
+
+@pytest.mark.parametrize("action", ["deactivate_access_key", "attach_deny_policy", "revoke_sessions"])
+def test_protected_user_is_never_changed(iam, user, action):
+    iam.tag_user(UserName="deploy-bot", Tags=[{"Key": "tourniquet:protected", "Value": "break-glass"}])
+
+    result = contain(user_event(action, user), None)
+
+    assert result["status"] == "skipped_protected"
+    assert key_status(iam, user) == "Active"
+    assert user_policies(iam, user) == []
+
+
+def test_protected_role_is_never_changed(iam, role):
+    iam.tag_role(RoleName=role, Tags=[{"Key": "tourniquet:protected", "Value": "ci"}])
+
+    assert contain(role_event("revoke_sessions", role), None)["status"] == "skipped_protected"
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+
+
+@pytest.mark.parametrize(
+    ("action", "mode"),
+    [
+        ("deactivate_access_key", "auto"),
+        ("attach_deny_policy", "auto"),
+        ("revoke_sessions", "auto"),
+        ("disable_console_login", "approval"),
+    ],
+)
+def test_dry_run_lists_the_iam_calls_and_changes_nothing(iam, user, action, mode):
+    result = contain(user_event(action, user, mode=mode, dry_run=True), None)
+
+    assert result["status"] == "planned"
+    assert [c["service"] for c in result["detail"]["calls"]] == ["iam"]
+    assert key_status(iam, user) == "Active"
+    assert user_policies(iam, user) == []
+    assert iam.get_login_profile(UserName="deploy-bot")["LoginProfile"]
+    assert store.undo_records(INCIDENT) == []
+
+
+def test_an_instance_action_on_an_access_key_is_refused(user):
+    with pytest.raises(errors.ContainmentFailed, match="acts on AwsEc2Instance"):
+        contain(user_event("isolate_network", user), None)
+
+
+def test_an_access_key_id_that_is_not_one_is_rejected(user):
+    with pytest.raises(errors.ContainmentFailed, match=r"target\.id"):
+        contain(event("deactivate_access_key", "AKIA$(reboot)", user_name="deploy-bot"), None)

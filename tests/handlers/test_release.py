@@ -1,0 +1,330 @@
+"""Release against moto: contain everything, release, compare every changed field with its before-state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.handlers.conftest import REGION
+from tests.handlers.test_contain_access import ExposedLab, expose
+from tests.helpers import Ec2Lab, launch_instance, moto_client
+from tourniquet import errors, store
+from tourniquet.aws import client as aws_client
+from tourniquet.containment.handler import contain, release
+
+INCIDENT = "inc-3c4d5e6f7a8b"
+INSTANCE_ACTIONS = [
+    ("tag_instance", "auto"),
+    ("preserve_evidence", "auto"),
+    ("snapshot_volumes", "auto"),
+    ("detach_from_scaling", "auto"),
+    ("isolate_network", "auto"),
+    ("disassociate_eip", "auto"),
+    ("quarantine_instance_profile", "auto"),
+    ("revoke_role_sessions", "approval"),
+    ("stop_instance", "approval"),
+]
+
+
+def open_incident(incident_id: str = INCIDENT) -> None:
+    store.table().put_item(
+        Item={
+            "pk": store.incident_pk(incident_id),
+            "sk": "INCIDENT",
+            "incident_id": incident_id,
+            "status": "open",
+        }
+    )
+
+
+def four_volume_lab() -> ExposedLab:
+    lab = launch_instance()
+    ec2 = moto_client("ec2")
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=40)["VolumeId"]
+    ec2.attach_volume(VolumeId=volume, InstanceId=lab.instance_id, Device="/dev/sdh")
+    return expose(lab)
+
+
+@pytest.fixture
+def exposed(aws: None) -> ExposedLab:
+    open_incident()
+    return four_volume_lab()
+
+
+def contain_all(lab: Ec2Lab) -> None:
+    for action, mode in INSTANCE_ACTIONS:
+        target = {
+            "type": "AwsEc2Instance",
+            "id": lab.instance_id,
+            "account": "123456789012",
+            "region": REGION,
+        }
+        result = contain({"action": action, "mode": mode, "incident_id": INCIDENT, "target": target}, None)
+        assert result["verified"] is True, action
+
+
+def world(exposed: ExposedLab) -> dict[str, Any]:
+    """Every field containment changes, read straight from the services."""
+    lab = exposed.lab
+    ec2, autoscaling, elbv2, elb, iam = (
+        moto_client(s) for s in ("ec2", "autoscaling", "elbv2", "elb", "iam")
+    )
+    instance = ec2.describe_instances(InstanceIds=[lab.instance_id])["Reservations"][0]["Instances"][0]
+    enis = ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [lab.instance_id]}]
+    )["NetworkInterfaces"]
+    resources = [lab.instance_id, *(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"])]
+    resources += [eni["NetworkInterfaceId"] for eni in enis]
+    associations = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [lab.instance_id]}]
+    )["IamInstanceProfileAssociations"]
+    members = autoscaling.describe_auto_scaling_instances(InstanceIds=[lab.instance_id])[
+        "AutoScalingInstances"
+    ]
+    [address] = ec2.describe_addresses(AllocationIds=[exposed.allocation_id])["Addresses"]
+    return {
+        "state": instance["State"]["Name"],
+        "volumes": sorted(
+            (m["DeviceName"], m["Ebs"]["VolumeId"], m["Ebs"]["DeleteOnTermination"])
+            for m in instance["BlockDeviceMappings"]
+        ),
+        "termination_protection": ec2.describe_instance_attribute(
+            InstanceId=lab.instance_id, Attribute="disableApiTermination"
+        )["DisableApiTermination"]["Value"],
+        "shutdown_behaviour": ec2.describe_instance_attribute(
+            InstanceId=lab.instance_id, Attribute="instanceInitiatedShutdownBehavior"
+        )["InstanceInitiatedShutdownBehavior"]["Value"],
+        "groups_per_eni": {eni["NetworkInterfaceId"]: [g["GroupId"] for g in eni["Groups"]] for eni in enis},
+        "tags": sorted(
+            (t["ResourceId"], t["Key"], t["Value"])
+            for t in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": resources}])["Tags"]
+        ),
+        "instance_profile": [
+            a["IamInstanceProfile"]["Arn"]
+            for a in associations
+            if a["State"] in ("associating", "associated")
+        ],
+        "scaling": [(m["AutoScalingGroupName"], m["LifecycleState"]) for m in members],
+        "target_groups": {
+            arn: sorted(
+                (d["Target"]["Id"], d["Target"]["Port"])
+                for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+            )
+            for arn in (exposed.target_group_arn, exposed.ip_target_group_arn)
+        },
+        "classic": [
+            i["InstanceId"]
+            for i in elb.describe_load_balancers(LoadBalancerNames=[exposed.load_balancer])[
+                "LoadBalancerDescriptions"
+            ][0]["Instances"]
+        ],
+        "address": (address.get("NetworkInterfaceId"), address.get("PrivateIpAddress")),
+        "role_policies": iam.list_role_policies(RoleName=exposed.role)["PolicyNames"],
+    }
+
+
+def desired_capacity(group: str) -> int:
+    groups = moto_client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    return int(groups["AutoScalingGroups"][0]["DesiredCapacity"])
+
+
+def evidence() -> list[str]:
+    return [
+        s["SnapshotId"]
+        for s in moto_client("ec2").describe_snapshots(
+            OwnerIds=["self"], Filters=[{"Name": "tag:tourniquet:incident", "Values": [INCIDENT]}]
+        )["Snapshots"]
+    ]
+
+
+def releases() -> list[dict[str, Any]]:
+    return [e for e in store.timeline(INCIDENT) if e["kind"] == "release"]
+
+
+def test_release_returns_every_field_to_its_before_state(exposed):
+    before = world(exposed)
+    assert len(before["volumes"]) == 4 and len(before["groups_per_eni"]) == 2
+    contain_all(exposed.lab)
+    contained = world(exposed)
+    assert all(contained[field] != before[field] for field in before), "containment changed every field"
+    snapshots = evidence()
+
+    result = release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    after = world(exposed)
+    for field in before:
+        assert after[field] == before[field], field
+    assert result["status"] == "released"
+    assert sorted(evidence()) == sorted(snapshots) and len(snapshots) == 4
+
+
+def test_release_keeps_the_replacement_the_group_launched(exposed):
+    capacity = desired_capacity(exposed.group)
+    contain_all(exposed.lab)
+
+    release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    # Attaching adds one to the desired capacity; scaling back in is the group's own decision.
+    assert desired_capacity(exposed.group) == capacity + 1
+
+
+def test_each_restoration_is_recorded_and_verified_newest_action_first(exposed):
+    contain_all(exposed.lab)
+
+    release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    recorded = releases()
+    assert [e["action"] for e in recorded] == [action for action, _ in reversed(INSTANCE_ACTIONS)]
+    assert {e["actor"] for e in recorded} == {"U0SECLEAD"}
+    kept = [e for e in recorded if e["status"] == "kept"]
+    assert [e["action"] for e in kept] == ["snapshot_volumes"]
+    assert "kept" in kept[0]["detail"]["reason"]
+    for event in recorded:
+        if event["status"] != "kept":
+            assert (event["status"], event["verified"]) == ("done", True), event["action"]
+            assert event["request_id"]
+            assert event["after"] is not None and event["restored_to"] is not None
+    incident = store.get_incident(INCIDENT)
+    assert (incident["status"], incident["released_by"]) == ("released", "U0SECLEAD")
+
+
+def test_release_twice_changes_nothing_the_second_time(exposed):
+    contain_all(exposed.lab)
+    release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+    after_first = world(exposed)
+
+    second = release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    assert world(exposed) == after_first
+    assert {r["status"] for r in second["restorations"]} == {"unchanged", "kept"}
+
+
+def test_dry_run_release_lists_the_calls_and_changes_nothing(exposed):
+    contain_all(exposed.lab)
+    contained = world(exposed)
+
+    result = release({"incident_id": INCIDENT, "actor": "U0SECLEAD", "dry_run": True}, None)
+
+    assert world(exposed) == contained
+    assert result["status"] == "planned"
+    planned = {r["action"]: r["detail"].get("calls") for r in result["restorations"]}
+    assert [c["operation"] for c in planned["detach_from_scaling"]] == [
+        "AttachInstances",
+        "RegisterTargets",
+        "RegisterTargets",
+        "RegisterInstancesWithLoadBalancer",
+    ]
+    assert store.get_incident(INCIDENT)["status"] == "open"
+
+
+def test_a_failed_restoration_is_recorded_and_the_others_still_run(exposed, monkeypatch):
+    before = world(exposed)
+    contain_all(exposed.lab)
+
+    def refused(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssociateAddress")
+
+    monkeypatch.setattr(aws_client("ec2"), "associate_address", refused)
+
+    with pytest.raises(errors.ReleaseFailed, match="AssociateAddress failed: AccessDenied"):
+        release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    after = world(exposed)
+    assert after["address"] != before["address"]
+    assert after["groups_per_eni"] == before["groups_per_eni"]
+    assert after["instance_profile"] == before["instance_profile"]
+    [failed] = [e for e in releases() if e["status"] == "failed"]
+    assert failed["action"] == "disassociate_eip"
+    assert store.get_incident(INCIDENT)["status"] == "open"
+
+
+def test_a_restoration_that_does_not_hold_fails_verification(exposed, monkeypatch):
+    contain_all(exposed.lab)
+    quarantine = world(exposed)["groups_per_eni"]
+
+    def ignored(**kwargs: Any) -> dict[str, Any]:
+        return {"ResponseMetadata": {"RequestId": "ignored"}}
+
+    monkeypatch.setattr(aws_client("ec2"), "modify_network_interface_attribute", ignored)
+
+    with pytest.raises(errors.ReleaseFailed, match=r"isolate_network .* was not restored"):
+        release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+    [event] = [e for e in releases() if e["action"] == "isolate_network"]
+    assert event["verified"] is False
+    assert world(exposed)["groups_per_eni"] == quarantine
+
+
+def test_an_unknown_incident_is_not_found(aws):
+    with pytest.raises(errors.TargetNotFound, match="inc-missing"):
+        release({"incident_id": "inc-missing", "actor": "U0SECLEAD"}, None)
+
+
+def test_a_release_request_without_an_actor_is_refused(aws):
+    with pytest.raises(errors.ReleaseFailed, match="actor"):
+        release({"incident_id": INCIDENT}, None)
+
+
+# IAM
+
+
+def test_release_of_a_user_key_restores_the_key_and_removes_the_policies_but_not_the_password(aws):
+    open_incident()
+    iam = moto_client("iam")
+    iam.create_user(UserName="deploy-bot")
+    key = iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="deploy-bot", Password="Correct-Horse-9!")
+    target = {
+        "type": "AwsIamAccessKey",
+        "id": key,
+        "account": "123456789012",
+        "region": REGION,
+        "user_name": "deploy-bot",
+        "principal_type": "IAMUser",
+    }
+    for action, mode in [
+        ("deactivate_access_key", "auto"),
+        ("attach_deny_policy", "auto"),
+        ("revoke_sessions", "auto"),
+        ("disable_console_login", "approval"),
+    ]:
+        contain({"action": action, "mode": mode, "incident_id": INCIDENT, "target": target}, None)
+
+    result = release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    assert iam.list_access_keys(UserName="deploy-bot")["AccessKeyMetadata"][0]["Status"] == "Active"
+    assert iam.list_user_policies(UserName="deploy-bot")["PolicyNames"] == []
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="deploy-bot")
+    statuses = {r["action"]: r["status"] for r in result["restorations"]}
+    assert statuses == {
+        "disable_console_login": "kept",
+        "revoke_sessions": "done",
+        "attach_deny_policy": "done",
+        "deactivate_access_key": "done",
+    }
+    [kept] = [e for e in releases() if e["status"] == "kept"]
+    assert "cannot be restored" in kept["detail"]["reason"]
+
+
+def test_release_of_an_assumed_role_removes_only_this_incidents_policy(aws):
+    open_incident()
+    iam = moto_client("iam")
+    iam.create_role(RoleName="app-runtime", AssumeRolePolicyDocument="{}")
+    older = "tourniquet-revoke-sessions-inc-older"
+    document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}'
+    iam.put_role_policy(RoleName="app-runtime", PolicyName=older, PolicyDocument=document)
+    target = {
+        "type": "AwsIamAccessKey",
+        "id": "ASIAEXAMPLEEXAMPLE12",
+        "account": "123456789012",
+        "region": REGION,
+        "role_name": "app-runtime",
+        "principal_type": "AssumedRole",
+    }
+    contain({"action": "revoke_sessions", "mode": "auto", "incident_id": INCIDENT, "target": target}, None)
+
+    release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    assert iam.list_role_policies(RoleName="app-runtime")["PolicyNames"] == [older]
