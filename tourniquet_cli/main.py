@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tourniquet_cli import render
+from tourniquet_cli import approve_cmd, incident_cmd, normalize_cmd, render
 from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alert
 
 app = typer.Typer(
@@ -91,3 +91,8 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
                 render.alert_report(
                     console, run.result, approval_card(sandbox, incident_id) if incident_id else None
                 )
+
+
+normalize_cmd.register(app)
+approve_cmd.register(app)
+incident_cmd.register(app)
