@@ -42,7 +42,9 @@ def normalize(file: FileArgument, as_json: JsonOption = False) -> None:
             typer.echo(json.dumps(as_json_object(outcome)))
         return
     console = Console()
-    for outcome in outcomes:
+    for index, outcome in enumerate(outcomes):
+        if index:
+            console.print()
         console.print(_render(outcome))
 
 

@@ -21,11 +21,11 @@ Every field is a string, an integer, a boolean or a structure of them: the alert
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION: Final = "1"
 UNKNOWN = "unknown"
 """The account or region of an alert whose source does not say (a Grafana rule without AWS labels)."""
 
@@ -85,22 +85,32 @@ class Alert(BaseModel):
     schema_version: Literal["1"] = SCHEMA_VERSION
     source: Source = Field(description="How the alert arrived.")
     product: str = Field(description="What produced it (GuardDuty, Security Hub, CloudWatch, Grafana, …).")
-    finding_id: str = Field(description="The source's id for this finding or occurrence; stable across re-sends.")
+    finding_id: str = Field(
+        description="The source's id for this finding or occurrence; stable across re-sends."
+    )
     type: str = Field(description="The finding type, alarm or alert rule name.")
     category: str
     severity: Severity
-    severity_raw: str = Field(description="The severity exactly as the source gave it ('' when it gave none).")
+    severity_raw: str = Field(
+        description="The severity exactly as the source gave it ('' when it gave none)."
+    )
     title: str
     description: str = ""
     account: str = Field(description=f"The AWS account id, or {UNKNOWN!r} when the source does not say.")
     region: str = Field(description=f"The AWS Region, or {UNKNOWN!r} when the source does not say.")
     time: str = Field(description="When the activity was last seen, ISO 8601 UTC.")
-    first_seen: str | None = Field(default=None, description="When the activity was first seen, ISO 8601 UTC.")
+    first_seen: str | None = Field(
+        default=None, description="When the activity was first seen, ISO 8601 UTC."
+    )
     resources: tuple[Resource, ...] = Field(default=(), description="Affected resources, the subject first.")
     actor: Actor | None = None
     dedup_key: str = Field(description="Stable across re-sends and sources of the same problem.")
-    count: int = Field(default=1, ge=1, description="How many times the source has seen it (GuardDuty count).")
-    drill: bool = Field(default=False, description="A sample finding: handled end to end, never paged as real.")
+    count: int = Field(
+        default=1, ge=1, description="How many times the source has seen it (GuardDuty count)."
+    )
+    drill: bool = Field(
+        default=False, description="A sample finding: handled end to end, never paged as real."
+    )
     raw_ref: str | None = Field(default=None, description="Where the raw payload can be read.")
     labels: dict[str, str] = Field(
         default_factory=dict,

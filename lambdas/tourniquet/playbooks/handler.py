@@ -18,6 +18,10 @@ def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = make_plan(Alert.model_validate(event["alert"]), event.get("diagnostics") or [], get_settings())
     logger.info(
         "Planned",
-        extra={"playbook": result["playbook"], "automatic": result["automatic"], "approval": result["approval"]},
+        extra={
+            "playbook": result["playbook"],
+            "automatic": result["automatic"],
+            "approval": result["approval"],
+        },
     )
     return result

@@ -1,0 +1,95 @@
+"""Who may post alerts to the webhook: a bearer token, or an HMAC-SHA256 signature of the raw body.
+
+Both come from one Secrets Manager secret, JSON ``{"bearer_token": "…", "hmac_secret": "…"}`` (either may be
+left out), named by ``WEBHOOK_SECRET_ARN``. It is read once per container and cached for a few minutes, so a
+rotation is picked up without a redeploy. Comparisons take constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections.abc import Mapping
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+
+from tourniquet import aws
+from tourniquet.settings import get_settings
+
+MAX_AGE_SECONDS = 300
+SIGNATURE_HEADER = "x-tourniquet-signature"
+SIGNATURE_PREFIX = "sha256="
+
+_providers: dict[str | None, SecretsProvider] = {}
+_lock = threading.Lock()
+
+
+class SecretUnavailable(Exception):
+    """The webhook secret could not be read or is malformed: a fault on this side, not the sender's."""
+
+
+class WebhookSecret(BaseModel):
+    # hide_input_in_errors keeps the secret values out of validation messages and tracebacks.
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    bearer_token: SecretStr | None = None
+    hmac_secret: SecretStr | None = None
+
+    @field_validator("bearer_token", "hmac_secret")
+    @classmethod
+    def _blank_is_absent(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> WebhookSecret:
+        if self.bearer_token is None and self.hmac_secret is None:
+            raise ValueError("needs a bearer_token or an hmac_secret")
+        return self
+
+
+def _provider() -> SecretsProvider:
+    # One provider (and so one cache) per endpoint; the provider's cache itself is keyed by secret ARN.
+    endpoint = get_settings().aws_endpoint_url
+    with _lock:
+        if endpoint not in _providers:
+            _providers[endpoint] = SecretsProvider(boto3_client=aws.client("secretsmanager"))
+        return _providers[endpoint]
+
+
+def webhook_secret(arn: str) -> WebhookSecret:
+    try:
+        value = _provider().get(arn, max_age=MAX_AGE_SECONDS, transform="json")
+    except (GetParameterError, TransformParameterError) as exc:
+        raise SecretUnavailable(f"the webhook secret could not be read: {type(exc).__name__}") from exc
+    if not isinstance(value, dict):
+        raise SecretUnavailable("the webhook secret is not a JSON object")
+    try:
+        return WebhookSecret.model_validate(value)
+    except ValidationError as exc:
+        raise SecretUnavailable(
+            "the webhook secret is malformed: it needs a bearer_token or an hmac_secret"
+        ) from exc
+
+
+def signature(body: bytes, key: str) -> str:
+    """The ``X-Tourniquet-Signature`` value for ``body``."""
+    return SIGNATURE_PREFIX + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def authenticated(headers: Mapping[str, str], body: bytes, secret: WebhookSecret) -> bool:
+    """A valid bearer token or a valid body signature (header names in lower case)."""
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    bearer = secret.bearer_token
+    if bearer is not None and scheme.lower() == "bearer" and _same(token.strip(), bearer.get_secret_value()):
+        return True
+    offered = headers.get(SIGNATURE_HEADER, "").strip().lower()
+    if secret.hmac_secret is not None and offered:
+        return _same(offered, signature(body, secret.hmac_secret.get_secret_value()))
+    return False
+
+
+def _same(offered: str, expected: str) -> bool:
+    return hmac.compare_digest(offered.encode(), expected.encode())

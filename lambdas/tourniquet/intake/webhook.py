@@ -1,0 +1,198 @@
+"""``POST /webhook/{source}`` (API Gateway HTTP API, payload 2.0; 1.0 is read too): Grafana and Alertmanager
+alerts in, one workflow execution per alert out.
+
+Authenticated by a bearer token or a body signature (see :mod:`tourniquet.intake.auth`). Every mistake of
+the sender gets a 4xx with ``{"error": {"code", "message", "field"}}``: 401 unauthenticated, 413 a body over
+256 KiB, 400 bad JSON or an unknown format, 404 an unknown source. A batch with unusable alerts starts the
+good ones and reports the rest (207). Only a fault on this side (the secret or the workflow out of reach) is
+a 503, which Grafana and Alertmanager retry; a retry loses nothing, and its duplicates fold into incidents.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tourniquet.errors import InvalidAlert, Throttled
+from tourniquet.intake import auth, executions
+from tourniquet.intake.alertmanager import WebhookSource
+from tourniquet.intake.common import Ignored, Outcome, Part, number, obj
+from tourniquet.intake.model import Alert
+from tourniquet.intake.normalize import normalize_part, webhook_parts
+from tourniquet.intake.settings import IntakeSettings
+from tourniquet.logs import logger
+
+MAX_BODY_BYTES = 256 * 1024
+SOURCES: tuple[WebhookSource, ...] = ("grafana", "alertmanager")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def as_http(self) -> dict[str, Any]:
+        return {
+            "statusCode": self.status,
+            "headers": {"content-type": "application/json", **self.headers},
+            "body": json.dumps(self.body),
+        }
+
+
+def error(status: int, code: str, message: str, field_name: str | None = None, **extra: Any) -> Response:
+    headers = {"www-authenticate": 'Bearer realm="tourniquet"'} if status == 401 else {}
+    return Response(
+        status, {"error": {"code": code, "message": message, "field": field_name}, **extra}, headers
+    )
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    source: str
+    headers: dict[str, str]
+    body: bytes
+    request_id: str
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process(event).as_http()
+
+
+def process(event: Any) -> Response:
+    request = _request(obj(event))
+    if isinstance(request, Response):
+        return request
+    logger.append_keys(webhook_source=request.source, request_id=request.request_id)
+    settings = IntakeSettings()
+    refusal = _refusal(request) or _unauthenticated(request, settings)
+    if refusal is not None:
+        return refusal
+    if request.source not in SOURCES:
+        return error(404, "unknown_source", f"the source must be one of {', '.join(SOURCES)}", "source")
+    source: WebhookSource = "grafana" if request.source == "grafana" else "alertmanager"
+    return _accept(source, request, str(settings.state_machine_arn))
+
+
+def _refusal(request: Request) -> Response | None:
+    if request.method != "POST":
+        return error(405, "method_not_allowed", "only POST is accepted", "method")
+    if len(request.body) > MAX_BODY_BYTES:
+        return error(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes", "body")
+    return None
+
+
+def _unauthenticated(request: Request, settings: IntakeSettings) -> Response | None:
+    if not settings.webhook_secret_arn or not settings.state_machine_arn:
+        logger.error("Webhook not configured: WEBHOOK_SECRET_ARN and STATE_MACHINE_ARN are required")
+        return error(503, "unavailable", "the webhook is not configured; try again later")
+    try:
+        secret = auth.webhook_secret(settings.webhook_secret_arn)
+    except auth.SecretUnavailable as exc:
+        logger.error("Webhook secret unavailable", extra={"problem": str(exc)})
+        return error(503, "unavailable", "requests cannot be authenticated right now; try again later")
+    if not auth.authenticated(request.headers, request.body, secret):
+        logger.warning("Webhook request not authenticated")
+        return error(401, "unauthorized", "a valid bearer token or X-Tourniquet-Signature is required")
+    return None
+
+
+def _request(event: dict[str, Any]) -> Request | Response:
+    context = obj(event.get("requestContext"))
+    method = obj(context.get("http")).get("method") or event.get("httpMethod") or ""
+    headers = {
+        str(name).lower(): value
+        for name, value in obj(event.get("headers")).items()
+        if isinstance(value, str)
+    }
+    raw = event.get("body")
+    body = raw.encode() if isinstance(raw, str) else b""
+    if event.get("isBase64Encoded") is True:
+        try:
+            body = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return error(400, "invalid_body", "the body is not valid base64", "body")
+    return Request(
+        method=str(method).upper(),
+        source=str(obj(event.get("pathParameters")).get("source") or ""),
+        headers=headers,
+        body=body,
+        request_id=str(context.get("requestId") or uuid.uuid4().hex),
+    )
+
+
+def _accept(source: WebhookSource, request: Request, state_machine_arn: str) -> Response:
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, RecursionError):
+        return error(400, "invalid_json", "the body is not valid JSON", "body")
+    try:
+        found = webhook_parts(source, payload)
+    except InvalidAlert as exc:
+        code = "unknown_format" if exc.field in ("body", "alerts") else "invalid_alert"
+        return error(400, code, str(exc), exc.field)
+
+    good: list[tuple[int, Part, Outcome]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, part in enumerate(found):
+        try:
+            outcome = normalize_part(part)
+        except InvalidAlert as exc:
+            problem = {"code": "invalid_alert", "message": str(exc), "field": exc.field}
+            rejected.append({"index": index, "path": part.path, "error": problem})
+            continue
+        if not executions.fits(part.event):
+            message = f"the alert is over {executions.MAX_INPUT_BYTES} bytes, the workflow's input limit"
+            problem = {"code": "alert_too_large", "message": message, "field": part.path}
+            rejected.append({"index": index, "path": part.path, "error": problem})
+            continue
+        good.append((index, part, outcome))
+    logger.info("Webhook alerts read", extra={"alerts": len(found), "rejected": len(rejected)})
+    if not good:
+        first_field = rejected[0]["error"]["field"]
+        return error(
+            400,
+            "invalid_alert",
+            "no usable alert in the payload",
+            first_field,
+            accepted=[],
+            rejected=rejected,
+        )
+
+    try:
+        started = executions.start_all(
+            state_machine_arn,
+            f"webhook-{source}",
+            request.request_id,
+            [(part.path, part.event) for _, part, _ in good],
+        )
+    except (Throttled, ClientError, BotoCoreError) as exc:
+        logger.error("Workflow executions could not be started", extra={"error": type(exc).__name__})
+        return error(503, "unavailable", "the alerts could not be handed to the workflow; try again later")
+
+    accepted = []
+    for (index, part, outcome), execution in zip(good, started, strict=True):
+        entry: dict[str, Any] = {"index": index, "path": part.path, "execution_arn": execution.execution_arn}
+        if isinstance(outcome, Ignored):
+            entry.update(outcome="ignored", reason=outcome.reason)
+        else:
+            entry.update(
+                outcome="alert" if isinstance(outcome, Alert) else "resolved", dedup_key=outcome.dedup_key
+            )
+        accepted.append(entry)
+    logger.info("Webhook alerts accepted", extra={"accepted": len(accepted), "rejected": len(rejected)})
+    body: dict[str, Any] = {"accepted": accepted, "rejected": rejected}
+    # Alertmanager drops alerts beyond a receiver's max_alerts and says how many; the sender should know.
+    truncated = number(obj(payload).get("truncatedAlerts"))
+    if truncated:
+        body["truncated_alerts"] = int(truncated)
+    return Response(207 if rejected else 202, body)
