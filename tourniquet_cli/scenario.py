@@ -77,7 +77,13 @@ def sandbox_for(decision: Decision) -> Iterator[Sandbox]:
 
 
 def run_alert(
-    sandbox: Sandbox, path: Path, event: dict[str, Any], decision: Decision, progress: Progress | None = None
+    sandbox: Sandbox,
+    path: Path,
+    event: dict[str, Any],
+    decision: Decision,
+    progress: Progress | None = None,
+    *,
+    via_rules: bool = True,
 ) -> AlertRun:
     progress = progress or Progress()
     run = AlertRun(file=str(path))
@@ -85,7 +91,7 @@ def run_alert(
     if mapping:
         progress.step("Look-alikes: " + ", ".join(f"{a} → {b}" for a, b in mapping.items()))
     run.timings.started = time.perf_counter()
-    execution_arn = submit(sandbox, event)
+    execution_arn = submit(sandbox, event) if via_rules else sandbox.start_execution(event)
     if execution_arn is None:
         run.result = _filtered(mapping)
         progress.step("No rule matched: the alert is below the configured thresholds")
@@ -152,14 +158,18 @@ def report(sandbox: Sandbox, execution: dict[str, Any], mapping: dict[str, str])
     output = json.loads(execution.get("output") or "{}")
     history = sandbox.execution_history(execution["executionArn"])
     transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
-    incident_id = (output.get("incident") or {}).get("id") or _incident_from_history(history)
+    incident_id = (
+        (output.get("incident") or {}).get("id")
+        or (output.get("record") or {}).get("incident_id")
+        or _incident_from_history(history)
+    )
     incident = store.get_incident(incident_id) if incident_id else None
     outcome = output.get("outcome") if isinstance(output.get("outcome"), dict) else {}
 
     if execution["status"] != "SUCCEEDED":
         status = "failed"
-    elif output.get("outcome") == "ignored":
-        status = "ignored"
+    elif output.get("outcome") in ("ignored", "resolved"):
+        status = output["outcome"]
     elif (output.get("incident") or {}).get("duplicate"):
         status = "duplicate"
     else:

@@ -160,3 +160,42 @@ def test_ignored_event_is_recorded_with_its_reason(aws):
 
     items = store.table().scan()["Items"]
     assert [i["reason"] for i in items if i["pk"].startswith("IGNORED#")] == ["archived finding"]
+
+
+def _alerted_incident() -> dedup.Folded:
+    folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    store.update_incident(folded.incident_id, status="alerted")
+    return folded
+
+
+def test_a_resolution_resolves_its_incident_and_frees_the_key(aws):
+    folded = _alerted_incident()
+
+    result = outcome.record_resolved(
+        {"dedup_key": folded.dedup_key, "source": "cloudwatch", "reason": "alarm back to OK"}, "exec-2"
+    )
+    after = dedup.fold(_alert(id="next-firing"), window_seconds=3600, execution_id="exec-3")
+
+    assert result == {"status": "resolved", "incident_id": folded.incident_id}
+    assert store.get_incident(folded.incident_id)["status"] == "resolved"
+    assert store.timeline(folded.incident_id)[-1]["kind"] == "resolved"
+    assert after.duplicate is False
+    assert after.incident_id != folded.incident_id
+
+
+def test_a_resolution_keeps_the_status_of_a_contained_incident(aws):
+    folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    store.update_incident(folded.incident_id, status="contained")
+
+    outcome.record_resolved({"dedup_key": folded.dedup_key, "source": "guardduty"}, "exec-2")
+
+    incident = store.get_incident(folded.incident_id)
+    assert incident["status"] == "contained"
+    assert "resolved_at" in incident
+
+
+def test_a_resolution_with_no_incident_is_still_recorded(aws):
+    result = outcome.record_resolved({"dedup_key": "nothing-open", "source": "grafana", "reason": "ok"}, "x")
+
+    assert result == {"status": "resolved", "incident_id": None}
+    assert [i["pk"][:9] for i in store.table().scan()["Items"]] == ["RESOLVED#"]

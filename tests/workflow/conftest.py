@@ -39,8 +39,10 @@ class Runner:
             event["detail"]["id"] = f"finding-{n}"
         return event
 
-    def run(self, event: dict[str, Any], decision: Decision = "approve") -> AlertRun:
-        return run_alert(self.sandbox, Path("fixture.json"), event, decision)
+    def run(
+        self, event: dict[str, Any], decision: Decision = "approve", *, via_rules: bool = True
+    ) -> AlertRun:
+        return run_alert(self.sandbox, Path("fixture.json"), event, decision, via_rules=via_rules)
 
     def topic_messages(self, queue_url: str) -> list[dict[str, Any]]:
         sqs = self.sandbox.client("sqs")

@@ -284,3 +284,24 @@ def test_two_person_rule_runs_stop_only_after_two_different_approvers(
     assert store.get_incident(incident_id)["status"] == "contained"
     [decision] = [e for e in store.timeline(incident_id) if e["kind"] == "decision"]
     assert sorted(decision["approvers"]) == sorted([sandbox.approver.id, SECOND_APPROVER.id])
+
+
+def test_an_alarm_back_to_ok_resolves_the_incident_it_opened(runner: Runner, sandbox: Sandbox):
+    # Started directly: which alarms reach the workflow is the deployed rule's alarm-name filter.
+    firing = runner.run(runner.event("cloudwatch_alarm_state_change", fresh=False), via_rules=False).result
+    recovered = runner.run(runner.event("cloudwatch_alarm_ok", fresh=False), via_rules=False).result
+
+    assert firing["status"] == "alerted"
+    assert recovered["status"] == "resolved"
+    assert recovered["incident_id"] == firing["incident_id"]
+    assert store.get_incident(firing["incident_id"])["status"] == "resolved"
+
+
+def test_an_archived_finding_is_ignored_with_its_reason(runner: Runner):
+    event = runner.event()
+    event["detail"]["service"]["archived"] = True
+
+    result = runner.run(event).result
+
+    assert result["status"] == "ignored"
+    assert "archived" in result["reason"]

@@ -37,6 +37,8 @@ def record(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     elif kind == "failure":
         result = outcome.record_failure(event.get("state") or {}, execution_id)
+    elif kind == "resolved":
+        result = outcome.record_resolved(event.get("resolution") or {}, execution_id)
     elif kind == "ignored":
         result = outcome.record_ignored(event.get("intake") or {}, execution_id)
     else:

@@ -100,6 +100,51 @@ def record_failure(state: dict[str, Any], execution_id: str) -> dict[str, Any]:
     return {"status": "failed", "incident_id": incident_id, "error": name}
 
 
+def record_resolved(resolution: dict[str, Any], execution_id: str) -> dict[str, Any]:
+    """The source says the problem is over. The incident it opened is marked resolved (its status only if
+    nothing was contained), and its dedup claim released so that the next firing opens a new incident."""
+    key = {"pk": f"DEDUP#{resolution.get('dedup_key')}", "sk": "DEDUP"}
+    claim = store.table().get_item(Key=key, ConsistentRead=True).get("Item")
+    if not claim:
+        _record_unattached(
+            "RESOLVED", execution_id, source=resolution.get("source"), reason=resolution.get("reason")
+        )
+        return {"status": "resolved", "incident_id": None}
+    incident_id = str(claim["incident_id"])
+    try:
+        store.table().update_item(
+            Key=key,
+            UpdateExpression="SET last_seen = :zero, finding_id = :released",
+            ConditionExpression="incident_id = :incident",
+            ExpressionAttributeValues={":zero": 0, ":released": "resolved", ":incident": incident_id},
+        )
+    except ClientError as exc:
+        # A newer incident took the key meanwhile: this resolution is about the old one only.
+        if not store.is_conditional_failure(exc):
+            raise
+    resolved_at = store.iso()
+    try:
+        store.table().update_item(
+            Key={"pk": store.incident_pk(incident_id), "sk": store.INCIDENT_SK},
+            UpdateExpression="SET #s = :resolved, resolved_at = :at",
+            ConditionExpression="#s = :alerted",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":resolved": "resolved", ":alerted": "alerted", ":at": resolved_at},
+        )
+    except ClientError as exc:
+        if not store.is_conditional_failure(exc):
+            raise
+        store.update_incident(incident_id, resolved_at=resolved_at)
+    store.append_event(
+        incident_id,
+        "resolved",
+        actor=str(resolution.get("source") or "source"),
+        reason=resolution.get("reason"),
+        execution_id=execution_id,
+    )
+    return {"status": "resolved", "incident_id": incident_id}
+
+
 def record_ignored(intake: dict[str, Any], execution_id: str) -> dict[str, Any]:
     _record_unattached("IGNORED", execution_id, source=intake.get("source"), reason=intake.get("reason"))
     return {"status": "ignored", "reason": intake.get("reason")}
