@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from tourniquet_cli import approve_cmd, incident_cmd, normalize_cmd, render
-from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alert
+from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alerts
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Tourniquet: contain AWS incidents in seconds."
@@ -70,7 +70,7 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
     try:
-        events = [(path, read_alert(path)) for path in files]
+        events = [(path, delivery) for path in files for delivery in read_alerts(path)]
     except AlertFileError as exc:
         raise _fail(str(exc)) from None
 
@@ -80,10 +80,10 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
             sandbox = stack.enter_context(sandbox_for(decision))
         if not as_json:
             console.print(f"[bold]Sandbox ready[/bold] in {sandbox.startup_seconds:.1f} s")
-        for path, event in events:
+        for path, delivery in events:
             if not as_json:
                 console.rule(f"[bold]{path.name}")
-            run = run_alert(sandbox, path, event, decision, progress)
+            run = run_alert(sandbox, path, delivery.event, decision, progress, via_rules=delivery.via_rules)
             if as_json:
                 typer.echo(json.dumps(run.result, default=str))
             else:

@@ -14,6 +14,8 @@ from sandbox.core import Sandbox
 from sandbox.slack import SlackMessage
 from stacks.config import load_config, project_context
 from tourniquet import store
+from tourniquet.errors import InvalidAlert
+from tourniquet.intake.normalize import parts
 
 Decision = Literal["approve", "deny", "timeout"]
 
@@ -47,6 +49,30 @@ class AlertRun:
     file: str
     result: dict[str, Any] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One alert to run: a whole EventBridge event goes through the deployed rules, as in AWS; an alert
+    split out of a webhook body or a multi-alert delivery starts the workflow directly, as the webhook and
+    dispatcher functions do."""
+
+    event: dict[str, Any]
+    via_rules: bool
+
+
+def read_alerts(path: Path) -> list[Delivery]:
+    """The alerts in a file (a webhook body or a multi-finding event holds several)."""
+    data = read_alert(path)
+    try:
+        found = parts(data)
+        for part in found:
+            part.parse()  # unusable input is refused here, before a sandbox starts
+    except InvalidAlert as exc:
+        raise AlertFileError(f"{path}: {exc}") from exc
+    if len(found) == 1 and found[0].event == data:
+        return [Delivery(data, via_rules=True)]
+    return [Delivery(part.event, via_rules=False) for part in found]
 
 
 def read_alert(path: Path) -> dict[str, Any]:

@@ -1,0 +1,67 @@
+"""`tourniquet simulate` refuses unusable files before starting anything: exit 2, one line naming the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.helpers import EVENTS, load_event
+from tourniquet_cli.main import app
+from tourniquet_cli.scenario import read_alerts
+
+
+def _simulate(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["simulate", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "invalid JSON at line 1 column 2"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        (
+            json.dumps({"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": {}}),
+            "detail.",
+        ),
+        (json.dumps({"hello": "world"}), "unrecognized event"),
+    ],
+    ids=["bad-json", "not-an-object", "missing-fields", "unknown-format"],
+)
+def test_an_unusable_file_exits_2_with_one_line_naming_it(tmp_path: Path, content: str, problem: str):
+    path = tmp_path / "alert.json"
+    path.write_text(content)
+
+    code, output = _simulate(str(path))
+
+    assert code == 2
+    assert output.count("\n") == 1
+    assert output.startswith(f"error: {path}: ")
+    assert problem in output
+    assert "Traceback" not in output
+
+
+def test_a_missing_file_exits_2(tmp_path: Path):
+    code, output = _simulate(str(tmp_path / "nope.json"))
+
+    assert code == 2
+    assert output.strip() == f"error: {tmp_path / 'nope.json'}: no such file"
+
+
+def test_an_eventbridge_event_goes_through_the_rules_whole():
+    [delivery] = read_alerts(EVENTS / "guardduty_ec2_finding.json")
+
+    assert delivery.via_rules is True
+    assert delivery.event == load_event("guardduty_ec2_finding")
+
+
+def test_a_webhook_body_becomes_one_direct_delivery_per_alert():
+    body = load_event("alertmanager_v4_firing")
+
+    deliveries = read_alerts(EVENTS / "alertmanager_v4_firing.json")
+
+    assert len(deliveries) == len(body["alerts"]) > 1
+    assert not any(d.via_rules for d in deliveries)
