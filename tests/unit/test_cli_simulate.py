@@ -1,4 +1,4 @@
-"""`tourniquet simulate` refuses unusable files before starting anything: exit 2, one line naming the problem."""
+"""`tourniquet simulate` refuses unusable files before starting anything: exit 2 and one line."""
 
 from __future__ import annotations
 
