@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,7 +26,23 @@ _SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256
 # A channel name as Slack allows it ("#name", lowercase) or a conversation id ("C…", "G…").
 _SLACK_CHANNEL = re.compile(r"#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{8,}")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+_SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,31}")
+_SLACK_TEAM = re.compile(r"[TE][A-Z0-9]{2,}")
+_SLACK_APP = re.compile(r"A[A-Z0-9]{2,}")
 _TAG_KEY = re.compile(r"[\w .:/=+@-]{1,128}")
+
+SeverityLabel = Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+SEVERITY_LABELS: tuple[SeverityLabel, ...] = get_args(SeverityLabel)
+# The stack names every alarm it creates with this prefix; the CloudWatch trigger must never select them, or
+# a failing workflow would raise alarms that start more workflows.
+OWN_ALARM_PREFIX = "Tourniquet-"
+# GuardDuty findings reach the workflow through their own rule, with their own severity threshold.
+_GUARDDUTY_PRODUCT = "GuardDuty"
+
+
+def labels_at_or_above(minimum: SeverityLabel) -> list[SeverityLabel]:
+    """The Security Hub severity labels from ``minimum`` up to CRITICAL."""
+    return list(SEVERITY_LABELS[SEVERITY_LABELS.index(minimum) :])
 
 
 class ConfigError(ValueError):
@@ -40,7 +56,28 @@ class TourniquetConfig(BaseModel):
     approvers: tuple[str, ...] = Field(
         min_length=1, description="Slack user ids allowed to approve; without one, nothing can be approved."
     )
+    approver_groups: tuple[str, ...] = Field(
+        default=(), description="Slack user groups whose members may approve, besides the approvers."
+    )
+    two_person_actions: tuple[str, ...] = Field(
+        default=(), description="Containment actions that need two different approvers."
+    )
+    # The workspace and the app whose clicks count: a signing secret is per app, so these refuse clicks from
+    # another workspace of a distributed app, or from another app posting to the same endpoint.
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
     guardduty_min_severity: float = Field(default=4.0, ge=0, le=10)
+    securityhub_product_names: tuple[str, ...] = Field(
+        default=("Inspector", "Macie", "IAM Access Analyzer"),
+        description="Security Hub findings of these products start the workflow; an empty list disables "
+        "the rule.",
+    )
+    securityhub_min_severity: SeverityLabel = "HIGH"
+    cloudwatch_alarm_prefixes: tuple[str, ...] = Field(
+        default=("security-",),
+        description="Alarms whose names start with one of these prefixes start the workflow when they fire; "
+        "an empty list disables the rule.",
+    )
     dedup_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
     # A week bounds how long a contained instance can wait for a decision before the request escalates.
     approval_timeout_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
@@ -66,6 +103,77 @@ class TourniquetConfig(BaseModel):
             raise ValueError(f"not Slack user ids: {', '.join(invalid)}")
         if len(set(value)) != len(value):
             raise ValueError("duplicate user ids")
+        return value
+
+    @field_validator("approver_groups")
+    @classmethod
+    def _valid_groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [group for group in value if not _SLACK_GROUP.fullmatch(group)]
+        if invalid:
+            raise ValueError(f"not Slack user group ids (S…): {', '.join(invalid)}")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate group ids")
+        return value
+
+    @field_validator("two_person_actions")
+    @classmethod
+    def _known_actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            return value
+        # The runtime package is the one list of containment actions; a misspelt name would silently
+        # leave an action under one approver.
+        from tourniquet.containment.registry import ACTIONS  # noqa: PLC0415 - only when the key is set
+
+        unknown = [name for name in value if name not in ACTIONS]
+        if unknown:
+            raise ValueError(
+                f"unknown containment actions {', '.join(unknown)}; known: {', '.join(sorted(ACTIONS))}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate actions")
+        return value
+
+    @field_validator("slack_team_id")
+    @classmethod
+    def _valid_team(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_TEAM.fullmatch(value):
+            raise ValueError("must be a Slack workspace id like 'T0123ABCD'")
+        return value
+
+    @field_validator("slack_app_id")
+    @classmethod
+    def _valid_app(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_APP.fullmatch(value):
+            raise ValueError("must be a Slack app id like 'A0123ABCD'")
+        return value
+
+    @field_validator("securityhub_product_names")
+    @classmethod
+    def _valid_products(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not name.strip() or len(name) > 128 for name in value):
+            raise ValueError("product names must be 1 to 128 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate product names")
+        if _GUARDDUTY_PRODUCT in value:
+            raise ValueError(
+                "GuardDuty findings already start the workflow through their own rule "
+                "(guardduty_min_severity); remove 'GuardDuty'"
+            )
+        return value
+
+    @field_validator("cloudwatch_alarm_prefixes")
+    @classmethod
+    def _valid_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not prefix or len(prefix) > 255 for prefix in value):
+            raise ValueError("prefixes must be 1 to 255 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate prefixes")
+        own = OWN_ALARM_PREFIX.lower()
+        clashing = [p for p in value if own.startswith(p.lower()) or p.lower().startswith(own)]
+        if clashing:
+            raise ValueError(
+                f"{', '.join(clashing)} would select Tourniquet's own alarms (named '{OWN_ALARM_PREFIX}…')"
+            )
         return value
 
     @field_validator("protected_tag_key")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import App
+from aws_cdk import App, IPolicyValidationPlugin, Validations
 
 from stacks.config import CONFIG_FILE_KEY, CONTEXT_KEY, ConfigError, load_config, project_context
 from stacks.tourniquet_stack import STACK_NAME, TourniquetStack
@@ -15,6 +18,22 @@ from stacks.tourniquet_stack import STACK_NAME, TourniquetStack
 # An empty list means "bundle no stack's assets": in-process synthesis never installs dependencies.
 BUNDLING_STACKS_KEY = "aws:cdk:bundling-stacks"
 VERSION_REPORTING_KEY = "aws:cdk:version-reporting"
+ACKNOWLEDGED_RULES = "aws:cdk:acknowledged-rules"
+VALIDATION_REPORT = "validation-report.json"
+
+PluginFactory = Callable[[App], IPolicyValidationPlugin]
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """What one in-process synthesis produced."""
+
+    template: dict[str, Any]
+    # Construct path → {rule or finding id: reason}, as acknowledged in the stack.
+    acknowledgments: dict[str, dict[str, str]]
+    # The policy validation report (findings, and the acknowledgments that suppressed them); None without
+    # plugins.
+    validation_report: dict[str, Any] | None
 
 
 def build_stack(app: App) -> TourniquetStack:
@@ -40,14 +59,41 @@ def synthesize_template(context_overrides: dict[str, Any] | None = None) -> dict
 
     Asset bundling is disabled and nothing outside a temporary directory is written.
     """
+    return synthesize(context_overrides).template
+
+
+def synthesize(
+    context_overrides: Mapping[str, Any] | None = None, *, plugins: Sequence[PluginFactory] = ()
+) -> Synthesis:
+    """Synthesize in process (no bundling), with the given policy validation plugins (such as cdk-nag).
+
+    Findings that no acknowledgment covers do not raise here: they are in the returned report, for the
+    caller to judge. Any other synthesis error raises.
+    """
     context = merged_context(project_context(), context_overrides or {})
     context[BUNDLING_STACKS_KEY] = []
     context[VERSION_REPORTING_KEY] = False
     with tempfile.TemporaryDirectory(prefix="tourniquet-synth-") as outdir:
         app = App(context=context, outdir=outdir)
         stack = build_stack(app)
-        template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
-    return template
+        for plugin in plugins:
+            Validations.of(app).add_plugins(plugin(app))
+        out = Path(outdir)
+        try:
+            app.synth()
+        except RuntimeError as exc:
+            # A failed validation still writes the assembly and the report; anything else is a real error.
+            if not (plugins and "Validation failed" in str(exc) and (out / VALIDATION_REPORT).is_file()):
+                raise
+        template: dict[str, Any] = json.loads((out / f"{stack.artifact_id}.template.json").read_text())
+        metadata = json.loads((out / f"{stack.artifact_id}.metadata.json").read_text())
+        report = json.loads((out / VALIDATION_REPORT).read_text()) if plugins else None
+    acknowledgments: dict[str, dict[str, str]] = {}
+    for path, entries in metadata.items():
+        for entry in entries:
+            if entry["type"] == ACKNOWLEDGED_RULES:
+                acknowledgments.setdefault(path, {}).update(entry["data"])
+    return Synthesis(template=template, acknowledgments=acknowledgments, validation_report=report)
 
 
 def render_definition(properties: Mapping[str, Any], resolve: Callable[[Any], str]) -> str:

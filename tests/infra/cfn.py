@@ -21,6 +21,13 @@ def only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def one(template: Template, kind: str, prefix: str) -> tuple[str, dict[str, Any]]:
+    """The one resource of type ``kind`` whose logical id starts with ``prefix`` (its construct id)."""
+    found = {lid: res for lid, res in resources(template, kind).items() if lid.startswith(prefix)}
+    assert len(found) == 1, f"expected one {kind} named {prefix}…, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def function_by_handler(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
     matches = [
         (lid, res)
@@ -63,6 +70,11 @@ def actions(statement: dict[str, Any]) -> set[str]:
 
 def allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
     return {action for st in statements if st["Effect"] == "Allow" for action in actions(st)}
+
+
+def granting(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    """The Allow statements that grant ``action``."""
+    return [st for st in statements if st["Effect"] == "Allow" and action in actions(st)]
 
 
 def fake_value(intrinsic: Any) -> str:

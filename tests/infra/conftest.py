@@ -1,4 +1,5 @@
-"""Infrastructure tests read the template synthesized in process, once per session (a synth takes seconds)."""
+"""Infrastructure tests read templates synthesized in process, once per session, with cdk-nag's AwsSolutions
+checks attached: the default configuration (cdk.json) and two small variants."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from cdk_nag import AwsSolutionsChecks
 
-from stacks.synth import synthesize_template
+from stacks.synth import Synthesis, synthesize
 from stacks.tourniquet_stack import ASL_PATH
 from tests.infra.cfn import Template
 
@@ -18,7 +20,14 @@ VARIANT = {
     "tourniquet": {
         "slack_channel": "C0123ABCDEF",
         "approvers": ["U0AAAAAAA", "U0BBBBBBB"],
+        "approver_groups": ["S0SECOPS"],
+        "two_person_actions": ["stop_instance"],
+        "slack_team_id": "T0123ABCD",
+        "slack_app_id": "A0123ABCD",
         "guardduty_min_severity": 7,
+        "securityhub_product_names": ["Macie", "Security Hub"],
+        "securityhub_min_severity": "CRITICAL",
+        "cloudwatch_alarm_prefixes": ["prod-sec-", "pager-"],
         "dedup_window_minutes": 15,
         "approval_timeout_seconds": 900,
         "protected_tag_key": "team:do-not-touch",
@@ -28,17 +37,45 @@ VARIANT = {
     }
 }
 
+# Only the GuardDuty trigger: the optional rules are off.
+MINIMAL = {"tourniquet": {"securityhub_product_names": [], "cloudwatch_alarm_prefixes": []}}
+
+
+def _synthesize(overrides: dict[str, Any] | None) -> Synthesis:
+    return synthesize(overrides, plugins=[AwsSolutionsChecks])
+
 
 @pytest.fixture(scope="session")
-def template() -> Template:
+def synthesis() -> Synthesis:
     """The stack as configured by cdk.json."""
-    return synthesize_template()
+    return _synthesize(None)
 
 
 @pytest.fixture(scope="session")
-def variant_template() -> Template:
+def variant_synthesis() -> Synthesis:
     """The stack as configured by :data:`VARIANT`."""
-    return synthesize_template(VARIANT)
+    return _synthesize(VARIANT)
+
+
+@pytest.fixture(scope="session")
+def minimal_synthesis() -> Synthesis:
+    """The stack as configured by :data:`MINIMAL`."""
+    return _synthesize(MINIMAL)
+
+
+@pytest.fixture(scope="session")
+def template(synthesis: Synthesis) -> Template:
+    return synthesis.template
+
+
+@pytest.fixture(scope="session")
+def variant_template(variant_synthesis: Synthesis) -> Template:
+    return variant_synthesis.template
+
+
+@pytest.fixture(scope="session")
+def minimal_template(minimal_synthesis: Synthesis) -> Template:
+    return minimal_synthesis.template
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from stacks.config import PROJECT_ROOT, ConfigError, TourniquetConfig, load_config, project_context
+from stacks.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    SeverityLabel,
+    TourniquetConfig,
+    labels_at_or_above,
+    load_config,
+    project_context,
+)
 from stacks.synth import merged_context, synthesize_template
 
 VALID = {"slack_channel": "#security-incidents", "approvers": ["U0SANDBOXAPPROVER"]}
@@ -26,7 +35,14 @@ def test_cdk_json_holds_a_complete_valid_config() -> None:
     assert config == TourniquetConfig(
         slack_channel="#security-incidents",
         approvers=("U0SANDBOXAPPROVER",),
+        approver_groups=(),
+        two_person_actions=(),
+        slack_team_id=None,
+        slack_app_id=None,
         guardduty_min_severity=4,
+        securityhub_product_names=("Inspector", "Macie", "IAM Access Analyzer"),
+        securityhub_min_severity="HIGH",
+        cloudwatch_alarm_prefixes=("security-",),
         dedup_window_minutes=60,
         approval_timeout_seconds=3600,
         protected_tag_key="tourniquet:protected",
@@ -39,7 +55,14 @@ def test_cdk_json_holds_a_complete_valid_config() -> None:
 
 def test_defaults_apply_to_keys_left_out() -> None:
     config = load_config({"tourniquet": VALID})
+    assert config.approver_groups == ()
+    assert config.two_person_actions == ()
+    assert config.slack_team_id is None
+    assert config.slack_app_id is None
     assert config.guardduty_min_severity == 4
+    assert config.securityhub_product_names == ("Inspector", "Macie", "IAM Access Analyzer")
+    assert config.securityhub_min_severity == "HIGH"
+    assert config.cloudwatch_alarm_prefixes == ("security-",)
     assert config.dedup_window_minutes == 60
     assert config.approval_timeout_seconds == 3600
     assert config.protected_tag_key == "tourniquet:protected"
@@ -55,8 +78,26 @@ def test_defaults_apply_to_keys_left_out() -> None:
         ("approvers", []),
         ("approvers", ["alice"]),
         ("approvers", ["U0AAAAAAA", "U0AAAAAAA"]),
+        ("approvers", ["S0SECOPS"]),
+        ("approver_groups", ["U0AAAAAAA"]),
+        ("approver_groups", ["S0SECOPS", "S0SECOPS"]),
+        ("two_person_actions", ["stop_instnace"]),
+        ("two_person_actions", ["stop_instance", "stop_instance"]),
+        ("slack_team_id", "acme"),
+        ("slack_app_id", "T0123ABCD"),
         ("guardduty_min_severity", 11),
         ("guardduty_min_severity", -1),
+        ("securityhub_product_names", "Macie"),
+        ("securityhub_product_names", ["Macie", "Macie"]),
+        ("securityhub_product_names", ["GuardDuty"]),
+        ("securityhub_product_names", [" "]),
+        ("securityhub_min_severity", "SEVERE"),
+        ("securityhub_min_severity", "high"),
+        ("cloudwatch_alarm_prefixes", [""]),
+        ("cloudwatch_alarm_prefixes", ["sec-", "sec-"]),
+        ("cloudwatch_alarm_prefixes", ["Tourniquet-"]),
+        ("cloudwatch_alarm_prefixes", ["tour"]),
+        ("cloudwatch_alarm_prefixes", ["Tourniquet-Contain"]),
         ("dedup_window_minutes", 0),
         ("approval_timeout_seconds", 59),
         ("protected_tag_key", "aws:protected"),
@@ -73,6 +114,62 @@ def test_an_invalid_value_fails_with_one_line_naming_the_key(key: str, value: An
     message = str(caught.value)
     assert message.startswith(f"config key '{key}': ")
     assert "\n" not in message
+
+
+def test_the_cloudwatch_trigger_never_selects_tourniquets_own_alarms() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(cloudwatch_alarm_prefixes=["security-", "T"]))
+    assert str(caught.value) == (
+        "config key 'cloudwatch_alarm_prefixes': "
+        "T would select Tourniquet's own alarms (named 'Tourniquet-…')"
+    )
+
+
+def test_guardduty_is_refused_as_a_security_hub_product() -> None:
+    with pytest.raises(ConfigError, match=r"^config key 'securityhub_product_names': GuardDuty findings "):
+        load_config(context_with(securityhub_product_names=["Macie", "GuardDuty"]))
+
+
+@pytest.mark.parametrize(
+    ("minimum", "labels"),
+    [
+        ("INFORMATIONAL", ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]),
+        ("MEDIUM", ["MEDIUM", "HIGH", "CRITICAL"]),
+        ("CRITICAL", ["CRITICAL"]),
+    ],
+)
+def test_security_hub_labels_at_or_above_the_minimum(minimum: SeverityLabel, labels: list[str]) -> None:
+    assert labels_at_or_above(minimum) == labels
+
+
+def test_empty_trigger_lists_are_valid() -> None:
+    config = load_config(context_with(securityhub_product_names=[], cloudwatch_alarm_prefixes=[]))
+    assert config.securityhub_product_names == ()
+    assert config.cloudwatch_alarm_prefixes == ()
+
+
+def test_slack_identities_and_the_two_person_rule() -> None:
+    config = load_config(
+        context_with(
+            approver_groups=["S0SECOPS"],
+            two_person_actions=["stop_instance"],
+            slack_team_id="T0123ABCD",
+            slack_app_id="A0123ABCD",
+        )
+    )
+    assert config.approver_groups == ("S0SECOPS",)
+    assert config.two_person_actions == ("stop_instance",)
+    assert (config.slack_team_id, config.slack_app_id) == ("T0123ABCD", "A0123ABCD")
+
+
+def test_two_person_actions_are_checked_against_the_containment_actions() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(two_person_actions=["stop_instance", "shred_disks"]))
+    message = str(caught.value)
+    assert message.startswith(
+        "config key 'two_person_actions': unknown containment actions shred_disks; known: "
+    )
+    assert "stop_instance" in message
 
 
 def test_an_unknown_key_is_named() -> None:
@@ -167,3 +264,10 @@ def test_the_cdk_app_ends_with_one_line_naming_the_key(tmp_path: Path) -> None:
         "tourniquet: config key 'approval_timeout_seconds': Input should be greater than or equal to 60"
     ]
     assert not list(tmp_path.iterdir())
+
+
+def test_every_key_is_documented() -> None:
+    deploy = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+    first_cells = re.findall(r"^\| (`[^|]+`) \|", deploy, flags=re.MULTILINE)
+    documented = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
+    assert set(TourniquetConfig.model_fields) <= documented

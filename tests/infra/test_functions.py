@@ -1,4 +1,5 @@
-"""The nine functions: one asset, the documented handlers, the pinned runtime and minimal environments."""
+"""The functions: one asset, the documented handlers, the pinned runtime, reserved concurrency and minimal
+environments."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 
 from stacks.config import PROJECT_ROOT
 from stacks.tourniquet_stack import FUNCTIONS, FunctionSpec
-from tests.infra.cfn import Template, function_by_handler, only, resources
+from tests.infra.cfn import Template, function_by_handler, one, only, resources
 from tests.infra.conftest import EXISTING_TOPIC_ARN
 
 ARCHITECTURE = PROJECT_ROOT / "docs" / "architecture.md"
+UNSET_IN_CDK_JSON = {"SLACK_TEAM_ID", "SLACK_APP_ID"}
 
 
 def documented_handlers() -> set[str]:
@@ -22,7 +24,7 @@ def documented_handlers() -> set[str]:
 
 def test_the_handlers_are_those_of_the_architecture(template: Template) -> None:
     deployed = {fn["Properties"]["Handler"] for fn in resources(template, "AWS::Lambda::Function").values()}
-    assert len(deployed) == 9
+    assert len(deployed) == len(FUNCTIONS) == 10
     assert deployed == documented_handlers()
 
 
@@ -54,6 +56,17 @@ def test_runtime_architecture_limits_tracing_and_logs(template: Template, spec: 
     assert template["Resources"][log_group]["Properties"]["RetentionInDays"] > 0
 
 
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
+def test_reserved_concurrency_where_a_flood_could_hurt(template: Template, spec: FunctionSpec) -> None:
+    _, fn = function_by_handler(template, spec.handler)
+    assert fn["Properties"].get("ReservedConcurrentExecutions") == spec.reserved_concurrency
+
+
+def test_the_flood_exposed_functions_are_capped() -> None:
+    capped = {spec.construct_id for spec in FUNCTIONS if spec.reserved_concurrency is not None}
+    assert capped == {"Normalize", "Deduplicate", "Webhook", "SlackInteraction"}
+
+
 def test_each_function_has_its_own_role(template: Template) -> None:
     roles = [
         fn["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -69,36 +82,56 @@ def test_each_function_has_its_own_role(template: Template) -> None:
 def test_environment_holds_only_what_the_function_needs(template: Template, spec: FunctionSpec) -> None:
     _, fn = function_by_handler(template, spec.handler)
     environment = fn["Properties"]["Environment"]["Variables"]
-    assert set(environment) == {"POWERTOOLS_SERVICE_NAME", *spec.environment}
+    # cdk.json leaves the Slack workspace and app unset: their variables are left out, not empty.
+    assert set(environment) == {"POWERTOOLS_SERVICE_NAME", *spec.environment} - UNSET_IN_CDK_JSON
     assert environment["POWERTOOLS_SERVICE_NAME"] == "tourniquet"
 
 
 def test_environment_values_from_cdk_json(template: Template) -> None:
     table_id, _ = only(template, "AWS::DynamoDB::Table")
-    secret_id, _ = only(template, "AWS::SecretsManager::Secret")
-    topic_id, _ = only(template, "AWS::SNS::Topic")
+    secret_id, _ = one(template, "AWS::SecretsManager::Secret", "SlackSecret")
+    webhook_secret_id, _ = one(template, "AWS::SecretsManager::Secret", "WebhookSecret")
+    topic_id, _ = one(template, "AWS::SNS::Topic", "EscalationTopic")
+    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
     expected = {
         "TABLE_NAME": {"Ref": table_id},
         "DEDUP_WINDOW_SECONDS": "3600",
         "APPROVAL_TIMEOUT_SECONDS": "3600",
         "SLACK_SECRET_ARN": {"Ref": secret_id},
+        "WEBHOOK_SECRET_ARN": {"Ref": webhook_secret_id},
+        "STATE_MACHINE_ARN": {"Ref": machine_id},
         "SLACK_CHANNEL": "#security-incidents",
         "APPROVERS": "U0SANDBOXAPPROVER",
+        "APPROVER_GROUPS": "",
+        "TWO_PERSON_ACTIONS": "",
         "ESCALATION_TOPIC_ARN": {"Ref": topic_id},
         "PROTECTED_TAG_KEY": "tourniquet:protected",
         "DRY_RUN": "false",
     }
+    seen = set()
     for fn in resources(template, "AWS::Lambda::Function").values():
         for name, value in fn["Properties"]["Environment"]["Variables"].items():
             if name != "POWERTOOLS_SERVICE_NAME":
                 assert value == expected[name], name
+                seen.add(name)
+    assert seen == set(expected)
 
 
 def test_environment_values_follow_the_config(variant_template: Template) -> None:
     _, interaction = function_by_handler(variant_template, "tourniquet.approval.handler.slack_interaction")
-    assert interaction["Properties"]["Environment"]["Variables"]["APPROVERS"] == "U0AAAAAAA,U0BBBBBBB"
+    assert {
+        name: value
+        for name, value in interaction["Properties"]["Environment"]["Variables"].items()
+        if name in ("APPROVERS", "APPROVER_GROUPS", "SLACK_TEAM_ID", "SLACK_APP_ID")
+    } == {
+        "APPROVERS": "U0AAAAAAA,U0BBBBBBB",
+        "APPROVER_GROUPS": "S0SECOPS",
+        "SLACK_TEAM_ID": "T0123ABCD",
+        "SLACK_APP_ID": "A0123ABCD",
+    }
     _, approval = function_by_handler(variant_template, "tourniquet.approval.handler.request_approval")
     environment = approval["Properties"]["Environment"]["Variables"]
+    assert environment["TWO_PERSON_ACTIONS"] == "stop_instance"
     assert environment["SLACK_CHANNEL"] == "C0123ABCDEF"
     assert environment["ESCALATION_TOPIC_ARN"] == EXISTING_TOPIC_ARN
     _, plan = function_by_handler(variant_template, "tourniquet.playbooks.handler.plan")
@@ -115,3 +148,13 @@ def test_no_secret_material_in_any_environment(template: Template) -> None:
         rendered = json.dumps(fn["Properties"]["Environment"])
         assert "resolve:secretsmanager" not in rendered, lid
         assert not re.search(r"TOKEN|SIGNING|PASSWORD", rendered), lid
+
+
+def test_webhook_environment_is_what_its_handler_reads(template: Template) -> None:
+    _, fn = function_by_handler(template, "tourniquet.intake.webhook.handle")
+    assert set(fn["Properties"]["Environment"]["Variables"]) == {
+        "POWERTOOLS_SERVICE_NAME",
+        "TABLE_NAME",
+        "WEBHOOK_SECRET_ARN",
+        "STATE_MACHINE_ARN",
+    }

@@ -6,27 +6,37 @@ import json
 from typing import Any
 
 import pytest
-from tourniquet.containment import ec2 as containment_ec2
 
 from stacks.tourniquet_stack import (
-    CONTAINMENT_ACTIONS,
-    MANAGED_GROUP_TAG,
+    APPROVAL_PARTITIONS,
+    DIAGNOSTIC_IAM_READS,
+    DIAGNOSTIC_READS,
     RESOURCE_STAR_WRITE_ACTIONS,
-    SECURITY_GROUP_RULE_ACTIONS,
+    TABLE_KEY_ACTIONS,
+    TOPIC_KEY_ACTIONS,
 )
+from tests.infra.calls import missing_reads, unused_grants
 from tests.infra.cfn import (
     Template,
     actions,
     allowed_actions,
     as_list,
     function_by_handler,
+    granting,
+    one,
     only,
     resources,
     role_of,
     role_statements,
 )
 
+DYNAMODB_ENDPOINT = {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
 READ_VERBS = ("Describe", "Get", "List", "Lookup", "Query", "Scan", "BatchGet")
+APPROVAL_HANDLERS = (
+    "tourniquet.approval.handler.request_approval",
+    "tourniquet.approval.handler.slack_interaction",
+)
+WEBHOOK = "tourniquet.intake.webhook.handle"
 
 
 def is_read_only(action: str) -> bool:
@@ -41,6 +51,18 @@ def all_roles(template: Template) -> list[str]:
 def handler_statements(template: Template, handler: str) -> list[dict[str, Any]]:
     _, fn = function_by_handler(template, handler)
     return role_statements(template, role_of(fn))
+
+
+def roles_granted(template: Template, action: str, resource: Any) -> set[str]:
+    return {
+        role
+        for role in all_roles(template)
+        for st in granting(role_statements(template, role), action)
+        if resource in as_list(st["Resource"])
+    }
+
+
+# --- across every role -----------------------------------------------------------------------------------
 
 
 def test_no_write_action_on_every_resource_unless_aws_requires_it(template: Template) -> None:
@@ -63,10 +85,126 @@ def test_no_service_wide_action_wildcards(template: Template) -> None:
                 assert is_read_only(action), f"{role}: {action}"
 
 
+def test_no_managed_policies(template: Template) -> None:
+    assert not resources(template, "AWS::IAM::ManagedPolicy")
+    for role in all_roles(template):
+        assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"], role
+
+
 def test_nobody_deletes_from_the_audit_table(template: Template) -> None:
     for role in all_roles(template):
         granted = allowed_actions(role_statements(template, role))
         assert not granted & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteTable"}, role
+
+
+def test_table_key_is_usable_only_through_dynamodb(template: Template) -> None:
+    key_id, _ = one(template, "AWS::KMS::Key", "TableKey")
+    for role in all_roles(template):
+        for st in role_statements(template, role):
+            if {"Fn::GetAtt": [key_id, "Arn"]} in as_list(st["Resource"]):
+                assert actions(st) == set(TABLE_KEY_ACTIONS), role
+                assert st["Condition"] == {"StringEquals": {"kms:ViaService": DYNAMODB_ENDPOINT}}, role
+
+
+def test_topic_key_is_usable_only_through_sns_by_the_publishers(template: Template) -> None:
+    key_id, _ = one(template, "AWS::KMS::Key", "TopicKey")
+    topic_id, _ = one(template, "AWS::SNS::Topic", "EscalationTopic")
+    users = set()
+    for role in all_roles(template):
+        for st in role_statements(template, role):
+            if {"Fn::GetAtt": [key_id, "Arn"]} in as_list(st["Resource"]):
+                assert actions(st) == set(TOPIC_KEY_ACTIONS), role
+                assert "sns." in json.dumps(st["Condition"]["StringEquals"]["kms:ViaService"]), role
+                users.add(role)
+    assert users == roles_granted(template, "sns:Publish", {"Ref": topic_id})
+    assert len(users) == 3  # the state machine, RequestApproval and Notify
+
+
+def test_an_existing_escalation_topic_gets_no_key_grant(variant_template: Template) -> None:
+    for role in all_roles(variant_template):
+        rendered = json.dumps(role_statements(variant_template, role))
+        assert "TopicKey" not in rendered, role
+
+
+def test_functions_write_only_their_own_log_group(template: Template) -> None:
+    for lid, fn in resources(template, "AWS::Lambda::Function").items():
+        log_group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        for statement in role_statements(template, role_of(fn)):
+            if any(action.startswith("logs:") for action in actions(statement)):
+                assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, lid
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        ("tourniquet.intake.handler.normalize", set()),
+        ("tourniquet.playbooks.handler.plan", set()),
+        ("tourniquet.incidents.handler.record", {"dynamodb", "kms"}),
+        ("tourniquet.incidents.handler.deduplicate", {"dynamodb", "kms"}),
+        ("tourniquet.notify.handler.notify", {"dynamodb", "kms", "secretsmanager", "sns"}),
+        ("tourniquet.approval.handler.request_approval", {"dynamodb", "kms", "secretsmanager", "sns"}),
+        ("tourniquet.approval.handler.slack_interaction", {"dynamodb", "kms", "secretsmanager", "states"}),
+        (WEBHOOK, {"secretsmanager", "states"}),
+    ],
+)
+def test_services_each_function_may_use(template: Template, handler: str, expected: set[str]) -> None:
+    granted = allowed_actions(handler_statements(template, handler))
+    services = {action.partition(":")[0] for action in granted} - {"logs", "xray"}
+    assert services == expected
+
+
+# --- secrets ---------------------------------------------------------------------------------------------
+
+
+def test_each_secret_is_read_only_by_the_functions_that_need_it(template: Template) -> None:
+    def readers(prefix: str) -> set[str]:
+        secret_id, _ = one(template, "AWS::SecretsManager::Secret", prefix)
+        return roles_granted(template, "secretsmanager:GetSecretValue", {"Ref": secret_id})
+
+    def role(handler: str) -> str:
+        return role_of(function_by_handler(template, handler)[1])
+
+    assert readers("SlackSecret") == {
+        role("tourniquet.approval.handler.request_approval"),
+        role("tourniquet.approval.handler.slack_interaction"),
+        role("tourniquet.notify.handler.notify"),
+    }
+    assert readers("WebhookSecret") == {role(WEBHOOK)}
+    # Only CloudFormation reads the seed, when it creates the webhook secret.
+    assert readers("WebhookTokenSeed") == set()
+    for role_id in all_roles(template):
+        granted = allowed_actions(role_statements(template, role_id))
+        assert not {a for a in granted if a.startswith("secretsmanager:")} - {"secretsmanager:GetSecretValue"}
+
+
+# --- the HTTP edge ---------------------------------------------------------------------------------------
+
+
+def test_webhook_may_read_its_secret_and_start_executions_and_nothing_else(template: Template) -> None:
+    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+    secret_id, _ = one(template, "AWS::SecretsManager::Secret", "WebhookSecret")
+    statements = [
+        st
+        for st in handler_statements(template, WEBHOOK)
+        if not {a.partition(":")[0] for a in actions(st)} <= {"logs", "xray"}
+    ]
+    assert sorted((sorted(actions(st)), json.dumps(st["Resource"])) for st in statements) == [
+        (["secretsmanager:GetSecretValue"], json.dumps({"Ref": secret_id})),
+        (["states:StartExecution"], json.dumps({"Ref": machine_id})),
+    ]
+    assert all(st["Effect"] == "Allow" and "Condition" not in st for st in statements)
+
+
+def test_only_the_webhook_and_the_rules_start_executions(template: Template) -> None:
+    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+    _, webhook = function_by_handler(template, WEBHOOK)
+    starters = roles_granted(template, "states:StartExecution", {"Ref": machine_id})
+    (events_role,) = starters - {role_of(webhook)}
+    trust = template["Resources"][events_role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [st["Principal"] for st in trust] == [{"Service": "events.amazonaws.com"}]
+    for role in all_roles(template):
+        granted = allowed_actions(role_statements(template, role))
+        assert "states:StartExecution" not in granted or role in starters, role
 
 
 def test_slack_interaction_answers_only_tasks_of_this_state_machine(template: Template) -> None:
@@ -79,16 +217,6 @@ def test_slack_interaction_answers_only_tasks_of_this_state_machine(template: Te
     assert states[0]["Resource"] == {"Ref": machine_id}
 
 
-def test_slack_interaction_reads_the_secret_and_the_table(template: Template) -> None:
-    secret_id, _ = only(template, "AWS::SecretsManager::Secret")
-    table_id, _ = only(template, "AWS::DynamoDB::Table")
-    statements = handler_statements(template, "tourniquet.approval.handler.slack_interaction")
-    by_resource = {json.dumps(st["Resource"], sort_keys=True): actions(st) for st in statements}
-    assert by_resource[json.dumps({"Ref": secret_id})] == {"secretsmanager:GetSecretValue"}
-    table_actions = by_resource[json.dumps({"Fn::GetAtt": [table_id, "Arn"]}, sort_keys=True)]
-    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= table_actions
-
-
 def test_only_slack_interaction_answers_tasks(template: Template) -> None:
     _, slack = function_by_handler(template, "tourniquet.approval.handler.slack_interaction")
     for role in all_roles(template):
@@ -98,84 +226,38 @@ def test_only_slack_interaction_answers_tasks(template: Template) -> None:
         assert not {a for a in granted if a.startswith("states:SendTask")}, role
 
 
+@pytest.mark.parametrize("handler", APPROVAL_HANDLERS)
+def test_approval_functions_touch_only_approvals_and_incidents(template: Template, handler: str) -> None:
+    table_id, _ = only(template, "AWS::DynamoDB::Table")
+    statements = handler_statements(template, handler)
+    (table,) = [st for st in statements if any(a.startswith("dynamodb:") for a in actions(st))]
+    assert table["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions(table)
+    assert table["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(APPROVAL_PARTITIONS)}
+    }
+    assert APPROVAL_PARTITIONS == ("APPROVAL#*", "INCIDENT#*")
+
+
+# --- diagnostics -----------------------------------------------------------------------------------------
+
+
 def test_diagnostics_are_read_only_apart_from_the_audit_trail(template: Template) -> None:
     table_id, _ = only(template, "AWS::DynamoDB::Table")
     statements = handler_statements(template, "tourniquet.diagnostics.handler.diagnose")
     granted = allowed_actions(statements)
-    writes = {action for action in granted if not is_read_only(action)} - RESOURCE_STAR_WRITE_ACTIONS
+    writes = {
+        action for action in granted if not is_read_only(action) and not action.startswith("kms:")
+    } - RESOURCE_STAR_WRITE_ACTIONS
     assert writes == {"dynamodb:PutItem", "logs:CreateLogStream", "logs:PutLogEvents"}
-    (put,) = [st for st in statements if "dynamodb:PutItem" in actions(st)]
+    (put,) = granting(statements, "dynamodb:PutItem")
     assert put["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
-    assert {"ec2:Describe*", "cloudtrail:LookupEvents", "iam:GetInstanceProfile", "iam:GetRole"} <= granted
 
 
-def test_containment_may_make_only_the_containment_calls(template: Template) -> None:
-    granted = allowed_actions(handler_statements(template, "tourniquet.containment.handler.contain"))
-    ec2 = {action for action in granted if action.startswith("ec2:")}
-    assert ec2 == {*CONTAINMENT_ACTIONS, "ec2:Describe*"}
-    assert not {
-        action for action in granted if action.startswith(("iam:", "states:", "sns:", "secretsmanager:"))
-    }
-
-
-@pytest.mark.parametrize(
-    ("fixture", "tag_key"), [("template", "tourniquet:protected"), ("variant_template", "team:do-not-touch")]
-)
-def test_containment_never_touches_protected_resources(
-    request: pytest.FixtureRequest, fixture: str, tag_key: str
-) -> None:
-    template: Template = request.getfixturevalue(fixture)
-    statements = handler_statements(template, "tourniquet.containment.handler.contain")
-    (deny,) = [st for st in statements if st["Effect"] == "Deny"]
-    assert deny["Condition"] == {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}
-    # Every call that acts on an existing resource is covered; creating the empty quarantine group is not.
-    assert actions(deny) == set(CONTAINMENT_ACTIONS) - {"ec2:CreateSecurityGroup"}
-    covered = json.dumps(deny["Resource"])
-    for kind in ("instance/*", "volume/*", "network-interface/*", "security-group/*"):
-        assert kind in covered
-
-
-def test_containment_changes_rules_only_on_the_groups_it_created(template: Template) -> None:
-    assert MANAGED_GROUP_TAG == containment_ec2.TAG_MANAGED
-    statements = handler_statements(template, "tourniquet.containment.handler.contain")
-    rule_statements = [
-        st for st in statements if st["Effect"] == "Allow" and actions(st) & set(SECURITY_GROUP_RULE_ACTIONS)
-    ]
-    on_groups = [st for st in rule_statements if "security-group/*" in json.dumps(st["Resource"])]
-    on_rules = [st for st in rule_statements if "security-group-rule/*" in json.dumps(st["Resource"])]
-    assert len(on_groups) == 1 and len(on_rules) == 1 and len(rule_statements) == 2
-    assert on_groups[0]["Condition"] == {"StringEquals": {f"aws:ResourceTag/{MANAGED_GROUP_TAG}": "true"}}
-    assert actions(on_groups[0]) == actions(on_rules[0]) == set(SECURITY_GROUP_RULE_ACTIONS)
-
-
-def test_containment_writes_are_scoped_to_this_account_and_region(template: Template) -> None:
-    statements = handler_statements(template, "tourniquet.containment.handler.contain")
-    (allow,) = [st for st in statements if st["Effect"] == "Allow" and "ec2:StopInstances" in actions(st)]
-    rendered = json.dumps(allow["Resource"])
-    assert '"*"' not in rendered
-    assert "AWS::AccountId" in rendered and "AWS::Region" in rendered
-
-
-@pytest.mark.parametrize(
-    ("handler", "expected"),
-    [
-        ("tourniquet.intake.handler.normalize", set()),
-        ("tourniquet.playbooks.handler.plan", set()),
-        ("tourniquet.incidents.handler.record", {"dynamodb"}),
-        ("tourniquet.incidents.handler.deduplicate", {"dynamodb"}),
-        ("tourniquet.notify.handler.notify", {"dynamodb", "secretsmanager", "sns"}),
-        ("tourniquet.approval.handler.request_approval", {"dynamodb", "secretsmanager", "sns"}),
-    ],
-)
-def test_services_each_function_may_use(template: Template, handler: str, expected: set[str]) -> None:
-    granted = allowed_actions(handler_statements(template, handler))
-    services = {action.partition(":")[0] for action in granted} - {"logs", "xray"}
-    assert services == expected
-
-
-def test_functions_write_only_their_own_log_group(template: Template) -> None:
-    for lid, fn in resources(template, "AWS::Lambda::Function").items():
-        log_group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-        for statement in role_statements(template, role_of(fn)):
-            if any(action.startswith("logs:") for action in actions(statement)):
-                assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, lid
+def test_diagnostics_may_make_exactly_the_reads_they_make(template: Template) -> None:
+    granted = allowed_actions(handler_statements(template, "tourniquet.diagnostics.handler.diagnose"))
+    investigations = {a for a in granted if not a.startswith(("logs:", "xray:", "dynamodb:", "kms:"))}
+    assert all(is_read_only(action) for action in investigations)
+    assert missing_reads("diagnostics", investigations) == set()
+    assert unused_grants("diagnostics", investigations) == set()
+    assert investigations == set(DIAGNOSTIC_READS) | set(DIAGNOSTIC_IAM_READS)

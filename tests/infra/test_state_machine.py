@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from stacks.asl import DefinitionError, approval_expiry_state, placeholders
 from stacks.synth import render_definition
-from stacks.tourniquet_stack import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, FUNCTIONS, asl_placeholders
+from stacks.tourniquet_stack import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, FUNCTIONS
 from tests.infra.cfn import (
     Template,
+    actions,
     allowed_actions,
     as_list,
     fake_value,
     function_by_handler,
+    granting,
+    one,
     only,
     role_statements,
 )
@@ -63,9 +69,9 @@ def test_every_placeholder_is_substituted(template: Template) -> None:
 
 
 def test_the_definition_is_the_asl_file_with_each_arn_of_the_right_resource(template: Template) -> None:
-    topic_id, _ = only(template, "AWS::SNS::Topic")
+    topic_id, _ = one(template, "AWS::SNS::Topic", "EscalationTopic")
     values = expected_values(template, fake_value({"Ref": topic_id}))
-    assert set(values) == asl_placeholders(ASL_PATH.read_text())
+    assert set(values) == placeholders(ASL_PATH.read_text())
     assert json.loads(deployed_definition(template)) == substituted_file(values)
 
 
@@ -95,22 +101,70 @@ def test_the_role_invokes_exactly_the_workflow_functions_and_publishes_to_the_to
     role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     statements = role_statements(template, role)
 
-    invoked = {
-        json.dumps(resource, sort_keys=True)
-        for st in statements
-        if "lambda:InvokeFunction" in as_list(st["Action"])
-        for resource in as_list(st["Resource"])
-    }
-    expected: set[str] = set()
-    for spec in FUNCTIONS:
-        if spec.placeholder is None:
-            continue
-        arn = {"Fn::GetAtt": [function_by_handler(template, spec.handler)[0], "Arn"]}
-        expected.add(json.dumps(arn, sort_keys=True))
-        expected.add(json.dumps({"Fn::Join": ["", [arn, ":*"]]}, sort_keys=True))
-    assert invoked == expected
+    (invoke,) = granting(statements, "lambda:InvokeFunction")
+    assert actions(invoke) == {"lambda:InvokeFunction"}
+    # The unqualified ARNs the definition names: no version or alias wildcard.
+    assert sorted(json.dumps(r) for r in as_list(invoke["Resource"])) == sorted(
+        json.dumps({"Fn::GetAtt": [function_by_handler(template, spec.handler)[0], "Arn"]})
+        for spec in FUNCTIONS
+        if spec.placeholder is not None
+    )
 
-    topic_id, _ = only(template, "AWS::SNS::Topic")
-    publish = [st for st in statements if "sns:Publish" in as_list(st["Action"])]
+    topic_id, _ = one(template, "AWS::SNS::Topic", "EscalationTopic")
+    publish = granting(statements, "sns:Publish")
     assert [st["Resource"] for st in publish] == [{"Ref": topic_id}]
     assert not {action for action in allowed_actions(statements) if action.startswith("states:")}
+
+
+def test_an_expired_approval_enters_the_state_the_alarm_watches() -> None:
+    assert approval_expiry_state(ASL_PATH.read_text()) == ("Expired", "Pass")
+
+
+def callback(name: str, on_timeout: str | None) -> dict[str, Any]:
+    catchers = [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}]
+    if on_timeout is not None:
+        catchers.insert(0, {"ErrorEquals": ["States.HeartbeatTimeout", "States.Timeout"], "Next": on_timeout})
+    return {
+        name: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Catch": catchers,
+            "End": True,
+        }
+    }
+
+
+END_STATES = {
+    "Expired": {"Type": "Pass", "End": True},
+    "Late": {"Type": "Succeed"},
+    "Failed": {"Type": "Fail"},
+}
+
+
+def test_a_reminder_chain_expires_into_its_last_state() -> None:
+    states = {**callback("Ask", "Remind"), **callback("Remind", "Expired"), **END_STATES}
+    definition = json.dumps({"StartAt": "Ask", "States": states})
+    assert approval_expiry_state(definition) == ("Expired", "Pass")
+
+
+@pytest.mark.parametrize(
+    ("states", "message"),
+    [
+        (END_STATES, r"^no \.waitForTaskToken task: nothing waits for an approval$"),
+        ({**callback("Ask", None), **END_STATES}, r"^Ask does not catch States\.Timeout$"),
+        (
+            {**callback("Ask", "Remind"), **callback("Remind", "Ask"), **END_STATES},
+            r"^the timeouts of Ask, Remind lead back to Ask$",
+        ),
+        (
+            {**callback("Ask", "Expired"), **callback("Other", "Late"), **END_STATES},
+            r"^approvals expire into several states: Expired, Late$",
+        ),
+    ],
+)
+def test_a_definition_without_one_bounded_approval_end_is_refused(
+    states: dict[str, Any], message: str
+) -> None:
+    definition = json.dumps({"StartAt": next(iter(states)), "States": states})
+    with pytest.raises(DefinitionError, match=message):
+        approval_expiry_state(definition)

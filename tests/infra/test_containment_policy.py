@@ -1,0 +1,192 @@
+"""The containment role grants exactly the calls the containment code makes, scoped, with its denies.
+
+The calls are read from the runtime package's source: every ``Call(service=…, operation=…)`` it plans and
+every read it makes. A containment change that needs a new permission (or drops one) fails here first.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from typing import Any
+
+import pytest
+
+from stacks.containment import (
+    CONTAINMENT_ACTIONS,
+    IAM_READ_ACTIONS,
+    MANAGED_TAG,
+    OWN_ROLE_DENIED_ACTIONS,
+    PROTECTED_EC2_ACTIONS,
+    PROTECTED_IAM_ACTIONS,
+    QUARANTINE_NAME,
+    QUARANTINE_PATH,
+    READ_ACTIONS,
+    SECURITY_GROUP_RULE_ACTIONS,
+    TAG_KEYS,
+)
+from stacks.tourniquet_stack import STACK_NAME
+from tests.infra.calls import missing_reads, planned_calls, reads, unused_grants
+from tests.infra.cfn import (
+    Template,
+    actions,
+    allowed_actions,
+    as_list,
+    function_by_handler,
+    granting,
+    resources,
+    role_of,
+    role_statements,
+)
+from tourniquet.containment import ec2 as containment_ec2
+from tourniquet.containment import iam as containment_iam
+
+CONTAIN = "tourniquet.containment.handler.contain"
+# Permissions a call needs besides its own: CreateRole with tags needs TagRole; adding a role to an instance
+# profile, and associating a profile with an instance, pass the role.
+IMPLIED = {"iam:TagRole", "iam:PassRole"}
+READ_VERBS = ("Describe", "Get", "List")
+# What the role does besides containing: its logs and traces, the incident record and the table's key.
+OTHER_DUTIES = ("logs:", "xray:", "dynamodb:", "kms:")
+
+
+def contain_statements(template: Template) -> list[dict[str, Any]]:
+    _, fn = function_by_handler(template, CONTAIN)
+    return role_statements(template, role_of(fn))
+
+
+def test_the_scan_finds_the_containment_calls() -> None:
+    calls = planned_calls("containment")
+    # Guards the scan itself: these are the first calls containment ever made.
+    assert {"ec2:CreateTags", "ec2:StopInstances", "ec2:ModifyNetworkInterfaceAttribute"} <= calls
+    assert {"describe_instances", "describe_security_groups"} <= set(reads("containment"))
+
+
+def test_the_role_grants_every_planned_call_and_nothing_else(template: Template) -> None:
+    assert planned_calls("containment") | IMPLIED == set(CONTAINMENT_ACTIONS)
+    granted = allowed_actions(contain_statements(template))
+    writes = {
+        action
+        for action in granted
+        if not action.partition(":")[2].startswith(READ_VERBS) and not action.startswith(OTHER_DUTIES)
+    }
+    assert writes == set(CONTAINMENT_ACTIONS)
+
+
+def test_the_role_grants_every_read(template: Template) -> None:
+    granted = allowed_actions(contain_statements(template))
+    assert missing_reads("containment", granted) == set()
+    reads_granted = {
+        a for a in granted if a.partition(":")[2].startswith(READ_VERBS) and not a.startswith(OTHER_DUTIES)
+    }
+    assert reads_granted == set(READ_ACTIONS) | set(IAM_READ_ACTIONS)
+    assert unused_grants("containment", reads_granted) == set()
+
+
+def test_names_shared_with_the_runtime_package() -> None:
+    assert MANAGED_TAG == containment_ec2.TAG_MANAGED
+    assert (QUARANTINE_PATH, QUARANTINE_NAME) == (
+        containment_iam.QUARANTINE_PATH,
+        containment_iam.QUARANTINE_NAME,
+    )
+    written = {
+        value
+        for name, value in vars(containment_ec2).items()
+        if name.startswith("TAG_") and isinstance(value, str)
+    }
+    assert written
+    assert all(any(fnmatch.fnmatchcase(key, pattern) for pattern in TAG_KEYS) for key in written)
+
+
+def test_tags_only_under_containments_own_keys(template: Template) -> None:
+    statements = contain_statements(template)
+    for action in ("ec2:CreateTags", "ec2:DeleteTags"):
+        (tagging,) = granting(statements, action)
+        assert tagging["Condition"] == {"ForAllValues:StringLike": {"aws:TagKeys": ["tourniquet:*", "Name"]}}
+
+
+def test_rules_change_only_on_the_groups_containment_created(template: Template) -> None:
+    statements = contain_statements(template)
+    rule_statements = [
+        st for st in statements if st["Effect"] == "Allow" and actions(st) & set(SECURITY_GROUP_RULE_ACTIONS)
+    ]
+    on_groups = [st for st in rule_statements if "security-group/*" in json.dumps(st["Resource"])]
+    on_rules = [st for st in rule_statements if "security-group-rule/*" in json.dumps(st["Resource"])]
+    assert len(on_groups) == 1 and len(on_rules) == 1 and len(rule_statements) == 2
+    assert on_groups[0]["Condition"] == {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": "true"}}
+    assert actions(on_groups[0]) == actions(on_rules[0]) == set(SECURITY_GROUP_RULE_ACTIONS)
+
+
+def test_roles_are_passed_only_to_ec2_apart_from_the_quarantine_role(template: Template) -> None:
+    passes = granting(contain_statements(template), "iam:PassRole")
+    (anywhere,) = [st for st in passes if "Condition" in st]
+    assert actions(anywhere) == {"iam:PassRole"}
+    assert anywhere["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    (quarantine,) = [st for st in passes if "Condition" not in st]
+    assert json.dumps(quarantine["Resource"]).endswith(f':role{QUARANTINE_PATH}{QUARANTINE_NAME}"]]}}')
+
+
+def test_the_quarantine_role_and_profile_are_the_only_iam_creations(template: Template) -> None:
+    statements = contain_statements(template)
+    for action, kind in (
+        ("iam:CreateRole", "role"),
+        ("iam:TagRole", "role"),
+        ("iam:CreateInstanceProfile", "instance-profile"),
+        ("iam:AddRoleToInstanceProfile", "instance-profile"),
+    ):
+        (statement,) = granting(statements, action)
+        assert json.dumps(statement["Resource"]).endswith(f':{kind}{QUARANTINE_PATH}{QUARANTINE_NAME}"]]}}')
+
+
+def test_every_write_is_scoped_to_this_account(template: Template) -> None:
+    for statement in contain_statements(template):
+        if statement["Effect"] != "Allow" or not actions(statement) & set(CONTAINMENT_ACTIONS):
+            continue
+        for resource in as_list(statement["Resource"]):
+            rendered = json.dumps(resource)
+            assert resource != "*"
+            # Snapshot ARNs carry no account; everything else names this one.
+            assert "AWS::AccountId" in rendered or ":snapshot/*" in rendered, rendered
+
+
+@pytest.mark.parametrize(
+    ("fixture", "tag_key"), [("template", "tourniquet:protected"), ("variant_template", "team:do-not-touch")]
+)
+def test_nothing_carrying_the_protected_tag_is_touched(
+    request: pytest.FixtureRequest, fixture: str, tag_key: str
+) -> None:
+    template: Template = request.getfixturevalue(fixture)
+    denies = [st for st in contain_statements(template) if st["Effect"] == "Deny" and "Condition" in st]
+    for statement in denies:
+        assert statement["Condition"] == {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}
+    by_actions = {frozenset(actions(st)): json.dumps(st["Resource"]) for st in denies}
+    ec2 = by_actions[frozenset(PROTECTED_EC2_ACTIONS)]
+    for kind in ("instance/*", "volume/*", "network-interface/*", "security-group/*", "elastic-ip/*"):
+        assert kind in ec2
+    iam = by_actions[frozenset(PROTECTED_IAM_ACTIONS)]
+    assert ":user/*" in iam and ":role/*" in iam
+    assert (
+        "autoScalingGroup"
+        in by_actions[frozenset({"autoscaling:DetachInstances", "autoscaling:AttachInstances"})]
+    )
+    # Every write that changes an existing resource is denied on protected ones. Not denied: creating the
+    # empty quarantine group, role and profile (no protected resource is involved), and passing a role,
+    # which changes nothing about it (release gives an instance its own role back, protected or not).
+    denied = set().union(*(actions(st) for st in denies))
+    assert set(CONTAINMENT_ACTIONS) - denied == {
+        "ec2:CreateSecurityGroup",
+        "iam:CreateRole",
+        "iam:CreateInstanceProfile",
+        "iam:AddRoleToInstanceProfile",
+        "iam:PassRole",
+    }
+
+
+def test_the_stacks_own_roles_are_never_changed_or_passed(template: Template) -> None:
+    (own,) = [st for st in contain_statements(template) if st["Effect"] == "Deny" and "Condition" not in st]
+    assert actions(own) == set(OWN_ROLE_DENIED_ACTIONS)
+    assert json.dumps(own["Resource"]).endswith(f':role/{STACK_NAME}-*"]]}}')
+    assert {"iam:PutRolePolicy", "iam:PassRole", "iam:UpdateAssumeRolePolicy"} <= set(OWN_ROLE_DENIED_ACTIONS)
+    # CloudFormation names each role "<stack>-<logical id>-<suffix>", at the root path: the pattern holds.
+    for role_id, role in resources(template, "AWS::IAM::Role").items():
+        assert not {"RoleName", "Path"} & set(role["Properties"]), role_id

@@ -1,0 +1,113 @@
+"""cdk-nag (AwsSolutions): no finding without an acknowledgment; every acknowledgment narrow and reasoned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stacks.synth import Synthesis
+from stacks.tourniquet_stack import STACK_NAME
+
+SYNTHESES = ["synthesis", "variant_synthesis", "minimal_synthesis"]
+PLUGIN = "AwsSolutions"
+# The rules this stack accepts exceptions to; a new kind of exception is a change reviewers must see here.
+ACCEPTED_RULES = {
+    "AwsSolutions-APIG4",  # the routes authenticate in the function (Slack signature, bearer token or HMAC)
+    "AwsSolutions-IAM5",  # wildcards AWS requires, or scoped by account, region and conditions
+    "AwsSolutions-L1",  # the runtime is pinned to the vendored wheels' Python
+    "AwsSolutions-SMG4",  # secrets whose other copy lives in Slack, Grafana or Alertmanager
+    "AwsSolutions-SQS3",  # the queues are dead-letter queues themselves
+}
+# Wildcard actions granted anywhere; each must be read-only.
+ACCEPTED_WILDCARD_ACTIONS = {"ec2:Describe*"}
+MIN_REASON_LENGTH = 80
+
+
+def get_synthesis(request: pytest.FixtureRequest, name: str) -> Synthesis:
+    synthesis: Synthesis = request.getfixturevalue(name)
+    assert synthesis.validation_report is not None
+    return synthesis
+
+
+def plugin_report(synthesis: Synthesis) -> dict[str, Any]:
+    assert synthesis.validation_report is not None
+    (report,) = [r for r in synthesis.validation_report["pluginReports"] if r["pluginName"] == PLUGIN]
+    return report
+
+
+def registered(synthesis: Synthesis) -> set[tuple[str, str]]:
+    """(construct path, acknowledged id) for every AwsSolutions acknowledgment the stack makes."""
+    return {
+        (path.lstrip("/"), finding)
+        for path, findings in synthesis.acknowledgments.items()
+        for finding in findings
+        if finding.startswith(f"{PLUGIN}::")
+    }
+
+
+@pytest.mark.parametrize("name", SYNTHESES)
+def test_no_unacknowledged_finding(request: pytest.FixtureRequest, name: str) -> None:
+    report = plugin_report(get_synthesis(request, name))
+    findings = [
+        f"{violation['ruleName']} at {construct['constructPath']}"
+        for violation in report["violations"]
+        for construct in violation["violatingConstructs"]
+    ]
+    assert findings == []
+    assert report["conclusion"] == "success"
+
+
+@pytest.mark.parametrize("name", SYNTHESES)
+def test_every_acknowledgment_suppresses_a_finding(request: pytest.FixtureRequest, name: str) -> None:
+    synthesis = get_synthesis(request, name)
+    used = {
+        (violation["acknowledgedAt"], violation["acknowledgedId"])
+        for violation in plugin_report(synthesis)["suppressedViolations"]
+    }
+    assert registered(synthesis) == used
+
+
+def test_acknowledgments_are_on_single_constructs_with_a_reason(synthesis: Synthesis) -> None:
+    acknowledged = registered(synthesis)
+    assert acknowledged
+    for path, finding in acknowledged:
+        # Never the app or the whole stack: a construct inside it, such as Tourniquet/ContainRole.
+        assert path.startswith(f"{STACK_NAME}/"), path
+        reason = synthesis.acknowledgments[f"/{path}"][finding]
+        assert len(reason) >= MIN_REASON_LENGTH, f"{path} {finding}: {reason!r}"
+
+
+def test_only_the_accepted_rules_are_acknowledged(synthesis: Synthesis) -> None:
+    rules = {finding.removeprefix(f"{PLUGIN}::").split("[")[0] for _, finding in registered(synthesis)}
+    assert rules == ACCEPTED_RULES
+
+
+def test_wildcard_actions_acknowledged_are_read_only(synthesis: Synthesis) -> None:
+    actions = {
+        finding.split("[Action::", 1)[1].rstrip("]")
+        for _, finding in registered(synthesis)
+        if "[Action::" in finding
+    }
+    assert actions == ACCEPTED_WILDCARD_ACTIONS
+
+
+def test_containment_wildcard_resources_are_acknowledged_one_by_one(synthesis: Synthesis) -> None:
+    contain = {
+        finding.removeprefix(f"{PLUGIN}::AwsSolutions-IAM5")
+        for path, finding in registered(synthesis)
+        if path == f"{STACK_NAME}/ContainRole" and "IAM5[Resource::" in finding
+    }
+    assert contain == {
+        "[Resource::*]",
+        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*]",
+        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group-rule/*]",
+        "[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*]",
+        "[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]",
+        "[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*]",
+        "[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*]",
+        "[Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:targetgroup/*]",
+        "[Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:loadbalancer/*]",
+    }
