@@ -345,6 +345,7 @@ class _Deployer:
         self.function_environment = dict(function_environment)
         self.default_secret = default_secret
         self.secret_values = secret_values
+        self.generated_secrets: dict[str, dict[str, Any] | str] = {}
         self._creators: dict[str, Callable[[str, dict[str, Any]], Binding]] = {
             "AWS::DynamoDB::Table": self._table,
             "AWS::DynamoDB::GlobalTable": self._table,
@@ -482,18 +483,34 @@ class _Deployer:
         return Binding(ref=name, attributes=attributes)
 
     def _secret(self, logical_id: str, properties: dict[str, Any]) -> Binding:
-        props = self._properties(properties, "Name", "Description")
-        value = dict(
-            self.secret_values.get(logical_id)
-            or (self.default_secret if self.default_secret is not None else sandbox_slack_secret())
-        )
+        props = self._properties(properties, "Name", "Description", "GenerateSecretString")
+        value = self._secret_value(logical_id, props.get("GenerateSecretString") or {})
         response = self.client("secretsmanager").create_secret(
             Name=props.get("Name") or self._physical_name(logical_id, 512),
             Description=props.get("Description", "Tourniquet sandbox secret"),
-            SecretString=json.dumps(value),
+            SecretString=value if isinstance(value, str) else json.dumps(value),
         )
-        self.deployment.secrets[logical_id] = value
+        self.generated_secrets[response["ARN"]] = value
+        if isinstance(value, dict):
+            self.deployment.secrets[logical_id] = value
         return Binding(ref=response["ARN"], attributes={"Id": response["ARN"]})
+
+    def _secret_value(self, logical_id: str, generate: dict[str, Any]) -> dict[str, Any] | str:
+        """What CloudFormation would generate; a Slack-shaped secret gets the fake Slack's credentials."""
+        if logical_id in self.secret_values:
+            return dict(self.secret_values[logical_id])
+        template = generate.get("SecretStringTemplate")
+        if template is None:
+            return secrets.token_urlsafe(int(generate.get("PasswordLength", 32)))
+        # A dynamic reference to a secret made earlier in this deployment reads its generated value.
+        for arn, earlier in self.generated_secrets.items():
+            if isinstance(earlier, str):
+                template = template.replace(f"{{{{resolve:secretsmanager:{arn}:SecretString:::}}}}", earlier)
+        value: dict[str, Any] = json.loads(template)
+        if "bot_token" in value:
+            return dict(self.default_secret if self.default_secret is not None else sandbox_slack_secret())
+        value[str(generate.get("GenerateStringKey", "password"))] = secrets.token_urlsafe(32)
+        return value
 
     def _topic(self, logical_id: str, properties: dict[str, Any]) -> Binding:
         props = self._properties(properties, "TopicName", "FifoTopic", "ContentBasedDeduplication")

@@ -794,7 +794,7 @@ class TourniquetStack(Stack):
     def _cloudwatch_alarm_rule(self) -> None:
         self._rule(
             "CloudWatchAlarms",
-            "Alarms named with a configured prefix start the incident response when they go into ALARM.",
+            "Alarms named with a configured prefix open an incident in ALARM and resolve it back in OK.",
             events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
@@ -802,8 +802,8 @@ class TourniquetStack(Stack):
                     "alarmName": events.Match.any_of(
                         *(events.Match.prefix(prefix) for prefix in self.config.cloudwatch_alarm_prefixes)
                     ),
-                    # Into ALARM only: the workflow opens incidents, and a return to OK opens none.
-                    "state": {"value": ["ALARM"]},
+                    # ALARM opens an incident; OK resolves the one it opened. INSUFFICIENT_DATA says nothing.
+                    "state": {"value": ["ALARM", "OK"]},
                 },
             ),
         )

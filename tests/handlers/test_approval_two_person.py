@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from moto.dynamodb.models import DynamoDBBackend
 
 from sandbox.slack import FakeSlack, SlackUser
 from tests.handlers.test_approval import (
@@ -205,22 +204,6 @@ def concurrently(*calls: Callable[[], decisions.Outcome]) -> list[decisions.Outc
         worker.join(timeout=30)
     assert all(isinstance(result, decisions.Outcome) for result in results), results
     return results  # type: ignore[return-value]
-
-
-@pytest.fixture
-def atomic_items(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each conditional write atomically; moto checks and writes without a lock, so two
-    threads can both pass a condition. One lock around moto's item operations restores DynamoDB's guarantee,
-    leaving the interleaving of this code's reads and writes to the threads."""
-    lock = threading.RLock()
-    for name in ("get_item", "put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 @pytest.fixture

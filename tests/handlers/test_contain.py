@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.handlers.conftest import REGION
+from tests.helpers import Ec2Lab, launch_instance, moto_client
 from tourniquet import errors, store
 from tourniquet.aws import client as aws_client
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain
-
-from tests.handlers.conftest import REGION
-from tests.helpers import Ec2Lab, launch_instance, moto_client
 
 INCIDENT = "inc-0c4f1e2d3a5b"
 AUTOMATIC = ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"]

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
+
+from tests.handlers.conftest import REGION
+from tests.helpers import launch_instance, moto_client
 from tourniquet import errors, store
 from tourniquet.aws import client as aws_client
 from tourniquet.diagnostics.handler import diagnose
 from tourniquet.intake.model import Alert, Resource
-
-from tests.handlers.conftest import REGION
-from tests.helpers import launch_instance, moto_client
 
 INCIDENT = "inc-5e6f7a8b9c0d"
 ALERT_TIME = "2026-11-20T09:13:48Z"

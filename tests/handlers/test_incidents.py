@@ -25,6 +25,8 @@ def test_first_alert_opens_an_incident(aws):
     assert incident["status"] == "open"
     assert incident["duplicate_count"] == 0
     assert incident["alert"]["finding_id"] == "92cc3f3c6d1f4a6bb51a7c3f1e0a1b2c"
+    assert incident["gsi1pk"] == "TYPE#CryptoCurrency:EC2/BitcoinTool.B!DNS"
+    assert incident["gsi1sk"] == incident["first_seen"]
     assert [e["kind"] for e in store.timeline(folded.incident_id)] == ["opened"]
 
 
@@ -60,7 +62,7 @@ def test_resent_guardduty_finding_folds_even_after_the_window(aws, monkeypatch):
     assert update.incident_id == first.incident_id
 
 
-def test_concurrent_identical_alerts_open_exactly_one_incident(aws):
+def test_concurrent_identical_alerts_open_exactly_one_incident(aws, atomic_items):
     results: list[dedup.Folded] = []
     barrier = threading.Barrier(8)
 

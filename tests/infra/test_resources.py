@@ -179,7 +179,7 @@ DEFAULT_PATTERNS = {
     "CloudWatchAlarms": {
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
-        "detail": {"alarmName": [{"prefix": "security-"}], "state": {"value": ["ALARM"]}},
+        "detail": {"alarmName": [{"prefix": "security-"}], "state": {"value": ["ALARM", "OK"]}},
     },
 }
 

@@ -208,7 +208,12 @@ def template() -> dict[str, Any]:
             },
             "SlackSecret0F2E1A3B": {
                 "Type": "AWS::SecretsManager::Secret",
-                "Properties": {"GenerateSecretString": {}},
+                "Properties": {
+                    "GenerateSecretString": {
+                        "SecretStringTemplate": '{"bot_token": "xoxb-replace-me"}',
+                        "GenerateStringKey": "signing_secret",
+                    }
+                },
             },
             "EscalationTopic5E6F7A8B": {
                 "Type": "AWS::SNS::Topic",

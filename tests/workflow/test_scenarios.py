@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +13,7 @@ from moto.ec2.models.elastic_block_store import EBSBackend
 
 from sandbox.core import OUTSIDER, Sandbox
 from sandbox.slack import SlackUser
+from tests.helpers import load_event
 from tests.workflow.conftest import Runner
 from tourniquet import store
 from tourniquet_cli.scenario import approval_card
@@ -305,3 +308,33 @@ def test_an_archived_finding_is_ignored_with_its_reason(runner: Runner):
 
     assert result["status"] == "ignored"
     assert "archived" in result["reason"]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_an_alertmanager_webhook_opens_one_incident_per_alert(sandbox: Sandbox):
+    [token] = [s["bearer_token"] for s in sandbox.deployment.secrets.values() if "bearer_token" in s]
+    body = json.dumps(load_event("alertmanager_v4_firing")).encode()
+    url = sandbox.api.url("/webhook/alertmanager")
+
+    denied, _ = _post(url, body, {"Content-Type": "application/json"})
+    status, answer = _post(
+        url, body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    )
+
+    assert denied == 401
+    assert status == 202
+    executions = [sandbox.wait_for_execution(a["execution_arn"], timeout=60) for a in answer["accepted"]]
+    assert [e["status"] for e in executions] == ["SUCCEEDED"] * len(
+        load_event("alertmanager_v4_firing")["alerts"]
+    )
+    incidents = {sandbox.incident_id_for(e["executionArn"]) for e in executions}
+    assert None not in incidents
+    assert len(incidents) == len(executions)

@@ -77,6 +77,9 @@ def _open_incident(incident_id: str, alert: Alert, execution_id: str | None) -> 
         "dedup_key": alert.dedup_key,
         "first_seen": at,
         "execution_id": execution_id,
+        # The by-type index: incidents of one alert type, in time order.
+        "gsi1pk": f"TYPE#{alert.type}",
+        "gsi1sk": at,
     }
     assignments, names, values = store.set_clause(fields)
     store.table().update_item(
