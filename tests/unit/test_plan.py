@@ -20,10 +20,18 @@ def test_ec2_finding_contains_automatically_and_stops_only_after_approval():
     plan = make_plan(_alert(), _running(), Settings(APPROVAL_TIMEOUT_SECONDS=900))
 
     assert plan["playbook"] == "guardduty-ec2-instance"
-    assert plan["automatic"] == ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"]
-    assert plan["approval"] == ["stop_instance"]
+    assert plan["automatic"] == [
+        "tag_instance",
+        "preserve_evidence",
+        "snapshot_volumes",
+        "detach_from_scaling",
+        "isolate_network",
+        "quarantine_instance_profile",
+    ]
+    assert plan["approval"] == ["revoke_role_sessions", "stop_instance"]
     assert plan["approval_required"] is True
     assert plan["approval_timeout_seconds"] == 900
+    assert plan["approval_waits"] == {"before_reminder": 675, "after_reminder": 225}
     assert plan["target"] == {
         "type": "AwsEc2Instance",
         "id": "i-0a1b2c3d4e5f67890",
@@ -53,3 +61,33 @@ def test_dry_run_is_carried_into_the_plan():
 
 def test_catalog_ends_with_a_catch_all():
     assert catalog()[-1].match.model_dump(exclude_defaults=True) == {}
+
+
+def _key_alert(user_type: str) -> Alert:
+    event = load_event("guardduty_iam_access_key")
+    event["detail"]["resource"]["accessKeyDetails"]["userType"] = user_type
+    alert = normalize(event)
+    assert isinstance(alert, Alert)
+    return alert
+
+
+def test_a_users_key_is_contained_automatically_and_console_login_waits():
+    plan = make_plan(_key_alert("IAMUser"), [], Settings())
+
+    assert plan["automatic"] == ["deactivate_access_key", "attach_deny_policy", "revoke_sessions"]
+    assert plan["approval"] == ["disable_console_login"]
+
+
+def test_assumed_role_credentials_only_revoke_sessions_and_only_after_approval():
+    plan = make_plan(_key_alert("AssumedRole"), [], Settings())
+
+    assert plan["automatic"] == []
+    assert plan["approval"] == ["revoke_sessions"]
+    assert plan["target"]["role_name"]
+
+
+def test_root_credentials_are_alert_only():
+    plan = make_plan(_key_alert("Root"), [], Settings())
+
+    assert plan["automatic"] == [] and plan["approval"] == []
+    assert "root" in plan["notes"][0]

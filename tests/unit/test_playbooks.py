@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import load_event
-from tourniquet.containment.actions import ACTIONS
+from tourniquet.containment.registry import ACTIONS
 from tourniquet.diagnostics.checks import CHECKS
 from tourniquet.intake.model import Alert, Severity
 from tourniquet.intake.normalize import normalize_all

@@ -50,7 +50,11 @@ def test_approve_contains_snapshots_isolates_and_stops(runner: Runner, sandbox: 
         "tag_instance": ("auto", "done", True),
         "preserve_evidence": ("auto", "done", True),
         "snapshot_volumes": ("auto", "done", True),
+        # The look-alike is in no Auto Scaling group nor behind a load balancer: nothing to detach.
+        "detach_from_scaling": ("auto", "unchanged", True),
         "isolate_network": ("auto", "done", True),
+        "quarantine_instance_profile": ("auto", "done", True),
+        "revoke_role_sessions": ("approval", "done", True),
         "stop_instance": ("approval", "done", True),
     }
     assert _instance(sandbox, instance_id)["State"]["Name"] in ("stopping", "stopped")

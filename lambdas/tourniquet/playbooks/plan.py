@@ -26,6 +26,9 @@ def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Setting
         automatic, approval = [], []
 
     resource = alert.primary_resource
+    principal = _principal(resource) if resource else {}
+    automatic, approval = _for_principal(principal.get("principal_type"), automatic, approval, notes)
+
     return {
         "playbook": playbook.id,
         "title": playbook.title,
@@ -35,7 +38,7 @@ def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Setting
             "id": resource.id if resource else None,
             "account": alert.account,
             "region": resource.region if resource and resource.region else alert.region,
-            **(_principal(resource) if resource else {}),
+            **principal,
         },
         "automatic": automatic,
         "approval": approval,
@@ -55,6 +58,30 @@ def approval_waits(timeout_seconds: int) -> dict[str, int]:
     """The approval wait in two parts, split at the reminder; together they are the whole timeout."""
     before = max(int(timeout_seconds * REMINDER_AT), 1)
     return {"before_reminder": before, "after_reminder": max(timeout_seconds - before, 1)}
+
+
+# Actions that only make sense on an IAM user, and actions that hit every holder of an assumed role.
+_USER_ONLY = frozenset({"deactivate_access_key", "attach_deny_policy", "disable_console_login"})
+_ROLE_WIDE = frozenset({"revoke_sessions"})
+
+
+def _for_principal(
+    principal_type: str | None, automatic: list[str], approval: list[str], notes: list[str]
+) -> tuple[list[str], list[str]]:
+    """Guardrails by whose credentials these are: root is never touched, a role's users need a person."""
+    if principal_type == "Root":
+        notes.append("The credentials are the account root's: alert and escalate only, nothing is changed.")
+        return [], []
+    if principal_type == "AssumedRole":
+        dropped = [a for a in automatic + approval if a in _USER_ONLY]
+        if dropped:
+            notes.append(f"Temporary role credentials: {', '.join(dropped)} do not apply.")
+        wide = [a for a in automatic if a in _ROLE_WIDE]
+        if wide:
+            notes.append(f"{', '.join(wide)} affects every holder of the role: it waits for approval.")
+        automatic = [a for a in automatic if a not in _USER_ONLY and a not in _ROLE_WIDE]
+        approval = [a for a in approval if a not in _USER_ONLY] + wide
+    return automatic, approval
 
 
 def _principal(resource: Resource) -> dict[str, str]:
