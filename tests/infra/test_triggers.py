@@ -95,14 +95,16 @@ def test_security_hub_findings_that_never_start_the_workflow(
     assert started_by(variant_template, event) == set()
 
 
-def test_alarms_with_a_configured_prefix_going_into_alarm(template: Template) -> None:
+def test_alarms_with_a_configured_prefix_going_into_alarm_and_back_to_ok(template: Template) -> None:
     alarm = load_event("cloudwatch_alarm_state_change")
     assert started_by(template, alarm) == set()  # its name has no configured prefix
     selected = with_detail(alarm, alarmName="security-ssh-brute-force")
     assert started_by(template, selected) == {"CloudWatchAlarms"}
     back_to_ok = with_detail(load_event("cloudwatch_alarm_ok"), alarmName="security-ssh-brute-force")
     assert back_to_ok["detail"]["state"]["value"] == "OK"
-    assert started_by(template, back_to_ok) == set()
+    assert started_by(template, back_to_ok) == {"CloudWatchAlarms"}  # it resolves the incident
+    no_data = with_detail(back_to_ok, state={"value": "INSUFFICIENT_DATA"})
+    assert started_by(template, no_data) == set()
 
 
 def test_tourniquets_own_alarms_never_start_the_workflow(

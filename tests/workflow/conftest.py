@@ -1,4 +1,6 @@
-"""Workflow scenarios: the real ASL, deployed from what app.py synthesizes, one sandbox per test process."""
+"""Workflow scenarios: the real ASL, deployed from what app.py synthesizes, one sandbox per test module.
+
+Only one sandbox runs in a process at a time, so each module's sandbox stops before the next module's starts."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from tests.helpers import load_event
 from tourniquet_cli.scenario import AlertRun, Decision, run_alert
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as running:
         yield running
