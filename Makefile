@@ -25,6 +25,8 @@ unit: .venv/.synced
 
 bench: .venv/.synced
 	@$(UV) run --frozen python -m benchmarks.demo
+	@$(UV) run --frozen python -m benchmarks.approval_callback
+	@$(UV) run --frozen python -m benchmarks.containment
 
 synth: .venv/.synced
 	@npx --yes aws-cdk@2.1148.1 synth --quiet
