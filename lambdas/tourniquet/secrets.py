@@ -1,13 +1,15 @@
-"""The Slack app's credentials, read from Secrets Manager (never from the environment, never logged).
+"""Credentials read from Secrets Manager (never from the environment, never logged).
 
-The secret is JSON ``{"bot_token": "xoxb-…", "signing_secret": "…"}``. It is fetched once per container and
-cached for a few minutes, so that a rotation is picked up without a redeploy. The cache is keyed by the
-secret's ARN, so functions sharing one process (the local sandbox) never read each other's secret.
+Each secret is a JSON object, fetched once per container and cached for a few minutes, so that a rotation is
+picked up without a redeploy. The cache is keyed by the secret's ARN, so functions sharing one process (the
+local sandbox) never read each other's secret. The Slack app's secret is
+``{"bot_token": "xoxb-…", "signing_secret": "…"}``.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import TypeVar
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
@@ -21,6 +23,11 @@ MAX_AGE_SECONDS = 300
 
 _providers: dict[str | None, SecretsProvider] = {}
 _lock = threading.Lock()
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class SecretUnreadable(Exception):
+    """A secret could not be read or does not hold what it should; the message names no value."""
 
 
 class SlackSecret(BaseModel):
@@ -47,19 +54,27 @@ def _provider() -> SecretsProvider:
         return _providers[endpoint]
 
 
+def read_json_secret(arn: str, model: type[Model], what: str) -> Model:
+    """The JSON secret at ``arn`` as ``model``; :class:`SecretUnreadable` names ``what`` and the fields."""
+    try:
+        value = _provider().get(arn, max_age=MAX_AGE_SECONDS, transform="json")
+    except (GetParameterError, TransformParameterError) as exc:
+        raise SecretUnreadable(f"the {what} could not be read: {type(exc).__name__}") from exc
+    if not isinstance(value, dict):
+        raise SecretUnreadable(f"the {what} is not a JSON object")
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors())
+        raise SecretUnreadable(f"the {what} is malformed: {fields or 'invalid'}") from exc
+
+
 def slack_secret() -> SlackSecret:
     """The secret named by ``SLACK_SECRET_ARN``; raises :class:`SlackUnavailable` if it cannot be read."""
     arn = get_settings().slack_secret_arn
     if not arn:
         raise SlackUnavailable("no Slack secret is configured (SLACK_SECRET_ARN)")
     try:
-        value = _provider().get(arn, max_age=MAX_AGE_SECONDS, transform="json")
-    except (GetParameterError, TransformParameterError) as exc:
-        raise SlackUnavailable(f"the Slack secret could not be read: {type(exc).__name__}") from exc
-    if not isinstance(value, dict):
-        raise SlackUnavailable("the Slack secret is not a JSON object")
-    try:
-        return SlackSecret.model_validate(value)
-    except ValidationError as exc:
-        fields = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors())
-        raise SlackUnavailable(f"the Slack secret is malformed: {fields or 'invalid'}") from exc
+        return read_json_secret(arn, SlackSecret, "Slack secret")
+    except SecretUnreadable as exc:
+        raise SlackUnavailable(str(exc)) from exc

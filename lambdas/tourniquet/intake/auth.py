@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 from collections.abc import Mapping
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
-from tourniquet import aws
-from tourniquet.settings import get_settings
+from tourniquet.secrets import read_json_secret
 
-MAX_AGE_SECONDS = 300
 SIGNATURE_HEADER = "x-tourniquet-signature"
 SIGNATURE_PREFIX = "sha256="
-
-_providers: dict[str | None, SecretsProvider] = {}
-_lock = threading.Lock()
-
-
-class SecretUnavailable(Exception):
-    """The webhook secret could not be read or is malformed: a fault on this side, not the sender's."""
 
 
 class WebhookSecret(BaseModel):
@@ -50,28 +38,8 @@ class WebhookSecret(BaseModel):
         return self
 
 
-def _provider() -> SecretsProvider:
-    # One provider (and so one cache) per endpoint; the provider's cache itself is keyed by secret ARN.
-    endpoint = get_settings().aws_endpoint_url
-    with _lock:
-        if endpoint not in _providers:
-            _providers[endpoint] = SecretsProvider(boto3_client=aws.client("secretsmanager"))
-        return _providers[endpoint]
-
-
 def webhook_secret(arn: str) -> WebhookSecret:
-    try:
-        value = _provider().get(arn, max_age=MAX_AGE_SECONDS, transform="json")
-    except (GetParameterError, TransformParameterError) as exc:
-        raise SecretUnavailable(f"the webhook secret could not be read: {type(exc).__name__}") from exc
-    if not isinstance(value, dict):
-        raise SecretUnavailable("the webhook secret is not a JSON object")
-    try:
-        return WebhookSecret.model_validate(value)
-    except ValidationError as exc:
-        raise SecretUnavailable(
-            "the webhook secret is malformed: it needs a bearer_token or an hmac_secret"
-        ) from exc
+    return read_json_secret(arn, WebhookSecret, "webhook secret")
 
 
 def signature(body: bytes, key: str) -> str:

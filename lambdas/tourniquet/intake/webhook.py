@@ -28,6 +28,7 @@ from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize_part, webhook_parts
 from tourniquet.intake.settings import IntakeSettings
 from tourniquet.logs import logger
+from tourniquet.secrets import SecretUnreadable
 
 MAX_BODY_BYTES = 256 * 1024
 SOURCES: tuple[WebhookSource, ...] = ("grafana", "alertmanager")
@@ -97,7 +98,7 @@ def _unauthenticated(request: Request, settings: IntakeSettings) -> Response | N
         return error(503, "unavailable", "the webhook is not configured; try again later")
     try:
         secret = auth.webhook_secret(settings.webhook_secret_arn)
-    except auth.SecretUnavailable as exc:
+    except SecretUnreadable as exc:  # a fault on this side, not the sender's
         logger.error("Webhook secret unavailable", extra={"problem": str(exc)})
         return error(503, "unavailable", "requests cannot be authenticated right now; try again later")
     if not auth.authenticated(request.headers, request.body, secret):
