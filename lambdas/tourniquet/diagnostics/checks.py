@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from tourniquet import aws, errors, store
-from tourniquet.diagnostics import cloudtrail, ec2
-from tourniquet.diagnostics.model import DiagnoseRequest, DiagnosticResult, Finding
-from tourniquet.intake.model import Alert, Resource
+from tourniquet.diagnostics import cloudtrail, ec2, health, iam, metrics
+from tourniquet.diagnostics.model import DiagnoseRequest, DiagnosticResult, Finding, Status
+from tourniquet.intake.model import UNKNOWN, Alert, Resource
 from tourniquet.logs import logger
 from tourniquet.settings import Settings
 
 EC2_INSTANCE = "AwsEc2Instance"
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+
+
+def _finding(status: Status, headline: str, **summary: Any) -> Finding:
+    return Finding(status=status, summary={"headline": headline, **summary})
+
+
+def _not(status: Status, reason: str, **summary: Any) -> Finding:
+    """A finding that stops at a reason: the reason is its headline."""
+    return _finding(status, reason, reason=reason, **summary)
 
 
 def target_instance(alert: Alert) -> Resource | None:
@@ -26,16 +36,14 @@ def _readable_instance(alert: Alert) -> Resource | Finding:
     """The alert's instance, or why it cannot be looked at from this deployment."""
     instance = target_instance(alert)
     if instance is None:
-        return Finding(status="not_applicable", summary={"reason": "the alert names no EC2 instance"})
+        return _not("not_applicable", "the alert names no EC2 instance")
     region = instance.region or alert.region
     here = aws.client("ec2").meta.region_name
     if region != here:
-        return Finding(
-            status="not_applicable",
-            summary={
-                "instance_id": instance.id,
-                "reason": f"the instance is in {region}; this deployment reads {here}",
-            },
+        return _not(
+            "not_applicable",
+            f"the instance is in {region}; this deployment reads {here}",
+            instance_id=instance.id,
         )
     return instance
 
@@ -45,15 +53,11 @@ def check_ec2_instance(alert: Alert, settings: Settings) -> Finding:
     if not isinstance(instance, Resource):
         return instance
     if not _INSTANCE_ID.fullmatch(instance.id):
-        return Finding(
-            status="not_found", summary={"instance_id": instance.id, "reason": "not an instance id"}
-        )
+        return _not("not_found", "not an instance id", instance_id=instance.id)
     summary = ec2.describe(instance.id, settings.protected_tag_key)
     if summary is None:
-        return Finding(
-            status="not_found", summary={"instance_id": instance.id, "reason": "EC2 does not know it"}
-        )
-    return Finding(status="ok", summary=summary)
+        return _not("not_found", "EC2 does not know it", instance_id=instance.id)
+    return _finding("ok", _instance_headline(summary), **summary)
 
 
 def check_cloudtrail(alert: Alert, settings: Settings) -> Finding:
@@ -62,13 +66,97 @@ def check_cloudtrail(alert: Alert, settings: Settings) -> Finding:
         return instance
     span = cloudtrail.window(alert.time, store.now())
     events, truncated = cloudtrail.lookup(instance.id, span)
-    summary = {"instance_id": instance.id, **cloudtrail.summarize(events, span, truncated=truncated)}
-    return Finding(status="ok", summary=summary)
+    summary = cloudtrail.summarize(events, span, truncated=truncated)
+    return _finding("ok", _trail_headline(summary), instance_id=instance.id, **summary)
+
+
+def check_cloudtrail_actor(alert: Alert, settings: Settings) -> Finding:
+    actor = alert.actor
+    if actor is not None and actor.access_key_id:
+        attribute, value = "AccessKeyId", actor.access_key_id
+    elif actor is not None and actor.user_name:
+        attribute, value = "Username", actor.user_name
+    else:
+        return _not("not_applicable", "the alert names no actor access key or user name")
+    span = cloudtrail.window(alert.time, store.now())
+    events, truncated = cloudtrail.lookup(value, span, attribute)
+    summary = cloudtrail.summarize(events, span, truncated=truncated)
+    return _finding("ok", _trail_headline(summary), actor={"attribute": attribute, "value": value}, **summary)
+
+
+def check_iam_principal(alert: Alert, settings: Settings) -> Finding:
+    principal = iam.principal(alert)
+    if principal is None:
+        return _not("not_applicable", "the alert names no IAM user or role (root is never profiled)")
+    if principal.kind == "user":
+        profile = iam.describe_user(principal.name, settings.protected_tag_key, store.now())
+    else:
+        profile = iam.describe_role(principal.name, settings.protected_tag_key)
+    if profile is None:
+        return _not(
+            "not_found", f"IAM does not know the {principal.kind}", kind=principal.kind, name=principal.name
+        )
+    return _finding("ok", iam.headline(profile), source=principal.source, **profile)
+
+
+def check_health(alert: Alert, settings: Settings) -> Finding:
+    instance = target_instance(alert)
+    if instance is None:
+        return _not("not_applicable", "the alert names no EC2 instance")
+    region = instance.region or alert.region
+    known_region = region if region != UNKNOWN else None
+    try:
+        events, truncated = health.events(instance.id, known_region)
+    except health.HealthUnavailable as exc:
+        return _not("unavailable", str(exc), instance_id=instance.id)
+    headline = f"{len(events)}{'+' if truncated else ''} open or upcoming AWS Health events"
+    if events:
+        headline += f": {', '.join(sorted({str(e['type']) for e in events}))}"
+    return _finding(
+        "ok",
+        headline,
+        instance_id=instance.id,
+        region=known_region,
+        count=len(events),
+        truncated=truncated,
+        events=events,
+    )
+
+
+def check_api_rate(alert: Alert, settings: Settings) -> Finding:
+    target = metrics.from_labels(alert.labels)
+    if target is None:
+        return _not("not_applicable", "the alert's labels name no AWS service and API")
+    summary = metrics.read(target, store.now())
+    return _finding("ok", metrics.headline(summary), **summary)
+
+
+def _instance_headline(summary: dict[str, Any]) -> str:
+    parts = [str(summary["instance_id"]), str(summary["state"]), str(summary["instance_type"])]
+    if summary["public_ip"]:
+        parts.append(f"public IP {summary['public_ip']}")
+    if summary["protected"]:
+        parts.append("protected")
+    return ", ".join(parts)
+
+
+def _trail_headline(summary: dict[str, Any]) -> str:
+    count = f"{summary['count']}{'+' if summary['truncated'] else ''} events"
+    if not summary["count"]:
+        return f"{count} in the window"
+    names = ", ".join(list(summary["event_names"])[:3])
+    errors = sum(summary["errors"].values())
+    ips = len(summary["source_ips"])
+    return f"{count} ({names}), {errors} errors, {ips} source IPs"
 
 
 CHECKS: dict[str, Callable[[Alert, Settings], Finding]] = {
     "ec2_instance": check_ec2_instance,
     "cloudtrail": check_cloudtrail,
+    "cloudtrail_actor": check_cloudtrail_actor,
+    "iam_principal": check_iam_principal,
+    "health": check_health,
+    "api_rate": check_api_rate,
 }
 
 

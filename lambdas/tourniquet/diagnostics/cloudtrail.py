@@ -1,4 +1,4 @@
-"""The cloudtrail diagnostic (read-only): recent management events that name the instance.
+"""The cloudtrail diagnostics (read-only): recent management events that name the instance or the actor.
 
 LookupEvents allows two requests per second per account and Region, so the lookup is bounded: one day
 before the alert up to now, at most 50 events over at most a few pages.
@@ -40,14 +40,15 @@ def window(alert_time: str, now: datetime) -> Window:
     return Window(start=min(seen, now) - LOOKBACK, end=now)
 
 
-def lookup(resource_name: str, span: Window) -> tuple[list[dict[str, Any]], bool]:
-    """Events naming the resource, newest first, and whether more existed than were read."""
+def lookup(value: str, span: Window, attribute: str = "ResourceName") -> tuple[list[dict[str, Any]], bool]:
+    """Events whose ``attribute`` (ResourceName, AccessKeyId, Username) is ``value``, newest first, and
+    whether more existed than were read."""
     client = aws.client("cloudtrail")
     events: list[dict[str, Any]] = []
     token: str | None = None
     for _ in range(MAX_PAGES):
         request: dict[str, Any] = {
-            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": resource_name}],
+            "LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
             "StartTime": span.start,
             "EndTime": span.end,
             "MaxResults": MAX_EVENTS - len(events),

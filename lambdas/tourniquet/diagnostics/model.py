@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tourniquet import errors
 from tourniquet.intake.model import Alert
 
-Status = Literal["ok", "not_found", "not_applicable"]
+# "unavailable": the account cannot answer this check at all (AWS Health without a qualifying support plan).
+Status = Literal["ok", "not_found", "not_applicable", "unavailable"]
 
 
 class DiagnoseRequest(BaseModel):
@@ -33,7 +34,7 @@ class DiagnoseRequest(BaseModel):
 
 
 class Finding(TypedDict):
-    """What one check found, before it is recorded."""
+    """What one check found, before it is recorded; every summary has a short ``headline`` for the card."""
 
     status: Status
     summary: dict[str, Any]
