@@ -192,7 +192,12 @@ def approval_event(incident_id: str = INCIDENT_ID, timeout: int = 3600) -> dict[
             "dedup_key": alert.dedup_key,
         },
         "alert": alert.model_dump(mode="json"),
-        "plan": make_plan(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=timeout)),
+        # A fixed plan, whatever the playbooks say today.
+        "plan": {
+            **make_plan(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=timeout)),
+            "automatic": ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"],
+            "approval": ["stop_instance"],
+        },
         "diagnostics": DIAGNOSTICS,
         "contained": CONTAINED,
     }

@@ -87,7 +87,12 @@ def _request(alert: Alert | None = None, diagnostics: list[dict[str, Any]] | Non
                 "dedup_key": "k",
             },
             "alert": alert.model_dump(mode="json"),
-            "plan": make_plan(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=3600)),
+            # The card is tested on a fixed plan, whatever the playbooks say today.
+            "plan": {
+                **make_plan(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=3600)),
+                "automatic": ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"],
+                "approval": ["stop_instance"],
+            },
             "diagnostics": DIAGNOSTICS if diagnostics is None else diagnostics,
             "contained": CONTAINED,
         }

@@ -1,6 +1,6 @@
 """Workflow scenarios: the real ASL, deployed from what app.py synthesizes, one sandbox per test module.
 
-Only one sandbox runs in a process at a time, so each module's sandbox stops before the next module's starts."""
+Only one sandbox runs in a process at a time: each module's sandbox stops before the next one starts."""
 
 from __future__ import annotations
 

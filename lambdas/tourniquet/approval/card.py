@@ -42,7 +42,14 @@ SEVERITY_EMOJI = {
     Severity.INFORMATIONAL: "⚪",
 }
 
-_CHECK_LABELS = {"ec2_instance": "Instance", "cloudtrail": "CloudTrail"}
+_CHECK_LABELS = {
+    "ec2_instance": "Instance",
+    "cloudtrail": "CloudTrail",
+    "cloudtrail_actor": "Actor's CloudTrail",
+    "iam_principal": "Principal",
+    "health": "AWS Health",
+    "api_rate": "API calls",
+}
 
 # Slack limits (characters).
 _HEADER_LIMIT = 150
@@ -202,8 +209,10 @@ def _body(ctx: CardContext) -> list[Block]:
     if flags:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=flag) for flag in flags]))
     blocks.append(SectionBlock(fields=[MarkdownTextObject(text=field) for field in _facts(ctx)]))
-    if ctx.diagnostics:
-        blocks.append(_section("*Diagnostics*\n" + "\n".join(_diagnostic_line(d) for d in ctx.diagnostics)))
+    # A check that does not apply to this alert is left off the card.
+    relevant = [d for d in ctx.diagnostics if d.status != "not_applicable"]
+    if relevant:
+        blocks.append(_section("*Diagnostics*\n" + "\n".join(_diagnostic_line(d) for d in relevant)))
     blocks.append(_section("*Done automatically*\n" + _contained_lines(ctx)))
     blocks.append(_section("*Requires approval*\n" + _pending_lines(ctx)))
     if plan.notes:
@@ -249,7 +258,8 @@ def _diagnostic_line(diagnostic: Diagnostic) -> str:
     label = _CHECK_LABELS.get(diagnostic.check, diagnostic.check)
     summary = diagnostic.summary
     if diagnostic.status == "unavailable":
-        reason = f" ({diagnostic.error})" if diagnostic.error else ""
+        why = diagnostic.error or _scalar(summary.get("reason"))
+        reason = f" ({why})" if why else ""
         return f"⚠️ *{escape(label)}*: unavailable{escape(reason)}"
     if diagnostic.status != "ok":
         reason = f": {_scalar(summary.get('reason'))}" if summary.get("reason") else ""
@@ -258,6 +268,8 @@ def _diagnostic_line(diagnostic: Diagnostic) -> str:
         detail = _instance_detail(summary)
     elif diagnostic.check == "cloudtrail":
         detail = _cloudtrail_detail(summary)
+    elif summary.get("headline"):
+        detail = _scalar(summary["headline"])
     else:
         detail = _joined((f"{key} {_scalar(value)}" for key, value in summary.items() if _scalar(value)))
     return f"• *{escape(label)}*: {escape(detail) or 'no details'}"
