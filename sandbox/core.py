@@ -28,6 +28,8 @@ from sandbox.cloudtrail import TrailStore
 from sandbox.deploy import Deployment, deploy, sandbox_slack_secret, synthesized_template
 from sandbox.interactions import LocalHttpApi
 from sandbox.seed import Seeder
+from sandbox.slack import APP_ID as SLACK_APP_ID
+from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import FakeSlack, SlackMessage, SlackUser
 
 REGION = "eu-west-1"
@@ -256,7 +258,13 @@ class Sandbox:
         return synthesized.template
 
     def _deployed_environment(self) -> dict[str, str]:
-        environment = {"AWS_ENDPOINT_URL": self.endpoint_url, "SLACK_API_URL": self.slack.api_url}
+        environment = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "SLACK_API_URL": self.slack.api_url,
+            # The fake Slack's workspace and app: clicks are refused unless both are configured.
+            "SLACK_TEAM_ID": SLACK_TEAM_ID,
+            "SLACK_APP_ID": SLACK_APP_ID,
+        }
         if self._approver_override is not None:
             environment["APPROVERS"] = ",".join(self._approver_override)
         environment.update(self._function_environment)

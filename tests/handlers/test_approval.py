@@ -124,6 +124,8 @@ def slack_environment(fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> Slack
         "SLACK_CHANNEL": channel,
         "APPROVERS": f"{APPROVER},U0OTHERAPP",
         "ESCALATION_TOPIC_ARN": topic_arn,
+        "SLACK_TEAM_ID": "T0SANDBOX",
+        "SLACK_APP_ID": "A0TOURNIQ",
     }.items():
         monkeypatch.setenv(name, value)
     return SlackEnv(fake, channel, queue_url)

@@ -111,6 +111,21 @@ def test_a_configured_id_refuses_a_payload_that_does_not_name_one(slack, sfn_cal
     assert sfn_calls == []
 
 
+@pytest.mark.parametrize("unset", ["SLACK_TEAM_ID", "SLACK_APP_ID"])
+def test_until_the_workspace_and_app_are_configured_every_click_is_refused(
+    slack, sfn_calls, monkeypatch, unset
+):
+    approval = request_card()
+    before = snapshot(approval["approval_id"])
+    monkeypatch.delenv(unset)
+
+    response = interact(slack_request(click_payload(approval)))
+
+    assert response["statusCode"] == 403
+    assert snapshot(approval["approval_id"]) == before
+    assert sfn_calls == []
+
+
 def test_a_click_from_the_configured_workspace_and_app_decides(slack, sfn_calls, monkeypatch):
     approval = request_card()
     monkeypatch.setenv("SLACK_TEAM_ID", "T0SANDBOX")

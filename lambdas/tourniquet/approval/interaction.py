@@ -151,14 +151,16 @@ def parse_payload(body: bytes) -> InteractionPayload:
 def check_workspace(payload: InteractionPayload) -> None:
     """The click's team and app must be the configured ``SLACK_TEAM_ID`` and ``SLACK_APP_ID``.
 
-    A check is only made when its id is configured (production must configure both); a configured id refuses a
-    payload that does not name one.
+    Fail closed: until both are configured every click is refused, as is a payload that names neither.
     """
     settings = get_settings()
+    if not (settings.slack_team_id and settings.slack_app_id):
+        logger.error("clicks refused: SLACK_TEAM_ID and SLACK_APP_ID are not configured")
+        raise BadRequest(403, "this Slack app is not configured to take decisions")
     team = payload.team.id if payload.team else None
-    if settings.slack_team_id and team != settings.slack_team_id:
+    if team != settings.slack_team_id:
         raise BadRequest(403, "wrong Slack workspace")
-    if settings.slack_app_id and payload.api_app_id != settings.slack_app_id:
+    if payload.api_app_id != settings.slack_app_id:
         raise BadRequest(403, "wrong Slack app")
 
 
