@@ -148,6 +148,9 @@ def test_card_shows_every_section():
         "⚠️ isolate_network: refused, not verified",
     ]
     assert _block(blocks, "*Requires approval*") == f"*Requires approval*\n• stop_instance on `{INSTANCE}`"
+    next_steps = _block(blocks, "*Next steps (runbook)*").splitlines()
+    assert next_steps[1].startswith("1. Read the CloudTrail summary on the Slack card")
+    assert len(next_steps) == 4
     text = _texts(blocks)
     assert (
         "https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1"

@@ -91,3 +91,17 @@ def test_root_credentials_are_alert_only():
 
     assert plan["automatic"] == [] and plan["approval"] == []
     assert "root" in plan["notes"][0]
+
+
+def test_a_playbooks_own_approvers_and_next_steps_are_carried_into_the_plan(monkeypatch):
+    from tourniquet.playbooks import plan as plan_module
+
+    ec2 = next(p for p in catalog() if p.id == "guardduty-ec2-instance")
+    monkeypatch.setattr(
+        plan_module, "select", lambda _alert: ec2.model_copy(update={"approvers": ("S0SECOPS",)})
+    )
+
+    plan = make_plan(_alert(), _running(), Settings())
+
+    assert plan["approvers"] == ["S0SECOPS"]
+    assert plan["next_steps"] == list(ec2.next_steps)

@@ -162,3 +162,13 @@ def test_a_category_pattern_narrows_a_match():
 
     assert Match(categories=("Software and Configuration Checks*",)).fits(control)
     assert not Match(categories=("TTPs*",)).fits(control)
+
+
+def test_each_playbooks_next_steps_are_its_runbooks_first_manual_steps():
+    for playbook in catalog():
+        runbook = (ROOT / playbook.runbook).read_text()
+        section = runbook.split("## Manual investigation", 1)[1].split("\n## ", 1)[0]
+        flattened = " ".join(line.strip() for line in section.splitlines())
+        assert playbook.next_steps, playbook.id
+        for step in playbook.next_steps:
+            assert step in flattened, f"{playbook.id}: {step!r} is not in {playbook.runbook}"

@@ -217,6 +217,9 @@ def _body(ctx: CardContext) -> list[Block]:
     blocks.append(_section("*Requires approval*\n" + _pending_lines(ctx)))
     if plan.notes:
         blocks.append(_section("*Notes*\n" + "\n".join(f"• {escape(note)}" for note in plan.notes)))
+    if plan.next_steps:
+        steps = "\n".join(f"{n}. {escape(step)}" for n, step in enumerate(plan.next_steps, 1))
+        blocks.append(_section("*Next steps (runbook)*\n" + steps))
     links = _links(ctx)
     if links:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(links))]))

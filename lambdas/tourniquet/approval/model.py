@@ -56,6 +56,7 @@ class Plan(_Model):
     approval_timeout_seconds: int = Field(ge=1)
     dry_run: bool = False
     notes: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
     # Who may decide this plan's approval: Slack user ids and user group ids (``S…``). Empty means the
     # deployment's APPROVERS and APPROVER_GROUPS.
     approvers: tuple[str, ...] = ()

@@ -73,9 +73,14 @@ class Playbook(BaseModel):
     id: str
     title: str
     runbook: str
+    # The runbook's first manual steps, shown on the Slack card.
+    next_steps: tuple[str, ...] = ()
     match: Match
     diagnostics: tuple[str, ...] = ()
     actions: tuple[Action, ...] = ()
+    # Who may approve this playbook's actions: Slack user ids and user group ids (``S…``). Empty means the
+    # deployment's APPROVERS and APPROVER_GROUPS.
+    approvers: tuple[str, ...] = ()
 
 
 @cache

@@ -33,6 +33,8 @@ def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Setting
         "playbook": playbook.id,
         "title": playbook.title,
         "runbook": playbook.runbook,
+        "next_steps": list(playbook.next_steps),
+        "approvers": list(playbook.approvers),
         "target": {
             "type": resource.type if resource else None,
             "id": resource.id if resource else None,
