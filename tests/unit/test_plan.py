@@ -2,6 +2,7 @@ from tests.helpers import load_event
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.playbooks.catalog import catalog
+from tourniquet.playbooks import plan as plan_module
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 
