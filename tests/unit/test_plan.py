@@ -1,8 +1,8 @@
 from tests.helpers import load_event
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
-from tourniquet.playbooks.catalog import catalog
 from tourniquet.playbooks import plan as plan_module
+from tourniquet.playbooks.catalog import catalog
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 
@@ -95,8 +95,6 @@ def test_root_credentials_are_alert_only():
 
 
 def test_a_playbooks_own_approvers_and_next_steps_are_carried_into_the_plan(monkeypatch):
-    from tourniquet.playbooks import plan as plan_module
-
     ec2 = next(p for p in catalog() if p.id == "guardduty-ec2-instance")
     monkeypatch.setattr(
         plan_module, "select", lambda _alert: ec2.model_copy(update={"approvers": ("S0SECOPS",)})
