@@ -29,6 +29,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
 
@@ -246,3 +247,33 @@ def install_eni_groups_fix(patcher: Patcher) -> None:
         return self._group_set
 
     patcher.set(NetworkInterface, "group_set", property(group_set))
+
+
+_HEALTH_TARGET = "AWSHealth_20160804."
+
+
+def _health_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """AWS Health as an account with a support plan and nothing to report: every list is empty."""
+    operation = str(environ.get("HTTP_X_AMZ_TARGET", "")).removeprefix(_HEALTH_TARGET)
+    empty: dict[str, dict[str, Any]] = {
+        "DescribeEvents": {"events": []},
+        "DescribeAffectedEntities": {"entities": []},
+        "DescribeEventDetails": {"successfulSet": [], "failedSet": []},
+    }
+    body = json.dumps(empty.get(operation, {})).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def install_health(patcher: Patcher) -> None:
+    """moto has no AWS Health; the sandbox answers it, so the diagnostic runs as it would in an account."""
+    original = DomainDispatcherApplication.get_application
+
+    def get_application(self: DomainDispatcherApplication, environ: dict[str, Any]) -> Any:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(_HEALTH_TARGET):
+            return _health_app
+        return original(self, environ)
+
+    patcher.set(DomainDispatcherApplication, "get_application", get_application)
