@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from moto.ec2.models.elastic_block_store import EBSBackend
+from typer.testing import CliRunner
 
 from sandbox.core import OUTSIDER, Sandbox
 from sandbox.slack import SlackUser
 from tests.helpers import load_event
 from tests.workflow.conftest import Runner
 from tourniquet import store
+from tourniquet_cli.main import app
 from tourniquet_cli.scenario import approval_card
 
 
@@ -342,3 +344,32 @@ def test_an_alertmanager_webhook_opens_one_incident_per_alert(sandbox: Sandbox):
     incidents = {sandbox.incident_id_for(e["executionArn"]) for e in executions}
     assert None not in incidents
     assert len(incidents) == len(executions)
+
+
+def test_tourniquet_approve_decides_without_slack_as_the_callers_aws_identity(
+    runner: Runner, sandbox: Sandbox
+):
+    event, _ = sandbox.map_alert(runner.event())
+    execution_arn = sandbox.start_execution(event)
+    sandbox.wait_for_card(execution_arn, timeout=30)
+    incident_id = sandbox.incident_id_for(execution_arn)
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "approve",
+            incident_id,
+            "--deny",
+            "--reason",
+            "Slack is down",
+            "--table",
+            sandbox.deployment.table_name(),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+    assert store.get_incident(incident_id)["status"] == "denied"
+    [decision] = [e for e in store.timeline(incident_id) if e["kind"] == "decision"]
+    assert decision["actor"].startswith("arn:aws:")
+    assert decision["reason"] == "Slack is down"
