@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.deploy import Deployment, HttpRoute
+from sandbox.loopback import LoopbackServer
 
 INTERACTIONS_PATH = "/slack/interactions"
 INTERACTIONS_HANDLER = "tourniquet.approval.handler.slack_interaction"
@@ -187,38 +188,20 @@ class LocalHttpApi:
             if INTERACTIONS_HANDLER in handlers:
                 self.routes.append(HttpRoute(f"POST {INTERACTIONS_PATH}", handlers[INTERACTIONS_HANDLER]))
         self._lambda = lambda_client
-        self._host = host
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer("local-http-api", host)
         self._lock = threading.Lock()
         self._exchanges: list[HttpExchange] = []
 
     def start(self) -> LocalHttpApi:
-        self._server = ThreadingHTTPServer((self._host, 0), _handler_class(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="local-http-api",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server.start(_handler_class(self))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
+        self._server.stop()
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the local HTTP API is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.base_url
 
     def url(self, path: str = INTERACTIONS_PATH) -> str:
         return f"{self.base_url}{path}"

@@ -18,9 +18,11 @@ import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
+
+from sandbox.loopback import LoopbackServer
 
 T = TypeVar("T")
 
@@ -124,9 +126,7 @@ class FakeSlack:
 
     def __init__(self, bot_token: str, *, host: str = "127.0.0.1") -> None:
         self.bot_token = bot_token
-        self._host = host
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer("fake-slack", host)
         self._changed = threading.Condition()
         self._calls: list[SlackCall] = []
         self._messages: dict[tuple[str, str], SlackMessage] = {}
@@ -142,28 +142,15 @@ class FakeSlack:
     # Lifecycle
 
     def start(self) -> FakeSlack:
-        self._server = ThreadingHTTPServer((self._host, 0), _handler_class(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
-        )
-        self._thread.start()
+        self._server.start(_handler_class(self))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
+        self._server.stop()
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake Slack is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.base_url
 
     @property
     def api_url(self) -> str:
