@@ -82,6 +82,11 @@ class TourniquetConfig(BaseModel):
     # A week bounds how long a contained instance can wait for a decision before the request escalates.
     approval_timeout_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     protected_tag_key: str = "tourniquet:protected"
+    protected_principals: tuple[str, ...] = Field(
+        default=(),
+        description="IAM principals never contained automatically (break-glass, CI and deploy roles): "
+        "user or role names or ARNs, `*` globs allowed. Their actions wait for approval.",
+    )
     dry_run: bool = False
     escalation_topic_arn: str | None = None
     table_deletion_protection: bool = True

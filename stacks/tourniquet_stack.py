@@ -168,7 +168,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Plan",
         "tourniquet.playbooks.handler.plan",
         "Chooses the playbook: automatic steps and steps that wait for approval.",
-        environment=("APPROVAL_TIMEOUT_SECONDS", "DRY_RUN", "PROTECTED_TAG_KEY"),
+        environment=("APPROVAL_TIMEOUT_SECONDS", "DRY_RUN", "PROTECTED_TAG_KEY", "PROTECTED_PRINCIPALS"),
         placeholder="PlanFunctionArn",
     ),
     FunctionSpec(
@@ -535,6 +535,7 @@ class TourniquetStack(Stack):
             "SLACK_APP_ID": config.slack_app_id,
             "ESCALATION_TOPIC_ARN": self.escalation_topic.topic_arn,
             "PROTECTED_TAG_KEY": config.protected_tag_key,
+            "PROTECTED_PRINCIPALS": ",".join(config.protected_principals),
             "DRY_RUN": "true" if config.dry_run else "false",
         }
 

@@ -31,11 +31,17 @@ class Settings(BaseSettings):
     slack_app_id: str | None = Field(default=None, alias="SLACK_APP_ID")
     escalation_topic_arn: str | None = Field(default=None, alias="ESCALATION_TOPIC_ARN")
     protected_tag_key: str = Field(default="tourniquet:protected", alias="PROTECTED_TAG_KEY")
+    # Break-glass, CI and deploy principals: names or ARNs, globs allowed; never contained automatically.
+    protected_principals: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), alias="PROTECTED_PRINCIPALS"
+    )
     dry_run: bool = Field(default=False, alias="DRY_RUN")
 
-    @field_validator("approvers", "approver_groups", "two_person_actions", mode="before")
+    @field_validator(
+        "approvers", "approver_groups", "two_person_actions", "protected_principals", mode="before"
+    )
     @classmethod
-    def _split_approvers(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value

@@ -46,6 +46,7 @@ def test_cdk_json_holds_a_complete_valid_config() -> None:
         dedup_window_minutes=60,
         approval_timeout_seconds=3600,
         protected_tag_key="tourniquet:protected",
+        protected_principals=(),
         dry_run=False,
         escalation_topic_arn=None,
         table_deletion_protection=True,

@@ -106,6 +106,7 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "TWO_PERSON_ACTIONS": "",
         "ESCALATION_TOPIC_ARN": {"Ref": topic_id},
         "PROTECTED_TAG_KEY": "tourniquet:protected",
+        "PROTECTED_PRINCIPALS": "",
         "DRY_RUN": "false",
     }
     seen = set()

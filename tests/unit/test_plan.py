@@ -104,3 +104,38 @@ def test_a_playbooks_own_approvers_and_next_steps_are_carried_into_the_plan(monk
 
     assert plan["approvers"] == ["S0SECOPS"]
     assert plan["next_steps"] == list(ec2.next_steps)
+
+
+def test_a_protected_principals_actions_all_wait_for_approval():
+    settings = Settings(PROTECTED_PRINCIPALS="ci-deploy-*, arn:aws:iam::*:role/BreakGlass")
+    alert = _key_alert("IAMUser")
+    user = alert.primary_resource.details["user_name"]
+
+    unprotected = make_plan(alert, [], settings)
+    protected = make_plan(alert, [], Settings(PROTECTED_PRINCIPALS=f"{user[:3]}*"))
+
+    assert unprotected["automatic"] == ["deactivate_access_key", "attach_deny_policy", "revoke_sessions"]
+    assert protected["automatic"] == []
+    assert protected["approval"] == [
+        "deactivate_access_key",
+        "attach_deny_policy",
+        "revoke_sessions",
+        "disable_console_login",
+    ]
+    assert "protected principal" in protected["notes"][-1]
+
+
+def test_an_instance_whose_role_is_protected_is_not_contained_automatically():
+    diagnostics = [
+        *_running(),
+        {
+            "check": "iam_principal",
+            "status": "ok",
+            "summary": {"name": "BreakGlass", "arn": "arn:aws:iam::1:role/BreakGlass"},
+        },
+    ]
+
+    plan = make_plan(_alert(), diagnostics, Settings(PROTECTED_PRINCIPALS="arn:aws:iam::*:role/BreakGlass"))
+
+    assert plan["automatic"] == []
+    assert plan["approval"][-1] == "stop_instance"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from tourniquet.intake.model import Alert, Resource
@@ -28,6 +29,11 @@ def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Setting
     resource = alert.primary_resource
     principal = _principal(resource) if resource else {}
     automatic, approval = _for_principal(principal.get("principal_type"), automatic, approval, notes)
+    protected = _protected_principal(alert, principal, diagnostics, settings.protected_principals)
+    if protected and automatic:
+        # Guardrail: break-glass, CI and deploy principals are never contained without a person deciding.
+        notes.append(f"{protected} is a protected principal: every action waits for approval.")
+        automatic, approval = [], automatic + approval
 
     return {
         "playbook": playbook.id,
@@ -84,6 +90,28 @@ def _for_principal(
         automatic = [a for a in automatic if a not in _USER_ONLY and a not in _ROLE_WIDE]
         approval = [a for a in approval if a not in _USER_ONLY] + wide
     return automatic, approval
+
+
+def _protected_principal(
+    alert: Alert, principal: dict[str, str], diagnostics: list[dict[str, Any]], patterns: tuple[str, ...]
+) -> str | None:
+    """The first principal the alert involves that a configured pattern (name or ARN, globs) names."""
+    if not patterns:
+        return None
+    candidates = [principal.get("user_name"), principal.get("role_name")]
+    if alert.actor is not None:
+        candidates += [alert.actor.principal, alert.actor.user_name]
+    resource = alert.primary_resource
+    if resource is not None:
+        candidates += [resource.arn, resource.details.get("instance_profile")]
+    for diagnostic in diagnostics:
+        if diagnostic.get("check") == "iam_principal":
+            summary = diagnostic.get("summary") or {}
+            candidates += [summary.get("name"), summary.get("arn")]
+    for candidate in filter(None, candidates):
+        if any(fnmatch.fnmatchcase(str(candidate).lower(), pattern.lower()) for pattern in patterns):
+            return str(candidate)
+    return None
 
 
 def _principal(resource: Resource) -> dict[str, str]:
