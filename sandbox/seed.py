@@ -410,6 +410,9 @@ class Seeder:
             return copy.deepcopy(dict(event)), {}
         original_id = str(details["instanceId"])
         with self._lock:
+            if any(seeded.instance_id == original_id for seeded, _ in self._instances.values()):
+                # The alert already names a look-alike (it was mapped before): it is used as it is.
+                return copy.deepcopy(dict(event)), {}
             if original_id not in self._instances:
                 self._instances[original_id] = self._look_alike(details, volumes, network_interfaces)
             _, mapping = self._instances[original_id]

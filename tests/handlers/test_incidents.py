@@ -201,3 +201,13 @@ def test_a_resolution_with_no_incident_is_still_recorded(aws):
 
     assert result == {"status": "resolved", "incident_id": None}
     assert [i["pk"][:9] for i in store.table().scan()["Items"]] == ["RESOLVED#"]
+
+
+def test_a_dry_run_ends_planned_not_contained(aws):
+    folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    store.append_event(folded.incident_id, "action", action="isolate_network", target="i-1", status="planned")
+
+    result = outcome.record_outcome(folded.incident_id, {**PLAN, "dry_run": True}, "approve", "exec-1")
+
+    assert result["status"] == "planned"
+    assert store.get_incident(folded.incident_id)["status"] == "planned"

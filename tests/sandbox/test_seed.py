@@ -131,3 +131,12 @@ def test_two_instances_named_with_one_private_address_both_get_look_alikes(sandb
         for i in r["Instances"]
     ]
     assert len(set(addresses)) == 2
+
+
+def test_an_alert_that_already_names_a_look_alike_is_used_as_it_is(sandbox, mapped):
+    event, _ = mapped
+
+    again, second = sandbox.map_alert(event)
+
+    assert second == {}
+    assert again == event

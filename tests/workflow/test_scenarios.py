@@ -373,3 +373,48 @@ def test_tourniquet_approve_decides_without_slack_as_the_callers_aws_identity(
     [decision] = [e for e in store.timeline(incident_id) if e["kind"] == "decision"]
     assert decision["actor"].startswith("arn:aws:")
     assert decision["reason"] == "Slack is down"
+
+
+def test_a_protected_instance_is_raised_but_never_touched(runner: Runner, sandbox: Sandbox):
+    event = runner.event()
+    tags = event["detail"]["resource"]["instanceDetails"]["tags"]
+    tags.append({"key": "tourniquet:protected", "value": "true"})
+
+    result = runner.run(event).result
+    instance = _instance(sandbox, _look_alike(result))
+
+    assert result["status"] == "alerted"
+    assert result["actions"] == []
+    assert instance["State"]["Name"] == "running"
+    assert not any(t["Key"] == "tourniquet:incident" for t in instance.get("Tags", []))
+    assert all(not g[0].startswith("tourniquet-") for g in _eni_groups(sandbox, _look_alike(result)))
+
+
+@pytest.fixture
+def dry_run(sandbox: Sandbox) -> Iterator[None]:
+    lambda_client = sandbox.client("lambda")
+    name = sandbox.deployment.function_name("tourniquet.playbooks.handler.plan")
+    environment = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    lambda_client.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {**environment, "DRY_RUN": "true"}}
+    )
+    yield
+    lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": environment})
+
+
+def test_dry_run_plans_every_call_and_changes_nothing(runner: Runner, sandbox: Sandbox, dry_run):
+    event = runner.event()
+    event, mapping = sandbox.map_alert(event)
+    instance_id = next(v for k, v in mapping.items() if k.startswith("i-"))
+    before = (_instance(sandbox, instance_id), _eni_groups(sandbox, instance_id))
+
+    result = runner.run(event).result
+
+    assert result["mapping"] == {}  # the alert already names the look-alike compared above
+    assert result["status"] == "planned"
+    assert {a["status"] for a in result["actions"]} == {"planned"}
+    after = (_instance(sandbox, instance_id), _eni_groups(sandbox, instance_id))
+    assert after == before
+    posted = approval_card(sandbox, result["incident_id"])
+    assert posted is not None
+    assert "Dry run" in json.dumps(posted, ensure_ascii=False)

@@ -17,7 +17,10 @@ def record_outcome(
     incident = store.get_incident(incident_id) or {}
     approval = _approval(incident.get("approval_id"), decision)
     actions = summarize_actions(plan, store.timeline(incident_id))
-    if decision == "approve" or (decision == "not_required" and actions):
+    if plan.get("dry_run") and decision in ("approve", "not_required") and actions:
+        # Every call was planned and none made: nothing is contained.
+        status = "planned"
+    elif decision == "approve" or (decision == "not_required" and actions):
         status = "contained"
     elif decision == "not_required":
         status = "alerted"
