@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
+
+from tourniquet import aws as tourniquet_aws
 
 REGION = "eu-west-1"
 TABLE = "tourniquet-test"
@@ -58,3 +61,25 @@ def atomic_items(monkeypatch: pytest.MonkeyPatch) -> None:
                 return _original(*args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@contextmanager
+def recording_sfn_calls() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every Step Functions call the handlers make on this thread, as (operation, parameters)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, dict(params)))
+
+    client = tourniquet_aws.client("stepfunctions")
+    client.meta.events.register("before-parameter-build.sfn", record)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-parameter-build.sfn", record)
+
+
+@pytest.fixture
+def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    with recording_sfn_calls() as calls:
+        yield calls

@@ -142,28 +142,6 @@ def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> 
     return slack_environment(fake_slack, monkeypatch)
 
 
-@contextmanager
-def recording_sfn_calls() -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """Every Step Functions call the handlers make on this thread, as (operation, parameters)."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.append((model.name, dict(params)))
-
-    client = tourniquet_aws.client("stepfunctions")
-    client.meta.events.register("before-parameter-build.sfn", record)
-    try:
-        yield calls
-    finally:
-        client.meta.events.unregister("before-parameter-build.sfn", record)
-
-
-@pytest.fixture
-def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    with recording_sfn_calls() as calls:
-        yield calls
-
-
 # The workflow state RequestApproval receives.
 
 

@@ -4,7 +4,6 @@ identity."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -22,7 +21,6 @@ from tests.handlers.test_approval import (
     approval_item,
     kinds,
     open_incident,
-    recording_sfn_calls,
     snapshot,
 )
 from tourniquet import store
@@ -32,12 +30,6 @@ from tourniquet_cli.approve_cmd import register
 
 # moto's identity for the test credentials.
 CALLER = "arn:aws:sts::123456789012:user/moto"
-
-
-@pytest.fixture
-def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    with recording_sfn_calls() as calls:
-        yield calls
 
 
 @pytest.fixture

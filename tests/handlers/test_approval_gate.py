@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -24,7 +23,6 @@ from tests.handlers.test_approval import (
     interact,
     kinds,
     open_incident,
-    recording_sfn_calls,
     request_card,
     running_fake_slack,
     slack_environment,
@@ -46,12 +44,6 @@ def fake_slack() -> Iterator[FakeSlack]:
 @pytest.fixture
 def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
     return slack_environment(fake_slack, monkeypatch)
-
-
-@pytest.fixture
-def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    with recording_sfn_calls() as calls:
-        yield calls
 
 
 def new_group(fake: FakeSlack, members: list[str]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
@@ -20,7 +19,6 @@ from tests.handlers.test_approval import (
     click_payload,
     interact,
     kinds,
-    recording_sfn_calls,
     request_card,
     running_fake_slack,
     slack_environment,
@@ -43,12 +41,6 @@ def fake_slack() -> Iterator[FakeSlack]:
 @pytest.fixture
 def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
     return slack_environment(fake_slack, monkeypatch)
-
-
-@pytest.fixture
-def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    with recording_sfn_calls() as calls:
-        yield calls
 
 
 def remind() -> dict[str, object]:

@@ -22,7 +22,6 @@ from tests.handlers.test_approval import (
     ephemeral_texts,
     interact,
     kinds,
-    recording_sfn_calls,
     request_card,
     running_fake_slack,
     slack_environment,
@@ -50,12 +49,6 @@ def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("APPROVERS", f"{APPROVER},{SECOND}")
     monkeypatch.setenv("TWO_PERSON_ACTIONS", "stop_instance,revoke_sessions")
     return env
-
-
-@pytest.fixture
-def sfn_calls(aws: None) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    with recording_sfn_calls() as calls:
-        yield calls
 
 
 def card_json(env: SlackEnv, approval: dict[str, Any]) -> tuple[str, int]:
