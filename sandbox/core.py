@@ -422,7 +422,7 @@ class Sandbox:
     ) -> str:
         """Start the workflow directly with ``event`` as its input; returns the execution ARN."""
         response = self.client("stepfunctions").start_execution(
-            stateMachineArn=state_machine_arn or self.deployment.state_machine_arn(),
+            stateMachineArn=state_machine_arn or self.deployment.outputs["StateMachineArn"],
             name=name or str(uuid.uuid4()),
             input=json.dumps(event),
         )

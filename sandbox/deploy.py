@@ -200,6 +200,8 @@ class Deployment:
     bridges: list[BridgeTarget] = field(default_factory=list)
     routes: list[HttpRoute] = field(default_factory=list)
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The template's outputs that resolve in the sandbox, by output name.
+    outputs: dict[str, str] = field(default_factory=dict)
 
     def physical_id(self, logical_id: str) -> str:
         return self.resources[logical_id].physical_id
@@ -387,7 +389,19 @@ class _Deployer:
                 logical_id, kind, str(binding.ref), dict(binding.attributes)
             )
         self.deployment.routes = self._routes()
+        self.deployment.outputs = self._outputs()
         return self.deployment
+
+    def _outputs(self) -> dict[str, str]:
+        outputs = {}
+        for name, output in (self.template.get("Outputs") or {}).items():
+            try:
+                value = self.resolver.resolve(output.get("Value"))
+            except TemplateError:
+                continue
+            if isinstance(value, str):
+                outputs[name] = value
+        return outputs
 
     def _skip(self, logical_id: str, kind: str, reason: str) -> None:
         self.deployment.skipped[logical_id] = f"{kind}: {reason}"

@@ -88,6 +88,9 @@ class TourniquetConfig(BaseModel):
         "user or role names or ARNs, `*` globs allowed. Their actions wait for approval.",
     )
     dry_run: bool = False
+    release_offer_days: int = Field(
+        default=30, ge=1, le=365, description="How long a closed incident's card offers the Release button."
+    )
     escalation_topic_arn: str | None = None
     table_deletion_protection: bool = True
 
@@ -129,10 +132,12 @@ class TourniquetConfig(BaseModel):
         # leave an action under one approver.
         from tourniquet.containment.registry import ACTIONS  # noqa: PLC0415 - only when the key is set
 
-        unknown = [name for name in value if name not in ACTIONS]
+        # Release re-opens what was contained, so it may need two approvers as well.
+        unknown = [name for name in value if name not in ACTIONS and name != "release"]
         if unknown:
             raise ValueError(
                 f"unknown containment actions {', '.join(unknown)}; known: {', '.join(sorted(ACTIONS))}"
+                ", release"
             )
         if len(set(value)) != len(value):
             raise ValueError("duplicate actions")

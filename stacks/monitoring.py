@@ -48,6 +48,7 @@ class Monitoring(Construct):
         *,
         topic: sns.ITopic,
         state_machine: sfn.StateMachine,
+        release_machine: sfn.StateMachine,
         state_machine_logs: logs.ILogGroup,
         expiry_state: ExpiryState,
         functions: Mapping[str, lambda_.Function],
@@ -72,6 +73,12 @@ class Monitoring(Construct):
             "ExecutionsAborted",
             state_machine.metric_aborted(period=PERIOD, statistic="Sum"),
             "Someone stopped an incident-response execution; its incident was left as it was.",
+        )
+        self._alarm(
+            "ReleasesFailed",
+            release_machine.metric_failed(period=PERIOD, statistic="Sum"),
+            "An approved release did not complete: some resources may still be contained. Each restoration "
+            "is on the incident's timeline (tourniquet incident show); retry with tourniquet release.",
         )
         self._alarm(
             APPROVALS_EXPIRED_METRIC,

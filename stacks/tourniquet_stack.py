@@ -1,5 +1,5 @@
-"""The Tourniquet stack: triggers, the incident-response workflow and its functions, the audit table, the
-HTTP edge (Slack interactions and alert webhooks) and the alarms that watch all of it.
+"""The Tourniquet stack: triggers, the incident-response and release workflows and their functions, the audit
+table, the HTTP edge (Slack interactions and alert webhooks) and the alarms that watch all of it.
 
 Every exception to the cdk-nag AwsSolutions rules is acknowledged on the one construct it concerns, with the
 reason next to the code that needs it (:func:`stacks.nag.acknowledge`).
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jsii
@@ -46,6 +47,7 @@ from stacks.nag import acknowledge
 
 STACK_NAME = "Tourniquet"
 ASL_PATH = PROJECT_ROOT / "statemachines" / "incident_response.asl.json"
+RELEASE_ASL_PATH = PROJECT_ROOT / "statemachines" / "release_incident.asl.json"
 ESCALATION_TOPIC_PLACEHOLDER = "EscalationTopicArn"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 SLACK_INTERACTIONS_PATH = "/slack/interactions"
@@ -133,7 +135,8 @@ class FunctionSpec:
     environment: tuple[str, ...]
     timeout_seconds: int = 10
     memory_mb: int = 256
-    # The ASL placeholder that receives this function's ARN; None for the functions behind the HTTP API.
+    # The ASL placeholder that receives this function's ARN (in whichever workflow names it); None for the
+    # functions behind the HTTP API.
     placeholder: str | None = None
     # A cap (and a guarantee) for functions a flood of alerts or requests would run without limit.
     reserved_concurrency: int | None = None
@@ -180,6 +183,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         placeholder="ContainFunctionArn",
     ),
     FunctionSpec(
+        "Release",
+        "tourniquet.containment.handler.release",
+        "Returns what an incident contained to its recorded before-state, verified; snapshots are kept.",
+        environment=("TABLE_NAME", "PROTECTED_TAG_KEY"),
+        timeout_seconds=120,
+        placeholder="ReleaseFunctionArn",
+    ),
+    FunctionSpec(
         "RequestApproval",
         "tourniquet.approval.handler.request_approval",
         "Posts the Slack approval card and keeps the task token server-side.",
@@ -204,6 +215,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "APPROVER_GROUPS",
             "SLACK_TEAM_ID",
             "SLACK_APP_ID",
+            "RELEASE_STATE_MACHINE_ARN",
         ),
         # Slack wants an answer within 3 s; more memory buys a faster cold start.
         memory_mb=512,
@@ -228,8 +240,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "Notify",
         "tourniquet.notify.handler.notify",
-        "Posts duplicates, outcomes and failures to Slack.",
-        environment=("TABLE_NAME", "SLACK_SECRET_ARN", "SLACK_CHANNEL", "ESCALATION_TOPIC_ARN"),
+        "Posts duplicates, outcomes, releases and failures to Slack; offers the Release button.",
+        environment=(
+            "TABLE_NAME",
+            "SLACK_SECRET_ARN",
+            "SLACK_CHANNEL",
+            "ESCALATION_TOPIC_ARN",
+            "TWO_PERSON_ACTIONS",
+            "RELEASE_OFFER_SECONDS",
+        ),
         timeout_seconds=15,
         placeholder="NotifyFunctionArn",
     ),
@@ -327,10 +346,16 @@ class TourniquetStack(Stack):
 
         definition = ASL_PATH.read_text()
         self.state_machine_logs = logs.LogGroup(self, "StateMachineLogs", retention=LOG_RETENTION)
-        self.state_machine = self._state_machine(definition)
+        self.state_machine = self._state_machine("IncidentResponse", ASL_PATH, self.state_machine_logs)
+        self.release_machine = self._state_machine(
+            "ReleaseIncident",
+            RELEASE_ASL_PATH,
+            logs.LogGroup(self, "ReleaseMachineLogs", retention=LOG_RETENTION),
+        )
 
-        # The HTTP edge functions start or answer executions, so they follow the state machine.
+        # The HTTP edge functions start or answer executions, so they follow the state machines.
         environment["STATE_MACHINE_ARN"] = self.state_machine.state_machine_arn
+        environment["RELEASE_STATE_MACHINE_ARN"] = self.release_machine.state_machine_arn
         for spec in FUNCTIONS:
             if spec.placeholder is None:
                 self.functions[spec.construct_id] = self._function(spec, code, environment)
@@ -351,6 +376,7 @@ class TourniquetStack(Stack):
             "Alarms",
             topic=self.alarm_topic,
             state_machine=self.state_machine,
+            release_machine=self.release_machine,
             state_machine_logs=self.state_machine_logs,
             expiry_state=ExpiryState(expiry_name, expiry_type),
             functions=self.functions,
@@ -364,6 +390,7 @@ class TourniquetStack(Stack):
 
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "ReleaseStateMachineArn", value=self.release_machine.state_machine_arn)
         CfnOutput(self, "SlackInteractionsUrl", value=f"{api_url}{SLACK_INTERACTIONS_PATH.lstrip('/')}")
         CfnOutput(self, "WebhookUrl", value=f"{api_url}{WEBHOOK_PREFIX.lstrip('/')}")
         CfnOutput(self, "EscalationTopicArn", value=self.escalation_topic.topic_arn)
@@ -537,6 +564,9 @@ class TourniquetStack(Stack):
             "PROTECTED_TAG_KEY": config.protected_tag_key,
             "PROTECTED_PRINCIPALS": ",".join(config.protected_principals),
             "DRY_RUN": "true" if config.dry_run else "false",
+            "RELEASE_OFFER_SECONDS": str(config.release_offer_days * 24 * 3600),
+            # Set once the release workflow exists (see __init__).
+            "RELEASE_STATE_MACHINE_ARN": None,
         }
 
     def _function(
@@ -578,8 +608,10 @@ class TourniquetStack(Stack):
         self._grant_table(fn["Deduplicate"], TABLE_READ + TABLE_WRITE)
         self._grant_diagnostics(fn["Diagnose"])
         self._grant_table(fn["Diagnose"], TABLE_APPEND)
-        grant_containment(self, fn["Contain"], self.config.protected_tag_key)
-        self._grant_table(fn["Contain"], TABLE_READ + TABLE_WRITE)
+        # Release makes the inverse calls of containment, under the same scoping and the same denies.
+        for name in ("Contain", "Release"):
+            grant_containment(self, fn[name], self.config.protected_tag_key)
+            self._grant_table(fn[name], TABLE_READ + TABLE_WRITE)
         for name in ("RequestApproval", "SlackInteraction"):
             self._grant_table(fn[name], TABLE_READ + TABLE_WRITE, partitions=APPROVAL_PARTITIONS)
         self._grant_table(fn["Notify"], TABLE_READ + TABLE_WRITE)
@@ -589,6 +621,7 @@ class TourniquetStack(Stack):
             self._grant_publish(fn[name])
         self._grant_table(fn["Record"], TABLE_READ + TABLE_WRITE)
         self._grant_task_response(fn["SlackInteraction"])
+        self.release_machine.grant_start_execution(fn["SlackInteraction"])
         self._grant_secret_read(fn["Webhook"], self.webhook_secret)
         self.state_machine.grant_start_execution(fn["Webhook"])
 
@@ -596,6 +629,8 @@ class TourniquetStack(Stack):
             "Diagnose": " The EC2 Describe, CloudTrail LookupEvents, CloudWatch GetMetricData and Health "
             "DescribeEvents reads support only Resource '*'.",
             "Contain": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
+            "only Resource '*'.",
+            "Release": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
             "only Resource '*'.",
         }
         for name, function in fn.items():
@@ -683,42 +718,45 @@ class TourniquetStack(Stack):
 
     # --- workflow ------------------------------------------------------------------------------------------
 
-    def _state_machine(self, definition: str) -> sfn.StateMachine:
+    def _state_machine(self, construct_id: str, path: Path, log_group: logs.ILogGroup) -> sfn.StateMachine:
+        """A Standard workflow from its ASL file, invoking exactly the functions its placeholders name."""
+        definition = path.read_text()
+        named = placeholders(definition)
+        invoked = [
+            self.functions[spec.construct_id]
+            for spec in FUNCTIONS
+            if spec.placeholder is not None and spec.placeholder in named
+        ]
         substitutions = {
             spec.placeholder: self.functions[spec.construct_id].function_arn
             for spec in FUNCTIONS
-            if spec.placeholder is not None
+            if spec.placeholder is not None and spec.placeholder in named
         }
-        substitutions[ESCALATION_TOPIC_PLACEHOLDER] = self.escalation_topic.topic_arn
-        missing = placeholders(definition) - substitutions.keys()
+        if ESCALATION_TOPIC_PLACEHOLDER in named:
+            substitutions[ESCALATION_TOPIC_PLACEHOLDER] = self.escalation_topic.topic_arn
+        missing = named - substitutions.keys()
         if missing:
-            raise ValueError(f"{ASL_PATH.name}: no value for placeholder(s) {', '.join(sorted(missing))}")
+            raise ValueError(f"{path.name}: no value for placeholder(s) {', '.join(sorted(missing))}")
 
         state_machine = sfn.StateMachine(
             self,
-            "IncidentResponse",
+            construct_id,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions=substitutions,
             # Execution data stays out of the logs: states carry task tokens, principals and alert details.
-            logs=sfn.LogOptions(
-                destination=self.state_machine_logs, level=sfn.LogLevel.ALL, include_execution_data=False
-            ),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
         # The definition is a string, so CDK cannot infer these grants: exactly the functions it invokes, by
         # the unqualified ARNs the definition names (no version or alias wildcard).
         state_machine.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"],
-                resources=[
-                    self.functions[spec.construct_id].function_arn
-                    for spec in FUNCTIONS
-                    if spec.placeholder is not None
-                ],
+                actions=["lambda:InvokeFunction"], resources=[fn.function_arn for fn in invoked]
             )
         )
-        self._grant_publish(state_machine)
+        if ESCALATION_TOPIC_PLACEHOLDER in named:
+            self._grant_publish(state_machine)
         acknowledge(
             state_machine.role,
             "AwsSolutions-IAM5[Resource::*]",

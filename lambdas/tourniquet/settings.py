@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         default=(), alias="PROTECTED_PRINCIPALS"
     )
     dry_run: bool = Field(default=False, alias="DRY_RUN")
+    # The workflow an approved Release click starts, and how long a closed incident's card offers it.
+    release_state_machine_arn: str | None = Field(default=None, alias="RELEASE_STATE_MACHINE_ARN")
+    release_offer_seconds: int = Field(default=30 * 24 * 3600, ge=3600, alias="RELEASE_OFFER_SECONDS")
 
     @field_validator(
         "approvers", "approver_groups", "two_person_actions", "protected_principals", mode="before"

@@ -181,6 +181,8 @@ def test_each_restoration_is_recorded_and_verified_newest_action_first(exposed):
     kept = [e for e in recorded if e["status"] == "kept"]
     assert [e["action"] for e in kept] == ["snapshot_volumes"]
     assert "kept" in kept[0]["detail"]["reason"]
+    # Kept on purpose: the record must not read as a failed verification.
+    assert kept[0]["verified"] is True
     for event in recorded:
         if event["status"] != "kept":
             assert (event["status"], event["verified"]) == ("done", True), event["action"]

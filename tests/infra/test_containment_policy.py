@@ -190,3 +190,19 @@ def test_the_stacks_own_roles_are_never_changed_or_passed(template: Template) ->
     # CloudFormation names each role "<stack>-<logical id>-<suffix>", at the root path: the pattern holds.
     for role_id, role in resources(template, "AWS::IAM::Role").items():
         assert not {"RoleName", "Path"} & set(role["Properties"]), role_id
+
+
+def test_release_runs_under_exactly_the_containment_policy(template: Template) -> None:
+    """Release makes the inverse calls: the same grants, the same protected-tag and own-role denies."""
+    _, contain = function_by_handler(template, CONTAIN)
+    _, release = function_by_handler(template, "tourniquet.containment.handler.release")
+
+    def policy(function: dict[str, Any]) -> list[str]:
+        statements = role_statements(template, role_of(function))
+        return sorted(json.dumps(statement, sort_keys=True) for statement in statements)
+
+    contain_policy, release_policy = policy(contain), policy(release)
+    # Each role writes only its own log group: everything else is identical.
+    assert [s for s in contain_policy if '"logs:' not in s] == [
+        s for s in release_policy if '"logs:' not in s
+    ]

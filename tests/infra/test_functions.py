@@ -24,7 +24,7 @@ def documented_handlers() -> set[str]:
 
 def test_the_handlers_are_those_of_the_architecture(template: Template) -> None:
     deployed = {fn["Properties"]["Handler"] for fn in resources(template, "AWS::Lambda::Function").values()}
-    assert len(deployed) == len(FUNCTIONS) == 10
+    assert len(deployed) == len(FUNCTIONS) == 11
     assert deployed == documented_handlers()
 
 
@@ -92,7 +92,8 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
     secret_id, _ = one(template, "AWS::SecretsManager::Secret", "SlackSecret")
     webhook_secret_id, _ = one(template, "AWS::SecretsManager::Secret", "WebhookSecret")
     topic_id, _ = one(template, "AWS::SNS::Topic", "EscalationTopic")
-    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+    machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
+    release_id, _ = one(template, "AWS::StepFunctions::StateMachine", "ReleaseIncident")
     expected = {
         "TABLE_NAME": {"Ref": table_id},
         "DEDUP_WINDOW_SECONDS": "3600",
@@ -108,6 +109,8 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "PROTECTED_TAG_KEY": "tourniquet:protected",
         "PROTECTED_PRINCIPALS": "",
         "DRY_RUN": "false",
+        "RELEASE_OFFER_SECONDS": str(30 * 24 * 3600),
+        "RELEASE_STATE_MACHINE_ARN": {"Ref": release_id},
     }
     seen = set()
     for fn in resources(template, "AWS::Lambda::Function").values():

@@ -181,7 +181,7 @@ def test_each_secret_is_read_only_by_the_functions_that_need_it(template: Templa
 
 
 def test_webhook_may_read_its_secret_and_start_executions_and_nothing_else(template: Template) -> None:
-    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+    machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
     secret_id, _ = one(template, "AWS::SecretsManager::Secret", "WebhookSecret")
     statements = [
         st
@@ -195,26 +195,35 @@ def test_webhook_may_read_its_secret_and_start_executions_and_nothing_else(templ
     assert all(st["Effect"] == "Allow" and "Condition" not in st for st in statements)
 
 
-def test_only_the_webhook_and_the_rules_start_executions(template: Template) -> None:
-    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+def test_only_the_webhook_the_rules_and_a_release_click_start_executions(template: Template) -> None:
+    machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
+    release_id, _ = one(template, "AWS::StepFunctions::StateMachine", "ReleaseIncident")
     _, webhook = function_by_handler(template, WEBHOOK)
+    _, slack = function_by_handler(template, "tourniquet.approval.handler.slack_interaction")
     starters = roles_granted(template, "states:StartExecution", {"Ref": machine_id})
     (events_role,) = starters - {role_of(webhook)}
     trust = template["Resources"][events_role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert [st["Principal"] for st in trust] == [{"Service": "events.amazonaws.com"}]
+    release_starters = roles_granted(template, "states:StartExecution", {"Ref": release_id})
+    assert release_starters == {role_of(slack)}
     for role in all_roles(template):
         granted = allowed_actions(role_statements(template, role))
-        assert "states:StartExecution" not in granted or role in starters, role
+        assert "states:StartExecution" not in granted or role in starters | release_starters, role
 
 
-def test_slack_interaction_answers_only_tasks_of_this_state_machine(template: Template) -> None:
-    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+def test_slack_interaction_answers_tasks_and_starts_releases_and_nothing_else(template: Template) -> None:
+    machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
+    release_id, _ = one(template, "AWS::StepFunctions::StateMachine", "ReleaseIncident")
     statements = handler_statements(template, "tourniquet.approval.handler.slack_interaction")
-    states = [st for st in statements if any(a.startswith("states:") for a in actions(st))]
-    assert len(states) == 1
-    assert states[0]["Effect"] == "Allow"
-    assert actions(states[0]) == {"states:SendTaskSuccess", "states:SendTaskFailure"}
-    assert states[0]["Resource"] == {"Ref": machine_id}
+    states = sorted(
+        (sorted(actions(st)), json.dumps(st["Resource"]), st["Effect"])
+        for st in statements
+        if any(a.startswith("states:") for a in actions(st))
+    )
+    assert states == [
+        (["states:SendTaskFailure", "states:SendTaskSuccess"], json.dumps({"Ref": machine_id}), "Allow"),
+        (["states:StartExecution"], json.dumps({"Ref": release_id}), "Allow"),
+    ]
 
 
 def test_only_slack_interaction_answers_tasks(template: Template) -> None:

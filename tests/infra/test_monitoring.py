@@ -43,7 +43,7 @@ def test_every_alarm_fires_on_the_first_occurrence_to_the_alarm_topic(template: 
 
 @pytest.mark.parametrize("metric", ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
 def test_executions_that_did_not_finish_well_raise_an_alarm(template: Template, metric: str) -> None:
-    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+    machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
     props = alarms(template)[f"{OWN_ALARM_PREFIX}{metric}"]
     assert (props["Namespace"], props["MetricName"], props["Statistic"]) == ("AWS/States", metric, "Sum")
     assert dimension(props) == ("StateMachineArn", {"Ref": machine_id})
@@ -87,7 +87,7 @@ def test_every_dead_letter_queue_has_a_depth_alarm(request: pytest.FixtureReques
 
 
 def test_expired_approvals_are_counted_from_the_execution_log(template: Template) -> None:
-    _, machine = only(template, "AWS::StepFunctions::StateMachine")
+    _, machine = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
     (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
     log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
 
@@ -116,4 +116,16 @@ def test_expired_approvals_are_counted_from_the_execution_log(template: Template
 def test_the_alarm_count(template: Template) -> None:
     capped = sum(spec.reserved_concurrency is not None for spec in FUNCTIONS)
     queues = len(resources(template, "AWS::SQS::Queue"))
-    assert len(alarms(template)) == 3 + 1 + len(FUNCTIONS) + capped + queues
+    # Three on incident-response executions, one on failed releases, one on expired approvals.
+    assert len(alarms(template)) == 3 + 1 + 1 + len(FUNCTIONS) + capped + queues
+
+
+def test_a_failed_release_raises_an_alarm(template: Template) -> None:
+    machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "ReleaseIncident")
+    alarm = alarms(template)[f"{OWN_ALARM_PREFIX}ReleasesFailed"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/States",
+        "ExecutionsFailed",
+        "Sum",
+    )
+    assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": machine_id}}]

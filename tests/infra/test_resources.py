@@ -222,7 +222,7 @@ def test_every_rule_starts_the_state_machine_with_retries_and_its_own_dead_lette
     request: pytest.FixtureRequest, fixture: str
 ) -> None:
     template: Template = request.getfixturevalue(fixture)
-    machine_id, _ = only(template, "AWS::StepFunctions::StateMachine")
+    machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
     queues_used = []
     for rule_id, rule in resources(template, "AWS::Events::Rule").items():
         (target,) = rule["Properties"]["Targets"]
@@ -321,7 +321,10 @@ def test_outputs(template: Template) -> None:
     outputs = template["Outputs"]
     expected = {
         "TableName": {"Ref": only(template, "AWS::DynamoDB::Table")[0]},
-        "StateMachineArn": {"Ref": only(template, "AWS::StepFunctions::StateMachine")[0]},
+        "StateMachineArn": {"Ref": one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")[0]},
+        "ReleaseStateMachineArn": {
+            "Ref": one(template, "AWS::StepFunctions::StateMachine", "ReleaseIncident")[0]
+        },
         "EscalationTopicArn": {"Ref": one(template, "AWS::SNS::Topic", "EscalationTopic")[0]},
         "AlarmTopicArn": {"Ref": one(template, "AWS::SNS::Topic", "AlarmTopic")[0]},
         "SlackSecretArn": {"Ref": one(template, "AWS::SecretsManager::Secret", "SlackSecret")[0]},

@@ -1,4 +1,4 @@
-"""The deployed state machine is the ASL file, with every placeholder bound to the right resource."""
+"""Each deployed state machine is its ASL file, with every placeholder bound to the right resource."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from stacks.asl import DefinitionError, approval_expiry_state, placeholders
 from stacks.synth import render_definition
-from stacks.tourniquet_stack import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, FUNCTIONS
+from stacks.tourniquet_stack import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, FUNCTIONS, RELEASE_ASL_PATH
 from tests.infra.cfn import (
     Template,
     actions,
@@ -19,12 +19,15 @@ from tests.infra.cfn import (
     function_by_handler,
     granting,
     one,
-    only,
+    resources,
     role_statements,
 )
 from tests.infra.conftest import EXISTING_TOPIC_ARN
 
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
+# Each workflow's construct id and its ASL file.
+WORKFLOWS = {"IncidentResponse": ASL_PATH, "ReleaseIncident": RELEASE_ASL_PATH}
+each_workflow = pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
 
 
 def state_names(machine: dict[str, Any]) -> set[str]:
@@ -38,41 +41,57 @@ def state_names(machine: dict[str, Any]) -> set[str]:
     return names
 
 
-def deployed_definition(template: Template) -> str:
-    _, machine = only(template, STATE_MACHINE)
+def deployed_definition(template: Template, workflow: str = "IncidentResponse") -> str:
+    _, machine = one(template, STATE_MACHINE, workflow)
     return render_definition(machine["Properties"], fake_value)
 
 
-def expected_values(template: Template, topic: str) -> dict[str, str]:
+def invoked_specs(workflow: str) -> list[Any]:
+    """The functions whose placeholders the workflow's ASL file names."""
+    named = placeholders(WORKFLOWS[workflow].read_text())
+    return [spec for spec in FUNCTIONS if spec.placeholder in named]
+
+
+def expected_values(template: Template, topic: str, workflow: str = "IncidentResponse") -> dict[str, str]:
     """What each placeholder must become: the matching function's ARN, and the escalation topic."""
     values = {
         spec.placeholder: fake_value({"Fn::GetAtt": [function_by_handler(template, spec.handler)[0], "Arn"]})
-        for spec in FUNCTIONS
-        if spec.placeholder is not None
+        for spec in invoked_specs(workflow)
     }
-    values[ESCALATION_TOPIC_PLACEHOLDER] = topic
+    if ESCALATION_TOPIC_PLACEHOLDER in placeholders(WORKFLOWS[workflow].read_text()):
+        values[ESCALATION_TOPIC_PLACEHOLDER] = topic
     return values
 
 
-def substituted_file(values: dict[str, str]) -> Any:
-    text = ASL_PATH.read_text()
+def substituted_file(values: dict[str, str], workflow: str = "IncidentResponse") -> Any:
+    text = WORKFLOWS[workflow].read_text()
     for placeholder, value in values.items():
         text = text.replace(f"${{{placeholder}}}", value)
     return json.loads(text)
 
 
-def test_every_placeholder_is_substituted(template: Template) -> None:
-    text = deployed_definition(template)
+def test_there_are_exactly_the_two_workflows(template: Template) -> None:
+    machines = {lid for lid in resources(template, STATE_MACHINE)}
+    assert len(machines) == len(WORKFLOWS)
+    assert all(any(lid.startswith(name) for lid in machines) for name in WORKFLOWS)
+
+
+@each_workflow
+def test_every_placeholder_is_substituted(template: Template, workflow: str) -> None:
+    text = deployed_definition(template, workflow)
     assert "${" not in text
     deployed = json.loads(text)
-    assert state_names(deployed) == state_names(json.loads(ASL_PATH.read_text()))
+    assert state_names(deployed) == state_names(json.loads(WORKFLOWS[workflow].read_text()))
 
 
-def test_the_definition_is_the_asl_file_with_each_arn_of_the_right_resource(template: Template) -> None:
+@each_workflow
+def test_the_definition_is_the_asl_file_with_each_arn_of_the_right_resource(
+    template: Template, workflow: str
+) -> None:
     topic_id, _ = one(template, "AWS::SNS::Topic", "EscalationTopic")
-    values = expected_values(template, fake_value({"Ref": topic_id}))
-    assert set(values) == placeholders(ASL_PATH.read_text())
-    assert json.loads(deployed_definition(template)) == substituted_file(values)
+    values = expected_values(template, fake_value({"Ref": topic_id}), workflow)
+    assert set(values) == placeholders(WORKFLOWS[workflow].read_text())
+    assert json.loads(deployed_definition(template, workflow)) == substituted_file(values, workflow)
 
 
 def test_an_existing_escalation_topic_is_substituted_as_configured(variant_template: Template) -> None:
@@ -80,8 +99,9 @@ def test_an_existing_escalation_topic_is_substituted_as_configured(variant_templ
     assert json.loads(deployed_definition(variant_template)) == substituted_file(values)
 
 
-def test_standard_workflow_with_full_logging_and_tracing(template: Template) -> None:
-    _, machine = only(template, STATE_MACHINE)
+@each_workflow
+def test_standard_workflow_with_full_logging_and_tracing(template: Template, workflow: str) -> None:
+    _, machine = one(template, STATE_MACHINE, workflow)
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD"
     assert props["TracingConfiguration"] == {"Enabled": True}
@@ -94,10 +114,11 @@ def test_standard_workflow_with_full_logging_and_tracing(template: Template) -> 
     assert template["Resources"][log_group]["Properties"]["RetentionInDays"] > 0
 
 
+@each_workflow
 def test_the_role_invokes_exactly_the_workflow_functions_and_publishes_to_the_topic(
-    template: Template,
+    template: Template, workflow: str
 ) -> None:
-    _, machine = only(template, STATE_MACHINE)
+    _, machine = one(template, STATE_MACHINE, workflow)
     role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     statements = role_statements(template, role)
 
@@ -106,13 +127,14 @@ def test_the_role_invokes_exactly_the_workflow_functions_and_publishes_to_the_to
     # The unqualified ARNs the definition names: no version or alias wildcard.
     assert sorted(json.dumps(r) for r in as_list(invoke["Resource"])) == sorted(
         json.dumps({"Fn::GetAtt": [function_by_handler(template, spec.handler)[0], "Arn"]})
-        for spec in FUNCTIONS
-        if spec.placeholder is not None
+        for spec in invoked_specs(workflow)
     )
 
     topic_id, _ = one(template, "AWS::SNS::Topic", "EscalationTopic")
     publish = granting(statements, "sns:Publish")
-    assert [st["Resource"] for st in publish] == [{"Ref": topic_id}]
+    # Only the incident response publishes itself (EscalateExpiry); the release notifies through Notify.
+    expected = [{"Ref": topic_id}] if workflow == "IncidentResponse" else []
+    assert [st["Resource"] for st in publish] == expected
     assert not {action for action in allowed_actions(statements) if action.startswith("states:")}
 
 

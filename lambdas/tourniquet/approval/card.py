@@ -27,12 +27,13 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from tourniquet.approval.model import ApprovalStatus, CardContext, Diagnostic
+from tourniquet.approval.model import RELEASE_ACTION_ID, ApprovalStatus, CardContext, Diagnostic
 from tourniquet.intake.model import Severity
 
 APPROVE_ACTION_ID = "approve"
 DENY_ACTION_ID = "deny"
 ACTIONS_BLOCK_ID = "approval"
+RELEASE_BLOCK_ID = "release"
 
 SEVERITY_EMOJI = {
     Severity.CRITICAL: "🔴",
@@ -147,6 +148,42 @@ def final_card(ctx: CardContext, final: FinalState) -> list[Block]:
         blocks.append(_resolution_block(final.resolution))
     blocks.append(_section(outcome_text(final)))
     return blocks
+
+
+def releasable_card(
+    ctx: CardContext, final: FinalState, approval_id: str, expires_at: str, votes: Votes = Votes()
+) -> list[Block]:
+    """The closed card with a Release button: undoing the containment goes through an approval as well."""
+    status = [f"🔓 Release offered until {when_text(expires_at)}"]
+    if votes.required > 1:
+        status.insert(0, votes_text(votes))
+    return [
+        *final_card(ctx, final),
+        _release_button(ctx, approval_id),
+        ContextBlock(elements=[MarkdownTextObject(text=text) for text in status]),
+    ]
+
+
+def release_decided_card(ctx: CardContext, final: FinalState, resolution: Resolution) -> list[Block]:
+    """The closed card once the release was decided: the button replaced by who approved it."""
+    return [*final_card(ctx, final), _section(release_resolution_text(resolution))]
+
+
+def released_card(ctx: CardContext, final: FinalState, released: str) -> list[Block]:
+    """The closed card once the release workflow finished; ``released`` says what it restored."""
+    return [*final_card(ctx, final), _section(released)]
+
+
+def release_resolution_text(resolution: Resolution) -> str:
+    at = f" {when_text(resolution.at)}" if resolution.at else ""
+    if resolution.status is ApprovalStatus.APPROVED:
+        return (
+            f"🔓 *Release approved* by {people_text(resolution.approvers or (resolution.by or 'unknown',))}"
+            f"{at}: restoring the recorded before-state"
+        )
+    if resolution.status is ApprovalStatus.EXPIRED:
+        return "⌛ *Release offer expired*: release from the CLI with `tourniquet release`"
+    return "🔓 *Release offered*"
 
 
 def card_text(ctx: CardContext) -> str:
@@ -396,6 +433,28 @@ def _buttons(ctx: CardContext, approval_id: str) -> ActionsBlock:
                 confirm=confirm,
             ),
             ButtonElement(text="Deny", action_id=DENY_ACTION_ID, value=approval_id),
+        ],
+    )
+
+
+def _release_button(ctx: CardContext, approval_id: str) -> ActionsBlock:
+    target = ctx.plan.target.id or "the target"
+    text = _clip_plain(
+        f"Releasing returns {target} to the before-state its undo records hold (network access, instance "
+        "profile, scaling group and load balancers, keys and policies). Evidence snapshots are kept.",
+        _CONFIRM_TEXT_LIMIT,
+    )
+    confirm = ConfirmObject(
+        title="Release the containment?",
+        text=PlainTextObject(text=text),
+        confirm="Release",
+        deny="Cancel",
+        style="danger",
+    )
+    return ActionsBlock(
+        block_id=RELEASE_BLOCK_ID,
+        elements=[
+            ButtonElement(text="Release", action_id=RELEASE_ACTION_ID, value=approval_id, confirm=confirm)
         ],
     )
 

@@ -4,7 +4,7 @@ The conditional claim (pending and unexpired → approved/denied) is what makes 
 Slack signature proves who sent a click, not that it is the first. Only after the claim is the token used.
 Under the two-person rule an approval only counts the approver until enough different people have approved;
 the write that adds the last of them is the claim. One deny decides. Callers (the Slack interaction, the CLI)
-authorize the person first.
+authorize the person first. An approved release starts the release workflow instead of answering a token.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from botocore.exceptions import ClientError
 
 from tourniquet import aws, store
 from tourniquet.approval import records
-from tourniquet.approval.model import ApprovalStatus, Decision
+from tourniquet.approval.model import ApprovalKind, ApprovalStatus, Decision
 from tourniquet.approval.records import Approval
 from tourniquet.errors import ApprovalExpired
 from tourniquet.logs import logger
+from tourniquet.settings import get_settings
 
 # The workflow no longer waits for this token: it timed out, finished or was never this account's.
 _DEAD_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -99,6 +100,8 @@ def _counted(updated: Approval, by: str, reason: str | None) -> Outcome:
 
 def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | None) -> Outcome:
     logger.append_keys(incident_id=claimed.incident_id, approval_id=claimed.approval_id)
+    if claimed.kind is ApprovalKind.RELEASE:
+        return _release_started(claimed, by, reason)
     try:
         _deliver(claimed, decision, reason)
     except ClientError as exc:
@@ -125,6 +128,32 @@ def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | Non
         raise DecisionNotDelivered(f"Step Functions refused the decision: {code or 'error'}") from exc
     _record_decision(claimed, decision, by, reason)
     logger.info("decision delivered", extra={"decision": decision.value, "by": by})
+    return Outcome(Result.DECIDED, claimed)
+
+
+def _release_started(claimed: Approval, by: str, reason: str | None) -> Outcome:
+    """Start the release workflow, named after the approval so that it runs once however often this is
+    retried; if it cannot start, the claim is released so that the button can be clicked again."""
+    arn = get_settings().release_state_machine_arn
+    if not arn:
+        records.release(claimed)
+        raise DecisionNotDelivered("no release workflow is configured (RELEASE_STATE_MACHINE_ARN)")
+    execution_input = {
+        "incident": {"id": claimed.incident_id},
+        "approval_id": claimed.approval_id,
+        "actor": by,
+        "approvers": list(claimed.approvals),
+    }
+    try:
+        aws.client("stepfunctions").start_execution(
+            stateMachineArn=arn, name=claimed.approval_id, input=json.dumps(execution_input)
+        )
+    except ClientError as exc:
+        if aws.error_code(exc) != "ExecutionAlreadyExists":
+            records.release(claimed)
+            raise DecisionNotDelivered(f"the release workflow did not start: {aws.error_code(exc)}") from exc
+    _record_decision(claimed, Decision.APPROVE, by, reason)
+    logger.info("release started", extra={"by": by})
     return Outcome(Result.DECIDED, claimed)
 
 

@@ -22,7 +22,14 @@ from slack_sdk.signature import SignatureVerifier
 from tourniquet import store
 from tourniquet.approval import approvers, card, decisions, records
 from tourniquet.approval.decisions import DecisionNotDelivered, Result
-from tourniquet.approval.model import APPROVAL_ID_PATTERN, ApprovalStatus, Decision, InteractionPayload
+from tourniquet.approval.model import (
+    APPROVAL_ID_PATTERN,
+    RELEASE_ACTION_ID,
+    ApprovalKind,
+    ApprovalStatus,
+    Decision,
+    InteractionPayload,
+)
 from tourniquet.approval.records import Approval
 from tourniquet.errors import SlackUnavailable
 from tourniquet.logs import logger
@@ -38,6 +45,12 @@ SLACK_TIMEOUT_SECONDS = 2
 MAX_BODY_BYTES = 1024 * 1024
 
 _APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
+# Each button: the decision it takes, on which kind of approval.
+_BUTTONS = {
+    Decision.APPROVE.value: (Decision.APPROVE, ApprovalKind.CONTAIN),
+    Decision.DENY.value: (Decision.DENY, ApprovalKind.CONTAIN),
+    RELEASE_ACTION_ID: (Decision.APPROVE, ApprovalKind.RELEASE),
+}
 
 
 @dataclass(frozen=True)
@@ -166,12 +179,14 @@ def check_workspace(payload: InteractionPayload) -> None:
 
 def _route(payload: InteractionPayload) -> HttpResponse:
     action = payload.actions[0] if payload.actions else None
-    if payload.type != "block_actions" or action is None or action.action_id not in set(Decision):
+    if payload.type != "block_actions" or action is None or action.action_id not in _BUTTONS:
         logger.info("slack interaction ignored", extra={"type": payload.type})
         return HttpResponse(200)
+    decision, kind = _BUTTONS[action.action_id]
     click = Click(
         user=payload.user.id,
-        decision=Decision(action.action_id),
+        decision=decision,
+        kind=kind,
         approval_id=action.value or "",
         channel=payload.container.channel_id if payload.container else None,
         team=payload.team.id if payload.team else None,
@@ -187,6 +202,7 @@ def _route(payload: InteractionPayload) -> HttpResponse:
 class Click:
     user: str
     decision: Decision
+    kind: ApprovalKind
     approval_id: str
     channel: str | None
     team: str | None
@@ -196,6 +212,9 @@ class Click:
 def _on_click(click: Click) -> HttpResponse:
     slack = _SlackReplies(click)
     approval = records.get(click.approval_id) if _APPROVAL_ID.match(click.approval_id) else None
+    if approval is not None and approval.kind is not click.kind:
+        # A button never carries another kind's id: such a click names nothing it could decide.
+        approval = None
     allowed = approvers.configured(approval.card.plan.approvers if approval else ())
     try:
         authorized = approvers.is_authorized(click.user, allowed, slack.client)
@@ -221,12 +240,14 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
         return slack.ephemeral(None, _UNKNOWN)
     if outcome.result is Result.ALREADY_DECIDED:
         verb = "approved" if approval.status is ApprovalStatus.APPROVED else "denied"
+        if approval.kind is ApprovalKind.RELEASE:
+            verb = "released"
         who, when = card.who_text(approval.decided_by), card.when_text(approval.decided_at)
         return slack.ephemeral(approval, f"This was already {verb} by {who} {when}: nothing was changed.")
     if outcome.result is Result.TOO_LATE:
         slack.update_card(approval)
     if outcome.result in (Result.EXPIRED, Result.TOO_LATE):
-        return slack.ephemeral(approval, "This approval expired: nothing was changed.")
+        return slack.ephemeral(approval, _expired(approval))
     if outcome.result is Result.ALREADY_APPROVED:
         return slack.ephemeral(
             approval,
@@ -248,6 +269,17 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
 
 
 _UNKNOWN = "This approval is unknown: nothing was changed."
+
+
+def _expired(approval: Approval) -> str:
+    if approval.kind is ApprovalKind.RELEASE:
+        return (
+            "This release offer expired: nothing was changed."
+            f" Release from the CLI: `tourniquet release {approval.incident_id}`."
+        )
+    return "This approval expired: nothing was changed."
+
+
 _NOT_CHECKED = "Your approver group membership could not be checked: nothing was changed. Try again."
 
 
@@ -281,6 +313,9 @@ def _resolution(approval: Approval) -> card.Resolution:
 
 
 def _decision_summary(approval: Approval, decision: Decision) -> str:
+    if approval.kind is ApprovalKind.RELEASE:
+        who = card.people_text(approval.approvals or (approval.decided_by or "unknown",))
+        return f"🔓 Release approved by {who}: restoring the recorded before-state; snapshots are kept."
     actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
     who = card.who_text(approval.decided_by)
     if decision is Decision.APPROVE and len(approval.approvals) > 1:
@@ -315,12 +350,12 @@ class _SlackReplies:
         if not approval.slack_channel or not approval.slack_ts:
             return
         message = Message(approval.slack_channel, approval.slack_ts)
+        if approval.kind is ApprovalKind.RELEASE and approval.final is not None:
+            blocks = card.release_decided_card(approval.card, approval.final, _resolution(approval))
+        else:
+            blocks = card.decided_card(approval.card, _resolution(approval))
         try:
-            self.client().update(
-                message,
-                card.card_text(approval.card),
-                card.decided_card(approval.card, _resolution(approval)),
-            )
+            self.client().update(message, card.card_text(approval.card), blocks)
         except SlackUnavailable as exc:
             record_slack_error(approval.incident_id, exc)
 
@@ -330,12 +365,14 @@ class _SlackReplies:
             return
         message = Message(approval.slack_channel, approval.slack_ts)
         votes = card.Votes(approval.required_approvals, approval.approvals)
-        try:
-            self.client().update(
-                message,
-                card.card_text(approval.card),
-                card.approval_card(approval.card, approval.approval_id, approval.expires_at, votes),
+        if approval.kind is ApprovalKind.RELEASE and approval.final is not None:
+            blocks = card.releasable_card(
+                approval.card, approval.final, approval.approval_id, approval.expires_at, votes
             )
+        else:
+            blocks = card.approval_card(approval.card, approval.approval_id, approval.expires_at, votes)
+        try:
+            self.client().update(message, card.card_text(approval.card), blocks)
         except SlackUnavailable as exc:
             record_slack_error(approval.incident_id, exc)
 

@@ -20,6 +20,17 @@ class Decision(StrEnum):
     DENY = "deny"
 
 
+class ApprovalKind(StrEnum):
+    """What an approval lets run: the plan's destructive steps, or the release of what was contained."""
+
+    CONTAIN = "contain"
+    RELEASE = "release"
+
+
+# The Release button's action id; a release is only ever approved, never denied (not clicking is the no).
+RELEASE_ACTION_ID = "release"
+
+
 class ApprovalStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

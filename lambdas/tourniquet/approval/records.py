@@ -5,7 +5,10 @@ An approval holds the Step Functions task token under an opaque random id; only 
 decision is taken exactly once however many people click, however often Slack retries. ``approvals`` is
 the set of distinct people who approved; an approval that needs two of them (the two-person rule) stays
 pending, its set growing by conditional writes, until the last required approver's write also moves the
-status. Timestamps are ISO 8601 UTC strings of one fixed width (``store.iso``), so DynamoDB compares them
+status. A release approval (``kind`` ``release``) has no token: it is offered on the closed incident's
+card and, once approved, starts the release workflow; it keeps the card's closing state (``final``) to
+re-render it.
+Timestamps are ISO 8601 UTC strings of one fixed width (``store.iso``), so DynamoDB compares them
 correctly as strings.
 """
 
@@ -17,11 +20,16 @@ from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import TypeAdapter
 
 from tourniquet import store
-from tourniquet.approval.model import ApprovalRequest, ApprovalStatus, CardContext
+from tourniquet.approval.card import FinalState
+from tourniquet.approval.model import ApprovalKind, ApprovalRequest, ApprovalStatus, CardContext
 
 SK = "APPROVAL"
+# A release is approved through the same single-use path as containment; the one action it runs.
+RELEASE_ACTIONS = ("release",)
+_FINAL: TypeAdapter[FinalState] = TypeAdapter(FinalState)
 
 
 def _key(approval_id: str) -> dict[str, str]:
@@ -45,6 +53,8 @@ class Approval:
     slack_ts: str | None = None
     required_approvals: int = 1
     approvals: tuple[str, ...] = ()
+    kind: ApprovalKind = ApprovalKind.CONTAIN
+    final: FinalState | None = None
 
     @property
     def approvals_missing(self) -> int:
@@ -61,7 +71,7 @@ class Approval:
             expires_at=item["expires_at"],
             execution_id=item.get("execution_id", ""),
             card=CardContext.model_validate_json(item["card"]),
-            task_token=item["task_token"],
+            task_token=item.get("task_token", ""),
             decided_by=item.get("decided_by"),
             decided_at=item.get("decided_at"),
             slack_channel=item.get("slack_channel"),
@@ -69,6 +79,8 @@ class Approval:
             # Items written before the two-person rule need one approver.
             required_approvals=int(item.get("required_approvals", 1)),
             approvals=tuple(sorted(item.get("approvals", ()))),
+            kind=ApprovalKind(item.get("kind", ApprovalKind.CONTAIN.value)),
+            final=_FINAL.validate_json(item["final"]) if item.get("final") else None,
         )
 
 
@@ -100,6 +112,44 @@ def create(request: ApprovalRequest, required_approvals: int = 1) -> Approval:
             # JSON, not a map: diagnostics may hold floats, which DynamoDB only takes as Decimal.
             "card": approval.card.model_dump_json(),
             "task_token": approval.task_token,
+            "required_approvals": approval.required_approvals,
+        },
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    return approval
+
+
+def create_release(
+    ctx: CardContext, final: FinalState, *, expires_at: str, required_approvals: int = 1
+) -> Approval:
+    """Store a pending release approval for a closed incident (no task token: nothing waits for it)."""
+    approval = Approval(
+        approval_id=secrets.token_urlsafe(16),
+        incident_id=ctx.incident.id,
+        status=ApprovalStatus.PENDING,
+        actions=RELEASE_ACTIONS,
+        requested_at=store.iso(),
+        expires_at=expires_at,
+        execution_id=ctx.execution_id,
+        card=ctx,
+        task_token="",
+        required_approvals=required_approvals,
+        kind=ApprovalKind.RELEASE,
+        final=final,
+    )
+    store.table().put_item(
+        Item={
+            **_key(approval.approval_id),
+            "approval_id": approval.approval_id,
+            "incident_id": approval.incident_id,
+            "kind": approval.kind.value,
+            "status": approval.status.value,
+            "actions": list(approval.actions),
+            "requested_at": approval.requested_at,
+            "expires_at": approval.expires_at,
+            "execution_id": approval.execution_id,
+            "card": ctx.model_dump_json(),
+            "final": _FINAL.dump_json(final).decode(),
             "required_approvals": approval.required_approvals,
         },
         ConditionExpression="attribute_not_exists(pk)",

@@ -5,6 +5,9 @@ fresh read, the calls that bring it back to the recorded state, then a fresh rea
 restoration is recorded on the timeline (kind ``release``). Evidence snapshots are kept, and so is what
 cannot be put back (a deleted console password); both are recorded as kept, with the reason. One failed
 restoration does not stop the others: every one is tried and recorded, then the failures are raised together.
+
+Release runs from the CLI (as the caller's AWS identity) or from the release workflow an approved Release
+click starts (as the Slack approver, with the approval's id on the record).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class ReleaseRequest(BaseModel):
 
     incident_id: str = Field(min_length=1, max_length=128)
     actor: str = Field(min_length=1, max_length=256)
+    approval_id: str | None = Field(default=None, max_length=64)
     dry_run: bool = False
 
     @classmethod
@@ -77,6 +81,14 @@ def release(request: ReleaseRequest) -> ReleaseResult:
             _record(request, record, "failed", detail={"error": reason})
             failures.append(f"{record['action']} on {record['target']}: {reason}")
     if failures:
+        store.append_event(
+            request.incident_id,
+            "release_failed",
+            actor=request.actor,
+            approval_id=request.approval_id,
+            failed=len(failures),
+            restorations=len(records),
+        )
         raise errors.ReleaseFailed(
             f"incident {request.incident_id}: {len(failures)} of {len(records)} restorations failed: "
             + "; ".join(failures)
@@ -86,7 +98,13 @@ def release(request: ReleaseRequest) -> ReleaseResult:
     store.update_incident(
         request.incident_id, status="released", released_at=store.iso(), released_by=request.actor
     )
-    store.append_event(request.incident_id, "released", actor=request.actor, restorations=len(restorations))
+    store.append_event(
+        request.incident_id,
+        "released",
+        actor=request.actor,
+        approval_id=request.approval_id,
+        restorations=len(restorations),
+    )
     logger.info("incident released", incident_id=request.incident_id, restorations=len(restorations))
     return ReleaseResult(incident_id=request.incident_id, status="released", restorations=restorations)
 
@@ -113,7 +131,8 @@ def _release_one(request: ReleaseRequest, record: dict[str, Any]) -> Restoration
     )
     if action.kept is not None:
         detail: dict[str, Any] = {"reason": action.kept}
-        _record(request, record, "kept", detail=detail)
+        # Kept on purpose: there is nothing to restore, so nothing differs from what release intends.
+        _record(request, record, "kept", verified=True, detail=detail)
         return Restoration(
             action=action.name, target=record["target"], status="kept", verified=True, detail=detail
         )

@@ -1,4 +1,4 @@
-"""NotifyDuplicate, NotifyOutcome and NotifyFailure."""
+"""NotifyDuplicate, NotifyOutcome, NotifyReleased and NotifyFailure."""
 
 from __future__ import annotations
 

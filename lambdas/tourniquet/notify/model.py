@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from tourniquet.approval.model import IncidentRef
+from tourniquet.approval.model import CardContext, IncidentRef, Plan
+from tourniquet.intake.model import Alert
 
 
 class _Model(BaseModel):
@@ -36,6 +37,38 @@ class OutcomeNotice(_Model):
     kind: Literal["outcome"]
     incident: IncidentRef
     outcome: Outcome
+    # What a card needs when none was posted (nothing waited for approval), to offer the Release button.
+    alert: Alert | None = None
+    plan: Plan | None = None
+    execution_id: str = ""
+
+    def context(self) -> CardContext | None:
+        if self.alert is None or self.plan is None:
+            return None
+        return CardContext(
+            execution_id=self.execution_id, incident=self.incident, alert=self.alert, plan=self.plan
+        )
+
+
+class Restored(_Model):
+    action: str
+    target: str
+    status: str
+    verified: bool = False
+
+
+class Release(_Model):
+    """What the Release step returned."""
+
+    status: str
+    restorations: tuple[Restored, ...] = ()
+
+
+class ReleasedNotice(_Model):
+    kind: Literal["released"]
+    incident: IncidentRef
+    approval_id: str
+    release: Release
 
 
 class FailureNotice(_Model):
@@ -66,7 +99,7 @@ class FailureNotice(_Model):
         return str(error.get("Error") or "Unknown") if isinstance(error, dict) else None
 
 
-Notice = DuplicateNotice | OutcomeNotice | FailureNotice
+Notice = DuplicateNotice | OutcomeNotice | ReleasedNotice | FailureNotice
 NOTICE: TypeAdapter[Notice] = TypeAdapter(
     Annotated[Notice, Field(discriminator="kind")], config=ConfigDict(hide_input_in_errors=True)
 )

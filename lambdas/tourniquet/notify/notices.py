@@ -1,5 +1,7 @@
-"""NotifyDuplicate, NotifyOutcome and NotifyFailure: keep the incident's card and thread current, and page the
-escalation topic when a run fails.
+"""NotifyDuplicate, NotifyOutcome, NotifyReleased and NotifyFailure: keep the incident's card and thread
+current, and page the escalation topic when a run fails.
+
+A closed incident whose containment can be undone gets a Release button on its card (``release_offers``).
 
 Slack failures are recorded on the incident and survived. A failed page (SNS) fails the step: a failure that
 nobody hears of is the one thing that must not happen quietly.
@@ -11,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from tourniquet import store
-from tourniquet.approval import card, records
-from tourniquet.approval.model import ApprovalStatus
+from tourniquet.approval import card, records, release_offers
+from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
 from tourniquet.errors import SlackUnavailable
 from tourniquet.intake.model import Severity
 from tourniquet.notify import escalation
-from tourniquet.notify.model import DuplicateNotice, FailureNotice, Notice, OutcomeNotice
+from tourniquet.notify.model import DuplicateNotice, FailureNotice, Notice, OutcomeNotice, ReleasedNotice
 from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.settings import get_settings
 
@@ -31,6 +33,8 @@ def notify(notice: Notice) -> bool:
         return _duplicate(notice)
     if isinstance(notice, OutcomeNotice):
         return _outcome(notice)
+    if isinstance(notice, ReleasedNotice):
+        return _released(notice)
     return _failure(notice)
 
 
@@ -55,20 +59,82 @@ def _outcome(notice: OutcomeNotice) -> bool:
         ),
     )
     thread = _thread(incident)
-    if approval is not None and thread is not None:
-        blocks = card.final_card(approval.card, final)
-        summary = _outcome_summary(incident_id, final)
-
-        def update_and_reply(slack: Slack) -> None:
-            slack.update(thread, card.card_text(approval.card), blocks)
-            slack.post(thread.channel, summary, thread_ts=thread.ts)
-
-        return _send(incident_id, update_and_reply)
+    ctx = approval.card if approval is not None else notice.context()
+    offer = release_offers.offer(ctx, final) if ctx is not None else None
+    summary = _outcome_summary(incident_id, final)
+    if ctx is not None and (offer is not None or (approval is not None and thread is not None)):
+        return _post_final_card(ctx, final, offer=offer, thread=thread, summary=summary)
     # No card (nothing needed approval, or the card could not be posted): the outcome is the announcement.
-    text = _headline(incident) + "\n" + _outcome_summary(incident_id, final)
+    text = _headline(incident) + "\n" + summary
     if thread is not None:
         return _send(incident_id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
     return _send(incident_id, lambda slack: slack.post(get_settings().slack_channel, text))
+
+
+def _post_final_card(
+    ctx: CardContext,
+    final: card.FinalState,
+    *,
+    offer: Approval | None,
+    thread: Message | None,
+    summary: str,
+) -> bool:
+    """The card in its closed state (updated in place, or posted when there was none), with the Release
+    button when something can be released; the summary goes in its thread."""
+    if offer is not None:
+        votes = card.Votes(offer.required_approvals, offer.approvals)
+        blocks = card.releasable_card(ctx, final, offer.approval_id, offer.expires_at, votes)
+    else:
+        blocks = card.final_card(ctx, final)
+
+    def post(slack: Slack) -> None:
+        message = thread
+        if message is None:
+            message = slack.post(get_settings().slack_channel, card.card_text(ctx), blocks=blocks)
+            store.update_incident(ctx.incident.id, slack_channel=message.channel, slack_ts=message.ts)
+        else:
+            slack.update(message, card.card_text(ctx), blocks)
+        if offer is not None:
+            records.set_message(offer.approval_id, message.channel, message.ts)
+        slack.post(message.channel, summary, thread_ts=message.ts)
+
+    return _send(ctx.incident.id, post)
+
+
+def _released(notice: ReleasedNotice) -> bool:
+    """NotifyReleased: the card shows who released it and what came back; the thread lists each one."""
+    incident_id = notice.incident.id
+    approval = records.get(notice.approval_id)
+    restored = [r for r in notice.release.restorations if r.status in ("done", "unchanged")]
+    kept = [r for r in notice.release.restorations if r.status == "kept"]
+    who = card.people_text(approval.approvals) if approval and approval.approvals else "unknown"
+    headline = f"🔓 *Released* by {who}: {len(restored)} restored and verified" + (
+        f", {len(kept)} kept" if kept else ""
+    )
+    lines = [headline]
+    lines += [
+        f"{'✅' if r.verified else '⚠️'} {card.escape(r.action)} on `{card.escape(r.target)}`:"
+        f" {card.escape(r.status)}"
+        for r in notice.release.restorations
+    ]
+    text = card.clip("\n".join(lines), 3000)
+    if approval is None or not (approval.slack_channel and approval.slack_ts):
+        thread = _thread(store.get_incident(incident_id))
+        channel = thread.channel if thread else get_settings().slack_channel
+        return _send(
+            incident_id, lambda slack: slack.post(channel, text, thread_ts=thread.ts if thread else None)
+        )
+    message = Message(approval.slack_channel, approval.slack_ts)
+    final = approval.final
+
+    def update_and_reply(slack: Slack) -> None:
+        if final is not None:
+            slack.update(
+                message, card.card_text(approval.card), card.released_card(approval.card, final, headline)
+            )
+        slack.post(message.channel, text, thread_ts=message.ts)
+
+    return _send(incident_id, update_and_reply)
 
 
 def _failure(notice: FailureNotice) -> bool:

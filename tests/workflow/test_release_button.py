@@ -1,0 +1,79 @@
+"""The Release button end to end: a contained incident's card offers it, an approver clicks it, and the
+release workflow (the real ASL, in the sandbox) returns the instance to its before-state."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sandbox.core import OUTSIDER, Sandbox
+from tests.workflow.conftest import Runner
+from tourniquet import store
+
+
+def _state(sandbox: Sandbox, instance_id: str) -> dict[str, Any]:
+    """What containment changes and release must put back, as plainly comparable values."""
+    ec2 = sandbox.client("ec2")
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return {
+        "groups": {
+            eni["NetworkInterfaceId"]: sorted(g["GroupId"] for g in eni["Groups"])
+            for eni in instance["NetworkInterfaces"]
+        },
+        "profile": (instance.get("IamInstanceProfile") or {}).get("Arn"),
+        "state": instance["State"]["Name"],
+    }
+
+
+def _release_executions(sandbox: Sandbox) -> list[dict[str, Any]]:
+    sfn = sandbox.client("stepfunctions")
+    arn = sandbox.deployment.outputs["ReleaseStateMachineArn"]
+    return list(sfn.list_executions(stateMachineArn=arn)["executions"])
+
+
+def _wait_for_release(sandbox: Sandbox, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for execution in _release_executions(sandbox):
+            if execution["name"] == name:
+                return sandbox.wait_for_execution(execution["executionArn"], timeout=timeout)
+        time.sleep(0.1)
+    raise TimeoutError(f"no release execution {name}")
+
+
+def test_the_release_button_restores_the_instance_and_the_card_says_so(runner: Runner, sandbox: Sandbox):
+    event, mapping = sandbox.map_alert(runner.event())
+    instance_id = next(v for k, v in mapping.items() if k.startswith("i-"))
+    before = _state(sandbox, instance_id)
+    result = runner.run(event, "approve").result
+    incident_id = result["incident_id"]
+    assert result["status"] == "contained"
+    assert _state(sandbox, instance_id) != before
+
+    card = sandbox.wait_for_card(incident_id)
+    [(_, button)] = [(block, b) for block, b in card.buttons() if b["action_id"] == "release"]
+    offer_id = store.get_incident(incident_id)["release_approval_id"]
+    assert button["value"] == offer_id
+
+    # Someone who may not approve is refused; nothing starts.
+    assert sandbox.click(card, "release", OUTSIDER.id)[0] == 200
+    assert all(e["name"] != offer_id for e in _release_executions(sandbox))
+    assert store.timeline(incident_id)[-1]["kind"] == "rejected_click"
+
+    assert sandbox.click(card, "release")[0] == 200
+    execution = _wait_for_release(sandbox, offer_id)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert _state(sandbox, instance_id) == before
+    incident = store.get_incident(incident_id)
+    assert (incident["status"], incident["released_by"]) == ("released", sandbox.approver.id)
+    released = [e for e in store.timeline(incident_id) if e["kind"] == "released"]
+    assert [(e["actor"], e["approval_id"]) for e in released] == [(sandbox.approver.id, offer_id)]
+    restorations = [e for e in store.timeline(incident_id) if e["kind"] == "release"]
+    assert restorations
+    assert all(e["verified"] for e in restorations)
+    final = sandbox.slack.message(card.channel, card.ts)
+    assert final is not None
+    assert final.buttons() == []
+    assert f"🔓 *Released* by <@{sandbox.approver.id}>" in json.dumps(final.blocks, ensure_ascii=False)
