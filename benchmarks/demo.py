@@ -1,4 +1,5 @@
-"""The demo scenario, repeated: how fast an alert becomes a card, and a click becomes containment.
+"""The demo scenario, repeated: how fast an alert becomes a card, a click becomes containment, and a Release
+click puts it all back.
 
     python -m benchmarks.demo [--runs N] [--starts N]
 
@@ -29,6 +30,17 @@ def _event(n: int) -> dict[str, Any]:
     return event
 
 
+def _release(sandbox: Sandbox, incident_id: str) -> float:
+    """Click the closed card's Release button; seconds until the release workflow succeeded."""
+    card = sandbox.wait_for_card(incident_id)
+    began = time.perf_counter()
+    status, _ = sandbox.click(card, "release")
+    execution = sandbox.wait_for_execution(sandbox.release_execution_arn(incident_id), timeout=60)
+    if status != 200 or execution["status"] != "SUCCEEDED":
+        raise SystemExit(f"release of {incident_id} did not succeed: {execution['status']}")
+    return time.perf_counter() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -46,6 +58,7 @@ def main() -> None:
 
     to_card: list[float] = []
     to_contained: list[float] = []
+    to_released: list[float] = []
     total: list[float] = []
     transitions: list[int] = []
     with Sandbox() as sandbox:
@@ -59,6 +72,7 @@ def main() -> None:
             to_contained.append(finished - clicked)
             total.append(finished - timings.started)
             transitions.append(run.result["execution"]["transitions"])
+            to_released.append(_release(sandbox, run.result["incident_id"]))
 
     def median_ms(values: list[float]) -> str:
         return f"{statistics.median(values) * 1000:8.0f} ms"
@@ -67,6 +81,7 @@ def main() -> None:
     print(f"  alert submitted -> approval card posted  {median_ms(to_card)}")
     print(f"  approval click  -> incident contained    {median_ms(to_contained)}")
     print(f"  alert submitted -> contained (with click){median_ms(total)}")
+    print(f"  release click   -> incident released     {median_ms(to_released)}")
     print(f"  state transitions per incident           {statistics.median(transitions):8.0f}")
     warm = [s for s, hit in startups if hit]
     cold = [s for s, hit in startups if not hit]

@@ -440,6 +440,17 @@ class Sandbox:
                 raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout}s")
             time.sleep(0.05)
 
+    def release_execution_arn(self, incident_id: str) -> str:
+        """The release run an approved Release click starts: it is named after the incident's offer."""
+        item = self.table.get_item(
+            Key={"pk": f"INCIDENT#{incident_id}", "sk": "INCIDENT"}, ConsistentRead=True
+        )
+        offer = item.get("Item", {}).get("release_approval_id")
+        if not offer:
+            raise LookupError(f"incident {incident_id} was offered no release")
+        machine = self.deployment.outputs["ReleaseStateMachineArn"]
+        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{offer}"
+
     def execution_history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         paginator = self.client("stepfunctions").get_paginator("get_execution_history")

@@ -4,8 +4,9 @@ release workflow (the real ASL, in the sandbox) returns the instance to its befo
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
+
+import pytest
 
 from sandbox.core import OUTSIDER, Sandbox
 from tests.workflow.conftest import Runner
@@ -26,22 +27,6 @@ def _state(sandbox: Sandbox, instance_id: str) -> dict[str, Any]:
     }
 
 
-def _release_executions(sandbox: Sandbox) -> list[dict[str, Any]]:
-    sfn = sandbox.client("stepfunctions")
-    arn = sandbox.deployment.outputs["ReleaseStateMachineArn"]
-    return list(sfn.list_executions(stateMachineArn=arn)["executions"])
-
-
-def _wait_for_release(sandbox: Sandbox, name: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for execution in _release_executions(sandbox):
-            if execution["name"] == name:
-                return sandbox.wait_for_execution(execution["executionArn"], timeout=timeout)
-        time.sleep(0.1)
-    raise TimeoutError(f"no release execution {name}")
-
-
 def test_the_release_button_restores_the_instance_and_the_card_says_so(runner: Runner, sandbox: Sandbox):
     event, mapping = sandbox.map_alert(runner.event())
     instance_id = next(v for k, v in mapping.items() if k.startswith("i-"))
@@ -56,13 +41,17 @@ def test_the_release_button_restores_the_instance_and_the_card_says_so(runner: R
     offer_id = store.get_incident(incident_id)["release_approval_id"]
     assert button["value"] == offer_id
 
+    release_arn = sandbox.release_execution_arn(incident_id)
+    sfn = sandbox.client("stepfunctions")
+
     # Someone who may not approve is refused; nothing starts.
     assert sandbox.click(card, "release", OUTSIDER.id)[0] == 200
-    assert all(e["name"] != offer_id for e in _release_executions(sandbox))
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        sfn.describe_execution(executionArn=release_arn)
     assert store.timeline(incident_id)[-1]["kind"] == "rejected_click"
 
     assert sandbox.click(card, "release")[0] == 200
-    execution = _wait_for_release(sandbox, offer_id)
+    execution = sandbox.wait_for_execution(release_arn, timeout=60)
 
     assert execution["status"] == "SUCCEEDED"
     assert _state(sandbox, instance_id) == before
