@@ -5,6 +5,10 @@ security groups, instance profile), creates a look-alike of each in the sandbox,
 event with the ids rewritten plus the mapping ``{original_id: sandbox_id}``. The same original id always
 maps to the same look-alike, so a re-sent finding names the same instance. CloudTrail events are seeded for
 each new instance: its launch, and a few calls made with its role's credentials from an unusual address.
+
+A finding about an access key (``accessKeyDetails``) gets the principal behind it, under a fresh name: an
+IAM user with a real access key, console login, a group, a managed and an inline policy; or a role that EC2
+assumes, with a managed and an inline policy, and a fresh session key id. The key's calls are seeded too.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import re
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sandbox.cloudtrail import TrailEvent, TrailStore
 
@@ -63,6 +68,28 @@ class NetworkSpec:
     private_ip: str | None = None
 
 
+PrincipalKind = Literal["user", "role"]
+# Findings about these principals get look-alikes; root is never seeded (Tourniquet never contains it).
+_PRINCIPAL_TYPES = frozenset({"IAMUser", "AssumedRole"})
+_IAM_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
+
+
+@dataclass(frozen=True)
+class SeededPrincipal:
+    """A look-alike IAM user or role: what it holds before any containment, and its keys."""
+
+    kind: PrincipalKind
+    name: str
+    arn: str
+    principal_id: str
+    groups: tuple[str, ...] = ()
+    attached_policy_arns: tuple[str, ...] = ()
+    inline_policy_names: tuple[str, ...] = ()
+    login_profile: bool = False
+    access_keys: dict[str, str] = field(default_factory=dict)
+    """``{finding's key id: look-alike key id}``: real IAM keys for a user, fresh session ids for a role."""
+
+
 class Seeder:
     """Creates look-alikes through the given boto3 clients and seeds CloudTrail events into ``trail``."""
 
@@ -78,6 +105,9 @@ class Seeder:
         self._groups: dict[str, str] = {}
         self._instances: dict[str, tuple[SeededInstance, dict[str, str]]] = {}
         self._private_ips: set[str] = set()
+        self._principals: dict[tuple[PrincipalKind, str], SeededPrincipal] = {}
+        self._principal_group_name: str | None = None
+        self._managed_policies: dict[str, str] = {}
 
     # Building blocks
 
@@ -399,6 +429,236 @@ class Seeder:
             record=record,
         )
 
+    # Principals
+
+    def user(self, original_name: str) -> SeededPrincipal:
+        """A look-alike IAM user with console access, a group, a managed and an inline policy, and tags."""
+        with self._lock:
+            name = _look_alike_name(original_name)
+            user = self.iam.create_user(
+                UserName=name, Tags=[{"Key": "team", "Value": "platform"}, {"Key": "owner", "Value": "ci"}]
+            )["User"]
+            self.iam.create_login_profile(
+                UserName=name, Password=secrets.token_urlsafe(24), PasswordResetRequired=False
+            )
+            group = self._principal_group()
+            self.iam.add_user_to_group(GroupName=group, UserName=name)
+            managed = self._managed_policy(
+                "look-alike-deploy-access",
+                [{"Effect": "Allow", "Action": ["cloudformation:*", "s3:PutObject"], "Resource": "*"}],
+            )
+            self.iam.attach_user_policy(UserName=name, PolicyArn=managed)
+            self.iam.put_user_policy(
+                UserName=name,
+                PolicyName="read-deploy-secrets",
+                PolicyDocument=_policy(
+                    [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"}]
+                ),
+            )
+            return SeededPrincipal(
+                kind="user",
+                name=name,
+                arn=user["Arn"],
+                principal_id=user["UserId"],
+                groups=(group,),
+                attached_policy_arns=(managed,),
+                inline_policy_names=("read-deploy-secrets",),
+                login_profile=True,
+            )
+
+    def role(self, original_name: str) -> SeededPrincipal:
+        """A look-alike role that EC2 instances assume, with a managed and an inline policy."""
+        with self._lock:
+            name = _look_alike_name(original_name)
+            role = self.iam.create_role(
+                RoleName=name, AssumeRolePolicyDocument=_EC2_TRUST, Tags=[{"Key": "team", "Value": "web"}]
+            )["Role"]
+            managed = self._managed_policy(
+                "look-alike-app-read",
+                [{"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": "*"}],
+            )
+            self.iam.attach_role_policy(RoleName=name, PolicyArn=managed)
+            self.iam.put_role_policy(
+                RoleName=name,
+                PolicyName="application-access",
+                PolicyDocument=_policy([{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]),
+            )
+            return SeededPrincipal(
+                kind="role",
+                name=name,
+                arn=role["Arn"],
+                principal_id=role["RoleId"],
+                attached_policy_arns=(managed,),
+                inline_policy_names=("application-access",),
+            )
+
+    def _principal_group(self) -> str:
+        """One group every look-alike user joins (containment never touches group membership)."""
+        if self._principal_group_name is None:
+            self.iam.create_group(GroupName="look-alike-deployers")
+            self._principal_group_name = "look-alike-deployers"
+        return self._principal_group_name
+
+    def _managed_policy(self, name: str, statements: list[dict[str, Any]]) -> str:
+        """A customer managed policy, created on first use; returns its ARN."""
+        if name not in self._managed_policies:
+            self._managed_policies[name] = self.iam.create_policy(
+                PolicyName=name, PolicyDocument=_policy(statements)
+            )["Policy"]["Arn"]
+        return self._managed_policies[name]
+
+    def principal_cloudtrail_events(
+        self,
+        principal: SeededPrincipal,
+        access_key_id: str,
+        *,
+        session_name: str | None = None,
+        source_ip: str = UNUSUAL_IP,
+        now: datetime | None = None,
+    ) -> list[TrailEvent]:
+        """Calls made with the principal's key: a user's usual call from its pipeline, then reconnaissance and
+        secret reads from ``source_ip``; a role session's calls from ``source_ip``, outside AWS."""
+        now = now or datetime.now(UTC)
+        if principal.kind == "user":
+            username = principal.name
+            identity: dict[str, Any] = {
+                "type": "IAMUser",
+                "principalId": principal.principal_id,
+                "arn": principal.arn,
+                "userName": principal.name,
+            }
+            usual = [
+                self._event(
+                    "DescribeStacks",
+                    "cloudformation.amazonaws.com",
+                    now - timedelta(minutes=45),
+                    username=username,
+                    access_key=access_key_id,
+                    read_only=True,
+                    resources=(),
+                    identity=identity,
+                    source_ip=PIPELINE_IP,
+                    request={"stackName": "web-app"},
+                )
+            ]
+            calls: list[tuple[str, str, bool, tuple[tuple[str, str], ...], dict[str, Any], str | None]] = [
+                ("GetCallerIdentity", "sts.amazonaws.com", True, (), {}, None),
+                ("ListUsers", "iam.amazonaws.com", True, (), {}, None),
+                ("ListSecrets", "secretsmanager.amazonaws.com", True, (), {}, None),
+                (
+                    "GetSecretValue",
+                    "secretsmanager.amazonaws.com",
+                    True,
+                    (("AWS::SecretsManager::Secret", "prod/db-password"),),
+                    {"secretId": "prod/db-password"},
+                    None,
+                ),
+                ("CreateUser", "iam.amazonaws.com", False, (), {"userName": "backup-admin"}, "AccessDenied"),
+            ]
+        else:
+            username = session_name or "look-alike-session"
+            usual = []
+            identity = {
+                "type": "AssumedRole",
+                "principalId": f"{principal.principal_id}:{username}",
+                "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{principal.name}/{username}",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": principal.principal_id,
+                        "arn": principal.arn,
+                        "accountId": self.account_id,
+                        "userName": principal.name,
+                    },
+                    "attributes": {
+                        "creationDate": (now - timedelta(hours=1)).isoformat(),
+                        "mfaAuthenticated": "false",
+                    },
+                    "ec2RoleDelivery": "1.0",
+                },
+            }
+            calls = [
+                ("GetCallerIdentity", "sts.amazonaws.com", True, (), {}, None),
+                ("ListBuckets", "s3.amazonaws.com", True, (), {}, None),
+                (
+                    "ListAttachedRolePolicies",
+                    "iam.amazonaws.com",
+                    True,
+                    (("AWS::IAM::Role", principal.name),),
+                    {"roleName": principal.name},
+                    None,
+                ),
+                ("CreateUser", "iam.amazonaws.com", False, (), {"userName": "backup-admin"}, "AccessDenied"),
+            ]
+        minutes = range(20, 20 - 3 * len(calls), -3)
+        return usual + [
+            self._event(
+                name,
+                source,
+                now - timedelta(minutes=minute),
+                username=username,
+                access_key=access_key_id,
+                read_only=read_only,
+                resources=resources,
+                identity=identity,
+                source_ip=source_ip,
+                request=request,
+                error_code=error_code,
+                user_agent="aws-cli/2.15.0 Python/3.11.6 Linux/5.10 botocore/2.4.5",
+            )
+            for minute, (name, source, read_only, resources, request, error_code) in zip(
+                minutes, calls, strict=True
+            )
+        ]
+
+    def _map_principal(
+        self, event: Mapping[str, Any], key: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Look-alikes of the user or role behind an access key finding, and of the key itself."""
+        kind: PrincipalKind = "user" if key.get("userType") == "IAMUser" else "role"
+        original_name = str(key["userName"])
+        original_key = str(key.get("accessKeyId") or "")
+        original_id = str(key.get("principalId") or "")
+        with self._lock:
+            known = self._principals.values()
+            if any(original_name == p.name or original_key in p.access_keys.values() for p in known):
+                # The alert already names a look-alike (it was mapped before): it is used as it is.
+                return copy.deepcopy(dict(event)), {}
+            seeded = self._principals.get((kind, original_name))
+            if seeded is None:
+                seeded = self.user(original_name) if kind == "user" else self.role(original_name)
+            if original_key and original_key not in seeded.access_keys:
+                if kind == "user":
+                    look_alike_key = self.iam.create_access_key(UserName=seeded.name)["AccessKey"][
+                        "AccessKeyId"
+                    ]
+                else:
+                    # Temporary credentials exist only in STS: a fresh key id stands for the stolen one.
+                    look_alike_key = "ASIA" + secrets.token_hex(8).upper()
+                seeded = replace(seeded, access_keys={**seeded.access_keys, original_key: look_alike_key})
+                self.trail.add(
+                    self.principal_cloudtrail_events(
+                        seeded,
+                        look_alike_key,
+                        session_name=original_id.partition(":")[2] or None,
+                        source_ip=_remote_ip(event) or UNUSUAL_IP,
+                    )
+                )
+            self._principals[kind, original_name] = seeded
+        ids = {original_key: seeded.access_keys[original_key]} if original_key else {}
+        if original_id:
+            # A role session's principal id is "<role id>:<session name>"; only the role id part is IAM's.
+            ids[original_id.partition(":")[0] if kind == "role" else original_id] = seeded.principal_id
+        ids = {original: new for original, new in ids.items() if original != new}
+        names = {original_name: seeded.name}
+        rewritten = _rewrite(_rename(copy.deepcopy(dict(event)), names), ids)
+        return rewritten, {**names, **ids}
+
+    def seeded_principal(self, original_name: str, kind: PrincipalKind = "user") -> SeededPrincipal:
+        """The look-alike made for an alert's user (or role) name."""
+        with self._lock:
+            return self._principals[kind, original_name]
+
     # Alerts
 
     def map_alert(
@@ -407,6 +667,9 @@ class Seeder:
         """A copy of ``event`` naming look-alike resources, and ``{original_id: sandbox_id}``."""
         details = _instance_details(event)
         if details is None or not details.get("instanceId"):
+            key = _access_key_details(event)
+            if key is not None:
+                return self._map_principal(event, key)
             return copy.deepcopy(dict(event)), {}
         original_id = str(details["instanceId"])
         with self._lock:
@@ -471,12 +734,185 @@ class Seeder:
         with self._lock:
             return self._instances[original_instance_id][0]
 
+    # Fleets
+
+    def fleet(
+        self,
+        seeded: SeededInstance,
+        *,
+        autoscaling: Any,
+        elbv2: Any,
+        elb: Any | None = None,
+        siblings: int = 1,
+        max_size: int = 4,
+    ) -> SeededFleet:
+        """Put ``seeded`` in an Auto Scaling group, behind a load balancer's target group.
+
+        Built the way a fleet runs: a launch template like the instance, a group that launches ``siblings``
+        instances of its own, a target group behind an Application Load Balancer (and, when ``elb`` is
+        given, a classic load balancer) attached to the group; then the instance is attached, which raises
+        the desired capacity by one and registers it with the group's load balancers. ``max_size`` must
+        leave room for the replacement the group launches when the instance is detached without lowering
+        its capacity, and for the instance rejoining on release.
+        """
+        if siblings < 0 or max_size < siblings + 2:
+            raise ValueError("max_size must leave room for the siblings, the instance and its replacement")
+        # 30 characters with moto's ids: within every name limit (load balancers and target groups: 32).
+        name = f"look-alike-{seeded.instance_id}"
+        described = self.ec2.describe_instances(InstanceIds=[seeded.instance_id])["Reservations"][0][
+            "Instances"
+        ][0]
+        template_id = self.ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={
+                "ImageId": FIXED_AMI,
+                "InstanceType": described["InstanceType"],
+                "IamInstanceProfile": {"Arn": seeded.instance_profile_arn},
+                "SecurityGroupIds": list(seeded.security_group_ids),
+            },
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        # An Application Load Balancer needs subnets in two zones: the instance's, and one more (shared
+        # by every fleet in the VPC).
+        with self._lock:
+            subnets = self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [seeded.vpc_id]}])[
+                "Subnets"
+            ]
+            other_zone = [s["SubnetId"] for s in subnets if s["AvailabilityZone"] != seeded.availability_zone]
+            if other_zone:
+                second_subnet = other_zone[0]
+            else:
+                vpc_cidr = self.ec2.describe_vpcs(VpcIds=[seeded.vpc_id])["Vpcs"][0]["CidrBlock"]
+                taken = [ipaddress.ip_network(s["CidrBlock"]) for s in subnets]
+                free = next(
+                    block
+                    for block in ipaddress.ip_network(vpc_cidr).subnets(new_prefix=24)
+                    if not any(block.overlaps(used) for used in taken)
+                )
+                second_subnet = self.ec2.create_subnet(
+                    VpcId=seeded.vpc_id,
+                    CidrBlock=str(free),
+                    AvailabilityZone=f"{self.region}b",
+                    TagSpecifications=[_tags("subnet", {"Name": "look-alike load balancer subnet"})],
+                )["Subnet"]["SubnetId"]
+        target_group_arn = elbv2.create_target_group(
+            Name=name,
+            Protocol="HTTPS",
+            Port=443,
+            VpcId=seeded.vpc_id,
+            TargetType="instance",
+            HealthCheckProtocol="HTTPS",
+            HealthCheckPath="/health",
+        )["TargetGroups"][0]["TargetGroupArn"]
+        load_balancer_arn = elbv2.create_load_balancer(
+            Name=name,
+            Subnets=[seeded.subnet_id, second_subnet],
+            SecurityGroups=list(seeded.security_group_ids),
+            Scheme="internet-facing",
+            Type="application",
+        )["LoadBalancers"][0]["LoadBalancerArn"]
+        elbv2.create_listener(
+            LoadBalancerArn=load_balancer_arn,
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group_arn}],
+        )
+        classic = None
+        if elb is not None:
+            classic = name
+            elb.create_load_balancer(
+                LoadBalancerName=classic,
+                Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 443, "InstancePort": 443}],
+                Subnets=[seeded.subnet_id],
+                SecurityGroups=list(seeded.security_group_ids),
+            )
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Latest"},
+            MinSize=siblings,
+            MaxSize=max_size,
+            DesiredCapacity=siblings,
+            VPCZoneIdentifier=seeded.subnet_id,
+            TargetGroupARNs=[target_group_arn],
+            LoadBalancerNames=[classic] if classic else [],
+            HealthCheckType="ELB",
+            HealthCheckGracePeriod=300,
+            Tags=[
+                {
+                    "ResourceId": name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": key,
+                    "Value": value,
+                    "PropagateAtLaunch": True,
+                }
+                for key, value in seeded.tags.items()
+            ],
+        )
+        autoscaling.attach_instances(AutoScalingGroupName=name, InstanceIds=[seeded.instance_id])
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return SeededFleet(
+            asg_name=name,
+            launch_template_id=template_id,
+            instance_id=seeded.instance_id,
+            sibling_instance_ids=tuple(
+                sorted(i["InstanceId"] for i in group["Instances"] if i["InstanceId"] != seeded.instance_id)
+            ),
+            desired_capacity=group["DesiredCapacity"],
+            target_group_arns=(target_group_arn,),
+            load_balancer_arn=load_balancer_arn,
+            classic_load_balancer_name=classic,
+        )
+
 
 def _instance_details(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
     detail = event.get("detail")
     resource = detail.get("resource") if isinstance(detail, dict) else None
     details = resource.get("instanceDetails") if isinstance(resource, dict) else None
     return details if isinstance(details, dict) else None
+
+
+def _access_key_details(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The finding's access key, when it names a user or an assumed role (root is never seeded)."""
+    detail = event.get("detail")
+    resource = detail.get("resource") if isinstance(detail, dict) else None
+    key = resource.get("accessKeyDetails") if isinstance(resource, dict) else None
+    if not isinstance(key, dict) or key.get("userType") not in _PRINCIPAL_TYPES:
+        return None
+    return key if isinstance(key.get("userName"), str) and key["userName"] else None
+
+
+def _remote_ip(event: Mapping[str, Any]) -> str | None:
+    """The address the finding saw the API calls come from."""
+    detail = event.get("detail")
+    service = detail.get("service") if isinstance(detail, dict) else None
+    action = service.get("action") if isinstance(service, dict) else None
+    call = action.get("awsApiCallAction") if isinstance(action, dict) else None
+    remote = call.get("remoteIpDetails") if isinstance(call, dict) else None
+    address = remote.get("ipAddressV4") if isinstance(remote, dict) else None
+    return address if isinstance(address, str) and address else None
+
+
+def _look_alike_name(original: str) -> str:
+    """A fresh IAM name that still reads like the original (IAM allows 64 characters of ``\\w+=,.@-``)."""
+    base = _IAM_NAME_UNSAFE.sub("-", original)[:50] or "look-alike"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+def _rename(value: Any, names: Mapping[str, str]) -> Any:
+    """Replace each original name where it stands as a whole name, never inside a longer one."""
+    if isinstance(value, dict):
+        return {key: _rename(item, names) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rename(item, names) for item in value]
+    if isinstance(value, str):
+        for original in sorted(names, key=len, reverse=True):
+            # A name ends at anything IAM does not allow in one; "." and "," also end a sentence.
+            value = re.sub(rf"(?<![\w+=,.@-]){re.escape(original)}(?![\w+=@-])", names[original], value)
+        return value
+    return value
+
+
+def _policy(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def _rewrite(value: Any, mapping: Mapping[str, str]) -> Any:
@@ -522,3 +958,19 @@ def _tags(resource_type: str, tags: Mapping[str, str]) -> dict[str, Any]:
         "ResourceType": resource_type,
         "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
     }
+
+
+@dataclass(frozen=True)
+class SeededFleet:
+    """An Auto Scaling group holding a look-alike instance, as :meth:`Seeder.fleet` left it."""
+
+    asg_name: str
+    launch_template_id: str
+    instance_id: str
+    sibling_instance_ids: tuple[str, ...]
+    """The instances the group launched itself, before the look-alike joined."""
+    desired_capacity: int
+    target_group_arns: tuple[str, ...]
+    load_balancer_arn: str
+    """The Application Load Balancer whose listener forwards to the target group."""
+    classic_load_balancer_name: str | None = None
