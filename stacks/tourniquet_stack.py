@@ -187,7 +187,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "tourniquet.containment.handler.release",
         "Returns what an incident contained to its recorded before-state, verified; snapshots are kept.",
         environment=("TABLE_NAME", "PROTECTED_TAG_KEY"),
-        timeout_seconds=120,
+        # A stopped instance is started and waited for (up to three minutes) before it rejoins its fleet.
+        timeout_seconds=280,
         placeholder="ReleaseFunctionArn",
     ),
     FunctionSpec(

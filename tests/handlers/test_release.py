@@ -12,6 +12,7 @@ from tests.handlers.test_contain_access import ExposedLab, expose
 from tests.helpers import Ec2Lab, launch_instance, moto_client
 from tourniquet import errors, store
 from tourniquet.aws import client as aws_client
+from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain, release
 
 INCIDENT = "inc-3c4d5e6f7a8b"
@@ -256,6 +257,43 @@ def test_a_restoration_that_does_not_hold_fails_verification(exposed, monkeypatc
     [event] = [e for e in releases() if e["action"] == "isolate_network"]
     assert event["verified"] is False
     assert world(exposed)["groups_per_eni"] == quarantine
+
+
+def test_a_started_instance_runs_before_it_rejoins_its_group_and_target_groups(exposed, monkeypatch):
+    contain_all(exposed.lab)
+    steps: list[str] = []
+    ec2, scaling = aws_client("ec2"), aws_client("autoscaling")
+    started, attached = ec2.start_instances, scaling.attach_instances
+
+    def start(**kwargs: Any) -> Any:
+        steps.append("start")
+        return started(**kwargs)
+
+    def attach(**kwargs: Any) -> Any:
+        steps.append("attach")
+        return attached(**kwargs)
+
+    monkeypatch.setattr(ec2, "start_instances", start)
+    monkeypatch.setattr(scaling, "attach_instances", attach)
+    monkeypatch.setattr(containment_ec2, "wait_until_running", lambda instance_id: steps.append("running"))
+
+    release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+
+    assert steps == ["start", "running", "attach"]
+
+
+def test_an_instance_that_never_runs_fails_the_release_with_the_reason(exposed, monkeypatch):
+    contain_all(exposed.lab)
+    monkeypatch.setattr(containment_ec2, "RUNNING_POLLS", 1)
+    ec2 = aws_client("ec2")
+    monkeypatch.setattr(
+        ec2, "start_instances", lambda **_: {"ResponseMetadata": {"RequestId": "kept-stopped"}}
+    )
+
+    with pytest.raises(errors.ReleaseFailed, match="did not reach running"):
+        release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
+    [stop] = [e for e in releases() if e["action"] == "stop_instance"]
+    assert stop["status"] == "failed"
 
 
 def test_an_unknown_incident_is_not_found(aws):

@@ -666,6 +666,13 @@ class StopInstance(Action[Instance]):
             )
         return [Call(operation="StartInstances", params={"InstanceIds": [ctx.target_id]})]
 
+    def apply_restore(self, ctx: Context, before: dict[str, Any], calls: list[Call]) -> list[str]:
+        request_ids = super().apply_restore(ctx, before, calls)
+        # Release undoes the detaching next, and Auto Scaling and load balancers take back only a running
+        # instance: a pending one would fail the re-attach.
+        ec2.wait_until_running(ctx.target_id)
+        return request_ids
+
     def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
         if before["state"] in ("pending", "running") and now["state"] not in ("pending", "running"):
             return [f"instance is {now['state']}, expected pending or running"]

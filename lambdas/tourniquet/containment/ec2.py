@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from tourniquet import aws, errors
 from tourniquet.containment.calls import execute
@@ -120,6 +120,22 @@ def describe_instance(instance_id: str) -> Instance:
             for eni in sorted(raw.get("NetworkInterfaces", []), key=_device_index)
         ),
     )
+
+
+# A started instance runs within a minute or two; the Release function's timeout leaves room for this.
+RUNNING_POLL_SECONDS = 5
+RUNNING_POLLS = 36
+
+
+def wait_until_running(instance_id: str) -> None:
+    """Block until ``instance_id`` is running; :class:`errors.ReleaseFailed` if it does not get there."""
+    try:
+        client().get_waiter("instance_running").wait(
+            InstanceIds=[instance_id],
+            WaiterConfig={"Delay": RUNNING_POLL_SECONDS, "MaxAttempts": RUNNING_POLLS},
+        )
+    except WaiterError as exc:
+        raise errors.ReleaseFailed(f"instance {instance_id} did not reach running: {exc}") from exc
 
 
 def _device_index(eni: Mapping[str, Any]) -> int:
