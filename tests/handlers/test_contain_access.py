@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from tests.handlers.conftest import REGION
 from tests.helpers import MOTO_AMI_ID, Ec2Lab, launch_instance, moto_client
+from tourniquet import aws as tourniquet_aws
 from tourniquet import errors, store
 from tourniquet.containment import calls as containment_calls
 from tourniquet.containment import ec2 as containment_ec2
@@ -181,6 +182,29 @@ def test_detach_from_scaling_records_the_group_its_capacity_and_every_registrati
         (exposed.ip_target_group_arn, 9090),
     }
     assert before["load_balancers"] == [exposed.load_balancer]
+
+
+def test_detach_from_scaling_reads_no_instance_target_group_of_another_vpc(exposed, monkeypatch):
+    elbv2 = moto_client("elbv2")
+    other_vpc = moto_client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    elsewhere = elbv2.create_target_group(
+        Name="other-app", Protocol="HTTP", Port=80, VpcId=other_vpc, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    client = tourniquet_aws.client("elbv2")
+    read_groups: list[str] = []
+    health = client.describe_target_health
+
+    def recorded(**kwargs: Any) -> Any:
+        read_groups.append(kwargs["TargetGroupArn"])
+        return health(**kwargs)
+
+    monkeypatch.setattr(client, "describe_target_health", recorded)
+
+    result = contain(event(exposed.lab, "detach_from_scaling"), None)
+
+    assert (result["status"], result["verified"]) == ("done", True)
+    assert elsewhere not in read_groups
+    assert {exposed.target_group_arn, exposed.ip_target_group_arn} <= set(read_groups)
 
 
 def test_detach_from_scaling_twice_changes_nothing_the_second_time(exposed):

@@ -60,14 +60,17 @@ def _scaling_membership(instance_id: str) -> dict[str, Any] | None:
 def _target_registrations(instance: Instance) -> list[dict[str, Any]]:
     """Every target group registration that sends the instance traffic: by id, or by one of its addresses.
 
-    A target that is draining is already on its way out and is not counted.
+    A target that is draining is already on its way out and is not counted. An instance target group only
+    takes instances of its own VPC, so those of other VPCs are not read (an account may hold hundreds).
     """
     elbv2 = aws.client("elbv2")
+    vpcs = {eni.vpc_id for eni in instance.interfaces}
     groups = [
         group
         for page in elbv2.get_paginator("describe_target_groups").paginate()
         for group in page["TargetGroups"]
-        if group.get("TargetType", "instance") in ("instance", "ip")
+        if group.get("TargetType", "instance") == "ip"
+        or (group.get("TargetType", "instance") == "instance" and group.get("VpcId") in vpcs)
     ]
     addresses = {ip for eni in instance.interfaces for ip in eni.private_ips}
 
