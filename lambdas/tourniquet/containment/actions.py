@@ -285,6 +285,15 @@ class PreserveEvidence(Action[Instance]):
         return problems
 
 
+def _in_parallel(calls: list[Call]) -> list[str]:
+    """Make independent calls side by side; their request ids, in order."""
+    if not calls:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(calls), _MAX_PARALLEL_SNAPSHOTS)) as pool:
+        shared = ec2.client()
+        return [rid for rid, _ in pool.map(lambda call: execute(call, shared), calls)]
+
+
 class SnapshotVolumes(Action[Instance]):
     """One forensic snapshot per attached EBS volume, started together and not waited for."""
 
@@ -405,19 +414,17 @@ class SnapshotVolumes(Action[Instance]):
             rid, response = execute(call)
             applied.request_ids.append(rid)
             created.update({self._placeholder(s["VolumeId"]): s["SnapshotId"] for s in response["Snapshots"]})
-        singles = [c for c in calls if c["operation"] == "CreateSnapshot"]
-        if singles:
-            with ThreadPoolExecutor(max_workers=min(len(singles), _MAX_PARALLEL_SNAPSHOTS)) as pool:
-                shared = ec2.client()
-                results = pool.map(lambda call: execute(call, shared), singles)
-                applied.request_ids.extend(rid for rid, _ in results)
+        applied.request_ids.extend(_in_parallel([c for c in calls if c["operation"] == "CreateSnapshot"]))
+        tagging = []
         for call in (c for c in calls if c["operation"] == "CreateTags"):
             resources = [created.get(resource, resource) for resource in call["params"]["Resources"]]
             if any(resource.startswith("<") for resource in resources):
                 # The volume left the instance before the snapshot set was taken; verification reports it.
                 continue
-            rid, _ = execute(Call(operation="CreateTags", params={**call["params"], "Resources": resources}))
-            applied.request_ids.append(rid)
+            tagging.append(Call(operation="CreateTags", params={**call["params"], "Resources": resources}))
+        # One tagging call per volume (each carries its own source volume and device): side by side, since
+        # isolation waits for them.
+        applied.request_ids.extend(_in_parallel(tagging))
         return applied
 
     def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
