@@ -171,6 +171,15 @@ def test_two_person_actions_are_checked_against_the_containment_actions() -> Non
         "config key 'two_person_actions': unknown containment actions shred_disks; known: "
     )
     assert "stop_instance" in message
+    assert message.endswith(", release")
+
+
+def test_release_may_need_two_approvers_and_is_offered_for_the_configured_days() -> None:
+    config = load_config(context_with(two_person_actions=["release"], release_offer_days=7))
+    assert config.two_person_actions == ("release",)
+    assert config.release_offer_days == 7
+    with pytest.raises(ConfigError, match="release_offer_days"):
+        load_config(context_with(release_offer_days=0))
 
 
 def test_an_unknown_key_is_named() -> None:
