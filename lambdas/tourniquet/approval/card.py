@@ -119,14 +119,13 @@ def approval_card(ctx: CardContext, approval_id: str, expires_at: str, votes: Vo
 
     It is posted again with the count of approvals so far while the two-person rule waits for another person.
     """
-    status = [f"⏳ Expires {when_text(expires_at)}"]
-    if votes.required > 1:
-        status.insert(0, votes_text(votes))
-    return [
-        *_body(ctx),
-        _buttons(ctx, approval_id),
-        ContextBlock(elements=[MarkdownTextObject(text=text) for text in status]),
-    ]
+    return [*_body(ctx), _buttons(ctx, approval_id), _waiting(f"⏳ Expires {when_text(expires_at)}", votes)]
+
+
+def _waiting(until: str, votes: Votes) -> ContextBlock:
+    """Under the buttons: how long they stay, and the approvals so far when two people must approve."""
+    status = [votes_text(votes), until] if votes.required > 1 else [until]
+    return ContextBlock(elements=[MarkdownTextObject(text=text) for text in status])
 
 
 def votes_text(votes: Votes) -> str:
@@ -154,13 +153,10 @@ def releasable_card(
     ctx: CardContext, final: FinalState, approval_id: str, expires_at: str, votes: Votes = Votes()
 ) -> list[Block]:
     """The closed card with a Release button: undoing the containment goes through an approval as well."""
-    status = [f"🔓 Release offered until {when_text(expires_at)}"]
-    if votes.required > 1:
-        status.insert(0, votes_text(votes))
     return [
         *final_card(ctx, final),
         _release_button(ctx, approval_id),
-        ContextBlock(elements=[MarkdownTextObject(text=text) for text in status]),
+        _waiting(f"🔓 Release offered until {when_text(expires_at)}", votes),
     ]
 
 

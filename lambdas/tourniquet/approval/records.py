@@ -85,7 +85,7 @@ class Approval:
 
 
 def create(request: ApprovalRequest, required_approvals: int = 1) -> Approval:
-    """Store a new pending approval; the conditional put guarantees a fresh id never overwrites another."""
+    """Store a new pending approval for the workflow waiting on ``request``'s task token."""
     now = store.now()
     approval = Approval(
         approval_id=secrets.token_urlsafe(16),
@@ -99,23 +99,7 @@ def create(request: ApprovalRequest, required_approvals: int = 1) -> Approval:
         task_token=request.task_token,
         required_approvals=required_approvals,
     )
-    store.table().put_item(
-        Item={
-            **_key(approval.approval_id),
-            "approval_id": approval.approval_id,
-            "incident_id": approval.incident_id,
-            "status": approval.status.value,
-            "actions": list(approval.actions),
-            "requested_at": approval.requested_at,
-            "expires_at": approval.expires_at,
-            "execution_id": approval.execution_id,
-            # JSON, not a map: diagnostics may hold floats, which DynamoDB only takes as Decimal.
-            "card": approval.card.model_dump_json(),
-            "task_token": approval.task_token,
-            "required_approvals": approval.required_approvals,
-        },
-        ConditionExpression="attribute_not_exists(pk)",
-    )
+    _put_new(approval)
     return approval
 
 
@@ -137,24 +121,31 @@ def create_release(
         kind=ApprovalKind.RELEASE,
         final=final,
     )
-    store.table().put_item(
-        Item={
-            **_key(approval.approval_id),
-            "approval_id": approval.approval_id,
-            "incident_id": approval.incident_id,
-            "kind": approval.kind.value,
-            "status": approval.status.value,
-            "actions": list(approval.actions),
-            "requested_at": approval.requested_at,
-            "expires_at": approval.expires_at,
-            "execution_id": approval.execution_id,
-            "card": ctx.model_dump_json(),
-            "final": _FINAL.dump_json(final).decode(),
-            "required_approvals": approval.required_approvals,
-        },
-        ConditionExpression="attribute_not_exists(pk)",
-    )
+    _put_new(approval)
     return approval
+
+
+def _put_new(approval: Approval) -> None:
+    """Write a new approval; the conditional put guarantees a fresh id never overwrites another."""
+    item: dict[str, Any] = {
+        **_key(approval.approval_id),
+        "approval_id": approval.approval_id,
+        "incident_id": approval.incident_id,
+        "kind": approval.kind.value,
+        "status": approval.status.value,
+        "actions": list(approval.actions),
+        "requested_at": approval.requested_at,
+        "expires_at": approval.expires_at,
+        "execution_id": approval.execution_id,
+        # JSON, not a map: diagnostics may hold floats, which DynamoDB only takes as Decimal.
+        "card": approval.card.model_dump_json(),
+        "required_approvals": approval.required_approvals,
+    }
+    if approval.task_token:
+        item["task_token"] = approval.task_token
+    if approval.final is not None:
+        item["final"] = _FINAL.dump_json(approval.final).decode()
+    store.table().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
 
 
 def get(approval_id: str) -> Approval | None:
