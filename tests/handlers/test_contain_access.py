@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +185,16 @@ def test_detach_from_scaling_records_the_group_its_capacity_and_every_registrati
     assert before["load_balancers"] == [exposed.load_balancer]
 
 
+def recording(seen: list[str], parameter: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call``, noting the value of ``parameter`` in ``seen`` each time it is made."""
+
+    def recorded(**kwargs: Any) -> Any:
+        seen.append(kwargs[parameter])
+        return call(**kwargs)
+
+    return recorded
+
+
 def test_detach_from_scaling_reads_no_instance_target_group_of_another_vpc(exposed, monkeypatch):
     elbv2 = moto_client("elbv2")
     other_vpc = moto_client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
@@ -192,13 +203,8 @@ def test_detach_from_scaling_reads_no_instance_target_group_of_another_vpc(expos
     )["TargetGroups"][0]["TargetGroupArn"]
     client = tourniquet_aws.client("elbv2")
     read_groups: list[str] = []
-    health = client.describe_target_health
-
-    def recorded(**kwargs: Any) -> Any:
-        read_groups.append(kwargs["TargetGroupArn"])
-        return health(**kwargs)
-
-    monkeypatch.setattr(client, "describe_target_health", recorded)
+    health = recording(read_groups, "TargetGroupArn", client.describe_target_health)
+    monkeypatch.setattr(client, "describe_target_health", health)
 
     result = contain(event(exposed.lab, "detach_from_scaling"), None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -259,22 +260,22 @@ def test_a_restoration_that_does_not_hold_fails_verification(exposed, monkeypatc
     assert world(exposed)["groups_per_eni"] == quarantine
 
 
+def noting(steps: list[str], step: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call``, noting ``step`` in ``steps`` each time it is made."""
+
+    def noted(**kwargs: Any) -> Any:
+        steps.append(step)
+        return call(**kwargs)
+
+    return noted
+
+
 def test_a_started_instance_runs_before_it_rejoins_its_group_and_target_groups(exposed, monkeypatch):
     contain_all(exposed.lab)
     steps: list[str] = []
     ec2, scaling = aws_client("ec2"), aws_client("autoscaling")
-    started, attached = ec2.start_instances, scaling.attach_instances
-
-    def start(**kwargs: Any) -> Any:
-        steps.append("start")
-        return started(**kwargs)
-
-    def attach(**kwargs: Any) -> Any:
-        steps.append("attach")
-        return attached(**kwargs)
-
-    monkeypatch.setattr(ec2, "start_instances", start)
-    monkeypatch.setattr(scaling, "attach_instances", attach)
+    monkeypatch.setattr(ec2, "start_instances", noting(steps, "start", ec2.start_instances))
+    monkeypatch.setattr(scaling, "attach_instances", noting(steps, "attach", scaling.attach_instances))
     monkeypatch.setattr(containment_ec2, "wait_until_running", lambda instance_id: steps.append("running"))
 
     release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
