@@ -180,6 +180,19 @@ def test_without_an_approval_card_the_closed_card_is_posted_with_the_button(slac
     assert (store.get_incident(INCIDENT_ID) or {})["slack_ts"] == message.ts
 
 
+def test_a_retried_outcome_after_the_release_click_shows_no_button_again(slack, release_machine):
+    card = decided_card()
+    close()
+    release_click(release_offer())
+
+    close()
+
+    message = slack.fake.message(slack.channel, card["slack_ts"])
+    assert message is not None
+    assert message.buttons() == []
+    assert f"🔓 *Release approved* by <@{APPROVER}>" in card_blocks(slack, card["slack_ts"])
+
+
 # The click
 
 

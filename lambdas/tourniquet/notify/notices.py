@@ -81,9 +81,13 @@ def _post_final_card(
 ) -> bool:
     """The card in its closed state (updated in place, or posted when there was none), with the Release
     button when something can be released; the summary goes in its thread."""
-    if offer is not None:
+    decided = _resolution(offer)
+    if offer is not None and decided is None:
         votes = card.Votes(offer.required_approvals, offer.approvals)
         blocks = card.releasable_card(ctx, final, offer.approval_id, offer.expires_at, votes)
+    elif decided is not None:
+        # A retried notification after someone already released: the button stays gone.
+        blocks = card.release_decided_card(ctx, final, decided)
     else:
         blocks = card.final_card(ctx, final)
 
