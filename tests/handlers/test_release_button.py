@@ -339,3 +339,29 @@ def test_the_released_card_and_thread_say_who_released_what(slack, release_machi
     reply = [m.text for m in slack.fake.messages(slack.channel) if m.thread_ts == card["slack_ts"]][-1]
     assert f"✅ isolate_network on `{INSTANCE}`: done" in reply
     assert f"✅ snapshot_volumes on `{INSTANCE}`: kept" in reply
+
+
+def test_a_failed_release_says_so_on_the_card_and_pages(slack, release_machine):
+    card = decided_card()
+    close()
+    offer = release_offer()
+    release_click(offer)
+
+    handler.notify(
+        {
+            "kind": "failure",
+            "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:release:x",
+            "state": {
+                "incident": {"id": INCIDENT_ID},
+                "approval_id": offer["approval_id"],
+                "error": {"Error": "ReleaseFailed", "Cause": "1 of 7 restorations failed"},
+            },
+        },
+        CONTEXT,
+    )
+
+    blocks = card_blocks(slack, card["slack_ts"])
+    assert "⚠️ *Release failed*: some resources may still be contained" in blocks
+    assert f"tourniquet release {INCIDENT_ID}" in blocks
+    [page] = [p for p in slack.pages() if p["event"] == "failure"]
+    assert page["error"] == "ReleaseFailed"

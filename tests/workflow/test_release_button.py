@@ -66,3 +66,42 @@ def test_the_release_button_restores_the_instance_and_the_card_says_so(runner: R
     assert final is not None
     assert final.buttons() == []
     assert f"🔓 *Released* by <@{sandbox.approver.id}>" in json.dumps(final.blocks, ensure_ascii=False)
+
+
+def test_a_release_that_cannot_restore_fails_loudly_and_leaves_the_rest_released(
+    runner: Runner, sandbox: Sandbox
+):
+    event, mapping = sandbox.map_alert(runner.event())
+    instance_id = next(v for k, v in mapping.items() if k.startswith("i-"))
+    original_groups = sorted(
+        {g for groups in _state(sandbox, instance_id)["groups"].values() for g in groups}
+    )
+    result = runner.run(event, "approve").result
+    incident_id = result["incident_id"]
+    # Someone deletes the application's security group while the instance is contained.
+    ec2 = sandbox.client("ec2")
+    for group in original_groups:
+        ec2.delete_security_group(GroupId=group)
+
+    card = sandbox.wait_for_card(incident_id)
+    assert sandbox.click(card, "release")[0] == 200
+    execution = sandbox.wait_for_execution(sandbox.release_execution_arn(incident_id), timeout=60)
+
+    assert execution["status"] == "FAILED"
+    kinds = [e["kind"] for e in store.timeline(incident_id)]
+    assert "release_failed" in kinds and "released" not in kinds
+    restored = {e["action"]: e for e in store.timeline(incident_id) if e["kind"] == "release"}
+    # The groups could not be put back, and verification says which; every other restoration still ran.
+    assert restored["isolate_network"]["verified"] is False
+    assert any(original_groups[0] in problem for problem in restored["isolate_network"]["detail"]["problems"])
+    assert (
+        restored["quarantine_instance_profile"]["status"],
+        restored["quarantine_instance_profile"]["verified"],
+    ) == (
+        "done",
+        True,
+    )
+    assert store.get_incident(incident_id)["status"] == "contained"
+    final = sandbox.slack.message(card.channel, card.ts)
+    assert final is not None
+    assert "⚠️ *Release failed*" in json.dumps(final.blocks, ensure_ascii=False)

@@ -93,6 +93,12 @@ class FailureNotice(_Model):
         return str(error.get("Error") or "Unknown"), str(error.get("Cause") or "")
 
     @property
+    def approval_id(self) -> str | None:
+        """The release approval a failed release workflow ran for (its input names it)."""
+        value = self.state.get("approval_id")
+        return value if isinstance(value, str) and value else None
+
+    @property
     def record_error(self) -> str | None:
         """The error of RecordFailure itself, when even recording the failure failed."""
         error = self.state.get("record_error")

@@ -157,6 +157,8 @@ def _failure(notice: FailureNotice) -> bool:
         posted = _send(
             incident_id, lambda slack: slack.post(channel, text, thread_ts=thread.ts if thread else None)
         )
+        if notice.approval_id:
+            _release_failed(notice.approval_id)
     finally:
         # The page goes out even if reading the incident or posting to Slack raised.
         escalation.publish(
@@ -172,6 +174,21 @@ def _failure(notice: FailureNotice) -> bool:
             },
         )
     return posted
+
+
+def _release_failed(approval_id: str) -> None:
+    """The card stops saying the release is under way: it failed, and what remains contained is recorded."""
+    approval = records.get(approval_id)
+    if approval is None or approval.final is None or not (approval.slack_channel and approval.slack_ts):
+        return
+    message = Message(approval.slack_channel, approval.slack_ts)
+    text = (
+        "⚠️ *Release failed*: some resources may still be contained. Each restoration is on the timeline"
+        f" (`tourniquet incident show {approval.incident_id}`); retry with"
+        f" `tourniquet release {approval.incident_id}`."
+    )
+    blocks = card.released_card(approval.card, approval.final, text)
+    _send(approval.incident_id, lambda slack: slack.update(message, card.card_text(approval.card), blocks))
 
 
 def _send(incident_id: str | None, call: Callable[[Slack], Any]) -> bool:
