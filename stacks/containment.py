@@ -1,8 +1,11 @@
-"""The containment role: exactly the calls the containment actions make (and their release), each scoped as
-far as IAM allows, with explicit denies on the protected tag and on the stack's own roles.
+"""The containment and release roles: exactly the calls the containment actions make, or the calls their
+release makes, each scoped as far as IAM allows, with explicit denies on the protected tag and on the stack's
+own roles.
 
-The calls are those the runtime package plans (``tourniquet.containment``): ``tests/infra`` reads them from
-its source and fails when this module grants one too few or one too many.
+The containment calls are those the runtime package plans (``tourniquet.containment``): ``tests/infra`` reads
+them from its source and fails when this module grants one too few or one too many. The release calls are
+recorded while every action is released against moto (``tests/handlers/test_release.py``), which fails on a
+call outside ``RELEASE_ACTIONS`` or a grant no release uses.
 """
 
 from __future__ import annotations
@@ -70,6 +73,26 @@ CONTAINMENT_ACTIONS = (
     *QUARANTINE_PROFILE_ACTIONS,
     "iam:PassRole",
 )
+# What release calls to put each undo record back: untag, evidence settings, groups per ENI, the address, the
+# instance's own profile (passing its own role to EC2), start, rejoin the fleet, reactivate the key and delete
+# the incident's deny policies. Nothing that creates, stops, detaches or writes a policy.
+RELEASE_ACTIONS = (
+    *TAG_ACTIONS,
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifyNetworkInterfaceAttribute",
+    "ec2:StartInstances",
+    "ec2:AssociateAddress",
+    "ec2:AssociateIamInstanceProfile",
+    "ec2:DisassociateIamInstanceProfile",
+    "ec2:ReplaceIamInstanceProfileAssociation",
+    "autoscaling:AttachInstances",
+    "elasticloadbalancing:RegisterTargets",
+    "elasticloadbalancing:RegisterInstancesWithLoadBalancer",
+    "iam:UpdateAccessKey",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteRolePolicy",
+    "iam:PassRole",
+)
 READ_ACTIONS = (
     "ec2:Describe*",
     "autoscaling:DescribeAutoScalingGroups",
@@ -91,6 +114,8 @@ IAM_READ_ACTIONS = (
 )
 
 # Creating the empty quarantine group changes nothing that exists, so a protected VPC does not block it.
+_READS = frozenset((*READ_ACTIONS, *IAM_READ_ACTIONS))
+
 PROTECTED_EC2_ACTIONS = tuple(
     a for a in (*TAG_ACTIONS, *EC2_ACTIONS, *SECURITY_GROUP_RULE_ACTIONS) if a != "ec2:CreateSecurityGroup"
 )
@@ -118,6 +143,16 @@ OWN_ROLE_DENIED_ACTIONS = (*ROLE_CHANGING_ACTIONS, "iam:PassRole")
 def grant_containment(stack: Stack, fn: lambda_.Function, protected_tag_key: str) -> None:
     """Give ``fn`` the containment calls, scoped to this account and region, and the denies on the protected
     tag and on the stack's own roles."""
+    _grant(stack, fn, protected_tag_key, release=False)
+
+
+def grant_release(stack: Stack, fn: lambda_.Function, protected_tag_key: str) -> None:
+    """Give ``fn`` the release calls only, under the same scoping and the same denies as containment."""
+    _grant(stack, fn, protected_tag_key, release=True)
+
+
+def _grant(stack: Stack, fn: lambda_.Function, protected_tag_key: str, *, release: bool) -> None:
+    granted = set(RELEASE_ACTIONS if release else CONTAINMENT_ACTIONS) | _READS
     role = fn.role
     if role is None:
         raise ValueError(f"{fn.node.path} has no role")
@@ -155,9 +190,11 @@ def grant_containment(stack: Stack, fn: lambda_.Function, protected_tag_key: str
     def allow(
         actions: Iterable[str], resources: list[str], conditions: dict[str, object] | None = None
     ) -> None:
-        fn.add_to_role_policy(
-            iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions)
-        )
+        chosen = [action for action in actions if action in granted]
+        if chosen:
+            fn.add_to_role_policy(
+                iam.PolicyStatement(actions=chosen, resources=resources, conditions=conditions)
+            )
 
     def deny(actions: Iterable[str], resources: list[str]) -> None:
         fn.add_to_role_policy(
@@ -173,9 +210,11 @@ def grant_containment(stack: Stack, fn: lambda_.Function, protected_tag_key: str
     allow(READ_ACTIONS, ["*"])
     allow(IAM_READ_ACTIONS, [users, roles, arn("iam", "instance-profile", "*", region="")])
 
-    allow(EC2_ACTIONS, [account_ec2, snapshots])
+    # Release never touches the evidence snapshots.
+    ec2_resources = [account_ec2] if release else [account_ec2, snapshots]
+    allow(EC2_ACTIONS, ec2_resources)
     # Tags only under containment's own keys: it can never write the protected tag or retag anything else.
-    allow(TAG_ACTIONS, [account_ec2, snapshots], {"ForAllValues:StringLike": {"aws:TagKeys": list(TAG_KEYS)}})
+    allow(TAG_ACTIONS, ec2_resources, {"ForAllValues:StringLike": {"aws:TagKeys": list(TAG_KEYS)}})
     # Opening or closing rules only on the groups containment created: a role that may open all traffic must
     # not be able to do so on a production group. The rules themselves carry no tags; the group decides.
     allow(
@@ -193,7 +232,8 @@ def grant_containment(stack: Stack, fn: lambda_.Function, protected_tag_key: str
     allow(QUARANTINE_PROFILE_ACTIONS, [quarantine_profile])
     # Adding the quarantine role to its profile passes it; swapping profiles passes a role to EC2, and release
     # hands an instance its own role back, which may be any role of the account.
-    allow(["iam:PassRole"], [quarantine_role])
+    if not release:
+        allow(["iam:PassRole"], [quarantine_role])
     allow(["iam:PassRole"], [roles], {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})
 
     # Backstops behind the handler's own checks: whatever carries the protected tag is never touched.
@@ -203,7 +243,7 @@ def grant_containment(stack: Stack, fn: lambda_.Function, protected_tag_key: str
     deny(LOAD_BALANCER_ACTIONS, [target_groups, classic_balancers])
     _deny_own_roles(stack, fn)
 
-    _acknowledge(role)
+    _acknowledge(role, release=release)
 
 
 def _deny_own_roles(stack: Stack, fn: lambda_.Function) -> None:
@@ -229,7 +269,7 @@ def _deny_own_roles(stack: Stack, fn: lambda_.Function) -> None:
 _ELB = "arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>"
 
 
-def _acknowledge(role: iam.IRole) -> None:
+def _acknowledge(role: iam.IRole, *, release: bool) -> None:
     scoped = (
         "Scoped to this account (and region), to the containment calls only, with an explicit deny on "
         "everything carrying the protected tag."
@@ -265,5 +305,12 @@ def _acknowledge(role: iam.IRole) -> None:
         f"Resource::{_ELB}:loadbalancer/*": "The classic load balancers serving the instance are known only "
         f"at run time; deregistering takes it out of traffic. {scoped}",
     }
+    if release:
+        # Release changes no security-group rules and no snapshots: there are no such grants to explain.
+        findings = {
+            finding: reason
+            for finding, reason in findings.items()
+            if not any(kind in finding for kind in (":security-group", "::snapshot/"))
+        }
     for finding, reason in findings.items():
         acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)

@@ -41,7 +41,7 @@ from constructs import Construct
 from stacks.asl import approval_expiry_state, placeholders
 from stacks.bundling import RUNTIME, function_code
 from stacks.config import PROJECT_ROOT, TourniquetConfig, labels_at_or_above
-from stacks.containment import grant_containment
+from stacks.containment import grant_containment, grant_release
 from stacks.monitoring import ExpiryState, Monitoring
 from stacks.nag import acknowledge
 
@@ -609,9 +609,9 @@ class TourniquetStack(Stack):
         self._grant_table(fn["Deduplicate"], TABLE_READ + TABLE_WRITE)
         self._grant_diagnostics(fn["Diagnose"])
         self._grant_table(fn["Diagnose"], TABLE_APPEND)
-        # Release makes the inverse calls of containment, under the same scoping and the same denies.
+        grant_containment(self, fn["Contain"], self.config.protected_tag_key)
+        grant_release(self, fn["Release"], self.config.protected_tag_key)
         for name in ("Contain", "Release"):
-            grant_containment(self, fn[name], self.config.protected_tag_key)
             self._grant_table(fn[name], TABLE_READ + TABLE_WRITE)
         for name in ("RequestApproval", "SlackInteraction"):
             self._grant_table(fn[name], TABLE_READ + TABLE_WRITE, partitions=APPROVAL_PARTITIONS)

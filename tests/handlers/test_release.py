@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from stacks.containment import RELEASE_ACTIONS
 from tests.handlers.conftest import REGION
 from tests.handlers.test_contain_access import ExposedLab, expose
 from tests.helpers import Ec2Lab, launch_instance, moto_client
@@ -369,3 +371,66 @@ def test_release_of_an_assumed_role_removes_only_this_incidents_policy(aws):
     release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
 
     assert iam.list_role_policies(RoleName="app-runtime")["PolicyNames"] == [older]
+
+
+# What release may call: the release role grants exactly RELEASE_ACTIONS (tests/infra).
+
+# Release calls these only from before-states the labs here do not have: a containment tag that had another
+# value before (CreateTags), an instance whose profile association vanished meanwhile (Associate) or that had
+# none (Disassociate); PassRole is implied by putting a profile back, not a call of its own.
+NOT_EXERCISED = {
+    "ec2:CreateTags",
+    "ec2:AssociateIamInstanceProfile",
+    "ec2:DisassociateIamInstanceProfile",
+    "iam:PassRole",
+}
+READ_VERBS = ("Describe", "Get", "List")
+
+
+# The services release acts on (the table and the logs are the function's other duties).
+RELEASED_SERVICES = ("ec2", "autoscaling", "elasticloadbalancing", "iam")
+
+
+def recorded_writes(calls: list[tuple[str, str]]) -> set[str]:
+    return {
+        f"{service}:{operation}"
+        for service, operation in calls
+        if service in RELEASED_SERVICES and not operation.startswith(READ_VERBS)
+    }
+
+
+def recording_calls(calls: list[tuple[str, str]]) -> Callable[..., Any]:
+    """botocore's API call, noting ``(IAM service prefix, operation)`` for every call on any thread."""
+    original = BaseClient._make_api_call
+
+    def record(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls.append((client.meta.service_model.signing_name, operation))
+        return original(client, operation, params)
+
+    return record
+
+
+def test_release_makes_only_the_calls_the_release_role_grants(exposed, monkeypatch):
+    contain_all(exposed.lab)
+    iam = moto_client("iam")
+    iam.create_user(UserName="deploy-bot")
+    key = iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+    where = {"type": "AwsIamAccessKey", "account": "123456789012", "region": REGION}
+    user = {**where, "id": key, "user_name": "deploy-bot", "principal_type": "IAMUser"}
+    role = {**where, "id": "ASIAEXAMPLEEXAMPLE12", "role_name": exposed.role, "principal_type": "AssumedRole"}
+    for incident, target, names in [
+        ("inc-user00000001", user, ("deactivate_access_key", "attach_deny_policy", "revoke_sessions")),
+        ("inc-role00000001", role, ("revoke_sessions",)),
+    ]:
+        open_incident(incident)
+        for name in names:
+            contain({"action": name, "mode": "auto", "incident_id": incident, "target": target}, None)
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording_calls(calls))
+
+    for incident in (INCIDENT, "inc-user00000001", "inc-role00000001"):
+        assert release({"incident_id": incident, "actor": "U0SECLEAD"}, None)["status"] == "released"
+
+    writes = recorded_writes(calls)
+    assert writes <= set(RELEASE_ACTIONS)
+    assert writes | NOT_EXERCISED == set(RELEASE_ACTIONS)

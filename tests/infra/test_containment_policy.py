@@ -22,6 +22,7 @@ from stacks.containment import (
     QUARANTINE_NAME,
     QUARANTINE_PATH,
     READ_ACTIONS,
+    RELEASE_ACTIONS,
     SECURITY_GROUP_RULE_ACTIONS,
     TAG_KEYS,
 )
@@ -192,17 +193,42 @@ def test_the_stacks_own_roles_are_never_changed_or_passed(template: Template) ->
         assert not {"RoleName", "Path"} & set(role["Properties"]), role_id
 
 
-def test_release_runs_under_exactly_the_containment_policy(template: Template) -> None:
-    """Release makes the inverse calls: the same grants, the same protected-tag and own-role denies."""
-    _, contain = function_by_handler(template, CONTAIN)
-    _, release = function_by_handler(template, "tourniquet.containment.handler.release")
+RELEASE = "tourniquet.containment.handler.release"
 
-    def policy(function: dict[str, Any]) -> list[str]:
-        statements = role_statements(template, role_of(function))
-        return sorted(json.dumps(statement, sort_keys=True) for statement in statements)
 
-    contain_policy, release_policy = policy(contain), policy(release)
-    # Each role writes only its own log group: everything else is identical.
-    assert [s for s in contain_policy if '"logs:' not in s] == [
-        s for s in release_policy if '"logs:' not in s
-    ]
+def release_statements(template: Template) -> list[dict[str, Any]]:
+    _, fn = function_by_handler(template, RELEASE)
+    return role_statements(template, role_of(fn))
+
+
+def test_release_may_make_only_the_release_calls(template: Template) -> None:
+    granted = allowed_actions(release_statements(template))
+    writes = {
+        action
+        for action in granted
+        if not action.partition(":")[2].startswith(READ_VERBS) and not action.startswith(OTHER_DUTIES)
+    }
+    assert writes == set(RELEASE_ACTIONS)
+    # Nothing that contains: no stopping, detaching, snapshots, policies written or quarantine created.
+    assert not writes & {
+        "ec2:StopInstances",
+        "autoscaling:DetachInstances",
+        "iam:PutUserPolicy",
+        "iam:CreateRole",
+    }
+    assert missing_reads("containment", granted) == set()
+
+
+def denies(statements: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(st, sort_keys=True) for st in statements if st["Effect"] == "Deny")
+
+
+def test_release_runs_under_the_same_scoping_and_denies_as_containment(template: Template) -> None:
+    release = release_statements(template)
+    assert denies(release) == denies(contain_statements(template))
+    resources = json.dumps([st["Resource"] for st in release if st["Effect"] == "Allow"])
+    # Release never touches evidence snapshots or the quarantine role and profile.
+    assert "snapshot/" not in resources
+    assert QUARANTINE_NAME not in resources
+    (passing,) = granting(release, "iam:PassRole")
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
