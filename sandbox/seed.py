@@ -69,6 +69,8 @@ class NetworkSpec:
 
 
 PrincipalKind = Literal["user", "role"]
+# One seeded call: (event name, event source, read-only, resources, request parameters, error code).
+_Probe = tuple[str, str, bool, tuple[tuple[str, str], ...], dict[str, Any], str | None]
 # Findings about these principals get look-alikes; root is never seeded (Tourniquet never contains it).
 _PRINCIPAL_TYPES = frozenset({"IAMUser", "AssumedRole"})
 _IAM_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
@@ -297,9 +299,6 @@ class Seeder:
         """The instance's launch by a pipeline, then calls with its role's credentials from an odd address."""
         now = now or datetime.now(UTC)
         role_key = "ASIA" + secrets.token_hex(8).upper()
-        session_arn = (
-            f"arn:aws:sts::{self.account_id}:assumed-role/{instance.role_name}/{instance.instance_id}"
-        )
         launched = now - timedelta(minutes=20)
         events = [
             self._event(
@@ -324,23 +323,10 @@ class Seeder:
                 response={"instancesSet": {"items": [{"instanceId": instance.instance_id}]}},
             )
         ]
-        role_identity = {
-            "type": "AssumedRole",
-            "principalId": f"{role_id}:{instance.instance_id}",
-            "arn": session_arn,
-            "sessionContext": {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": role_id,
-                    "arn": instance.role_arn,
-                    "accountId": self.account_id,
-                    "userName": instance.role_name,
-                },
-                "attributes": {"creationDate": launched.isoformat(), "mfaAuthenticated": "false"},
-                "ec2RoleDelivery": "2.0",
-            },
-        }
-        suspicious: list[tuple[str, str, bool, tuple[tuple[str, str], ...], dict[str, Any], str | None]] = [
+        role_identity = self._role_session(
+            role_id, instance.role_arn, instance.role_name, instance.instance_id, launched, delivery="2.0"
+        )
+        suspicious: list[_Probe] = [
             ("GetCallerIdentity", "sts.amazonaws.com", True, (), {}, None),
             ("ListBuckets", "s3.amazonaws.com", True, (), {}, None),
             (
@@ -380,6 +366,27 @@ class Seeder:
                 )
             )
         return events
+
+    def _role_session(
+        self, role_id: str, role_arn: str, role_name: str, session: str, created: datetime, *, delivery: str
+    ) -> dict[str, Any]:
+        """A CloudTrail ``userIdentity`` for a session of the role (credentials EC2 delivered)."""
+        return {
+            "type": "AssumedRole",
+            "principalId": f"{role_id}:{session}",
+            "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{role_name}/{session}",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": role_id,
+                    "arn": role_arn,
+                    "accountId": self.account_id,
+                    "userName": role_name,
+                },
+                "attributes": {"creationDate": created.isoformat(), "mfaAuthenticated": "false"},
+                "ec2RoleDelivery": delivery,
+            },
+        }
 
     def _event(
         self,
@@ -541,7 +548,7 @@ class Seeder:
                     request={"stackName": "web-app"},
                 )
             ]
-            calls: list[tuple[str, str, bool, tuple[tuple[str, str], ...], dict[str, Any], str | None]] = [
+            calls: list[_Probe] = [
                 ("GetCallerIdentity", "sts.amazonaws.com", True, (), {}, None),
                 ("ListUsers", "iam.amazonaws.com", True, (), {}, None),
                 ("ListSecrets", "secretsmanager.amazonaws.com", True, (), {}, None),
@@ -558,25 +565,14 @@ class Seeder:
         else:
             username = session_name or "look-alike-session"
             usual = []
-            identity = {
-                "type": "AssumedRole",
-                "principalId": f"{principal.principal_id}:{username}",
-                "arn": f"arn:aws:sts::{self.account_id}:assumed-role/{principal.name}/{username}",
-                "sessionContext": {
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "principalId": principal.principal_id,
-                        "arn": principal.arn,
-                        "accountId": self.account_id,
-                        "userName": principal.name,
-                    },
-                    "attributes": {
-                        "creationDate": (now - timedelta(hours=1)).isoformat(),
-                        "mfaAuthenticated": "false",
-                    },
-                    "ec2RoleDelivery": "1.0",
-                },
-            }
+            identity = self._role_session(
+                principal.principal_id,
+                principal.arn,
+                principal.name,
+                username,
+                now - timedelta(hours=1),
+                delivery="1.0",
+            )
             calls = [
                 ("GetCallerIdentity", "sts.amazonaws.com", True, (), {}, None),
                 ("ListBuckets", "s3.amazonaws.com", True, (), {}, None),
