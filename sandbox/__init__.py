@@ -89,3 +89,12 @@ Modules:
 ``sandbox.bridge``
     ``Bridge``: ``delivered()``, ``errors``, ``wait_for(count, timeout)``.
 """
+
+import os
+from pathlib import Path
+
+# moto reads its image list once, when first imported; every new EC2 backend then registers each image (and
+# a snapshot per image). The two images the sandbox and the tests launch are enough, and keep that cheap.
+AMIS_PATH = Path(__file__).with_name("amis.json")
+os.environ.setdefault("MOTO_AMIS_PATH", str(AMIS_PATH))
+

@@ -6,6 +6,8 @@
   error payload carries ``errorType``, the exception's class name, so ``Retry``/``Catch`` match it).
 * Time: Step Functions retries sleep for real (``IntervalSeconds``) and a ``waitForTaskToken`` task waits its
   whole ``TimeoutSeconds``. Both are scaled here; the ASL itself is never edited.
+* Requests: moto's server lists its own package directory on every request; :func:`install_module_list_cache`
+  reads it once.
 * EC2: moto reports an attached interface's security groups as its own groups plus the groups the instance
   was launched with, so replacing an interface's groups never shows. :func:`install_eni_groups_fix` reports
   the interface's own groups, as EC2 does.
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from moto import backends
 from moto.awslambda.models import LambdaFunction
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -277,3 +280,10 @@ def install_health(patcher: Patcher) -> None:
         return original(self, environ)
 
     patcher.set(DomainDispatcherApplication, "get_application", get_application)
+
+
+def install_module_list_cache(patcher: Patcher) -> None:
+    """moto's server lists its package directory on every request to find the service; the list never
+    changes while the process runs, so it is read once."""
+    modules = tuple(backends.list_of_moto_modules())
+    patcher.set(backends, "list_of_moto_modules", lambda: modules)
