@@ -97,4 +97,3 @@ from pathlib import Path
 # a snapshot per image). The two images the sandbox and the tests launch are enough, and keep that cheap.
 AMIS_PATH = Path(__file__).with_name("amis.json")
 os.environ.setdefault("MOTO_AMIS_PATH", str(AMIS_PATH))
-

@@ -25,8 +25,13 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+@functools.cache
 def moto_client(service: str, region: str = "eu-west-1") -> Any:
-    """A boto3 client for arranging and inspecting moto state in tests (the code under test has its own)."""
+    """A boto3 client for arranging and inspecting moto state in tests (the code under test has its own).
+
+    Made once per service and region: creating a client costs tens of milliseconds, and moto intercepts a
+    client's calls whenever a mock is active, whichever test made it.
+    """
     return _session().client(service, region_name=region)
 
 

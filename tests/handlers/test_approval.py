@@ -19,13 +19,12 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from slack_sdk.signature import SignatureVerifier
 
 from sandbox.slack import FakeSlack, SlackUser
-from tests.helpers import load_event
+from tests.helpers import load_event, moto_client
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.approval import handler
@@ -79,7 +78,7 @@ class SlackEnv:
 
     def pages(self) -> list[dict[str, Any]]:
         """The escalation messages published so far (consumed)."""
-        sqs = boto3.client("sqs")
+        sqs = moto_client("sqs")
         found = []
         while True:
             batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -107,11 +106,11 @@ def slack_environment(fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> Slack
     The fake Slack outlives a test (stopping it takes half a second), so each test posts to its own channel.
     """
     channel = f"#incidents-{secrets.token_hex(4)}"
-    secret_arn = boto3.client("secretsmanager").create_secret(
+    secret_arn = moto_client("secretsmanager").create_secret(
         Name="tourniquet/slack",
         SecretString=json.dumps({"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET}),
     )["ARN"]
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    sns, sqs = moto_client("sns"), moto_client("sqs")
     topic_arn = sns.create_topic(Name="tourniquet-escalation")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="pages")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -23,6 +22,7 @@ from tests.handlers.test_approval import (
     open_incident,
     snapshot,
 )
+from tests.helpers import moto_client
 from tourniquet import store
 from tourniquet.approval import decisions, handler
 from tourniquet.approval.model import Decision
@@ -36,7 +36,7 @@ CALLER = "arn:aws:sts::123456789012:user/moto"
 def slack_down(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """No Slack at all: cards cannot be posted, only the escalation topic hears of requests."""
     monkeypatch.delenv("SLACK_SECRET_ARN", raising=False)
-    monkeypatch.setenv("ESCALATION_TOPIC_ARN", boto3.client("sns").create_topic(Name="pages")["TopicArn"])
+    monkeypatch.setenv("ESCALATION_TOPIC_ARN", moto_client("sns").create_topic(Name="pages")["TopicArn"])
     monkeypatch.setenv("TOURNIQUET_TABLE", TABLE)
 
 

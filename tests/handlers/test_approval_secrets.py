@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import traceback
 
-import boto3
 import pytest
 
+from tests.helpers import moto_client
 from tourniquet.errors import SlackUnavailable
 from tourniquet.secrets import slack_secret
 
 
 def _create(name: str, value: str) -> str:
-    return str(boto3.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"])
+    return str(moto_client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"])
 
 
 def test_the_secret_is_read_from_secrets_manager(aws, monkeypatch):
@@ -31,7 +31,7 @@ def test_the_secret_is_fetched_once_and_then_served_from_the_cache(aws, monkeypa
     arn = _create("slack-cached", json.dumps({"bot_token": "xoxb-first", "signing_secret": "first"}))
     monkeypatch.setenv("SLACK_SECRET_ARN", arn)
     slack_secret()
-    boto3.client("secretsmanager").put_secret_value(
+    moto_client("secretsmanager").put_secret_value(
         SecretId=arn, SecretString=json.dumps({"bot_token": "xoxb-second", "signing_secret": "second"})
     )
 

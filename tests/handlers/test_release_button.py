@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from sandbox.slack import FakeSlack
@@ -31,6 +30,7 @@ from tests.handlers.test_approval import (
     slack_environment,
     slack_request,
 )
+from tests.helpers import moto_client
 from tourniquet import store
 from tourniquet.notify import handler
 
@@ -55,7 +55,7 @@ def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def release_machine(slack: SlackEnv, monkeypatch: pytest.MonkeyPatch) -> str:
     """The release workflow, recorded by moto (not executed): what a click starts is read back from it."""
-    arn = boto3.client("stepfunctions").create_state_machine(
+    arn = moto_client("stepfunctions").create_state_machine(
         name="tourniquet-release",
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
         roleArn="arn:aws:iam::123456789012:role/release",
@@ -65,7 +65,7 @@ def release_machine(slack: SlackEnv, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def executions(machine: str) -> list[dict[str, Any]]:
-    sfn = boto3.client("stepfunctions")
+    sfn = moto_client("stepfunctions")
     listed = sfn.list_executions(stateMachineArn=machine)["executions"]
     return [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
 

@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.handlers.conftest import REGION
-from tests.helpers import load_event
+from tests.helpers import load_event, moto_client
 from tourniquet.intake import auth
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
@@ -35,11 +34,11 @@ _PASS = json.dumps({"StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End"
 
 @pytest.fixture
 def webhook(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
-    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets = moto_client("secretsmanager")
     secret_arn = secrets.create_secret(
         Name="tourniquet/webhook", SecretString=json.dumps({"bearer_token": TOKEN, "hmac_secret": HMAC_KEY})
     )["ARN"]
-    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn = moto_client("stepfunctions")
     machine = sfn.create_state_machine(
         name="tourniquet-incident-response",
         definition=_PASS,

@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from tests.handlers.conftest import REGION
-from tests.helpers import load_event
+from tests.helpers import load_event, moto_client
 from tourniquet.errors import InvalidAlert, Throttled
 from tourniquet.intake import executions
 from tourniquet.intake.common import Resolved
@@ -33,7 +32,7 @@ MACHINE = f"arn:aws:states:{REGION}:123456789012:stateMachine:tourniquet-inciden
 
 @pytest.fixture
 def workflow(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
-    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn = moto_client("stepfunctions")
     machine = sfn.create_state_machine(
         name="tourniquet-incident-response",
         definition=json.dumps({"StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End": True}}}),
@@ -115,7 +114,7 @@ def test_without_a_workflow_to_start_the_dispatcher_fails_loudly(aws, monkeypatc
 
 @pytest.fixture
 def stubbed(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    client = boto3.client("stepfunctions", region_name=REGION)
+    client = moto_client("stepfunctions")
     monkeypatch.setattr("tourniquet.aws.client", lambda service: client)
     with Stubber(client) as stubber:
         yield stubber
