@@ -506,6 +506,13 @@ class Sandbox:
         result = self.clicker.click(card, action_id, user_id or self.approver.id, **overrides)
         return result.status, result.body
 
+    def fail_after_running(
+        self, handler: str, error: str = "Lambda.ServiceException", times: int = 1
+    ) -> None:
+        """The next ``times`` invocations of the function with ``handler`` (a dotted handler string) run to
+        the end, their writes land, and then answer ``error`` to the workflow."""
+        self._runtime.fail_after_running(handler, error, times)
+
     def map_alert(self, event: Mapping[str, Any], **options: Any) -> tuple[dict[str, Any], dict[str, str]]:
         """Create look-alikes of what ``event`` names; returns the rewritten event and the id mapping."""
         return self.seed.map_alert(event, **options)

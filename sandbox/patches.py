@@ -140,6 +140,24 @@ class LambdaRuntime:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._worker: ThreadPoolExecutor | None = None
+        # handler -> [error type, invocations left to fail]
+        self._faults: dict[str, list[Any]] = {}
+
+    def fail_after_running(self, handler: str, error: str, times: int = 1) -> None:
+        """The next ``times`` invocations of ``handler`` run to the end, then answer ``error``: what a
+        Lambda service fault on the way back looks like, after the function's writes have landed."""
+        with self._lock:
+            self._faults[handler] = [error, times]
+
+    def _injected_fault(self, handler: str) -> str | None:
+        with self._lock:
+            fault = self._faults.get(handler)
+            if fault is None:
+                return None
+            fault[1] -= 1
+            if fault[1] <= 0:
+                del self._faults[handler]
+            return str(fault[0])
 
     def _submit(self, *arguments: Any) -> tuple[str, bool]:
         with self._lock:
@@ -186,6 +204,9 @@ class LambdaRuntime:
             **{key: str(value) for key, value in (function.environment_vars or {}).items()},
         }
         payload, errored = self._submit(str(function.handler), event, context, environment)
+        fault = None if errored else self._injected_fault(str(function.handler))
+        if fault is not None:
+            payload, errored = _error_payload(fault, "injected by the sandbox", request_id, None), True
         duration = (time.monotonic() - started) * 1000
         logs = (
             f"START RequestId: {request_id} Version: {function.version}\n"

@@ -90,10 +90,12 @@ def update_incident(incident_id: str, **fields: Any) -> None:
     )
 
 
-def append_event(incident_id: str, kind: str, *, actor: str = "automation", **detail: Any) -> dict[str, Any]:
-    """Append one event to the incident's timeline. Events are never updated or deleted."""
-    at = iso()
-    item = {
+def event_item(
+    incident_id: str, kind: str, *, actor: str = "automation", at: str | None = None, **detail: Any
+) -> dict[str, Any]:
+    """One timeline event, as stored (fields without a value are left out)."""
+    at = at or iso()
+    return {
         "pk": incident_pk(incident_id),
         "sk": f"EVENT#{at}#{next(_seq):06d}{secrets.token_hex(2)}",
         "kind": kind,
@@ -101,6 +103,11 @@ def append_event(incident_id: str, kind: str, *, actor: str = "automation", **de
         "at": at,
         **{k: v for k, v in detail.items() if v is not None},
     }
+
+
+def append_event(incident_id: str, kind: str, *, actor: str = "automation", **detail: Any) -> dict[str, Any]:
+    """Append one event to the incident's timeline. Events are never updated or deleted."""
+    item = event_item(incident_id, kind, actor=actor, **detail)
     table().put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
     return item
 

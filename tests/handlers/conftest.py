@@ -53,7 +53,7 @@ def atomic_items(monkeypatch: pytest.MonkeyPatch) -> None:
     threads can both pass a condition. One lock around moto's item operations restores DynamoDB's guarantee,
     leaving the interleaving of this code's reads and writes to the threads."""
     lock = threading.RLock()
-    for name in ("get_item", "put_item", "update_item", "delete_item"):
+    for name in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
         original = getattr(DynamoDBBackend, name)
 
         def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:

@@ -1,12 +1,18 @@
+import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.helpers import load_event
 from tourniquet import store
 from tourniquet.incidents import dedup, outcome
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
+from tourniquet.state import IncidentRef
 
 
 def _alert(**detail_changes) -> Alert:
@@ -20,14 +26,14 @@ def _alert(**detail_changes) -> Alert:
 def test_first_alert_opens_an_incident(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
 
-    incident = store.get_incident(folded.incident_id)
+    incident = store.get_incident(folded.id)
     assert folded.duplicate is False
     assert incident["status"] == "open"
     assert incident["duplicate_count"] == 0
     assert incident["alert"]["finding_id"] == "92cc3f3c6d1f4a6bb51a7c3f1e0a1b2c"
     assert incident["gsi1pk"] == "TYPE#CryptoCurrency:EC2/BitcoinTool.B!DNS"
     assert incident["gsi1sk"] == incident["first_seen"]
-    assert [e["kind"] for e in store.timeline(folded.incident_id)] == ["opened"]
+    assert [e["kind"] for e in store.timeline(folded.id)] == ["opened"]
 
 
 def test_same_problem_within_the_window_is_a_duplicate(aws):
@@ -35,9 +41,9 @@ def test_same_problem_within_the_window_is_a_duplicate(aws):
     second = dedup.fold(_alert(id="another-finding"), window_seconds=3600, execution_id="exec-2")
 
     assert second.duplicate is True
-    assert second.incident_id == first.incident_id
-    assert store.get_incident(first.incident_id)["duplicate_count"] == 1
-    assert [e["kind"] for e in store.timeline(first.incident_id)] == ["opened", "duplicate"]
+    assert second.id == first.id
+    assert store.get_incident(first.id)["duplicate_count"] == 1
+    assert [e["kind"] for e in store.timeline(first.id)] == ["opened", "duplicate"]
 
 
 def test_after_the_window_a_new_finding_opens_a_new_incident(aws, monkeypatch):
@@ -48,7 +54,7 @@ def test_after_the_window_a_new_finding_opens_a_new_incident(aws, monkeypatch):
     second = dedup.fold(_alert(id="another-finding"), window_seconds=3600, execution_id="exec-2")
 
     assert second.duplicate is False
-    assert second.incident_id != first.incident_id
+    assert second.id != first.id
 
 
 def test_resent_guardduty_finding_folds_even_after_the_window(aws, monkeypatch):
@@ -59,26 +65,103 @@ def test_resent_guardduty_finding_folds_even_after_the_window(aws, monkeypatch):
     update = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-2")
 
     assert update.duplicate is True
-    assert update.incident_id == first.incident_id
+    assert update.id == first.id
 
 
 def test_concurrent_identical_alerts_open_exactly_one_incident(aws, atomic_items):
-    results: list[dedup.Folded] = []
+    results: list[IncidentRef] = []
     barrier = threading.Barrier(8)
 
-    def fold() -> None:
+    def fold(n: int) -> None:
         barrier.wait()
-        results.append(dedup.fold(_alert(), window_seconds=3600, execution_id=None))
+        results.append(dedup.fold(_alert(), window_seconds=3600, execution_id=f"exec-{n}"))
 
-    threads = [threading.Thread(target=fold) for _ in range(8)]
+    threads = [threading.Thread(target=fold, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
 
-    assert len({r.incident_id for r in results}) == 1
+    assert len({r.id for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
-    assert store.get_incident(results[0].incident_id)["duplicate_count"] == 7
+    assert store.get_incident(results[0].id)["duplicate_count"] == 7
+
+
+def test_a_retried_deduplicate_answers_its_own_incident_not_a_duplicate(aws):
+    first = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    retried = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+
+    assert retried == first
+    assert retried.duplicate is False
+    assert store.get_incident(first.id)["duplicate_count"] == 0
+    assert [e["kind"] for e in store.timeline(first.id)] == ["opened"]
+
+
+def test_a_retried_duplicate_is_counted_once(aws):
+    first = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+    duplicate = dedup.fold(_alert(id="again"), window_seconds=3600, execution_id="exec-2")
+    retried = dedup.fold(_alert(id="again"), window_seconds=3600, execution_id="exec-2")
+
+    assert retried == duplicate
+    assert retried.id == first.id
+    assert store.get_incident(first.id)["duplicate_count"] == 1
+    assert [e["kind"] for e in store.timeline(first.id)] == ["opened", "duplicate"]
+
+
+@contextmanager
+def failing_incident_writes() -> Iterator[None]:
+    """DynamoDB refuses every write request that touches an incident item (a transaction fails whole)."""
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if "INCIDENT#" in json.dumps(params, default=str):
+            error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
+            raise ClientError(error, "Write")
+
+    client = store.table().meta.client
+    events = [f"before-call.dynamodb.{op}" for op in ("PutItem", "UpdateItem", "TransactWriteItems")]
+    for event in events:
+        client.meta.events.register(event, refuse)
+    try:
+        yield
+    finally:
+        for event in events:
+            client.meta.events.unregister(event, refuse)
+
+
+def test_an_incident_that_could_not_be_written_leaves_no_claim_behind(aws):
+    with failing_incident_writes(), pytest.raises(ClientError):
+        dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
+
+    resent = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-2")
+
+    assert resent.duplicate is False
+    assert store.get_incident(resent.id)["status"] == "open"
+    assert [e["kind"] for e in store.timeline(resent.id)] == ["opened"]
+
+
+def test_a_claim_without_its_incident_opens_a_new_incident_in_its_place(aws):
+    alert = _alert()
+    now = int(dedup.time.time())
+    # A claim as two separate writes could leave it: the incident write never landed.
+    store.table().put_item(
+        Item={
+            "pk": f"DEDUP#{alert.dedup_key}",
+            "sk": "DEDUP",
+            "incident_id": "inc-neverwritten",
+            "finding_id": alert.finding_id,
+            "first_seen": now,
+            "last_seen": now,
+            "duplicates": 0,
+        }
+    )
+
+    resent = dedup.fold(alert, window_seconds=3600, execution_id="exec-2")
+    again = dedup.fold(_alert(id="again"), window_seconds=3600, execution_id="exec-3")
+
+    assert resent.duplicate is False
+    assert resent.id != "inc-neverwritten"
+    assert store.get_incident(resent.id)["status"] == "open"
+    assert (again.duplicate, again.id) == (True, resent.id)
 
 
 PLAN = {
@@ -96,7 +179,7 @@ PLAN = {
 def test_outcome_status_follows_the_decision(aws, decision, status):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
     store.append_event(
-        folded.incident_id,
+        folded.id,
         "action",
         action="isolate_network",
         target="i-1",
@@ -105,10 +188,10 @@ def test_outcome_status_follows_the_decision(aws, decision, status):
         verified=True,
     )
 
-    result = outcome.record_outcome(folded.incident_id, PLAN, decision, "exec-1")
+    result = outcome.record_outcome(folded.id, PLAN, decision, "exec-1")
 
     assert result["status"] == status
-    assert store.get_incident(folded.incident_id)["status"] == status
+    assert store.get_incident(folded.id)["status"] == status
     assert result["actions"] == [
         {"name": "isolate_network", "mode": "auto", "status": "done", "target": "i-1", "verified": True},
         {
@@ -124,9 +207,9 @@ def test_outcome_status_follows_the_decision(aws, decision, status):
 def test_expiry_closes_a_pending_approval_so_a_late_click_cannot_use_it(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
     store.table().put_item(Item={"pk": "APPROVAL#ap-1", "sk": "APPROVAL", "status": "pending"})
-    store.update_incident(folded.incident_id, approval_id="ap-1")
+    store.update_incident(folded.id, approval_id="ap-1")
 
-    outcome.record_outcome(folded.incident_id, PLAN, "expired", "exec-1")
+    outcome.record_outcome(folded.id, PLAN, "expired", "exec-1")
 
     item = store.table().get_item(Key={"pk": "APPROVAL#ap-1", "sk": "APPROVAL"})["Item"]
     assert item["status"] == "expired"
@@ -135,15 +218,15 @@ def test_expiry_closes_a_pending_approval_so_a_late_click_cannot_use_it(aws):
 def test_failure_is_recorded_on_the_incident(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
     state = {
-        "incident": {"id": folded.incident_id},
+        "incident": {"id": folded.id},
         "error": {"Error": "ContainmentFailed", "Cause": "isolate_network: boom"},
     }
 
     result = outcome.record_failure(state, "exec-1")
 
     assert result["status"] == "failed"
-    assert store.get_incident(folded.incident_id)["status"] == "failed"
-    assert store.timeline(folded.incident_id)[-1]["error"] == "ContainmentFailed"
+    assert store.get_incident(folded.id)["status"] == "failed"
+    assert store.timeline(folded.id)[-1]["error"] == "ContainmentFailed"
 
 
 def test_failure_before_an_incident_exists_is_still_recorded(aws):
@@ -164,9 +247,9 @@ def test_ignored_event_is_recorded_with_its_reason(aws):
     assert [i["reason"] for i in items if i["pk"].startswith("IGNORED#")] == ["archived finding"]
 
 
-def _alerted_incident() -> dedup.Folded:
+def _alerted_incident() -> IncidentRef:
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
-    store.update_incident(folded.incident_id, status="alerted")
+    store.update_incident(folded.id, status="alerted")
     return folded
 
 
@@ -178,20 +261,20 @@ def test_a_resolution_resolves_its_incident_and_frees_the_key(aws):
     )
     after = dedup.fold(_alert(id="next-firing"), window_seconds=3600, execution_id="exec-3")
 
-    assert result == {"status": "resolved", "incident_id": folded.incident_id}
-    assert store.get_incident(folded.incident_id)["status"] == "resolved"
-    assert store.timeline(folded.incident_id)[-1]["kind"] == "resolved"
+    assert result == {"status": "resolved", "incident_id": folded.id}
+    assert store.get_incident(folded.id)["status"] == "resolved"
+    assert store.timeline(folded.id)[-1]["kind"] == "resolved"
     assert after.duplicate is False
-    assert after.incident_id != folded.incident_id
+    assert after.id != folded.id
 
 
 def test_a_resolution_keeps_the_status_of_a_contained_incident(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
-    store.update_incident(folded.incident_id, status="contained")
+    store.update_incident(folded.id, status="contained")
 
     outcome.record_resolved({"dedup_key": folded.dedup_key, "source": "guardduty"}, "exec-2")
 
-    incident = store.get_incident(folded.incident_id)
+    incident = store.get_incident(folded.id)
     assert incident["status"] == "contained"
     assert "resolved_at" in incident
 
@@ -205,9 +288,9 @@ def test_a_resolution_with_no_incident_is_still_recorded(aws):
 
 def test_a_dry_run_ends_planned_not_contained(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
-    store.append_event(folded.incident_id, "action", action="isolate_network", target="i-1", status="planned")
+    store.append_event(folded.id, "action", action="isolate_network", target="i-1", status="planned")
 
-    result = outcome.record_outcome(folded.incident_id, {**PLAN, "dry_run": True}, "approve", "exec-1")
+    result = outcome.record_outcome(folded.id, {**PLAN, "dry_run": True}, "approve", "exec-1")
 
     assert result["status"] == "planned"
-    assert store.get_incident(folded.incident_id)["status"] == "planned"
+    assert store.get_incident(folded.id)["status"] == "planned"

@@ -172,6 +172,21 @@ def test_the_same_finding_twice_is_one_incident_and_a_duplicate(runner: Runner, 
     assert second["execution"]["transitions"] < first["execution"]["transitions"]
 
 
+def test_a_deduplicate_retried_after_its_writes_landed_still_contains(runner: Runner, sandbox: Sandbox):
+    sandbox.fail_after_running("tourniquet.incidents.handler.deduplicate", "Lambda.ServiceException")
+
+    result = runner.run(runner.event(), "approve").result
+
+    history = sandbox.execution_history(result["execution"]["arn"])
+    failed = [e for e in history if e["type"] == "LambdaFunctionFailed"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == ["Lambda.ServiceException"]
+    assert result["status"] == "contained"
+    incident = store.get_incident(result["incident_id"])
+    assert incident["status"] == "contained"
+    assert incident["duplicate_count"] == 0
+    assert "duplicate" not in [e["kind"] for e in store.timeline(result["incident_id"])]
+
+
 def test_a_failing_containment_call_fails_the_incident_and_notifies(
     runner: Runner, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ):

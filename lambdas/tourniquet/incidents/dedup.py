@@ -1,127 +1,249 @@
-"""Fold alerts into incidents. One conditional write decides every race: concurrent identical alerts open
-exactly one incident.
+"""Fold alerts into incidents: concurrent identical alerts open exactly one incident, and a retried step
+answers what it answered before.
 
 A dedup key stays claimed while alerts keep arriving within the window (sliding from the last one seen). A
 re-sent finding with the same id (GuardDuty re-publishes updates every 15 min to 6 h) always folds into its
 incident, even after the window.
+
+Everything one alert writes is one DynamoDB transaction: a marker for the execution, the claim on the dedup
+key, the incident (or its duplicate count) and the timeline event land together or not at all. A failure
+therefore never leaves a claim without its incident, which would swallow every later copy of the alert. The
+marker holds the answer, so a step that Step Functions retries after its writes landed (a
+``Lambda.ServiceException`` on the way back, say) finds it and answers the same, instead of folding into
+its own incident as a duplicate.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from tourniquet import store
+from tourniquet import aws, store
+from tourniquet.errors import Throttled
 from tourniquet.intake.model import Alert
+from tourniquet.state import IncidentRef
+
+CLAIM_SK = "DEDUP"
+# A marker only has to outlive the retries of one step, which take minutes.
+MARKER_RETENTION_SECONDS = 86_400
+# Past the window a claim is kept a day longer, so that a late copy of a known finding still finds it.
+CLAIM_RETENTION_SECONDS = 86_400
+# Each lost race means another alert's transaction landed first; a few rounds settle any real contention,
+# and beyond that the workflow's own Retry (on Throttled) backs off for longer.
+MAX_ATTEMPTS = 6
+_MARKER, _CLAIM, _INCIDENT = 0, 1, 2
+_deserialize = TypeDeserializer().deserialize
 
 
-@dataclass(frozen=True)
-class Folded:
-    incident_id: str
-    duplicate: bool
-    duplicate_count: int
-    dedup_key: str
+def fold(alert: Alert, *, window_seconds: int, execution_id: str) -> IncidentRef:
+    """Open an incident for ``alert`` or fold it into the one its dedup key names, once per execution."""
+    fold_ = _Fold(alert, window_seconds, execution_id)
+    claim: dict[str, Any] | None = None
+    orphaned: str | None = None
+    for attempt in range(MAX_ATTEMPTS):
+        if claim is not None and orphaned is None and fold_.live(claim):
+            writes, answer = fold_.duplicate(claim)
+        else:
+            writes, answer = fold_.opening(orphaned)
+        try:
+            store.table().meta.client.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            reasons = _cancellation_reasons(exc)
+            if reasons[_MARKER]["Code"] == "ConditionalCheckFailed":
+                return _answer(_item(reasons[_MARKER]))
+            orphaned = None
+            if reasons[_CLAIM]["Code"] == "ConditionalCheckFailed":
+                claim = _item(reasons[_CLAIM]) or None
+            elif reasons[_INCIDENT]["Code"] == "ConditionalCheckFailed" and answer.duplicate:
+                # A claim whose incident does not exist (left by an older version that wrote them apart):
+                # it must not swallow alerts, so this alert opens an incident in its place.
+                orphaned = answer.id
+            elif not any(reason["Code"] == "TransactionConflict" for reason in reasons):
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
+            continue
+        return answer
+    raise Throttled(f"the dedup key {alert.dedup_key} kept changing while folding this alert")
 
-    def as_state(self) -> dict[str, Any]:
+
+class _Fold:
+    """The transactions that fold one alert, as the execution ``execution_id`` writes them."""
+
+    def __init__(self, alert: Alert, window_seconds: int, execution_id: str) -> None:
+        self.alert = alert
+        self.window_seconds = window_seconds
+        self.execution_id = execution_id
+        self.now = int(time.time())
+        self.at = store.iso()
+        self.table_name = store.table().name
+        self.claim_key = {"pk": f"DEDUP#{alert.dedup_key}", "sk": CLAIM_SK}
+
+    def live(self, claim: dict[str, Any]) -> bool:
+        """Whether the claim still folds this alert: seen within the window, or the same finding again."""
+        return bool(
+            int(claim.get("last_seen", 0)) >= self.now - self.window_seconds
+            or claim.get("finding_id") == self.alert.finding_id
+        )
+
+    def opening(self, orphaned: str | None) -> tuple[list[dict[str, Any]], IncidentRef]:
+        """A new incident: its claim, the incident item and the ``opened`` event."""
+        answer = IncidentRef(id=store.new_id("inc"), dedup_key=self.alert.dedup_key)
+        if orphaned is not None:
+            condition: dict[str, Any] = {
+                "ConditionExpression": "incident_id = :orphaned",
+                "ExpressionAttributeValues": {":orphaned": orphaned},
+            }
+        else:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(pk) OR "
+                "(last_seen < :window_start AND finding_id <> :finding)",
+                "ExpressionAttributeValues": {
+                    ":window_start": self.now - self.window_seconds,
+                    ":finding": self.alert.finding_id,
+                },
+            }
+        alert = self.alert
+        claim = {
+            **self.claim_key,
+            "incident_id": answer.id,
+            "finding_id": alert.finding_id,
+            "first_seen": self.now,
+            "last_seen": self.now,
+            "duplicates": 0,
+            "expires_at": self.now + self.window_seconds + CLAIM_RETENTION_SECONDS,
+        }
+        incident = {
+            "pk": store.incident_pk(answer.id),
+            "sk": store.INCIDENT_SK,
+            "incident_id": answer.id,
+            "status": "open",
+            "source": alert.source,
+            "type": alert.type,
+            "severity": alert.severity.value,
+            "title": alert.title,
+            "alert": alert.model_dump(mode="json"),
+            "dedup_key": alert.dedup_key,
+            "first_seen": self.at,
+            "last_seen": self.at,
+            "duplicate_count": 0,
+            "execution_id": self.execution_id,
+            # The by-type index: incidents of one alert type, in time order.
+            "gsi1pk": f"TYPE#{alert.type}",
+            "gsi1sk": self.at,
+        }
+        event = store.event_item(
+            answer.id,
+            "opened",
+            at=self.at,
+            source=alert.source,
+            type=alert.type,
+            severity=alert.severity.value,
+            finding_id=alert.finding_id,
+            drill=alert.drill,
+            execution_id=self.execution_id,
+        )
+        writes = [
+            self._marker(answer),
+            {"Put": {**self._put(claim), **condition, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Put": {**self._put(incident), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {**self._put(event), "ConditionExpression": "attribute_not_exists(sk)"}},
+        ]
+        return writes, answer
+
+    def duplicate(self, claim: dict[str, Any]) -> tuple[list[dict[str, Any]], IncidentRef]:
+        """A copy of a live claim's alert: the claim slides, the incident counts it, the timeline says so."""
+        incident_id = str(claim["incident_id"])
+        # The count as of the claim just read; concurrent copies may report the same number, while the
+        # incident's own count (ADD) is exact.
+        answer = IncidentRef(
+            id=incident_id,
+            duplicate=True,
+            duplicate_count=int(claim.get("duplicates", 0)) + 1,
+            dedup_key=self.alert.dedup_key,
+        )
+        event = store.event_item(
+            incident_id,
+            "duplicate",
+            at=self.at,
+            source=self.alert.source,
+            finding_id=self.alert.finding_id,
+            count=self.alert.count,
+            seen=answer.duplicate_count,
+            execution_id=self.execution_id,
+        )
+        writes = [
+            self._marker(answer),
+            {
+                "Update": {
+                    **self._key(self.claim_key),
+                    "UpdateExpression": "SET last_seen = :now, expires_at = :expires ADD duplicates :one",
+                    # The same incident's claim, still live: otherwise read it again and decide anew.
+                    "ConditionExpression": "incident_id = :incident AND "
+                    "(last_seen >= :window_start OR finding_id = :finding)",
+                    "ExpressionAttributeValues": {
+                        ":now": self.now,
+                        ":expires": self.now + self.window_seconds + CLAIM_RETENTION_SECONDS,
+                        ":one": 1,
+                        ":incident": incident_id,
+                        ":window_start": self.now - self.window_seconds,
+                        ":finding": self.alert.finding_id,
+                    },
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Update": {
+                    **self._key({"pk": store.incident_pk(incident_id), "sk": store.INCIDENT_SK}),
+                    "UpdateExpression": "SET last_seen = :at ADD duplicate_count :one",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":at": self.at, ":one": 1},
+                }
+            },
+            {"Put": {**self._put(event), "ConditionExpression": "attribute_not_exists(sk)"}},
+        ]
+        return writes, answer
+
+    def _marker(self, answer: IncidentRef) -> dict[str, Any]:
+        marker = {
+            "pk": self.claim_key["pk"],
+            "sk": f"EXECUTION#{self.execution_id}",
+            **answer.model_dump(),
+            "expires_at": self.now + MARKER_RETENTION_SECONDS,
+        }
         return {
-            "id": self.incident_id,
-            "duplicate": self.duplicate,
-            "duplicate_count": self.duplicate_count,
-            "dedup_key": self.dedup_key,
+            "Put": {
+                **self._put(marker),
+                "ConditionExpression": "attribute_not_exists(sk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
         }
 
+    def _put(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"TableName": self.table_name, "Item": item}
 
-def fold(alert: Alert, *, window_seconds: int, execution_id: str | None) -> Folded:
-    now = int(time.time())
-    key = {"pk": f"DEDUP#{alert.dedup_key}", "sk": "DEDUP"}
-    incident_id = store.new_id("inc")
-    try:
-        store.table().put_item(
-            Item={
-                **key,
-                "incident_id": incident_id,
-                "finding_id": alert.finding_id,
-                "first_seen": now,
-                "last_seen": now,
-                "duplicates": 0,
-                "expires_at": now + window_seconds + 86_400,
-            },
-            ConditionExpression=(
-                "attribute_not_exists(pk) OR (last_seen < :window_start AND finding_id <> :finding)"
-            ),
-            ExpressionAttributeValues={":window_start": now - window_seconds, ":finding": alert.finding_id},
-        )
-    except ClientError as exc:
-        if not store.is_conditional_failure(exc):
-            raise
-        return _record_duplicate(key, alert, now, window_seconds)
-    _open_incident(incident_id, alert, execution_id)
-    return Folded(incident_id, duplicate=False, duplicate_count=0, dedup_key=alert.dedup_key)
+    def _key(self, key: dict[str, str]) -> dict[str, Any]:
+        return {"TableName": self.table_name, "Key": key}
 
 
-def _open_incident(incident_id: str, alert: Alert, execution_id: str | None) -> None:
-    # An update, not a conditional put: a concurrent duplicate may already have counted itself on this
-    # incident (ADD duplicate_count), and both writes must land in either order.
-    at = store.iso()
-    fields: dict[str, Any] = {
-        "incident_id": incident_id,
-        "status": "open",
-        "source": alert.source,
-        "type": alert.type,
-        "severity": alert.severity.value,
-        "title": alert.title,
-        "alert": alert.model_dump(mode="json"),
-        "dedup_key": alert.dedup_key,
-        "first_seen": at,
-        "execution_id": execution_id,
-        # The by-type index: incidents of one alert type, in time order.
-        "gsi1pk": f"TYPE#{alert.type}",
-        "gsi1sk": at,
-    }
-    assignments, names, values = store.set_clause(fields)
-    store.table().update_item(
-        Key={"pk": store.incident_pk(incident_id), "sk": store.INCIDENT_SK},
-        UpdateExpression=f"SET {assignments}, duplicate_count = if_not_exists(duplicate_count, :zero), "
-        "last_seen = if_not_exists(last_seen, :at)",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues={**values, ":zero": 0, ":at": at},
-    )
-    store.append_event(
-        incident_id,
-        "opened",
-        source=alert.source,
-        type=alert.type,
-        severity=alert.severity.value,
-        finding_id=alert.finding_id,
-        drill=alert.drill,
-        execution_id=execution_id,
-    )
+def _cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
+    """Why each write of a cancelled transaction failed ("None" for those that would have succeeded)."""
+    if aws.error_code(exc) != "TransactionCanceledException":
+        raise exc
+    reasons = [dict(reason) for reason in exc.response.get("CancellationReasons") or []]
+    if len(reasons) <= _INCIDENT:
+        raise exc
+    return reasons
 
 
-def _record_duplicate(key: dict[str, str], alert: Alert, now: int, window_seconds: int) -> Folded:
-    claimed = store.table().update_item(
-        Key=key,
-        UpdateExpression="SET last_seen = :now, expires_at = :expires ADD duplicates :one",
-        ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeValues={":now": now, ":expires": now + window_seconds + 86_400, ":one": 1},
-        ReturnValues="ALL_NEW",
-    )["Attributes"]
-    incident_id = str(claimed["incident_id"])
-    count = int(claimed["duplicates"])
-    store.table().update_item(
-        Key={"pk": store.incident_pk(incident_id), "sk": store.INCIDENT_SK},
-        UpdateExpression="SET last_seen = :at ADD duplicate_count :one",
-        ExpressionAttributeValues={":at": store.iso(), ":one": 1},
-    )
-    store.append_event(
-        incident_id,
-        "duplicate",
-        source=alert.source,
-        finding_id=alert.finding_id,
-        count=alert.count,
-        seen=count,
-    )
-    return Folded(incident_id, duplicate=True, duplicate_count=count, dedup_key=alert.dedup_key)
+def _item(reason: dict[str, Any]) -> dict[str, Any]:
+    """The item a failed condition saw (``ReturnValuesOnConditionCheckFailure``), as plain values."""
+    raw = reason.get("Item") or {}
+    return {name: store.plain(_deserialize(value)) for name, value in raw.items()}
+
+
+def _answer(marker: dict[str, Any]) -> IncidentRef:
+    return IncidentRef.model_validate(marker)

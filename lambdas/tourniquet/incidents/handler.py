@@ -15,14 +15,14 @@ from tourniquet.settings import get_settings
 @logger.inject_lambda_context(clear_state=True)
 def deduplicate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     alert = Alert.model_validate(event["alert"])
-    folded = dedup.fold(
-        alert, window_seconds=get_settings().dedup_window_seconds, execution_id=event.get("execution_id")
+    incident = dedup.fold(
+        alert, window_seconds=get_settings().dedup_window_seconds, execution_id=str(event["execution_id"])
     )
-    logger.append_keys(incident_id=folded.incident_id)
+    logger.append_keys(incident_id=incident.id)
     logger.info(
-        "Alert folded", extra={"duplicate": folded.duplicate, "duplicate_count": folded.duplicate_count}
+        "Alert folded", extra={"duplicate": incident.duplicate, "duplicate_count": incident.duplicate_count}
     )
-    return folded.as_state()
+    return incident.model_dump()
 
 
 @logger.inject_lambda_context(clear_state=True)
