@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # The workflow an approved Release click starts, and how long a closed incident's card offers it.
     release_state_machine_arn: str | None = Field(default=None, alias="RELEASE_STATE_MACHINE_ARN")
     release_offer_seconds: int = Field(default=30 * 24 * 3600, ge=3600, alias="RELEASE_OFFER_SECONDS")
+    # How long approvals, release offers and the records of what ended without an incident are kept (past
+    # their deadline); incidents, their timeline and undo records are the audit trail and are kept.
+    retention_days: int = Field(default=90, ge=1, alias="RETENTION_DAYS")
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_days * 86_400
 
     @field_validator(
         "approvers", "approver_groups", "two_person_actions", "protected_principals", mode="before"

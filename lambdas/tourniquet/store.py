@@ -1,16 +1,24 @@
 """The single DynamoDB table: incidents, their append-only timeline, undo records, dedup keys and approvals.
 
-Key design (pk / sk):
+Key design (pk / sk) and how long each kind of item is kept. DynamoDB's TTL deletes an item some time after
+the epoch second in its ``expires_at`` attribute (a Number; a string would be ignored for ever):
 
-=========================  ======================  ==========================================
-item                       pk                      sk
-=========================  ======================  ==========================================
-incident                   ``INCIDENT#<id>``       ``INCIDENT``
-timeline event (append)    ``INCIDENT#<id>``       ``EVENT#<iso time>#<seq>``
-undo record (before-state) ``INCIDENT#<id>``       ``UNDO#<action>#<target>``
-dedup key                  ``DEDUP#<key>``         ``DEDUP``
-approval                   ``APPROVAL#<id>``       ``APPROVAL``
-=========================  ======================  ==========================================
+============================  =====================  ===========================  ==========================
+item                          pk                     sk                           ``expires_at`` (TTL)
+============================  =====================  ===========================  ==========================
+incident                      ``INCIDENT#<id>``      ``INCIDENT``                 none: the audit trail
+timeline event (append)       ``INCIDENT#<id>``      ``EVENT#<iso time>#<seq>``   none: the audit trail
+undo record (before-state)    ``INCIDENT#<id>``      ``UNDO#<action>#<target>``   none: release needs it
+dedup claim                   ``DEDUP#<key>``        ``DEDUP``                    last seen + window + 1 day
+execution marker              ``DEDUP#<key>``        ``EXECUTION#<execution>``    written + 1 day
+approval, release offer       ``APPROVAL#<id>``      ``APPROVAL``                 deadline + retention
+ignored / resolved / failure  ``IGNORED#<day>`` …    ``<iso time>#<execution>``   written + retention
+============================  =====================  ===========================  ==========================
+
+Incidents, their timeline and their undo records are kept until someone deletes them: they are what an
+auditor reads, and release restores from the undo records however late it comes. Everything else is
+working state: its retention (``RETENTION_DAYS``, 90 by default) keeps it readable for a while after use.
+An approval's task token is erased as soon as the workflow stops waiting for it.
 """
 
 from __future__ import annotations
@@ -37,6 +45,11 @@ def now() -> datetime:
 
 def iso(moment: datetime | None = None) -> str:
     return (moment or now()).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch(iso_time: str) -> int:
+    """An ``iso`` time as epoch seconds (what DynamoDB's TTL reads)."""
+    return int(datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp())
 
 
 def new_id(prefix: str) -> str:

@@ -320,7 +320,7 @@ def test_request_approval_stores_the_token_and_posts_a_card_without_it(slack, sf
     assert item["incident_id"] == INCIDENT_ID
     assert item["actions"] == ["stop_instance"]
     requested = datetime.fromisoformat(item["requested_at"].replace("Z", "+00:00"))
-    expires = datetime.fromisoformat(item["expires_at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(item["deadline"].replace("Z", "+00:00"))
     assert before - timedelta(seconds=1) <= requested <= datetime.now(UTC)
     assert expires - requested == timedelta(seconds=3600)
     (card,) = slack.fake.messages(slack.channel)
@@ -593,7 +593,7 @@ def test_a_click_after_expiry_is_told_the_approval_expired(slack, sfn_calls):
     past = store.iso(datetime.now(UTC) - timedelta(seconds=1))
     store.table().update_item(
         Key={"pk": f"APPROVAL#{approval['approval_id']}", "sk": "APPROVAL"},
-        UpdateExpression="SET expires_at = :past",
+        UpdateExpression="SET deadline = :past",
         ExpressionAttributeValues={":past": past},
     )
     before = snapshot(approval["approval_id"])

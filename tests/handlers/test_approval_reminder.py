@@ -106,7 +106,7 @@ def test_an_approval_past_its_time_fails_the_reminder_as_expired(slack, sfn_call
     approval = request_card()
     store.table().update_item(
         Key={"pk": f"APPROVAL#{approval['approval_id']}", "sk": "APPROVAL"},
-        UpdateExpression="SET expires_at = :past",
+        UpdateExpression="SET deadline = :past",
         ExpressionAttributeValues={":past": "2000-01-01T00:00:00.000Z"},
     )
 

@@ -129,7 +129,7 @@ def test_a_closed_incident_with_something_to_release_gets_a_release_button(slack
     assert offer["actions"] == ["release"]
     assert "task_token" not in offer
     assert (offer["slack_channel"], offer["slack_ts"]) == (card["slack_channel"], card["slack_ts"])
-    expires = datetime.fromisoformat(offer["expires_at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(offer["deadline"].replace("Z", "+00:00"))
     assert timedelta(days=29) < expires - datetime.now(UTC) <= timedelta(days=30)
     message = slack.fake.message(slack.channel, card["slack_ts"])
     assert message is not None
@@ -294,7 +294,7 @@ def test_an_expired_offer_points_to_the_cli(slack, release_machine):
     offer = release_offer()
     store.table().update_item(
         Key={"pk": f"APPROVAL#{offer['approval_id']}", "sk": "APPROVAL"},
-        UpdateExpression="SET expires_at = :past",
+        UpdateExpression="SET deadline = :past",
         ExpressionAttributeValues={":past": store.iso(datetime.now(UTC) - timedelta(seconds=1))},
     )
 

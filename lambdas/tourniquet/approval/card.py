@@ -114,12 +114,12 @@ def clip(text: str, limit: int) -> str:
     return _ENTITY_TAIL.sub("", text[: limit - 1]) + "…"
 
 
-def approval_card(ctx: CardContext, approval_id: str, expires_at: str, votes: Votes = Votes()) -> list[Block]:
+def approval_card(ctx: CardContext, approval_id: str, deadline: str, votes: Votes = Votes()) -> list[Block]:
     """The card posted when the workflow starts waiting: the incident and the Approve/Deny buttons.
 
     It is posted again with the count of approvals so far while the two-person rule waits for another person.
     """
-    return [*_body(ctx), _buttons(ctx, approval_id), _waiting(f"⏳ Expires {when_text(expires_at)}", votes)]
+    return [*_body(ctx), _buttons(ctx, approval_id), _waiting(f"⏳ Expires {when_text(deadline)}", votes)]
 
 
 def _waiting(until: str, votes: Votes) -> ContextBlock:
@@ -150,13 +150,13 @@ def final_card(ctx: CardContext, final: FinalState) -> list[Block]:
 
 
 def releasable_card(
-    ctx: CardContext, final: FinalState, approval_id: str, expires_at: str, votes: Votes = Votes()
+    ctx: CardContext, final: FinalState, approval_id: str, deadline: str, votes: Votes = Votes()
 ) -> list[Block]:
     """The closed card with a Release button: undoing the containment goes through an approval as well."""
     return [
         *final_card(ctx, final),
         _release_button(ctx, approval_id),
-        _waiting(f"🔓 Release offered until {when_text(expires_at)}", votes),
+        _waiting(f"🔓 Release offered until {when_text(deadline)}", votes),
     ]
 
 

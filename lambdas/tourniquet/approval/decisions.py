@@ -71,7 +71,7 @@ def _approve(approval_id: str, by: str, at: str, reason: str | None) -> Outcome:
         current = records.get(approval_id)
         if current is None:
             return Outcome(Result.UNKNOWN, None)
-        if current.status is not ApprovalStatus.PENDING or current.expires_at <= at:
+        if current.status is not ApprovalStatus.PENDING or current.deadline <= at:
             return _settled(current)
         if by in current.approvals:
             return Outcome(Result.ALREADY_APPROVED, current)
@@ -106,7 +106,7 @@ def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | Non
         _deliver(claimed, decision, reason)
     except ClientError as exc:
         code = aws.error_code(exc)
-        if code == "TaskTimedOut" and claimed.expires_at > store.iso():
+        if code == "TaskTimedOut" and claimed.deadline > store.iso():
             # The workflow is between its two waits (at the reminder): it takes the decision under its
             # next token (see deliver_taken), so the decision stands.
             _record_decision(claimed, decision, by, reason)
@@ -187,7 +187,7 @@ def _refused(approval_id: str, at: str) -> Outcome:
     current = records.get(approval_id)
     if current is None:
         return Outcome(Result.UNKNOWN, None)
-    if current.status is ApprovalStatus.PENDING and current.expires_at > at:
+    if current.status is ApprovalStatus.PENDING and current.deadline > at:
         # Still pending and unexpired, so the claim lost a race that has since been undone: ask to try again.
         raise DecisionNotDelivered("the approval changed while deciding")
     return _settled(current)
@@ -214,3 +214,5 @@ def _deliver(approval: Approval, decision: Decision, reason: str | None) -> None
         sfn.send_task_success(taskToken=approval.task_token, output=json.dumps(output))
     else:
         sfn.send_task_failure(taskToken=approval.task_token, error="ApprovalDenied", cause=json.dumps(detail))
+    # The workflow has its answer: the token is of no further use to anyone.
+    records.erase_token(approval.approval_id)

@@ -367,10 +367,10 @@ class _SlackReplies:
         votes = card.Votes(approval.required_approvals, approval.approvals)
         if approval.kind is ApprovalKind.RELEASE and approval.final is not None:
             blocks = card.releasable_card(
-                approval.card, approval.final, approval.approval_id, approval.expires_at, votes
+                approval.card, approval.final, approval.approval_id, approval.deadline, votes
             )
         else:
-            blocks = card.approval_card(approval.card, approval.approval_id, approval.expires_at, votes)
+            blocks = card.approval_card(approval.card, approval.approval_id, approval.deadline, votes)
         try:
             self.client().update(message, card.card_text(approval.card), blocks)
         except SlackUnavailable as exc:

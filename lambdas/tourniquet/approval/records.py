@@ -9,7 +9,9 @@ status. A release approval (``kind`` ``release``) has no token: it is offered on
 card and, once approved, starts the release workflow; it keeps the card's closing state (``final``) to
 re-render it.
 Timestamps are ISO 8601 UTC strings of one fixed width (``store.iso``), so DynamoDB compares them
-correctly as strings.
+correctly as strings. ``deadline`` is when the approval stops taking decisions; ``expires_at`` (epoch
+seconds, the table's TTL) is the deadline plus the retention. The task token is erased as soon as the
+workflow stops waiting for it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import TypeAdapter
 from tourniquet import store
 from tourniquet.approval.card import FinalState
 from tourniquet.approval.model import ApprovalKind, ApprovalRequest, ApprovalStatus, CardContext
+from tourniquet.settings import get_settings
 
 SK = "APPROVAL"
 # A release is approved through the same single-use path as containment; the one action it runs.
@@ -43,7 +46,7 @@ class Approval:
     status: ApprovalStatus
     actions: tuple[str, ...]
     requested_at: str
-    expires_at: str
+    deadline: str
     execution_id: str
     card: CardContext
     task_token: str = field(repr=False)
@@ -68,7 +71,7 @@ class Approval:
             status=ApprovalStatus(item["status"]),
             actions=tuple(item.get("actions", ())),
             requested_at=item["requested_at"],
-            expires_at=item["expires_at"],
+            deadline=item["deadline"],
             execution_id=item.get("execution_id", ""),
             card=CardContext.model_validate_json(item["card"]),
             task_token=item.get("task_token", ""),
@@ -93,7 +96,7 @@ def create(request: ApprovalRequest, required_approvals: int = 1) -> Approval:
         status=ApprovalStatus.PENDING,
         actions=request.plan.approval,
         requested_at=store.iso(now),
-        expires_at=store.iso(now + timedelta(seconds=request.plan.approval_timeout_seconds)),
+        deadline=store.iso(now + timedelta(seconds=request.plan.approval_timeout_seconds)),
         execution_id=request.execution_id,
         card=request.context(),
         task_token=request.task_token,
@@ -104,7 +107,7 @@ def create(request: ApprovalRequest, required_approvals: int = 1) -> Approval:
 
 
 def create_release(
-    ctx: CardContext, final: FinalState, *, expires_at: str, required_approvals: int = 1
+    ctx: CardContext, final: FinalState, *, deadline: str, required_approvals: int = 1
 ) -> Approval:
     """Store a pending release approval for a closed incident (no task token: nothing waits for it)."""
     approval = Approval(
@@ -113,7 +116,7 @@ def create_release(
         status=ApprovalStatus.PENDING,
         actions=RELEASE_ACTIONS,
         requested_at=store.iso(),
-        expires_at=expires_at,
+        deadline=deadline,
         execution_id=ctx.execution_id,
         card=ctx,
         task_token="",
@@ -135,7 +138,8 @@ def _put_new(approval: Approval) -> None:
         "status": approval.status.value,
         "actions": list(approval.actions),
         "requested_at": approval.requested_at,
-        "expires_at": approval.expires_at,
+        "deadline": approval.deadline,
+        "expires_at": store.epoch(approval.deadline) + get_settings().retention_seconds,
         "execution_id": approval.execution_id,
         # JSON, not a map: diagnostics may hold floats, which DynamoDB only takes as Decimal.
         "card": approval.card.model_dump_json(),
@@ -167,7 +171,7 @@ def claim_denial(approval_id: str, by: str, at: str) -> Approval | None:
     return _update_if(
         approval_id,
         "SET #status = :status, decided_by = :by, decided_at = :at",
-        "#status = :pending AND expires_at > :at",
+        "#status = :pending AND deadline > :at",
         {":status": ApprovalStatus.DENIED.value, ":by": by, ":at": at},
     )
 
@@ -191,7 +195,7 @@ def add_approval(current: Approval, by: str, at: str) -> Approval | None:
         # An empty set is no attribute at all in DynamoDB.
         unchanged = "(attribute_not_exists(approvals) OR size(approvals) = :count)"
     return _update_if(
-        current.approval_id, update, f"#status = :pending AND expires_at > :at AND {unchanged}", values
+        current.approval_id, update, f"#status = :pending AND deadline > :at AND {unchanged}", values
     )
 
 
@@ -217,7 +221,7 @@ def renew_token(approval_id: str, task_token: str, at: str) -> Approval | None:
     return _update_if(
         approval_id,
         "SET task_token = :token, reminded_at = :at",
-        "#status = :pending AND expires_at > :at",
+        "#status = :pending AND deadline > :at",
         {":token": task_token, ":at": at},
     )
 
@@ -246,11 +250,24 @@ def release(approval: Approval) -> None:
     )
 
 
+def erase_token(approval_id: str) -> None:
+    """The workflow stopped waiting for this approval's token: nothing may use it again."""
+    try:
+        store.table().update_item(
+            Key=_key(approval_id),
+            UpdateExpression="REMOVE task_token",
+            ConditionExpression="attribute_exists(pk)",
+        )
+    except ClientError as exc:
+        if not store.is_conditional_failure(exc):
+            raise
+
+
 def expire(approval: Approval) -> Approval:
     """The workflow no longer waits for this token: the claimed decision did not take effect."""
     response = store.table().update_item(
         Key=_key(approval.approval_id),
-        UpdateExpression="SET #status = :expired",
+        UpdateExpression="SET #status = :expired REMOVE task_token",
         ConditionExpression="#status = :status AND decided_by = :by AND decided_at = :at",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={

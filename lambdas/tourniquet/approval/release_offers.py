@@ -37,16 +37,16 @@ def offer(ctx: CardContext, final: FinalState) -> Approval | None:
         return records.get(str(offered))
     if not releasable(incident_id):
         return None
-    expires_at = store.iso(store.now() + timedelta(seconds=get_settings().release_offer_seconds))
+    deadline = store.iso(store.now() + timedelta(seconds=get_settings().release_offer_seconds))
     approval = records.create_release(
-        ctx, final, expires_at=expires_at, required_approvals=required_approvals(RELEASE_ACTIONS)
+        ctx, final, deadline=deadline, required_approvals=required_approvals(RELEASE_ACTIONS)
     )
     store.update_incident(incident_id, release_approval_id=approval.approval_id)
     store.append_event(
         incident_id,
         "release_offered",
         approval_id=approval.approval_id,
-        expires_at=expires_at,
+        deadline=deadline,
         required_approvals=approval.required_approvals,
     )
     return approval

@@ -47,7 +47,7 @@ def request_approval(request: ApprovalRequest) -> Requested:
         "approval_requested",
         approval_id=approval.approval_id,
         actions=list(approval.actions),
-        expires_at=approval.expires_at,
+        deadline=approval.deadline,
         required_approvals=approval.required_approvals,
         posted=message is not None,
     )
@@ -76,7 +76,7 @@ def remind(incident_id: str, task_token: str) -> dict[str, object]:
         incident_id,
         "approval_reminder",
         approval_id=approval_id,
-        expires_at=renewed.expires_at,
+        deadline=renewed.deadline,
         approvals=len(renewed.approvals),
         required_approvals=renewed.required_approvals,
         posted=posted,
@@ -95,7 +95,7 @@ def _post_reminder(approval: Approval) -> bool:
         if approval.approvals
         else ""
     )
-    text = f":alarm_clock: Still waiting for a decision on {waiting}{votes}; expires {approval.expires_at}."
+    text = f":alarm_clock: Still waiting for a decision on {waiting}{votes}; expires {approval.deadline}."
     try:
         Slack.connect().post(approval.slack_channel, text, thread_ts=approval.slack_ts)
     except SlackUnavailable as exc:
@@ -113,7 +113,7 @@ def _post_card(approval: Approval) -> Message | None:
     blocks = card.approval_card(
         approval.card,
         approval.approval_id,
-        approval.expires_at,
+        approval.deadline,
         card.Votes(approval.required_approvals, approval.approvals),
     )
     try:
@@ -144,7 +144,7 @@ def _escalate(approval: Approval, *, posted: bool, event: str = "approval_reques
         "region": alert.region,
         "pending_actions": list(approval.actions),
         "required_approvals": approval.required_approvals,
-        "expires_at": approval.expires_at,
+        "deadline": approval.deadline,
         "slack_posted": posted,
         "execution_id": approval.execution_id,
     }

@@ -7,6 +7,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tourniquet import store
+from tourniquet.approval import records
+from tourniquet.settings import get_settings
 
 _CAUSE_LIMIT = 1000
 
@@ -76,11 +78,12 @@ def _approval(approval_id: str | None, decision: str) -> dict[str, Any]:
 
 
 def _expire(key: dict[str, str]) -> None:
-    """The workflow stopped waiting: a late click must find the approval expired, never pending."""
+    """The workflow stopped waiting: a late click must find the approval expired, never pending, and its
+    token is erased."""
     try:
         store.table().update_item(
             Key=key,
-            UpdateExpression="SET #s = :expired, decided_at = :at",
+            UpdateExpression="SET #s = :expired, decided_at = :at REMOVE task_token",
             ConditionExpression="#s = :pending",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":expired": "expired", ":pending": "pending", ":at": store.iso()},
@@ -96,6 +99,10 @@ def record_failure(state: dict[str, Any], execution_id: str) -> dict[str, Any]:
     cause = str(error.get("Cause", ""))[:_CAUSE_LIMIT]
     incident_id = (state.get("incident") or {}).get("id")
     if incident_id:
+        incident = store.get_incident(incident_id) or {}
+        if incident.get("approval_id"):
+            # Whatever failed, the workflow waits for no approval any more.
+            records.erase_token(str(incident["approval_id"]))
         store.update_incident(incident_id, status="failed", closed_at=store.iso(), error=name)
         store.append_event(incident_id, "failure", error=name, cause=cause, execution_id=execution_id)
     else:
@@ -154,7 +161,7 @@ def record_ignored(intake: dict[str, Any], execution_id: str) -> dict[str, Any]:
 
 
 def _record_unattached(kind: str, execution_id: str, **detail: Any) -> None:
-    """What ended before an incident existed still leaves a record, filed by day."""
+    """What ended before an incident existed still leaves a record, filed by day, kept for the retention."""
     at = store.iso()
     store.table().put_item(
         Item={
@@ -162,6 +169,7 @@ def _record_unattached(kind: str, execution_id: str, **detail: Any) -> None:
             "sk": f"{at}#{execution_id}",
             "execution_id": execution_id,
             "at": at,
+            "expires_at": store.epoch(at) + get_settings().retention_seconds,
             **{k: v for k, v in detail.items() if v is not None},
         }
     )

@@ -84,7 +84,7 @@ def _post_final_card(
     decided = _resolution(offer)
     if offer is not None and decided is None:
         votes = card.Votes(offer.required_approvals, offer.approvals)
-        blocks = card.releasable_card(ctx, final, offer.approval_id, offer.expires_at, votes)
+        blocks = card.releasable_card(ctx, final, offer.approval_id, offer.deadline, votes)
     elif decided is not None:
         # A retried notification after someone already released: the button stays gone.
         blocks = card.release_decided_card(ctx, final, decided)
