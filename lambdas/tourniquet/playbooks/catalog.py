@@ -76,7 +76,6 @@ class Playbook(BaseModel):
     # The runbook's first manual steps, shown on the Slack card.
     next_steps: tuple[str, ...] = ()
     match: Match
-    diagnostics: tuple[str, ...] = ()
     actions: tuple[Action, ...] = ()
     # Who may approve this playbook's actions: Slack user ids and user group ids (``S…``). Empty means the
     # deployment's APPROVERS and APPROVER_GROUPS.
