@@ -12,9 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from tourniquet.errors import InvalidAlert
-from tourniquet.intake.common import Ignored, Outcome
+from tourniquet.intake.common import Outcome
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize_all
+from tourniquet.state import Ignored
 
 EXIT_UNUSABLE = 2
 

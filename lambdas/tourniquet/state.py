@@ -1,24 +1,260 @@
-"""The values the workflow carries from step to step, one typed model each.
+"""The values the workflows carry from step to step, one typed model each.
 
 Every step reads the values it needs from its input through these models and returns one of them, so a
 value has one shape wherever it is read: in the handlers, in the notices, on the card and in the CLI. The
-JSON field names are the ones the state machines' JSONPaths name.
+JSON field names are the ones the state machines' JSONPaths name:
+
+=====================  ======================================  ===============================================
+state path             model                                   written by
+=====================  ======================================  ===============================================
+``$.alert``            :class:`tourniquet.intake.model.Alert`  NormalizeAlert (with ``$.outcome``)
+(the intake result)    :class:`Ignored`, :class:`Resolved`     NormalizeAlert, when the event opens nothing
+``$.incident``         :class:`IncidentRef`                    Deduplicate
+``$.diagnostics``      a list of :class:`Diagnostic`           Diagnose (one branch each)
+``$.plan``             :class:`Plan` (its ``target``:          PlanResponse
+                       :class:`Target`)
+``$.contained``        a list of :class:`ActionResult`         ContainAutomatically (``$.approved``: the
+                                                               approved ones)
+``$.approval``         :class:`ApprovalResult`                 the approval decision, or the Pass states
+``$.outcome``          :class:`Outcome`                        RecordOutcome
+``$.release``          :class:`ReleaseResult`                  ReleaseContainment
+``$.error``            :class:`StepError`                      any Catch
+=====================  ======================================  ===============================================
+
+The normalized alert keeps its own module (it is also the intake's public schema, docs/alert-schema.json).
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from tourniquet.intake.model import Alert
 
 
 class StateModel(BaseModel):
     # Validation messages never echo input: the state holds task tokens and untrusted alert text.
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
+    def as_state(self) -> dict[str, Any]:
+        """The value as the workflow carries it (JSON-ready)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --- intake ----------------------------------------------------------------------------------------------
+
+
+class Ignored(StateModel):
+    """An event that was understood but is not an alert, and why."""
+
+    source: str
+    reason: str
+
+
+class Resolved(StateModel):
+    """The source says a problem is over: an alarm back to OK, a resolved webhook alert, a passed control.
+
+    ``dedup_key`` is the key the alert that opened the problem carried, so it names the incident to resolve.
+    """
+
+    source: str
+    dedup_key: str
+    finding_id: str = ""
+    title: str = ""
+    reason: str = ""
+    time: str = ""
+
+
+# --- incident --------------------------------------------------------------------------------------------
+
 
 class IncidentRef(StateModel):
-    """``$.incident``: the incident an alert opened or folded into (what Deduplicate returns)."""
+    """The incident an alert opened or folded into."""
 
     id: str = Field(min_length=1, max_length=128)
     duplicate: bool = False
     duplicate_count: int = Field(default=0, ge=0)
     dedup_key: str | None = None
+
+
+# --- diagnostics -----------------------------------------------------------------------------------------
+
+# "unavailable": the check could not answer (it failed, timed out, or the account cannot answer it at all).
+DiagnosticStatus = Literal["ok", "not_found", "not_applicable", "unavailable"]
+
+
+class Diagnostic(StateModel):
+    """What one read-only check found; every summary has a short ``headline`` for the card."""
+
+    check: str
+    status: DiagnosticStatus
+    summary: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+# --- plan ------------------------------------------------------------------------------------------------
+
+
+class Target(StateModel):
+    """The one resource a plan's actions may change; everything they touch is derived from it.
+
+    An access key target names its principal: ``user_name`` for an IAM user's key, ``role_name`` for
+    temporary credentials of an assumed role, and the finding's ``principal_type`` (``IAMUser``,
+    ``AssumedRole``, ``Root``, …). A plan without a resource has a target of ``None`` fields.
+    """
+
+    type: str | None = None
+    id: str | None = None
+    account: str | None = None
+    region: str | None = None
+    user_name: str | None = None
+    role_name: str | None = None
+    principal_type: str | None = None
+
+
+class ApprovalWaits(StateModel):
+    """The approval wait in two parts, split at the reminder; together they are the whole timeout."""
+
+    before_reminder: int = Field(ge=1)
+    after_reminder: int = Field(ge=1)
+
+
+class Plan(StateModel):
+    """The playbook's actions for this incident, adjusted by the diagnostics and the guardrails."""
+
+    playbook: str
+    title: str | None = None
+    runbook: str | None = None
+    next_steps: tuple[str, ...] = ()
+    # Who may decide this plan's approval: Slack user ids and user group ids (``S…``). Empty means the
+    # deployment's APPROVERS and APPROVER_GROUPS.
+    approvers: tuple[str, ...] = ()
+    target: Target = Target()
+    automatic: tuple[str, ...] = ()
+    approval: tuple[str, ...] = ()
+    approval_required: bool = False
+    approval_timeout_seconds: int = Field(default=3600, ge=1)
+    approval_waits: ApprovalWaits | None = None
+    dry_run: bool = False
+    notes: tuple[str, ...] = ()
+
+
+# --- containment -----------------------------------------------------------------------------------------
+
+ActionStatus = Literal["done", "unchanged", "planned", "skipped_protected", "refused"]
+
+
+class ActionResult(StateModel):
+    """One containment action's result: what it did to its target, and whether a fresh read proved it."""
+
+    action: str
+    target: Target = Target()
+    status: ActionStatus
+    verified: bool = False
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- approval and outcome --------------------------------------------------------------------------------
+
+DecisionValue = Literal["approve", "deny", "expired", "not_required"]
+
+
+class ApprovalResult(StateModel):
+    """How the wait for a person ended (``not_required`` when nothing waited)."""
+
+    decision: DecisionValue
+    by: str | None = None
+    at: str | None = None
+    approval_id: str | None = None
+    approvers: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+OutcomeStatus = Literal["contained", "planned", "alerted", "denied", "expired", "failed"]
+
+
+class OutcomeAction(StateModel):
+    """One planned action, as the timeline last recorded it."""
+
+    name: str
+    mode: Literal["auto", "approval"]
+    status: str
+    target: str | None = None
+    verified: bool = False
+
+
+class Outcome(StateModel):
+    """How the incident closed."""
+
+    status: OutcomeStatus
+    approval: ApprovalResult
+    actions: tuple[OutcomeAction, ...] = ()
+
+
+# --- release ---------------------------------------------------------------------------------------------
+
+RestorationStatus = Literal["done", "unchanged", "kept", "planned", "failed"]
+
+
+class Restoration(StateModel):
+    """One undo record put back (or kept, with the reason)."""
+
+    action: str
+    target: str
+    status: RestorationStatus
+    verified: bool = False
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReleaseResult(StateModel):
+    incident_id: str
+    status: Literal["released", "planned"]
+    restorations: tuple[Restoration, ...] = ()
+
+
+# --- failure ---------------------------------------------------------------------------------------------
+
+
+class StepError(StateModel):
+    """A Catch's ``$.error``: the Step Functions error name and its cause."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True, populate_by_name=True)
+
+    error: str = Field(default="Unknown", alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+    @property
+    def message(self) -> str:
+        """The cause in plain words: a function's own message, never its stack trace.
+
+        A Lambda function's error arrives as JSON (``errorMessage``, ``errorType``, ``stackTrace``); a
+        service's error (a timeout, a Step Functions runtime error) as text.
+        """
+        try:
+            parsed = json.loads(self.cause)
+        except ValueError:
+            return self.cause
+        if isinstance(parsed, dict):
+            return str(parsed.get("errorMessage") or parsed.get("Cause") or self.error)
+        return self.cause
+
+
+__all__ = [
+    "ActionResult",
+    "Alert",
+    "ApprovalResult",
+    "ApprovalWaits",
+    "Diagnostic",
+    "Ignored",
+    "IncidentRef",
+    "Outcome",
+    "OutcomeAction",
+    "Plan",
+    "ReleaseResult",
+    "Resolved",
+    "Restoration",
+    "StepError",
+    "Target",
+]

@@ -4,9 +4,9 @@ import pytest
 
 from tests.helpers import load_event
 from tourniquet.errors import InvalidAlert
-from tourniquet.intake.common import Ignored, Resolved
 from tourniquet.intake.model import UNKNOWN, Alert, Severity
 from tourniquet.intake.normalize import normalize
+from tourniquet.state import Ignored, Resolved
 
 ALARM_ARN = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:ec2-status-check-failed-web-app-1"
 

@@ -2,10 +2,11 @@ import pytest
 
 from tests.helpers import load_event
 from tourniquet.errors import InvalidAlert
-from tourniquet.intake.common import Ignored, dedup_key
+from tourniquet.intake.common import dedup_key
 from tourniquet.intake.guardduty import severity
 from tourniquet.intake.model import Alert, Severity
 from tourniquet.intake.normalize import normalize, normalize_all
+from tourniquet.state import Ignored
 
 
 def test_ec2_finding_becomes_an_alert_on_the_instance():

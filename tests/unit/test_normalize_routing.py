@@ -8,9 +8,9 @@ import pytest
 from tests.helpers import load_event
 from tourniquet.errors import InvalidAlert
 from tourniquet.intake import handler
-from tourniquet.intake.common import Ignored, Resolved
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import as_state, normalize, normalize_all, normalize_part, parts
+from tourniquet.state import Ignored, Resolved
 
 CONTEXT = SimpleNamespace(
     function_name="tourniquet-normalize",

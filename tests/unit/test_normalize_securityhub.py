@@ -2,10 +2,10 @@ import pytest
 
 from tests.helpers import load_event
 from tourniquet.errors import InvalidAlert
-from tourniquet.intake.common import Ignored, Resolved
 from tourniquet.intake.model import Alert, Severity
 from tourniquet.intake.normalize import normalize, normalize_all
 from tourniquet.intake.securityhub import guardduty_type
+from tourniquet.state import Ignored, Resolved
 
 
 def _alert(event: dict) -> Alert:

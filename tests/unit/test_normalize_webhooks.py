@@ -2,9 +2,9 @@ import pytest
 
 from tests.helpers import load_event
 from tourniquet.errors import InvalidAlert
-from tourniquet.intake.common import Ignored, Resolved
 from tourniquet.intake.model import UNKNOWN, Alert, Severity
 from tourniquet.intake.normalize import normalize, normalize_all, normalize_part, parts, webhook_parts
+from tourniquet.state import Ignored, Resolved
 
 
 def _alerts(event: dict) -> list[Alert]:

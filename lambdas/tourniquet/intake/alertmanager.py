@@ -19,7 +19,6 @@ from tourniquet.intake.common import (
     TITLE_LIMIT,
     Outcome,
     Part,
-    Resolved,
     build,
     clip,
     dedup_key,
@@ -36,6 +35,7 @@ from tourniquet.intake.common import (
     time_or_now,
 )
 from tourniquet.intake.model import UNKNOWN, Resource, Severity
+from tourniquet.state import Resolved
 
 WebhookSource = Literal["alertmanager", "grafana"]
 PRODUCTS: dict[WebhookSource, str] = {"alertmanager": "Alertmanager", "grafana": "Grafana"}
@@ -89,7 +89,12 @@ def parse_alert(payload: dict[str, Any], alert: Any, at: str, source: WebhookSou
     product = PRODUCTS[source]
     if status == "resolved":
         return Resolved(
-            source, key, finding_id, title, f"resolved in {product}", time_or_now(alert.get("endsAt"))
+            source=source,
+            dedup_key=key,
+            finding_id=finding_id,
+            title=title,
+            reason=f"resolved in {product}",
+            time=time_or_now(alert.get("endsAt")),
         )
 
     level, raw = severity_of(tags)

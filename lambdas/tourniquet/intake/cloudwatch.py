@@ -15,9 +15,7 @@ from typing import Any
 from tourniquet.intake.common import (
     DESCRIPTION_LIMIT,
     TITLE_LIMIT,
-    Ignored,
     Outcome,
-    Resolved,
     build,
     clip,
     dedup_key,
@@ -35,6 +33,7 @@ from tourniquet.intake.common import (
     time_or_now,
 )
 from tourniquet.intake.model import UNKNOWN, Resource, Severity
+from tourniquet.state import Ignored, Resolved
 
 # Metric dimensions that name a resource, as ASFF resource types.
 _DIMENSIONS = {
@@ -191,10 +190,18 @@ def _outcome(change: _Change) -> Outcome:
     changed_at = optional_time(change.timestamp)
     finding_id = f"{change.arn or change.name}#{changed_at}" if changed_at else change.arn or change.name
     if change.value == "INSUFFICIENT_DATA":
-        return Ignored("cloudwatch", "insufficient data: the alarm can tell neither a breach nor a recovery")
+        return Ignored(
+            source="cloudwatch",
+            reason="insufficient data: the alarm can tell neither a breach nor a recovery",
+        )
     if change.value == "OK":
         return Resolved(
-            "cloudwatch", key, finding_id, change.name, "alarm returned to OK", changed_at or time_or_now()
+            source="cloudwatch",
+            dedup_key=key,
+            finding_id=finding_id,
+            title=change.name,
+            reason="alarm returned to OK",
+            time=changed_at or time_or_now(),
         )
     if change.value != "ALARM":
         raise invalid(change.value_field, "expected ALARM, OK or INSUFFICIENT_DATA")

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from tourniquet.errors import InvalidAlert
 from tourniquet.intake.model import Alert, Severity
+from tourniquet.state import Ignored, Resolved
 
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 2048
@@ -28,29 +29,6 @@ MAX_LABELS = 50
 # Times before this are placeholders ("0001-01-01T00:00:00Z" is Alertmanager's "not set").
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """An event that was understood but is not an alert, and why."""
-
-    source: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """The source says a problem is over: an alarm back to OK, a resolved webhook alert, a passed control.
-
-    ``dedup_key`` is the key the alert that opened the problem carried, so it names the incident to resolve.
-    """
-
-    source: str
-    dedup_key: str
-    finding_id: str
-    title: str
-    reason: str
-    time: str
 
 
 Outcome = Alert | Ignored | Resolved

@@ -9,10 +9,8 @@ from tourniquet.intake import alertmanager
 from tourniquet.intake.common import (
     DESCRIPTION_LIMIT,
     TITLE_LIMIT,
-    Ignored,
     Outcome,
     Part,
-    Resolved,
     build,
     clip,
     dedup_key,
@@ -27,6 +25,7 @@ from tourniquet.intake.common import (
     time_or_now,
 )
 from tourniquet.intake.model import UNKNOWN
+from tourniquet.state import Ignored, Resolved
 
 _LEGACY_KEYS = ("ruleName", "ruleId", "evalMatches", "ruleUrl")
 _LEGACY_FIRING = ("alerting", "no_data")
@@ -61,9 +60,16 @@ def parse_legacy(payload: dict[str, Any], at: str) -> Outcome:
     key = dedup_key(account, region, name, identity)
     title = clip(first(payload.get("title")) or name, TITLE_LIMIT)
     if state == "ok":
-        return Resolved("grafana", key, identity, title, "resolved in Grafana", time_or_now())
+        return Resolved(
+            source="grafana",
+            dedup_key=key,
+            finding_id=identity,
+            title=title,
+            reason="resolved in Grafana",
+            time=time_or_now(),
+        )
     if state in _LEGACY_QUIET:
-        return Ignored("grafana", f"legacy alert {state}: not firing")
+        return Ignored(source="grafana", reason=f"legacy alert {state}: not firing")
     if state not in _LEGACY_FIRING:
         raise invalid(join(at, "state"), "expected alerting, no_data, ok, pending or paused")
 

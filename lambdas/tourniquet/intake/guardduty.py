@@ -11,7 +11,6 @@ from tourniquet.errors import InvalidAlert
 from tourniquet.intake.common import (
     DESCRIPTION_LIMIT,
     TITLE_LIMIT,
-    Ignored,
     build,
     clip,
     count,
@@ -33,6 +32,7 @@ from tourniquet.intake.common import (
     time_or_now,
 )
 from tourniquet.intake.model import Actor, Alert, Resource, Severity
+from tourniquet.state import Ignored
 
 ATTACK_SEQUENCE = "AttackSequence"
 
@@ -82,7 +82,7 @@ def parse_finding(
         raise invalid(at, "expected the GuardDuty finding object")
     service = obj(finding.get("service"))
     if flag(service.get("archived")):
-        return Ignored("guardduty", "archived finding: suppressed or closed in GuardDuty")
+        return Ignored(source="guardduty", reason="archived finding: suppressed or closed in GuardDuty")
 
     finding_id = text(finding.get("id"), join(at, "id"))
     finding_type = text(finding.get("type"), join(at, "type"))

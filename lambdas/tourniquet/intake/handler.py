@@ -14,11 +14,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tourniquet.errors import InvalidAlert
 from tourniquet.intake import executions
-from tourniquet.intake.common import Ignored, Resolved
 from tourniquet.intake.normalize import as_state, parts
 from tourniquet.intake.normalize import normalize as normalize_event
 from tourniquet.intake.settings import IntakeSettings
 from tourniquet.logs import logger
+from tourniquet.state import Ignored, Resolved
 
 
 @logger.inject_lambda_context(clear_state=True)

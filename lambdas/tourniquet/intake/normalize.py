@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 from tourniquet.intake import alertmanager, cloudwatch, grafana, guardduty, securityhub
 from tourniquet.intake.alertmanager import WebhookSource
-from tourniquet.intake.common import Ignored, Outcome, Part, invalid, join, obj, scalar, seq
+from tourniquet.intake.common import Outcome, Part, invalid, join, obj, scalar, seq
 from tourniquet.intake.model import Alert
+from tourniquet.state import Ignored
 
 T = TypeVar("T")
 
@@ -60,16 +61,8 @@ def as_state(outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Alert):
         return {"outcome": "alert", "alert": outcome.model_dump(mode="json")}
     if isinstance(outcome, Ignored):
-        return {"outcome": "ignored", "source": outcome.source, "reason": outcome.reason}
-    return {
-        "outcome": "resolved",
-        "source": outcome.source,
-        "dedup_key": outcome.dedup_key,
-        "finding_id": outcome.finding_id,
-        "title": outcome.title,
-        "reason": outcome.reason,
-        "time": outcome.time,
-    }
+        return {"outcome": "ignored", **outcome.as_state()}
+    return {"outcome": "resolved", **outcome.as_state()}
 
 
 def webhook_event(source: WebhookSource, payload: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +109,7 @@ def _one(event: dict[str, Any], at: str, parse: Callable[[], Outcome]) -> Part:
 
 
 def _ignored(event: dict[str, Any], at: str, source: str, reason: str) -> list[Part]:
-    return [_one(event, at, lambda: Ignored(source, reason))]
+    return [_one(event, at, lambda: Ignored(source=source, reason=reason))]
 
 
 def _eventbridge(event: dict[str, Any], at: str) -> list[Part]:

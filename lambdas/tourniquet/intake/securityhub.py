@@ -16,9 +16,7 @@ from tourniquet.intake import guardduty
 from tourniquet.intake.common import (
     DESCRIPTION_LIMIT,
     TITLE_LIMIT,
-    Ignored,
     Outcome,
-    Resolved,
     build,
     clip,
     count,
@@ -42,6 +40,7 @@ from tourniquet.intake.common import (
     time_or_now,
 )
 from tourniquet.intake.model import Actor, Resource, Severity
+from tourniquet.state import Ignored, Resolved
 
 GUARDDUTY = "GuardDuty"
 _GD = "aws/guardduty/service/"
@@ -76,11 +75,13 @@ def parse_finding(
     workflow = (first(obj(finding.get("Workflow")).get("Status"), finding.get("WorkflowState")) or "").upper()
     compliance = (first(obj(finding.get("Compliance")).get("Status")) or "").upper()
     if (first(finding.get("RecordState")) or "").upper() == "ARCHIVED" or flag(fields.get(f"{_GD}archived")):
-        return Ignored("securityhub", "archived finding: no longer active in Security Hub")
+        return Ignored(source="securityhub", reason="archived finding: no longer active in Security Hub")
     if workflow == "SUPPRESSED":
-        return Ignored("securityhub", "suppressed finding: marked as not actionable in Security Hub")
+        return Ignored(
+            source="securityhub", reason="suppressed finding: marked as not actionable in Security Hub"
+        )
     if compliance == "NOT_AVAILABLE":
-        return Ignored("securityhub", "control check not available: the check could not run")
+        return Ignored(source="securityhub", reason="control check not available: the check could not run")
 
     raw_id = text(finding.get("Id"), join(at, "Id"))
     product = _product(finding, fields)
@@ -108,7 +109,14 @@ def parse_finding(
 
     if workflow == "RESOLVED" or compliance == "PASSED":
         reason = "control passed" if compliance == "PASSED" else "resolved in Security Hub"
-        return Resolved("securityhub", key, finding_id, title, reason, last_seen)
+        return Resolved(
+            source="securityhub",
+            dedup_key=key,
+            finding_id=finding_id,
+            title=title,
+            reason=reason,
+            time=last_seen,
+        )
 
     level, raw_severity = _severity(finding, is_guardduty)
     return build(

@@ -23,12 +23,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tourniquet.errors import InvalidAlert, Throttled
 from tourniquet.intake import auth, executions
 from tourniquet.intake.alertmanager import WebhookSource
-from tourniquet.intake.common import Ignored, Outcome, Part, number, obj
+from tourniquet.intake.common import Outcome, Part, number, obj
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize_part, webhook_parts
 from tourniquet.intake.settings import IntakeSettings
 from tourniquet.logs import logger
 from tourniquet.secrets import SecretUnreadable
+from tourniquet.state import Ignored
 
 MAX_BODY_BYTES = 256 * 1024
 SOURCES: tuple[WebhookSource, ...] = ("grafana", "alertmanager")
