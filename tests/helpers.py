@@ -11,6 +11,11 @@ from typing import Any
 
 import boto3
 
+from tourniquet.intake.model import Alert
+from tourniquet.playbooks.plan import make_plan
+from tourniquet.settings import Settings
+from tourniquet.state import Diagnostic
+
 EVENTS = Path(__file__).parent / "events"
 
 
@@ -98,3 +103,8 @@ def launch_instance(
         devices=tuple(m["DeviceName"] for m in mappings),
         eni_ids=(instance["NetworkInterfaces"][0]["NetworkInterfaceId"], second["NetworkInterfaceId"]),
     )
+
+
+def plan_state(alert: Alert, diagnostics: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """The plan PlanResponse puts in the workflow state for ``alert`` and these diagnostics (as JSON)."""
+    return make_plan(alert, [Diagnostic.model_validate(d) for d in diagnostics], settings).as_state()

@@ -39,8 +39,8 @@ class StateModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     def as_state(self) -> dict[str, Any]:
-        """The value as the workflow carries it (JSON-ready)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The value as the workflow carries it: JSON-ready, without the fields that have no value."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 # --- intake ----------------------------------------------------------------------------------------------

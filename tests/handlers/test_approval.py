@@ -24,14 +24,13 @@ from botocore.stub import Stubber
 from slack_sdk.signature import SignatureVerifier
 
 from sandbox.slack import FakeSlack, SlackUser
-from tests.helpers import load_event, moto_client
+from tests.helpers import load_event, moto_client, plan_state
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.approval import handler
 from tourniquet.errors import EscalationFailed
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
-from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 
 BOT_TOKEN = "xoxb-0000000000-test-bot-token"
@@ -173,7 +172,7 @@ def approval_event(incident_id: str = INCIDENT_ID, timeout: int = 3600) -> dict[
         "alert": alert.model_dump(mode="json"),
         # A fixed plan, whatever the playbooks say today.
         "plan": {
-            **make_plan(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=timeout)),
+            **plan_state(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=timeout)),
             "automatic": ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"],
             "approval": ["stop_instance"],
         },

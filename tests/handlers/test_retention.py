@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import load_event
+from tests.helpers import load_event, plan_state
 from tourniquet import store
 from tourniquet.approval import decisions, records
 from tourniquet.approval.card import FinalState
@@ -19,7 +19,6 @@ from tourniquet.approval.model import ApprovalRequest, Decision
 from tourniquet.incidents import dedup, outcome
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
-from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 
 DAY = 86_400
@@ -43,7 +42,7 @@ def _approval_item(approval_id: str) -> dict[str, Any]:
 
 def _request(incident_id: str) -> ApprovalRequest:
     alert = _alert()
-    plan = {**make_plan(alert, [], Settings()), "approval": ["stop_instance"]}
+    plan = {**plan_state(alert, [], Settings()), "approval": ["stop_instance"]}
     return ApprovalRequest.model_validate(
         {
             "task_token": TOKEN,

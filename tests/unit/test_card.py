@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import load_event
+from tests.helpers import load_event, plan_state
 from tourniquet.approval import card
 from tourniquet.approval.model import ApprovalRequest, ApprovalStatus, CardContext
 from tourniquet.intake.model import Actor, Alert, Severity
 from tourniquet.intake.normalize import normalize
-from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 
 APPROVAL_ID = "Zq3v9Xl0a1B2c3D4e5F6gA"
@@ -89,7 +88,7 @@ def _request(alert: Alert | None = None, diagnostics: list[dict[str, Any]] | Non
             "alert": alert.model_dump(mode="json"),
             # The card is tested on a fixed plan, whatever the playbooks say today.
             "plan": {
-                **make_plan(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=3600)),
+                **plan_state(alert, DIAGNOSTICS, Settings(APPROVAL_TIMEOUT_SECONDS=3600)),
                 "automatic": ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"],
                 "approval": ["stop_instance"],
             },

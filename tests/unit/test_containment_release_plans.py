@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import plan_state
 from tourniquet import errors
 from tourniquet.containment import iam, registry
 from tourniquet.containment.actions import Context
 from tourniquet.containment.model import ContainRequest
 from tourniquet.intake.model import Alert, Resource, Severity
-from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 
 CTX = Context(incident_id="inc-1", target_id="i-0a1b2c3d4e5f67890", record_step=lambda step: None)
@@ -168,7 +168,7 @@ def _key_alert(user_type: str, user_name: str) -> Alert:
 
 
 def test_the_plan_target_of_an_assumed_role_key_names_the_role():
-    target = make_plan(_key_alert("AssumedRole", "app-runtime"), [], Settings())["target"]
+    target = plan_state(_key_alert("AssumedRole", "app-runtime"), [], Settings())["target"]
 
     assert target["role_name"] == "app-runtime"
     assert target["principal_type"] == "AssumedRole"
@@ -181,7 +181,7 @@ def test_the_plan_target_of_an_assumed_role_key_names_the_role():
 
 
 def test_the_plan_target_of_a_user_key_names_the_user_only():
-    target = make_plan(_key_alert("IAMUser", "deploy-bot"), [], Settings())["target"]
+    target = plan_state(_key_alert("IAMUser", "deploy-bot"), [], Settings())["target"]
 
     assert (target["user_name"], target["principal_type"]) == ("deploy-bot", "IAMUser")
     assert "role_name" not in target

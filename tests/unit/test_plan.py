@@ -1,9 +1,8 @@
-from tests.helpers import load_event
+from tests.helpers import load_event, plan_state
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.playbooks import plan as plan_module
 from tourniquet.playbooks.catalog import catalog
-from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 
 
@@ -18,7 +17,7 @@ def _running(protected: bool = False) -> list[dict]:
 
 
 def test_ec2_finding_contains_automatically_and_stops_only_after_approval():
-    plan = make_plan(_alert(), _running(), Settings(APPROVAL_TIMEOUT_SECONDS=900))
+    plan = plan_state(_alert(), _running(), Settings(APPROVAL_TIMEOUT_SECONDS=900))
 
     assert plan["playbook"] == "guardduty-ec2-instance"
     assert plan["automatic"] == [
@@ -42,7 +41,7 @@ def test_ec2_finding_contains_automatically_and_stops_only_after_approval():
 
 
 def test_protected_instance_is_alert_only():
-    plan = make_plan(_alert(), _running(protected=True), Settings())
+    plan = plan_state(_alert(), _running(protected=True), Settings())
 
     assert plan["automatic"] == [] and plan["approval"] == []
     assert plan["approval_required"] is False
@@ -50,14 +49,14 @@ def test_protected_instance_is_alert_only():
 
 
 def test_vanished_instance_gets_no_actions():
-    plan = make_plan(_alert(), [{"check": "ec2_instance", "status": "not_found", "summary": {}}], Settings())
+    plan = plan_state(_alert(), [{"check": "ec2_instance", "status": "not_found", "summary": {}}], Settings())
 
     assert plan["automatic"] == [] and plan["approval"] == []
     assert plan["approval_required"] is False
 
 
 def test_dry_run_is_carried_into_the_plan():
-    assert make_plan(_alert(), _running(), Settings(DRY_RUN="true"))["dry_run"] is True
+    assert plan_state(_alert(), _running(), Settings(DRY_RUN="true"))["dry_run"] is True
 
 
 def test_catalog_ends_with_a_catch_all():
@@ -73,14 +72,14 @@ def _key_alert(user_type: str) -> Alert:
 
 
 def test_a_users_key_is_contained_automatically_and_console_login_waits():
-    plan = make_plan(_key_alert("IAMUser"), [], Settings())
+    plan = plan_state(_key_alert("IAMUser"), [], Settings())
 
     assert plan["automatic"] == ["deactivate_access_key", "attach_deny_policy", "revoke_sessions"]
     assert plan["approval"] == ["disable_console_login"]
 
 
 def test_assumed_role_credentials_only_revoke_sessions_and_only_after_approval():
-    plan = make_plan(_key_alert("AssumedRole"), [], Settings())
+    plan = plan_state(_key_alert("AssumedRole"), [], Settings())
 
     assert plan["automatic"] == []
     assert plan["approval"] == ["revoke_sessions"]
@@ -88,7 +87,7 @@ def test_assumed_role_credentials_only_revoke_sessions_and_only_after_approval()
 
 
 def test_root_credentials_are_alert_only():
-    plan = make_plan(_key_alert("Root"), [], Settings())
+    plan = plan_state(_key_alert("Root"), [], Settings())
 
     assert plan["automatic"] == [] and plan["approval"] == []
     assert "root" in plan["notes"][0]
@@ -100,7 +99,7 @@ def test_a_playbooks_own_approvers_and_next_steps_are_carried_into_the_plan(monk
         plan_module, "select", lambda _alert: ec2.model_copy(update={"approvers": ("S0SECOPS",)})
     )
 
-    plan = make_plan(_alert(), _running(), Settings())
+    plan = plan_state(_alert(), _running(), Settings())
 
     assert plan["approvers"] == ["S0SECOPS"]
     assert plan["next_steps"] == list(ec2.next_steps)
@@ -111,8 +110,8 @@ def test_a_protected_principals_actions_all_wait_for_approval():
     alert = _key_alert("IAMUser")
     user = alert.primary_resource.details["user_name"]
 
-    unprotected = make_plan(alert, [], settings)
-    protected = make_plan(alert, [], Settings(PROTECTED_PRINCIPALS=f"{user[:3]}*"))
+    unprotected = plan_state(alert, [], settings)
+    protected = plan_state(alert, [], Settings(PROTECTED_PRINCIPALS=f"{user[:3]}*"))
 
     assert unprotected["automatic"] == ["deactivate_access_key", "attach_deny_policy", "revoke_sessions"]
     assert protected["automatic"] == []
@@ -135,7 +134,7 @@ def test_an_instance_whose_role_is_protected_is_not_contained_automatically():
         },
     ]
 
-    plan = make_plan(_alert(), diagnostics, Settings(PROTECTED_PRINCIPALS="arn:aws:iam::*:role/BreakGlass"))
+    plan = plan_state(_alert(), diagnostics, Settings(PROTECTED_PRINCIPALS="arn:aws:iam::*:role/BreakGlass"))
 
     assert plan["automatic"] == []
     assert plan["approval"][-1] == "stop_instance"

@@ -10,20 +10,21 @@ from botocore.exceptions import ClientError
 
 from tourniquet import aws, errors, store
 from tourniquet.diagnostics import cloudtrail, ec2, health, iam, metrics
-from tourniquet.diagnostics.model import DiagnoseRequest, DiagnosticResult, Finding, Status
+from tourniquet.diagnostics.model import DiagnoseRequest, Finding
 from tourniquet.intake.model import UNKNOWN, Alert, Resource
 from tourniquet.logs import logger
 from tourniquet.settings import Settings
+from tourniquet.state import Diagnostic, DiagnosticStatus
 
 EC2_INSTANCE = "AwsEc2Instance"
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 
 
-def _finding(status: Status, headline: str, **summary: Any) -> Finding:
+def _finding(status: DiagnosticStatus, headline: str, **summary: Any) -> Finding:
     return Finding(status=status, summary={"headline": headline, **summary})
 
 
-def _not(status: Status, reason: str, **summary: Any) -> Finding:
+def _not(status: DiagnosticStatus, reason: str, **summary: Any) -> Finding:
     """A finding that stops at a reason: the reason is its headline."""
     return _finding(status, reason, reason=reason, **summary)
 
@@ -160,7 +161,7 @@ CHECKS: dict[str, Callable[[Alert, Settings], Finding]] = {
 }
 
 
-def run(request: DiagnoseRequest, settings: Settings) -> DiagnosticResult:
+def run(request: DiagnoseRequest, settings: Settings) -> Diagnostic:
     check = CHECKS.get(request.check)
     if check is None:
         raise errors.DiagnosticFailed(
@@ -181,4 +182,4 @@ def run(request: DiagnoseRequest, settings: Settings) -> DiagnosticResult:
             raise errors.Throttled(f"{request.check} diagnostic was throttled ({code})") from exc
         raise errors.DiagnosticFailed(f"{request.check} diagnostic failed: {code}") from exc
     logger.info("diagnostic recorded", check=request.check, status=finding["status"])
-    return DiagnosticResult(check=request.check, status=finding["status"], summary=finding["summary"])
+    return Diagnostic(check=request.check, status=finding["status"], summary=finding["summary"])

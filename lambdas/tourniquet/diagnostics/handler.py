@@ -15,4 +15,4 @@ from tourniquet.settings import get_settings
 def diagnose(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = DiagnoseRequest.parse(event)
     logger.set_correlation_id(request.incident_id)
-    return dict(run(request, get_settings()))
+    return run(request, get_settings()).as_state()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tourniquet import errors
 from tourniquet.intake.model import Alert
-
-# "unavailable": the account cannot answer this check at all (AWS Health without a qualifying support plan).
-Status = Literal["ok", "not_found", "not_applicable", "unavailable"]
+from tourniquet.state import DiagnosticStatus
 
 
 class DiagnoseRequest(BaseModel):
@@ -36,11 +34,5 @@ class DiagnoseRequest(BaseModel):
 class Finding(TypedDict):
     """What one check found, before it is recorded; every summary has a short ``headline`` for the card."""
 
-    status: Status
-    summary: dict[str, Any]
-
-
-class DiagnosticResult(TypedDict):
-    check: str
-    status: Status
+    status: DiagnosticStatus
     summary: dict[str, Any]

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
+from collections.abc import Sequence
 
 from tourniquet.intake.model import Alert, Resource
 from tourniquet.playbooks.catalog import select
 from tourniquet.settings import Settings
+from tourniquet.state import ApprovalWaits, Diagnostic, Plan, Target
 
 
-def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+def make_plan(alert: Alert, diagnostics: Sequence[Diagnostic], settings: Settings) -> Plan:
     playbook = select(alert)
     automatic = [a.name for a in playbook.actions if a.mode == "auto"]
     approval = [a.name for a in playbook.actions if a.mode == "approval"]
     notes: list[str] = []
 
-    instance = next((d for d in diagnostics if d.get("check") == "ec2_instance"), None)
-    if instance and instance.get("status") == "not_found":
+    instance = next((d for d in diagnostics if d.check == "ec2_instance"), None)
+    if instance and instance.status == "not_found":
         notes.append("The instance no longer exists: nothing to contain.")
         automatic, approval = [], []
-    elif instance and (instance.get("summary") or {}).get("protected"):
+    elif instance and instance.summary.get("protected"):
         # Guardrail: a protected resource is never changed by Tourniquet (its role is denied them too);
         # the incident is raised for a person to handle by hand.
         notes.append(f"The instance carries {settings.protected_tag_key}: alert only, nothing is changed.")
@@ -35,37 +36,37 @@ def make_plan(alert: Alert, diagnostics: list[dict[str, Any]], settings: Setting
         notes.append(f"{protected} is a protected principal: every action waits for approval.")
         automatic, approval = [], automatic + approval
 
-    return {
-        "playbook": playbook.id,
-        "title": playbook.title,
-        "runbook": playbook.runbook,
-        "next_steps": list(playbook.next_steps),
-        "approvers": list(playbook.approvers),
-        "target": {
-            "type": resource.type if resource else None,
-            "id": resource.id if resource else None,
-            "account": alert.account,
-            "region": resource.region if resource and resource.region else alert.region,
+    return Plan(
+        playbook=playbook.id,
+        title=playbook.title,
+        runbook=playbook.runbook,
+        next_steps=playbook.next_steps,
+        approvers=playbook.approvers,
+        target=Target(
+            type=resource.type if resource else None,
+            id=resource.id if resource else None,
+            account=alert.account,
+            region=resource.region if resource and resource.region else alert.region,
             **principal,
-        },
-        "automatic": automatic,
-        "approval": approval,
-        "approval_required": bool(approval),
-        "approval_timeout_seconds": settings.approval_timeout_seconds,
-        "approval_waits": approval_waits(settings.approval_timeout_seconds),
-        "dry_run": settings.dry_run,
-        "notes": notes,
-    }
+        ),
+        automatic=tuple(automatic),
+        approval=tuple(approval),
+        approval_required=bool(approval),
+        approval_timeout_seconds=settings.approval_timeout_seconds,
+        approval_waits=approval_waits(settings.approval_timeout_seconds),
+        dry_run=settings.dry_run,
+        notes=tuple(notes),
+    )
 
 
 # Approvers are reminded, and the escalation topic paged, when this share of the approval time has passed.
 REMINDER_AT = 0.75
 
 
-def approval_waits(timeout_seconds: int) -> dict[str, int]:
+def approval_waits(timeout_seconds: int) -> ApprovalWaits:
     """The approval wait in two parts, split at the reminder; together they are the whole timeout."""
     before = max(int(timeout_seconds * REMINDER_AT), 1)
-    return {"before_reminder": before, "after_reminder": max(timeout_seconds - before, 1)}
+    return ApprovalWaits(before_reminder=before, after_reminder=max(timeout_seconds - before, 1))
 
 
 # Actions that only make sense on an IAM user, and actions that hit every holder of an assumed role.
@@ -93,7 +94,7 @@ def _for_principal(
 
 
 def _protected_principal(
-    alert: Alert, principal: dict[str, str], diagnostics: list[dict[str, Any]], patterns: tuple[str, ...]
+    alert: Alert, principal: dict[str, str], diagnostics: Sequence[Diagnostic], patterns: tuple[str, ...]
 ) -> str | None:
     """The first principal the alert involves that a configured pattern (name or ARN, globs) names."""
     if not patterns:
@@ -105,9 +106,8 @@ def _protected_principal(
     if resource is not None:
         candidates += [resource.arn, resource.details.get("instance_profile")]
     for diagnostic in diagnostics:
-        if diagnostic.get("check") == "iam_principal":
-            summary = diagnostic.get("summary") or {}
-            candidates += [summary.get("name"), summary.get("arn")]
+        if diagnostic.check == "iam_principal":
+            candidates += [diagnostic.summary.get("name"), diagnostic.summary.get("arn")]
     for candidate in filter(None, candidates):
         if any(fnmatch.fnmatchcase(str(candidate).lower(), pattern.lower()) for pattern in patterns):
             return str(candidate)
