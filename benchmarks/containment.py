@@ -119,7 +119,7 @@ def _contain(instance_id: str, incident_id: str) -> dict[str, float]:
         target = {"type": "AwsEc2Instance", "id": instance_id, "account": "123456789012", "region": REGION}
         event = {"action": action, "mode": "auto", "incident_id": incident_id, "target": target}
         result = runner.run(ContainRequest.parse(event), get_settings())
-        if not result["verified"]:
+        if not result.verified:
             raise RuntimeError(f"{action} did not verify")
         timings[action] = time.perf_counter() - begun
         if action == ISOLATED_AFTER:

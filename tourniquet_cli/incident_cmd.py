@@ -164,15 +164,15 @@ def release_command(
     except (ClientError, BotoCoreError) as exc:
         raise _aws_failure(exc) from None
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(json.dumps(result.as_state()))
         return
     console = Console()
-    console.print(f"[bold]Incident {escape(incident_id)}[/bold]  {result['status'].upper()}")
+    console.print(f"[bold]Incident {escape(incident_id)}[/bold]  {result.status.upper()}")
     rows = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("action", "target", "status", "detail"):
         rows.add_column(column)
-    for item in result["restorations"]:
-        detail = item["detail"]
+    for item in result.restorations:
+        detail = item.detail
         shown = detail.get("reason") or ", ".join(c["operation"] for c in detail.get("calls", []))
-        rows.add_row(escape(item["action"]), escape(item["target"]), escape(item["status"]), escape(shown))
+        rows.add_row(escape(item.action), escape(item.target), escape(item.status), escape(shown))
     console.print(rows, soft_wrap=True)

@@ -17,11 +17,11 @@ from tourniquet.settings import get_settings
 def contain(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = ContainRequest.parse(event)
     logger.set_correlation_id(request.incident_id)
-    return dict(run(request, get_settings()))
+    return run(request, get_settings()).as_state()
 
 
 def release(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Returns every resource of the incident to its recorded before-state; snapshots are kept."""
     request = ReleaseRequest.parse(event)
     logger.set_correlation_id(request.incident_id)
-    return dict(release_incident(request))
+    return release_incident(request).as_state()

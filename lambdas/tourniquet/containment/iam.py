@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from tourniquet import aws, errors
 from tourniquet.containment.ec2 import TAG_MANAGED
-from tourniquet.containment.model import Call, Target
+from tourniquet.containment.model import Call, ContainTarget
 
 PrincipalKind = Literal["user", "role"]
 
@@ -60,11 +60,11 @@ def client() -> Any:
     return aws.client("iam")
 
 
-def is_root(target: Target) -> bool:
+def is_root(target: ContainTarget) -> bool:
     return target.principal_type == "Root" or (target.user_name or "") in _ROOT_NAMES
 
 
-def principal(target: Target) -> Principal:
+def principal(target: ContainTarget) -> Principal:
     """The user or role named by an access key target, as IAM describes it now."""
     if is_root(target):
         raise errors.RootRefused("the access key belongs to the account root: Tourniquet never changes root")

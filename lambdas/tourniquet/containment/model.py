@@ -1,4 +1,4 @@
-"""The containment task's input and output, validated at the edge."""
+"""The containment task's input, validated at the edge; its result is the state's ActionResult."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any, Literal, NotRequired, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tourniquet import errors
+from tourniquet.state import Target
 
 Mode = Literal["auto", "approval"]
-Status = Literal["done", "unchanged", "planned", "skipped_protected", "refused"]
 TargetType = Literal["AwsEc2Instance", "AwsIamAccessKey"]
 
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8,17}$"
@@ -23,15 +23,8 @@ _ID_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
-class Target(BaseModel):
-    """The one resource an action may change; everything it touches is derived from it.
-
-    An access key target names its principal: ``user_name`` for an IAM user's key, ``role_name`` for
-    temporary credentials of an assumed role, and the finding's ``principal_type`` (``IAMUser``,
-    ``AssumedRole``, ``Root``, …).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
+class ContainTarget(Target):
+    """The plan's target as containment accepts it: a resource it can contain, fully named."""
 
     type: TargetType
     id: str = Field(min_length=1, max_length=128)
@@ -49,9 +42,6 @@ class Target(BaseModel):
             raise ValueError(f"not an id of a {info.data['type']}")
         return value
 
-    def dump(self) -> dict[str, str]:
-        """The target as the plan gave it (fields it did not give are left out)."""
-        return self.model_dump(exclude_none=True)
 
 
 class ContainRequest(BaseModel):
@@ -60,7 +50,7 @@ class ContainRequest(BaseModel):
     action: str = Field(min_length=1, max_length=64)
     mode: Mode
     incident_id: str = Field(min_length=1, max_length=128)
-    target: Target
+    target: ContainTarget
     dry_run: bool = False
 
     @classmethod
@@ -81,9 +71,3 @@ class Call(TypedDict):
     service: NotRequired[str]
 
 
-class ActionResult(TypedDict):
-    action: str
-    target: dict[str, str]
-    status: Status
-    verified: bool
-    detail: dict[str, Any]

@@ -12,7 +12,7 @@ click starts (as the Slack approver, with the approval's id on the record).
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,8 +23,7 @@ from tourniquet.containment.actions import Action, Context
 from tourniquet.containment.ec2 import Instance
 from tourniquet.containment.iam import Principal
 from tourniquet.logs import logger
-
-ReleaseStatus = Literal["done", "unchanged", "kept", "planned", "failed"]
+from tourniquet.state import ReleaseResult, Restoration, RestorationStatus
 
 
 class ReleaseRequest(BaseModel):
@@ -42,20 +41,6 @@ class ReleaseRequest(BaseModel):
         except ValidationError as exc:
             fields = sorted({".".join(str(part) for part in err["loc"]) for err in exc.errors()})
             raise errors.ReleaseFailed(f"invalid release request: bad or missing {fields}") from exc
-
-
-class Restoration(TypedDict):
-    action: str
-    target: str
-    status: ReleaseStatus
-    verified: bool
-    detail: dict[str, Any]
-
-
-class ReleaseResult(TypedDict):
-    incident_id: str
-    status: Literal["released", "planned"]
-    restorations: list[Restoration]
 
 
 def _order(record: dict[str, Any]) -> int:
@@ -94,7 +79,9 @@ def release(request: ReleaseRequest) -> ReleaseResult:
             + "; ".join(failures)
         )
     if request.dry_run:
-        return ReleaseResult(incident_id=request.incident_id, status="planned", restorations=restorations)
+        return ReleaseResult(
+            incident_id=request.incident_id, status="planned", restorations=tuple(restorations)
+        )
     store.update_incident(
         request.incident_id, status="released", released_at=store.iso(), released_by=request.actor
     )
@@ -106,7 +93,9 @@ def release(request: ReleaseRequest) -> ReleaseResult:
         restorations=len(restorations),
     )
     logger.info("incident released", incident_id=request.incident_id, restorations=len(restorations))
-    return ReleaseResult(incident_id=request.incident_id, status="released", restorations=restorations)
+    return ReleaseResult(
+        incident_id=request.incident_id, status="released", restorations=tuple(restorations)
+    )
 
 
 def _reason(exc: Exception) -> str:
@@ -149,7 +138,7 @@ def _release_one(request: ReleaseRequest, record: dict[str, Any]) -> Restoration
     request_ids = action.apply_restore(ctx, before, calls) if calls else []
     after = action.read(ctx, _subject(action, record))
     problems = action.restored(ctx, before, after)
-    status: ReleaseStatus = "done" if calls else "unchanged"
+    status: RestorationStatus = "done" if calls else "unchanged"
     detail = {"problems": problems} if problems else {}
     _record(
         request,
@@ -173,7 +162,7 @@ def _release_one(request: ReleaseRequest, record: dict[str, Any]) -> Restoration
 def _record(
     request: ReleaseRequest,
     record: dict[str, Any],
-    status: ReleaseStatus,
+    status: RestorationStatus,
     *,
     verified: bool = False,
     now: dict[str, Any] | None = None,

@@ -12,9 +12,10 @@ from tourniquet.containment import ec2, iam, registry
 from tourniquet.containment.actions import Action, Applied, Context
 from tourniquet.containment.ec2 import Instance
 from tourniquet.containment.iam import Principal
-from tourniquet.containment.model import ActionResult, ContainRequest, Status, Target
+from tourniquet.containment.model import ContainRequest, ContainTarget
 from tourniquet.logs import logger
 from tourniquet.settings import Settings
+from tourniquet.state import ActionResult, ActionStatus
 
 
 def run(request: ContainRequest, settings: Settings) -> ActionResult:
@@ -28,7 +29,7 @@ def run(request: ContainRequest, settings: Settings) -> ActionResult:
         raise errors.ContainmentFailed(f"{action.name} on {request.target.id} failed: {code}") from exc
 
 
-def loader(target: Target) -> Callable[[], Instance | Principal]:
+def loader(target: ContainTarget) -> Callable[[], Instance | Principal]:
     """Reads the action's subject afresh: the instance, or the IAM principal behind an access key."""
     if target.type == "AwsEc2Instance":
         return lambda: ec2.describe_instance(target.id)
@@ -81,7 +82,7 @@ def _run(action: Action[Any], request: ContainRequest, settings: Settings) -> Ac
     after = action.read(ctx, load())
     problems = action.verify(ctx, after)
 
-    status: Status = "done" if calls else "unchanged"
+    status: ActionStatus = "done" if calls else "unchanged"
     detail = {**action.detail(after), **applied.detail}
     if problems:
         detail["problems"] = problems
@@ -103,11 +104,11 @@ def _run(action: Action[Any], request: ContainRequest, settings: Settings) -> Ac
 
 
 def _result(
-    request: ContainRequest, status: Status, *, verified: bool, detail: dict[str, Any]
+    request: ContainRequest, status: ActionStatus, *, verified: bool, detail: dict[str, Any]
 ) -> ActionResult:
     return ActionResult(
         action=request.action,
-        target=request.target.dump(),
+        target=request.target,
         status=status,
         verified=verified,
         detail=detail,
@@ -116,7 +117,7 @@ def _result(
 
 def _record(
     request: ContainRequest,
-    status: Status,
+    status: ActionStatus,
     *,
     verified: bool = False,
     before: dict[str, Any] | None = None,
@@ -128,7 +129,7 @@ def _record(
         request.incident_id,
         "action",
         action=request.action,
-        target=request.target.dump(),
+        target=request.target.as_state(),
         mode=request.mode,
         status=status,
         verified=verified,
@@ -145,7 +146,7 @@ def _record_step(request: ContainRequest, step: dict[str, Any]) -> None:
         request.incident_id,
         "action_step",
         action=request.action,
-        target=request.target.dump(),
+        target=request.target.as_state(),
         mode=request.mode,
         **step,
     )
