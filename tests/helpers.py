@@ -7,6 +7,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -17,6 +18,13 @@ from tourniquet.settings import Settings
 from tourniquet.state import Diagnostic
 
 EVENTS = Path(__file__).parent / "events"
+# What a handler reads of its Lambda context (Powertools logs the function's name and request id).
+LAMBDA_CONTEXT = SimpleNamespace(
+    function_name="tourniquet-test",
+    memory_limit_in_mb=256,
+    invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:tourniquet-test",
+    aws_request_id="00000000-0000-0000-0000-000000000001",
+)
 
 
 def load_event(name: str) -> dict[str, Any]:

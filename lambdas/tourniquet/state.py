@@ -193,6 +193,15 @@ class Outcome(StateModel):
     actions: tuple[OutcomeAction, ...] = ()
 
 
+class Recorded(StateModel):
+    """What a Record step wrote: how the run ended, and on which incident if it had one."""
+
+    status: Literal["ignored", "resolved", "failed"]
+    incident_id: str | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
 # --- release ---------------------------------------------------------------------------------------------
 
 RestorationStatus = Literal["done", "unchanged", "kept", "planned", "failed"]
@@ -252,6 +261,7 @@ __all__ = [
     "Outcome",
     "OutcomeAction",
     "Plan",
+    "Recorded",
     "ReleaseResult",
     "Resolved",
     "Restoration",

@@ -7,12 +7,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import load_event
+from tests.helpers import LAMBDA_CONTEXT, load_event
 from tourniquet import store
-from tourniquet.incidents import dedup, outcome
+from tourniquet.incidents import dedup, handler
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.state import IncidentRef
+
+
+def _record(kind: str, execution_id: str, **fields: Any) -> dict[str, Any]:
+    """The Record step, as the workflow calls it."""
+    return handler.record({"kind": kind, "execution_id": execution_id, **fields}, LAMBDA_CONTEXT)
 
 
 def _alert(**detail_changes) -> Alert:
@@ -188,7 +193,9 @@ def test_outcome_status_follows_the_decision(aws, decision, status):
         verified=True,
     )
 
-    result = outcome.record_outcome(folded.id, PLAN, decision, "exec-1")
+    result = _record(
+        "outcome", "exec-1", incident={"id": folded.id}, plan=PLAN, approval={"decision": decision}
+    )
 
     assert result["status"] == status
     assert store.get_incident(folded.id)["status"] == status
@@ -209,7 +216,7 @@ def test_expiry_closes_a_pending_approval_so_a_late_click_cannot_use_it(aws):
     store.table().put_item(Item={"pk": "APPROVAL#ap-1", "sk": "APPROVAL", "status": "pending"})
     store.update_incident(folded.id, approval_id="ap-1")
 
-    outcome.record_outcome(folded.id, PLAN, "expired", "exec-1")
+    _record("outcome", "exec-1", incident={"id": folded.id}, plan=PLAN, approval={"decision": "expired"})
 
     item = store.table().get_item(Key={"pk": "APPROVAL#ap-1", "sk": "APPROVAL"})["Item"]
     assert item["status"] == "expired"
@@ -222,7 +229,7 @@ def test_failure_is_recorded_on_the_incident(aws):
         "error": {"Error": "ContainmentFailed", "Cause": "isolate_network: boom"},
     }
 
-    result = outcome.record_failure(state, "exec-1")
+    result = _record("failure", "exec-1", state=state)
 
     assert result["status"] == "failed"
     assert store.get_incident(folded.id)["status"] == "failed"
@@ -230,7 +237,7 @@ def test_failure_is_recorded_on_the_incident(aws):
 
 
 def test_failure_before_an_incident_exists_is_still_recorded(aws):
-    outcome.record_failure({"error": {"Error": "InvalidAlert", "Cause": "detail.id: missing"}}, "exec-9")
+    _record("failure", "exec-9", state={"error": {"Error": "InvalidAlert", "Cause": "detail.id: missing"}})
 
     items = store.table().scan()["Items"]
     assert [(i["error"], i["execution_id"]) for i in items if i["pk"].startswith("FAILURE#")] == [
@@ -239,8 +246,10 @@ def test_failure_before_an_incident_exists_is_still_recorded(aws):
 
 
 def test_ignored_event_is_recorded_with_its_reason(aws):
-    outcome.record_ignored(
-        {"outcome": "ignored", "source": "guardduty", "reason": "archived finding"}, "exec-3"
+    _record(
+        "ignored",
+        "exec-3",
+        intake={"outcome": "ignored", "source": "guardduty", "reason": "archived finding"},
     )
 
     items = store.table().scan()["Items"]
@@ -256,8 +265,10 @@ def _alerted_incident() -> IncidentRef:
 def test_a_resolution_resolves_its_incident_and_frees_the_key(aws):
     folded = _alerted_incident()
 
-    result = outcome.record_resolved(
-        {"dedup_key": folded.dedup_key, "source": "cloudwatch", "reason": "alarm back to OK"}, "exec-2"
+    result = _record(
+        "resolved",
+        "exec-2",
+        resolution={"dedup_key": folded.dedup_key, "source": "cloudwatch", "reason": "alarm back to OK"},
     )
     after = dedup.fold(_alert(id="next-firing"), window_seconds=3600, execution_id="exec-3")
 
@@ -272,7 +283,7 @@ def test_a_resolution_keeps_the_status_of_a_contained_incident(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
     store.update_incident(folded.id, status="contained")
 
-    outcome.record_resolved({"dedup_key": folded.dedup_key, "source": "guardduty"}, "exec-2")
+    _record("resolved", "exec-2", resolution={"dedup_key": folded.dedup_key, "source": "guardduty"})
 
     incident = store.get_incident(folded.id)
     assert incident["status"] == "contained"
@@ -280,9 +291,9 @@ def test_a_resolution_keeps_the_status_of_a_contained_incident(aws):
 
 
 def test_a_resolution_with_no_incident_is_still_recorded(aws):
-    result = outcome.record_resolved({"dedup_key": "nothing-open", "source": "grafana", "reason": "ok"}, "x")
+    result = _record("resolved", "x", resolution={"dedup_key": "nothing-open", "source": "grafana"})
 
-    assert result == {"status": "resolved", "incident_id": None}
+    assert result == {"status": "resolved"}
     assert [i["pk"][:9] for i in store.table().scan()["Items"]] == ["RESOLVED#"]
 
 
@@ -290,7 +301,13 @@ def test_a_dry_run_ends_planned_not_contained(aws):
     folded = dedup.fold(_alert(), window_seconds=3600, execution_id="exec-1")
     store.append_event(folded.id, "action", action="isolate_network", target="i-1", status="planned")
 
-    result = outcome.record_outcome(folded.id, {**PLAN, "dry_run": True}, "approve", "exec-1")
+    result = _record(
+        "outcome",
+        "exec-1",
+        incident={"id": folded.id},
+        plan={**PLAN, "dry_run": True},
+        approval={"decision": "approve"},
+    )
 
     assert result["status"] == "planned"
     assert store.get_incident(folded.id)["status"] == "planned"

@@ -75,19 +75,42 @@ def thread_replies(env: SlackEnv, ts: str) -> list[str]:
     return [message.text for message in env.fake.messages(env.channel) if message.thread_ts == ts]
 
 
+# What a Lambda function's uncaught exception becomes in the state: its message, type and stack trace.
+STACK_TRACE = ['  File "/var/task/tourniquet/containment/runner.py", line 27, in run\n    raise ContainmentFailed(\n']
+
+
 def failure_event(with_incident: bool = True) -> dict[str, Any]:
     state: dict[str, Any] = {
         "alert": {"title": "irrelevant here"},
         "error": {
             "Error": "ContainmentFailed",
             "Cause": json.dumps(
-                {"errorMessage": "isolate_network: <@U0BOSS> eni-1 refused", "errorType": "X"}
+                {
+                    "errorMessage": "isolate_network: <@U0BOSS> eni-1 refused",
+                    "errorType": "ContainmentFailed",
+                    "stackTrace": STACK_TRACE,
+                }
             ),
         },
     }
     if with_incident:
         state["incident"] = incident_state()
     return {"kind": "failure", "state": state, "execution_id": EXECUTION}
+
+
+def test_a_failure_is_told_in_plain_words_never_with_the_stack_trace(slack):
+    card = request_card()
+    slack.pages()
+
+    notify(failure_event())
+
+    (reply,) = thread_replies(slack, card["slack_ts"])
+    (page,) = slack.pages()
+    for told in (reply, json.dumps(page)):
+        assert "eni-1 refused" in told
+        assert "runner.py" not in told
+        assert "stackTrace" not in told
+        assert "errorType" not in told
 
 
 # Duplicates
@@ -178,7 +201,9 @@ def test_a_slack_failure_on_the_outcome_is_recorded_not_raised(slack):
     request_card()
     slack.fake.fail_next("chat.update", error="internal_error", status=500)
 
-    result = notify({"kind": "outcome", "incident": incident_state(), "outcome": {"status": "expired"}})
+    outcome = {"status": "expired", "approval": {"decision": "expired"}}
+
+    result = notify({"kind": "outcome", "incident": incident_state(), "outcome": outcome})
 
     assert result == {"posted": False}
     assert kinds()[-1] == "slack_error"
@@ -203,7 +228,7 @@ def test_a_failure_is_posted_in_the_incident_thread_and_paged(slack):
     assert page["event"] == "failure"
     assert page["incident_id"] == INCIDENT_ID
     assert page["error"] == "ContainmentFailed"
-    assert "isolate_network" in page["cause"]
+    assert page["reason"] == "isolate_network: <@U0BOSS> eni-1 refused"
     assert page["execution_id"] == EXECUTION
     assert page["slack_posted"] is True
 

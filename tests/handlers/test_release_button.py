@@ -80,7 +80,11 @@ def close(status: str = "contained") -> dict[str, Any]:
         {
             "kind": "outcome",
             "incident": {"id": INCIDENT_ID, "duplicate_count": 0},
-            "outcome": {"status": status, "actions": OUTCOME_ACTIONS},
+            "outcome": {
+                "status": status,
+                "approval": {"decision": {"denied": "deny", "expired": "expired"}.get(status, "approve")},
+                "actions": OUTCOME_ACTIONS,
+            },
             "alert": approval_event()["alert"],
             "plan": approval_event()["plan"],
             "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:tourniquet:run-1",
@@ -322,6 +326,7 @@ def test_the_released_card_and_thread_say_who_released_what(slack, release_machi
             "incident": {"id": INCIDENT_ID},
             "approval_id": offer["approval_id"],
             "release": {
+                "incident_id": INCIDENT_ID,
                 "status": "released",
                 "restorations": [
                     {"action": "isolate_network", "target": INSTANCE, "status": "done", "verified": True},

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import load_event, plan_state
+from tests.helpers import LAMBDA_CONTEXT, load_event, plan_state
 from tourniquet import store
 from tourniquet.approval import decisions, records
 from tourniquet.approval.card import FinalState
 from tourniquet.approval.model import ApprovalRequest, Decision
-from tourniquet.incidents import dedup, outcome
+from tourniquet.incidents import dedup, handler
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.settings import Settings
@@ -52,6 +52,10 @@ def _request(incident_id: str) -> ApprovalRequest:
             "plan": plan,
         }
     )
+
+
+def _record(kind: str, execution_id: str, **fields: Any) -> dict[str, Any]:
+    return handler.record({"kind": kind, "execution_id": execution_id, **fields}, LAMBDA_CONTEXT)
 
 
 def _opened() -> str:
@@ -104,9 +108,9 @@ def test_a_dedup_claim_outlives_its_window_by_a_day_and_an_execution_marker_by_a
 def test_records_of_what_ended_without_an_incident_are_kept_for_the_retention(aws):
     before = int(time.time())
 
-    outcome.record_ignored({"source": "guardduty", "reason": "archived finding"}, "exec-1")
-    outcome.record_resolved({"dedup_key": "nothing-open", "source": "grafana"}, "exec-2")
-    outcome.record_failure({"error": {"Error": "InvalidAlert", "Cause": "no id"}}, "exec-3")
+    _record("ignored", "exec-1", intake={"source": "guardduty", "reason": "archived finding"})
+    _record("resolved", "exec-2", resolution={"dedup_key": "nothing-open", "source": "grafana"})
+    _record("failure", "exec-3", state={"error": {"Error": "InvalidAlert", "Cause": "no id"}})
 
     items = [item for item in store.table().scan()["Items"]]
     assert sorted(str(item["pk"]).split("#")[0] for item in items) == ["FAILURE", "IGNORED", "RESOLVED"]
@@ -144,7 +148,13 @@ def test_the_task_token_is_erased_when_the_approval_expires(aws):
     approval = records.create(_request(incident_id))
     store.update_incident(incident_id, approval_id=approval.approval_id)
 
-    outcome.record_outcome(incident_id, {"playbook": "p", "approval": ["stop_instance"]}, "expired", "x")
+    _record(
+        "outcome",
+        "x",
+        incident={"id": incident_id},
+        plan={"playbook": "p", "approval": ["stop_instance"]},
+        approval={"decision": "expired"},
+    )
 
     item = _approval_item(approval.approval_id)
     assert item["status"] == "expired"
@@ -156,6 +166,6 @@ def test_the_task_token_is_erased_when_the_run_fails_while_waiting(aws):
     approval = records.create(_request(incident_id))
     store.update_incident(incident_id, approval_id=approval.approval_id)
 
-    outcome.record_failure({"incident": {"id": incident_id}, "error": {"Error": "SlackUnavailable"}}, "x")
+    _record("failure", "x", state={"incident": {"id": incident_id}, "error": {"Error": "SlackUnavailable"}})
 
     assert "task_token" not in _approval_item(approval.approval_id)

@@ -27,8 +27,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from tourniquet.approval.model import RELEASE_ACTION_ID, ApprovalStatus, CardContext, Diagnostic
+from tourniquet.approval.model import RELEASE_ACTION_ID, ApprovalStatus, CardContext
 from tourniquet.intake.model import Severity
+from tourniquet.state import Diagnostic
 
 APPROVE_ACTION_ID = "approve"
 DENY_ACTION_ID = "deny"

@@ -6,11 +6,11 @@ Only the fields the approval step uses are modelled; anything else in the state 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tourniquet.intake.model import Alert
+from tourniquet.state import ActionResult, Diagnostic, IncidentRef, Plan
 
 APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 
@@ -43,51 +43,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
 
-class IncidentRef(_Model):
-    """The Deduplicate result carried in the state."""
-
-    id: str = Field(min_length=1, max_length=128)
-    duplicate_count: int = Field(default=0, ge=0)
-
-
-class PlanTarget(_Model):
-    type: str | None = None
-    id: str | None = None
-    account: str | None = None
-    region: str | None = None
-
-
-class Plan(_Model):
-    playbook: str
-    title: str | None = None
-    runbook: str | None = None
-    target: PlanTarget = PlanTarget()
-    automatic: tuple[str, ...] = ()
-    approval: tuple[str, ...] = ()
-    approval_timeout_seconds: int = Field(ge=1)
-    dry_run: bool = False
-    notes: tuple[str, ...] = ()
-    next_steps: tuple[str, ...] = ()
-    # Who may decide this plan's approval: Slack user ids and user group ids (``S…``). Empty means the
-    # deployment's APPROVERS and APPROVER_GROUPS.
-    approvers: tuple[str, ...] = ()
-
-
-class Diagnostic(_Model):
-    check: str
-    status: str
-    summary: dict[str, Any] = Field(default_factory=dict)
-    error: str | None = None
-
-
-class Contained(_Model):
-    """One automatic containment result."""
-
-    action: str
-    status: str
-    verified: bool = False
-
-
 class CardContext(_Model):
     """Everything the card shows. Stored with the approval so that later updates re-render the same card."""
 
@@ -96,7 +51,7 @@ class CardContext(_Model):
     alert: Alert
     plan: Plan
     diagnostics: tuple[Diagnostic, ...] = ()
-    contained: tuple[Contained, ...] = ()
+    contained: tuple[ActionResult, ...] = ()
 
 
 class ApprovalRequest(CardContext):

@@ -43,7 +43,6 @@ class ContainTarget(Target):
         return value
 
 
-
 class ContainRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -69,5 +68,3 @@ class Call(TypedDict):
     operation: str
     params: dict[str, Any]
     service: NotRequired[str]
-
-

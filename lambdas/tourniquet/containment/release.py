@@ -93,9 +93,7 @@ def release(request: ReleaseRequest) -> ReleaseResult:
         restorations=len(restorations),
     )
     logger.info("incident released", incident_id=request.incident_id, restorations=len(restorations))
-    return ReleaseResult(
-        incident_id=request.incident_id, status="released", restorations=tuple(restorations)
-    )
+    return ReleaseResult(incident_id=request.incident_id, status="released", restorations=tuple(restorations))
 
 
 def _reason(exc: Exception) -> str:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
 
 from tourniquet.incidents import dedup, outcome
 from tourniquet.intake.model import Alert
 from tourniquet.logs import logger
 from tourniquet.settings import get_settings
+from tourniquet.state import ApprovalResult, Ignored, IncidentRef, Plan, Resolved, StepError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -30,18 +34,37 @@ def record(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     kind = event.get("kind")
     execution_id = str(event.get("execution_id", ""))
     if kind == "outcome":
-        incident_id = event["incident"]["id"]
-        logger.append_keys(incident_id=incident_id)
-        result = outcome.record_outcome(
-            incident_id, event["plan"], event["approval"]["decision"], execution_id
+        incident = IncidentRef.model_validate(event["incident"])
+        logger.append_keys(incident_id=incident.id)
+        outcome_ = outcome.record_outcome(
+            incident.id,
+            Plan.model_validate(event["plan"]),
+            ApprovalResult.model_validate(event["approval"]),
+            execution_id,
         )
-    elif kind == "failure":
-        result = outcome.record_failure(event.get("state") or {}, execution_id)
+        logger.info("Recorded", extra={"kind": kind, "status": outcome_.status})
+        return outcome_.as_state()
+    if kind == "failure":
+        # Read leniently: recording a failure must never fail on the state it failed with.
+        state = event.get("state")
+        state = state if isinstance(state, dict) else {}
+        recorded = outcome.record_failure(
+            _lenient(StepError, state.get("error")) or StepError(),
+            _lenient(IncidentRef, state.get("incident")),
+            execution_id,
+        )
     elif kind == "resolved":
-        result = outcome.record_resolved(event.get("resolution") or {}, execution_id)
+        recorded = outcome.record_resolved(Resolved.model_validate(event["resolution"]), execution_id)
     elif kind == "ignored":
-        result = outcome.record_ignored(event.get("intake") or {}, execution_id)
+        recorded = outcome.record_ignored(Ignored.model_validate(event["intake"]), execution_id)
     else:
         raise ValueError(f"kind: unknown record kind {kind!r}")
-    logger.info("Recorded", extra={"kind": kind, "status": result["status"]})
-    return result
+    logger.info("Recorded", extra={"kind": kind, "status": recorded.status})
+    return recorded.as_state()
+
+
+def _lenient(model: type[Model], value: Any) -> Model | None:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None

@@ -2,79 +2,92 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from tourniquet import store
 from tourniquet.approval import records
 from tourniquet.settings import get_settings
+from tourniquet.state import (
+    ApprovalResult,
+    Ignored,
+    IncidentRef,
+    Outcome,
+    OutcomeAction,
+    OutcomeStatus,
+    Plan,
+    Recorded,
+    Resolved,
+    StepError,
+)
 
 _CAUSE_LIMIT = 1000
 
 
-def record_outcome(
-    incident_id: str, plan: dict[str, Any], decision: str, execution_id: str
-) -> dict[str, Any]:
+def record_outcome(incident_id: str, plan: Plan, decision: ApprovalResult, execution_id: str) -> Outcome:
     incident = store.get_incident(incident_id) or {}
     approval = _approval(incident.get("approval_id"), decision)
     actions = summarize_actions(plan, store.timeline(incident_id))
-    if plan.get("dry_run") and decision in ("approve", "not_required") and actions:
+    status: OutcomeStatus
+    if plan.dry_run and decision.decision in ("approve", "not_required") and actions:
         # Every call was planned and none made: nothing is contained.
         status = "planned"
-    elif decision == "approve" or (decision == "not_required" and actions):
+    elif decision.decision == "approve" or (decision.decision == "not_required" and actions):
         status = "contained"
-    elif decision == "not_required":
+    elif decision.decision == "not_required":
         status = "alerted"
+    elif decision.decision == "deny":
+        status = "denied"
     else:
-        status = {"deny": "denied", "expired": "expired"}.get(decision, "failed")
-    store.update_incident(incident_id, status=status, closed_at=store.iso(), playbook=plan.get("playbook"))
+        status = "expired"
+    store.update_incident(incident_id, status=status, closed_at=store.iso(), playbook=plan.playbook)
     store.append_event(
         incident_id,
         "outcome",
-        actor=approval.get("by") or "automation",
+        actor=approval.by or "automation",
         status=status,
-        decision=decision,
+        decision=decision.decision,
         execution_id=execution_id,
     )
-    return {"status": status, "approval": approval, "actions": actions}
+    return Outcome(status=status, approval=approval, actions=actions)
 
 
-def summarize_actions(plan: dict[str, Any], timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize_actions(plan: Plan, timeline: list[dict[str, Any]]) -> tuple[OutcomeAction, ...]:
     """One line per planned action, from the last thing the timeline says about it."""
     latest: dict[str, dict[str, Any]] = {}
     for event in timeline:
         if event.get("kind") == "action":
             latest[str(event.get("action"))] = event
-    planned = [(name, "auto") for name in plan.get("automatic", [])]
-    planned += [(name, "approval") for name in plan.get("approval", [])]
+    planned: list[tuple[str, Literal["auto", "approval"]]] = [(name, "auto") for name in plan.automatic]
+    planned += [(name, "approval") for name in plan.approval]
     summary = []
     for name, mode in planned:
         event = latest.get(name, {})
-        target = event.get("target") or plan.get("target") or {}
+        target = event.get("target")
         summary.append(
-            {
-                "name": name,
-                "mode": mode,
-                "status": event.get("status", "not_run"),
-                "target": target.get("id") if isinstance(target, dict) else target,
-                "verified": bool(event.get("verified", False)),
-            }
+            OutcomeAction(
+                name=name,
+                mode=mode,
+                status=str(event.get("status", "not_run")),
+                target=target.get("id") if isinstance(target, dict) else target or plan.target.id,
+                verified=bool(event.get("verified", False)),
+            )
         )
-    return summary
+    return tuple(summary)
 
 
-def _approval(approval_id: str | None, decision: str) -> dict[str, Any]:
-    result: dict[str, Any] = {"decision": decision, "by": None, "at": None, "approval_id": approval_id}
+def _approval(approval_id: str | None, decision: ApprovalResult) -> ApprovalResult:
+    """The decision, with who took it and when as the approval records them."""
     if not approval_id:
-        return result
+        return decision
     key = {"pk": f"APPROVAL#{approval_id}", "sk": "APPROVAL"}
-    if decision == "expired":
+    if decision.decision == "expired":
         _expire(key)
     item = store.plain(store.table().get_item(Key=key, ConsistentRead=True).get("Item") or {})
-    result["by"] = item.get("decided_by")
-    result["at"] = item.get("decided_at")
-    return result
+    return decision.model_copy(
+        update={"by": item.get("decided_by"), "at": item.get("decided_at"), "approval_id": approval_id}
+    )
 
 
 def _expire(key: dict[str, str]) -> None:
@@ -93,33 +106,32 @@ def _expire(key: dict[str, str]) -> None:
             raise
 
 
-def record_failure(state: dict[str, Any], execution_id: str) -> dict[str, Any]:
-    error = state.get("error") or {}
-    name = str(error.get("Error", "Unknown"))
-    cause = str(error.get("Cause", ""))[:_CAUSE_LIMIT]
-    incident_id = (state.get("incident") or {}).get("id")
-    if incident_id:
-        incident = store.get_incident(incident_id) or {}
-        if incident.get("approval_id"):
+def record_failure(error: StepError, incident: IncidentRef | None, execution_id: str) -> Recorded:
+    """The run failed: the incident (if one was opened) says so in plain words; the stack trace, if any,
+    stays in the function's log and the execution history."""
+    reason = error.message[:_CAUSE_LIMIT]
+    if incident is not None:
+        item = store.get_incident(incident.id) or {}
+        if item.get("approval_id"):
             # Whatever failed, the workflow waits for no approval any more.
-            records.erase_token(str(incident["approval_id"]))
-        store.update_incident(incident_id, status="failed", closed_at=store.iso(), error=name)
-        store.append_event(incident_id, "failure", error=name, cause=cause, execution_id=execution_id)
+            records.erase_token(str(item["approval_id"]))
+        store.update_incident(incident.id, status="failed", closed_at=store.iso(), error=error.error)
+        store.append_event(
+            incident.id, "failure", error=error.error, reason=reason, execution_id=execution_id
+        )
     else:
-        _record_unattached("FAILURE", execution_id, error=name, cause=cause)
-    return {"status": "failed", "incident_id": incident_id, "error": name}
+        _record_unattached("FAILURE", execution_id, error=error.error, reason=reason)
+    return Recorded(status="failed", incident_id=incident.id if incident else None, error=error.error)
 
 
-def record_resolved(resolution: dict[str, Any], execution_id: str) -> dict[str, Any]:
+def record_resolved(resolution: Resolved, execution_id: str) -> Recorded:
     """The source says the problem is over. The incident it opened is marked resolved (its status only if
     nothing was contained), and its dedup claim released so that the next firing opens a new incident."""
-    key = {"pk": f"DEDUP#{resolution.get('dedup_key')}", "sk": "DEDUP"}
+    key = {"pk": f"DEDUP#{resolution.dedup_key}", "sk": "DEDUP"}
     claim = store.table().get_item(Key=key, ConsistentRead=True).get("Item")
     if not claim:
-        _record_unattached(
-            "RESOLVED", execution_id, source=resolution.get("source"), reason=resolution.get("reason")
-        )
-        return {"status": "resolved", "incident_id": None}
+        _record_unattached("RESOLVED", execution_id, source=resolution.source, reason=resolution.reason)
+        return Recorded(status="resolved")
     incident_id = str(claim["incident_id"])
     try:
         store.table().update_item(
@@ -148,16 +160,16 @@ def record_resolved(resolution: dict[str, Any], execution_id: str) -> dict[str, 
     store.append_event(
         incident_id,
         "resolved",
-        actor=str(resolution.get("source") or "source"),
-        reason=resolution.get("reason"),
+        actor=resolution.source or "source",
+        reason=resolution.reason,
         execution_id=execution_id,
     )
-    return {"status": "resolved", "incident_id": incident_id}
+    return Recorded(status="resolved", incident_id=incident_id)
 
 
-def record_ignored(intake: dict[str, Any], execution_id: str) -> dict[str, Any]:
-    _record_unattached("IGNORED", execution_id, source=intake.get("source"), reason=intake.get("reason"))
-    return {"status": "ignored", "reason": intake.get("reason")}
+def record_ignored(ignored: Ignored, execution_id: str) -> Recorded:
+    _record_unattached("IGNORED", execution_id, source=ignored.source, reason=ignored.reason)
+    return Recorded(status="ignored", reason=ignored.reason)
 
 
 def _record_unattached(kind: str, execution_id: str, **detail: Any) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from tourniquet.approval.model import CardContext, IncidentRef, Plan
+from tourniquet.approval.model import CardContext
 from tourniquet.intake.model import Alert
+from tourniquet.state import IncidentRef, Outcome, Plan, ReleaseResult, StepError
 
 
 class _Model(BaseModel):
@@ -17,20 +18,6 @@ class _Model(BaseModel):
 class DuplicateNotice(_Model):
     kind: Literal["duplicate"]
     incident: IncidentRef
-
-
-class OutcomeAction(_Model):
-    name: str
-    mode: str
-    status: str
-    verified: bool = False
-
-
-class Outcome(_Model):
-    """What RecordOutcome returned."""
-
-    status: str
-    actions: tuple[OutcomeAction, ...] = ()
 
 
 class OutcomeNotice(_Model):
@@ -50,25 +37,11 @@ class OutcomeNotice(_Model):
         )
 
 
-class Restored(_Model):
-    action: str
-    target: str
-    status: str
-    verified: bool = False
-
-
-class Release(_Model):
-    """What the Release step returned."""
-
-    status: str
-    restorations: tuple[Restored, ...] = ()
-
-
 class ReleasedNotice(_Model):
     kind: Literal["released"]
     incident: IncidentRef
     approval_id: str
-    release: Release
+    release: ReleaseResult
 
 
 class FailureNotice(_Model):
@@ -85,12 +58,12 @@ class FailureNotice(_Model):
         return value if isinstance(value, str) and value else None
 
     @property
-    def error(self) -> tuple[str, str]:
-        """The Step Functions error name and cause (``$.error``), if the state has one."""
-        error = self.state.get("error")
-        if not isinstance(error, dict):
-            return "Unknown", ""
-        return str(error.get("Error") or "Unknown"), str(error.get("Cause") or "")
+    def error(self) -> StepError:
+        """The Step Functions error (``$.error``), if the state has a readable one."""
+        try:
+            return StepError.model_validate(self.state.get("error"))
+        except ValidationError:
+            return StepError()
 
     @property
     def approval_id(self) -> str | None:

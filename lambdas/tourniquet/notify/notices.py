@@ -143,10 +143,12 @@ def _released(notice: ReleasedNotice) -> bool:
 
 def _failure(notice: FailureNotice) -> bool:
     incident_id = notice.incident_id
-    name, cause = notice.error
-    lines = [f"❗ *Incident response failed*: `{card.escape(name)}`"]
-    if cause:
-        lines.append(card.clip(card.escape(cause), _CAUSE_IN_SLACK))
+    error = notice.error
+    # In plain words: the function's own message, never a stack trace (that stays in the log and history).
+    reason = error.message
+    lines = [f"❗ *Incident response failed*: `{card.escape(error.error)}`"]
+    if reason:
+        lines.append(card.clip(card.escape(reason), _CAUSE_IN_SLACK))
     execution = card.escape(notice.execution_id or "unknown")
     lines.append(f"Incident `{card.escape(incident_id or 'none')}` · execution `{execution}`")
     text = "\n".join(lines)
@@ -162,12 +164,12 @@ def _failure(notice: FailureNotice) -> bool:
     finally:
         # The page goes out even if reading the incident or posting to Slack raised.
         escalation.publish(
-            f"Tourniquet: incident response failed ({name})",
+            f"Tourniquet: incident response failed ({error.error})",
             {
                 "event": "failure",
                 "incident_id": incident_id,
-                "error": name,
-                "cause": cause[:_CAUSE_IN_PAGE],
+                "error": error.error,
+                "reason": reason[:_CAUSE_IN_PAGE],
                 "record_error": notice.record_error,
                 "execution_id": notice.execution_id,
                 "slack_posted": posted,
