@@ -23,6 +23,7 @@ from tourniquet.approval.records import Approval
 from tourniquet.errors import ApprovalExpired
 from tourniquet.logs import logger
 from tourniquet.settings import get_settings
+from tourniquet.state import ApprovalResult
 
 # The workflow no longer waits for this token: it timed out, finished or was never this account's.
 _DEAD_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -201,18 +202,22 @@ def _settled(current: Approval) -> Outcome:
 
 
 def _deliver(approval: Approval, decision: Decision, reason: str | None) -> None:
+    """Answer the waiting workflow: an approval is the task's output (``$.approval``); a denial fails the
+    task with ``ApprovalDenied`` (the Denied state records it)."""
     sfn = aws.client("stepfunctions")
-    detail: dict[str, object] = {
-        "by": approval.decided_by,
-        "at": approval.decided_at,
-        "approval_id": approval.approval_id,
-    }
-    if reason:
-        detail["reason"] = reason
+    result = ApprovalResult(
+        decision=decision.value,
+        by=approval.decided_by,
+        at=approval.decided_at,
+        approval_id=approval.approval_id,
+        approvers=approval.approvals if decision is Decision.APPROVE else (),
+        reason=reason or None,
+    )
     if decision is Decision.APPROVE:
-        output = {"decision": decision.value, **detail, "approvers": list(approval.approvals)}
-        sfn.send_task_success(taskToken=approval.task_token, output=json.dumps(output))
+        sfn.send_task_success(taskToken=approval.task_token, output=json.dumps(result.as_state()))
     else:
-        sfn.send_task_failure(taskToken=approval.task_token, error="ApprovalDenied", cause=json.dumps(detail))
+        sfn.send_task_failure(
+            taskToken=approval.task_token, error="ApprovalDenied", cause=json.dumps(result.as_state())
+        )
     # The workflow has its answer: the token is of no further use to anyone.
     records.erase_token(approval.approval_id)
