@@ -91,7 +91,16 @@ def test_the_card_shows_the_finding_and_its_buttons_carry_no_task_token(runner: 
     assert "CryptoCurrency:EC2/BitcoinTool.B!DNS" in text
     assert _look_alike(result) in text
     assert "stop_instance" in text or "Stop" in text
-    assert approval["task_token"] not in text
+    (scheduled,) = [
+        json.loads(event["taskScheduledEventDetails"]["parameters"])
+        for event in sandbox.execution_history(result["execution"]["arn"])
+        if event["type"] == "TaskScheduled"
+        and "task_token" in event["taskScheduledEventDetails"]["parameters"]
+    ]
+    token = scheduled["Payload"]["task_token"]
+    assert token not in text
+    # Once the decision was delivered, the stored token was erased.
+    assert "task_token" not in approval
     buttons = [e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert {b["action_id"] for b in buttons} == {"approve", "deny"}
     assert all(b["value"] == approval["approval_id"] for b in buttons)
