@@ -28,6 +28,7 @@ bench: .venv/.synced
 	@$(UV) run --frozen python -m benchmarks.approval_callback
 	@$(UV) run --frozen python -m benchmarks.containment
 	@$(UV) run --frozen python -m benchmarks.isolation
+	@$(UV) run --frozen python -m benchmarks.storm
 
 synth: .venv/.synced
 	@npx --yes aws-cdk@2.1148.1 synth --quiet

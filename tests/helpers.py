@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ from typing import Any
 
 import boto3
 
+from sandbox.core import Sandbox
 from tourniquet.intake.model import Alert
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
@@ -116,3 +118,27 @@ def launch_instance(
 def plan_state(alert: Alert, diagnostics: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """The plan PlanResponse puts in the workflow state for ``alert`` and these diagnostics (as JSON)."""
     return make_plan(alert, [Diagnostic.model_validate(d) for d in diagnostics], settings).as_state()
+
+
+class SandboxPool:
+    """At most one sandbox runs in a process (moto, the environment and the patches are process-wide).
+
+    Modules that ask for the same kind of sandbox share the running one; asking for another kind stops it
+    and starts that one.
+    """
+
+    def __init__(self) -> None:
+        self._kind: str | None = None
+        self._running: Sandbox | None = None
+
+    def get(self, kind: str, make: Callable[[], Sandbox]) -> Sandbox:
+        if self._running is None or self._kind != kind:
+            self.stop()
+            self._running = make().start()
+            self._kind = kind
+        return self._running
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running.stop()
+        self._running = self._kind = None

@@ -76,7 +76,9 @@ def thread_replies(env: SlackEnv, ts: str) -> list[str]:
 
 
 # What a Lambda function's uncaught exception becomes in the state: its message, type and stack trace.
-STACK_TRACE = ['  File "/var/task/tourniquet/containment/runner.py", line 27, in run\n    raise ContainmentFailed(\n']
+STACK_TRACE = [
+    '  File "/var/task/tourniquet/containment/runner.py", line 27, in run\n    raise ContainmentFailed(\n'
+]
 
 
 def failure_event(with_incident: bool = True) -> dict[str, Any]:

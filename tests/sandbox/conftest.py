@@ -1,20 +1,19 @@
-"""A sandbox deployed from the small test template, shared by the tests of one module."""
+"""A sandbox deployed from the small test template, shared by the sandbox test modules of a process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sandbox.core import Sandbox
+from tests.helpers import SandboxPool
 from tests.sandbox.template import template
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(template=template()) as running:
-        yield running
+def sandbox(sandbox_pool: SandboxPool) -> Sandbox:
+    return sandbox_pool.get("test-template", lambda: Sandbox(template=template()))
 
 
 @pytest.fixture

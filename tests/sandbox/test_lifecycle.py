@@ -15,6 +15,8 @@ from sandbox.core import Sandbox
 from sandbox.intrinsics import TemplateError
 
 TEMPLATE = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+# These tests start and stop sandboxes of their own.
+pytestmark = pytest.mark.usefixtures("no_sandbox")
 
 
 def test_stop_restores_the_environment_and_removes_every_patch(monkeypatch):

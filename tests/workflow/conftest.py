@@ -1,26 +1,23 @@
-"""Workflow scenarios: the real ASL, deployed from what app.py synthesizes, one sandbox per test module.
-
-Only one sandbox runs in a process at a time: each module's sandbox stops before the next one starts."""
+"""Workflow scenarios: the real ASL, deployed from what app.py synthesizes, in one sandbox that the
+workflow modules of a test process share (each scenario uses its own look-alike resources)."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.core import Sandbox
-from tests.helpers import load_event
+from tests.helpers import SandboxPool, load_event
 from tourniquet_cli.scenario import AlertRun, Decision, run_alert
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
+def sandbox(sandbox_pool: SandboxPool) -> Sandbox:
+    return sandbox_pool.get("deployed", Sandbox)
 
 
 _unique = itertools.count(1)
