@@ -10,7 +10,7 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.synth import Synthesis, synthesize
-from stacks.tourniquet_stack import ASL_PATH
+from stacks.workflows import ASL_PATH
 from tests.infra.cfn import Template
 
 EXISTING_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:security-pager"

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from stacks.config import PROJECT_ROOT
-from stacks.tourniquet_stack import FUNCTIONS, FunctionSpec
+from stacks.functions import FUNCTIONS, FunctionSpec
 from tests.infra.cfn import Template, function_by_handler, one, only, resources
 from tests.infra.conftest import EXISTING_TOPIC_ARN
 

@@ -9,7 +9,10 @@ configuration); a refactoring that changes one fails here.
 from __future__ import annotations
 
 import pytest
+from aws_cdk import App, CfnResource, Stack
+from constructs import Construct
 
+from stacks.logical_ids import logical_id
 from tests.infra.cfn import Template, resources
 
 # Replacing these loses data, cuts off what points at them from outside, or fails on a fixed name.
@@ -170,3 +173,24 @@ def test_the_record_holds_all_106_resources_of_the_deployed_stack() -> None:
     # let its change pass unnoticed.
     listed = {lid for ids in (*STATEFUL.values(), *STATELESS.values()) for lid in ids}
     assert len(listed) == 106
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ["Queue"],
+        ["Api", "POST--slack--interactions", "Resource"],
+        ["Pipeline", "Pipeline", "Resource"],
+        ["Outer", "Default", "Inner"],
+        ["Group", "Default"],
+        ["A" * 200, "B" * 100, "Resource"],
+    ],
+    ids=lambda path: "/".join(part[:12] for part in path),
+)
+def test_logical_id_allocates_as_cdk_does(path: list[str]) -> None:
+    stack = Stack(App(), "Stack")
+    scope: Construct = stack
+    for component in path[:-1]:
+        scope = Construct(scope, component)
+    element = CfnResource(scope, path[-1], type="AWS::SQS::Queue")
+    assert logical_id(path) == stack.resolve(element.logical_id)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stacks.config import OWN_ALARM_PREFIX
-from stacks.tourniquet_stack import FUNCTIONS
+from stacks.functions import FUNCTIONS
 from tests.infra.cfn import Template, function_by_handler, one, only, resources
 
 

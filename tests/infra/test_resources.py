@@ -7,16 +7,9 @@ from typing import Any
 
 import pytest
 
-from stacks.tourniquet_stack import (
-    EVENT_RETRY_ATTEMPTS,
-    INCIDENTS_BY_TYPE_INDEX,
-    INDEX_PARTITION_KEY,
-    INDEX_SORT_KEY,
-    SLACK_INTERACTIONS_PATH,
-    SLACK_THROTTLE,
-    WEBHOOK_PATH,
-    WEBHOOK_THROTTLE,
-)
+from stacks.http_edge import SLACK_INTERACTIONS_PATH, SLACK_THROTTLE, WEBHOOK_PATH, WEBHOOK_THROTTLE
+from stacks.storage import INCIDENTS_BY_TYPE_INDEX, INDEX_PARTITION_KEY, INDEX_SORT_KEY
+from stacks.triggers import EVENT_RETRY_ATTEMPTS
 from tests.infra.cfn import Template, as_list, function_by_handler, one, only, resources
 
 DAY_SECONDS = 24 * 3600

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from stacks.asl import DefinitionError, approval_expiry_state, placeholders
+from stacks.functions import FUNCTIONS
 from stacks.synth import render_definition
-from stacks.tourniquet_stack import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, FUNCTIONS, RELEASE_ASL_PATH
+from stacks.workflows import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, RELEASE_ASL_PATH
 from tests.infra.cfn import (
     Template,
     actions,
