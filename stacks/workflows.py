@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -38,18 +39,27 @@ class Workflows(Construct):
         super().__init__(scope, construct_id)
         self._functions = functions
         self._topics = topics
-        self.incident_response_logs = logs.LogGroup(self, "StateMachineLogs", retention=log_retention)
+        self.incident_response_logs = self._log_group("StateMachineLogs", "IncidentResponse", log_retention)
         self.incident_response = self._state_machine(
             "IncidentResponse", ASL_PATH, self.incident_response_logs
         )
         self.release = self._state_machine(
             "ReleaseIncident",
             RELEASE_ASL_PATH,
-            logs.LogGroup(self, "ReleaseMachineLogs", retention=log_retention),
+            self._log_group("ReleaseMachineLogs", "ReleaseIncident", log_retention),
         )
         name, kind = approval_expiry_state(ASL_PATH.read_text())
         # The state an approval that waited out every timeout enters; the expired-approvals alarm counts it.
         self.expiry_state = ExpiryState(name, kind)
+
+    def _log_group(
+        self, construct_id: str, state_machine_id: str, retention: logs.RetentionDays
+    ) -> logs.LogGroup:
+        # Step Functions adds every log group it delivers to into the account's CloudWatch Logs resource
+        # policy, which holds at most 5,120 characters; log groups under /aws/vendedlogs/ are admitted
+        # without growing it. (Renaming replaces a deployed log group; the old one is retained.)
+        name = f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-{state_machine_id}"
+        return logs.LogGroup(self, construct_id, log_group_name=name, retention=retention)
 
     def _state_machine(self, construct_id: str, path: Path, log_group: logs.ILogGroup) -> sfn.StateMachine:
         """A Standard workflow from its ASL file, invoking exactly the functions its placeholders name."""
