@@ -22,13 +22,15 @@ class Topics(Construct):
         stack = Stack.of(self)
         self.key = retained_key(self, "TopicKey", "Tourniquet: encrypts the alarm and escalation topics")
         # CloudWatch alarms publish to the alarm topic as the CloudWatch service, which the AWS-managed SNS
-        # key does not admit; this customer-managed key does (with the actions the SNS guide names).
+        # key does not admit; this customer-managed key does (with the actions the SNS guide names), for
+        # this account's alarms only (no confused deputy).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
                 principals=[iam.ServicePrincipal(CLOUDWATCH)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
 

@@ -142,6 +142,8 @@ def test_cloudwatch_alarms_may_publish_to_the_alarm_topic_and_use_its_key(templa
         if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
     ]
     assert set(as_list(cloudwatch["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    # Only on behalf of this account's alarms: never for another account's (no confused deputy).
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_an_existing_escalation_topic_replaces_the_stack_topic(variant_template: Template) -> None:
