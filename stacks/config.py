@@ -93,6 +93,12 @@ class TourniquetConfig(BaseModel):
     )
     escalation_topic_arn: str | None = None
     table_deletion_protection: bool = True
+    reserved_concurrency: bool = Field(
+        default=False,
+        description="Reserve concurrency for the functions a flood of alerts runs hardest (70 in all, see "
+        "FUNCTIONS). Off by default: Lambda keeps 100 executions unreserved, so reservations fail the "
+        "deploy in an account whose concurrency quota is below 170.",
+    )
 
     @field_validator("slack_channel")
     @classmethod

@@ -34,7 +34,8 @@ class FunctionSpec:
     # The ASL placeholder that receives this function's ARN (in whichever workflow names it); None for the
     # functions behind the HTTP API.
     placeholder: str | None = None
-    # A cap (and a guarantee) for functions a flood of alerts or requests would run without limit.
+    # A cap (and a guarantee) for functions a flood of alerts or requests would run without limit, applied
+    # when the config's reserved_concurrency is on. Their throttle alarms watch them either way.
     reserved_concurrency: int | None = None
 
 
@@ -224,6 +225,7 @@ class Functions(Construct):
         self._credentials = credentials
         environment = self._environment(config)
         code = function_code()
+        self._reserve_concurrency = config.reserved_concurrency
         self.functions: dict[str, lambda_.Function] = {
             spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
         }
@@ -242,8 +244,8 @@ class Functions(Construct):
         }
 
     @property
-    def capped(self) -> dict[str, lambda_.Function]:
-        """The functions a flood of alerts or requests runs hardest (those with a concurrency cap)."""
+    def flood_facing(self) -> dict[str, lambda_.Function]:
+        """The functions a flood of alerts or requests runs hardest (those given a concurrency cap)."""
         return {
             spec.construct_id: self.functions[spec.construct_id]
             for spec in FUNCTIONS
@@ -320,7 +322,7 @@ class Functions(Construct):
             description=spec.description,
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
-            reserved_concurrent_executions=spec.reserved_concurrency,
+            reserved_concurrent_executions=spec.reserved_concurrency if self._reserve_concurrency else None,
             role=role,
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE,

@@ -94,7 +94,7 @@ class TourniquetStack(Stack):
             state_machine_logs=workflows.incident_response_logs,
             expiry_state=workflows.expiry_state,
             functions=functions.functions,
-            throttled_functions=functions.capped,
+            throttled_functions=functions.flood_facing,
             dead_letter_queues=triggers.dead_letter_queues,
         )
 

@@ -34,6 +34,7 @@ VARIANT = {
         "dry_run": True,
         "escalation_topic_arn": EXISTING_TOPIC_ARN,
         "table_deletion_protection": False,
+        "reserved_concurrency": True,
     }
 }
 

@@ -50,6 +50,7 @@ def test_cdk_json_holds_a_complete_valid_config() -> None:
         dry_run=False,
         escalation_topic_arn=None,
         table_deletion_protection=True,
+        reserved_concurrency=False,
     )
     assert config.dedup_window_seconds == 3600
 
@@ -70,6 +71,7 @@ def test_defaults_apply_to_keys_left_out() -> None:
     assert config.dry_run is False
     assert config.escalation_topic_arn is None
     assert config.table_deletion_protection is True
+    assert config.reserved_concurrency is False
 
 
 @pytest.mark.parametrize(
@@ -107,6 +109,7 @@ def test_defaults_apply_to_keys_left_out() -> None:
         ("escalation_topic_arn", "arn:aws:sqs:eu-west-1:123456789012:queue"),
         ("escalation_topic_arn", "arn:aws:sns:eu-west-1:123456789012:pager.fifo"),
         ("table_deletion_protection", "maybe"),
+        ("reserved_concurrency", "lots"),
     ],
 )
 def test_an_invalid_value_fails_with_one_line_naming_the_key(key: str, value: Any) -> None:
