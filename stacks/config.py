@@ -91,6 +91,19 @@ class TourniquetConfig(BaseModel):
     release_offer_days: int = Field(
         default=30, ge=1, le=365, description="How long a closed incident's card offers the Release button."
     )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long approvals, release offers and the records of ignored, resolved and unattached "
+        "events are kept before they expire (DynamoDB TTL).",
+    )
+    webhook_max_alerts: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="The most alerts one webhook request may carry; a larger one is refused (413).",
+    )
     escalation_topic_arn: str | None = None
     table_deletion_protection: bool = True
     reserved_concurrency: bool = Field(

@@ -35,6 +35,8 @@ VARIANT = {
         "escalation_topic_arn": EXISTING_TOPIC_ARN,
         "table_deletion_protection": False,
         "reserved_concurrency": True,
+        "retention_days": 30,
+        "webhook_max_alerts": 250,
     }
 }
 
