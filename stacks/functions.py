@@ -256,13 +256,14 @@ class Functions(Construct):
 
     def use_workflows(self, *, incident_response: sfn.StateMachine, release: sfn.StateMachine) -> None:
         """Give the HTTP edge functions the workflows they start or answer: their ARNs and the grants."""
-        values: Mapping[str, str] = {
+        values = {
             "STATE_MACHINE_ARN": incident_response.state_machine_arn,
             "RELEASE_STATE_MACHINE_ARN": release.state_machine_arn,
         }
         for spec in FUNCTIONS:
-            for name in set(spec.environment) & set(WORKFLOW_ENVIRONMENT):
-                self.functions[spec.construct_id].add_environment(name, values[name])
+            for name in spec.environment:
+                if name in WORKFLOW_ENVIRONMENT:
+                    self.functions[spec.construct_id].add_environment(name, values[name])
         interaction, webhook = self.functions["SlackInteraction"], self.functions["Webhook"]
         # Only the approval path answers a waiting task, and only of the incident-response workflow.
         interaction.add_to_role_policy(
