@@ -1,5 +1,5 @@
 """Alarms: on failed and stuck executions, expired approvals, every function's errors, throttling of the
-capped functions and every dead-letter queue, all sent to the encrypted alarm topic."""
+flood-facing functions and every dead-letter queue, all sent to the encrypted alarm topic."""
 
 from __future__ import annotations
 
