@@ -95,8 +95,8 @@ class TourniquetConfig(BaseModel):
         default=90,
         ge=1,
         le=3650,
-        description="How long approvals, release offers and the records of ignored, resolved and unattached "
-        "events are kept before they expire (DynamoDB TTL).",
+        description="How long approvals and release offers (past their deadline) and the records of ignored, "
+        "resolved and unattached events are kept before DynamoDB's TTL deletes them.",
     )
     webhook_max_alerts: int = Field(
         default=100,
