@@ -91,8 +91,27 @@ class TourniquetConfig(BaseModel):
     release_offer_days: int = Field(
         default=30, ge=1, le=365, description="How long a closed incident's card offers the Release button."
     )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long approvals and release offers (past their deadline) and the records of ignored, "
+        "resolved and unattached events are kept before DynamoDB's TTL deletes them.",
+    )
+    webhook_max_alerts: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="The most alerts one webhook request may carry; a larger one is refused (413).",
+    )
     escalation_topic_arn: str | None = None
     table_deletion_protection: bool = True
+    reserved_concurrency: bool = Field(
+        default=False,
+        description="Reserve concurrency for the functions a flood of alerts runs hardest (70 in all, see "
+        "FUNCTIONS). Off by default: Lambda keeps 100 executions unreserved, so reservations fail the "
+        "deploy in an account whose concurrency quota is below 170.",
+    )
 
     @field_validator("slack_channel")
     @classmethod

@@ -73,14 +73,21 @@ CONTAINMENT_ACTIONS = (
     *QUARANTINE_PROFILE_ACTIONS,
     "iam:PassRole",
 )
+# Starting an instance whose volumes are encrypted with a customer-managed key has EC2 create a KMS grant on
+# the key, as the caller: without it the instance goes from pending back to stopped. Creating a snapshot of
+# an encrypted volume needs no key permission (the snapshot reuses the volume's data key), nor does
+# stopping, so containment has no such grant.
+KEY_GRANT_ACTIONS = ("kms:CreateGrant",)
 # What release calls to put each undo record back: untag, evidence settings, groups per ENI, the address, the
-# instance's own profile (passing its own role to EC2), start, rejoin the fleet, reactivate the key and delete
-# the incident's deny policies. Nothing that creates, stops, detaches or writes a policy.
+# instance's own profile (passing its own role to EC2), start (with the key grant it implies), rejoin the
+# fleet, reactivate the key and delete the incident's deny policies. Nothing that creates, stops, detaches or
+# writes a policy.
 RELEASE_ACTIONS = (
     *TAG_ACTIONS,
     "ec2:ModifyInstanceAttribute",
     "ec2:ModifyNetworkInterfaceAttribute",
     "ec2:StartInstances",
+    *KEY_GRANT_ACTIONS,
     "ec2:AssociateAddress",
     "ec2:AssociateIamInstanceProfile",
     "ec2:DisassociateIamInstanceProfile",
@@ -225,6 +232,15 @@ def _grant(stack: Stack, fn: lambda_.Function, protected_tag_key: str, *, releas
     allow(SECURITY_GROUP_RULE_ACTIONS, [arn("ec2", "security-group-rule", "*")])
     allow(SCALING_ACTIONS, [scaling_groups])
     allow(LOAD_BALANCER_ACTIONS, [target_groups, classic_balancers])
+    # Only grants EC2 creates for its own use (the volumes of the instance it starts), on this account's keys.
+    allow(
+        KEY_GRANT_ACTIONS,
+        [arn("kms", "key", "*")],
+        {
+            "Bool": {"kms:GrantIsForAWSResource": "true"},
+            "StringEquals": {"kms:ViaService": f"ec2.{stack.region}.amazonaws.com"},
+        },
+    )
 
     allow(USER_ACTIONS, [users])
     allow(ROLE_POLICY_ACTIONS, [roles])
@@ -312,5 +328,11 @@ def _acknowledge(role: iam.IRole, *, release: bool) -> None:
             for finding, reason in findings.items()
             if not any(kind in finding for kind in (":security-group", "::snapshot/"))
         }
+        findings["Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"] = (
+            "Starting an instance whose EBS volumes are encrypted with a customer-managed key has EC2 "
+            "create a grant on that key as the caller; which key encrypts the volumes is known only at run "
+            "time. kms:CreateGrant only, only through EC2 in this region (kms:ViaService), and only for "
+            "grants an AWS service creates for its own resource (kms:GrantIsForAWSResource)."
+        )
     for finding, reason in findings.items():
         acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)

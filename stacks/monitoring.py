@@ -96,8 +96,9 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}Throttles",
                 fn.metric_throttles(period=PERIOD, statistic="Sum"),
-                f"The {name} function hit its reserved concurrency: requests arrive faster than it may "
-                "run them, and the callers retry.",
+                f"The {name} function was throttled: requests arrive faster than its reserved concurrency "
+                "(or, without one, the account's unreserved concurrency) lets it run them, and the callers "
+                "retry.",
             )
         for name, queue in dead_letter_queues.items():
             self._alarm(

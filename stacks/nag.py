@@ -15,3 +15,7 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     (``AwsSolutions-IAM5[Resource::*]``); a rule is never acknowledged for a whole stack.
     """
     Validations.of(scope).acknowledge(Acknowledgment(id=f"{PLUGIN}::{finding}", reason=reason))
+
+
+# Shared by every role with active tracing (the functions and the state machines).
+XRAY_REASON = "xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) support only Resource '*'."

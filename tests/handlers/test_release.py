@@ -391,26 +391,59 @@ READ_VERBS = ("Describe", "Get", "List")
 RELEASED_SERVICES = ("ec2", "autoscaling", "elasticloadbalancing", "iam")
 
 
-def recorded_writes(calls: list[tuple[str, str]]) -> set[str]:
+# (IAM service prefix, operation, parameters) of one call.
+Recorded = tuple[str, str, dict[str, Any]]
+
+
+def recorded_writes(calls: list[Recorded]) -> set[str]:
     return {
         f"{service}:{operation}"
-        for service, operation in calls
+        for service, operation, _ in calls
         if service in RELEASED_SERVICES and not operation.startswith(READ_VERBS)
     }
 
 
-def recording_calls(calls: list[tuple[str, str]]) -> Callable[..., Any]:
-    """botocore's API call, noting ``(IAM service prefix, operation)`` for every call on any thread."""
+def implied_writes(calls: list[Recorded]) -> set[str]:
+    """Permissions AWS checks against the caller beyond the calls themselves: to start an instance, EC2
+    creates a KMS grant as the caller on each customer-managed key that encrypts one of its volumes."""
+    started = [
+        instance
+        for service, operation, params in calls
+        if (service, operation) == ("ec2", "StartInstances")
+        for instance in params["InstanceIds"]
+    ]
+    if not started:
+        return set()
+    volumes = moto_client("ec2").describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": started}]
+    )["Volumes"]
+    kms = moto_client("kms")
+    keys = {volume["KmsKeyId"] for volume in volumes if volume.get("KmsKeyId")}
+    managers = {kms.describe_key(KeyId=key)["KeyMetadata"]["KeyManager"] for key in keys}
+    return {"kms:CreateGrant"} if "CUSTOMER" in managers else set()
+
+
+def recording_calls(calls: list[Recorded]) -> Callable[..., Any]:
+    """botocore's API call, noting ``(service prefix, operation, params)`` of every call, on any thread."""
     original = BaseClient._make_api_call
 
     def record(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        calls.append((client.meta.service_model.signing_name, operation))
+        calls.append((client.meta.service_model.signing_name, operation, params))
         return original(client, operation, params)
 
     return record
 
 
+def attach_volume_encrypted_with_a_customer_managed_key(instance_id: str) -> None:
+    key = moto_client("kms").create_key(Description="application data")["KeyMetadata"]["Arn"]
+    ec2 = moto_client("ec2")
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=10, Encrypted=True, KmsKeyId=key)
+    ec2.attach_volume(VolumeId=volume["VolumeId"], InstanceId=instance_id, Device="/dev/sdi")
+
+
 def test_release_makes_only_the_calls_the_release_role_grants(exposed, monkeypatch):
+    # Release starts the stopped instance again; one of its volumes is encrypted with the account's own key.
+    attach_volume_encrypted_with_a_customer_managed_key(exposed.lab.instance_id)
     contain_all(exposed.lab)
     iam = moto_client("iam")
     iam.create_user(UserName="deploy-bot")
@@ -425,12 +458,14 @@ def test_release_makes_only_the_calls_the_release_role_grants(exposed, monkeypat
         open_incident(incident)
         for name in names:
             contain({"action": name, "mode": "auto", "incident_id": incident, "target": target}, None)
-    calls: list[tuple[str, str]] = []
+    calls: list[Recorded] = []
     monkeypatch.setattr(BaseClient, "_make_api_call", recording_calls(calls))
 
     for incident in (INCIDENT, "inc-user00000001", "inc-role00000001"):
         assert release({"incident_id": incident, "actor": "U0SECLEAD"}, None)["status"] == "released"
 
-    writes = recorded_writes(calls)
+    monkeypatch.undo()
+    writes = recorded_writes(calls) | implied_writes(calls)
+    assert "kms:CreateGrant" in writes
     assert writes <= set(RELEASE_ACTIONS)
     assert writes | NOT_EXERCISED == set(RELEASE_ACTIONS)

@@ -10,7 +10,7 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.synth import Synthesis, synthesize
-from stacks.tourniquet_stack import ASL_PATH
+from stacks.workflows import ASL_PATH
 from tests.infra.cfn import Template
 
 EXISTING_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:security-pager"
@@ -34,6 +34,9 @@ VARIANT = {
         "dry_run": True,
         "escalation_topic_arn": EXISTING_TOPIC_ARN,
         "table_deletion_protection": False,
+        "reserved_concurrency": True,
+        "retention_days": 30,
+        "webhook_max_alerts": 250,
     }
 }
 

@@ -12,6 +12,8 @@ from stacks.bundling import LAMBDAS_DIR, RUNTIME, BundlingFailed, LocalBundling,
 from stacks.config import PROJECT_ROOT
 
 VENDORED = ("aws-lambda-powertools", "pydantic", "pydantic-settings", "slack-sdk")
+# The SDK is vendored too: the copy the Lambda runtime bundles differs by region and date.
+SDK = ("boto3", "botocore")
 
 
 def pins(lines: list[str]) -> dict[str, str]:
@@ -28,10 +30,27 @@ def requirement_lines() -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
+def locked_versions() -> dict[str, str]:
+    lock = tomllib.loads((PROJECT_ROOT / "uv.lock").read_text())
+    return {package["name"]: package["version"] for package in lock["package"] if "version" in package}
+
+
 def test_every_vendored_requirement_is_pinned_exactly() -> None:
     lines = requirement_lines()
     assert len(pins(lines)) == len(lines)
-    assert "boto3" not in pins(lines)  # the runtime provides it
+
+
+def test_the_sdk_is_vendored_at_the_locked_version() -> None:
+    vendored, locked = pins(requirement_lines()), locked_versions()
+    for name in SDK:
+        assert vendored[name] == locked[name], name
+    # With its closure, which botocore and s3transfer need at import.
+    assert {"s3transfer", "urllib3", "python-dateutil", "six", "jmespath"} <= set(vendored)
+
+
+def test_the_functions_run_the_versions_the_tests_run() -> None:
+    vendored, locked = pins(requirement_lines()), locked_versions()
+    assert vendored == {name: locked.get(name) for name in vendored}
 
 
 def test_vendored_pins_match_pyproject() -> None:

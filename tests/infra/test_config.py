@@ -50,6 +50,9 @@ def test_cdk_json_holds_a_complete_valid_config() -> None:
         dry_run=False,
         escalation_topic_arn=None,
         table_deletion_protection=True,
+        reserved_concurrency=False,
+        retention_days=90,
+        webhook_max_alerts=100,
     )
     assert config.dedup_window_seconds == 3600
 
@@ -70,6 +73,9 @@ def test_defaults_apply_to_keys_left_out() -> None:
     assert config.dry_run is False
     assert config.escalation_topic_arn is None
     assert config.table_deletion_protection is True
+    assert config.reserved_concurrency is False
+    assert config.retention_days == 90
+    assert config.webhook_max_alerts == 100
 
 
 @pytest.mark.parametrize(
@@ -107,6 +113,12 @@ def test_defaults_apply_to_keys_left_out() -> None:
         ("escalation_topic_arn", "arn:aws:sqs:eu-west-1:123456789012:queue"),
         ("escalation_topic_arn", "arn:aws:sns:eu-west-1:123456789012:pager.fifo"),
         ("table_deletion_protection", "maybe"),
+        ("reserved_concurrency", "lots"),
+        ("retention_days", 0),
+        ("retention_days", 3651),
+        ("retention_days", "forever"),
+        ("webhook_max_alerts", 0),
+        ("webhook_max_alerts", 1001),
     ],
 )
 def test_an_invalid_value_fails_with_one_line_naming_the_key(key: str, value: Any) -> None:
@@ -180,6 +192,16 @@ def test_release_may_need_two_approvers_and_is_offered_for_the_configured_days()
     assert config.release_offer_days == 7
     with pytest.raises(ConfigError, match="release_offer_days"):
         load_config(context_with(release_offer_days=0))
+
+
+@pytest.mark.parametrize("value", [1, 3650])
+def test_retention_may_be_a_day_to_ten_years(value: int) -> None:
+    assert load_config(context_with(retention_days=value)).retention_days == value
+
+
+@pytest.mark.parametrize("value", [1, 1000])
+def test_a_webhook_request_may_carry_one_to_a_thousand_alerts(value: int) -> None:
+    assert load_config(context_with(webhook_max_alerts=value)).webhook_max_alerts == value
 
 
 def test_an_unknown_key_is_named() -> None:

@@ -26,6 +26,7 @@ from stacks.containment import (
     SECURITY_GROUP_RULE_ACTIONS,
     TAG_KEYS,
 )
+from stacks.storage import TABLE_KEY_ACTIONS
 from stacks.tourniquet_stack import STACK_NAME
 from tests.infra.calls import missing_reads, planned_calls, reads, unused_grants
 from tests.infra.cfn import (
@@ -48,7 +49,17 @@ CONTAIN = "tourniquet.containment.handler.contain"
 IMPLIED = {"iam:TagRole", "iam:PassRole"}
 READ_VERBS = ("Describe", "Get", "List")
 # What the role does besides containing: its logs and traces, the incident record and the table's key.
-OTHER_DUTIES = ("logs:", "xray:", "dynamodb:", "kms:")
+OTHER_DUTIES = ("logs:", "xray:", "dynamodb:")
+TABLE_KEY = frozenset(TABLE_KEY_ACTIONS)
+
+
+def is_write(action: str) -> bool:
+    """A containment or release write: not a read, and not one of the role's other duties."""
+    return (
+        not action.partition(":")[2].startswith(READ_VERBS)
+        and not action.startswith(OTHER_DUTIES)
+        and action not in TABLE_KEY
+    )
 
 
 def contain_statements(template: Template) -> list[dict[str, Any]]:
@@ -66,11 +77,7 @@ def test_the_scan_finds_the_containment_calls() -> None:
 def test_the_role_grants_every_planned_call_and_nothing_else(template: Template) -> None:
     assert planned_calls("containment") | IMPLIED == set(CONTAINMENT_ACTIONS)
     granted = allowed_actions(contain_statements(template))
-    writes = {
-        action
-        for action in granted
-        if not action.partition(":")[2].startswith(READ_VERBS) and not action.startswith(OTHER_DUTIES)
-    }
+    writes = {action for action in granted if is_write(action)}
     assert writes == set(CONTAINMENT_ACTIONS)
 
 
@@ -78,7 +85,9 @@ def test_the_role_grants_every_read(template: Template) -> None:
     granted = allowed_actions(contain_statements(template))
     assert missing_reads("containment", granted) == set()
     reads_granted = {
-        a for a in granted if a.partition(":")[2].startswith(READ_VERBS) and not a.startswith(OTHER_DUTIES)
+        a
+        for a in granted
+        if a.partition(":")[2].startswith(READ_VERBS) and not a.startswith((*OTHER_DUTIES, "kms:"))
     }
     assert reads_granted == set(READ_ACTIONS) | set(IAM_READ_ACTIONS)
     assert unused_grants("containment", reads_granted) == set()
@@ -203,11 +212,7 @@ def release_statements(template: Template) -> list[dict[str, Any]]:
 
 def test_release_may_make_only_the_release_calls(template: Template) -> None:
     granted = allowed_actions(release_statements(template))
-    writes = {
-        action
-        for action in granted
-        if not action.partition(":")[2].startswith(READ_VERBS) and not action.startswith(OTHER_DUTIES)
-    }
+    writes = {action for action in granted if is_write(action)}
     assert writes == set(RELEASE_ACTIONS)
     # Nothing that contains: no stopping, detaching, snapshots, policies written or quarantine created.
     assert not writes & {
@@ -232,3 +237,37 @@ def test_release_runs_under_the_same_scoping_and_denies_as_containment(template:
     assert QUARANTINE_NAME not in resources
     (passing,) = granting(release, "iam:PassRole")
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+
+
+def test_release_lets_ec2_use_the_accounts_keys_only_to_start_instances(template: Template) -> None:
+    # Starting an instance whose volumes are encrypted with a customer-managed key has EC2 create a KMS grant
+    # as the caller (tests/handlers/test_release.py counts it). Only for EC2 in this region, and only a grant
+    # an AWS service creates for its own resource, on the keys of this account and region.
+    (grant,) = granting(release_statements(template), "kms:CreateGrant")
+    assert actions(grant) == {"kms:CreateGrant"}
+    assert grant["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":kms:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":key/*",
+            ],
+        ]
+    }
+    assert grant["Condition"] == {
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+        "StringEquals": {
+            "kms:ViaService": {"Fn::Join": ["", ["ec2.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+        },
+    }
+
+
+def test_containment_creates_no_key_grants(template: Template) -> None:
+    # Snapshots of an encrypted volume reuse the volume's data key, and stopping needs no key: containment
+    # never has EC2 create a grant.
+    assert not granting(contain_statements(template), "kms:CreateGrant")

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from stacks.config import PROJECT_ROOT
-from stacks.tourniquet_stack import FUNCTIONS, FunctionSpec
+from stacks.functions import FUNCTIONS, FunctionSpec
 from tests.infra.cfn import Template, function_by_handler, one, only, resources
 from tests.infra.conftest import EXISTING_TOPIC_ARN
 
@@ -56,9 +56,17 @@ def test_runtime_architecture_limits_tracing_and_logs(template: Template, spec: 
     assert template["Resources"][log_group]["Properties"]["RetentionInDays"] > 0
 
 
+def test_a_default_deploy_reserves_no_concurrency(template: Template) -> None:
+    # Lambda keeps 100 executions unreserved: reservations fail the deploy where the account's quota is low.
+    for lid, fn in resources(template, "AWS::Lambda::Function").items():
+        assert "ReservedConcurrentExecutions" not in fn["Properties"], lid
+
+
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
-def test_reserved_concurrency_where_a_flood_could_hurt(template: Template, spec: FunctionSpec) -> None:
-    _, fn = function_by_handler(template, spec.handler)
+def test_reserved_concurrency_where_a_flood_could_hurt_when_configured(
+    variant_template: Template, spec: FunctionSpec
+) -> None:
+    _, fn = function_by_handler(variant_template, spec.handler)
     assert fn["Properties"].get("ReservedConcurrentExecutions") == spec.reserved_concurrency
 
 
@@ -111,6 +119,8 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "DRY_RUN": "false",
         "RELEASE_OFFER_SECONDS": str(30 * 24 * 3600),
         "RELEASE_STATE_MACHINE_ARN": {"Ref": release_id},
+        "RETENTION_DAYS": "90",
+        "WEBHOOK_MAX_ALERTS": "100",
     }
     seen = set()
     for fn in resources(template, "AWS::Lambda::Function").values():
@@ -145,6 +155,38 @@ def test_environment_values_follow_the_config(variant_template: Template) -> Non
     assert contain["Properties"]["Environment"]["Variables"]["PROTECTED_TAG_KEY"] == "team:do-not-touch"
     _, dedup = function_by_handler(variant_template, "tourniquet.incidents.handler.deduplicate")
     assert dedup["Properties"]["Environment"]["Variables"]["DEDUP_WINDOW_SECONDS"] == "900"
+    assert dedup["Properties"]["Environment"]["Variables"]["RETENTION_DAYS"] == "30"
+    _, webhook = function_by_handler(variant_template, "tourniquet.intake.webhook.handle")
+    assert webhook["Properties"]["Environment"]["Variables"]["WEBHOOK_MAX_ALERTS"] == "250"
+
+
+@pytest.mark.parametrize(
+    ("variable", "handlers"),
+    [
+        # The functions that write approvals, release offers and the records of ignored, resolved and
+        # unattached events, which expire after the retention.
+        (
+            "RETENTION_DAYS",
+            {
+                "tourniquet.incidents.handler.deduplicate",
+                "tourniquet.approval.handler.request_approval",
+                "tourniquet.notify.handler.notify",
+                "tourniquet.incidents.handler.record",
+            },
+        ),
+        # The most alerts one webhook request may carry (more is answered 413).
+        ("WEBHOOK_MAX_ALERTS", {"tourniquet.intake.webhook.handle"}),
+    ],
+)
+def test_retention_and_the_webhook_limit_reach_the_functions_that_apply_them(
+    template: Template, variable: str, handlers: set[str]
+) -> None:
+    receiving = {
+        fn["Properties"]["Handler"]
+        for fn in resources(template, "AWS::Lambda::Function").values()
+        if variable in fn["Properties"]["Environment"]["Variables"]
+    }
+    assert receiving == handlers
 
 
 def test_no_secret_material_in_any_environment(template: Template) -> None:
@@ -161,4 +203,5 @@ def test_webhook_environment_is_what_its_handler_reads(template: Template) -> No
         "TABLE_NAME",
         "WEBHOOK_SECRET_ARN",
         "STATE_MACHINE_ARN",
+        "WEBHOOK_MAX_ALERTS",
     }

@@ -7,14 +7,10 @@ from typing import Any
 
 import pytest
 
-from stacks.tourniquet_stack import (
-    APPROVAL_PARTITIONS,
-    DIAGNOSTIC_IAM_READS,
-    DIAGNOSTIC_READS,
-    RESOURCE_STAR_WRITE_ACTIONS,
-    TABLE_KEY_ACTIONS,
-    TOPIC_KEY_ACTIONS,
-)
+from stacks.functions import APPROVAL_PARTITIONS, DIAGNOSTIC_IAM_READS, DIAGNOSTIC_READS
+from stacks.storage import TABLE_KEY_ACTIONS
+from stacks.topics import TOPIC_KEY_ACTIONS
+from stacks.tourniquet_stack import RESOURCE_STAR_WRITE_ACTIONS
 from tests.infra.calls import missing_reads, unused_grants
 from tests.infra.cfn import (
     Template,

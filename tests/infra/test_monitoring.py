@@ -1,5 +1,5 @@
 """Alarms: on failed and stuck executions, expired approvals, every function's errors, throttling of the
-capped functions and every dead-letter queue, all sent to the encrypted alarm topic."""
+flood-facing functions and every dead-letter queue, all sent to the encrypted alarm topic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stacks.config import OWN_ALARM_PREFIX
-from stacks.tourniquet_stack import FUNCTIONS
+from stacks.functions import FUNCTIONS
 from tests.infra.cfn import Template, function_by_handler, one, only, resources
 
 
@@ -62,8 +62,11 @@ def test_every_function_has_an_error_alarm(template: Template) -> None:
         assert dimension(props) == ("FunctionName", {"Ref": function_id})
 
 
-def test_every_capped_function_has_a_throttle_alarm(template: Template) -> None:
-    found = alarms(template)
+@pytest.mark.parametrize("fixture", ["template", "variant_template"])
+def test_every_flood_facing_function_has_a_throttle_alarm_with_or_without_reservations(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    found = alarms(request.getfixturevalue(fixture))
     throttled = {name for name, props in found.items() if props["MetricName"] == "Throttles"}
     assert throttled == {
         f"{OWN_ALARM_PREFIX}{spec.construct_id}Throttles"

@@ -72,7 +72,7 @@ def test_acknowledgments_are_on_single_constructs_with_a_reason(synthesis: Synth
     acknowledged = registered(synthesis)
     assert acknowledged
     for path, finding in acknowledged:
-        # Never the app or the whole stack: a construct inside it, such as Tourniquet/ContainRole.
+        # Never the app or the whole stack: a construct inside it, such as Tourniquet/Functions/ContainRole.
         assert path.startswith(f"{STACK_NAME}/"), path
         reason = synthesis.acknowledgments[f"/{path}"][finding]
         assert len(reason) >= MIN_REASON_LENGTH, f"{path} {finding}: {reason!r}"
@@ -96,7 +96,7 @@ def test_containment_wildcard_resources_are_acknowledged_one_by_one(synthesis: S
     contain = {
         finding.removeprefix(f"{PLUGIN}::AwsSolutions-IAM5")
         for path, finding in registered(synthesis)
-        if path == f"{STACK_NAME}/ContainRole" and "IAM5[Resource::" in finding
+        if path == f"{STACK_NAME}/Functions/ContainRole" and "IAM5[Resource::" in finding
     }
     assert contain == {
         "[Resource::*]",

@@ -7,16 +7,9 @@ from typing import Any
 
 import pytest
 
-from stacks.tourniquet_stack import (
-    EVENT_RETRY_ATTEMPTS,
-    INCIDENTS_BY_TYPE_INDEX,
-    INDEX_PARTITION_KEY,
-    INDEX_SORT_KEY,
-    SLACK_INTERACTIONS_PATH,
-    SLACK_THROTTLE,
-    WEBHOOK_PATH,
-    WEBHOOK_THROTTLE,
-)
+from stacks.http_edge import SLACK_INTERACTIONS_PATH, SLACK_THROTTLE, WEBHOOK_PATH, WEBHOOK_THROTTLE
+from stacks.storage import INCIDENTS_BY_TYPE_INDEX, INDEX_PARTITION_KEY, INDEX_SORT_KEY
+from stacks.triggers import EVENT_RETRY_ATTEMPTS
 from tests.infra.cfn import Template, as_list, function_by_handler, one, only, resources
 
 DAY_SECONDS = 24 * 3600
@@ -149,6 +142,8 @@ def test_cloudwatch_alarms_may_publish_to_the_alarm_topic_and_use_its_key(templa
         if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
     ]
     assert set(as_list(cloudwatch["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    # Only on behalf of this account's alarms: never for another account's (no confused deputy).
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_an_existing_escalation_topic_replaces_the_stack_topic(variant_template: Template) -> None:

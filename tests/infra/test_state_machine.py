@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from stacks.asl import DefinitionError, approval_expiry_state, placeholders
+from stacks.functions import FUNCTIONS
 from stacks.synth import render_definition
-from stacks.tourniquet_stack import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, FUNCTIONS, RELEASE_ASL_PATH
+from stacks.tourniquet_stack import STACK_NAME
+from stacks.workflows import ASL_PATH, ESCALATION_TOPIC_PLACEHOLDER, RELEASE_ASL_PATH
 from tests.infra.cfn import (
     Template,
     actions,
@@ -112,6 +114,16 @@ def test_standard_workflow_with_full_logging_and_tracing(template: Template, wor
     (destination,) = logging["Destinations"]
     log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     assert template["Resources"][log_group]["Properties"]["RetentionInDays"] > 0
+
+
+@each_workflow
+def test_the_execution_log_is_a_vended_log_group(template: Template, workflow: str) -> None:
+    _, machine = one(template, STATE_MACHINE, workflow)
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    # Under /aws/vendedlogs/, log delivery does not grow the account's size-limited log resource policy.
+    name = template["Resources"][log_group]["Properties"]["LogGroupName"]
+    assert name == f"/aws/vendedlogs/states/{STACK_NAME}-{workflow}"
 
 
 @each_workflow

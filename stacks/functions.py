@@ -1,0 +1,397 @@
+"""The Lambda functions: one asset, one role and one log group per function, and what each role may do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.bundling import RUNTIME, function_code
+from stacks.config import TourniquetConfig
+from stacks.containment import grant_containment, grant_release
+from stacks.credentials import Credentials, grant_secret_value
+from stacks.nag import XRAY_REASON, acknowledge
+from stacks.storage import TABLE_APPEND, TABLE_READ, TABLE_WRITE, AuditStorage
+from stacks.topics import Topics
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function of the shared asset."""
+
+    construct_id: str
+    handler: str
+    description: str
+    environment: tuple[str, ...]
+    timeout_seconds: int = 10
+    memory_mb: int = 256
+    # The ASL placeholder that receives this function's ARN (in whichever workflow names it); None for the
+    # functions behind the HTTP API.
+    placeholder: str | None = None
+    # A cap (and a guarantee) for functions a flood of alerts or requests would run without limit, applied
+    # when the config's reserved_concurrency is on. Their throttle alarms watch them either way.
+    reserved_concurrency: int | None = None
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "Normalize",
+        "tourniquet.intake.handler.normalize",
+        "Turns a raw alert into the normalized alert model, or explains why it is ignored.",
+        environment=(),
+        placeholder="NormalizeFunctionArn",
+        reserved_concurrency=25,
+    ),
+    FunctionSpec(
+        "Deduplicate",
+        "tourniquet.incidents.handler.deduplicate",
+        "Opens an incident or folds the alert into an open one.",
+        environment=("TABLE_NAME", "DEDUP_WINDOW_SECONDS", "RETENTION_DAYS"),
+        placeholder="DeduplicateFunctionArn",
+        reserved_concurrency=25,
+    ),
+    FunctionSpec(
+        "Diagnose",
+        "tourniquet.diagnostics.handler.diagnose",
+        "Read-only diagnostics of the affected resource.",
+        environment=("TABLE_NAME", "PROTECTED_TAG_KEY"),
+        timeout_seconds=15,
+        placeholder="DiagnoseFunctionArn",
+    ),
+    FunctionSpec(
+        "Plan",
+        "tourniquet.playbooks.handler.plan",
+        "Chooses the playbook: automatic steps and steps that wait for approval.",
+        environment=("APPROVAL_TIMEOUT_SECONDS", "DRY_RUN", "PROTECTED_TAG_KEY", "PROTECTED_PRINCIPALS"),
+        placeholder="PlanFunctionArn",
+    ),
+    FunctionSpec(
+        "Contain",
+        "tourniquet.containment.handler.contain",
+        "Runs one containment action: record the before-state, act, verify.",
+        environment=("TABLE_NAME", "PROTECTED_TAG_KEY", "DRY_RUN"),
+        timeout_seconds=60,
+        placeholder="ContainFunctionArn",
+    ),
+    FunctionSpec(
+        "Release",
+        "tourniquet.containment.handler.release",
+        "Returns what an incident contained to its recorded before-state, verified; snapshots are kept.",
+        environment=("TABLE_NAME", "PROTECTED_TAG_KEY"),
+        # A stopped instance is started and waited for (up to three minutes) before it rejoins its fleet.
+        timeout_seconds=280,
+        placeholder="ReleaseFunctionArn",
+    ),
+    FunctionSpec(
+        "RequestApproval",
+        "tourniquet.approval.handler.request_approval",
+        "Posts the Slack approval card and keeps the task token server-side.",
+        environment=(
+            "TABLE_NAME",
+            "SLACK_SECRET_ARN",
+            "SLACK_CHANNEL",
+            "ESCALATION_TOPIC_ARN",
+            "TWO_PERSON_ACTIONS",
+            "RETENTION_DAYS",
+        ),
+        timeout_seconds=15,
+        placeholder="RequestApprovalFunctionArn",
+    ),
+    FunctionSpec(
+        "SlackInteraction",
+        "tourniquet.approval.handler.slack_interaction",
+        "Verifies a Slack button click and answers the waiting task exactly once.",
+        environment=(
+            "TABLE_NAME",
+            "SLACK_SECRET_ARN",
+            "APPROVERS",
+            "APPROVER_GROUPS",
+            "SLACK_TEAM_ID",
+            "SLACK_APP_ID",
+            "RELEASE_STATE_MACHINE_ARN",
+        ),
+        # Slack wants an answer within 3 s; more memory buys a faster cold start.
+        memory_mb=512,
+        # Kept free for approvers while a flood of alerts runs the rest of the account's concurrency.
+        reserved_concurrency=10,
+    ),
+    FunctionSpec(
+        "Webhook",
+        "tourniquet.intake.webhook.handle",
+        "Authenticates a Grafana or Alertmanager webhook and starts the incident response.",
+        environment=("TABLE_NAME", "WEBHOOK_SECRET_ARN", "STATE_MACHINE_ARN", "WEBHOOK_MAX_ALERTS"),
+        reserved_concurrency=10,
+    ),
+    FunctionSpec(
+        "Record",
+        "tourniquet.incidents.handler.record",
+        "Records ignored events, outcomes and failures on the incident.",
+        environment=("TABLE_NAME", "RETENTION_DAYS"),
+        timeout_seconds=15,
+        placeholder="RecordFunctionArn",
+    ),
+    FunctionSpec(
+        "Notify",
+        "tourniquet.notify.handler.notify",
+        "Posts duplicates, outcomes, releases and failures to Slack; offers the Release button.",
+        environment=(
+            "TABLE_NAME",
+            "SLACK_SECRET_ARN",
+            "SLACK_CHANNEL",
+            "ESCALATION_TOPIC_ARN",
+            "TWO_PERSON_ACTIONS",
+            "RELEASE_OFFER_SECONDS",
+            "RETENTION_DAYS",
+        ),
+        timeout_seconds=15,
+        placeholder="NotifyFunctionArn",
+    ),
+)
+
+# The workflows' ARNs, known only once the workflows exist (which invoke the functions): set by
+# :meth:`Functions.use_workflows`.
+WORKFLOW_ENVIRONMENT = ("STATE_MACHINE_ARN", "RELEASE_STATE_MACHINE_ARN")
+
+# The approval functions touch only approvals and the incidents they decide (their timeline and status).
+APPROVAL_PARTITIONS = ("APPROVAL#*", "INCIDENT#*")
+
+# Diagnostics only read: the instance, its status and volumes, CloudTrail, CloudWatch metrics, AWS Health, and
+# the IAM principal an alert names.
+DIAGNOSTIC_READS = (
+    "ec2:Describe*",
+    "cloudtrail:LookupEvents",
+    "cloudwatch:GetMetricData",
+    "health:DescribeEvents",
+)
+DIAGNOSTIC_IAM_READS = (
+    "iam:GetUser",
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListAccessKeys",
+    "iam:ListMFADevices",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListUserPolicies",
+    "iam:ListGroupsForUser",
+    "iam:GetLoginProfile",
+    "iam:GetRole",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:GetInstanceProfile",
+)
+
+RUNTIME_REASON = (
+    "The runtime is pinned to python3.12 on purpose: stacks/bundling.py vendors cp312 manylinux wheels "
+    "(pydantic-core) for exactly this runtime, and the runtime is supported by Lambda. Moving to a newer "
+    "runtime is a deliberate change of RUNTIME and PYTHON_VERSION together."
+)
+# Why a role holds Resource "*" besides X-Ray.
+_DESCRIBE_REASONS = {
+    "Diagnose": " The EC2 Describe, CloudTrail LookupEvents, CloudWatch GetMetricData and Health "
+    "DescribeEvents reads support only Resource '*'.",
+    "Contain": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
+    "only Resource '*'.",
+    "Release": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
+    "only Resource '*'.",
+}
+
+
+def role_of(fn: lambda_.Function) -> iam.IRole:
+    """The function's own role (every function here is given one)."""
+    if fn.role is None:
+        raise ValueError(f"{fn.node.path} has no role")
+    return fn.role
+
+
+class Functions(Construct):
+    """Every function of :data:`FUNCTIONS`, each allowed exactly what its step does."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: TourniquetConfig,
+        storage: AuditStorage,
+        topics: Topics,
+        credentials: Credentials,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._storage = storage
+        self._topics = topics
+        self._credentials = credentials
+        environment = self._environment(config)
+        code = function_code()
+        self._reserve_concurrency = config.reserved_concurrency
+        self.functions: dict[str, lambda_.Function] = {
+            spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
+        }
+        self._grant(config.protected_tag_key)
+
+    def __getitem__(self, name: str) -> lambda_.Function:
+        return self.functions[name]
+
+    @property
+    def by_placeholder(self) -> dict[str, lambda_.Function]:
+        """The workflow functions by the ASL placeholder that receives their ARN."""
+        return {
+            spec.placeholder: self.functions[spec.construct_id]
+            for spec in FUNCTIONS
+            if spec.placeholder is not None
+        }
+
+    @property
+    def flood_facing(self) -> dict[str, lambda_.Function]:
+        """The functions a flood of alerts or requests runs hardest (those given a concurrency cap)."""
+        return {
+            spec.construct_id: self.functions[spec.construct_id]
+            for spec in FUNCTIONS
+            if spec.reserved_concurrency is not None
+        }
+
+    def use_workflows(self, *, incident_response: sfn.StateMachine, release: sfn.StateMachine) -> None:
+        """Give the HTTP edge functions the workflows they start or answer: their ARNs and the grants."""
+        values = {
+            "STATE_MACHINE_ARN": incident_response.state_machine_arn,
+            "RELEASE_STATE_MACHINE_ARN": release.state_machine_arn,
+        }
+        for spec in FUNCTIONS:
+            for name in spec.environment:
+                if name in WORKFLOW_ENVIRONMENT:
+                    self.functions[spec.construct_id].add_environment(name, values[name])
+        interaction, webhook = self.functions["SlackInteraction"], self.functions["Webhook"]
+        # Only the approval path answers a waiting task, and only of the incident-response workflow.
+        interaction.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+                resources=[incident_response.state_machine_arn],
+            )
+        )
+        release.grant_start_execution(interaction)
+        incident_response.grant_start_execution(webhook)
+
+    # --- functions -----------------------------------------------------------------------------------------
+
+    def _environment(self, config: TourniquetConfig) -> dict[str, str | None]:
+        """Every environment value a function may get at creation; each function receives only the names it
+        lists, and none that the config leaves unset (None)."""
+        return {
+            "TABLE_NAME": self._storage.table.table_name,
+            "DEDUP_WINDOW_SECONDS": str(config.dedup_window_seconds),
+            "APPROVAL_TIMEOUT_SECONDS": str(config.approval_timeout_seconds),
+            "SLACK_SECRET_ARN": self._credentials.slack_secret.secret_arn,
+            "WEBHOOK_SECRET_ARN": self._credentials.webhook_secret.secret_arn,
+            "SLACK_CHANNEL": config.slack_channel,
+            "APPROVERS": ",".join(config.approvers),
+            "APPROVER_GROUPS": ",".join(config.approver_groups),
+            "TWO_PERSON_ACTIONS": ",".join(config.two_person_actions),
+            "SLACK_TEAM_ID": config.slack_team_id,
+            "SLACK_APP_ID": config.slack_app_id,
+            "ESCALATION_TOPIC_ARN": self._topics.escalation_topic.topic_arn,
+            "PROTECTED_TAG_KEY": config.protected_tag_key,
+            "PROTECTED_PRINCIPALS": ",".join(config.protected_principals),
+            "DRY_RUN": "true" if config.dry_run else "false",
+            "RELEASE_OFFER_SECONDS": str(config.release_offer_days * 24 * 3600),
+            "RETENTION_DAYS": str(config.retention_days),
+            "WEBHOOK_MAX_ALERTS": str(config.webhook_max_alerts),
+        }
+
+    def _function(
+        self,
+        spec: FunctionSpec,
+        code: lambda_.Code,
+        environment: Mapping[str, str | None],
+        log_retention: logs.RetentionDays,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"{spec.construct_id}Logs", retention=log_retention)
+        # One role per function, without the basic execution managed policy: it may write only its own logs.
+        role = iam.Role(
+            self,
+            f"{spec.construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Tourniquet {spec.handler}",
+        )
+        log_group.grant_write(role)
+        fn = lambda_.Function(
+            self,
+            spec.construct_id,
+            code=code,
+            handler=spec.handler,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            description=spec.description,
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            reserved_concurrent_executions=spec.reserved_concurrency if self._reserve_concurrency else None,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "tourniquet",
+                **{
+                    name: value
+                    for name in spec.environment
+                    if name not in WORKFLOW_ENVIRONMENT and (value := environment[name]) is not None
+                },
+            },
+        )
+        acknowledge(fn, "AwsSolutions-L1", RUNTIME_REASON)
+        return fn
+
+    # --- grants --------------------------------------------------------------------------------------------
+
+    def _grant(self, protected_tag_key: str) -> None:
+        fn = self.functions
+        table, stack = self._storage, Stack.of(self)
+        table.grant(fn["Deduplicate"], TABLE_READ + TABLE_WRITE)
+        self._grant_diagnostics(fn["Diagnose"])
+        table.grant(fn["Diagnose"], TABLE_APPEND)
+        grant_containment(stack, fn["Contain"], protected_tag_key)
+        grant_release(stack, fn["Release"], protected_tag_key)
+        for name in ("Contain", "Release"):
+            table.grant(fn[name], TABLE_READ + TABLE_WRITE)
+        for name in ("RequestApproval", "SlackInteraction"):
+            table.grant(fn[name], TABLE_READ + TABLE_WRITE, partitions=APPROVAL_PARTITIONS)
+        table.grant(fn["Notify"], TABLE_READ + TABLE_WRITE)
+        for name in ("RequestApproval", "SlackInteraction", "Notify"):
+            grant_secret_value(fn[name], self._credentials.slack_secret)
+        for name in ("RequestApproval", "Notify"):
+            self._topics.grant_escalation(fn[name])
+        table.grant(fn["Record"], TABLE_READ + TABLE_WRITE)
+        grant_secret_value(fn["Webhook"], self._credentials.webhook_secret)
+
+        for name, function in fn.items():
+            reason = XRAY_REASON + _DESCRIBE_REASONS.get(name, "")
+            acknowledge(role_of(function), "AwsSolutions-IAM5[Resource::*]", reason)
+
+    def _grant_diagnostics(self, fn: lambda_.Function) -> None:
+        # Resource "*": these reads have no resource-level permissions.
+        fn.add_to_role_policy(iam.PolicyStatement(actions=list(DIAGNOSTIC_READS), resources=["*"]))
+        stack = Stack.of(self)
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(DIAGNOSTIC_IAM_READS),
+                resources=[
+                    stack.format_arn(service="iam", region="", resource=kind, resource_name="*")
+                    for kind in ("user", "role", "instance-profile")
+                ],
+            )
+        )
+        role = role_of(fn)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Action::ec2:Describe*]",
+            "Diagnostics read any EC2 description an investigation needs; Describe* grants reads only.",
+        )
+        for kind in ("user", "role", "instance-profile"):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:{kind}/*]",
+                "Diagnostics read the user, role or instance profile an alert names (known only at run "
+                "time): Get and List calls only.",
+            )

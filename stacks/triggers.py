@@ -1,0 +1,111 @@
+"""The EventBridge rules that start the incident response: GuardDuty, Security Hub and CloudWatch alarms."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import TourniquetConfig, labels_at_or_above
+from stacks.nag import acknowledge
+
+# EventBridge delivery to the state machine: the most retries and the longest age EventBridge allows, then
+# the dead-letter queue. An alert is never dropped silently.
+EVENT_RETRY_ATTEMPTS = 185
+EVENT_MAX_AGE = Duration.hours(24)
+DEAD_LETTER_RETENTION = Duration.days(14)
+
+
+class Triggers(Construct):
+    """One rule per alert source the config enables, each with its own dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: TourniquetConfig,
+        state_machine: sfn.IStateMachine,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._state_machine = state_machine
+        # Queue construct id → queue, for the alarms on their depth.
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        self._rule(
+            "GuardDutyFindings",
+            "GuardDuty findings at or above the configured severity start the incident response.",
+            events.EventPattern(
+                source=["aws.guardduty"],
+                detail_type=["GuardDuty Finding"],
+                detail={"severity": events.Match.greater_than_or_equal(config.guardduty_min_severity)},
+            ),
+        )
+        if config.securityhub_product_names:
+            self._rule(
+                "SecurityHubFindings",
+                "Active, new Security Hub findings of the configured products and severities start the "
+                "incident response.",
+                events.EventPattern(
+                    source=["aws.securityhub"],
+                    detail_type=["Security Hub Findings - Imported"],
+                    detail={
+                        "findings": {
+                            "ProductName": list(config.securityhub_product_names),
+                            "Severity": {"Label": labels_at_or_above(config.securityhub_min_severity)},
+                            "RecordState": ["ACTIVE"],
+                            # Resolved and suppressed findings are someone's decision already.
+                            "Workflow": {"Status": ["NEW", "NOTIFIED"]},
+                        }
+                    },
+                ),
+            )
+        if config.cloudwatch_alarm_prefixes:
+            self._rule(
+                "CloudWatchAlarms",
+                "Alarms named with a configured prefix open an incident in ALARM and resolve it back in OK.",
+                events.EventPattern(
+                    source=["aws.cloudwatch"],
+                    detail_type=["CloudWatch Alarm State Change"],
+                    detail={
+                        "alarmName": events.Match.any_of(
+                            *(events.Match.prefix(prefix) for prefix in config.cloudwatch_alarm_prefixes)
+                        ),
+                        # ALARM opens an incident, OK resolves it; INSUFFICIENT_DATA says nothing.
+                        "state": {"value": ["ALARM", "OK"]},
+                    },
+                ),
+            )
+
+    def _rule(self, construct_id: str, description: str, pattern: events.EventPattern) -> None:
+        """A rule that starts the workflow with the event, retrying for a day before the dead-letter queue."""
+        dead_letters = sqs.Queue(
+            self,
+            f"{construct_id}DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        acknowledge(
+            dead_letters,
+            "AwsSolutions-SQS3",
+            f"This queue is the dead-letter queue of the {construct_id} rule's target (EventBridge "
+            "DeadLetterConfig), which cdk-nag does not recognize; a queue of last resort has no DLQ itself.",
+        )
+        self.dead_letter_queues[f"{construct_id}DeadLetters"] = dead_letters
+        events.Rule(
+            self,
+            construct_id,
+            description=description,
+            event_pattern=pattern,
+            targets=[
+                targets.SfnStateMachine(
+                    self._state_machine,
+                    dead_letter_queue=dead_letters,
+                    retry_attempts=EVENT_RETRY_ATTEMPTS,
+                    max_event_age=EVENT_MAX_AGE,
+                )
+            ],
+        )
