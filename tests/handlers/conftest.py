@@ -19,7 +19,9 @@ TABLE = "tourniquet-test"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch, no_sandbox: None) -> Iterator[None]:
+    """moto in process. A sandbox left running by other modules is stopped first: moto's state and
+    configuration are process-wide, and this mock resets them."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
