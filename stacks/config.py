@@ -30,6 +30,7 @@ _SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,31}")
 _SLACK_TEAM = re.compile(r"[TE][A-Z0-9]{2,}")
 _SLACK_APP = re.compile(r"A[A-Z0-9]{2,}")
 _TAG_KEY = re.compile(r"[\w .:/=+@-]{1,128}")
+_ROLE_NAME = r"^[\w+=,.@-]{1,64}$"
 
 SeverityLabel = Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 SEVERITY_LABELS: tuple[SeverityLabel, ...] = get_args(SeverityLabel)
@@ -47,6 +48,16 @@ def labels_at_or_above(minimum: SeverityLabel) -> list[SeverityLabel]:
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message is one line that names the key."""
+
+
+class MemberRoleNames(BaseModel):
+    """The member stack's roles: read-only diagnostics, containment and release."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    diagnose: str = Field(default="TourniquetDiagnose", pattern=_ROLE_NAME)
+    contain: str = Field(default="TourniquetContain", pattern=_ROLE_NAME)
+    release: str = Field(default="TourniquetRelease", pattern=_ROLE_NAME)
 
 
 class TourniquetConfig(BaseModel):
@@ -103,6 +114,17 @@ class TourniquetConfig(BaseModel):
         ge=1,
         le=1000,
         description="The most alerts one webhook request may carry; a larger one is refused (413).",
+    )
+    member_role_names: MemberRoleNames = Field(
+        default_factory=MemberRoleNames,
+        description="The roles the member stack creates in every account in scope, one per purpose.",
+    )
+    external_id: str = Field(
+        default="tourniquet",
+        pattern=r"^[\w+=,.@:/-]+$",
+        min_length=2,
+        max_length=1224,
+        description="The ExternalId the member roles require of the hub's functions.",
     )
     escalation_topic_arn: str | None = None
     table_deletion_protection: bool = True

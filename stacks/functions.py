@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -37,7 +38,14 @@ class FunctionSpec:
     # A cap (and a guarantee) for functions a flood of alerts or requests would run without limit, applied
     # when the config's reserved_concurrency is on. Their throttle alarms watch them either way.
     reserved_concurrency: int | None = None
+    # The member role this function assumes in a target's account (MEMBER_ROLE_NAME), if it acts there.
+    member_role: Literal["diagnose", "contain", "release"] | None = None
 
+
+# Where Tourniquet acts (tourniquet.scope), for the functions that decide or act there.
+SCOPE_ENVIRONMENT = ("SCOPE_ACCOUNTS", "SCOPE_REGIONS")
+# How a function that acts in a target's account gets there (tourniquet.aws.acting_in).
+MEMBER_ENVIRONMENT = ("MEMBER_ROLE_NAME", "EXTERNAL_ID")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
@@ -60,33 +68,42 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Diagnose",
         "tourniquet.diagnostics.handler.diagnose",
         "Read-only diagnostics of the affected resource.",
-        environment=("TABLE_NAME", "PROTECTED_TAG_KEY"),
+        environment=("TABLE_NAME", "PROTECTED_TAG_KEY", *SCOPE_ENVIRONMENT, *MEMBER_ENVIRONMENT),
         timeout_seconds=15,
         placeholder="DiagnoseFunctionArn",
+        member_role="diagnose",
     ),
     FunctionSpec(
         "Plan",
         "tourniquet.playbooks.handler.plan",
         "Chooses the playbook: automatic steps and steps that wait for approval.",
-        environment=("APPROVAL_TIMEOUT_SECONDS", "DRY_RUN", "PROTECTED_TAG_KEY", "PROTECTED_PRINCIPALS"),
+        environment=(
+            "APPROVAL_TIMEOUT_SECONDS",
+            "DRY_RUN",
+            "PROTECTED_TAG_KEY",
+            "PROTECTED_PRINCIPALS",
+            *SCOPE_ENVIRONMENT,
+        ),
         placeholder="PlanFunctionArn",
     ),
     FunctionSpec(
         "Contain",
         "tourniquet.containment.handler.contain",
         "Runs one containment action: record the before-state, act, verify.",
-        environment=("TABLE_NAME", "PROTECTED_TAG_KEY", "DRY_RUN"),
+        environment=("TABLE_NAME", "PROTECTED_TAG_KEY", "DRY_RUN", *SCOPE_ENVIRONMENT, *MEMBER_ENVIRONMENT),
         timeout_seconds=60,
         placeholder="ContainFunctionArn",
+        member_role="contain",
     ),
     FunctionSpec(
         "Release",
         "tourniquet.containment.handler.release",
         "Returns what an incident contained to its recorded before-state, verified; snapshots are kept.",
-        environment=("TABLE_NAME", "PROTECTED_TAG_KEY"),
+        environment=("TABLE_NAME", "PROTECTED_TAG_KEY", *SCOPE_ENVIRONMENT, *MEMBER_ENVIRONMENT),
         # A stopped instance is started and waited for (up to three minutes) before it rejoins its fleet.
         timeout_seconds=280,
         placeholder="ReleaseFunctionArn",
+        member_role="release",
     ),
     FunctionSpec(
         "RequestApproval",
@@ -228,10 +245,14 @@ class Functions(Construct):
         environment = self._environment(config)
         code = function_code()
         self._reserve_concurrency = config.reserved_concurrency
+        self._member_roles = config.member_role_names
         self.functions: dict[str, lambda_.Function] = {
             spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
         }
         self._grant(config.protected_tag_key)
+        for spec in FUNCTIONS:
+            if spec.member_role is not None:
+                self._grant_member_role(self.functions[spec.construct_id], self._member_role_name(spec))
 
     def __getitem__(self, name: str) -> lambda_.Function:
         return self.functions[name]
@@ -299,6 +320,9 @@ class Functions(Construct):
             "RELEASE_OFFER_SECONDS": str(config.release_offer_days * 24 * 3600),
             "RETENTION_DAYS": str(config.retention_days),
             "WEBHOOK_MAX_ALERTS": str(config.webhook_max_alerts),
+            "SCOPE_ACCOUNTS": Aws.ACCOUNT_ID,
+            "SCOPE_REGIONS": Aws.REGION,
+            "EXTERNAL_ID": config.external_id,
         }
 
     def _function(
@@ -308,6 +332,7 @@ class Functions(Construct):
         environment: Mapping[str, str | None],
         log_retention: logs.RetentionDays,
     ) -> lambda_.Function:
+        environment = {**environment, "MEMBER_ROLE_NAME": self._member_role_name(spec)}
         log_group = logs.LogGroup(self, f"{spec.construct_id}Logs", retention=log_retention)
         # One role per function, without the basic execution managed policy: it may write only its own logs.
         role = iam.Role(
@@ -342,6 +367,22 @@ class Functions(Construct):
         )
         acknowledge(fn, "AwsSolutions-L1", RUNTIME_REASON)
         return fn
+
+    def _member_role_name(self, spec: FunctionSpec) -> str | None:
+        return getattr(self._member_roles, spec.member_role) if spec.member_role else None
+
+    def _grant_member_role(self, fn: lambda_.Function, role_name: str | None) -> None:
+        """The function acts in a target's account only through that account's member role."""
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="iam", region="", resource="role", resource_name=role_name
+                    )
+                ],
+            )
+        )
 
     # --- grants --------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,16 @@ import pytest
 # Importing the sandbox package points MOTO_AMIS_PATH at its small image list, which moto reads at import.
 import sandbox  # noqa: F401
 from tests.helpers import SandboxPool
+
+# The scope the deployed functions get from the stack: the tests' account and regions, acted in through a
+# member role (moto answers AssumeRole for any role, in the role's own account).
+for _name, _value in {
+    "SCOPE_ACCOUNTS": "123456789012",
+    "SCOPE_REGIONS": "eu-west-1,us-east-1",
+    "MEMBER_ROLE_NAME": "TourniquetMember",
+    "EXTERNAL_ID": "tourniquet-tests",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,11 @@ from typing import Any
 import boto3
 
 from sandbox.core import Sandbox
+from tourniquet import aws as tourniquet_aws
 from tourniquet.intake.model import Alert
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
-from tourniquet.state import Diagnostic
+from tourniquet.state import Diagnostic, Scope
 
 EVENTS = Path(__file__).parent / "events"
 # What a handler reads of its Lambda context (Powertools logs the function's name and request id).
@@ -142,3 +143,13 @@ class SandboxPool:
         if self._running is not None:
             self._running.stop()
         self._running = self._kind = None
+
+
+TEST_SCOPE = Scope(account="123456789012", region="eu-west-1")
+
+
+def member_client(service: str, incident_id: str, scope: Scope = TEST_SCOPE) -> Any:
+    """The client the code under test gets for ``service`` while it acts for ``incident_id`` in ``scope``
+    (the same object, so a test can stub or patch it)."""
+    with tourniquet_aws.acting_in(scope, incident_id=incident_id, purpose="diagnose"):
+        return tourniquet_aws.client(service)

@@ -1,31 +1,199 @@
-"""The one place boto3 clients are made: lazily, per thread, honouring the sandbox endpoint override."""
+"""The one place boto3 clients are made: lazily, per thread, honouring the sandbox endpoint override.
+
+Two kinds of client come from here:
+
+* The hub's own services (the table, the workflows, topics, secrets, STS): the function's own credentials,
+  in its own region.
+* The services a target lives in (EC2, IAM, Auto Scaling, load balancers, CloudTrail, CloudWatch, Health):
+  only inside :func:`acting_in`, which names the target's scope (account and region). The client acts
+  there through the member stack's role in that account, assumed through the region's STS endpoint with
+  the ExternalId, the incident as the session name, and a source identity and session tags that tell
+  CloudTrail in that account which incident and which purpose each call served. Asking for such a client
+  outside :func:`acting_in` raises: nothing ever acts in the hub's account by default. The hub's own
+  account is a member like any other, reached the same way.
+
+Assumed credentials are kept per account, region, role and incident until shortly before they expire, so
+one incident's steps in one container assume each role once.
+"""
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from tourniquet import errors, scope
 from tourniquet.settings import get_settings
+from tourniquet.state import Scope
 
 # Standard retry mode backs off on throttling before a Step Functions Retry ever sees it.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 _local = threading.local()
 
+# Services that hold a target: reached only in the target's own account and region.
+MEMBER_SERVICES = frozenset(
+    {"ec2", "iam", "autoscaling", "elb", "elbv2", "cloudtrail", "cloudwatch", "health", "kms"}
+)
+Purpose = Literal["diagnose", "contain", "release"]
+# Assumed credentials are renewed this long before they expire, so no call runs on dying credentials.
+_RENEW_BEFORE_SECONDS = 300
+_SESSION_SECONDS = 3600
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "InvalidClientTokenId"})
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who acts where: a target's scope, the role assumed there, and the incident and purpose it serves."""
+
+    scope: Scope
+    role_name: str
+    incident_id: str
+    purpose: Purpose
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:{_partition(self.scope.region)}:iam::{self.scope.account}:role/{self.role_name}"
+
+
+@functools.cache
+def _partition(region: str) -> str:
+    return boto3.session.Session().get_partition_for_region(region)
+
+
+_acting: ContextVar[Acting | None] = ContextVar("tourniquet_acting", default=None)
+
+
+@contextmanager
+def acting_in(target_scope: Scope | None, *, incident_id: str, purpose: Purpose) -> Iterator[Acting]:
+    """Within this block, target services act in ``target_scope`` for ``incident_id``.
+
+    Raises :class:`errors.OutOfScope` (with the plain reason) for a scope Tourniquet does not act in.
+    """
+    settings = get_settings()
+    refusal = scope.refusal(target_scope, settings)
+    if refusal is not None or target_scope is None:
+        raise errors.OutOfScope(refusal or "no scope")
+    if not settings.member_role_name:
+        raise errors.MemberRoleUnavailable("no member role is configured (MEMBER_ROLE_NAME)")
+    acting = Acting(target_scope, settings.member_role_name, incident_id, purpose)
+    token = _acting.set(acting)
+    try:
+        yield acting
+    finally:
+        _acting.reset(token)
+
+
+def current() -> Acting | None:
+    """The scope the current code acts in, if any (for records and worker threads)."""
+    return _acting.get()
+
 
 def client(service: str) -> Any:
-    """A boto3 client for ``service``; clients are not thread-safe to create, so each thread keeps its own."""
+    """A boto3 client for ``service``: the hub's own, or, for a target's services, one acting in the scope
+    of the enclosing :func:`acting_in`. Clients are not thread-safe to create, so each thread keeps its own.
+    """
     endpoint = get_settings().aws_endpoint_url
-    cache: dict[tuple[str, str | None], Any] = _local.__dict__.setdefault("clients", {})
-    key = (service, endpoint)
-    if key not in cache:
-        # The service name is only known at run time, which the typed overloads cannot express.
-        cache[key] = boto3.session.Session().client(  # type: ignore[call-overload]
-            service, endpoint_url=endpoint, config=_CONFIG
+    cache: dict[tuple[Any, ...], Any] = _local.__dict__.setdefault("clients", {})
+    if service not in MEMBER_SERVICES:
+        key: tuple[Any, ...] = (service, endpoint)
+        if key not in cache:
+            # The service name is only known at run time, which the typed overloads cannot express.
+            cache[key] = boto3.session.Session().client(  # type: ignore[call-overload]
+                service, endpoint_url=endpoint, config=_CONFIG
+            )
+        return cache[key]
+    acting = _acting.get()
+    if acting is None:
+        raise errors.OutOfScope(f"{service} is only reached in a target's own account and region")
+    credentials = _credentials(acting, endpoint)
+    # One client per service, role and region, remade whenever the credentials change (another incident,
+    # or renewed ones), so a warm container keeps no client per incident it ever served.
+    key = (service, endpoint, acting.role_arn, acting.scope.region)
+    made = cache.get(key)
+    if made is None or made[0] is not credentials:
+        made = (
+            credentials,
+            boto3.session.Session(
+                aws_access_key_id=credentials.access_key,
+                aws_secret_access_key=credentials.secret_key,
+                aws_session_token=credentials.token,
+                region_name=acting.scope.region,
+            ).client(  # type: ignore[call-overload]
+                service, endpoint_url=endpoint, config=_CONFIG
+            ),
         )
-    return cache[key]
+        cache[key] = made
+    return made[1]
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    access_key: str
+    secret_key: str
+    token: str
+    expires: float
+
+
+_assumed: dict[tuple[str, str, str | None], _Credentials] = {}
+_assumed_lock = threading.Lock()
+
+
+def _credentials(acting: Acting, endpoint: str | None) -> _Credentials:
+    key = (acting.role_arn, acting.incident_id, endpoint)
+    with _assumed_lock:
+        now = time.time()
+        known = _assumed.get(key)
+        if known is not None and known.expires - now > _RENEW_BEFORE_SECONDS:
+            return known
+        fresh = _assume(acting, endpoint)
+        for stale in [k for k, c in _assumed.items() if c.expires - now <= _RENEW_BEFORE_SECONDS]:
+            del _assumed[stale]
+        _assumed[key] = fresh
+        return fresh
+
+
+def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
+    settings = get_settings()
+    # The region's own STS endpoint: the call stays in the target's region, and works there even if
+    # another region's STS is impaired.
+    sts = boto3.session.Session().client(
+        "sts", region_name=acting.scope.region, endpoint_url=endpoint, config=_CONFIG
+    )
+    session_name = acting.incident_id[:64]
+    arguments: dict[str, Any] = {
+        "RoleArn": acting.role_arn,
+        "RoleSessionName": session_name,
+        "SourceIdentity": session_name,
+        "Tags": [
+            {"Key": "tourniquet:incident", "Value": acting.incident_id},
+            {"Key": "tourniquet:purpose", "Value": acting.purpose},
+        ],
+        "DurationSeconds": _SESSION_SECONDS,
+    }
+    if settings.external_id:
+        arguments["ExternalId"] = settings.external_id
+    try:
+        assumed = sts.assume_role(**arguments)["Credentials"]
+    except ClientError as exc:
+        if error_code(exc) in _DENIED_CODES:
+            raise errors.MemberRoleUnavailable(
+                f"Tourniquet's member role {acting.role_name} is missing in account {acting.scope.account} "
+                "or does not trust this deployment: deploy the member stack there"
+            ) from exc
+        raise
+    expiration = assumed["Expiration"]
+    expires = expiration.timestamp() if isinstance(expiration, datetime) else time.time() + _SESSION_SECONDS
+    return _Credentials(assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"], expires)
 
 
 def error_code(exc: Exception) -> str:
@@ -54,7 +222,8 @@ def is_throttling(exc: Exception) -> bool:
 
 
 def resource(service: str) -> Any:
-    """A boto3 resource (used for DynamoDB's item API), made the same way as :func:`client`."""
+    """A boto3 resource of the hub's own (used for DynamoDB's item API), made the same way as
+    :func:`client`."""
     endpoint = get_settings().aws_endpoint_url
     cache: dict[tuple[str, str | None], Any] = _local.__dict__.setdefault("resources", {})
     key = (service, endpoint)

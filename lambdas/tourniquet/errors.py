@@ -55,5 +55,14 @@ class RootRefused(ContainmentFailed):
     """The target is the account's root user: Tourniquet never changes it, it alerts and escalates only."""
 
 
+class OutOfScope(TourniquetError):
+    """The target's account or region is not one Tourniquet acts in; nothing was called there."""
+
+
+class MemberRoleUnavailable(TourniquetError):
+    """Tourniquet's role in the target's account could not be assumed (the member stack is missing there,
+    or its role does not trust this deployment)."""
+
+
 class ReleaseFailed(TourniquetError):
     """Releasing an incident could not restore every recorded before-state."""

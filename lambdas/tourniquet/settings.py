@@ -42,13 +42,30 @@ class Settings(BaseSettings):
     # How long approvals, release offers and the records of what ended without an incident are kept (past
     # their deadline); incidents, their timeline and undo records are the audit trail and are kept.
     retention_days: int = Field(default=90, ge=1, alias="RETENTION_DAYS")
+    # Where Tourniquet acts: account ids ("*" for every account that has the member stack), organizational
+    # units, accounts never acted in (id -> why) and regions. Nothing configured means nowhere.
+    scope_accounts: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="SCOPE_ACCOUNTS")
+    scope_ous: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="SCOPE_OUS")
+    excluded_accounts: dict[str, str] = Field(default_factory=dict, alias="EXCLUDED_ACCOUNTS")
+    scope_regions: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="SCOPE_REGIONS")
+    # The role this function assumes in the target's account (the member stack's), and the ExternalId its
+    # trust policy asks for.
+    member_role_name: str | None = Field(default=None, alias="MEMBER_ROLE_NAME")
+    external_id: str | None = Field(default=None, alias="EXTERNAL_ID")
 
     @property
     def retention_seconds(self) -> int:
         return self.retention_days * 86_400
 
     @field_validator(
-        "approvers", "approver_groups", "two_person_actions", "protected_principals", mode="before"
+        "approvers",
+        "approver_groups",
+        "two_person_actions",
+        "protected_principals",
+        "scope_accounts",
+        "scope_ous",
+        "scope_regions",
+        mode="before",
     )
     @classmethod
     def _split_lists(cls, value: object) -> object:

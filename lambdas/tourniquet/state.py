@@ -79,6 +79,22 @@ class IncidentRef(StateModel):
     dedup_key: str | None = None
 
 
+# --- where an incident happened ----------------------------------------------------------------------------
+
+ACCOUNT_ID_PATTERN = r"^\d{12}$"
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
+
+
+class Scope(StateModel):
+    """The account and region of an incident's target: every AWS call about it goes there, and only there."""
+
+    account: str = Field(pattern=ACCOUNT_ID_PATTERN)
+    region: str = Field(pattern=REGION_PATTERN)
+
+    def __str__(self) -> str:
+        return f"account {self.account} in {self.region}"
+
+
 # --- diagnostics -----------------------------------------------------------------------------------------
 
 # "unavailable": the check could not answer (it failed, timed out, or the account cannot answer it at all).
@@ -112,6 +128,11 @@ class Target(StateModel):
     user_name: str | None = None
     role_name: str | None = None
     principal_type: str | None = None
+
+    @property
+    def scope(self) -> Scope | None:
+        """Where the target is; None when the alert did not say (or said something that is no account)."""
+        return scope_of(self.account, self.region)
 
 
 class ApprovalWaits(StateModel):
@@ -223,6 +244,14 @@ class ReleaseResult(StateModel):
     restorations: tuple[Restoration, ...] = ()
 
 
+def scope_of(account: str | None, region: str | None) -> Scope | None:
+    """The scope an alert or a target names, if it names a valid account and region."""
+    try:
+        return Scope(account=account or "", region=region or "")
+    except ValueError:
+        return None
+
+
 # --- failure ---------------------------------------------------------------------------------------------
 
 
@@ -265,6 +294,7 @@ __all__ = [
     "ReleaseResult",
     "Resolved",
     "Restoration",
+    "Scope",
     "StepError",
     "Target",
 ]

@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from tourniquet import aws
 from tourniquet.settings import get_settings
+from tourniquet.state import Scope
 
 INCIDENT_SK = "INCIDENT"
 _seq = itertools.count()
@@ -129,13 +130,17 @@ def timeline(incident_id: str) -> list[dict[str, Any]]:
     return _query_prefix(incident_id, "EVENT#")
 
 
-def put_undo(incident_id: str, action: str, target: str, before: dict[str, Any]) -> dict[str, Any]:
-    """Record a before-state once. A retried action keeps the first record, never the half-contained state."""
+def put_undo(
+    incident_id: str, action: str, target: str, before: dict[str, Any], *, scope: Scope
+) -> dict[str, Any]:
+    """Record a before-state once, with where it was read (release restores it there). A retried action
+    keeps the first record, never the half-contained state."""
     item = {
         "pk": incident_pk(incident_id),
         "sk": f"UNDO#{action}#{target}",
         "action": action,
         "target": target,
+        "scope": scope.as_state(),
         "before": before,
         "at": iso(),
     }

@@ -8,9 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.handlers.conftest import REGION
-from tests.helpers import Ec2Lab, launch_instance, moto_client
+from tests.helpers import Ec2Lab, launch_instance, member_client, moto_client
 from tourniquet import errors, store
-from tourniquet.aws import client as aws_client
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain
 
@@ -526,16 +525,41 @@ def test_missing_instance_is_target_not_found(lab):
         contain(missing, None)
 
 
-def test_target_in_another_region_is_refused(lab):
-    with pytest.raises(errors.ContainmentFailed, match="us-east-1"):
-        contain(event(lab, "tag_instance", region="us-east-1"), None)
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ({"region": "ap-south-1"}, "ap-south-1 is not a region Tourniquet acts in"),
+        ({"account": "999999999999"}, "account 999999999999 is outside"),
+    ],
+)
+def test_a_target_outside_the_scope_is_refused_and_nothing_is_called_there(lab, where, reason):
+    with pytest.raises(errors.OutOfScope, match=reason):
+        contain(event(lab, "tag_instance", **where), None)
+
+    (refused,) = action_events()
+    assert refused["status"] == "refused"
+    assert reason in refused["detail"]["reason"]
+    tags = moto_client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [lab.instance_id]}])
+    assert tags["Tags"] == []
+
+
+def test_a_target_in_another_region_of_the_scope_is_contained_in_that_region(aws):
+    lab = launch_instance(region="us-east-1")
+
+    result = contain(event(lab, "tag_instance", region="us-east-1"), None)
+
+    assert (result["status"], result["verified"]) == ("done", True)
+    tags = moto_client("ec2", "us-east-1").describe_tags(
+        Filters=[{"Name": "resource-id", "Values": [lab.instance_id]}]
+    )["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags}["tourniquet:incident"] == INCIDENT
 
 
 def test_throttled_read_becomes_throttled(lab, monkeypatch):
     def throttled(**_: Any) -> None:
         raise client_error("RequestLimitExceeded", "DescribeInstances")
 
-    monkeypatch.setattr(aws_client("ec2"), "describe_instances", throttled)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "describe_instances", throttled)
 
     with pytest.raises(errors.Throttled, match="RequestLimitExceeded"):
         contain(event(lab, "isolate_network"), None)
@@ -545,7 +569,7 @@ def test_throttled_change_becomes_throttled_after_the_undo_record(lab, monkeypat
     def throttled(**_: Any) -> None:
         raise client_error("RequestLimitExceeded", "ModifyNetworkInterfaceAttribute")
 
-    monkeypatch.setattr(aws_client("ec2"), "modify_network_interface_attribute", throttled)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "modify_network_interface_attribute", throttled)
 
     with pytest.raises(errors.Throttled):
         contain(event(lab, "isolate_network"), None)
@@ -556,7 +580,7 @@ def test_refused_call_becomes_containment_failed_with_its_code(lab, monkeypatch)
     def refused(**_: Any) -> None:
         raise client_error("UnauthorizedOperation", "CreateTags")
 
-    monkeypatch.setattr(aws_client("ec2"), "create_tags", refused)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "create_tags", refused)
 
     with pytest.raises(errors.ContainmentFailed, match="UnauthorizedOperation") as raised:
         contain(event(lab, "tag_instance"), None)

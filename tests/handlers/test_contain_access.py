@@ -11,8 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.handlers.conftest import REGION
-from tests.helpers import MOTO_AMI_ID, Ec2Lab, launch_instance, moto_client
-from tourniquet import aws as tourniquet_aws
+from tests.helpers import MOTO_AMI_ID, Ec2Lab, launch_instance, member_client, moto_client
 from tourniquet import errors, store
 from tourniquet.containment import calls as containment_calls
 from tourniquet.containment import ec2 as containment_ec2
@@ -201,7 +200,7 @@ def test_detach_from_scaling_reads_no_instance_target_group_of_another_vpc(expos
     elsewhere = elbv2.create_target_group(
         Name="other-app", Protocol="HTTP", Port=80, VpcId=other_vpc, TargetType="instance"
     )["TargetGroups"][0]["TargetGroupArn"]
-    client = tourniquet_aws.client("elbv2")
+    client = member_client("elbv2", INCIDENT)
     read_groups: list[str] = []
     health = recording(read_groups, "TargetGroupArn", client.describe_target_health)
     monkeypatch.setattr(client, "describe_target_health", health)

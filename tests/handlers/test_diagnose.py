@@ -11,9 +11,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from tests.handlers.conftest import REGION
-from tests.helpers import launch_instance, moto_client
+from tests.helpers import launch_instance, member_client, moto_client
 from tourniquet import errors, store
-from tourniquet.aws import client as aws_client
 from tourniquet.diagnostics.handler import diagnose
 from tourniquet.intake.model import Alert, Resource
 
@@ -117,7 +116,7 @@ def test_ec2_instance_reports_a_missing_instance_as_not_found(aws):
 
 
 def test_ec2_instance_reports_a_malformed_id_as_not_found_without_asking_ec2(aws, monkeypatch):
-    monkeypatch.setattr(aws_client("ec2"), "describe_instances", _must_not_be_called)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "describe_instances", _must_not_be_called)
 
     assert diagnose(event("ec2_instance", "i-../../etc"), None)["status"] == "not_found"
 
@@ -129,21 +128,42 @@ def test_alert_without_an_instance_is_not_applicable(aws):
     assert "no EC2 instance" in result["summary"]["reason"]
 
 
-def test_instance_in_another_region_is_not_applicable(aws):
+def test_an_instance_in_a_region_outside_the_scope_is_not_read(aws):
     request = event("ec2_instance", "i-0123456789abcdef0")
-    request["alert"]["resources"][0]["region"] = "us-east-1"
+    request["alert"]["resources"][0]["region"] = "ap-south-1"
 
     result = diagnose(request, None)
 
     assert result["status"] == "not_applicable"
-    assert "us-east-1" in result["summary"]["reason"]
+    assert "ap-south-1 is not a region Tourniquet acts in" in result["summary"]["reason"]
+
+
+def test_an_instance_in_another_region_of_the_scope_is_read_in_that_region(aws):
+    lab = launch_instance(region="us-east-1")
+    request = event("ec2_instance", lab.instance_id)
+    request["alert"]["resources"][0]["region"] = "us-east-1"
+
+    result = diagnose(request, None)
+
+    assert result["status"] == "ok"
+    assert result["summary"]["instance_id"] == lab.instance_id
+
+
+def test_an_account_outside_the_scope_is_not_read(aws):
+    request = event("ec2_instance", "i-0123456789abcdef0")
+    request["alert"]["account"] = "999999999999"
+
+    result = diagnose(request, None)
+
+    assert result["status"] == "not_applicable"
+    assert "account 999999999999 is outside" in result["summary"]["reason"]
 
 
 def test_throttled_ec2_becomes_throttled(aws, monkeypatch):
     def throttled(**_: Any) -> None:
         raise client_error("RequestLimitExceeded", "DescribeInstances")
 
-    monkeypatch.setattr(aws_client("ec2"), "describe_instances", throttled)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "describe_instances", throttled)
 
     with pytest.raises(errors.Throttled, match="ec2_instance"):
         diagnose(event("ec2_instance", "i-0123456789abcdef0"), None)
@@ -154,7 +174,7 @@ def test_denied_ec2_read_becomes_diagnostic_failed_with_its_code(aws, monkeypatc
     def denied(**_: Any) -> None:
         raise client_error("UnauthorizedOperation", "DescribeInstances")
 
-    monkeypatch.setattr(aws_client("ec2"), "describe_instances", denied)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "describe_instances", denied)
 
     with pytest.raises(errors.DiagnosticFailed, match="UnauthorizedOperation") as raised:
         diagnose(event("ec2_instance", "i-0123456789abcdef0"), None)
@@ -204,7 +224,7 @@ def test_cloudtrail_summarizes_the_events_naming_the_instance(aws):
         trail_event("StopInstances", 60, error="AccessDenied"),
         trail_event("RunInstances", 600),
     ]
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_response(
             "lookup_events", {"Events": first_page, "NextToken": "page-2"}, lookup_params(instance_id, 50)
         )
@@ -248,7 +268,7 @@ def test_cloudtrail_summarizes_the_events_naming_the_instance(aws):
 def test_cloudtrail_stops_at_fifty_events_and_says_so(aws):
     instance_id = "i-0a1b2c3d4e5f67890"
     page = [trail_event("DescribeInstances", minutes) for minutes in range(50)]
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_response(
             "lookup_events", {"Events": page, "NextToken": "more"}, lookup_params(instance_id, 50)
         )
@@ -261,7 +281,7 @@ def test_cloudtrail_stops_at_fifty_events_and_says_so(aws):
 
 
 def test_cloudtrail_with_no_events_is_an_empty_summary(aws):
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_response("lookup_events", {"Events": []}, lookup_params("i-0a1b2c3d4e5f67890", 50))
 
         summary = diagnose(event("cloudtrail", "i-0a1b2c3d4e5f67890"), None)["summary"]
@@ -271,7 +291,7 @@ def test_cloudtrail_with_no_events_is_an_empty_summary(aws):
 
 
 def test_throttled_cloudtrail_becomes_throttled(aws):
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_client_error("lookup_events", service_error_code="ThrottlingException", http_status_code=400)
 
         with pytest.raises(errors.Throttled, match="cloudtrail"):

@@ -13,9 +13,8 @@ from botocore.stub import ANY, Stubber
 
 from tests.handlers.conftest import REGION
 from tests.handlers.test_diagnose import INCIDENT, alert, diagnostic_events, trail_event
-from tests.helpers import launch_instance, moto_client
+from tests.helpers import launch_instance, member_client, moto_client
 from tourniquet import errors, store
-from tourniquet.aws import client as aws_client
 from tourniquet.diagnostics.handler import diagnose
 from tourniquet.intake.model import Actor, Resource
 
@@ -51,7 +50,7 @@ def test_cloudtrail_actor_looks_up_the_access_key_first(aws):
         trail_event("ListBuckets", 5, ip="203.0.113.9"),
         trail_event("GetCallerIdentity", 9, ip="203.0.113.9", error="AccessDenied"),
     ]
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_response("lookup_events", {"Events": events}, actor_lookup("AccessKeyId", KEY))
 
         result = diagnose(
@@ -76,7 +75,7 @@ def test_cloudtrail_actor_looks_up_the_access_key_first(aws):
 
 
 def test_cloudtrail_actor_falls_back_to_the_user_name(aws):
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_response("lookup_events", {"Events": []}, actor_lookup("Username", "mallory"))
 
         result = diagnose(request("cloudtrail_actor", actor=actor(user_name="mallory")), None)
@@ -95,7 +94,7 @@ def test_cloudtrail_actor_without_an_actor_is_not_applicable(aws):
 
 
 def test_throttled_cloudtrail_actor_becomes_throttled(aws):
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_client_error("lookup_events", service_error_code="ThrottlingException", http_status_code=400)
 
         with pytest.raises(errors.Throttled, match="cloudtrail_actor"):
@@ -264,7 +263,7 @@ def test_iam_principal_never_sends_a_malformed_name_to_iam(aws):
 
 
 def test_throttled_iam_becomes_throttled(aws):
-    with Stubber(aws_client("iam")) as stub:
+    with Stubber(member_client("iam", INCIDENT)) as stub:
         stub.add_client_error("get_user", service_error_code="Throttling", http_status_code=400)
 
         with pytest.raises(errors.Throttled, match="iam_principal"):
@@ -287,7 +286,7 @@ def health_filter() -> dict[str, Any]:
 
 
 def test_health_lists_the_instance_events_from_us_east_1(aws):
-    health = aws_client("health")
+    health = member_client("health", INCIDENT)
     assert health.meta.endpoint_url == "https://global.health.amazonaws.com"
     retirement = {
         "arn": "arn:aws:health:eu-west-1::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/1",
@@ -327,7 +326,7 @@ def test_health_lists_the_instance_events_from_us_east_1(aws):
 
 
 def test_health_without_a_support_plan_is_unavailable_not_an_error(aws):
-    with Stubber(aws_client("health")) as stub:
+    with Stubber(member_client("health", INCIDENT)) as stub:
         stub.add_client_error(
             "describe_events", service_error_code="SubscriptionRequiredException", http_status_code=400
         )
@@ -345,7 +344,7 @@ def test_health_without_an_instance_is_not_applicable(aws):
 
 
 def test_denied_health_becomes_diagnostic_failed(aws):
-    with Stubber(aws_client("health")) as stub:
+    with Stubber(member_client("health", INCIDENT)) as stub:
         stub.add_client_error(
             "describe_events", service_error_code="AccessDeniedException", http_status_code=400
         )
@@ -355,7 +354,7 @@ def test_denied_health_becomes_diagnostic_failed(aws):
 
 
 def test_throttled_health_becomes_throttled(aws):
-    with Stubber(aws_client("health")) as stub:
+    with Stubber(member_client("health", INCIDENT)) as stub:
         stub.add_client_error(
             "describe_events", service_error_code="ThrottlingException", http_status_code=400
         )
@@ -370,7 +369,7 @@ def test_throttled_health_becomes_throttled(aws):
 
 def test_ec2_instance_and_cloudtrail_summaries_carry_a_headline(aws):
     lab = launch_instance(tags={"tourniquet:protected": "bastion"})
-    with Stubber(aws_client("cloudtrail")) as stub:
+    with Stubber(member_client("cloudtrail", INCIDENT)) as stub:
         stub.add_response("lookup_events", {"Events": [trail_event("StopInstances", 3)]}, ANY_LOOKUP)
 
         trail = diagnose(
@@ -463,7 +462,7 @@ def test_api_rate_without_service_and_api_labels_is_not_applicable(aws):
 
 
 def test_throttled_api_rate_becomes_throttled(aws):
-    with Stubber(aws_client("cloudwatch")) as stub:
+    with Stubber(member_client("cloudwatch", INCIDENT)) as stub:
         stub.add_client_error("get_metric_data", service_error_code="Throttling", http_status_code=400)
 
         with pytest.raises(errors.Throttled, match="api_rate"):

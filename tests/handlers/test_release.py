@@ -12,9 +12,8 @@ from botocore.exceptions import ClientError
 from stacks.containment import RELEASE_ACTIONS
 from tests.handlers.conftest import REGION
 from tests.handlers.test_contain_access import ExposedLab, expose
-from tests.helpers import Ec2Lab, launch_instance, moto_client
+from tests.helpers import Ec2Lab, launch_instance, member_client, moto_client
 from tourniquet import errors, store
-from tourniquet.aws import client as aws_client
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain, release
 
@@ -232,7 +231,7 @@ def test_a_failed_restoration_is_recorded_and_the_others_still_run(exposed, monk
     def refused(**_: Any) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssociateAddress")
 
-    monkeypatch.setattr(aws_client("ec2"), "associate_address", refused)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "associate_address", refused)
 
     with pytest.raises(errors.ReleaseFailed, match="AssociateAddress failed: AccessDenied"):
         release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
@@ -253,7 +252,7 @@ def test_a_restoration_that_does_not_hold_fails_verification(exposed, monkeypatc
     def ignored(**kwargs: Any) -> dict[str, Any]:
         return {"ResponseMetadata": {"RequestId": "ignored"}}
 
-    monkeypatch.setattr(aws_client("ec2"), "modify_network_interface_attribute", ignored)
+    monkeypatch.setattr(member_client("ec2", INCIDENT), "modify_network_interface_attribute", ignored)
 
     with pytest.raises(errors.ReleaseFailed, match=r"isolate_network .* was not restored"):
         release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
@@ -275,7 +274,7 @@ def noting(steps: list[str], step: str, call: Callable[..., Any]) -> Callable[..
 def test_a_started_instance_runs_before_it_rejoins_its_group_and_target_groups(exposed, monkeypatch):
     contain_all(exposed.lab)
     steps: list[str] = []
-    ec2, scaling = aws_client("ec2"), aws_client("autoscaling")
+    ec2, scaling = member_client("ec2", INCIDENT), member_client("autoscaling", INCIDENT)
     monkeypatch.setattr(ec2, "start_instances", noting(steps, "start", ec2.start_instances))
     monkeypatch.setattr(scaling, "attach_instances", noting(steps, "attach", scaling.attach_instances))
     monkeypatch.setattr(containment_ec2, "wait_until_running", lambda instance_id: steps.append("running"))
@@ -288,7 +287,7 @@ def test_a_started_instance_runs_before_it_rejoins_its_group_and_target_groups(e
 def test_an_instance_that_never_runs_fails_the_release_with_the_reason(exposed, monkeypatch):
     contain_all(exposed.lab)
     monkeypatch.setattr(containment_ec2, "RUNNING_POLLS", 1)
-    ec2 = aws_client("ec2")
+    ec2 = member_client("ec2", INCIDENT)
     monkeypatch.setattr(
         ec2, "start_instances", lambda **_: {"ResponseMetadata": {"RequestId": "kept-stopped"}}
     )

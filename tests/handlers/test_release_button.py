@@ -30,7 +30,7 @@ from tests.handlers.test_approval import (
     slack_environment,
     slack_request,
 )
-from tests.helpers import moto_client
+from tests.helpers import TEST_SCOPE, moto_client
 from tourniquet import store
 from tourniquet.notify import handler
 
@@ -72,7 +72,7 @@ def executions(machine: str) -> list[dict[str, Any]]:
 
 def contained(actions: tuple[str, ...] = ("isolate_network",)) -> None:
     for action in actions:
-        store.put_undo(INCIDENT_ID, action, INSTANCE, {"instance_id": INSTANCE})
+        store.put_undo(INCIDENT_ID, action, INSTANCE, {"instance_id": INSTANCE}, scope=TEST_SCOPE)
 
 
 def close(status: str = "contained") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import LAMBDA_CONTEXT, load_event, plan_state
+from tests.helpers import LAMBDA_CONTEXT, TEST_SCOPE, load_event, plan_state
 from tourniquet import store
 from tourniquet.approval import decisions, records
 from tourniquet.approval.card import FinalState
@@ -120,7 +120,9 @@ def test_records_of_what_ended_without_an_incident_are_kept_for_the_retention(aw
 
 def test_incidents_their_timeline_and_undo_records_are_never_expired(aws):
     incident_id = _opened()
-    store.put_undo(incident_id, "isolate_network", "i-0a1b2c3d4e5f67890", {"groups": ["sg-1"]})
+    store.put_undo(
+        incident_id, "isolate_network", "i-0a1b2c3d4e5f67890", {"groups": ["sg-1"]}, scope=TEST_SCOPE
+    )
 
     items = store.table().query(
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": store.incident_pk(incident_id)}

@@ -68,6 +68,15 @@ def actions(statement: dict[str, Any]) -> set[str]:
     return set(as_list(statement.get("Action", [])))
 
 
+# What a function needs to act in a target's account: assume the member role there, naming the incident.
+MEMBER_ROLE_ACTIONS = frozenset({"sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"})
+
+
+def own_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The statements about what a function does itself, without the one that lets it assume a member role."""
+    return [st for st in statements if not set(actions(st)) <= MEMBER_ROLE_ACTIONS]
+
+
 def allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
     return {action for st in statements if st["Effect"] == "Allow" for action in actions(st)}
 

@@ -36,6 +36,7 @@ from tests.infra.cfn import (
     as_list,
     function_by_handler,
     granting,
+    own_statements,
     resources,
     role_of,
     role_statements,
@@ -64,7 +65,7 @@ def is_write(action: str) -> bool:
 
 def contain_statements(template: Template) -> list[dict[str, Any]]:
     _, fn = function_by_handler(template, CONTAIN)
-    return role_statements(template, role_of(fn))
+    return own_statements(role_statements(template, role_of(fn)))
 
 
 def test_the_scan_finds_the_containment_calls() -> None:
@@ -207,7 +208,7 @@ RELEASE = "tourniquet.containment.handler.release"
 
 def release_statements(template: Template) -> list[dict[str, Any]]:
     _, fn = function_by_handler(template, RELEASE)
-    return role_statements(template, role_of(fn))
+    return own_statements(role_statements(template, role_of(fn)))
 
 
 def test_release_may_make_only_the_release_calls(template: Template) -> None:

@@ -121,11 +121,21 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "RELEASE_STATE_MACHINE_ARN": {"Ref": release_id},
         "RETENTION_DAYS": "90",
         "WEBHOOK_MAX_ALERTS": "100",
+        "SCOPE_ACCOUNTS": {"Ref": "AWS::AccountId"},
+        "SCOPE_REGIONS": {"Ref": "AWS::Region"},
+        "EXTERNAL_ID": "tourniquet",
+    }
+    member_roles = {
+        "tourniquet.diagnostics.handler.diagnose": "TourniquetDiagnose",
+        "tourniquet.containment.handler.contain": "TourniquetContain",
+        "tourniquet.containment.handler.release": "TourniquetRelease",
     }
     seen = set()
     for fn in resources(template, "AWS::Lambda::Function").values():
         for name, value in fn["Properties"]["Environment"]["Variables"].items():
-            if name != "POWERTOOLS_SERVICE_NAME":
+            if name == "MEMBER_ROLE_NAME":
+                assert value == member_roles[fn["Properties"]["Handler"]]
+            elif name != "POWERTOOLS_SERVICE_NAME":
                 assert value == expected[name], name
                 seen.add(name)
     assert seen == set(expected)

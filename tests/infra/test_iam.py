@@ -13,6 +13,7 @@ from stacks.topics import TOPIC_KEY_ACTIONS
 from stacks.tourniquet_stack import RESOURCE_STAR_WRITE_ACTIONS
 from tests.infra.calls import missing_reads, unused_grants
 from tests.infra.cfn import (
+    MEMBER_ROLE_ACTIONS,
     Template,
     actions,
     allowed_actions,
@@ -21,6 +22,7 @@ from tests.infra.cfn import (
     granting,
     one,
     only,
+    own_statements,
     resources,
     role_of,
     role_statements,
@@ -45,8 +47,27 @@ def all_roles(template: Template) -> list[str]:
 
 
 def handler_statements(template: Template, handler: str) -> list[dict[str, Any]]:
+    """What the handler's function may do itself (assuming a member role is checked on its own)."""
     _, fn = function_by_handler(template, handler)
-    return role_statements(template, role_of(fn))
+    return own_statements(role_statements(template, role_of(fn)))
+
+
+def test_only_diagnose_contain_and_release_assume_a_member_role_each_their_own(template: Template) -> None:
+    assuming = {}
+    for logical_id, fn in resources(template, "AWS::Lambda::Function").items():
+        statements = role_statements(template, role_of(fn))
+        for st in statements:
+            if set(actions(st)) & MEMBER_ROLE_ACTIONS:
+                assert set(actions(st)) == MEMBER_ROLE_ACTIONS, logical_id
+                assuming[fn["Properties"]["Handler"]] = json.dumps(st["Resource"])
+    assert sorted(assuming) == [
+        "tourniquet.containment.handler.contain",
+        "tourniquet.containment.handler.release",
+        "tourniquet.diagnostics.handler.diagnose",
+    ]
+    for handler, role in (("contain", "TourniquetContain"), ("release", "TourniquetRelease")):
+        assert f":role/{role}" in assuming[f"tourniquet.containment.handler.{handler}"]
+    assert ":role/TourniquetDiagnose" in assuming["tourniquet.diagnostics.handler.diagnose"]
 
 
 def roles_granted(template: Template, action: str, resource: Any) -> set[str]:

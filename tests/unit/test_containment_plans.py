@@ -11,8 +11,14 @@ from tourniquet.containment import actions, registry
 from tourniquet.containment.actions import Context
 from tourniquet.containment.ec2 import Group, group_calls
 from tourniquet.containment.model import ContainRequest
+from tourniquet.state import Scope
 
-CTX = Context(incident_id="inc-1", target_id="i-0a1b2c3d4e5f67890", record_step=lambda step: None)
+CTX = Context(
+    incident_id="inc-1",
+    target_id="i-0a1b2c3d4e5f67890",
+    record_step=lambda step: None,
+    scope=Scope(account="123456789012", region="eu-west-1"),
+)
 WANTED = {"tourniquet:incident": "inc-1", "tourniquet:status": "contained"}
 ALLOW_ALL_V4 = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 ALLOW_ALL_V6 = {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}

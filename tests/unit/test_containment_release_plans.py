@@ -11,8 +11,14 @@ from tourniquet.containment.actions import Context
 from tourniquet.containment.model import ContainRequest
 from tourniquet.intake.model import Alert, Resource, Severity
 from tourniquet.settings import Settings
+from tourniquet.state import Scope
 
-CTX = Context(incident_id="inc-1", target_id="i-0a1b2c3d4e5f67890", record_step=lambda step: None)
+CTX = Context(
+    incident_id="inc-1",
+    target_id="i-0a1b2c3d4e5f67890",
+    record_step=lambda step: None,
+    scope=Scope(account="123456789012", region="eu-west-1"),
+)
 NO_QUARANTINE = {
     "profile_arn": None,
     "roles": [],

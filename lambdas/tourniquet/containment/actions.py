@@ -29,6 +29,7 @@ from tourniquet.containment.ec2 import (
     Instance,
 )
 from tourniquet.containment.model import Call
+from tourniquet.state import Scope
 
 _SNAPSHOT_OK_STATES = frozenset({"pending", "completed"})
 _MAX_PARALLEL_SNAPSHOTS = 8
@@ -45,6 +46,8 @@ class Context:
     """The target's own id: the instance id, or the access key id for an IAM principal."""
     record_step: Callable[[dict[str, Any]], None]
     """Appends one intermediate step to the timeline, so a multi-step action leaves a trace per step."""
+    scope: Scope
+    """The target's account and region: where every call of the action goes."""
     protected_tag_key: str = "tourniquet:protected"
     """Resources it names (a role behind the target, say) are never changed either."""
 

@@ -23,7 +23,7 @@ from tourniquet.containment.actions import Action, Context
 from tourniquet.containment.ec2 import Instance
 from tourniquet.containment.iam import Principal
 from tourniquet.logs import logger
-from tourniquet.state import ReleaseResult, Restoration, RestorationStatus
+from tourniquet.state import ReleaseResult, Restoration, RestorationStatus, Scope, scope_of
 
 
 class ReleaseRequest(BaseModel):
@@ -50,14 +50,19 @@ def _order(record: dict[str, Any]) -> int:
 
 
 def release(request: ReleaseRequest) -> ReleaseResult:
-    if store.get_incident(request.incident_id) is None:
+    incident = store.get_incident(request.incident_id)
+    if incident is None:
         raise errors.TargetNotFound(f"incident {request.incident_id} does not exist")
     records = sorted(store.undo_records(request.incident_id), key=_order)
     restorations: list[Restoration] = []
     failures: list[str] = []
     for record in records:
         try:
-            restorations.append(_release_one(request, record))
+            # Each record is restored where it was read: its target's own account and region.
+            with aws.acting_in(
+                _scope(record, incident), incident_id=request.incident_id, purpose="release"
+            ) as acting:
+                restorations.append(_release_one(request, record, acting.scope))
         except errors.VerificationFailed as exc:
             # Already recorded, with what still differs.
             failures.append(str(exc))
@@ -102,19 +107,29 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+def _scope(record: dict[str, Any], incident: dict[str, Any]) -> Scope | None:
+    """Where an undo record's target is: recorded with it, or (older records) the incident's alert."""
+    if isinstance(record.get("scope"), dict):
+        return scope_of(record["scope"].get("account"), record["scope"].get("region"))
+    alert = incident.get("alert") or {}
+    resources = alert.get("resources") or [{}]
+    return scope_of(alert.get("account"), resources[0].get("region") or alert.get("region"))
+
+
 def _subject(action: Action[Any], record: dict[str, Any]) -> Instance | Principal:
     if action.target_type == "AwsEc2Instance":
         return ec2.describe_instance(record["target"])
     return iam.from_state(record["before"]["principal"])
 
 
-def _release_one(request: ReleaseRequest, record: dict[str, Any]) -> Restoration:
+def _release_one(request: ReleaseRequest, record: dict[str, Any], scope: Scope) -> Restoration:
     action = registry.get(record["action"])
     before: dict[str, Any] = record["before"]
     ctx = Context(
         incident_id=request.incident_id,
         target_id=record["target"],
         record_step=lambda step: None,
+        scope=scope,
     )
     if action.kept is not None:
         detail: dict[str, Any] = {"reason": action.kept}

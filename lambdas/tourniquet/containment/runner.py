@@ -15,13 +15,21 @@ from tourniquet.containment.iam import Principal
 from tourniquet.containment.model import ContainRequest, ContainTarget
 from tourniquet.logs import logger
 from tourniquet.settings import Settings
-from tourniquet.state import ActionResult, ActionStatus
+from tourniquet.state import ActionResult, ActionStatus, Scope
 
 
 def run(request: ContainRequest, settings: Settings) -> ActionResult:
+    """Run one action in the target's own account and region, through the member role there."""
     action = registry.get(request.action)
     try:
-        return _run(action, request, settings)
+        with aws.acting_in(
+            request.target.scope, incident_id=request.incident_id, purpose="contain"
+        ) as acting:
+            return _run(action, request, settings, acting.scope)
+    except errors.OutOfScope as exc:
+        # The plan raises such a target for a person; this guard holds whoever asks.
+        _record(request, "refused", detail={"reason": str(exc)})
+        raise
     except ClientError as exc:
         code = aws.error_code(exc)
         if aws.is_throttling(exc):
@@ -36,7 +44,7 @@ def loader(target: ContainTarget) -> Callable[[], Instance | Principal]:
     return lambda: iam.principal(target)
 
 
-def _run(action: Action[Any], request: ContainRequest, settings: Settings) -> ActionResult:
+def _run(action: Action[Any], request: ContainRequest, settings: Settings, scope: Scope) -> ActionResult:
     target = request.target
     if action.destructive and request.mode != "approval":
         reason = f"{action.name} is destructive and runs only after an approval"
@@ -48,10 +56,6 @@ def _run(action: Action[Any], request: ContainRequest, settings: Settings) -> Ac
         reason = "the access key belongs to the account root: Tourniquet never changes root, it alerts only"
         _record(request, "refused", detail={"reason": reason})
         raise errors.RootRefused(reason)
-    if target.type == "AwsEc2Instance" and target.region != ec2.region():
-        raise errors.ContainmentFailed(
-            f"{target.id} is in {target.region}; this deployment contains resources in {ec2.region()} only"
-        )
 
     load = loader(target)
     subject = load()
@@ -65,6 +69,7 @@ def _run(action: Action[Any], request: ContainRequest, settings: Settings) -> Ac
     ctx = Context(
         incident_id=request.incident_id,
         target_id=target.id,
+        scope=scope,
         record_step=lambda step: _record_step(request, step),
         protected_tag_key=settings.protected_tag_key,
     )
@@ -77,7 +82,7 @@ def _run(action: Action[Any], request: ContainRequest, settings: Settings) -> Ac
         return _result(request, "planned", verified=False, detail=detail)
 
     # The undo record is written before anything changes; a retry keeps the first one.
-    store.put_undo(request.incident_id, action.name, target.id, before)
+    store.put_undo(request.incident_id, action.name, target.id, before, scope=scope)
     applied = action.apply(ctx, before, calls) if calls else Applied()
     after = action.read(ctx, load())
     problems = action.verify(ctx, after)

@@ -13,6 +13,7 @@ from tourniquet.diagnostics import cloudtrail, ec2, health, iam, metrics
 from tourniquet.diagnostics.model import DiagnoseRequest, Finding
 from tourniquet.intake.model import UNKNOWN, Alert, Resource
 from tourniquet.logs import logger
+from tourniquet.scope import alert_scope
 from tourniquet.settings import Settings
 from tourniquet.state import Diagnostic, DiagnosticStatus
 
@@ -34,18 +35,10 @@ def target_instance(alert: Alert) -> Resource | None:
 
 
 def _readable_instance(alert: Alert) -> Resource | Finding:
-    """The alert's instance, or why it cannot be looked at from this deployment."""
+    """The alert's instance, or why there is none to look at."""
     instance = target_instance(alert)
     if instance is None:
         return _not("not_applicable", "the alert names no EC2 instance")
-    region = instance.region or alert.region
-    here = aws.client("ec2").meta.region_name
-    if region != here:
-        return _not(
-            "not_applicable",
-            f"the instance is in {region}; this deployment reads {here}",
-            instance_id=instance.id,
-        )
     return instance
 
 
@@ -161,6 +154,18 @@ CHECKS: dict[str, Callable[[Alert, Settings], Finding]] = {
 }
 
 
+def _in_scope(
+    check: Callable[[Alert, Settings], Finding], request: DiagnoseRequest, settings: Settings
+) -> Finding:
+    """The check, reading in the account and region of the alert's subject through the member's role; or
+    why it reads nothing there."""
+    try:
+        with aws.acting_in(alert_scope(request.alert), incident_id=request.incident_id, purpose="diagnose"):
+            return check(request.alert, settings)
+    except errors.OutOfScope as exc:
+        return _not("not_applicable", str(exc))
+
+
 def run(request: DiagnoseRequest, settings: Settings) -> Diagnostic:
     check = CHECKS.get(request.check)
     if check is None:
@@ -168,7 +173,7 @@ def run(request: DiagnoseRequest, settings: Settings) -> Diagnostic:
             f"unknown check {request.check!r}; known checks: {', '.join(sorted(CHECKS))}"
         )
     try:
-        finding = check(request.alert, settings)
+        finding = _in_scope(check, request, settings)
         store.append_event(
             request.incident_id,
             "diagnostic",

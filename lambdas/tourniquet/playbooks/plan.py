@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from tourniquet.intake.model import Alert, Resource
 from tourniquet.playbooks.catalog import select
+from tourniquet.scope import alert_scope, refusal
 from tourniquet.settings import Settings
 from tourniquet.state import ApprovalWaits, Diagnostic, Plan, Target
 
@@ -28,6 +29,11 @@ def make_plan(alert: Alert, diagnostics: Sequence[Diagnostic], settings: Setting
         automatic, approval = [], []
 
     resource = alert.primary_resource
+    refused = refusal(alert_scope(alert), settings)
+    if refused and (automatic or approval):
+        # Guardrail: an account or region outside the scope (or never acted in) is raised for a person.
+        notes.append(f"{refused[0].upper()}{refused[1:]}: alert only, nothing is changed.")
+        automatic, approval = [], []
     principal = _principal(resource) if resource else {}
     automatic, approval = _for_principal(principal.get("principal_type"), automatic, approval, notes)
     protected = _protected_principal(alert, principal, diagnostics, settings.protected_principals)
