@@ -12,6 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.client
+import botocore.exceptions
 
 from sandbox.core import Sandbox
 from tourniquet import aws as tourniquet_aws
@@ -153,3 +155,16 @@ def member_client(service: str, incident_id: str, scope: Scope = TEST_SCOPE) -> 
     (the same object, so a test can stub or patch it)."""
     with tourniquet_aws.acting_in(scope, incident_id=incident_id, purpose="diagnose"):
         return tourniquet_aws.client(service)
+
+
+def refuse_calls(monkeypatch: Any, operation: str, code: str) -> None:
+    """Every client, whoever made it, answers ``operation`` (``AssumeRole``) with the error ``code``."""
+    original = botocore.client.BaseClient._make_api_call
+
+    def refusing(self: Any, operation_name: str, api_params: Any) -> Any:
+        if operation_name == operation:
+            error = {"Error": {"Code": code, "Message": f"{operation} refused by the test"}}
+            raise botocore.exceptions.ClientError(error, operation_name)
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.handlers.conftest import REGION
-from tests.helpers import Ec2Lab, launch_instance, member_client, moto_client
+from tests.helpers import Ec2Lab, launch_instance, member_client, moto_client, refuse_calls
 from tourniquet import errors, store
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain
@@ -593,3 +593,16 @@ def test_result_follows_the_contract(lab):
     assert set(result) == {"action", "target", "status", "verified", "detail"}
     assert result["action"] == "tag_instance"
     assert result["target"] == event(lab, "tag_instance")["target"]
+
+
+def test_a_member_role_that_cannot_be_assumed_fails_the_action_with_the_plain_reason(lab, monkeypatch):
+    monkeypatch.setenv("SCOPE_ACCOUNTS", "123456789012,111122223333")
+    refuse_calls(monkeypatch, "AssumeRole", "AccessDenied")
+
+    with pytest.raises(errors.MemberRoleUnavailable) as raised:
+        contain(event(lab, "tag_instance", account="111122223333"), None)
+
+    assert str(raised.value) == (
+        "Tourniquet's member role TourniquetMember is missing in account 111122223333 or does not trust "
+        "this deployment: deploy the member stack there"
+    )

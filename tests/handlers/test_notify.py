@@ -235,6 +235,31 @@ def test_a_failure_is_posted_in_the_incident_thread_and_paged(slack):
     assert page["slack_posted"] is True
 
 
+def test_a_failure_while_the_card_waits_replaces_its_buttons_with_the_reason(slack):
+    card = request_card()
+    event = failure_event()
+    event["state"]["error"] = {
+        "Error": "MemberRoleUnavailable",
+        "Cause": json.dumps(
+            {
+                "errorType": "MemberRoleUnavailable",
+                "errorMessage": "Tourniquet's member role TourniquetContain is missing in account "
+                "111122223333 or does not trust this deployment: deploy the member stack there",
+                "stackTrace": STACK_TRACE,
+            }
+        ),
+    }
+
+    notify(event)
+
+    message = slack.fake.message(slack.channel, card["slack_ts"])
+    assert message is not None
+    assert message.buttons() == []
+    shown = json.dumps(message.blocks)
+    assert "deploy the member stack there" in shown
+    assert "runner.py" not in shown
+
+
 def test_a_failure_before_any_incident_existed_goes_to_the_channel_and_is_paged(slack):
     result = notify(failure_event(with_incident=False))
 

@@ -150,6 +150,17 @@ def final_card(ctx: CardContext, final: FinalState) -> list[Block]:
     return blocks
 
 
+def failed_card(ctx: CardContext, reason: str) -> list[Block]:
+    """The card once the run failed: no buttons (nothing can be decided any more) and why, in plain words."""
+    return [
+        *_body(ctx),
+        _section(
+            clip(f"❗ *Failed*: {escape(reason)}", _SECTION_LIMIT - 120)
+            + f"\nNothing more runs. The timeline: `tourniquet incident show {escape(ctx.incident.id)}`"
+        ),
+    ]
+
+
 def releasable_card(
     ctx: CardContext, final: FinalState, approval_id: str, deadline: str, votes: Votes = Votes()
 ) -> list[Block]:

@@ -154,13 +154,16 @@ def _failure(notice: FailureNotice) -> bool:
     text = "\n".join(lines)
     posted = False
     try:
-        thread = _thread(store.get_incident(incident_id)) if incident_id else None
+        incident = store.get_incident(incident_id) if incident_id else None
+        thread = _thread(incident)
         channel = thread.channel if thread else get_settings().slack_channel
         posted = _send(
             incident_id, lambda slack: slack.post(channel, text, thread_ts=thread.ts if thread else None)
         )
         if notice.approval_id:
             _release_failed(notice.approval_id)
+        elif incident and incident.get("approval_id"):
+            _card_failed(str(incident["approval_id"]), reason or error.error)
     finally:
         # The page goes out even if reading the incident or posting to Slack raised.
         escalation.publish(
@@ -176,6 +179,16 @@ def _failure(notice: FailureNotice) -> bool:
             },
         )
     return posted
+
+
+def _card_failed(approval_id: str, reason: str) -> None:
+    """A card still offering its buttons says the run failed, and why; nobody can decide it any more."""
+    approval = records.get(approval_id)
+    if approval is None or not (approval.slack_channel and approval.slack_ts):
+        return
+    message = Message(approval.slack_channel, approval.slack_ts)
+    blocks = card.failed_card(approval.card, reason)
+    _send(approval.incident_id, lambda slack: slack.update(message, card.card_text(approval.card), blocks))
 
 
 def _release_failed(approval_id: str) -> None:
