@@ -1,14 +1,17 @@
 """``tourniquet incident show ID`` and ``tourniquet release INCIDENT``, against a deployed stack.
 
-Both read and write the stack's table with the normal AWS credentials (profile, environment or SSO). The
-table is named by ``--table`` or ``TOURNIQUET_TABLE``. A release is recorded under the caller's AWS
-identity, restores every recorded before-state and keeps the evidence snapshots.
+Both use the normal AWS credentials (profile, environment or SSO) in the hub's account. The table is named by
+``--table`` or ``TOURNIQUET_TABLE``. A release starts the stack's release workflow (``--workflow`` or
+``TOURNIQUET_RELEASE_WORKFLOW``), which restores every recorded before-state in its target's own account and
+region, keeps the evidence snapshots, and records the caller's AWS identity as who released.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from typing import Annotated, Any
 
 import typer
@@ -17,12 +20,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tourniquet import aws, errors, store
-from tourniquet.containment.release import ReleaseRequest, release
+from tourniquet import aws, store
 from tourniquet.logs import logger
+from tourniquet.state import IncidentRef, ReleaseInput, ReleaseResult, StepError
 
 EXIT_FAILED = 1
 EXIT_UNUSABLE = 2
+RELEASE_WORKFLOW_ENV = "TOURNIQUET_RELEASE_WORKFLOW"
+# Release waits for a started instance to run (up to minutes) before it rejoins its fleet.
+RELEASE_WAIT_SECONDS = 600
 
 TableOption = Annotated[
     str | None,
@@ -138,31 +144,80 @@ def _proof(event: dict[str, Any]) -> str:
     return mark
 
 
+def _run_release(workflow: str, release_input: ReleaseInput) -> dict[str, Any]:
+    """Start the release workflow and wait for it to finish; its description."""
+    sfn = aws.client("stepfunctions")
+    name = f"cli-{release_input.incident.id}-{uuid.uuid4().hex[:12]}"[:80]
+    arn = sfn.start_execution(
+        stateMachineArn=workflow, name=name, input=json.dumps(release_input.as_state())
+    )["executionArn"]
+    deadline = time.monotonic() + RELEASE_WAIT_SECONDS
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(1)
+
+
+def _failure_reason(execution: dict[str, Any]) -> str:
+    """Why a release run failed, in plain words: the error it ended with (never a stack trace)."""
+    history = aws.client("stepfunctions").get_execution_history(
+        executionArn=execution["executionArn"], reverseOrder=True, maxResults=25
+    )["events"]
+    for event in history:
+        if event["type"] == "FailStateEntered":
+            state = json.loads(event["stateEnteredEventDetails"].get("input") or "{}")
+            error = StepError.model_validate(state.get("error") or {})
+            return error.message or error.error
+    return str(execution["status"]).lower()
+
+
 def _caller() -> str:
     """Who releases: the caller's AWS identity, as recorded on the timeline."""
     return str(aws.client("sts").get_caller_identity()["Arn"])
 
 
+WorkflowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--workflow",
+        envvar=RELEASE_WORKFLOW_ENV,
+        help="The stack's release workflow: its output ReleaseStateMachineArn "
+        f"(default: ${RELEASE_WORKFLOW_ENV}).",
+    ),
+]
+
+
 def release_command(
     incident_id: IncidentArgument,
     table: TableOption = None,
+    workflow: WorkflowOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the calls; change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Return every contained resource to its recorded before-state (snapshots are kept)."""
+    """Return every contained resource to its recorded before-state (snapshots are kept).
+
+    The release runs in the stack's release workflow, as a Release click does, so it acts in each target's
+    own account and region through the member roles there; it is recorded under your AWS identity.
+    """
     _use_table(table)
+    if not workflow:
+        typer.echo(f"error: name the release workflow with --workflow or {RELEASE_WORKFLOW_ENV}", err=True)
+        raise typer.Exit(code=EXIT_UNUSABLE)
     try:
-        request = ReleaseRequest(incident_id=incident_id, actor=_caller(), dry_run=dry_run)
-        result = release(request)
-    except errors.TargetNotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=EXIT_UNUSABLE) from None
-    except errors.ReleaseFailed as exc:
-        typer.echo(f"release failed: {exc}", err=True)
-        typer.echo(f"the timeline records each restoration: tourniquet incident show {incident_id}", err=True)
-        raise typer.Exit(code=EXIT_FAILED) from None
+        if store.get_incident(incident_id) is None:
+            typer.echo(f"error: incident {incident_id} does not exist", err=True)
+            raise typer.Exit(code=EXIT_UNUSABLE)
+        execution = _run_release(
+            workflow, ReleaseInput(incident=IncidentRef(id=incident_id), actor=_caller(), dry_run=dry_run)
+        )
     except (ClientError, BotoCoreError) as exc:
         raise _aws_failure(exc) from None
+    if execution["status"] != "SUCCEEDED":
+        typer.echo(f"release failed: {_failure_reason(execution)}", err=True)
+        typer.echo(f"the timeline records each restoration: tourniquet incident show {incident_id}", err=True)
+        raise typer.Exit(code=EXIT_FAILED)
+    result = ReleaseResult.model_validate(json.loads(execution["output"])["release"])
     if as_json:
         typer.echo(json.dumps(result.as_state()))
         return

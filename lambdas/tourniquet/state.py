@@ -238,6 +238,21 @@ class Restoration(StateModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class ReleaseInput(StateModel):
+    """What starts the release workflow: an approved Release click, or ``tourniquet release`` (no approval:
+    IAM decided who may start it). ``actor`` is recorded as who released."""
+
+    incident: IncidentRef
+    actor: str = Field(min_length=1, max_length=512)
+    approval_id: str | None = None
+    approvers: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    def as_state(self) -> dict[str, Any]:
+        # Every field, null ones too: the workflow's JSONPaths read each of them.
+        return self.model_dump(mode="json")
+
+
 class ReleaseResult(StateModel):
     incident_id: str
     status: Literal["released", "planned"]
@@ -291,6 +306,7 @@ __all__ = [
     "OutcomeAction",
     "Plan",
     "Recorded",
+    "ReleaseInput",
     "ReleaseResult",
     "Resolved",
     "Restoration",

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import typer
+from botocore.stub import Stubber
 from typer.testing import CliRunner
 
 from tests.handlers.conftest import REGION, TABLE
 from tests.handlers.test_release import open_incident
 from tests.helpers import launch_instance, moto_client
+from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.containment.handler import contain
+from tourniquet.state import ReleaseInput
 from tourniquet_cli import incident_cmd
 
 INCIDENT = "inc-3c4d5e6f7a8b"
@@ -78,34 +83,119 @@ def test_a_table_must_be_named(cli, aws, monkeypatch):
     assert "--table" in result.output
 
 
-def test_release_restores_and_records_the_caller_as_actor(cli, contained):
-    ec2 = moto_client("ec2")
+WORKFLOW = "arn:aws:states:eu-west-1:123456789012:stateMachine:Tourniquet-ReleaseIncident"
 
-    result = run(cli, "release", INCIDENT, "--table", TABLE, "--json")
+
+@pytest.fixture
+def release_workflow(aws: None) -> Iterator[Stubber]:
+    """The release workflow, stubbed: what the CLI starts and what the finished run answers."""
+    with Stubber(tourniquet_aws.client("stepfunctions")) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+def finished(stub: Stubber, status: str, output: dict[str, Any] | None = None) -> None:
+    execution = f"{WORKFLOW.replace(':stateMachine:', ':execution:')}:cli-run"
+    stub.add_response("start_execution", {"executionArn": execution, "startDate": datetime.now(UTC)})
+    described = {
+        "executionArn": execution,
+        "stateMachineArn": WORKFLOW,
+        "status": status,
+        "startDate": datetime.now(UTC),
+        **({"output": json.dumps(output)} if output is not None else {}),
+    }
+    stub.add_response("describe_execution", described)
+
+
+def test_release_starts_the_release_workflow_as_the_caller_and_prints_what_it_restored(cli, release_workflow):
+    open_incident(INCIDENT)
+    restorations = [{"action": "isolate_network", "target": "i-0a1b2c3d4e5f67890", "status": "done"}]
+    finished(
+        release_workflow,
+        "SUCCEEDED",
+        {"release": {"incident_id": INCIDENT, "status": "released", "restorations": restorations}},
+    )
+
+    result = run(cli, "release", INCIDENT, "--table", TABLE, "--workflow", WORKFLOW, "--json")
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["status"] == "released"
-    interfaces = ec2.describe_network_interfaces(NetworkInterfaceIds=list(contained.eni_ids))[
-        "NetworkInterfaces"
-    ]
-    assert {eni["NetworkInterfaceId"]: [g["GroupId"] for g in eni["Groups"]] for eni in interfaces} == {
-        eni: [contained.group_id] for eni in contained.eni_ids
-    }
-    actors = {e["actor"] for e in store.timeline(INCIDENT) if e["kind"] == "release"}
-    assert actors == {moto_client("sts").get_caller_identity()["Arn"]}
+    assert json.loads(result.output)["restorations"][0]["action"] == "isolate_network"
+    started = release_workflow._queue
+    assert not started
 
 
-def test_release_dry_run_prints_the_plan_and_changes_nothing(cli, contained):
-    result = run(cli, "release", INCIDENT, "--table", TABLE, "--dry-run")
+def test_release_sends_the_caller_and_the_dry_run_to_the_workflow(cli, aws, monkeypatch):
+    open_incident(INCIDENT)
+    captured: list[ReleaseInput] = []
+
+    def run_release(workflow: str, given: ReleaseInput) -> dict[str, Any]:
+        captured.append(given)
+        planned = {"release": {"incident_id": INCIDENT, "status": "planned"}}
+        return {"status": "SUCCEEDED", "output": json.dumps(planned)}
+
+    monkeypatch.setattr(incident_cmd, "_run_release", run_release)
+
+    result = run(
+        cli, "release", INCIDENT, "--table", TABLE, "--dry-run", TOURNIQUET_RELEASE_WORKFLOW=WORKFLOW
+    )
 
     assert result.exit_code == 0, result.output
     assert "PLANNED" in result.output
-    assert "ModifyNetworkInterfaceAttribute" in result.output
-    assert store.get_incident(INCIDENT)["status"] == "open"
+    (given,) = captured
+    assert given.as_state() == {
+        "incident": {"id": INCIDENT, "duplicate": False, "duplicate_count": 0, "dedup_key": None},
+        "actor": moto_client("sts").get_caller_identity()["Arn"],
+        "approval_id": None,
+        "approvers": [],
+        "dry_run": True,
+    }
+
+
+def test_a_failed_release_exits_1_and_points_to_the_timeline(cli, release_workflow):
+    open_incident(INCIDENT)
+    finished(release_workflow, "FAILED")
+    release_workflow.add_response(
+        "get_execution_history",
+        {
+            "events": [
+                {
+                    "timestamp": datetime.now(UTC),
+                    "type": "FailStateEntered",
+                    "id": 9,
+                    "stateEnteredEventDetails": {
+                        "name": "ReleaseFailed",
+                        "input": json.dumps(
+                            {
+                                "error": {
+                                    "Error": "ReleaseFailed",
+                                    "Cause": json.dumps({"errorMessage": "1 of 2 failed"}),
+                                }
+                            }
+                        ),
+                    },
+                }
+            ]
+        },
+    )
+
+    result = run(cli, "release", INCIDENT, "--table", TABLE, "--workflow", WORKFLOW)
+
+    assert result.exit_code == 1
+    assert "release failed: 1 of 2 failed" in result.output
+    assert f"tourniquet incident show {INCIDENT}" in result.output
+
+
+def test_release_needs_the_workflow_named(cli, aws, monkeypatch):
+    monkeypatch.delenv("TOURNIQUET_RELEASE_WORKFLOW", raising=False)
+
+    result = CliRunner().invoke(cli, ["release", INCIDENT, "--table", TABLE])
+
+    assert result.exit_code == 2
+    assert "--workflow" in result.output
 
 
 def test_release_of_an_unknown_incident_exits_with_a_clear_error(cli, aws):
-    result = CliRunner().invoke(cli, ["release", "inc-missing", "--table", TABLE])
+    result = CliRunner().invoke(cli, ["release", "inc-missing", "--table", TABLE, "--workflow", WORKFLOW])
 
     assert result.exit_code == 2
     assert "inc-missing does not exist" in result.output

@@ -183,7 +183,10 @@ def story(sandbox: Sandbox) -> Story:
     released = CliRunner().invoke(
         app,
         ["release", result["incident_id"], "--json"],
-        env={"TOURNIQUET_TABLE": sandbox.deployment.table_name()},
+        env={
+            "TOURNIQUET_TABLE": sandbox.deployment.table_name(),
+            "TOURNIQUET_RELEASE_WORKFLOW": sandbox.deployment.outputs["ReleaseStateMachineArn"],
+        },
     )
     after = world(sandbox, seeded, fleet)
     return Story(

@@ -223,7 +223,10 @@ def test_a_compromised_user_key_is_contained_approved_and_released_to_what_it_wa
     released = CliRunner().invoke(
         app,
         ["release", incident_id, "--json"],
-        env={"TOURNIQUET_TABLE": sandbox.deployment.table_name()},
+        env={
+            "TOURNIQUET_TABLE": sandbox.deployment.table_name(),
+            "TOURNIQUET_RELEASE_WORKFLOW": sandbox.deployment.outputs["ReleaseStateMachineArn"],
+        },
         catch_exceptions=False,
     )
 

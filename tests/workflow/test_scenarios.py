@@ -442,3 +442,27 @@ def test_dry_run_plans_every_call_and_changes_nothing(runner: Runner, sandbox: S
     posted = approval_card(sandbox, result["incident_id"])
     assert posted is not None
     assert "Dry run" in json.dumps(posted, ensure_ascii=False)
+
+
+def test_a_dry_run_release_from_the_cli_lists_the_calls_and_changes_nothing(runner: Runner, sandbox: Sandbox):
+    result = runner.run(runner.event(), "approve").result
+    instance_id = _look_alike(result)
+    isolated = _eni_groups(sandbox, instance_id)
+
+    released = CliRunner().invoke(
+        app,
+        ["release", result["incident_id"], "--dry-run"],
+        env={
+            "TOURNIQUET_TABLE": sandbox.deployment.table_name(),
+            "TOURNIQUET_RELEASE_WORKFLOW": sandbox.deployment.outputs["ReleaseStateMachineArn"],
+        },
+    )
+
+    assert released.exit_code == 0, released.output
+    assert "PLANNED" in released.stdout
+    assert "isolate_network" in released.stdout
+    assert _eni_groups(sandbox, instance_id) == isolated
+    assert store.get_incident(result["incident_id"])["status"] == "contained"
+    card = sandbox.wait_for_card(result["incident_id"])
+    replies = sandbox.slack.messages(card.channel)
+    assert any("Release planned" in message.text for message in replies)

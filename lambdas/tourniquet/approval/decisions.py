@@ -23,7 +23,7 @@ from tourniquet.approval.records import Approval
 from tourniquet.errors import ApprovalExpired
 from tourniquet.logs import logger
 from tourniquet.settings import get_settings
-from tourniquet.state import ApprovalResult
+from tourniquet.state import ApprovalResult, IncidentRef, ReleaseInput
 
 # The workflow no longer waits for this token: it timed out, finished or was never this account's.
 _DEAD_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -139,15 +139,15 @@ def _release_started(claimed: Approval, by: str, reason: str | None) -> Outcome:
     if not arn:
         records.release(claimed)
         raise DecisionNotDelivered("no release workflow is configured (RELEASE_STATE_MACHINE_ARN)")
-    execution_input = {
-        "incident": {"id": claimed.incident_id},
-        "approval_id": claimed.approval_id,
-        "actor": by,
-        "approvers": list(claimed.approvals),
-    }
+    execution_input = ReleaseInput(
+        incident=IncidentRef(id=claimed.incident_id),
+        approval_id=claimed.approval_id,
+        actor=by,
+        approvers=claimed.approvals,
+    )
     try:
         aws.client("stepfunctions").start_execution(
-            stateMachineArn=arn, name=claimed.approval_id, input=json.dumps(execution_input)
+            stateMachineArn=arn, name=claimed.approval_id, input=json.dumps(execution_input.as_state())
         )
     except ClientError as exc:
         if aws.error_code(exc) != "ExecutionAlreadyExists":

@@ -40,7 +40,10 @@ class OutcomeNotice(_Model):
 class ReleasedNotice(_Model):
     kind: Literal["released"]
     incident: IncidentRef
-    approval_id: str
+    # The Release click's approval; None when `tourniquet release` started the workflow.
+    approval_id: str | None = None
+    # Who released: the approver of the click, or the caller of the CLI.
+    actor: str | None = None
     release: ReleaseResult
 
 

@@ -108,13 +108,22 @@ def _post_final_card(
 def _released(notice: ReleasedNotice) -> bool:
     """NotifyReleased: the card shows who released it and what came back; the thread lists each one."""
     incident_id = notice.incident.id
-    approval = records.get(notice.approval_id)
+    approval = records.get(notice.approval_id) if notice.approval_id else None
     restored = [r for r in notice.release.restorations if r.status in ("done", "unchanged")]
     kept = [r for r in notice.release.restorations if r.status == "kept"]
-    who = card.people_text(approval.approvals) if approval and approval.approvals else "unknown"
-    headline = f"🔓 *Released* by {who}: {len(restored)} restored and verified" + (
-        f", {len(kept)} kept" if kept else ""
-    )
+    if approval and approval.approvals:
+        who = card.people_text(approval.approvals)
+    else:
+        who = card.who_text(notice.actor)
+    if notice.release.status == "planned":
+        headline = (
+            f"🔎 *Release planned* by {who} (dry run): {len(notice.release.restorations)} restorations"
+            " listed, nothing was changed"
+        )
+    else:
+        headline = f"🔓 *Released* by {who}: {len(restored)} restored and verified" + (
+            f", {len(kept)} kept" if kept else ""
+        )
     lines = [headline]
     lines += [
         f"{'✅' if r.verified else '⚠️'} {card.escape(r.action)} on `{card.escape(r.target)}`:"
@@ -122,7 +131,11 @@ def _released(notice: ReleasedNotice) -> bool:
         for r in notice.release.restorations
     ]
     text = card.clip("\n".join(lines), 3000)
-    if approval is None or not (approval.slack_channel and approval.slack_ts):
+    if (
+        approval is None
+        or not (approval.slack_channel and approval.slack_ts)
+        or notice.release.status == "planned"
+    ):
         thread = _thread(store.get_incident(incident_id))
         channel = thread.channel if thread else get_settings().slack_channel
         return _send(
