@@ -115,6 +115,13 @@ class TourniquetConfig(BaseModel):
         le=1000,
         description="The most alerts one webhook request may carry; a larger one is refused (413).",
     )
+    protection_window_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 90,
+        description="A protected tag set on an instance this many hours before its finding is suspicious: "
+        "instead of skipping the instance, every action waits for approval, lifting the protection first.",
+    )
     member_role_names: MemberRoleNames = Field(
         default_factory=MemberRoleNames,
         description="The roles the member stack creates in every account in scope, one per purpose.",

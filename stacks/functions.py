@@ -42,8 +42,9 @@ class FunctionSpec:
     member_role: Literal["diagnose", "contain", "release"] | None = None
 
 
-# Where Tourniquet acts (tourniquet.scope), for the functions that decide or act there.
-SCOPE_ENVIRONMENT = ("SCOPE_ACCOUNTS", "SCOPE_REGIONS")
+# Where Tourniquet acts (tourniquet.scope), for the functions that decide or act there, and how recent a
+# protection must be to be suspicious (read by Diagnose and Plan).
+SCOPE_ENVIRONMENT = ("SCOPE_ACCOUNTS", "SCOPE_REGIONS", "PROTECTION_WINDOW_HOURS")
 # How a function that acts in a target's account gets there (tourniquet.aws.acting_in).
 MEMBER_ENVIRONMENT = ("MEMBER_ROLE_NAME", "EXTERNAL_ID")
 
@@ -323,6 +324,7 @@ class Functions(Construct):
             "SCOPE_ACCOUNTS": Aws.ACCOUNT_ID,
             "SCOPE_REGIONS": Aws.REGION,
             "EXTERNAL_ID": config.external_id,
+            "PROTECTION_WINDOW_HOURS": str(config.protection_window_hours),
         }
 
     def _function(

@@ -504,6 +504,29 @@ def test_protected_instance_is_never_changed(ec2, aws, action, mode):
     assert "tourniquet:protected" in recorded["detail"]["reason"]
 
 
+def test_an_approved_lift_takes_a_suspicious_protection_off_and_lets_the_next_actions_act(ec2, aws):
+    lab = launch_instance(tags={"tourniquet:protected": "true"})
+
+    lifted = contain(event(lab, "lift_protection", mode="approval"), None)
+    isolated = contain(event(lab, "isolate_network", mode="approval"), None)
+
+    assert (lifted["status"], lifted["verified"]) == ("done", True)
+    assert undo("lift_protection", lab) == {"tag_key": "tourniquet:protected", "value": "true"}
+    assert (isolated["status"], isolated["verified"]) == ("done", True)
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [lab.instance_id]}])["Tags"]
+    assert "tourniquet:protected" not in {tag["Key"] for tag in tags}
+
+
+def test_lifting_a_protection_never_runs_without_an_approval(ec2, aws):
+    lab = launch_instance(tags={"tourniquet:protected": "true"})
+
+    with pytest.raises(errors.ContainmentFailed, match="runs only after an approval"):
+        contain(event(lab, "lift_protection"), None)
+
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [lab.instance_id]}])["Tags"]
+    assert {tag["Key"]: tag["Value"] for tag in tags}["tourniquet:protected"] == "true"
+
+
 def test_unknown_action_is_a_clear_containment_failure(lab):
     with pytest.raises(errors.ContainmentFailed, match="unknown containment action 'terminate_instance'"):
         contain(event(lab, "terminate_instance"), None)

@@ -124,6 +124,7 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "SCOPE_ACCOUNTS": {"Ref": "AWS::AccountId"},
         "SCOPE_REGIONS": {"Ref": "AWS::Region"},
         "EXTERNAL_ID": "tourniquet",
+        "PROTECTION_WINDOW_HOURS": "24",
     }
     member_roles = {
         "tourniquet.diagnostics.handler.diagnose": "TourniquetDiagnose",

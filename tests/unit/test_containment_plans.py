@@ -285,8 +285,16 @@ def test_a_terminated_instance_cannot_be_stopped():
         plan("stop_instance", {"state": "terminated"})
 
 
-def test_only_stop_instance_is_destructive():
-    assert [name for name, action in actions.ACTIONS.items() if action.destructive] == ["stop_instance"]
+def test_only_stopping_and_lifting_a_protection_are_destructive_instance_actions():
+    destructive = sorted(name for name, action in actions.ACTIONS.items() if action.destructive)
+
+    assert destructive == ["lift_protection", "stop_instance"]
+
+
+def test_only_lifting_a_protection_acts_on_a_protected_instance():
+    assert [name for name, action in actions.ACTIONS.items() if action.lifts_protection] == [
+        "lift_protection"
+    ]
 
 
 # the request

@@ -141,7 +141,12 @@ def test_an_instance_in_a_pending_scaling_state_is_not_detached():
 def test_only_the_approval_gated_actions_are_destructive():
     destructive = sorted(name for name, action in registry.ACTIONS.items() if action.destructive)
 
-    assert destructive == ["disable_console_login", "revoke_role_sessions", "stop_instance"]
+    assert destructive == [
+        "disable_console_login",
+        "lift_protection",
+        "revoke_role_sessions",
+        "stop_instance",
+    ]
 
 
 def test_every_action_has_a_place_in_the_release_order():

@@ -103,3 +103,43 @@ def test_summary_of_nothing_is_empty():
     assert summary["count"] == 0
     assert summary["recent"] == []
     assert (summary["first_seen"], summary["last_seen"]) == (None, None)
+
+
+def _tagging(name: str, at: datetime, keys: list[str], **record: Any) -> dict[str, Any]:
+    parameters = {
+        "resourcesSet": {"items": [{"resourceId": "i-1"}]},
+        "tagSet": {"items": [{"key": k} for k in keys]},
+    }
+    return raw_event(name, at, {"requestParameters": parameters, **record}, Username="mallory")
+
+
+def test_tag_changes_lists_who_added_or_removed_the_protected_tag_before_the_finding_newest_first():
+    events = [
+        _tagging("CreateTags", NOW - timedelta(hours=3), ["tourniquet:protected"]),
+        _tagging("DeleteTags", NOW - timedelta(hours=5), ["tourniquet:protected", "Name"]),
+        _tagging("CreateTags", NOW - timedelta(hours=1), ["Name"]),
+        _tagging("CreateTags", NOW - timedelta(hours=2), ["tourniquet:protected"], errorCode="AccessDenied"),
+        _tagging("CreateTags", NOW + timedelta(minutes=5), ["tourniquet:protected"]),
+    ]
+
+    changes = cloudtrail.tag_changes(events, "tourniquet:protected", NOW)
+
+    assert changes == [
+        {"change": "added", "at": "2026-11-20T07:00:00.000Z", "by": "mallory"},
+        {"change": "removed", "at": "2026-11-20T05:00:00.000Z", "by": "mallory"},
+    ]
+
+
+def test_tag_changes_tolerates_records_without_tags():
+    events = [
+        raw_event("CreateTags", NOW, "{not json"),
+        raw_event("CreateTags", NOW, {"requestParameters": []}),
+    ]
+
+    assert cloudtrail.tag_changes(events, "tourniquet:protected", NOW) == []
+
+
+def test_window_reaches_further_back_when_asked():
+    span = cloudtrail.window("2026-11-20T09:00:00Z", NOW, timedelta(hours=72))
+
+    assert span.start == datetime(2026, 11, 17, 9, 0, tzinfo=UTC)

@@ -1,3 +1,7 @@
+from datetime import datetime, timedelta
+
+import pytest
+
 from tests.helpers import load_event, plan_state
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
@@ -46,6 +50,42 @@ def test_protected_instance_is_alert_only():
     assert plan["automatic"] == [] and plan["approval"] == []
     assert plan["approval_required"] is False
     assert "alert only" in plan["notes"][0]
+
+
+def _protection_added(hours_before_finding: float, change: str = "added") -> dict:
+    found = datetime.fromisoformat(_alert().first_seen or _alert().time)
+    at = (found - timedelta(hours=hours_before_finding)).isoformat().replace("+00:00", "Z")
+    changes = [{"change": change, "at": at, "by": "arn:aws:iam::123456789012:user/mallory"}]
+    return {"check": "cloudtrail", "status": "ok", "summary": {"protected_tag_changes": changes}}
+
+
+def test_a_protection_added_shortly_before_the_finding_makes_every_action_wait_lifting_it_first():
+    plan = plan_state(_alert(), [*_running(protected=True), _protection_added(2)], Settings())
+
+    assert plan["automatic"] == []
+    assert plan["approval"][0] == "lift_protection"
+    assert set(plan["approval"][1:]) >= {"isolate_network", "snapshot_volumes", "stop_instance"}
+    assert plan["approval_required"] is True
+    (note,) = plan["notes"]
+    assert "suspicious" in note and "user/mallory" in note
+
+
+@pytest.mark.parametrize(
+    ("hours", "change"), [(30, "added"), (2, "removed")], ids=["older-than-the-window", "last-change-removed"]
+)
+def test_an_older_protection_or_one_last_removed_keeps_the_instance_alert_only(hours, change):
+    plan = plan_state(_alert(), [*_running(protected=True), _protection_added(hours, change)], Settings())
+
+    assert plan["automatic"] == [] and plan["approval"] == []
+    assert "alert only" in plan["notes"][0]
+
+
+def test_a_protection_whose_history_could_not_be_read_stays_alert_only():
+    unavailable = {"check": "cloudtrail", "status": "unavailable", "error": "States.Timeout"}
+
+    plan = plan_state(_alert(), [*_running(protected=True), unavailable], Settings())
+
+    assert plan["approval"] == [] and "alert only" in plan["notes"][0]
 
 
 def test_vanished_instance_gets_no_actions():

@@ -6,17 +6,21 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from moto.ec2.models.elastic_block_store import EBSBackend
 from typer.testing import CliRunner
 
+from sandbox.cloudtrail import TrailEvent
 from sandbox.core import OUTSIDER, Sandbox
 from sandbox.slack import SlackUser
 from tests.helpers import load_event
 from tests.workflow.conftest import Runner
 from tourniquet import store
+from tourniquet.intake.model import Alert
+from tourniquet.intake.normalize import normalize
 from tourniquet_cli.main import app
 from tourniquet_cli.scenario import approval_card
 
@@ -412,6 +416,48 @@ def test_a_protected_instance_is_raised_but_never_touched(runner: Runner, sandbo
     assert instance["State"]["Name"] == "running"
     assert not any(t["Key"] == "tourniquet:incident" for t in instance.get("Tags", []))
     assert all(not g[0].startswith("tourniquet-") for g in _eni_groups(sandbox, _look_alike(result)))
+
+
+def test_a_protection_added_just_before_the_finding_waits_for_a_person_then_is_lifted(
+    runner: Runner, sandbox: Sandbox
+):
+    event = runner.event()
+    event["detail"]["resource"]["instanceDetails"]["tags"].append(
+        {"key": "tourniquet:protected", "value": "t"}
+    )
+    mapped, mapping = sandbox.map_alert(event)
+    instance_id = next(v for k, v in mapping.items() if k.startswith("i-"))
+    alert = normalize(mapped)
+    assert isinstance(alert, Alert)
+    found = datetime.fromisoformat(alert.first_seen or alert.time)
+    tagging = {
+        "resourcesSet": {"items": [{"resourceId": instance_id}]},
+        "tagSet": {"items": [{"key": "tourniquet:protected"}]},
+    }
+    sandbox.trail.add(
+        [
+            TrailEvent(
+                event_name="CreateTags",
+                event_source="ec2.amazonaws.com",
+                event_time=found - timedelta(hours=1),
+                username="mallory",
+                read_only=False,
+                resources=(("AWS::EC2::Instance", instance_id),),
+                record={"requestParameters": tagging},
+            )
+        ]
+    )
+
+    result = runner.run(mapped, "approve").result
+
+    card = approval_card(sandbox, result["incident_id"])
+    assert card is not None
+    assert "suspicious" in json.dumps(card)
+    assert result["status"] == "contained"
+    assert _actions(result)["lift_protection"] == ("approval", "done", True)
+    assert _actions(result)["isolate_network"] == ("approval", "done", True)
+    tags = {t["Key"] for t in _instance(sandbox, instance_id).get("Tags", [])}
+    assert "tourniquet:protected" not in tags
 
 
 @pytest.fixture

@@ -66,6 +66,8 @@ class Action(ABC, Generic[S]):
     target_type: ClassVar[str] = "AwsEc2Instance"
     kept: ClassVar[str | None] = None
     """Why release leaves this action's effect in place; None when release restores the before-state."""
+    lifts_protection: ClassVar[bool] = False
+    """Acts on a target that carries the protected tag (every other action skips such a target)."""
 
     @abstractmethod
     def read(self, ctx: Context, subject: S) -> dict[str, Any]:
@@ -689,7 +691,49 @@ class StopInstance(Action[Instance]):
         return []
 
 
+class LiftProtection(Action[Instance]):
+    """Takes the protected tag off an instance whose protection was set suspiciously shortly before its
+    finding; only ever with a person's approval, and before the other actions, which it lets through."""
+
+    name = "lift_protection"
+    destructive = True
+    lifts_protection = True
+    kept = (
+        "a protection lifted as suspicious is not put back: an administrator re-adds the tag if a review "
+        "finds it legitimate"
+    )
+
+    def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        return {"tag_key": ctx.protected_tag_key, "value": instance.tags.get(ctx.protected_tag_key)}
+
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        if state["value"] is None:
+            return []
+        return [
+            Call(
+                operation="DeleteTags",
+                params={"Resources": [ctx.target_id], "Tags": [{"Key": state["tag_key"]}]},
+            )
+        ]
+
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        return [] if state["value"] is None else [f"{ctx.target_id} still carries {state['tag_key']}"]
+
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        return []
+
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        return []
+
+
 ACTIONS: dict[str, Action[Instance]] = {
     action.name: action
-    for action in (TagInstance(), PreserveEvidence(), SnapshotVolumes(), IsolateNetwork(), StopInstance())
+    for action in (
+        LiftProtection(),
+        TagInstance(),
+        PreserveEvidence(),
+        SnapshotVolumes(),
+        IsolateNetwork(),
+        StopInstance(),
+    )
 }

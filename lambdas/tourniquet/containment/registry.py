@@ -17,6 +17,7 @@ ACTIONS: dict[str, Action[Any]] = {
 # The order a playbook runs them in. Release goes backwards: the instance gets its own role back, then its
 # addresses and groups, and rejoins its load balancers only once its network is back.
 CONTAINMENT_ORDER = (
+    "lift_protection",
     "tag_instance",
     "preserve_evidence",
     "snapshot_volumes",

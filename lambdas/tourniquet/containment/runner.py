@@ -59,7 +59,7 @@ def _run(action: Action[Any], request: ContainRequest, settings: Settings, scope
 
     load = loader(target)
     subject = load()
-    if settings.protected_tag_key in subject.tags:
+    if settings.protected_tag_key in subject.tags and not action.lifts_protection:
         # The plan makes protected resources alert-only and the role is denied them; this is the third guard.
         reason = f"the target carries {settings.protected_tag_key}: Tourniquet never changes it"
         detail: dict[str, Any] = {"reason": reason}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -58,10 +59,18 @@ def check_cloudtrail(alert: Alert, settings: Settings) -> Finding:
     instance = _readable_instance(alert)
     if not isinstance(instance, Resource):
         return instance
-    span = cloudtrail.window(alert.time, store.now())
+    now = store.now()
+    # Far enough back to see who last set the protected tag within the configured window.
+    lookback = max(cloudtrail.LOOKBACK, timedelta(hours=settings.protection_window_hours))
+    span = cloudtrail.window(alert.time, now, lookback)
     events, truncated = cloudtrail.lookup(instance.id, span)
     summary = cloudtrail.summarize(events, span, truncated=truncated)
-    return _finding("ok", _trail_headline(summary), instance_id=instance.id, **summary)
+    changes = cloudtrail.tag_changes(
+        events, settings.protected_tag_key, cloudtrail.alert_moment(alert.time, now)
+    )
+    return _finding(
+        "ok", _trail_headline(summary), instance_id=instance.id, protected_tag_changes=changes, **summary
+    )
 
 
 def check_cloudtrail_actor(alert: Alert, settings: Settings) -> Finding:

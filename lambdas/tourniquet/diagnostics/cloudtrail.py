@@ -29,15 +29,46 @@ class Window:
     end: datetime
 
 
-def window(alert_time: str, now: datetime) -> Window:
-    """From a day before the alert to now; an unreadable or future alert time counts as now."""
+def window(alert_time: str, now: datetime, lookback: timedelta = LOOKBACK) -> Window:
+    """From ``lookback`` (a day) before the alert to now; an unreadable or future alert time counts as now."""
+    seen = alert_moment(alert_time, now)
+    return Window(start=seen - lookback, end=now)
+
+
+def alert_moment(alert_time: str, now: datetime) -> datetime:
+    """The alert's time; an unreadable or future one counts as now."""
     try:
         seen = datetime.fromisoformat(alert_time)
     except ValueError:
         seen = now
     if seen.tzinfo is None:
         seen = seen.replace(tzinfo=UTC)
-    return Window(start=min(seen, now) - LOOKBACK, end=now)
+    return min(seen, now)
+
+
+_TAGGING = {"CreateTags": "added", "DeleteTags": "removed"}
+
+
+def tag_changes(events: Iterable[Mapping[str, Any]], key: str, before: datetime) -> list[dict[str, Any]]:
+    """Who added or removed the tag ``key`` on the resource before ``before``, newest first."""
+    changes = []
+    for raw in events:
+        change = _TAGGING.get(str(raw.get("EventName")))
+        moment = raw.get("EventTime")
+        if change is None or not isinstance(moment, datetime) or moment > before:
+            continue
+        record = _record(raw.get("CloudTrailEvent"))
+        if record.get("errorCode"):
+            continue
+        parameters = record.get("requestParameters")
+        items = (
+            ((parameters or {}).get("tagSet") or {}).get("items") if isinstance(parameters, dict) else None
+        )
+        if not isinstance(items, list) or not any(isinstance(i, dict) and i.get("key") == key for i in items):
+            continue
+        event = _event(raw)
+        changes.append({"change": change, "at": event["time"], "by": event["user"]})
+    return sorted(changes, key=lambda c: c["at"] or "", reverse=True)
 
 
 def lookup(value: str, span: Window, attribute: str = "ResourceName") -> tuple[list[dict[str, Any]], bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from tourniquet.intake.model import Alert, Resource
 from tourniquet.playbooks.catalog import select
@@ -23,10 +24,23 @@ def make_plan(alert: Alert, diagnostics: Sequence[Diagnostic], settings: Setting
         notes.append("The instance no longer exists: nothing to contain.")
         automatic, approval = [], []
     elif instance and instance.summary.get("protected"):
-        # Guardrail: a protected resource is never changed by Tourniquet (its role is denied them too);
-        # the incident is raised for a person to handle by hand.
-        notes.append(f"The instance carries {settings.protected_tag_key}: alert only, nothing is changed.")
-        automatic, approval = [], []
+        added = _recent_protection(alert, diagnostics, settings)
+        if added is not None and (automatic or approval):
+            # Anyone who can tag can make a resource immune: a protection set just before the finding may be
+            # the attacker's. Nothing is skipped silently; a person decides, and lifting it comes first.
+            notes.append(
+                f"The instance carries {settings.protected_tag_key}, added {added}, within "
+                f"{settings.protection_window_hours} h before the finding: a protection that recent is "
+                "suspicious, so every action waits for approval, lifting the protection first."
+            )
+            automatic, approval = [], [LIFT_PROTECTION, *automatic, *approval]
+        else:
+            # Guardrail: a protected resource is never changed by Tourniquet (its role is denied them too);
+            # the incident is raised for a person to handle by hand.
+            notes.append(
+                f"The instance carries {settings.protected_tag_key}: alert only, nothing is changed."
+            )
+            automatic, approval = [], []
 
     resource = alert.primary_resource
     refused = refusal(alert_scope(alert), settings)
@@ -63,6 +77,28 @@ def make_plan(alert: Alert, diagnostics: Sequence[Diagnostic], settings: Setting
         dry_run=settings.dry_run,
         notes=tuple(notes),
     )
+
+
+# The action that takes a suspicious protection off the instance, with a person's approval.
+LIFT_PROTECTION = "lift_protection"
+
+
+def _recent_protection(alert: Alert, diagnostics: Sequence[Diagnostic], settings: Settings) -> str | None:
+    """When and by whom the protected tag was added, if its last change before the finding was an addition
+    within the window; None when it is older, or its history could not be read."""
+    trail = next((d for d in diagnostics if d.check == "cloudtrail" and d.status == "ok"), None)
+    changes = trail.summary.get("protected_tag_changes") if trail else None
+    if not changes or not isinstance(changes[0], dict) or changes[0].get("change") != "added":
+        return None
+    latest = changes[0]
+    try:
+        added_at = datetime.fromisoformat(str(latest.get("at")))
+        found_at = datetime.fromisoformat(alert.first_seen or alert.time)
+    except ValueError:
+        return None
+    if found_at - added_at > timedelta(hours=settings.protection_window_hours):
+        return None
+    return f"{latest.get('at')} by {latest.get('by') or 'an unknown principal'}"
 
 
 # Approvers are reminded, and the escalation topic paged, when this share of the approval time has passed.
