@@ -64,6 +64,21 @@ class Acting:
     def role_arn(self) -> str:
         return f"arn:{_partition(self.scope.region)}:iam::{self.scope.account}:role/{self.role_name}"
 
+    def record(self) -> dict[str, str]:
+        """Where and as whom, for the timeline: what the target account's CloudTrail shows for each call."""
+        return {
+            "account": self.scope.account,
+            "region": self.scope.region,
+            "role": self.role_arn,
+            "session": self.incident_id[:64],
+        }
+
+
+def acted_as() -> dict[str, str] | None:
+    """The enclosing :func:`acting_in`'s record, if any."""
+    acting = _acting.get()
+    return acting.record() if acting is not None else None
+
 
 @functools.cache
 def _partition(region: str) -> str:

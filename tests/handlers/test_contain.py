@@ -112,6 +112,12 @@ def test_tag_instance_tags_the_instance_its_volumes_and_interfaces(ec2, lab):
     assert recorded["mode"] == "auto"
     assert recorded["target"]["id"] == lab.instance_id
     assert recorded["request_id"] == ["request-id"]
+    assert recorded["acted_as"] == {
+        "account": "123456789012",
+        "region": REGION,
+        "role": "arn:aws:iam::123456789012:role/TourniquetMember",
+        "session": INCIDENT,
+    }
 
 
 def test_tag_instance_twice_changes_nothing_the_second_time(lab):

@@ -196,5 +196,6 @@ def _record(
         restored_to=record["before"],
         request_id=request_ids,
         detail=detail,
+        acted_as=aws.acted_as(),
     )
     logger.info("release recorded", action=record["action"], target=record["target"], status=status)

@@ -142,6 +142,7 @@ def _record(
         after=after,
         request_id=request_ids,
         detail=detail,
+        acted_as=aws.acted_as(),
     )
     logger.info("containment action recorded", action=request.action, target=request.target.id, status=status)
 
