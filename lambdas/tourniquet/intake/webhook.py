@@ -2,10 +2,14 @@
 alerts in, one workflow execution per alert out.
 
 Authenticated by a bearer token or a body signature (see :mod:`tourniquet.intake.auth`). Every mistake of
-the sender gets a 4xx with ``{"error": {"code", "message", "field"}}``: 401 unauthenticated, 413 a body over
-256 KiB, 400 bad JSON or an unknown format, 404 an unknown source. A batch with unusable alerts starts the
-good ones and reports the rest (207). Only a fault on this side (the secret or the workflow out of reach) is
-a 503, which Grafana and Alertmanager retry; a retry loses nothing, and its duplicates fold into incidents.
+the sender gets a 4xx with ``{"error": {"code", "message", "field"}}`` and starts nothing: 401
+unauthenticated, 413 a body over 256 KiB or more alerts than ``WEBHOOK_MAX_ALERTS`` (the error also carries
+the ``limit``), 400 bad JSON or an unknown format, 404 an unknown source. JSON that parses but that later
+steps could not carry is bad JSON too: text with lone UTF-16 surrogates, nesting deeper than
+:data:`MAX_DEPTH`, and NaN, Infinity or numbers beyond a float (Step Functions refuses them in an execution
+input). A batch with unusable alerts starts the good ones and reports the rest (207). Only a fault on this
+side (the secret, the settings or the workflow out of reach) is a 503, which Grafana and Alertmanager retry;
+a retry loses nothing, and its duplicates fold into incidents.
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from tourniquet.errors import InvalidAlert, Throttled
 from tourniquet.intake import auth, executions
 from tourniquet.intake.alertmanager import WebhookSource
-from tourniquet.intake.common import Ignored, Outcome, Part, number, obj
+from tourniquet.intake.common import Ignored, Outcome, Part, join, number, obj
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize_part, webhook_parts
 from tourniquet.intake.settings import IntakeSettings
@@ -31,6 +37,8 @@ from tourniquet.logs import logger
 from tourniquet.secrets import SecretUnreadable
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_DEPTH = 32
+"""Objects and arrays nested deeper than this are refused; real payloads nest four or five levels."""
 SOURCES: tuple[WebhookSource, ...] = ("grafana", "alertmanager")
 
 
@@ -74,14 +82,19 @@ def process(event: Any) -> Response:
     if isinstance(request, Response):
         return request
     logger.append_keys(webhook_source=request.source, request_id=request.request_id)
-    settings = IntakeSettings()
+    try:
+        settings = IntakeSettings()
+    except ValidationError as exc:
+        names = sorted({str(problem["loc"][0]) for problem in exc.errors() if problem["loc"]})
+        logger.error("Webhook settings unusable", extra={"settings": names})
+        return error(503, "unavailable", "the webhook is not configured; try again later")
     refusal = _refusal(request) or _unauthenticated(request, settings)
     if refusal is not None:
         return refusal
     if request.source not in SOURCES:
         return error(404, "unknown_source", f"the source must be one of {', '.join(SOURCES)}", "source")
     source: WebhookSource = "grafana" if request.source == "grafana" else "alertmanager"
-    return _accept(source, request, str(settings.state_machine_arn))
+    return _accept(source, request, settings)
 
 
 def _refusal(request: Request) -> Response | None:
@@ -131,16 +144,19 @@ def _request(event: dict[str, Any]) -> Request | Response:
     )
 
 
-def _accept(source: WebhookSource, request: Request, state_machine_arn: str) -> Response:
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, RecursionError):
-        return error(400, "invalid_json", "the body is not valid JSON", "body")
+def _accept(source: WebhookSource, request: Request, settings: IntakeSettings) -> Response:
+    payload = _json(request.body)
+    if isinstance(payload, Response):
+        return payload
     try:
         found = webhook_parts(source, payload)
     except InvalidAlert as exc:
         code = "unknown_format" if exc.field in ("body", "alerts") else "invalid_alert"
         return error(400, code, str(exc), exc.field)
+    limit = settings.webhook_max_alerts
+    if len(found) > limit:
+        logger.warning("Webhook request over the alert cap", extra={"alerts": len(found), "limit": limit})
+        return _too_many(len(found), limit)
 
     good: list[tuple[int, Part, Outcome]] = []
     rejected: list[dict[str, Any]] = []
@@ -171,7 +187,7 @@ def _accept(source: WebhookSource, request: Request, state_machine_arn: str) -> 
 
     try:
         started = executions.start_all(
-            state_machine_arn,
+            str(settings.state_machine_arn),
             f"webhook-{source}",
             request.request_id,
             [(part.path, part.event) for _, part, _ in good],
@@ -197,3 +213,70 @@ def _accept(source: WebhookSource, request: Request, state_machine_arn: str) -> 
     if truncated:
         body["truncated_alerts"] = int(truncated)
     return Response(207 if rejected else 202, body)
+
+
+def _too_many(count: int, limit: int) -> Response:
+    message = (
+        f"the body carries {count} alerts; at most {limit} are accepted per request"
+        " (set the receiver's max_alerts to the same number)"
+    )
+    body = {"error": {"code": "too_many_alerts", "message": message, "field": "alerts", "limit": limit}}
+    return Response(413, body)
+
+
+def _json(body: bytes) -> Any | Response:
+    """The parsed body, or the 400 that says why the later steps could not carry it."""
+    try:
+        payload = json.loads(body)
+    except RecursionError:
+        return _too_deep()
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        return error(400, "invalid_json", "the body is not valid JSON in UTF-8", "body")
+    return _unusable(payload) or payload
+
+
+def _too_deep() -> Response:
+    message = f"the body nests objects or arrays over {MAX_DEPTH} levels deep"
+    return error(400, "nested_too_deeply", message, "body")
+
+
+def _unusable(payload: Any) -> Response | None:
+    """The first value no later step could carry: nesting over :data:`MAX_DEPTH` (the parser takes nearly
+    the interpreter's recursion limit, which anything recursive afterwards then exceeds), text with a lone
+    surrogate (which no encoder accepts), or a number that is not finite (JSON has no NaN or Infinity;
+    Python's parser reads them, and ``1e400``, as floats that AWS refuses in an execution input)."""
+    pending: list[tuple[Any, str, int]] = [(payload, "", 1)]
+    while pending:
+        value, at, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return _too_deep()
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    if not _is_text(key):
+                        return _not_unicode(at, "a key")
+                    pending.append((item, join(at, key), depth + 1))
+                else:
+                    pending.append((item, join(at, f"[{key}]"), depth + 1))
+        elif isinstance(value, str) and not _is_text(value):
+            return _not_unicode(at, "text")
+        elif isinstance(value, float) and not math.isfinite(value):
+            message = "NaN, Infinity and numbers beyond ±1.8e308 are not JSON numbers; send a finite number"
+            return error(400, "non_finite_number", message, at or "body")
+    return None
+
+
+def _is_text(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_unicode(at: str, what: str) -> Response:
+    message = f"{what} holds a lone UTF-16 surrogate (such as \\ud800): not Unicode text"
+    return error(400, "invalid_unicode", message, at or "body")
