@@ -509,8 +509,16 @@ def test_a_stale_timestamp_is_rejected_and_changes_nothing(slack, sfn_calls, fmt
         {"X-Slack-Signature": "v0=" + "0" * 64},
         {"X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": "v0=" + "0" * 64},
         {"X-Slack-Request-Timestamp": "1795331381", "X-Slack-Signature": "v0=\u00e9\u00e9"},
+        {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=" + "0" * 64},
     ],
-    ids=["no-headers", "no-signature", "no-timestamp", "non-numeric-timestamp", "non-ascii-signature"],
+    ids=[
+        "no-headers",
+        "no-signature",
+        "no-timestamp",
+        "non-numeric-timestamp",
+        "non-ascii-signature",
+        "huge-timestamp",
+    ],
 )
 @pytest.mark.parametrize("fmt", ["v1", "v2"])
 def test_missing_or_malformed_headers_are_a_401_never_a_500(slack, sfn_calls, headers, fmt):

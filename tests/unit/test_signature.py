@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
 from tourniquet.approval.interaction import BadRequest, parse_payload, read_request, verify_signature
@@ -155,6 +157,89 @@ def test_a_non_numeric_timestamp_is_a_401_not_a_crash(timestamp):
     headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "a" * 64}
 
     assert _status(_v2(BODY, headers)) == 401
+
+
+def _never_read() -> str:
+    raise AssertionError("the signing secret must not be read for headers Slack never sends")
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["9" * 400, "-" + "9" * 400, "9" * 4300, "1" + "0" * 30],
+    ids=["overflows-a-float", "negative-overflow", "at-the-digit-limit", "thirty-one-digits"],
+)
+def test_an_absurdly_large_timestamp_is_a_401_without_reading_the_secret(timestamp):
+    # int(timestamp) works, but slack-sdk subtracts it from time.time(): OverflowError, a 500 until now.
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "a" * 64}
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(_v2(BODY, headers)), _never_read)
+
+    assert raised.value.status == 401
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["abc", " 1795331381", "1795331381 ", "+1795331381", "1_795_331_381", "1795331381\n", "\u0661\u0662"],
+    ids=[
+        "letters",
+        "leading-space",
+        "trailing-space",
+        "plus-sign",
+        "underscores",
+        "newline",
+        "arabic-digits",
+    ],
+)
+def test_a_timestamp_that_is_not_plain_digits_is_a_401_without_reading_the_secret(timestamp):
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "a" * 64}
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(_v2(BODY, headers)), _never_read)
+
+    assert raised.value.status == 401
+
+
+def test_another_spelling_of_a_correctly_signed_timestamp_is_not_slacks():
+    # int() reads "1_795_331_381" and " 1795331381"; Slack sends digits only, and so must the request.
+    now = str(int(time.time()))
+    spelled = " " + now
+
+    assert _status(_v2(BODY, _signed_headers(BODY, timestamp=spelled))) == 401
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["v0=" + "a" * 63, "v0=" + "a" * 65, "v1=" + "a" * 64, "v0=" + "g" * 64, "a" * 67, "v0=" + "A" * 64],
+    ids=["short", "long", "other-version", "not-hex", "no-prefix", "upper-case"],
+)
+def test_a_signature_not_in_slacks_format_is_a_401_without_reading_the_secret(signature):
+    headers = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": signature}
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(_v2(BODY, headers)), _never_read)
+
+    assert raised.value.status == 401
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    timestamp=st.one_of(
+        st.text(max_size=40),
+        st.integers().map(str),
+        st.builds(lambda sign, digits: sign + "9" * digits, st.sampled_from(["", "-"]), st.integers(1, 5000)),
+    ),
+    signature=st.one_of(st.text(max_size=80), st.from_regex(r"v0=[0-9a-f]{64}", fullmatch=True)),
+    body=st.binary(max_size=200),
+)
+def test_any_header_text_is_answered_with_a_bad_request_or_verified(timestamp, signature, body):
+    event = _v2("", {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature})
+    event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(event), _secret)
+
+    assert raised.value.status == 401
 
 
 def test_a_non_ascii_signature_is_a_401_not_a_crash():

@@ -45,6 +45,10 @@ SLACK_TIMEOUT_SECONDS = 2
 MAX_BODY_BYTES = 1024 * 1024
 
 _APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
+# Slack's headers: epoch seconds (ASCII digits only; int() would also take spaces, signs, underscores and
+# other scripts' digits) and the v0 HMAC-SHA256 in lower-case hex.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}", re.ASCII)
 # Each button: the decision it takes, on which kind of approval.
 _BUTTONS = {
     Decision.APPROVE.value: (Decision.APPROVE, ApprovalKind.CONTAIN),
@@ -127,20 +131,22 @@ def read_request(event: Mapping[str, Any]) -> Request:
 def verify_signature(request: Request, signing_secret: Callable[[], str]) -> None:
     """Slack's v0 signature over the raw body: 300 s window, constant-time comparison (``SignatureVerifier``).
 
-    The secret is only fetched once the headers are there, so junk requests cost no Secrets Manager call.
+    The secret is only fetched once both headers have Slack's own format (epoch seconds in digits, ``v0=``
+    and 64 hex digits), so junk requests cost no Secrets Manager call, and ``SignatureVerifier`` never meets
+    a timestamp it cannot handle: it raises ``ValueError`` on one that is not an integer and
+    ``OverflowError`` on one beyond a float.
     """
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     signature = request.headers.get(SIGNATURE_HEADER)
     if not timestamp or not signature:
         raise BadRequest(401, "missing signature headers")
-    # compare_digest refuses non-ASCII text with TypeError: such a header is simply not a signature.
-    if not signature.isascii() or not timestamp.isascii():
+    if _TIMESTAMP.fullmatch(timestamp) is None or _SIGNATURE.fullmatch(signature) is None:
         raise BadRequest(401, "malformed signature headers")
     verifier = SignatureVerifier(signing_secret())
     try:
         valid = verifier.is_valid(body=request.body, timestamp=timestamp, signature=signature)
-    except ValueError as exc:
-        # A non-numeric timestamp, or a body that is not UTF-8.
+    except (ValueError, OverflowError) as exc:
+        # A body that is not UTF-8 (the headers were checked above).
         raise BadRequest(401, "malformed signature headers") from exc
     if not valid:
         raise BadRequest(401, "invalid or expired signature")
