@@ -123,7 +123,10 @@ def handling_seconds() -> dict[str, list[float]]:
                 )
                 return {
                     "version": "2.0",
+                    "routeKey": "POST /slack/interactions",
+                    "rawPath": "/slack/interactions",
                     "headers": {"x-slack-request-timestamp": stamp, "x-slack-signature": signature},
+                    "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}},
                     "body": body,
                     "isBase64Encoded": False,
                 }

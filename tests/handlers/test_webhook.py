@@ -203,6 +203,28 @@ def test_header_names_are_matched_in_any_case(webhook):
     assert call(event)[0] == 202
 
 
+def test_a_payload_format_1_event_is_a_503_and_starts_nothing(webhook):
+    # Every route is deployed with payload format 2.0: another format means a misconfigured integration.
+    event = request("grafana", load_event("grafana_unified_firing"), headers=bearer())
+    v1 = {key: event[key] for key in ("headers", "body", "isBase64Encoded", "pathParameters")}
+    v1.update(version="1.0", httpMethod="POST", requestContext={"requestId": "r"})
+
+    status, body, _ = call(v1)
+
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert executions(webhook) == []
+
+
+def test_the_body_is_authenticated_on_its_exact_bytes_when_base64_encoded(webhook):
+    raw = json.dumps(load_event("alertmanager_v4_firing"), ensure_ascii=False).encode() + b"\n"
+    event = request("alertmanager", raw, headers={auth.SIGNATURE_HEADER: auth.signature(raw, HMAC_KEY)})
+    event.update(body=base64.b64encode(raw).decode(), isBase64Encoded=True)
+
+    status, body, _ = call(event)
+
+    assert status == 202, body
+
+
 def test_a_batch_with_unusable_alerts_starts_the_good_ones_and_reports_the_rest(webhook):
     status, body, _ = call(request("alertmanager", load_event("alertmanager_messy"), headers=bearer()))
 

@@ -7,8 +7,6 @@ answered with HTTP 200 and, when something needs saying, an ephemeral message to
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -19,7 +17,7 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 from slack_sdk.signature import SignatureVerifier
 
-from tourniquet import store
+from tourniquet import http_api, store
 from tourniquet.approval import approvers, card, decisions, records
 from tourniquet.approval.decisions import DecisionNotDelivered, Result
 from tourniquet.approval.model import (
@@ -63,7 +61,7 @@ class HttpResponse:
     body: dict[str, Any] | None = None
 
     def as_api_gateway(self) -> dict[str, Any]:
-        """The Lambda proxy response; the same shape serves payload format 1.0 and 2.0."""
+        """The Lambda proxy response the HTTP API turns into the HTTP answer."""
         if self.body is None:
             return {"statusCode": self.status, "headers": {}, "body": ""}
         return {
@@ -92,6 +90,9 @@ def handle(event: Mapping[str, Any]) -> HttpResponse:
         # Without the signing secret nothing can be verified: refuse, and let Slack show the failure.
         logger.error("slack secret unavailable", extra={"error": str(exc)})
         return HttpResponse(503, {"error": "temporarily unavailable"})
+    except http_api.UnsupportedEvent as exc:
+        logger.error("slack interactions integration misconfigured", extra={"problem": str(exc)})
+        return HttpResponse(503, {"error": "temporarily unavailable"})
     return _route(payload)
 
 
@@ -101,31 +102,25 @@ def _signing_secret() -> str:
 
 @dataclass(frozen=True)
 class Request:
-    """The exact bytes Slack signed, and the headers by lower-case name."""
+    """The exact bytes Slack signed, and the headers by name in any case."""
 
     body: bytes
     headers: Mapping[str, str]
 
 
 def read_request(event: Mapping[str, Any]) -> Request:
-    """The request of an API Gateway proxy event, payload format 1.0 or 2.0 (the body possibly base64)."""
-    raw_headers = event.get("headers") or {}
-    if not isinstance(raw_headers, Mapping):
-        raise BadRequest(401, "missing signature headers")
-    headers = {str(name).lower(): str(value) for name, value in raw_headers.items() if value is not None}
-    body = event.get("body") or ""
-    if not isinstance(body, str):
-        raise BadRequest(400, "malformed body")
-    if event.get("isBase64Encoded"):
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise BadRequest(400, "malformed body") from exc
-    else:
-        raw = body.encode("utf-8")
+    """The request of an HTTP API event (payload format 2.0, see :mod:`tourniquet.http_api`).
+
+    Raises :class:`~tourniquet.http_api.UnsupportedEvent` for any other event.
+    """
+    http = http_api.proxy_event(event)
+    try:
+        raw = http_api.raw_body(http)
+    except http_api.MalformedBody as exc:
+        raise BadRequest(400, "malformed body") from exc
     if len(raw) > MAX_BODY_BYTES:
         raise BadRequest(413, "body too large")
-    return Request(body=raw, headers=headers)
+    return Request(body=raw, headers=http.headers)
 
 
 def verify_signature(request: Request, signing_secret: Callable[[], str]) -> None:
@@ -138,7 +133,7 @@ def verify_signature(request: Request, signing_secret: Callable[[], str]) -> Non
     """
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     signature = request.headers.get(SIGNATURE_HEADER)
-    if not timestamp or not signature:
+    if not isinstance(timestamp, str) or not isinstance(signature, str) or not timestamp or not signature:
         raise BadRequest(401, "missing signature headers")
     if _TIMESTAMP.fullmatch(timestamp) is None or _SIGNATURE.fullmatch(signature) is None:
         raise BadRequest(401, "malformed signature headers")

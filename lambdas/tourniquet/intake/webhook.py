@@ -1,5 +1,5 @@
-"""``POST /webhook/{source}`` (API Gateway HTTP API, payload 2.0; 1.0 is read too): Grafana and Alertmanager
-alerts in, one workflow execution per alert out.
+"""``POST /webhook/{source}`` (API Gateway HTTP API, payload format 2.0, see :mod:`tourniquet.http_api`):
+Grafana and Alertmanager alerts in, one workflow execution per alert out.
 
 Authenticated by a bearer token or a body signature (see :mod:`tourniquet.intake.auth`). Every mistake of
 the sender gets a 4xx with ``{"error": {"code", "message", "field"}}`` and starts nothing: 401
@@ -14,11 +14,10 @@ a retry loses nothing, and its duplicates fold into incidents.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from tourniquet import http_api
 from tourniquet.errors import InvalidAlert, Throttled
 from tourniquet.intake import auth, executions
 from tourniquet.intake.alertmanager import WebhookSource
@@ -67,7 +67,8 @@ def error(status: int, code: str, message: str, field_name: str | None = None, *
 class Request:
     method: str
     source: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
+    """By name in any case."""
     body: bytes
     request_id: str
 
@@ -78,7 +79,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def process(event: Any) -> Response:
-    request = _request(obj(event))
+    request = _request(event)
     if isinstance(request, Response):
         return request
     logger.append_keys(webhook_source=request.source, request_id=request.request_id)
@@ -120,27 +121,22 @@ def _unauthenticated(request: Request, settings: IntakeSettings) -> Response | N
     return None
 
 
-def _request(event: dict[str, Any]) -> Request | Response:
-    context = obj(event.get("requestContext"))
-    method = obj(context.get("http")).get("method") or event.get("httpMethod") or ""
-    headers = {
-        str(name).lower(): value
-        for name, value in obj(event.get("headers")).items()
-        if isinstance(value, str)
-    }
-    raw = event.get("body")
-    body = raw.encode() if isinstance(raw, str) else b""
-    if event.get("isBase64Encoded") is True:
-        try:
-            body = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            return error(400, "invalid_body", "the body is not valid base64", "body")
+def _request(event: Any) -> Request | Response:
+    try:
+        http = http_api.proxy_event(event)
+    except http_api.UnsupportedEvent as exc:
+        logger.error("Webhook integration misconfigured", extra={"problem": str(exc)})
+        return error(503, "unavailable", "the webhook is not configured; try again later")
+    try:
+        body = http_api.raw_body(http)
+    except http_api.MalformedBody:
+        return error(400, "invalid_body", "the body is not valid base64", "body")
     return Request(
-        method=str(method).upper(),
-        source=str(obj(event.get("pathParameters")).get("source") or ""),
-        headers=headers,
+        method=http.http_method.upper(),
+        source=str(http.path_parameters.get("source") or ""),
+        headers=http.headers,
         body=body,
-        request_id=str(context.get("requestId") or uuid.uuid4().hex),
+        request_id=http_api.request_id(http) or uuid.uuid4().hex,
     )
 
 
