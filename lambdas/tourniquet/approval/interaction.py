@@ -1,8 +1,11 @@
 """Slack interactions (POST /slack/interactions): verify, authorize, decide once, answer within Slack's 3 s.
 
 Order matters: nothing in the body is read before its signature is checked on the raw bytes, then the click
-must come from the configured workspace and app, and a bad request gets a 4xx, never a 5xx. A click is
-answered with HTTP 200 and, when something needs saying, an ephemeral message to the person who clicked.
+must come from the configured workspace and app, and a bad request gets a 4xx, never a 5xx. A click decides
+only the approval whose card it was clicked on (the payload's channel and message timestamp are the ones the
+approval recorded when it posted the card). A click is answered with HTTP 200 and, when something needs
+saying, an ephemeral message to the person who clicked; a click that may not decide is also recorded on the
+incident's timeline (``rejected_click``, with its reason).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ _APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
 # other scripts' digits) and the v0 HMAC-SHA256 in lower-case hex.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}", re.ASCII)
+# Where a click came from: a conversation id (C…, G…, D…) and a message timestamp; anything else is none.
+_CHANNEL_ID = re.compile(r"[A-Z0-9]{2,32}", re.ASCII)
+_MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,8}", re.ASCII)
 # Each button: the decision it takes, on which kind of approval.
 _BUTTONS = {
     Decision.APPROVE.value: (Decision.APPROVE, ApprovalKind.CONTAIN),
@@ -184,12 +190,14 @@ def _route(payload: InteractionPayload) -> HttpResponse:
         logger.info("slack interaction ignored", extra={"type": payload.type})
         return HttpResponse(200)
     decision, kind = _BUTTONS[action.action_id]
+    container = payload.container
     click = Click(
         user=payload.user.id,
         decision=decision,
         kind=kind,
         approval_id=action.value or "",
-        channel=payload.container.channel_id if payload.container else None,
+        channel=_matching(_CHANNEL_ID, container.channel_id if container else None),
+        message_ts=_matching(_MESSAGE_TS, container.message_ts if container else None),
         team=payload.team.id if payload.team else None,
         app=payload.api_app_id,
     )
@@ -199,13 +207,19 @@ def _route(payload: InteractionPayload) -> HttpResponse:
     return _on_click(click)
 
 
+def _matching(pattern: re.Pattern[str], value: str | None) -> str | None:
+    return value if value is not None and pattern.fullmatch(value) else None
+
+
 @dataclass(frozen=True)
 class Click:
     user: str
     decision: Decision
     kind: ApprovalKind
     approval_id: str
+    # The message the button was on (the payload's container), when it reads as one.
     channel: str | None
+    message_ts: str | None
     team: str | None
     app: str | None
 
@@ -224,15 +238,29 @@ def _on_click(click: Click) -> HttpResponse:
         logger.error("approver groups could not be read", extra={"error": str(exc)})
         return slack.ephemeral(approval, _NOT_CHECKED)
     if not authorized:
-        return _rejected(click, approval, slack)
+        return _rejected(click, approval, slack, "not_authorized", _NOT_AUTHORIZED)
     if approval is None:
         return slack.ephemeral(None, _UNKNOWN)
+    elsewhere = _not_on_its_card(click, approval)
+    if elsewhere is not None:
+        return _rejected(click, approval, slack, *elsewhere)
     try:
         outcome = decisions.decide(click.approval_id, click.decision, click.user)
     except DecisionNotDelivered as exc:
         logger.error("decision not delivered", extra={"error": str(exc)})
         return slack.ephemeral(None, _NOT_DELIVERED)
     return _answer(click, outcome, slack)
+
+
+def _not_on_its_card(click: Click, approval: Approval) -> tuple[str, str] | None:
+    """Why the click may not decide ``approval`` (a reason and what to tell the person), if its button was
+    not on the approval's card. A valid signature proves that Slack sent the click, not which card carried
+    the button: another approval's card, or no card at all (a forged value)."""
+    if not (approval.slack_channel and approval.slack_ts):
+        return "card_not_posted", _never_posted(approval)
+    if (click.channel, click.message_ts) != (approval.slack_channel, approval.slack_ts):
+        return "wrong_message", _WRONG_MESSAGE
+    return None
 
 
 def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> HttpResponse:
@@ -291,9 +319,22 @@ def _count(approval: Approval) -> str:
 _NOT_DELIVERED = "The decision could not be delivered; the approval is still pending. Try again."
 
 
-def _rejected(click: Click, approval: Approval | None, slack: _SlackReplies) -> HttpResponse:
-    """A person who is not an approver clicked: record the attempt, change nothing, tell only them."""
-    logger.warning("click by a user who is not an approver", extra={"known_approval": approval is not None})
+_NOT_AUTHORIZED = "You are not authorized to approve or deny Tourniquet actions."
+_WRONG_MESSAGE = "This button is not on this approval's card: nothing was changed."
+
+
+def _never_posted(approval: Approval) -> str:
+    return (
+        "This approval's card was never posted, so no button can decide it: nothing was changed."
+        f" Decide it with `tourniquet approve {approval.incident_id}`."
+    )
+
+
+def _rejected(
+    click: Click, approval: Approval | None, slack: _SlackReplies, reason: str, text: str
+) -> HttpResponse:
+    """A click that may not decide: record the attempt with its reason, change nothing, tell only them."""
+    logger.warning("click rejected", extra={"reason": reason, "known_approval": approval is not None})
     if approval is not None:
         store.append_event(
             approval.incident_id,
@@ -301,10 +342,12 @@ def _rejected(click: Click, approval: Approval | None, slack: _SlackReplies) -> 
             actor=click.user,
             approval_id=click.approval_id,
             decision=click.decision.value,
-            reason="not_authorized",
+            reason=reason,
             team=click.team,
+            channel=click.channel,
+            message_ts=click.message_ts,
         )
-    return slack.ephemeral(approval, "You are not authorized to approve or deny Tourniquet actions.")
+    return slack.ephemeral(approval, text)
 
 
 def _resolution(approval: Approval) -> card.Resolution:
