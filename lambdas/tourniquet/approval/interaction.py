@@ -277,12 +277,8 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
         slack.update_card(approval)
     if outcome.result in (Result.EXPIRED, Result.TOO_LATE):
         return slack.ephemeral(approval, _expired(approval))
-    if outcome.result is Result.ALREADY_APPROVED:
-        return slack.ephemeral(
-            approval,
-            f"You have already approved this ({_count(approval)}); a different approver must approve."
-            " Nothing was changed.",
-        )
+    if outcome.result in (Result.ALREADY_APPROVED, Result.MIXED_IDENTITIES):
+        return _not_counted(click, outcome.result, approval, slack)
     if outcome.result is Result.PARTIAL:
         slack.update_pending_card(approval)
         actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
@@ -298,6 +294,23 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
 
 
 _UNKNOWN = "This approval is unknown: nothing was changed."
+
+
+def _not_counted(click: Click, result: Result, approval: Approval, slack: _SlackReplies) -> HttpResponse:
+    """An approval that does not count: this person's is already counted, or the approvals so far came
+    through the CLI (see ``decisions.identity_kind``), which is recorded like any rejected click."""
+    if result is Result.ALREADY_APPROVED:
+        return slack.ephemeral(
+            approval,
+            f"You have already approved this ({_count(approval)}); a different approver must approve."
+            " Nothing was changed.",
+        )
+    text = (
+        "This approval was already approved through the CLI (an AWS identity). A Slack user and an AWS"
+        " principal cannot be shown to be different people, so the second approval must also come through"
+        f" the CLI: `tourniquet approve {approval.incident_id}`. Nothing was changed."
+    )
+    return _rejected(click, approval, slack, "mixed_identities", text)
 
 
 def _expired(approval: Approval) -> str:
