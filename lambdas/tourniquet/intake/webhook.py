@@ -6,16 +6,17 @@ the sender gets a 4xx with ``{"error": {"code", "message", "field"}}`` and start
 unauthenticated, 413 a body over 256 KiB or more alerts than ``WEBHOOK_MAX_ALERTS`` (the error also carries
 the ``limit``), 400 bad JSON or an unknown format, 404 an unknown source. JSON that parses but that later
 steps could not carry is bad JSON too: text with lone UTF-16 surrogates, nesting deeper than
-:data:`MAX_DEPTH`, and NaN, Infinity or numbers beyond a float (Step Functions refuses them in an execution
-input). A batch with unusable alerts starts the good ones and reports the rest (207). Only a fault on this
-side (the secret, the settings or the workflow out of reach) is a 503, which Grafana and Alertmanager retry;
-a retry loses nothing, and its duplicates fold into incidents.
+:data:`MAX_DEPTH`, and NaN, Infinity or numbers beyond a double (Step Functions refuses the first two in an
+execution input). A batch with unusable alerts starts the good ones and reports the rest (207). Only a
+fault on this side (the secret, the settings or the workflow out of reach) is a 503, which Grafana and
+Alertmanager retry; a retry loses nothing, and its duplicates fold into incidents.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -239,8 +240,9 @@ def _too_deep() -> Response:
 def _unusable(payload: Any) -> Response | None:
     """The first value no later step could carry: nesting over :data:`MAX_DEPTH` (the parser takes nearly
     the interpreter's recursion limit, which anything recursive afterwards then exceeds), text with a lone
-    surrogate (which no encoder accepts), or a number that is not finite (JSON has no NaN or Infinity;
-    Python's parser reads them, and ``1e400``, as floats that AWS refuses in an execution input)."""
+    surrogate (which no encoder accepts), or a number beyond a double (JSON has no NaN or Infinity, yet
+    Python's parser reads them, and ``1e400``, as floats that AWS refuses in an execution input; an integer
+    beyond a double is no safer for the parsers the execution input passes through)."""
     pending: list[tuple[Any, str, int]] = [(payload, "", 1)]
     while pending:
         value, at, depth = pending.pop()
@@ -257,10 +259,22 @@ def _unusable(payload: Any) -> Response | None:
                     pending.append((item, join(at, f"[{key}]"), depth + 1))
         elif isinstance(value, str) and not _is_text(value):
             return _not_unicode(at, "text")
-        elif isinstance(value, float) and not math.isfinite(value):
-            message = "NaN, Infinity and numbers beyond ±1.8e308 are not JSON numbers; send a finite number"
-            return error(400, "non_finite_number", message, at or "body")
+        elif not _interoperable(value):
+            message = (
+                "NaN, Infinity and numbers beyond a double's range (±1.8e308) are not interoperable JSON"
+                " numbers; send a finite number"
+            )
+            return error(400, "invalid_number", message, at or "body")
     return None
+
+
+def _interoperable(value: Any) -> bool:
+    """Not a number, or one a double holds (RFC 8259 §6): ``1e400`` parses as infinity, ``NaN`` as NaN."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -sys.float_info.max <= value <= sys.float_info.max
+    return True
 
 
 def _is_text(value: str) -> bool:
