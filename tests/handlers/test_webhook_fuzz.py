@@ -289,12 +289,12 @@ BAD_BYTES = [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\x00", b"\x80"]
 def bodies(draw: st.DrawFn) -> tuple[bytes, bool, bool]:
     """A body's bytes, whether it travels base64-encoded, and whether it is signed instead of a token.
 
-    Hypothesis draws two large numbers that the body is read off (a :class:`Recipe`), not one small choice
-    at a time: its cost is per draw, and ten thousand bodies must take seconds. It still shrinks a failure
-    towards 0, the unchanged fixture.
+    Hypothesis draws one large number that the body is read off (two :class:`Recipe` halves), not one
+    small choice at a time: its cost is per draw, and ten thousand bodies must take seconds. It still
+    shrinks a failure towards 0, the unchanged fixture.
     """
-    recipe = Recipe(draw(st.integers(0, 2**64 - 1)))
-    changes = Recipe(draw(st.integers(0, 2**256 - 1)))
+    number = draw(st.integers(0, 2**320 - 1))
+    recipe, changes = Recipe(number % 2**64), Recipe(number >> 64)
     name = recipe.of(FIXTURES)
     if recipe.pick(20) == 19:  # a whole body of another shape
         payload: Any = value(changes)

@@ -148,6 +148,24 @@ def test_a_number_json_cannot_carry_is_a_400_not_a_503(webhook, literal, where):
     assert_refused(webhook, status, response, 400, "invalid_number")
 
 
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ('"\\ud800"', "invalid_unicode", "body"),
+        ("NaN", "invalid_number", "body"),
+        ("1e400", "invalid_number", "body"),
+        ("[1, NaN]", "invalid_number", "[1]"),
+        ('[{"a": ["ok", "\\udfff"]}]', "invalid_unicode", "[0].a[1]"),
+    ],
+    ids=["text", "nan", "overflow", "in-a-list", "nested"],
+)
+def test_a_body_that_is_not_an_object_is_checked_too(webhook, body, code, field):
+    status, response, _ = call(request("alertmanager", body, headers=bearer()))
+
+    assert_refused(webhook, status, response, 400, code)
+    assert response["error"]["field"] == field
+
+
 def test_the_invalid_numbers_field_is_named(webhook):
     payload = json.dumps(firing()).replace(
         '"status": "firing", "labels"', '"score": NaN, "status": "firing", "labels"'

@@ -242,39 +242,68 @@ def _unusable(payload: Any) -> Response | None:
     the interpreter's recursion limit, which anything recursive afterwards then exceeds), text with a lone
     surrogate (which no encoder accepts), or a number beyond a double (JSON has no NaN or Infinity, yet
     Python's parser reads them, and ``1e400``, as floats that AWS refuses in an execution input; an integer
-    beyond a double is no safer for the parsers the execution input passes through)."""
-    pending: list[tuple[Any, str, int]] = [(payload, "", 1)]
+    beyond a double is no safer for the parsers the execution input passes through).
+
+    One pass without recursion over what ``json.loads`` made (dicts with text keys, lists, scalars). Where a
+    value sits is kept as a chain of keys and spelled out only for the error.
+    """
+    if type(payload) is not dict and type(payload) is not list:
+        return _scalar_problem(payload, None)
+    pending: list[tuple[Any, int, _Trail]] = [(payload, 1, None)]
     while pending:
-        value, at, depth = pending.pop()
-        if isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                return _too_deep()
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str):
-                    if not _is_text(key):
-                        return _not_unicode(at, "a key")
-                    pending.append((item, join(at, key), depth + 1))
-                else:
-                    pending.append((item, join(at, f"[{key}]"), depth + 1))
-        elif isinstance(value, str) and not _is_text(value):
-            return _not_unicode(at, "text")
-        elif not _interoperable(value):
-            message = (
-                "NaN, Infinity and numbers beyond a double's range (±1.8e308) are not interoperable JSON"
-                " numbers; send a finite number"
-            )
-            return error(400, "invalid_number", message, at or "body")
+        value, depth, trail = pending.pop()
+        if depth > MAX_DEPTH:
+            return _too_deep()
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            if type(key) is str and not _is_text(key):
+                return _not_unicode(_path(trail), "a key")
+            kind = type(item)
+            if kind is dict or kind is list:
+                pending.append((item, depth + 1, (trail, key)))
+            elif not (kind is str and item.isascii()):  # plain ASCII text, the most common value, is fine
+                problem = _scalar_problem(item, (trail, key))
+                if problem is not None:
+                    return problem
     return None
 
 
-def _interoperable(value: Any) -> bool:
-    """Not a number, or one a double holds (RFC 8259 §6): ``1e400`` parses as infinity, ``NaN`` as NaN."""
+def _scalar_problem(value: Any, trail: _Trail) -> Response | None:
+    if isinstance(value, str):
+        return None if _is_text(value) else _not_unicode(_path(trail), "text")
+    if isinstance(value, float | int) and not isinstance(value, bool) and not _interoperable(value):
+        return _invalid_number(_path(trail))
+    return None
+
+
+# Where a value sits: (the trail of its container, its key or index); None is the body itself.
+_Trail = tuple[Any, str | int] | None
+
+
+def _path(trail: _Trail) -> str:
+    steps: list[str | int] = []
+    while trail is not None:
+        trail, step = trail
+        steps.append(step)
+    at = ""
+    for step in reversed(steps):
+        at = join(at, f"[{step}]" if isinstance(step, int) else step)
+    return at or "body"
+
+
+def _interoperable(value: float) -> bool:
+    """A number a double holds (RFC 8259 §6): ``1e400`` parses as infinity, ``NaN`` as NaN."""
     if isinstance(value, float):
         return math.isfinite(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return -sys.float_info.max <= value <= sys.float_info.max
-    return True
+    return -sys.float_info.max <= value <= sys.float_info.max
+
+
+def _invalid_number(at: str) -> Response:
+    message = (
+        "NaN, Infinity and numbers beyond a double's range (±1.8e308) are not interoperable JSON numbers;"
+        " send a finite number"
+    )
+    return error(400, "invalid_number", message, at)
 
 
 def _is_text(value: str) -> bool:
@@ -289,4 +318,4 @@ def _is_text(value: str) -> bool:
 
 def _not_unicode(at: str, what: str) -> Response:
     message = f"{what} holds a lone UTF-16 surrogate (such as \\ud800): not Unicode text"
-    return error(400, "invalid_unicode", message, at or "body")
+    return error(400, "invalid_unicode", message, at)
