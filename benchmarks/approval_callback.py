@@ -29,7 +29,7 @@ from tests.handlers.conftest import create_table
 from tests.handlers.test_approval import approval_event
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
-from tourniquet.approval import handler
+from tourniquet.approval import handler, records
 from tourniquet.logs import logger
 
 IMPORT_RUNS = 7
@@ -106,12 +106,15 @@ def handling_seconds() -> dict[str, list[float]]:
                     Item={"pk": store.incident_pk(incident_id), "sk": store.INCIDENT_SK, "status": "open"}
                 )
                 approval_id = handler.request_approval(approval_event(incident_id), CONTEXT)["approval_id"]
+                # The button is clicked on the card the approval posted.
+                card = records.get(approval_id)
+                assert card is not None
                 payload = {
                     "type": "block_actions",
                     "user": {"id": user},
                     "team": {"id": "T0SANDBOX"},
                     "api_app_id": "A0TOURNIQ",
-                    "container": {"channel_id": fake.channel_id("#benchmark")},
+                    "container": {"channel_id": card.slack_channel, "message_ts": card.slack_ts},
                     "actions": [{"action_id": "approve", "value": approval_id}],
                 }
                 body = "payload=" + quote(json.dumps(payload))
@@ -123,7 +126,10 @@ def handling_seconds() -> dict[str, list[float]]:
                 )
                 return {
                     "version": "2.0",
+                    "routeKey": "POST /slack/interactions",
+                    "rawPath": "/slack/interactions",
                     "headers": {"x-slack-request-timestamp": stamp, "x-slack-signature": signature},
+                    "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}},
                     "body": body,
                     "isBase64Encoded": False,
                 }

@@ -1,8 +1,12 @@
 """`tourniquet approve INCIDENT --approve|--deny --reason TEXT`: decide an approval without Slack.
 
 The decision takes the same single-use path as a Slack click (``tourniquet.approval.decisions.decide``) and
-counts under the same two-person rule. The approver recorded is the caller's AWS identity (its STS ARN):
-who may decide is whoever IAM lets write the table and answer the workflow's task token.
+counts under the same two-person rule. The approver is the caller's AWS identity: who may decide is whoever
+IAM lets write the table and answer the workflow's task token. It counts as its IAM principal
+(``decisions.approver_identity``): every session of one role is one approver, the role, since whoever assumes
+a role names the session; the full session ARN stays on the timeline. A Slack user and an AWS principal
+cannot be shown to be different people, so an approval that a Slack user approved can only be completed
+from Slack, and the reverse.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ def _decide(incident_id: str, approve_: bool, reason: str) -> str:
     if not isinstance(approval_id, str) or not approval_id:
         _exit(f"incident {incident_id} has no approval request", _EXIT_REFUSED)
     caller = str(aws.client("sts").get_caller_identity()["Arn"])
+    counted = decisions.approver_identity(caller)
+    who = counted if counted == caller else f"{counted} (session {caller})"
     try:
         outcome = decisions.decide(approval_id, decision, caller, reason=reason)
     except DecisionNotDelivered as exc:
@@ -73,14 +79,25 @@ def _decide(incident_id: str, approve_: bool, reason: str) -> str:
     approval = outcome.approval
     if outcome.result is Result.DECIDED and approval is not None:
         verb = "Approved" if decision is Decision.APPROVE else "Denied"
-        return f"{verb} {incident_id} as {caller}: {', '.join(approval.actions) or 'nothing'}."
+        return f"{verb} {incident_id} as {who}: {', '.join(approval.actions) or 'nothing'}."
     if outcome.result is Result.PARTIAL and approval is not None:
         return (
-            f"Approval counted as {caller} ({len(approval.approvals)} of {approval.required_approvals});"
-            " a different approver must also approve."
+            f"Approval counted as {who} ({len(approval.approvals)} of {approval.required_approvals});"
+            " a different IAM principal (another role or user; not another session of this role) must"
+            " also approve."
         )
     messages = {
-        Result.ALREADY_APPROVED: "you have already approved this; a different approver must approve",
+        Result.ALREADY_APPROVED: (
+            f"you have already approved this as {counted}; a different IAM principal must approve"
+            " (sessions of one role count as one approver)"
+        ),
+        Result.MIXED_IDENTITIES: (
+            f"this was already approved in Slack by {', '.join(approval.approvals)}; a Slack user and an AWS"
+            " principal cannot be shown to be different people, so the second approval must also come from"
+            " Slack"
+            if approval
+            else "this was already approved in Slack"
+        ),
         Result.ALREADY_DECIDED: (
             f"already {approval.status.value} by {approval.decided_by}" if approval else "already decided"
         ),

@@ -1,7 +1,7 @@
 """RequestApproval and the Slack interaction endpoint, against moto and the fake Slack Web API.
 
-Requests are signed with slack-sdk's own signer and sent in both API Gateway payload formats. Every rejection
-checks that neither the approval nor the incident changed.
+Requests are signed with slack-sdk's own signer and sent as the HTTP API sends them (payload format 2.0).
+Every rejection checks that neither the approval nor the incident changed.
 """
 
 from __future__ import annotations
@@ -239,13 +239,13 @@ def click_payload(
 def slack_request(
     payload: dict[str, Any] | str | None,
     *,
-    fmt: str = "v2",
     base64_body: bool = False,
     timestamp: str | None = None,
     secret: str = SIGNING_SECRET,
     headers: dict[str, str] | None = None,
+    lower: bool = True,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API event for a Slack POST (payload format 2.0 or 1.0)."""
+    """An API Gateway HTTP API event (payload format 2.0, header names in lower case) for a Slack POST."""
     if payload is None:
         body = ""
     else:
@@ -259,23 +259,12 @@ def slack_request(
             "X-Slack-Signature": str(signature),
         }
     sent = base64.b64encode(body.encode()).decode() if base64_body else body
-    if fmt == "v2":
-        return {
-            "version": "2.0",
-            "routeKey": "POST /slack/interactions",
-            "rawPath": "/slack/interactions",
-            "headers": {name.lower(): value for name, value in headers.items()},
-            "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}},
-            "body": sent,
-            "isBase64Encoded": base64_body,
-        }
     return {
-        "version": "1.0",
-        "resource": "/slack/interactions",
-        "path": "/slack/interactions",
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "version": "2.0",
+        "routeKey": "POST /slack/interactions",
+        "rawPath": "/slack/interactions",
+        "headers": {name.lower() if lower else name: value for name, value in headers.items()},
+        "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}, "requestId": "r-1"},
         "body": sent,
         "isBase64Encoded": base64_body,
     }
@@ -396,11 +385,15 @@ def test_when_slack_is_unreachable_the_approval_stays_pending(slack, monkeypatch
 # Slack interactions: the happy paths
 
 
-@pytest.mark.parametrize(("fmt", "base64_body"), [("v2", False), ("v2", True), ("v1", False), ("v1", True)])
-def test_an_approver_approves_and_the_workflow_gets_the_stored_token(slack, sfn_calls, fmt, base64_body):
+@pytest.mark.parametrize(
+    ("base64_body", "lower"),
+    [(False, True), (True, True), (False, False)],
+    ids=["text", "base64", "any-case"],
+)
+def test_an_approver_approves_and_the_workflow_gets_the_stored_token(slack, sfn_calls, base64_body, lower):
     approval = request_card()
 
-    response = interact(slack_request(click_payload(approval), fmt=fmt, base64_body=base64_body))
+    response = interact(slack_request(click_payload(approval), base64_body=base64_body, lower=lower))
 
     assert response["statusCode"] == 200
     ((operation, params),) = sfn_calls
@@ -487,13 +480,12 @@ def test_a_forged_signature_is_rejected_and_changes_nothing(slack, sfn_calls):
     assert kinds() == ["approval_requested"]
 
 
-@pytest.mark.parametrize("fmt", ["v1", "v2"])
-def test_a_stale_timestamp_is_rejected_and_changes_nothing(slack, sfn_calls, fmt):
+def test_a_stale_timestamp_is_rejected_and_changes_nothing(slack, sfn_calls):
     approval = request_card()
     before = snapshot(approval["approval_id"])
     stale = str(int(time.time()) - 301)
 
-    response = interact(slack_request(click_payload(approval), fmt=fmt, timestamp=stale))
+    response = interact(slack_request(click_payload(approval), timestamp=stale))
 
     assert response["statusCode"] == 401
     assert snapshot(approval["approval_id"]) == before
@@ -508,27 +500,48 @@ def test_a_stale_timestamp_is_rejected_and_changes_nothing(slack, sfn_calls, fmt
         {"X-Slack-Signature": "v0=" + "0" * 64},
         {"X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": "v0=" + "0" * 64},
         {"X-Slack-Request-Timestamp": "1795331381", "X-Slack-Signature": "v0=\u00e9\u00e9"},
+        {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=" + "0" * 64},
     ],
-    ids=["no-headers", "no-signature", "no-timestamp", "non-numeric-timestamp", "non-ascii-signature"],
+    ids=[
+        "no-headers",
+        "no-signature",
+        "no-timestamp",
+        "non-numeric-timestamp",
+        "non-ascii-signature",
+        "huge-timestamp",
+    ],
 )
-@pytest.mark.parametrize("fmt", ["v1", "v2"])
-def test_missing_or_malformed_headers_are_a_401_never_a_500(slack, sfn_calls, headers, fmt):
+def test_missing_or_malformed_headers_are_a_401_never_a_500(slack, sfn_calls, headers):
     approval = request_card()
     before = snapshot(approval["approval_id"])
 
-    response = interact(slack_request(click_payload(approval), fmt=fmt, headers=headers))
+    response = interact(slack_request(click_payload(approval), headers=headers))
 
     assert response["statusCode"] == 401
     assert snapshot(approval["approval_id"]) == before
     assert sfn_calls == []
 
 
-def test_a_v1_event_with_null_headers_is_a_401(slack, sfn_calls):
-    event = slack_request("{}", fmt="v1")
+def test_an_event_with_null_headers_is_a_401(slack, sfn_calls):
+    event = slack_request("{}")
     event["headers"] = None
-    event["multiValueHeaders"] = None
 
     assert interact(event)["statusCode"] == 401
+
+
+def test_a_payload_format_1_event_is_a_503_and_changes_nothing(slack, sfn_calls):
+    # No route is deployed with payload format 1.0: such an event means the integration is misconfigured.
+    approval = request_card()
+    before = snapshot(approval["approval_id"])
+    event = slack_request(click_payload(approval))
+    v1 = {key: event[key] for key in ("headers", "body", "isBase64Encoded")}
+    v1.update(version="1.0", httpMethod="POST", path="/slack/interactions", requestContext={})
+
+    response = interact(v1)
+
+    assert response["statusCode"] == 503
+    assert snapshot(approval["approval_id"]) == before
+    assert sfn_calls == []
 
 
 @pytest.mark.parametrize(

@@ -120,12 +120,16 @@ def test_under_the_two_person_rule_the_cli_counts_as_one_approver(slack_down, mo
     again = run(INCIDENT_ID, "--approve", "--reason", "still")
 
     assert first.exit_code == 0, first.output
-    assert "(1 of 2); a different approver must also approve" in first.output
+    assert "(1 of 2); a different IAM principal (another role or user" in first.output
     assert again.exit_code == 1
     assert "you have already approved this" in again.output
     assert sfn_calls == []
-    assert decisions.decide(approval_id, Decision.APPROVE, APPROVER).result is decisions.Result.DECIDED
-    assert sorted(approval_item(approval_id)["approvals"]) == sorted([APPROVER, CALLER])
+    # A Slack user cannot be shown to be someone else than the AWS principal: the second approval must
+    # also come from an AWS principal (see test_approval_identity).
+    assert (
+        decisions.decide(approval_id, Decision.APPROVE, APPROVER).result is decisions.Result.MIXED_IDENTITIES
+    )
+    assert approval_item(approval_id)["approvals"] == [CALLER]
 
 
 @pytest.mark.parametrize(

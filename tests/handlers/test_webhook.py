@@ -34,6 +34,11 @@ _PASS = json.dumps({"StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End"
 
 @pytest.fixture
 def webhook(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
+    yield webhook_environment(monkeypatch)
+
+
+def webhook_environment(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """Inside the ``aws`` fixture: the webhook secret and a state machine, named in the environment."""
     secrets = moto_client("secretsmanager")
     secret_arn = secrets.create_secret(
         Name="tourniquet/webhook", SecretString=json.dumps({"bearer_token": TOKEN, "hmac_secret": HMAC_KEY})
@@ -46,7 +51,7 @@ def webhook(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamesp
     )["stateMachineArn"]
     monkeypatch.setenv("WEBHOOK_SECRET_ARN", secret_arn)
     monkeypatch.setenv("STATE_MACHINE_ARN", machine)
-    yield SimpleNamespace(secret_arn=secret_arn, machine=machine, sfn=sfn, secrets=secrets)
+    return SimpleNamespace(secret_arn=secret_arn, machine=machine, sfn=sfn, secrets=secrets)
 
 
 def request(
@@ -152,7 +157,7 @@ def test_an_oversized_body_gets_413(webhook):
     ("source", "body", "status", "code", "field"),
     [
         ("grafana", "{not json", 400, "invalid_json", "body"),
-        ("grafana", "[" * 50_000, 400, "invalid_json", "body"),
+        ("grafana", "[" * 50_000, 400, "nested_too_deeply", "body"),
         ("grafana", {"hello": "world"}, 400, "unknown_format", "alerts"),
         ("alertmanager", [1, 2, 3], 400, "unknown_format", "body"),
         ("nagios", {"alerts": []}, 404, "unknown_source", "source"),
@@ -196,6 +201,28 @@ def test_header_names_are_matched_in_any_case(webhook):
     )
 
     assert call(event)[0] == 202
+
+
+def test_a_payload_format_1_event_is_a_503_and_starts_nothing(webhook):
+    # Every route is deployed with payload format 2.0: another format means a misconfigured integration.
+    event = request("grafana", load_event("grafana_unified_firing"), headers=bearer())
+    v1 = {key: event[key] for key in ("headers", "body", "isBase64Encoded", "pathParameters")}
+    v1.update(version="1.0", httpMethod="POST", requestContext={"requestId": "r"})
+
+    status, body, _ = call(v1)
+
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert executions(webhook) == []
+
+
+def test_the_body_is_authenticated_on_its_exact_bytes_when_base64_encoded(webhook):
+    raw = json.dumps(load_event("alertmanager_v4_firing"), ensure_ascii=False).encode() + b"\n"
+    event = request("alertmanager", raw, headers={auth.SIGNATURE_HEADER: auth.signature(raw, HMAC_KEY)})
+    event.update(body=base64.b64encode(raw).decode(), isBase64Encoded=True)
+
+    status, body, _ = call(event)
+
+    assert status == 202, body
 
 
 def test_a_batch_with_unusable_alerts_starts_the_good_ones_and_reports_the_rest(webhook):

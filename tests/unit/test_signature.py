@@ -1,5 +1,5 @@
-"""Reading and verifying a Slack interaction request, without AWS: both API Gateway payload formats, every
-way a request can be malformed, and the payload model."""
+"""Reading and verifying a Slack interaction request, without AWS: the HTTP API's payload format 2.0 (the
+only one deployed), every way a request can be malformed, and the payload model."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
 from tourniquet.approval.interaction import BadRequest, parse_payload, read_request, verify_signature
+from tourniquet.http_api import UnsupportedEvent
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BODY = "payload=" + quote(
@@ -38,30 +41,32 @@ def _signed_headers(
     return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
 
 
-def _v2(body: str, headers: dict[str, str], *, base64_body: bool = False) -> dict[str, Any]:
-    """HTTP API payload format 2.0: lower-case header names."""
+def _v2(
+    body: str, headers: dict[str, str] | None, *, base64_body: bool = False, lower: bool = True
+) -> dict[str, Any]:
+    """HTTP API payload format 2.0: API Gateway sends header names in lower case."""
     return {
         "version": "2.0",
         "routeKey": "POST /slack/interactions",
         "rawPath": "/slack/interactions",
-        "headers": {name.lower(): value for name, value in headers.items()},
+        "headers": {name.lower() if lower else name: value for name, value in (headers or {}).items()},
         "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}},
         "body": base64.b64encode(body.encode()).decode() if base64_body else body,
         "isBase64Encoded": base64_body,
     }
 
 
-def _v1(body: str, headers: dict[str, str] | None, *, base64_body: bool = False) -> dict[str, Any]:
-    """Payload format 1.0: header names as sent, plus multiValueHeaders."""
+def _v1(body: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Payload format 1.0, which no deployed route uses."""
     return {
         "version": "1.0",
         "resource": "/slack/interactions",
         "path": "/slack/interactions",
         "httpMethod": "POST",
         "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in (headers or {}).items()},
-        "body": base64.b64encode(body.encode()).decode() if base64_body else body,
-        "isBase64Encoded": base64_body,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "body": body,
+        "isBase64Encoded": False,
     }
 
 
@@ -79,10 +84,9 @@ def _status(event: dict[str, Any]) -> int:
     return raised.value.status
 
 
-@pytest.mark.parametrize("fmt", [_v1, _v2])
-@pytest.mark.parametrize("base64_body", [False, True])
-def test_a_correctly_signed_request_is_accepted_in_both_formats(fmt, base64_body):
-    event = fmt(BODY, _signed_headers(BODY), base64_body=base64_body)
+@pytest.mark.parametrize("base64_body", [False, True], ids=["text", "base64"])
+def test_a_correctly_signed_request_is_accepted_as_text_or_base64(base64_body):
+    event = _v2(BODY, _signed_headers(BODY), base64_body=base64_body)
 
     request = read_request(event)
     verify_signature(request, _secret)
@@ -98,7 +102,34 @@ def test_header_names_are_matched_whatever_their_case():
         "X-SLACK-signature": signed["X-Slack-Signature"],
     }
 
-    _verify(_v1(BODY, headers))
+    _verify(_v2(BODY, headers, lower=False))
+
+
+def test_a_payload_format_1_event_is_not_read_as_a_request():
+    with pytest.raises(UnsupportedEvent):
+        read_request(_v1(BODY, _signed_headers(BODY)))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"version": "2.0"},
+        {"version": "2.0", "requestContext": {}},
+        {"version": "2.0", "requestContext": 1},
+    ],
+    ids=["empty", "no-context", "no-http", "context-not-an-object"],
+)
+def test_an_event_that_is_no_http_api_request_is_not_read_as_one(event):
+    with pytest.raises(UnsupportedEvent):
+        read_request(event)
+
+
+def test_a_body_that_is_not_utf8_keeps_its_exact_bytes():
+    event = _v2("", _signed_headers(BODY))
+    event.update(body=base64.b64encode(b"payload=\xff\xfe").decode(), isBase64Encoded=True)
+
+    assert read_request(event).body == b"payload=\xff\xfe"
 
 
 def test_the_signature_covers_the_raw_bytes_not_a_reencoding():
@@ -146,8 +177,8 @@ def test_missing_headers_are_rejected_without_reading_the_secret(headers):
     assert raised.value.status == 401
 
 
-def test_a_v1_event_without_headers_is_rejected():
-    assert _status(_v1(BODY, None)) == 401
+def test_an_event_without_headers_is_rejected():
+    assert _status(_v2(BODY, None)) == 401
 
 
 @pytest.mark.parametrize("timestamp", ["abc", "1e9", "\uff11\uff12\uff13", "9" * 5000, " "], ids=str)
@@ -155,6 +186,89 @@ def test_a_non_numeric_timestamp_is_a_401_not_a_crash(timestamp):
     headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "a" * 64}
 
     assert _status(_v2(BODY, headers)) == 401
+
+
+def _never_read() -> str:
+    raise AssertionError("the signing secret must not be read for headers Slack never sends")
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["9" * 400, "-" + "9" * 400, "9" * 4300, "1" + "0" * 30],
+    ids=["overflows-a-float", "negative-overflow", "at-the-digit-limit", "thirty-one-digits"],
+)
+def test_an_absurdly_large_timestamp_is_a_401_without_reading_the_secret(timestamp):
+    # int(timestamp) works, but slack-sdk subtracts it from time.time(): OverflowError, a 500 until now.
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "a" * 64}
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(_v2(BODY, headers)), _never_read)
+
+    assert raised.value.status == 401
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["abc", " 1795331381", "1795331381 ", "+1795331381", "1_795_331_381", "1795331381\n", "\u0661\u0662"],
+    ids=[
+        "letters",
+        "leading-space",
+        "trailing-space",
+        "plus-sign",
+        "underscores",
+        "newline",
+        "arabic-digits",
+    ],
+)
+def test_a_timestamp_that_is_not_plain_digits_is_a_401_without_reading_the_secret(timestamp):
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "a" * 64}
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(_v2(BODY, headers)), _never_read)
+
+    assert raised.value.status == 401
+
+
+def test_another_spelling_of_a_correctly_signed_timestamp_is_not_slacks():
+    # int() reads "1_795_331_381" and " 1795331381"; Slack sends digits only, and so must the request.
+    now = str(int(time.time()))
+    spelled = " " + now
+
+    assert _status(_v2(BODY, _signed_headers(BODY, timestamp=spelled))) == 401
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["v0=" + "a" * 63, "v0=" + "a" * 65, "v1=" + "a" * 64, "v0=" + "g" * 64, "a" * 67, "v0=" + "A" * 64],
+    ids=["short", "long", "other-version", "not-hex", "no-prefix", "upper-case"],
+)
+def test_a_signature_not_in_slacks_format_is_a_401_without_reading_the_secret(signature):
+    headers = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": signature}
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(_v2(BODY, headers)), _never_read)
+
+    assert raised.value.status == 401
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    timestamp=st.one_of(
+        st.text(max_size=40),
+        st.integers().map(str),
+        st.builds(lambda sign, digits: sign + "9" * digits, st.sampled_from(["", "-"]), st.integers(1, 5000)),
+    ),
+    signature=st.one_of(st.text(max_size=80), st.from_regex(r"v0=[0-9a-f]{64}", fullmatch=True)),
+    body=st.binary(max_size=200),
+)
+def test_any_header_text_is_answered_with_a_bad_request_or_verified(timestamp, signature, body):
+    event = _v2("", {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature})
+    event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+
+    with pytest.raises(BadRequest) as raised:
+        verify_signature(read_request(event), _secret)
+
+    assert raised.value.status == 401
 
 
 def test_a_non_ascii_signature_is_a_401_not_a_crash():

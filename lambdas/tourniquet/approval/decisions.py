@@ -5,14 +5,21 @@ Slack signature proves who sent a click, not that it is the first. Only after th
 Under the two-person rule an approval only counts the approver until enough different people have approved;
 the write that adds the last of them is the claim. One deny decides. Callers (the Slack interaction, the CLI)
 authorize the person first. An approved release starts the release workflow instead of answering a token.
+
+The rule counts people, as far as identities can tell them apart (:func:`approver_identity`): a Slack user
+by user id; an AWS caller (the CLI) by IAM principal, so every session of one role is one approver, since
+whoever assumes a role names the session. A Slack user and an AWS principal cannot be shown to be different
+people, so the approvals of one approval all come from Slack or all from AWS principals.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from botocore.exceptions import ClientError
 
@@ -40,6 +47,8 @@ class Result(StrEnum):
     EXPIRED = "expired"
     # Claimed, but the workflow had stopped waiting: the approval is now expired.
     TOO_LATE = "too_late"
+    # The approval already counts an approver of the other kind (Slack user, AWS principal): not counted.
+    MIXED_IDENTITIES = "mixed_identities"
 
 
 @dataclass(frozen=True)
@@ -55,62 +64,109 @@ class DecisionNotDelivered(Exception):
 # Each lost race means another approver's write landed; a handful of rounds settles any real contention.
 _ATTEMPTS = 5
 
+# STS caller ARNs whose last part is chosen by the caller: a role session, a federated user.
+_STS = r"arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):"
+_ASSUMED_ROLE = re.compile(_STS + r"assumed-role/(?P<role>[^/]+)/.+")
+_FEDERATED_USER = re.compile(_STS + r"federated-user/.+")
+
+
+def approver_identity(identity: str) -> str:
+    """Who ``identity`` counts as under the two-person rule.
+
+    A role session (``arn:aws:sts::1:assumed-role/Role/alice``) counts as its role
+    (``arn:aws:iam::1:role/Role``; the role's path is not in a session ARN, and a role's name is unique in
+    its account). Every federated user of an account counts as one (``…:federated-user/*``): one IAM user
+    can call GetFederationToken under any name. An IAM user, the root user and a Slack user id count as
+    themselves.
+    """
+    role = _ASSUMED_ROLE.fullmatch(identity)
+    if role is not None:
+        return f"arn:{role['partition']}:iam::{role['account']}:role/{role['role']}"
+    federated = _FEDERATED_USER.fullmatch(identity)
+    if federated is not None:
+        return f"arn:{federated['partition']}:sts::{federated['account']}:federated-user/*"
+    return identity
+
+
+def identity_kind(identity: str) -> Literal["aws", "slack"]:
+    """An AWS principal (an ARN, from the CLI) or a Slack user id (from a click)."""
+    return "aws" if identity.startswith("arn:") else "slack"
+
+
+@dataclass(frozen=True)
+class _Actor:
+    """Who decides, as counted (``by``), and the session ARN it was normalized from, for the audit trail."""
+
+    by: str
+    session: str | None
+    reason: str | None
+
 
 def decide(approval_id: str, decision: Decision, by: str, reason: str | None = None) -> Outcome:
-    """Take ``by``'s decision (already authorized by the caller). ``reason`` goes to the audit trail."""
+    """Take ``by``'s decision (already authorized by the caller). ``reason`` goes to the audit trail.
+
+    ``by`` is a Slack user id or an AWS caller ARN; it is counted as :func:`approver_identity` says, and
+    a caller ARN that differs from that is recorded on the timeline as ``session``.
+    """
     at = store.iso()
+    counted = approver_identity(by)
+    actor = _Actor(counted, by if by != counted else None, reason)
     if decision is Decision.APPROVE:
-        return _approve(approval_id, by, at, reason)
-    claimed = records.claim_denial(approval_id, by, at)
+        return _approve(approval_id, actor, at)
+    claimed = records.claim_denial(approval_id, actor.by, at)
     if claimed is None:
         return _refused(approval_id, at)
-    return _delivered(claimed, decision, by, reason)
+    return _delivered(claimed, decision, actor)
 
 
-def _approve(approval_id: str, by: str, at: str, reason: str | None) -> Outcome:
+def _approve(approval_id: str, actor: _Actor, at: str) -> Outcome:
     for _ in range(_ATTEMPTS):
         current = records.get(approval_id)
         if current is None:
             return Outcome(Result.UNKNOWN, None)
         if current.status is not ApprovalStatus.PENDING or current.deadline <= at:
             return _settled(current)
-        if by in current.approvals:
+        if actor.by in current.approvals:
             return Outcome(Result.ALREADY_APPROVED, current)
-        updated = records.add_approval(current, by, at)
+        if any(identity_kind(other) != identity_kind(actor.by) for other in current.approvals):
+            logger.warning("approval of the other identity kind refused", extra={"by": actor.by})
+            return Outcome(Result.MIXED_IDENTITIES, current)
+        updated = records.add_approval(current, actor.by, at)
         if updated is not None:
-            return _counted(updated, by, reason)
+            return _counted(updated, actor)
     raise DecisionNotDelivered("the approval kept changing while deciding")
 
 
-def _counted(updated: Approval, by: str, reason: str | None) -> Outcome:
+def _counted(updated: Approval, actor: _Actor) -> Outcome:
     if updated.status is ApprovalStatus.APPROVED:
-        return _delivered(updated, Decision.APPROVE, by, reason)
+        return _delivered(updated, Decision.APPROVE, actor)
     logger.append_keys(incident_id=updated.incident_id, approval_id=updated.approval_id)
     store.append_event(
         updated.incident_id,
         "partial_approval",
-        actor=by,
+        actor=actor.by,
+        session=actor.session,
         approval_id=updated.approval_id,
         approvals=len(updated.approvals),
         required=updated.required_approvals,
-        reason=reason,
+        reason=actor.reason,
     )
-    logger.info("approval counted", extra={"by": by, "approvals": len(updated.approvals)})
+    logger.info("approval counted", extra={"by": actor.by, "approvals": len(updated.approvals)})
     return Outcome(Result.PARTIAL, updated)
 
 
-def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | None) -> Outcome:
+def _delivered(claimed: Approval, decision: Decision, actor: _Actor) -> Outcome:
     logger.append_keys(incident_id=claimed.incident_id, approval_id=claimed.approval_id)
     if claimed.kind is ApprovalKind.RELEASE:
-        return _release_started(claimed, by, reason)
+        return _release_started(claimed, actor)
     try:
-        _deliver(claimed, decision, reason)
+        _deliver(claimed, decision, actor.reason)
     except ClientError as exc:
         code = aws.error_code(exc)
         if code == "TaskTimedOut" and claimed.deadline > store.iso():
             # The workflow is between its two waits (at the reminder): it takes the decision under its
             # next token (see deliver_taken), so the decision stands.
-            _record_decision(claimed, decision, by, reason)
+            _record_decision(claimed, decision, actor)
             logger.info("decision kept for the workflow's next wait", extra={"decision": decision.value})
             return Outcome(Result.DECIDED, claimed)
         if code in _DEAD_TOKEN_CODES:
@@ -118,7 +174,8 @@ def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | Non
             store.append_event(
                 claimed.incident_id,
                 "approval_expired",
-                actor=by,
+                actor=actor.by,
+                session=actor.session,
                 approval_id=claimed.approval_id,
                 decision=decision.value,
                 error=code,
@@ -127,12 +184,12 @@ def _delivered(claimed: Approval, decision: Decision, by: str, reason: str | Non
             return Outcome(Result.TOO_LATE, expired)
         records.release(claimed)
         raise DecisionNotDelivered(f"Step Functions refused the decision: {code or 'error'}") from exc
-    _record_decision(claimed, decision, by, reason)
-    logger.info("decision delivered", extra={"decision": decision.value, "by": by})
+    _record_decision(claimed, decision, actor)
+    logger.info("decision delivered", extra={"decision": decision.value, "by": actor.by})
     return Outcome(Result.DECIDED, claimed)
 
 
-def _release_started(claimed: Approval, by: str, reason: str | None) -> Outcome:
+def _release_started(claimed: Approval, actor: _Actor) -> Outcome:
     """Start the release workflow, named after the approval so that it runs once however often this is
     retried; if it cannot start, the claim is released so that the button can be clicked again."""
     arn = get_settings().release_state_machine_arn
@@ -142,7 +199,7 @@ def _release_started(claimed: Approval, by: str, reason: str | None) -> Outcome:
     execution_input = ReleaseInput(
         incident=IncidentRef(id=claimed.incident_id),
         approval_id=claimed.approval_id,
-        actor=by,
+        actor=actor.by,
         approvers=claimed.approvals,
     )
     try:
@@ -153,21 +210,22 @@ def _release_started(claimed: Approval, by: str, reason: str | None) -> Outcome:
         if aws.error_code(exc) != "ExecutionAlreadyExists":
             records.release(claimed)
             raise DecisionNotDelivered(f"the release workflow did not start: {aws.error_code(exc)}") from exc
-    _record_decision(claimed, Decision.APPROVE, by, reason)
-    logger.info("release started", extra={"by": by})
+    _record_decision(claimed, Decision.APPROVE, actor)
+    logger.info("release started", extra={"by": actor.by})
     return Outcome(Result.DECIDED, claimed)
 
 
-def _record_decision(claimed: Approval, decision: Decision, by: str, reason: str | None) -> None:
+def _record_decision(claimed: Approval, decision: Decision, actor: _Actor) -> None:
     store.append_event(
         claimed.incident_id,
         "decision",
-        actor=by,
+        actor=actor.by,
+        session=actor.session,
         approval_id=claimed.approval_id,
         decision=decision.value,
         actions=list(claimed.actions),
         approvers=list(claimed.approvals) if decision is Decision.APPROVE else None,
-        reason=reason,
+        reason=actor.reason,
     )
 
 

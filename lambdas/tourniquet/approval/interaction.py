@@ -1,14 +1,15 @@
 """Slack interactions (POST /slack/interactions): verify, authorize, decide once, answer within Slack's 3 s.
 
 Order matters: nothing in the body is read before its signature is checked on the raw bytes, then the click
-must come from the configured workspace and app, and a bad request gets a 4xx, never a 5xx. A click is
-answered with HTTP 200 and, when something needs saying, an ephemeral message to the person who clicked.
+must come from the configured workspace and app, and a bad request gets a 4xx, never a 5xx. A click decides
+only the approval whose card it was clicked on (the payload's channel and message timestamp are the ones the
+approval recorded when it posted the card). A click is answered with HTTP 200 and, when something needs
+saying, an ephemeral message to the person who clicked; a click that may not decide is also recorded on the
+incident's timeline (``rejected_click``, with its reason).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 from slack_sdk.signature import SignatureVerifier
 
-from tourniquet import store
+from tourniquet import http_api, store
 from tourniquet.approval import approvers, card, decisions, records
 from tourniquet.approval.decisions import DecisionNotDelivered, Result
 from tourniquet.approval.model import (
@@ -45,6 +46,13 @@ SLACK_TIMEOUT_SECONDS = 2
 MAX_BODY_BYTES = 1024 * 1024
 
 _APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
+# Slack's headers: epoch seconds (ASCII digits only; int() would also take spaces, signs, underscores and
+# other scripts' digits) and the v0 HMAC-SHA256 in lower-case hex.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}", re.ASCII)
+# Where a click came from: a conversation id (C…, G…, D…) and a message timestamp; anything else is none.
+_CHANNEL_ID = re.compile(r"[A-Z0-9]{2,32}", re.ASCII)
+_MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,8}", re.ASCII)
 # Each button: the decision it takes, on which kind of approval.
 _BUTTONS = {
     Decision.APPROVE.value: (Decision.APPROVE, ApprovalKind.CONTAIN),
@@ -59,7 +67,7 @@ class HttpResponse:
     body: dict[str, Any] | None = None
 
     def as_api_gateway(self) -> dict[str, Any]:
-        """The Lambda proxy response; the same shape serves payload format 1.0 and 2.0."""
+        """The Lambda proxy response the HTTP API turns into the HTTP answer."""
         if self.body is None:
             return {"statusCode": self.status, "headers": {}, "body": ""}
         return {
@@ -88,6 +96,9 @@ def handle(event: Mapping[str, Any]) -> HttpResponse:
         # Without the signing secret nothing can be verified: refuse, and let Slack show the failure.
         logger.error("slack secret unavailable", extra={"error": str(exc)})
         return HttpResponse(503, {"error": "temporarily unavailable"})
+    except http_api.UnsupportedEvent as exc:
+        logger.error("slack interactions integration misconfigured", extra={"problem": str(exc)})
+        return HttpResponse(503, {"error": "temporarily unavailable"})
     return _route(payload)
 
 
@@ -97,50 +108,46 @@ def _signing_secret() -> str:
 
 @dataclass(frozen=True)
 class Request:
-    """The exact bytes Slack signed, and the headers by lower-case name."""
+    """The exact bytes Slack signed, and the headers by name in any case."""
 
     body: bytes
     headers: Mapping[str, str]
 
 
 def read_request(event: Mapping[str, Any]) -> Request:
-    """The request of an API Gateway proxy event, payload format 1.0 or 2.0 (the body possibly base64)."""
-    raw_headers = event.get("headers") or {}
-    if not isinstance(raw_headers, Mapping):
-        raise BadRequest(401, "missing signature headers")
-    headers = {str(name).lower(): str(value) for name, value in raw_headers.items() if value is not None}
-    body = event.get("body") or ""
-    if not isinstance(body, str):
-        raise BadRequest(400, "malformed body")
-    if event.get("isBase64Encoded"):
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise BadRequest(400, "malformed body") from exc
-    else:
-        raw = body.encode("utf-8")
+    """The request of an HTTP API event (payload format 2.0, see :mod:`tourniquet.http_api`).
+
+    Raises :class:`~tourniquet.http_api.UnsupportedEvent` for any other event.
+    """
+    http = http_api.proxy_event(event)
+    try:
+        raw = http_api.raw_body(http)
+    except http_api.MalformedBody as exc:
+        raise BadRequest(400, "malformed body") from exc
     if len(raw) > MAX_BODY_BYTES:
         raise BadRequest(413, "body too large")
-    return Request(body=raw, headers=headers)
+    return Request(body=raw, headers=http.headers)
 
 
 def verify_signature(request: Request, signing_secret: Callable[[], str]) -> None:
     """Slack's v0 signature over the raw body: 300 s window, constant-time comparison (``SignatureVerifier``).
 
-    The secret is only fetched once the headers are there, so junk requests cost no Secrets Manager call.
+    The secret is only fetched once both headers have Slack's own format (epoch seconds in digits, ``v0=``
+    and 64 hex digits), so junk requests cost no Secrets Manager call, and ``SignatureVerifier`` never meets
+    a timestamp it cannot handle: it raises ``ValueError`` on one that is not an integer and
+    ``OverflowError`` on one beyond a float.
     """
     timestamp = request.headers.get(TIMESTAMP_HEADER)
     signature = request.headers.get(SIGNATURE_HEADER)
-    if not timestamp or not signature:
+    if not isinstance(timestamp, str) or not isinstance(signature, str) or not timestamp or not signature:
         raise BadRequest(401, "missing signature headers")
-    # compare_digest refuses non-ASCII text with TypeError: such a header is simply not a signature.
-    if not signature.isascii() or not timestamp.isascii():
+    if _TIMESTAMP.fullmatch(timestamp) is None or _SIGNATURE.fullmatch(signature) is None:
         raise BadRequest(401, "malformed signature headers")
     verifier = SignatureVerifier(signing_secret())
     try:
         valid = verifier.is_valid(body=request.body, timestamp=timestamp, signature=signature)
-    except ValueError as exc:
-        # A non-numeric timestamp, or a body that is not UTF-8.
+    except (ValueError, OverflowError) as exc:
+        # A body that is not UTF-8 (the headers were checked above).
         raise BadRequest(401, "malformed signature headers") from exc
     if not valid:
         raise BadRequest(401, "invalid or expired signature")
@@ -183,12 +190,14 @@ def _route(payload: InteractionPayload) -> HttpResponse:
         logger.info("slack interaction ignored", extra={"type": payload.type})
         return HttpResponse(200)
     decision, kind = _BUTTONS[action.action_id]
+    container = payload.container
     click = Click(
         user=payload.user.id,
         decision=decision,
         kind=kind,
         approval_id=action.value or "",
-        channel=payload.container.channel_id if payload.container else None,
+        channel=_matching(_CHANNEL_ID, container.channel_id if container else None),
+        message_ts=_matching(_MESSAGE_TS, container.message_ts if container else None),
         team=payload.team.id if payload.team else None,
         app=payload.api_app_id,
     )
@@ -198,13 +207,19 @@ def _route(payload: InteractionPayload) -> HttpResponse:
     return _on_click(click)
 
 
+def _matching(pattern: re.Pattern[str], value: str | None) -> str | None:
+    return value if value is not None and pattern.fullmatch(value) else None
+
+
 @dataclass(frozen=True)
 class Click:
     user: str
     decision: Decision
     kind: ApprovalKind
     approval_id: str
+    # The message the button was on (the payload's container), when it reads as one.
     channel: str | None
+    message_ts: str | None
     team: str | None
     app: str | None
 
@@ -223,15 +238,29 @@ def _on_click(click: Click) -> HttpResponse:
         logger.error("approver groups could not be read", extra={"error": str(exc)})
         return slack.ephemeral(approval, _NOT_CHECKED)
     if not authorized:
-        return _rejected(click, approval, slack)
+        return _rejected(click, approval, slack, "not_authorized", _NOT_AUTHORIZED)
     if approval is None:
         return slack.ephemeral(None, _UNKNOWN)
+    elsewhere = _not_on_its_card(click, approval)
+    if elsewhere is not None:
+        return _rejected(click, approval, slack, *elsewhere)
     try:
         outcome = decisions.decide(click.approval_id, click.decision, click.user)
     except DecisionNotDelivered as exc:
         logger.error("decision not delivered", extra={"error": str(exc)})
         return slack.ephemeral(None, _NOT_DELIVERED)
     return _answer(click, outcome, slack)
+
+
+def _not_on_its_card(click: Click, approval: Approval) -> tuple[str, str] | None:
+    """Why the click may not decide ``approval`` (a reason and what to tell the person), if its button was
+    not on the approval's card. A valid signature proves that Slack sent the click, not which card carried
+    the button: another approval's card, or no card at all (a forged value)."""
+    if not (approval.slack_channel and approval.slack_ts):
+        return "card_not_posted", _never_posted(approval)
+    if (click.channel, click.message_ts) != (approval.slack_channel, approval.slack_ts):
+        return "wrong_message", _WRONG_MESSAGE
+    return None
 
 
 def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> HttpResponse:
@@ -248,12 +277,8 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
         slack.update_card(approval)
     if outcome.result in (Result.EXPIRED, Result.TOO_LATE):
         return slack.ephemeral(approval, _expired(approval))
-    if outcome.result is Result.ALREADY_APPROVED:
-        return slack.ephemeral(
-            approval,
-            f"You have already approved this ({_count(approval)}); a different approver must approve."
-            " Nothing was changed.",
-        )
+    if outcome.result in (Result.ALREADY_APPROVED, Result.MIXED_IDENTITIES):
+        return _not_counted(click, outcome.result, approval, slack)
     if outcome.result is Result.PARTIAL:
         slack.update_pending_card(approval)
         actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
@@ -269,6 +294,23 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
 
 
 _UNKNOWN = "This approval is unknown: nothing was changed."
+
+
+def _not_counted(click: Click, result: Result, approval: Approval, slack: _SlackReplies) -> HttpResponse:
+    """An approval that does not count: this person's is already counted, or the approvals so far came
+    through the CLI (see ``decisions.identity_kind``), which is recorded like any rejected click."""
+    if result is Result.ALREADY_APPROVED:
+        return slack.ephemeral(
+            approval,
+            f"You have already approved this ({_count(approval)}); a different approver must approve."
+            " Nothing was changed.",
+        )
+    text = (
+        "This approval was already approved through the CLI (an AWS identity). A Slack user and an AWS"
+        " principal cannot be shown to be different people, so the second approval must also come through"
+        f" the CLI: `tourniquet approve {approval.incident_id}`. Nothing was changed."
+    )
+    return _rejected(click, approval, slack, "mixed_identities", text)
 
 
 def _expired(approval: Approval) -> str:
@@ -290,9 +332,22 @@ def _count(approval: Approval) -> str:
 _NOT_DELIVERED = "The decision could not be delivered; the approval is still pending. Try again."
 
 
-def _rejected(click: Click, approval: Approval | None, slack: _SlackReplies) -> HttpResponse:
-    """A person who is not an approver clicked: record the attempt, change nothing, tell only them."""
-    logger.warning("click by a user who is not an approver", extra={"known_approval": approval is not None})
+_NOT_AUTHORIZED = "You are not authorized to approve or deny Tourniquet actions."
+_WRONG_MESSAGE = "This button is not on this approval's card: nothing was changed."
+
+
+def _never_posted(approval: Approval) -> str:
+    return (
+        "This approval's card was never posted, so no button can decide it: nothing was changed."
+        f" Decide it with `tourniquet approve {approval.incident_id}`."
+    )
+
+
+def _rejected(
+    click: Click, approval: Approval | None, slack: _SlackReplies, reason: str, text: str
+) -> HttpResponse:
+    """A click that may not decide: record the attempt with its reason, change nothing, tell only them."""
+    logger.warning("click rejected", extra={"reason": reason, "known_approval": approval is not None})
     if approval is not None:
         store.append_event(
             approval.incident_id,
@@ -300,10 +355,12 @@ def _rejected(click: Click, approval: Approval | None, slack: _SlackReplies) -> 
             actor=click.user,
             approval_id=click.approval_id,
             decision=click.decision.value,
-            reason="not_authorized",
+            reason=reason,
             team=click.team,
+            channel=click.channel,
+            message_ts=click.message_ts,
         )
-    return slack.ephemeral(approval, "You are not authorized to approve or deny Tourniquet actions.")
+    return slack.ephemeral(approval, text)
 
 
 def _resolution(approval: Approval) -> card.Resolution:

@@ -115,7 +115,10 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        found = float(value)
+        try:
+            found = float(value)
+        except OverflowError:  # an integer beyond any float
+            return None
     elif isinstance(value, str):
         try:
             found = float(value.strip())

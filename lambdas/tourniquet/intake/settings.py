@@ -5,9 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_WEBHOOK_MAX_ALERTS = 100
+
 
 class IntakeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
 
     state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
     webhook_secret_arn: str | None = Field(default=None, alias="WEBHOOK_SECRET_ARN")
+    # The most alerts one webhook request may carry; each starts an execution within the function's time.
+    # Alertmanager's receiver setting max_alerts should be the same number: it then truncates and says so.
+    webhook_max_alerts: int = Field(default=DEFAULT_WEBHOOK_MAX_ALERTS, alias="WEBHOOK_MAX_ALERTS", ge=1)

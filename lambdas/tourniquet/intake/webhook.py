@@ -1,29 +1,36 @@
-"""``POST /webhook/{source}`` (API Gateway HTTP API, payload 2.0; 1.0 is read too): Grafana and Alertmanager
-alerts in, one workflow execution per alert out.
+"""``POST /webhook/{source}`` (API Gateway HTTP API, payload format 2.0, see :mod:`tourniquet.http_api`):
+Grafana and Alertmanager alerts in, one workflow execution per alert out.
 
 Authenticated by a bearer token or a body signature (see :mod:`tourniquet.intake.auth`). Every mistake of
-the sender gets a 4xx with ``{"error": {"code", "message", "field"}}``: 401 unauthenticated, 413 a body over
-256 KiB, 400 bad JSON or an unknown format, 404 an unknown source. A batch with unusable alerts starts the
-good ones and reports the rest (207). Only a fault on this side (the secret or the workflow out of reach) is
-a 503, which Grafana and Alertmanager retry; a retry loses nothing, and its duplicates fold into incidents.
+the sender gets a 4xx with ``{"error": {"code", "message", "field"}}`` and starts nothing: 401
+unauthenticated, 413 a body over 256 KiB or more alerts than ``WEBHOOK_MAX_ALERTS`` (the error also carries
+the ``limit``), 400 bad JSON or an unknown format, 404 an unknown source. JSON that parses but that later
+steps could not carry is bad JSON too: text with lone UTF-16 surrogates, nesting deeper than
+:data:`MAX_DEPTH`, and NaN, Infinity or numbers beyond a double (Step Functions refuses the first two in an
+execution input). A batch with unusable alerts starts the good ones and reports the rest (207). Only a
+fault on this side (the secret, the settings or the workflow out of reach) is a 503, which Grafana and
+Alertmanager retry; a retry loses nothing, and its duplicates fold into incidents.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import math
+import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
+from tourniquet import http_api
 from tourniquet.errors import InvalidAlert, Throttled
 from tourniquet.intake import auth, executions
 from tourniquet.intake.alertmanager import WebhookSource
-from tourniquet.intake.common import Outcome, Part, number, obj
+from tourniquet.intake.common import Outcome, Part, join, number, obj
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize_part, webhook_parts
 from tourniquet.intake.settings import IntakeSettings
@@ -32,6 +39,8 @@ from tourniquet.secrets import SecretUnreadable
 from tourniquet.state import Ignored
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_DEPTH = 32
+"""Objects and arrays nested deeper than this are refused; real payloads nest four or five levels."""
 SOURCES: tuple[WebhookSource, ...] = ("grafana", "alertmanager")
 
 
@@ -60,7 +69,8 @@ def error(status: int, code: str, message: str, field_name: str | None = None, *
 class Request:
     method: str
     source: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
+    """By name in any case."""
     body: bytes
     request_id: str
 
@@ -71,18 +81,23 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def process(event: Any) -> Response:
-    request = _request(obj(event))
+    request = _request(event)
     if isinstance(request, Response):
         return request
     logger.append_keys(webhook_source=request.source, request_id=request.request_id)
-    settings = IntakeSettings()
+    try:
+        settings = IntakeSettings()
+    except ValidationError as exc:
+        names = sorted({str(problem["loc"][0]) for problem in exc.errors() if problem["loc"]})
+        logger.error("Webhook settings unusable", extra={"settings": names})
+        return error(503, "unavailable", "the webhook is not configured; try again later")
     refusal = _refusal(request) or _unauthenticated(request, settings)
     if refusal is not None:
         return refusal
     if request.source not in SOURCES:
         return error(404, "unknown_source", f"the source must be one of {', '.join(SOURCES)}", "source")
     source: WebhookSource = "grafana" if request.source == "grafana" else "alertmanager"
-    return _accept(source, request, str(settings.state_machine_arn))
+    return _accept(source, request, settings)
 
 
 def _refusal(request: Request) -> Response | None:
@@ -108,40 +123,38 @@ def _unauthenticated(request: Request, settings: IntakeSettings) -> Response | N
     return None
 
 
-def _request(event: dict[str, Any]) -> Request | Response:
-    context = obj(event.get("requestContext"))
-    method = obj(context.get("http")).get("method") or event.get("httpMethod") or ""
-    headers = {
-        str(name).lower(): value
-        for name, value in obj(event.get("headers")).items()
-        if isinstance(value, str)
-    }
-    raw = event.get("body")
-    body = raw.encode() if isinstance(raw, str) else b""
-    if event.get("isBase64Encoded") is True:
-        try:
-            body = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            return error(400, "invalid_body", "the body is not valid base64", "body")
+def _request(event: Any) -> Request | Response:
+    try:
+        http = http_api.proxy_event(event)
+    except http_api.UnsupportedEvent as exc:
+        logger.error("Webhook integration misconfigured", extra={"problem": str(exc)})
+        return error(503, "unavailable", "the webhook is not configured; try again later")
+    try:
+        body = http_api.raw_body(http)
+    except http_api.MalformedBody:
+        return error(400, "invalid_body", "the body is not valid base64", "body")
     return Request(
-        method=str(method).upper(),
-        source=str(obj(event.get("pathParameters")).get("source") or ""),
-        headers=headers,
+        method=http.http_method.upper(),
+        source=str(http.path_parameters.get("source") or ""),
+        headers=http.headers,
         body=body,
-        request_id=str(context.get("requestId") or uuid.uuid4().hex),
+        request_id=http_api.request_id(http) or uuid.uuid4().hex,
     )
 
 
-def _accept(source: WebhookSource, request: Request, state_machine_arn: str) -> Response:
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, RecursionError):
-        return error(400, "invalid_json", "the body is not valid JSON", "body")
+def _accept(source: WebhookSource, request: Request, settings: IntakeSettings) -> Response:
+    payload = _json(request.body)
+    if isinstance(payload, Response):
+        return payload
     try:
         found = webhook_parts(source, payload)
     except InvalidAlert as exc:
         code = "unknown_format" if exc.field in ("body", "alerts") else "invalid_alert"
         return error(400, code, str(exc), exc.field)
+    limit = settings.webhook_max_alerts
+    if len(found) > limit:
+        logger.warning("Webhook request over the alert cap", extra={"alerts": len(found), "limit": limit})
+        return _too_many(len(found), limit)
 
     good: list[tuple[int, Part, Outcome]] = []
     rejected: list[dict[str, Any]] = []
@@ -172,7 +185,7 @@ def _accept(source: WebhookSource, request: Request, state_machine_arn: str) -> 
 
     try:
         started = executions.start_all(
-            state_machine_arn,
+            str(settings.state_machine_arn),
             f"webhook-{source}",
             request.request_id,
             [(part.path, part.event) for _, part, _ in good],
@@ -198,3 +211,112 @@ def _accept(source: WebhookSource, request: Request, state_machine_arn: str) -> 
     if truncated:
         body["truncated_alerts"] = int(truncated)
     return Response(207 if rejected else 202, body)
+
+
+def _too_many(count: int, limit: int) -> Response:
+    message = (
+        f"the body carries {count} alerts; at most {limit} are accepted per request"
+        " (set the receiver's max_alerts to the same number)"
+    )
+    body = {"error": {"code": "too_many_alerts", "message": message, "field": "alerts", "limit": limit}}
+    return Response(413, body)
+
+
+def _json(body: bytes) -> Any | Response:
+    """The parsed body, or the 400 that says why the later steps could not carry it."""
+    try:
+        payload = json.loads(body)
+    except RecursionError:
+        return _too_deep()
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        return error(400, "invalid_json", "the body is not valid JSON in UTF-8", "body")
+    return _unusable(payload) or payload
+
+
+def _too_deep() -> Response:
+    message = f"the body nests objects or arrays over {MAX_DEPTH} levels deep"
+    return error(400, "nested_too_deeply", message, "body")
+
+
+def _unusable(payload: Any) -> Response | None:
+    """The first value no later step could carry: nesting over :data:`MAX_DEPTH` (the parser takes nearly
+    the interpreter's recursion limit, which anything recursive afterwards then exceeds), text with a lone
+    surrogate (which no encoder accepts), or a number beyond a double (JSON has no NaN or Infinity, yet
+    Python's parser reads them, and ``1e400``, as floats that AWS refuses in an execution input; an integer
+    beyond a double is no safer for the parsers the execution input passes through).
+
+    One pass without recursion over what ``json.loads`` made (dicts with text keys, lists, scalars). Where a
+    value sits is kept as a chain of keys and spelled out only for the error.
+    """
+    if type(payload) is not dict and type(payload) is not list:
+        return _scalar_problem(payload, None)
+    pending: list[tuple[Any, int, _Trail]] = [(payload, 1, None)]
+    while pending:
+        value, depth, trail = pending.pop()
+        if depth > MAX_DEPTH:
+            return _too_deep()
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            if type(key) is str and not _is_text(key):
+                return _not_unicode(_path(trail), "a key")
+            kind = type(item)
+            if kind is dict or kind is list:
+                pending.append((item, depth + 1, (trail, key)))
+            elif not (kind is str and item.isascii()):  # plain ASCII text, the most common value, is fine
+                problem = _scalar_problem(item, (trail, key))
+                if problem is not None:
+                    return problem
+    return None
+
+
+def _scalar_problem(value: Any, trail: _Trail) -> Response | None:
+    if isinstance(value, str):
+        return None if _is_text(value) else _not_unicode(_path(trail), "text")
+    if isinstance(value, float | int) and not isinstance(value, bool) and not _interoperable(value):
+        return _invalid_number(_path(trail))
+    return None
+
+
+# Where a value sits: (the trail of its container, its key or index); None is the body itself.
+_Trail = tuple[Any, str | int] | None
+
+
+def _path(trail: _Trail) -> str:
+    steps: list[str | int] = []
+    while trail is not None:
+        trail, step = trail
+        steps.append(step)
+    at = ""
+    for step in reversed(steps):
+        at = join(at, f"[{step}]" if isinstance(step, int) else step)
+    return at or "body"
+
+
+def _interoperable(value: float) -> bool:
+    """A number a double holds (RFC 8259 §6): ``1e400`` parses as infinity, ``NaN`` as NaN."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return -sys.float_info.max <= value <= sys.float_info.max
+
+
+def _invalid_number(at: str) -> Response:
+    message = (
+        "NaN, Infinity and numbers beyond a double's range (±1.8e308) are not interoperable JSON numbers;"
+        " send a finite number"
+    )
+    return error(400, "invalid_number", message, at)
+
+
+def _is_text(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_unicode(at: str, what: str) -> Response:
+    message = f"{what} holds a lone UTF-16 surrogate (such as \\ud800): not Unicode text"
+    return error(400, "invalid_unicode", message, at)
