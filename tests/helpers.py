@@ -17,6 +17,7 @@ import botocore.exceptions
 
 from sandbox.core import Sandbox
 from tourniquet import aws as tourniquet_aws
+from tourniquet import store
 from tourniquet.intake.model import Alert
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
@@ -52,6 +53,9 @@ def moto_client(service: str, region: str = "eu-west-1") -> Any:
     """
     return _session().client(service, region_name=region)
 
+
+REGION = "eu-west-1"
+TABLE = "tourniquet-test"
 
 # One of the images moto bundles for every Region: launching with it never needs the slow describe_images.
 MOTO_AMI_ID = "ami-12c6146b"
@@ -118,6 +122,69 @@ def launch_instance(
     )
 
 
+@dataclass(frozen=True)
+class ExposedLab:
+    """An instance in an Auto Scaling group, a target group and a classic load balancer, with an Elastic IP
+    and an instance profile: everything that can reach it or that it may use."""
+
+    lab: Ec2Lab
+    group: str
+    target_group_arn: str
+    ip_target_group_arn: str
+    load_balancer: str
+    allocation_id: str
+    profile_arn: str
+    role: str
+
+
+def expose(lab: Ec2Lab, *, profile: str = "web-app") -> ExposedLab:
+    ec2, autoscaling, elbv2, elb, iam = (
+        moto_client(s) for s in ("ec2", "autoscaling", "elbv2", "elb", "iam")
+    )
+    ec2.create_launch_template(
+        LaunchTemplateName="web-app", LaunchTemplateData={"ImageId": MOTO_AMI_ID, "InstanceType": "m5.large"}
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web-app",
+        LaunchTemplate={"LaunchTemplateName": "web-app"},
+        MinSize=0,
+        MaxSize=4,
+        DesiredCapacity=0,
+        VPCZoneIdentifier=lab.subnet_id,
+    )
+    autoscaling.attach_instances(InstanceIds=[lab.instance_id], AutoScalingGroupName="web-app")
+    target_group = elbv2.create_target_group(
+        Name="web-app", Protocol="HTTP", Port=80, VpcId=lab.vpc_id, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": lab.instance_id, "Port": 8080}])
+    ip_group = elbv2.create_target_group(
+        Name="web-app-ip", Protocol="HTTP", Port=80, VpcId=lab.vpc_id, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    private_ip = ec2.describe_network_interfaces(NetworkInterfaceIds=[lab.eni_ids[1]])["NetworkInterfaces"][
+        0
+    ]["PrivateIpAddress"]
+    elbv2.register_targets(TargetGroupArn=ip_group, Targets=[{"Id": private_ip, "Port": 9090}])
+    elb.create_load_balancer(
+        LoadBalancerName="web-app-classic",
+        Listeners=[{"Protocol": "http", "LoadBalancerPort": 80, "InstancePort": 80}],
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    elb.register_instances_with_load_balancer(
+        LoadBalancerName="web-app-classic", Instances=[{"InstanceId": lab.instance_id}]
+    )
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=lab.vpc_id)
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=lab.eni_ids[0])
+    iam.create_role(RoleName=profile, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+    profile_arn = iam.create_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=profile)
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": profile}, InstanceId=lab.instance_id)
+    return ExposedLab(
+        lab, "web-app", target_group, ip_group, "web-app-classic", allocation, profile_arn, profile
+    )
+
+
 def plan_state(alert: Alert, diagnostics: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """The plan PlanResponse puts in the workflow state for ``alert`` and these diagnostics (as JSON)."""
     return make_plan(alert, [Diagnostic.model_validate(d) for d in diagnostics], settings).as_state()
@@ -168,3 +235,15 @@ def refuse_calls(monkeypatch: Any, operation: str, code: str) -> None:
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)
+
+
+def open_incident(incident_id: str) -> None:
+    """An open incident item, as Deduplicate leaves it (without its alert)."""
+    store.table().put_item(
+        Item={
+            "pk": store.incident_pk(incident_id),
+            "sk": store.INCIDENT_SK,
+            "incident_id": incident_id,
+            "status": "open",
+        }
+    )

@@ -11,11 +11,8 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
-from tests.helpers import moto_client
+from tests.helpers import REGION, TABLE, moto_client
 from tourniquet import aws as tourniquet_aws
-
-REGION = "eu-west-1"
-TABLE = "tourniquet-test"
 
 
 @pytest.fixture

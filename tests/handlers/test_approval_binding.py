@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox.slack import FakeSlack
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     INCIDENT_ID,
     SlackEnv,

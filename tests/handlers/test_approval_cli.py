@@ -7,26 +7,23 @@ import json
 from typing import Any
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from tests.handlers.conftest import TABLE
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
     INCIDENT_ID,
     TOKEN,
     approval_event,
     approval_item,
+    approve_cli,
     kinds,
     open_incident,
     snapshot,
 )
-from tests.helpers import moto_client
+from tests.helpers import TABLE, moto_client
 from tourniquet import store
 from tourniquet.approval import decisions, handler
 from tourniquet.approval.model import Decision
-from tourniquet_cli.approve_cmd import register
 
 # moto's identity for the test credentials.
 CALLER = "arn:aws:sts::123456789012:user/moto"
@@ -52,19 +49,8 @@ def pending(slack_down: None) -> dict[str, Any]:
     return request()
 
 
-def run(*args: str) -> Any:
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def main() -> None:
-        """Keeps ``approve`` a named sub-command."""
-
-    return CliRunner().invoke(app, ["approve", *args])
-
-
 def test_approve_decides_as_the_callers_aws_identity(pending, sfn_calls):
-    result = run(INCIDENT_ID, "--approve", "--reason", "Slack is down; verified with the owner")
+    result = approve_cli(INCIDENT_ID, "--approve", "--reason", "Slack is down; verified with the owner")
 
     assert result.exit_code == 0, result.output
     assert f"Approved {INCIDENT_ID} as {CALLER}: stop_instance." in result.output
@@ -83,7 +69,7 @@ def test_approve_decides_as_the_callers_aws_identity(pending, sfn_calls):
 
 
 def test_deny_sends_approval_denied(pending, sfn_calls):
-    result = run(INCIDENT_ID, "--deny", "--reason", "false positive")
+    result = approve_cli(INCIDENT_ID, "--deny", "--reason", "false positive")
 
     assert result.exit_code == 0, result.output
     assert [operation for operation, _ in sfn_calls] == ["SendTaskFailure"]
@@ -94,17 +80,17 @@ def test_deny_sends_approval_denied(pending, sfn_calls):
 def test_the_table_can_be_named_on_the_command_line(pending, sfn_calls, monkeypatch):
     monkeypatch.delenv("TOURNIQUET_TABLE")
 
-    result = run(INCIDENT_ID, "--deny", "--reason", "r", "--table", TABLE)
+    result = approve_cli(INCIDENT_ID, "--deny", "--reason", "r", "--table", TABLE)
 
     assert result.exit_code == 0, result.output
     assert approval_item(pending["approval_id"])["status"] == "denied"
 
 
 def test_a_second_decision_is_refused_and_changes_nothing(pending, sfn_calls):
-    run(INCIDENT_ID, "--approve", "--reason", "first")
+    approve_cli(INCIDENT_ID, "--approve", "--reason", "first")
     after_first = snapshot(pending["approval_id"])
 
-    result = run(INCIDENT_ID, "--deny", "--reason", "second")
+    result = approve_cli(INCIDENT_ID, "--deny", "--reason", "second")
 
     assert result.exit_code == 1
     assert f"already approved by {CALLER}: nothing was changed" in result.output
@@ -116,8 +102,8 @@ def test_under_the_two_person_rule_the_cli_counts_as_one_approver(slack_down, mo
     monkeypatch.setenv("TWO_PERSON_ACTIONS", "stop_instance")
     approval_id = request()["approval_id"]
 
-    first = run(INCIDENT_ID, "--approve", "--reason", "contained, stop it")
-    again = run(INCIDENT_ID, "--approve", "--reason", "still")
+    first = approve_cli(INCIDENT_ID, "--approve", "--reason", "contained, stop it")
+    again = approve_cli(INCIDENT_ID, "--approve", "--reason", "still")
 
     assert first.exit_code == 0, first.output
     assert "(1 of 2); a different IAM principal (another role or user" in first.output
@@ -144,7 +130,7 @@ def test_under_the_two_person_rule_the_cli_counts_as_one_approver(slack_down, mo
 def test_usage_errors_change_nothing(pending, sfn_calls, args, problem):
     before = snapshot(pending["approval_id"])
 
-    result = run(*args)
+    result = approve_cli(*args)
 
     assert result.exit_code == 2
     assert problem in result.output
@@ -155,7 +141,7 @@ def test_usage_errors_change_nothing(pending, sfn_calls, args, problem):
 def test_without_a_table_the_command_says_how_to_name_one(aws, monkeypatch):
     monkeypatch.delenv("TOURNIQUET_TABLE", raising=False)
 
-    result = run(INCIDENT_ID, "--approve", "--reason", "r")
+    result = approve_cli(INCIDENT_ID, "--approve", "--reason", "r")
 
     assert result.exit_code == 2
     assert "--table or $TOURNIQUET_TABLE" in result.output
@@ -164,8 +150,8 @@ def test_without_a_table_the_command_says_how_to_name_one(aws, monkeypatch):
 def test_an_unknown_incident_or_one_without_an_approval_is_refused(slack_down, sfn_calls):
     open_incident()
 
-    unknown = run("inc-doesnotexist", "--approve", "--reason", "r")
-    no_approval = run(INCIDENT_ID, "--approve", "--reason", "r")
+    unknown = approve_cli("inc-doesnotexist", "--approve", "--reason", "r")
+    no_approval = approve_cli(INCIDENT_ID, "--approve", "--reason", "r")
 
     assert (unknown.exit_code, no_approval.exit_code) == (1, 1)
     assert "no incident inc-doesnotexist" in unknown.output

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.slack import FakeSlack, SlackUser
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
     STRANGER,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
 from sandbox.slack import FakeSlack
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     SIGNING_SECRET,
     SlackEnv,

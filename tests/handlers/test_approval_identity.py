@@ -16,12 +16,12 @@ import pytest
 from botocore.stub import Stubber
 
 from sandbox.slack import FakeSlack, SlackUser
-from tests.handlers.conftest import TABLE
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     INCIDENT_ID,
     SlackEnv,
     approval_item,
+    approve_cli,
     click_payload,
     ephemeral_texts,
     interact,
@@ -32,7 +32,7 @@ from tests.handlers.test_approval import (
     slack_request,
     snapshot,
 )
-from tests.handlers.test_approval_cli import run
+from tests.helpers import TABLE
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.approval import decisions
@@ -105,7 +105,7 @@ def approve_as(caller: str, reason: str = "checked with the owner") -> Any:
             "get_caller_identity",
             {"UserId": "AROAEXAMPLE:session", "Account": "111122223333", "Arn": caller},
         )
-        return run(INCIDENT_ID, "--approve", "--reason", reason)
+        return approve_cli(INCIDENT_ID, "--approve", "--reason", reason)
 
 
 def test_two_sessions_of_one_role_count_as_one_approver(slack, sfn_calls):

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from sandbox.slack import FakeSlack
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
     INCIDENT_ID,

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from sandbox.slack import FakeSlack, SlackUser
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     INCIDENT_ID,
     TOKEN,

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.handlers.conftest import REGION
-from tests.helpers import Ec2Lab, launch_instance, member_client, moto_client, refuse_calls
+from tests.helpers import REGION, Ec2Lab, launch_instance, member_client, moto_client, refuse_calls
 from tourniquet import errors, store
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain

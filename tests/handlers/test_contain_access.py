@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.handlers.conftest import REGION
-from tests.helpers import MOTO_AMI_ID, Ec2Lab, launch_instance, member_client, moto_client
+from tests.helpers import REGION, Ec2Lab, ExposedLab, expose, launch_instance, member_client, moto_client
 from tourniquet import errors, store
 from tourniquet.containment import calls as containment_calls
 from tourniquet.containment import ec2 as containment_ec2
@@ -19,69 +16,6 @@ from tourniquet.containment import instance_access
 from tourniquet.containment.handler import contain
 
 INCIDENT = "inc-7a1b2c3d4e5f"
-
-
-@dataclass(frozen=True)
-class ExposedLab:
-    """An instance in an Auto Scaling group, a target group and a classic load balancer, with an Elastic IP
-    and an instance profile: everything that can reach it or that it may use."""
-
-    lab: Ec2Lab
-    group: str
-    target_group_arn: str
-    ip_target_group_arn: str
-    load_balancer: str
-    allocation_id: str
-    profile_arn: str
-    role: str
-
-
-def expose(lab: Ec2Lab, *, profile: str = "web-app") -> ExposedLab:
-    ec2, autoscaling, elbv2, elb, iam = (
-        moto_client(s) for s in ("ec2", "autoscaling", "elbv2", "elb", "iam")
-    )
-    ec2.create_launch_template(
-        LaunchTemplateName="web-app", LaunchTemplateData={"ImageId": MOTO_AMI_ID, "InstanceType": "m5.large"}
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web-app",
-        LaunchTemplate={"LaunchTemplateName": "web-app"},
-        MinSize=0,
-        MaxSize=4,
-        DesiredCapacity=0,
-        VPCZoneIdentifier=lab.subnet_id,
-    )
-    autoscaling.attach_instances(InstanceIds=[lab.instance_id], AutoScalingGroupName="web-app")
-    target_group = elbv2.create_target_group(
-        Name="web-app", Protocol="HTTP", Port=80, VpcId=lab.vpc_id, TargetType="instance"
-    )["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": lab.instance_id, "Port": 8080}])
-    ip_group = elbv2.create_target_group(
-        Name="web-app-ip", Protocol="HTTP", Port=80, VpcId=lab.vpc_id, TargetType="ip"
-    )["TargetGroups"][0]["TargetGroupArn"]
-    private_ip = ec2.describe_network_interfaces(NetworkInterfaceIds=[lab.eni_ids[1]])["NetworkInterfaces"][
-        0
-    ]["PrivateIpAddress"]
-    elbv2.register_targets(TargetGroupArn=ip_group, Targets=[{"Id": private_ip, "Port": 9090}])
-    elb.create_load_balancer(
-        LoadBalancerName="web-app-classic",
-        Listeners=[{"Protocol": "http", "LoadBalancerPort": 80, "InstancePort": 80}],
-        AvailabilityZones=[f"{REGION}a"],
-    )
-    elb.register_instances_with_load_balancer(
-        LoadBalancerName="web-app-classic", Instances=[{"InstanceId": lab.instance_id}]
-    )
-    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=lab.vpc_id)
-    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=lab.eni_ids[0])
-    iam.create_role(RoleName=profile, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
-    profile_arn = iam.create_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Arn"]
-    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=profile)
-    ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": profile}, InstanceId=lab.instance_id)
-    return ExposedLab(
-        lab, "web-app", target_group, ip_group, "web-app-classic", allocation, profile_arn, profile
-    )
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.handlers.conftest import REGION
-from tests.helpers import moto_client
+from tests.helpers import REGION, moto_client
 from tourniquet import errors, store
 from tourniquet.containment import iam as containment_iam
 from tourniquet.containment.handler import contain

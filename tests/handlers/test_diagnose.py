@@ -2,57 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from tests.handlers.conftest import REGION
+from tests.handlers.diagnostics import INCIDENT, client_error, diagnostic_events, event, trail_event
 from tests.helpers import launch_instance, member_client, moto_client
-from tourniquet import errors, store
+from tourniquet import errors
 from tourniquet.diagnostics.handler import diagnose
-from tourniquet.intake.model import Alert, Resource
-
-INCIDENT = "inc-5e6f7a8b9c0d"
-ALERT_TIME = "2026-11-20T09:13:48Z"
-
-
-def alert(instance_id: str | None, **changes: Any) -> dict[str, Any]:
-    resources = (Resource(type="AwsEc2Instance", id=instance_id, region=REGION),) if instance_id else ()
-    return Alert(
-        source="guardduty",
-        product="GuardDuty",
-        finding_id="92cc3f3c6d1f4a6bb51a7c3f1e0a1b2c",
-        type="CryptoCurrency:EC2/BitcoinTool.B!DNS",
-        category="CryptoCurrency",
-        severity="HIGH",
-        severity_raw="8",
-        title="EC2 instance is querying a domain name associated with Bitcoin-related activity.",
-        account="123456789012",
-        region=REGION,
-        time=ALERT_TIME,
-        resources=resources,
-        dedup_key="guardduty:123456789012:CryptoCurrency:EC2/BitcoinTool.B!DNS",
-        **changes,
-    ).model_dump(mode="json")
-
-
-def event(check: str, instance_id: str | None) -> dict[str, Any]:
-    return {"check": check, "incident_id": INCIDENT, "alert": alert(instance_id)}
-
-
-def diagnostic_events() -> list[dict[str, Any]]:
-    return [e for e in store.timeline(INCIDENT) if e["kind"] == "diagnostic"]
-
-
-def client_error(code: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
-
-
-# ec2_instance
 
 
 def test_ec2_instance_summarizes_the_instance(aws):
@@ -181,28 +141,6 @@ def test_denied_ec2_read_becomes_diagnostic_failed_with_its_code(aws, monkeypatc
     assert isinstance(raised.value.__cause__, ClientError)
 
 
-# cloudtrail
-
-
-def trail_event(
-    name: str, minutes_before: int, *, ip: str = "198.51.100.7", error: str | None = None
-) -> dict:
-    record: dict[str, Any] = {
-        "sourceIPAddress": ip,
-        "userIdentity": {"arn": "arn:aws:iam::123456789012:user/mallory"},
-    }
-    if error:
-        record["errorCode"] = error
-    return {
-        "EventId": f"{name}-{minutes_before}",
-        "EventName": name,
-        "EventTime": datetime(2026, 11, 20, 9, 13, tzinfo=UTC) - timedelta(minutes=minutes_before),
-        "EventSource": "ec2.amazonaws.com",
-        "Username": "mallory",
-        "CloudTrailEvent": json.dumps(record),
-    }
-
-
 def lookup_params(instance_id: str, max_results: int, token: str | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": instance_id}],
@@ -297,9 +235,6 @@ def test_throttled_cloudtrail_becomes_throttled(aws):
         with pytest.raises(errors.Throttled, match="cloudtrail"):
             diagnose(event("cloudtrail", "i-0a1b2c3d4e5f67890"), None)
     assert diagnostic_events() == []
-
-
-# the request
 
 
 def test_unknown_check_is_a_diagnostic_failure(aws):

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from tests.handlers.conftest import REGION
-from tests.handlers.test_diagnose import INCIDENT, alert, diagnostic_events, trail_event
-from tests.helpers import launch_instance, member_client, moto_client
+from tests.handlers.diagnostics import INCIDENT, alert, diagnostic_events, trail_event
+from tests.helpers import REGION, launch_instance, member_client, moto_client
 from tourniquet import errors, store
 from tourniquet.diagnostics.handler import diagnose
 from tourniquet.intake.model import Actor, Resource

@@ -10,9 +10,16 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from stacks.containment import RELEASE_ACTIONS
-from tests.handlers.conftest import REGION
-from tests.handlers.test_contain_access import ExposedLab, expose
-from tests.helpers import Ec2Lab, launch_instance, member_client, moto_client
+from tests.helpers import (
+    REGION,
+    Ec2Lab,
+    ExposedLab,
+    expose,
+    launch_instance,
+    member_client,
+    moto_client,
+    open_incident,
+)
 from tourniquet import errors, store
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain, release
@@ -31,17 +38,6 @@ INSTANCE_ACTIONS = [
 ]
 
 
-def open_incident(incident_id: str = INCIDENT) -> None:
-    store.table().put_item(
-        Item={
-            "pk": store.incident_pk(incident_id),
-            "sk": "INCIDENT",
-            "incident_id": incident_id,
-            "status": "open",
-        }
-    )
-
-
 def four_volume_lab() -> ExposedLab:
     lab = launch_instance()
     ec2 = moto_client("ec2")
@@ -52,7 +48,7 @@ def four_volume_lab() -> ExposedLab:
 
 @pytest.fixture
 def exposed(aws: None) -> ExposedLab:
-    open_incident()
+    open_incident(INCIDENT)
     return four_volume_lab()
 
 
@@ -312,7 +308,7 @@ def test_a_release_request_without_an_actor_is_refused(aws):
 
 
 def test_release_of_a_user_key_restores_the_key_and_removes_the_policies_but_not_the_password(aws):
-    open_incident()
+    open_incident(INCIDENT)
     iam = moto_client("iam")
     iam.create_user(UserName="deploy-bot")
     key = iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
@@ -351,7 +347,7 @@ def test_release_of_a_user_key_restores_the_key_and_removes_the_policies_but_not
 
 
 def test_release_of_an_assumed_role_removes_only_this_incidents_policy(aws):
-    open_incident()
+    open_incident(INCIDENT)
     iam = moto_client("iam")
     iam.create_role(RoleName="app-runtime", AssumeRolePolicyDocument="{}")
     older = "tourniquet-revoke-sessions-inc-older"

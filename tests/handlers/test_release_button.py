@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sandbox.slack import FakeSlack
-from tests.handlers.test_approval import (
+from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
     INCIDENT_ID,

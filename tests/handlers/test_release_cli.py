@@ -12,9 +12,7 @@ import typer
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from tests.handlers.conftest import REGION, TABLE
-from tests.handlers.test_release import open_incident
-from tests.helpers import launch_instance, moto_client
+from tests.helpers import REGION, TABLE, launch_instance, moto_client, open_incident
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.containment.handler import contain

@@ -12,8 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.handlers.conftest import REGION
-from tests.helpers import load_event, moto_client
+from tests.helpers import REGION, load_event, moto_client
 from tourniquet.errors import InvalidAlert, Throttled
 from tourniquet.intake import executions
 from tourniquet.intake.common import Resolved

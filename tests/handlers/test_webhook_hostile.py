@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.handlers.test_webhook import bearer, call, executions, request, webhook_environment
+from tests.handlers.webhooks import bearer, call, executions, request, webhook_environment
 
 
 @pytest.fixture

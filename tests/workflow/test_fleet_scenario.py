@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from sandbox.core import Sandbox
 from sandbox.seed import SeededFleet, SeededInstance
-from tests.workflow.conftest import Runner
+from tests.workflow.runner import Runner
 from tourniquet import store
 from tourniquet.containment.iam import DENY_ALL_POLICY, QUARANTINE_NAME, QUARANTINE_PATH
 from tourniquet_cli.main import app

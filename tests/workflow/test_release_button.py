@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sandbox.core import OUTSIDER, Sandbox
-from tests.workflow.conftest import Runner
+from tests.workflow.runner import Runner
 from tourniquet import store
 
 

@@ -17,7 +17,7 @@ from sandbox.cloudtrail import TrailEvent
 from sandbox.core import OUTSIDER, Sandbox
 from sandbox.slack import SlackUser
 from tests.helpers import load_event
-from tests.workflow.conftest import Runner
+from tests.workflow.runner import Runner
 from tourniquet import store
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
