@@ -247,3 +247,20 @@ def open_incident(incident_id: str) -> None:
             "status": "open",
         }
     )
+
+
+MEMBER_ACCOUNT = "111111111111"
+
+
+def member_account_client(service: str, account: str = MEMBER_ACCOUNT, region: str = REGION) -> Any:
+    """A client acting in another account of moto's (moto puts what assumed credentials create in the role's
+    own account), for arranging and inspecting a member account in tests."""
+    credentials = moto_client("sts", region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="tests"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    ).client(service)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REGION, moto_client
+from tests.helpers import MEMBER_ACCOUNT, REGION, member_account_client, moto_client
 from tourniquet import errors, store
 from tourniquet.containment import iam as containment_iam
 from tourniquet.containment.handler import contain
@@ -175,6 +175,22 @@ def test_revoke_sessions_of_an_assumed_role_denies_the_role_sessions(iam, role):
     assert result["verified"] is True
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [f"tourniquet-revoke-sessions-{INCIDENT}"]
     assert store.undo_records(INCIDENT)[0]["before"]["principal"] == {"kind": "role", "name": role}
+
+
+def test_a_member_accounts_role_finding_changes_only_the_members_role_never_the_hubs_namesake(
+    iam, role, monkeypatch
+):
+    monkeypatch.setenv("SCOPE_ACCOUNTS", f"123456789012,{MEMBER_ACCOUNT}")
+    member_iam = member_account_client("iam")
+    member_iam.create_role(RoleName="app-runtime", AssumeRolePolicyDocument="{}")
+
+    result = contain(role_event("revoke_sessions", role, account=MEMBER_ACCOUNT), None)
+
+    assert (result["status"], result["verified"]) == ("done", True)
+    assert member_iam.list_role_policies(RoleName="app-runtime")["PolicyNames"] == [
+        f"tourniquet-revoke-sessions-{INCIDENT}"
+    ]
+    assert iam.list_role_policies(RoleName="app-runtime")["PolicyNames"] == []
 
 
 def test_revoke_sessions_names_the_role_from_role_name_first(iam, role):
