@@ -118,6 +118,15 @@ def test_a_users_key_is_contained_automatically_and_console_login_waits():
     assert plan["approval"] == ["disable_console_login"]
 
 
+def test_a_principal_iam_no_longer_knows_gets_no_actions():
+    gone = {"check": "iam_principal", "status": "not_found", "summary": {"kind": "user", "name": "ci-deployer"}}
+
+    plan = plan_state(_key_alert("IAMUser"), [gone], Settings())
+
+    assert plan["automatic"] == [] and plan["approval"] == []
+    assert plan["notes"] == ["The IAM user ci-deployer no longer exists: nothing to contain."]
+
+
 def test_assumed_role_credentials_only_revoke_sessions_and_only_after_approval():
     plan = plan_state(_key_alert("AssumedRole"), [], Settings())
 

@@ -43,6 +43,13 @@ def make_plan(alert: Alert, diagnostics: Sequence[Diagnostic], settings: Setting
             automatic, approval = [], []
 
     resource = alert.primary_resource
+    profile = next((d for d in diagnostics if d.check == "iam_principal"), None)
+    key_target = resource is not None and resource.type == "AwsIamAccessKey"
+    if key_target and profile and profile.status == "not_found" and (automatic or approval):
+        # The key's user or role was deleted: there is nothing left to contain.
+        kind, name = profile.summary.get("kind", "principal"), profile.summary.get("name")
+        notes.append(f"The IAM {kind} {name} no longer exists: nothing to contain.")
+        automatic, approval = [], []
     refused = refusal(alert_scope(alert), settings)
     if refused and (automatic or approval):
         # Guardrail: an account or region outside the scope (or never acted in) is raised for a person.
