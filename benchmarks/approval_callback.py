@@ -25,8 +25,8 @@ from moto import mock_aws
 from slack_sdk.signature import SignatureVerifier
 
 from sandbox.slack import FakeSlack, SlackUser
+from tests.handlers.approvals import approval_event
 from tests.handlers.conftest import create_table
-from tests.handlers.test_approval import approval_event
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.approval import handler, records

@@ -119,7 +119,11 @@ def test_a_users_key_is_contained_automatically_and_console_login_waits():
 
 
 def test_a_principal_iam_no_longer_knows_gets_no_actions():
-    gone = {"check": "iam_principal", "status": "not_found", "summary": {"kind": "user", "name": "ci-deployer"}}
+    gone = {
+        "check": "iam_principal",
+        "status": "not_found",
+        "summary": {"kind": "user", "name": "ci-deployer"},
+    }
 
     plan = plan_state(_key_alert("IAMUser"), [gone], Settings())
 
