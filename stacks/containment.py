@@ -1,6 +1,6 @@
-"""The containment and release roles: exactly the calls the containment actions make, or the calls their
-release makes, each scoped as far as IAM allows, with explicit denies on the protected tag and on the stack's
-own roles.
+"""The member stack's containment and release roles: exactly the calls the containment actions make, or the
+calls their release makes, each scoped as far as IAM allows (the member's own account, the configured
+regions), with explicit denies on the protected tag and on Tourniquet's own roles.
 
 The containment calls are those the runtime package plans (``tourniquet.containment``): ``tests/infra`` reads
 them from its source and fails when this module grants one too few or one too many. The release calls are
@@ -10,11 +10,11 @@ call outside ``RELEASE_ACTIONS`` or a grant no release uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 
 from stacks.nag import acknowledge
 
@@ -142,51 +142,81 @@ ROLE_CHANGING_ACTIONS = (
     "iam:UntagRole",
 )
 # Passing a role changes nothing about it: release hands an instance its own role back even when that role
-# is protected. The stack's own roles are never passed, nor changed.
+# is protected. Tourniquet's own roles are never passed, nor changed.
 PROTECTED_IAM_ACTIONS = (*USER_ACTIONS, *ROLE_CHANGING_ACTIONS)
 OWN_ROLE_DENIED_ACTIONS = (*ROLE_CHANGING_ACTIONS, "iam:PassRole")
 
 
-def grant_containment(stack: Stack, fn: lambda_.Function, protected_tag_key: str) -> None:
-    """Give ``fn`` the containment calls, scoped to this account and region, and the denies on the protected
-    tag and on the stack's own roles."""
-    _grant(stack, fn, protected_tag_key, release=False)
+@dataclass(frozen=True)
+class MemberScope:
+    """Where a member role acts and what it must never touch.
 
+    ``regions`` are the regions it may act in (names, or the deploying region's token); ``own_roles`` are
+    the names (or ``*`` patterns) of Tourniquet's own roles in the account, which it never changes or passes.
+    """
 
-def grant_release(stack: Stack, fn: lambda_.Function, protected_tag_key: str) -> None:
-    """Give ``fn`` the release calls only, under the same scoping and the same denies as containment."""
-    _grant(stack, fn, protected_tag_key, release=True)
-
-
-def _grant(stack: Stack, fn: lambda_.Function, protected_tag_key: str, *, release: bool) -> None:
-    granted = set(RELEASE_ACTIONS if release else CONTAINMENT_ACTIONS) | _READS
-    role = fn.role
-    if role is None:
-        raise ValueError(f"{fn.node.path} has no role")
+    stack: Stack
+    regions: Sequence[str]
+    protected_tag_key: str
+    own_roles: Sequence[str]
 
     def arn(
+        self,
         service: str,
         resource: str,
         name: str | None = None,
         *,
         account: str | None = None,
         region: str | None = None,
+        arn_format: ArnFormat | None = None,
     ) -> str:
-        return stack.format_arn(
-            service=service, resource=resource, resource_name=name, account=account, region=region
+        """An ARN of this account; regional ones in any region (``aws:RequestedRegion`` bounds the writes)."""
+        return self.stack.format_arn(
+            service=service,
+            resource=resource,
+            resource_name=name,
+            account=account,
+            region="*" if region is None else region,
+            arn_format=arn_format,
         )
+
+    @property
+    def in_regions(self) -> dict[str, object]:
+        """The condition that holds a regional call to the configured regions."""
+        return {"StringEquals": {"aws:RequestedRegion": list(self.regions)}}
+
+
+def grant_containment(role: iam.Role, scope: MemberScope) -> None:
+    """Give ``role`` the containment calls, scoped to its account and the configured regions, and the denies
+    on the protected tag and on Tourniquet's own roles."""
+    _grant(role, scope, release=False)
+
+
+def grant_release(role: iam.Role, scope: MemberScope) -> None:
+    """Give ``role`` the release calls only, under the same scoping and the same denies as containment."""
+    _grant(role, scope, release=True)
+
+
+def _merged(*conditions: dict[str, object] | None) -> dict[str, object]:
+    """One condition block from several (operators merged key by key)."""
+    merged: dict[str, dict[str, object]] = {}
+    for condition in conditions:
+        for operator, keys in (condition or {}).items():
+            assert isinstance(keys, dict)
+            merged.setdefault(operator, {}).update(keys)
+    return dict(merged)
+
+
+def _grant(role: iam.Role, scope: MemberScope, *, release: bool) -> None:
+    granted = set(RELEASE_ACTIONS if release else CONTAINMENT_ACTIONS) | _READS
+    arn = scope.arn
 
     account_ec2 = arn("ec2", "*")
     # New snapshots, whose ARNs carry no account.
     snapshots = arn("ec2", "snapshot", "*", account="")
     users = arn("iam", "user", "*", region="")
     roles = arn("iam", "role", "*", region="")
-    scaling_groups = stack.format_arn(
-        service="autoscaling",
-        resource="autoScalingGroup",
-        resource_name="*",
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
+    scaling_groups = arn("autoscaling", "autoScalingGroup", "*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
     target_groups = arn("elasticloadbalancing", "targetgroup", "*")
     classic_balancers = arn("elasticloadbalancing", "loadbalancer", "*")
     quarantine_role = arn("iam", "role", f"{QUARANTINE_PATH.strip('/')}/{QUARANTINE_NAME}", region="")
@@ -195,27 +225,36 @@ def _grant(stack: Stack, fn: lambda_.Function, protected_tag_key: str, *, releas
     )
 
     def allow(
-        actions: Iterable[str], resources: list[str], conditions: dict[str, object] | None = None
+        actions: Iterable[str],
+        resources: list[str],
+        conditions: dict[str, object] | None = None,
+        *,
+        regional: bool = True,
     ) -> None:
+        """Allow the granted ``actions``; a regional call only in the configured regions."""
         chosen = [action for action in actions if action in granted]
         if chosen:
-            fn.add_to_role_policy(
-                iam.PolicyStatement(actions=chosen, resources=resources, conditions=conditions)
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=chosen,
+                    resources=resources,
+                    conditions=_merged(conditions, scope.in_regions if regional else None) or None,
+                )
             )
 
     def deny(actions: Iterable[str], resources: list[str]) -> None:
-        fn.add_to_role_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 effect=iam.Effect.DENY,
                 actions=list(actions),
                 resources=resources,
-                conditions={"Null": {f"aws:ResourceTag/{protected_tag_key}": "false"}},
+                conditions={"Null": {f"aws:ResourceTag/{scope.protected_tag_key}": "false"}},
             )
         )
 
-    # Resource "*": these Describe calls have no resource-level permissions.
-    allow(READ_ACTIONS, ["*"])
-    allow(IAM_READ_ACTIONS, [users, roles, arn("iam", "instance-profile", "*", region="")])
+    # Resource "*": these Describe calls have no resource-level permissions. Reads change nothing: any region.
+    allow(READ_ACTIONS, ["*"], regional=False)
+    allow(IAM_READ_ACTIONS, [users, roles, arn("iam", "instance-profile", "*", region="")], regional=False)
 
     # Release never touches the evidence snapshots.
     ec2_resources = [account_ec2] if release else [account_ec2, snapshots]
@@ -232,90 +271,91 @@ def _grant(stack: Stack, fn: lambda_.Function, protected_tag_key: str, *, releas
     allow(SECURITY_GROUP_RULE_ACTIONS, [arn("ec2", "security-group-rule", "*")])
     allow(SCALING_ACTIONS, [scaling_groups])
     allow(LOAD_BALANCER_ACTIONS, [target_groups, classic_balancers])
-    # Only grants EC2 creates for its own use (the volumes of the instance it starts), on this account's keys.
+    # Only grants EC2 creates for its own use (the volumes of the instance it starts), on this account's keys,
+    # through EC2 in the configured regions.
     allow(
         KEY_GRANT_ACTIONS,
         [arn("kms", "key", "*")],
         {
             "Bool": {"kms:GrantIsForAWSResource": "true"},
-            "StringEquals": {"kms:ViaService": f"ec2.{stack.region}.amazonaws.com"},
+            "StringEquals": {"kms:ViaService": [f"ec2.{region}.amazonaws.com" for region in scope.regions]},
         },
+        regional=False,
     )
 
-    allow(USER_ACTIONS, [users])
-    allow(ROLE_POLICY_ACTIONS, [roles])
-    allow(QUARANTINE_ROLE_ACTIONS, [quarantine_role])
-    allow(QUARANTINE_PROFILE_ACTIONS, [quarantine_profile])
+    # IAM is global: its calls are not bound to a region.
+    allow(USER_ACTIONS, [users], regional=False)
+    allow(ROLE_POLICY_ACTIONS, [roles], regional=False)
+    allow(QUARANTINE_ROLE_ACTIONS, [quarantine_role], regional=False)
+    allow(QUARANTINE_PROFILE_ACTIONS, [quarantine_profile], regional=False)
     # Adding the quarantine role to its profile passes it; swapping profiles passes a role to EC2, and release
     # hands an instance its own role back, which may be any role of the account.
     if not release:
-        allow(["iam:PassRole"], [quarantine_role])
-    allow(["iam:PassRole"], [roles], {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})
+        allow(["iam:PassRole"], [quarantine_role], regional=False)
+    allow(
+        ["iam:PassRole"],
+        [roles],
+        {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        regional=False,
+    )
 
     # Backstops behind the handler's own checks: whatever carries the protected tag is never touched.
     deny(PROTECTED_EC2_ACTIONS, [arn("ec2", kind, "*") for kind in PROTECTED_EC2_RESOURCES])
     deny(PROTECTED_IAM_ACTIONS, [users, roles])
     deny(SCALING_ACTIONS, [scaling_groups])
     deny(LOAD_BALANCER_ACTIONS, [target_groups, classic_balancers])
-    _deny_own_roles(stack, fn)
+    _deny_own_roles(role, scope)
 
     _acknowledge(role, release=release)
 
 
-def _deny_own_roles(stack: Stack, fn: lambda_.Function) -> None:
-    """Containment may never change or pass the stack's own roles, tagged or not.
-
-    CloudFormation names every role of the stack ``<stack name>-<logical id>-<suffix>`` (none sets a name
-    or a path), so one pattern covers them all, including any added later.
-    """
-    fn.add_to_role_policy(
+def _deny_own_roles(role: iam.Role, scope: MemberScope) -> None:
+    """Containment may never change or pass Tourniquet's own roles, tagged or not: the hub's (every one named
+    ``Tourniquet-…``, present where the hub is deployed) and the member roles themselves."""
+    role.add_to_policy(
         iam.PolicyStatement(
             effect=iam.Effect.DENY,
             actions=list(OWN_ROLE_DENIED_ACTIONS),
-            resources=[
-                stack.format_arn(
-                    service="iam", region="", resource="role", resource_name=f"{stack.stack_name}-*"
-                )
-            ],
+            resources=[scope.arn("iam", "role", name, region="") for name in scope.own_roles],
         )
     )
 
 
-# How cdk-nag renders the account's and region's Elastic Load Balancing ARNs.
-_ELB = "arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>"
+# How cdk-nag renders this account's Elastic Load Balancing ARNs in any region.
+_ELB = "arn:<AWS::Partition>:elasticloadbalancing:*:<AWS::AccountId>"
 
 
 def _acknowledge(role: iam.IRole, *, release: bool) -> None:
     scoped = (
-        "Scoped to this account (and region), to the containment calls only, with an explicit deny on "
-        "everything carrying the protected tag."
+        "Scoped to this account and the configured regions (aws:RequestedRegion), to the containment calls "
+        "only, with an explicit deny on everything carrying the protected tag."
     )
     findings = {
         "Action::ec2:Describe*": "Containment re-reads instances, volumes, ENIs, groups, addresses and "
         "snapshots to plan and verify each step; Describe* grants reads only.",
-        "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*": "Containment acts on "
-        "whichever instance an alert names (and its volumes, ENIs, addresses and VPC), known only at run "
-        f"time. Tags are limited to containment's own keys. {scoped}",
-        "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": "Evidence snapshots are new "
-        "resources whose ids exist only once created; snapshot ARNs carry no account, and only "
-        "CreateSnapshot(s) and tagging under containment's own keys apply to them.",
-        "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*": "Rule "
-        "changes are allowed only on groups tagged tourniquet:managed=true (a condition on the statement), "
-        "which containment creates itself; their ids are known only at run time.",
-        "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group-rule/*": "Rules "
-        "carry no tags; which group's rules may change is decided by the tourniquet:managed=true condition "
-        "on the security-group statement.",
+        "Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:*": "Containment acts on whichever instance "
+        "an alert names (and its volumes, ENIs, addresses and VPC), known only at run time. Tags are "
+        f"limited to containment's own keys. {scoped}",
+        "Resource::arn:<AWS::Partition>:ec2:*::snapshot/*": "Evidence snapshots are new resources whose ids "
+        "exist only once created; snapshot ARNs carry no account, and only CreateSnapshot(s) and tagging "
+        "under containment's own keys apply to them, in the configured regions.",
+        "Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:security-group/*": "Rule changes are allowed "
+        "only on groups tagged tourniquet:managed=true (a condition on the statement), which containment "
+        "creates itself; their ids are known only at run time.",
+        "Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:security-group-rule/*": "Rules carry no "
+        "tags; which group's rules may change is decided by the tourniquet:managed=true condition on the "
+        "security-group statement.",
         "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*": "The user behind a leaked access key "
         f"is known only from the finding: deny policies, key deactivation and console login. {scoped}",
         "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*": "The role of a compromised instance "
         "or session is known only from the finding (session revocation is an inline deny policy), and "
-        "release hands an instance its own role back (iam:PassRole only to EC2). The stack's own roles "
-        f"(Tourniquet-*) are denied by name as well. {scoped}",
+        "release hands an instance its own role back (iam:PassRole only to EC2). Tourniquet's own roles "
+        f"(the hub's Tourniquet-*, the member roles) are denied by name as well. {scoped}",
         "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*": "Containment reads the "
         "instance profile of whichever instance an alert names (iam:GetInstanceProfile only).",
-        "Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*": "The "
-        "instance's Auto Scaling group is known only at run time; detaching keeps the group from replacing "
-        f"(and destroying) the evidence. {scoped}",
+        "Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*": "The instance's "
+        "Auto Scaling group is known only at run time; detaching keeps the group from replacing (and "
+        f"destroying) the evidence. {scoped}",
         f"Resource::{_ELB}:targetgroup/*": "The target groups serving the instance are known only at run "
         f"time; deregistering takes it out of traffic. {scoped}",
         f"Resource::{_ELB}:loadbalancer/*": "The classic load balancers serving the instance are known only "
@@ -328,11 +368,17 @@ def _acknowledge(role: iam.IRole, *, release: bool) -> None:
             for finding, reason in findings.items()
             if not any(kind in finding for kind in (":security-group", "::snapshot/"))
         }
-        findings["Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"] = (
+        findings["Resource::arn:<AWS::Partition>:kms:*:<AWS::AccountId>:key/*"] = (
             "Starting an instance whose EBS volumes are encrypted with a customer-managed key has EC2 "
             "create a grant on that key as the caller; which key encrypts the volumes is known only at run "
-            "time. kms:CreateGrant only, only through EC2 in this region (kms:ViaService), and only for "
-            "grants an AWS service creates for its own resource (kms:GrantIsForAWSResource)."
+            "time. kms:CreateGrant only, only through EC2 in the configured regions (kms:ViaService), and "
+            "only for grants an AWS service creates for its own resource (kms:GrantIsForAWSResource)."
         )
     for finding, reason in findings.items():
         acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support only "
+        "Resource '*'.",
+    )

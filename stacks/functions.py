@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -15,9 +14,9 @@ from constructs import Construct
 
 from stacks.bundling import RUNTIME, function_code
 from stacks.config import TourniquetConfig
-from stacks.containment import grant_containment, grant_release
 from stacks.credentials import Credentials, grant_secret_value
 from stacks.nag import XRAY_REASON, acknowledge
+from stacks.names import Purpose, hub_role_name
 from stacks.storage import TABLE_APPEND, TABLE_READ, TABLE_WRITE, AuditStorage
 from stacks.topics import Topics
 
@@ -39,7 +38,7 @@ class FunctionSpec:
     # when the config's reserved_concurrency is on. Their throttle alarms watch them either way.
     reserved_concurrency: int | None = None
     # The member role this function assumes in a target's account (MEMBER_ROLE_NAME), if it acts there.
-    member_role: Literal["diagnose", "contain", "release"] | None = None
+    member_role: Purpose | None = None
 
 
 # Where Tourniquet acts (tourniquet.scope), for the functions that decide or act there.
@@ -178,43 +177,11 @@ WORKFLOW_ENVIRONMENT = ("STATE_MACHINE_ARN", "RELEASE_STATE_MACHINE_ARN")
 # The approval functions touch only approvals and the incidents they decide (their timeline and status).
 APPROVAL_PARTITIONS = ("APPROVAL#*", "INCIDENT#*")
 
-# Diagnostics only read: the instance, its status and volumes, CloudTrail, CloudWatch metrics, AWS Health, and
-# the IAM principal an alert names.
-DIAGNOSTIC_READS = (
-    "ec2:Describe*",
-    "cloudtrail:LookupEvents",
-    "cloudwatch:GetMetricData",
-    "health:DescribeEvents",
-)
-DIAGNOSTIC_IAM_READS = (
-    "iam:GetUser",
-    "iam:GetAccessKeyLastUsed",
-    "iam:ListAccessKeys",
-    "iam:ListMFADevices",
-    "iam:ListAttachedUserPolicies",
-    "iam:ListUserPolicies",
-    "iam:ListGroupsForUser",
-    "iam:GetLoginProfile",
-    "iam:GetRole",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:GetInstanceProfile",
-)
-
 RUNTIME_REASON = (
     "The runtime is pinned to python3.12 on purpose: stacks/bundling.py vendors cp312 manylinux wheels "
     "(pydantic-core) for exactly this runtime, and the runtime is supported by Lambda. Moving to a newer "
     "runtime is a deliberate change of RUNTIME and PYTHON_VERSION together."
 )
-# Why a role holds Resource "*" besides X-Ray.
-_DESCRIBE_REASONS = {
-    "Diagnose": " The EC2 Describe, CloudTrail LookupEvents, CloudWatch GetMetricData and Health "
-    "DescribeEvents reads support only Resource '*'.",
-    "Contain": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
-    "only Resource '*'.",
-    "Release": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
-    "only Resource '*'.",
-}
 
 
 def role_of(fn: lambda_.Function) -> iam.IRole:
@@ -249,7 +216,7 @@ class Functions(Construct):
         self.functions: dict[str, lambda_.Function] = {
             spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
         }
-        self._grant(config.protected_tag_key)
+        self._grant()
         for spec in FUNCTIONS:
             if spec.member_role is not None:
                 self._grant_member_role(self.functions[spec.construct_id], self._member_role_name(spec))
@@ -335,9 +302,11 @@ class Functions(Construct):
         environment = {**environment, "MEMBER_ROLE_NAME": self._member_role_name(spec)}
         log_group = logs.LogGroup(self, f"{spec.construct_id}Logs", retention=log_retention)
         # One role per function, without the basic execution managed policy: it may write only its own logs.
+        # The roles that assume a member role have fixed names: the member roles trust exactly them.
         role = iam.Role(
             self,
             f"{spec.construct_id}Role",
+            role_name=hub_role_name(spec.member_role) if spec.member_role else None,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Tourniquet {spec.handler}",
         )
@@ -386,14 +355,13 @@ class Functions(Construct):
 
     # --- grants --------------------------------------------------------------------------------------------
 
-    def _grant(self, protected_tag_key: str) -> None:
+    def _grant(self) -> None:
+        """The hub's own data: the table, secrets and topics. What a function does in a target's account is
+        the member role's to allow (stacks/member.py)."""
         fn = self.functions
-        table, stack = self._storage, Stack.of(self)
+        table = self._storage
         table.grant(fn["Deduplicate"], TABLE_READ + TABLE_WRITE)
-        self._grant_diagnostics(fn["Diagnose"])
         table.grant(fn["Diagnose"], TABLE_APPEND)
-        grant_containment(stack, fn["Contain"], protected_tag_key)
-        grant_release(stack, fn["Release"], protected_tag_key)
         for name in ("Contain", "Release"):
             table.grant(fn[name], TABLE_READ + TABLE_WRITE)
         for name in ("RequestApproval", "SlackInteraction"):
@@ -406,33 +374,5 @@ class Functions(Construct):
         table.grant(fn["Record"], TABLE_READ + TABLE_WRITE)
         grant_secret_value(fn["Webhook"], self._credentials.webhook_secret)
 
-        for name, function in fn.items():
-            reason = XRAY_REASON + _DESCRIBE_REASONS.get(name, "")
-            acknowledge(role_of(function), "AwsSolutions-IAM5[Resource::*]", reason)
-
-    def _grant_diagnostics(self, fn: lambda_.Function) -> None:
-        # Resource "*": these reads have no resource-level permissions.
-        fn.add_to_role_policy(iam.PolicyStatement(actions=list(DIAGNOSTIC_READS), resources=["*"]))
-        stack = Stack.of(self)
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=list(DIAGNOSTIC_IAM_READS),
-                resources=[
-                    stack.format_arn(service="iam", region="", resource=kind, resource_name="*")
-                    for kind in ("user", "role", "instance-profile")
-                ],
-            )
-        )
-        role = role_of(fn)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Action::ec2:Describe*]",
-            "Diagnostics read any EC2 description an investigation needs; Describe* grants reads only.",
-        )
-        for kind in ("user", "role", "instance-profile"):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:{kind}/*]",
-                "Diagnostics read the user, role or instance profile an alert names (known only at run "
-                "time): Get and List calls only.",
-            )
+        for function in fn.values():
+            acknowledge(role_of(function), "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)

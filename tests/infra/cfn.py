@@ -60,6 +60,20 @@ def role_statements(template: Template, role: str) -> list[dict[str, Any]]:
     return statements
 
 
+MEMBER_ROLES = {"diagnose": "DiagnoseRole", "contain": "ContainRole", "release": "ReleaseRole"}
+
+
+def member_role(template: Template, purpose: str) -> str:
+    """The logical id of the member stack's role for ``purpose`` (diagnose, contain or release)."""
+    role_id, _ = one(template, "AWS::IAM::Role", MEMBER_ROLES[purpose])
+    return role_id
+
+
+def member_role_statements(template: Template, purpose: str) -> list[dict[str, Any]]:
+    """Every statement of the member role for ``purpose``."""
+    return role_statements(template, member_role(template, purpose))
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 

@@ -1,5 +1,6 @@
 """Infrastructure tests read templates synthesized in process, once per session, with cdk-nag's AwsSolutions
-checks attached: the default configuration (cdk.json) and two small variants."""
+checks attached: the default configuration (cdk.json) and two small variants. Each synthesis holds every
+stack of the app: ``template`` fixtures are the hub's, ``member_template`` fixtures the member stack's."""
 
 from __future__ import annotations
 
@@ -79,6 +80,16 @@ def variant_template(variant_synthesis: Synthesis) -> Template:
 @pytest.fixture(scope="session")
 def minimal_template(minimal_synthesis: Synthesis) -> Template:
     return minimal_synthesis.template
+
+
+@pytest.fixture(scope="session")
+def member_template(synthesis: Synthesis) -> Template:
+    return synthesis.member_template
+
+
+@pytest.fixture(scope="session")
+def variant_member_template(variant_synthesis: Synthesis) -> Template:
+    return variant_synthesis.member_template
 
 
 @pytest.fixture(scope="session")

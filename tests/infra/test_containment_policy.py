@@ -1,4 +1,5 @@
-"""The containment role grants exactly the calls the containment code makes, scoped, with its denies.
+"""The member stack's containment role grants exactly the calls the containment code makes, scoped, with its
+denies; the release role only the calls release makes.
 
 The calls are read from the runtime package's source: every ``Call(service=…, operation=…)`` it plans and
 every read it makes. A containment change that needs a new permission (or drops one) fails here first.
@@ -26,25 +27,21 @@ from stacks.containment import (
     SECURITY_GROUP_RULE_ACTIONS,
     TAG_KEYS,
 )
+from stacks.names import STACK_NAME, Purpose
 from stacks.storage import TABLE_KEY_ACTIONS
-from stacks.tourniquet_stack import STACK_NAME
 from tests.infra.calls import missing_reads, planned_calls, reads, unused_grants
 from tests.infra.cfn import (
     Template,
     actions,
     allowed_actions,
     as_list,
-    function_by_handler,
     granting,
-    own_statements,
+    member_role_statements,
     resources,
-    role_of,
-    role_statements,
 )
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment import iam as containment_iam
 
-CONTAIN = "tourniquet.containment.handler.contain"
 # Permissions a call needs besides its own: CreateRole with tags needs TagRole; adding a role to an instance
 # profile, and associating a profile with an instance, pass the role.
 IMPLIED = {"iam:TagRole", "iam:PassRole"}
@@ -63,9 +60,15 @@ def is_write(action: str) -> bool:
     )
 
 
-def contain_statements(template: Template) -> list[dict[str, Any]]:
-    _, fn = function_by_handler(template, CONTAIN)
-    return own_statements(role_statements(template, role_of(fn)))
+def beyond_region(condition: dict[str, Any]) -> dict[str, Any]:
+    """A statement's condition without the region bound (tested on its own)."""
+    rest = {op: dict(keys) for op, keys in condition.items()}
+    rest.get("StringEquals", {}).pop("aws:RequestedRegion", None)
+    return {op: keys for op, keys in rest.items() if keys}
+
+
+def contain_statements(member_template: Template) -> list[dict[str, Any]]:
+    return member_role_statements(member_template, "contain")
 
 
 def test_the_scan_finds_the_containment_calls() -> None:
@@ -75,15 +78,15 @@ def test_the_scan_finds_the_containment_calls() -> None:
     assert {"describe_instances", "describe_security_groups"} <= set(reads("containment"))
 
 
-def test_the_role_grants_every_planned_call_and_nothing_else(template: Template) -> None:
+def test_the_role_grants_every_planned_call_and_nothing_else(member_template: Template) -> None:
     assert planned_calls("containment") | IMPLIED == set(CONTAINMENT_ACTIONS)
-    granted = allowed_actions(contain_statements(template))
+    granted = allowed_actions(contain_statements(member_template))
     writes = {action for action in granted if is_write(action)}
     assert writes == set(CONTAINMENT_ACTIONS)
 
 
-def test_the_role_grants_every_read(template: Template) -> None:
-    granted = allowed_actions(contain_statements(template))
+def test_the_role_grants_every_read(member_template: Template) -> None:
+    granted = allowed_actions(contain_statements(member_template))
     assert missing_reads("containment", granted) == set()
     reads_granted = {
         a
@@ -109,27 +112,31 @@ def test_names_shared_with_the_runtime_package() -> None:
     assert all(any(fnmatch.fnmatchcase(key, pattern) for pattern in TAG_KEYS) for key in written)
 
 
-def test_tags_only_under_containments_own_keys(template: Template) -> None:
-    statements = contain_statements(template)
+def test_tags_only_under_containments_own_keys(member_template: Template) -> None:
+    statements = contain_statements(member_template)
     for action in ("ec2:CreateTags", "ec2:DeleteTags"):
         (tagging,) = granting(statements, action)
-        assert tagging["Condition"] == {"ForAllValues:StringLike": {"aws:TagKeys": ["tourniquet:*", "Name"]}}
+        assert beyond_region(tagging["Condition"]) == {
+            "ForAllValues:StringLike": {"aws:TagKeys": ["tourniquet:*", "Name"]}
+        }
 
 
-def test_rules_change_only_on_the_groups_containment_created(template: Template) -> None:
-    statements = contain_statements(template)
+def test_rules_change_only_on_the_groups_containment_created(member_template: Template) -> None:
+    statements = contain_statements(member_template)
     rule_statements = [
         st for st in statements if st["Effect"] == "Allow" and actions(st) & set(SECURITY_GROUP_RULE_ACTIONS)
     ]
     on_groups = [st for st in rule_statements if "security-group/*" in json.dumps(st["Resource"])]
     on_rules = [st for st in rule_statements if "security-group-rule/*" in json.dumps(st["Resource"])]
     assert len(on_groups) == 1 and len(on_rules) == 1 and len(rule_statements) == 2
-    assert on_groups[0]["Condition"] == {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": "true"}}
+    assert beyond_region(on_groups[0]["Condition"]) == {
+        "StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": "true"}
+    }
     assert actions(on_groups[0]) == actions(on_rules[0]) == set(SECURITY_GROUP_RULE_ACTIONS)
 
 
-def test_roles_are_passed_only_to_ec2_apart_from_the_quarantine_role(template: Template) -> None:
-    passes = granting(contain_statements(template), "iam:PassRole")
+def test_roles_are_passed_only_to_ec2_apart_from_the_quarantine_role(member_template: Template) -> None:
+    passes = granting(contain_statements(member_template), "iam:PassRole")
     (anywhere,) = [st for st in passes if "Condition" in st]
     assert actions(anywhere) == {"iam:PassRole"}
     assert anywhere["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
@@ -137,8 +144,8 @@ def test_roles_are_passed_only_to_ec2_apart_from_the_quarantine_role(template: T
     assert json.dumps(quarantine["Resource"]).endswith(f':role{QUARANTINE_PATH}{QUARANTINE_NAME}"]]}}')
 
 
-def test_the_quarantine_role_and_profile_are_the_only_iam_creations(template: Template) -> None:
-    statements = contain_statements(template)
+def test_the_quarantine_role_and_profile_are_the_only_iam_creations(member_template: Template) -> None:
+    statements = contain_statements(member_template)
     for action, kind in (
         ("iam:CreateRole", "role"),
         ("iam:TagRole", "role"),
@@ -149,8 +156,9 @@ def test_the_quarantine_role_and_profile_are_the_only_iam_creations(template: Te
         assert json.dumps(statement["Resource"]).endswith(f':{kind}{QUARANTINE_PATH}{QUARANTINE_NAME}"]]}}')
 
 
-def test_every_write_is_scoped_to_this_account(template: Template) -> None:
-    for statement in contain_statements(template):
+@pytest.mark.parametrize("purpose", ["contain", "release"])
+def test_every_write_is_scoped_to_this_account(member_template: Template, purpose: Purpose) -> None:
+    for statement in member_role_statements(member_template, purpose):
         if statement["Effect"] != "Allow" or not actions(statement) & set(CONTAINMENT_ACTIONS):
             continue
         for resource in as_list(statement["Resource"]):
@@ -160,14 +168,34 @@ def test_every_write_is_scoped_to_this_account(template: Template) -> None:
             assert "AWS::AccountId" in rendered or ":snapshot/*" in rendered, rendered
 
 
+# IAM is global; the calls below are made in the region the target is in, and only there.
+GLOBAL_SERVICES = ("iam:", "kms:")
+
+
+@pytest.mark.parametrize("purpose", ["contain", "release"])
+def test_every_regional_write_is_bound_to_the_configured_regions(
+    member_template: Template, purpose: Purpose
+) -> None:
+    # The member role is global (IAM): only the condition keeps its regional writes in the regions in scope.
+    # The default config acts in the region the stacks are deployed to.
+    for statement in member_role_statements(member_template, purpose):
+        writes = {a for a in actions(statement) if is_write(a) and not a.startswith(GLOBAL_SERVICES)}
+        if statement["Effect"] != "Allow" or not writes:
+            continue
+        assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == [{"Ref": "AWS::Region"}]
+
+
 @pytest.mark.parametrize(
-    ("fixture", "tag_key"), [("template", "tourniquet:protected"), ("variant_template", "team:do-not-touch")]
+    ("fixture", "tag_key"),
+    [("member_template", "tourniquet:protected"), ("variant_member_template", "team:do-not-touch")],
 )
 def test_nothing_carrying_the_protected_tag_is_touched(
     request: pytest.FixtureRequest, fixture: str, tag_key: str
 ) -> None:
-    template: Template = request.getfixturevalue(fixture)
-    denies = [st for st in contain_statements(template) if st["Effect"] == "Deny" and "Condition" in st]
+    member_template: Template = request.getfixturevalue(fixture)
+    denies = [
+        st for st in contain_statements(member_template) if st["Effect"] == "Deny" and "Condition" in st
+    ]
     for statement in denies:
         assert statement["Condition"] == {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}
     by_actions = {frozenset(actions(st)): json.dumps(st["Resource"]) for st in denies}
@@ -193,26 +221,35 @@ def test_nothing_carrying_the_protected_tag_is_touched(
     }
 
 
-def test_the_stacks_own_roles_are_never_changed_or_passed(template: Template) -> None:
-    (own,) = [st for st in contain_statements(template) if st["Effect"] == "Deny" and "Condition" not in st]
+def test_tourniquets_own_roles_are_never_changed_or_passed(
+    template: Template, member_template: Template
+) -> None:
+    (own,) = [
+        st for st in contain_statements(member_template) if st["Effect"] == "Deny" and "Condition" not in st
+    ]
     assert actions(own) == set(OWN_ROLE_DENIED_ACTIONS)
-    assert json.dumps(own["Resource"]).endswith(f':role/{STACK_NAME}-*"]]}}')
+    denied = {
+        json.dumps(resource).rsplit(":role/", 1)[1].removesuffix('"]]}') for resource in own["Resource"]
+    }
+    assert denied == {f"{STACK_NAME}-*", "TourniquetDiagnose", "TourniquetContain", "TourniquetRelease"}
     assert {"iam:PutRolePolicy", "iam:PassRole", "iam:UpdateAssumeRolePolicy"} <= set(OWN_ROLE_DENIED_ACTIONS)
-    # CloudFormation names each role "<stack>-<logical id>-<suffix>", at the root path: the pattern holds.
+    # The hub's roles: CloudFormation names each "<stack>-<logical id>-<suffix>" at the root path, and the
+    # three that member roles trust are named "<stack>-<function>": the pattern holds for all of them.
     for role_id, role in resources(template, "AWS::IAM::Role").items():
-        assert not {"RoleName", "Path"} & set(role["Properties"]), role_id
+        assert "Path" not in role["Properties"], role_id
+        assert role["Properties"].get("RoleName", f"{STACK_NAME}-").startswith(f"{STACK_NAME}-"), role_id
+    # The member roles are named by the config, at the root path (the runtime builds their ARNs so).
+    for role_id, role in resources(member_template, "AWS::IAM::Role").items():
+        assert "Path" not in role["Properties"], role_id
+        assert role["Properties"]["RoleName"] in denied, role_id
 
 
-RELEASE = "tourniquet.containment.handler.release"
+def release_statements(member_template: Template) -> list[dict[str, Any]]:
+    return member_role_statements(member_template, "release")
 
 
-def release_statements(template: Template) -> list[dict[str, Any]]:
-    _, fn = function_by_handler(template, RELEASE)
-    return own_statements(role_statements(template, role_of(fn)))
-
-
-def test_release_may_make_only_the_release_calls(template: Template) -> None:
-    granted = allowed_actions(release_statements(template))
+def test_release_may_make_only_the_release_calls(member_template: Template) -> None:
+    granted = allowed_actions(release_statements(member_template))
     writes = {action for action in granted if is_write(action)}
     assert writes == set(RELEASE_ACTIONS)
     # Nothing that contains: no stopping, detaching, snapshots, policies written or quarantine created.
@@ -229,9 +266,9 @@ def denies(statements: list[dict[str, Any]]) -> list[str]:
     return sorted(json.dumps(st, sort_keys=True) for st in statements if st["Effect"] == "Deny")
 
 
-def test_release_runs_under_the_same_scoping_and_denies_as_containment(template: Template) -> None:
-    release = release_statements(template)
-    assert denies(release) == denies(contain_statements(template))
+def test_release_runs_under_the_same_scoping_and_denies_as_containment(member_template: Template) -> None:
+    release = release_statements(member_template)
+    assert denies(release) == denies(contain_statements(member_template))
     resources = json.dumps([st["Resource"] for st in release if st["Effect"] == "Allow"])
     # Release never touches evidence snapshots or the quarantine role and profile.
     assert "snapshot/" not in resources
@@ -240,35 +277,24 @@ def test_release_runs_under_the_same_scoping_and_denies_as_containment(template:
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
 
 
-def test_release_lets_ec2_use_the_accounts_keys_only_to_start_instances(template: Template) -> None:
+def test_release_lets_ec2_use_the_accounts_keys_only_to_start_instances(member_template: Template) -> None:
     # Starting an instance whose volumes are encrypted with a customer-managed key has EC2 create a KMS grant
-    # as the caller (tests/handlers/test_release.py counts it). Only for EC2 in this region, and only a grant
-    # an AWS service creates for its own resource, on the keys of this account and region.
-    (grant,) = granting(release_statements(template), "kms:CreateGrant")
+    # as the caller (tests/handlers/test_release.py counts it). Only for EC2 in the configured regions, and
+    # only a grant an AWS service creates for its own resource, on the keys of this account.
+    (grant,) = granting(release_statements(member_template), "kms:CreateGrant")
     assert actions(grant) == {"kms:CreateGrant"}
     assert grant["Resource"] == {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                {"Ref": "AWS::Partition"},
-                ":kms:",
-                {"Ref": "AWS::Region"},
-                ":",
-                {"Ref": "AWS::AccountId"},
-                ":key/*",
-            ],
-        ]
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":kms:*:", {"Ref": "AWS::AccountId"}, ":key/*"]]
     }
     assert grant["Condition"] == {
         "Bool": {"kms:GrantIsForAWSResource": "true"},
         "StringEquals": {
-            "kms:ViaService": {"Fn::Join": ["", ["ec2.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+            "kms:ViaService": [{"Fn::Join": ["", ["ec2.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}]
         },
     }
 
 
-def test_containment_creates_no_key_grants(template: Template) -> None:
+def test_containment_creates_no_key_grants(member_template: Template) -> None:
     # Snapshots of an encrypted volume reuse the volume's data key, and stopping needs no key: containment
     # never has EC2 create a grant.
-    assert not granting(contain_statements(template), "kms:CreateGrant")
+    assert not granting(contain_statements(member_template), "kms:CreateGrant")

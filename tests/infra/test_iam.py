@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from stacks.functions import APPROVAL_PARTITIONS, DIAGNOSTIC_IAM_READS, DIAGNOSTIC_READS
+from stacks.functions import APPROVAL_PARTITIONS
+from stacks.member import DIAGNOSTIC_IAM_READS, DIAGNOSTIC_READS
 from stacks.storage import TABLE_KEY_ACTIONS
 from stacks.topics import TOPIC_KEY_ACTIONS
 from stacks.tourniquet_stack import RESOURCE_STAR_WRITE_ACTIONS
@@ -20,6 +21,7 @@ from tests.infra.cfn import (
     as_list,
     function_by_handler,
     granting,
+    member_role_statements,
     one,
     only,
     own_statements,
@@ -82,7 +84,11 @@ def roles_granted(template: Template, action: str, resource: Any) -> set[str]:
 # --- across every role -----------------------------------------------------------------------------------
 
 
-def test_no_write_action_on_every_resource_unless_aws_requires_it(template: Template) -> None:
+@pytest.mark.parametrize("fixture", ["template", "member_template"])
+def test_no_write_action_on_every_resource_unless_aws_requires_it(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    template: Template = request.getfixturevalue(fixture)
     for role in all_roles(template):
         for statement in role_statements(template, role):
             if statement["Effect"] != "Allow" or "*" not in as_list(statement["Resource"]):
@@ -93,7 +99,9 @@ def test_no_write_action_on_every_resource_unless_aws_requires_it(template: Temp
             )
 
 
-def test_no_service_wide_action_wildcards(template: Template) -> None:
+@pytest.mark.parametrize("fixture", ["template", "member_template"])
+def test_no_service_wide_action_wildcards(request: pytest.FixtureRequest, fixture: str) -> None:
+    template: Template = request.getfixturevalue(fixture)
     for role in all_roles(template):
         for action in allowed_actions(role_statements(template, role)):
             _, _, verb = action.partition(":")
@@ -102,8 +110,11 @@ def test_no_service_wide_action_wildcards(template: Template) -> None:
                 assert is_read_only(action), f"{role}: {action}"
 
 
-def test_no_managed_policies(template: Template) -> None:
-    assert not resources(template, "AWS::IAM::ManagedPolicy")
+@pytest.mark.parametrize("fixture", ["template", "member_template"])
+def test_no_managed_policies_on_tourniquets_roles(request: pytest.FixtureRequest, fixture: str) -> None:
+    template: Template = request.getfixturevalue(fixture)
+    for policy_id, policy in resources(template, "AWS::IAM::ManagedPolicy").items():
+        assert not {"Roles", "Users", "Groups"} & set(policy["Properties"]), policy_id
     for role in all_roles(template):
         assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"], role
 
@@ -162,6 +173,10 @@ def test_functions_write_only_their_own_log_group(template: Template) -> None:
         ("tourniquet.approval.handler.request_approval", {"dynamodb", "kms", "secretsmanager", "sns"}),
         ("tourniquet.approval.handler.slack_interaction", {"dynamodb", "kms", "secretsmanager", "states"}),
         (WEBHOOK, {"secretsmanager", "states"}),
+        # What they do in a target's account, they do through the member role there.
+        ("tourniquet.diagnostics.handler.diagnose", {"dynamodb", "kms"}),
+        ("tourniquet.containment.handler.contain", {"dynamodb", "kms"}),
+        ("tourniquet.containment.handler.release", {"dynamodb", "kms"}),
     ],
 )
 def test_services_each_function_may_use(template: Template, handler: str, expected: set[str]) -> None:
@@ -265,6 +280,28 @@ def test_approval_functions_touch_only_approvals_and_incidents(template: Templat
     assert APPROVAL_PARTITIONS == ("APPROVAL#*", "INCIDENT#*")
 
 
+# --- the hub acts only through member roles --------------------------------------------------------------
+
+# The services a target lives in (tourniquet.aws.MEMBER_SERVICES): reached only through a member role.
+TARGET_SERVICES = (
+    "ec2:",
+    "iam:",
+    "autoscaling:",
+    "elasticloadbalancing:",
+    "cloudtrail:",
+    "cloudwatch:",
+    "health:",
+)
+
+
+def test_the_hubs_roles_neither_change_nor_read_any_target(template: Template) -> None:
+    for role in all_roles(template):
+        granted = allowed_actions(role_statements(template, role))
+        assert not {action for action in granted if action.startswith(TARGET_SERVICES)}, role
+        # Keys: only the table's and the topic's, through their services (tested above); never a grant.
+        assert "kms:CreateGrant" not in granted, role
+
+
 # --- diagnostics -----------------------------------------------------------------------------------------
 
 
@@ -280,9 +317,12 @@ def test_diagnostics_are_read_only_apart_from_the_audit_trail(template: Template
     assert put["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
 
 
-def test_diagnostics_may_make_exactly_the_reads_they_make(template: Template) -> None:
-    granted = allowed_actions(handler_statements(template, "tourniquet.diagnostics.handler.diagnose"))
-    investigations = {a for a in granted if not a.startswith(("logs:", "xray:", "dynamodb:", "kms:"))}
+def test_the_member_diagnose_role_may_make_exactly_the_reads_diagnostics_make(
+    member_template: Template,
+) -> None:
+    statements = member_role_statements(member_template, "diagnose")
+    assert all(st["Effect"] == "Allow" for st in statements)
+    investigations = allowed_actions(statements)
     assert all(is_read_only(action) for action in investigations)
     assert missing_reads("diagnostics", investigations) == set()
     assert unused_grants("diagnostics", investigations) == set()
