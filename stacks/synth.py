@@ -133,12 +133,7 @@ def synthesize(
         for plugin in plugins:
             Validations.of(app).add_plugins(plugin(app))
         out = Path(outdir)
-        try:
-            app.synth()
-        except RuntimeError as exc:
-            # A failed validation still writes the assembly and the report; anything else is a real error.
-            if not (plugins and "Validation failed" in str(exc) and (out / VALIDATION_REPORT).is_file()):
-                raise
+        report = synth_with_report(app, out, validating=bool(plugins))
         templates: dict[str, dict[str, Any]] = {}
         acknowledgments: dict[str, dict[str, str]] = {}
         for stack in stacks.all:
@@ -148,13 +143,28 @@ def synthesize(
                 for entry in entries:
                     if entry["type"] == ACKNOWLEDGED_RULES:
                         acknowledgments.setdefault(path, {}).update(entry["data"])
-        report = json.loads((out / VALIDATION_REPORT).read_text()) if plugins else None
     return Synthesis(
         template=templates[stacks.hub.stack_name],
         templates=templates,
         acknowledgments=acknowledgments,
         validation_report=report,
     )
+
+
+def synth_with_report(app: App, out: Path, *, validating: bool) -> dict[str, Any] | None:
+    """Synthesize ``app`` into its output directory ``out``; with validation plugins, their report.
+
+    A failed validation still writes the assembly and the report, and does not raise here; any other error
+    raises. The report's presence tells the two apart: the error's wording differs between CDK releases
+    and with the findings' severity.
+    """
+    try:
+        app.synth()
+    except RuntimeError:
+        if not (validating and (out / VALIDATION_REPORT).is_file()):
+            raise
+    report: dict[str, Any] | None = json.loads((out / VALIDATION_REPORT).read_text()) if validating else None
+    return report
 
 
 def render_definition(properties: Mapping[str, Any], resolve: Callable[[Any], str]) -> str:

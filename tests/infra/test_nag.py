@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import jsii
 import pytest
+from aws_cdk import (
+    App,
+    CfnResource,
+    IPolicyValidationContext,
+    IPolicyValidationPlugin,
+    PolicyValidationPluginReport,
+    PolicyViolatingResource,
+    PolicyViolation,
+    Stack,
+    Validations,
+)
 
 from stacks.names import MEMBER_STACK_NAME
-from stacks.synth import Synthesis
+from stacks.synth import Synthesis, synth_with_report
 
 SYNTHESES = ["synthesis", "variant_synthesis", "minimal_synthesis"]
 PLUGIN = "AwsSolutions"
@@ -117,3 +130,54 @@ def test_containment_wildcard_resources_are_acknowledged_one_by_one(synthesis: S
         "[Resource::arn:<AWS::Partition>:elasticloadbalancing:*:<AWS::AccountId>:targetgroup/*]",
         "[Resource::arn:<AWS::Partition>:elasticloadbalancing:*:<AWS::AccountId>:loadbalancer/*]",
     }
+
+
+@jsii.implements(IPolicyValidationPlugin)
+class _AlwaysFinds:
+    """A validation plugin with one finding on every synthesis."""
+
+    @property
+    def name(self) -> str:
+        return "AlwaysFinds"
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return ["ALWAYS1"]
+
+    @property
+    def version(self) -> str:
+        return "1.0.0"
+
+    def validate(self, context: IPolicyValidationContext) -> PolicyValidationPluginReport:
+        return PolicyValidationPluginReport(
+            success=False,
+            plugin_version="1",
+            metadata={},
+            violations=[
+                PolicyViolation(
+                    rule_name="ALWAYS1",
+                    description="always found",
+                    fix="nothing to fix",
+                    severity="error",
+                    violating_resources=[
+                        PolicyViolatingResource(
+                            locations=["/Resources/Queue"],
+                            construct_path="Small/Queue",
+                            resource_logical_id="Queue",
+                            template_path=context.template_paths[0],
+                        )
+                    ],
+                )
+            ],
+        )
+
+
+def test_a_finding_is_reported_for_the_tests_to_name_not_raised(tmp_path: Path) -> None:
+    app = App(outdir=str(tmp_path))
+    CfnResource(Stack(app, "Small"), "Queue", type="AWS::SQS::Queue")
+    Validations.of(app).add_plugins(_AlwaysFinds())
+    report = synth_with_report(app, tmp_path, validating=True)
+    assert report is not None
+    (plugin,) = report["pluginReports"]
+    assert plugin["conclusion"] == "failure"
+    assert [v["ruleName"] for v in plugin["violations"]] == ["ALWAYS1"]
