@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from stacks.names import STACK_NAME
+from stacks.names import OWN_TAG_KEYS, STACK_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = PROJECT_ROOT / "cdk.json"
@@ -307,6 +307,8 @@ class TourniquetConfig(BaseModel):
             raise ValueError("must be 1 to 128 letters, digits, spaces or _ . : / = + - @")
         if value.lower().startswith("aws:"):
             raise ValueError("tag keys starting with 'aws:' are reserved by AWS")
+        if value in OWN_TAG_KEYS:
+            raise ValueError(f"{value} is a tag containment writes itself: it cannot also mean 'protected'")
         return value
 
     @field_validator("escalation_topic_arn")

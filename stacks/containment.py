@@ -17,11 +17,15 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 
 from stacks.nag import acknowledge
+from stacks.names import EVIDENCE_TAG_KEYS, GROUP_TAG_KEYS, MANAGED_TAG, MARK_TAG_KEYS
 
-# Containment changes security-group rules only on the groups it created, which it tags at creation.
-MANAGED_TAG = "tourniquet:managed"
-# Every tag containment writes or removes (on instances, snapshots and its own groups) has one of these keys.
-TAG_KEYS = ("tourniquet:*", "Name")
+# Containment changes security-group rules only on the groups it created, which it tags (MANAGED_TAG) only as
+# it creates them. Every tag it writes or removes has one of the keys in stacks.names, each set only where
+# the runtime writes it: the mark on the instance, its volumes and ENIs; evidence tags on snapshots; the
+# group tags on the groups it creates.
+__all__ = ["EVIDENCE_TAG_KEYS", "GROUP_TAG_KEYS", "MANAGED_TAG", "MARK_TAG_KEYS"]
+# What the mark goes on: the instance and what hangs off it.
+MARKED_RESOURCES = ("instance", "volume", "network-interface")
 # The deny-all role and instance profile that replace a contained instance's own (shared, outside the stack).
 QUARANTINE_PATH = "/tourniquet/"
 QUARANTINE_NAME = "tourniquet-quarantine"
@@ -189,12 +193,12 @@ class MemberScope:
 def grant_containment(role: iam.Role, scope: MemberScope) -> None:
     """Give ``role`` the containment calls, scoped to its account and the configured regions, and the denies
     on the protected tag and on Tourniquet's own roles."""
-    _grant(role, scope, release=False)
+    _Grants(role, scope, release=False).grant()
 
 
 def grant_release(role: iam.Role, scope: MemberScope) -> None:
     """Give ``role`` the release calls only, under the same scoping and the same denies as containment."""
-    _grant(role, scope, release=True)
+    _Grants(role, scope, release=True).grant()
 
 
 def _merged(*conditions: dict[str, object] | None) -> dict[str, object]:
@@ -207,118 +211,177 @@ def _merged(*conditions: dict[str, object] | None) -> dict[str, object]:
     return dict(merged)
 
 
-def _grant(role: iam.Role, scope: MemberScope, *, release: bool) -> None:
-    granted = set(RELEASE_ACTIONS if release else CONTAINMENT_ACTIONS) | _READS
-    arn = scope.arn
+class _Grants:
+    """One member role's policy: the calls of containment (or of release), then the backstop denies.
 
-    account_ec2 = arn("ec2", "*")
-    # New snapshots, whose ARNs carry no account.
-    snapshots = arn("ec2", "snapshot", "*", account="")
-    users = arn("iam", "user", "*", region="")
-    roles = arn("iam", "role", "*", region="")
-    scaling_groups = arn("autoscaling", "autoScalingGroup", "*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
-    target_groups = arn("elasticloadbalancing", "targetgroup", "*")
-    classic_balancers = arn("elasticloadbalancing", "loadbalancer", "*")
-    quarantine_role = arn("iam", "role", f"{QUARANTINE_PATH.strip('/')}/{QUARANTINE_NAME}", region="")
-    quarantine_profile = arn(
-        "iam", "instance-profile", f"{QUARANTINE_PATH.strip('/')}/{QUARANTINE_NAME}", region=""
-    )
+    The statements go into one inline policy of the role's own (AWS::IAM::Policy): IAM allows 10,240
+    characters of inline policy per role, which the infra tests hold the largest configuration to. (A role's
+    default policy would be split by the CDK's pessimistic size estimate into managed overflow policies.)
+    """
+
+    def __init__(self, role: iam.Role, scope: MemberScope, *, release: bool) -> None:
+        self.policy = iam.Policy(role, "Permissions", roles=[role])
+        self.role = role
+        self.scope = scope
+        self.release = release
+        self.granted = set(RELEASE_ACTIONS if release else CONTAINMENT_ACTIONS) | _READS
+        arn = scope.arn
+        self.account_ec2 = arn("ec2", "*")
+        # New snapshots, whose ARNs carry no account.
+        self.snapshots = arn("ec2", "snapshot", "*", account="")
+        self.users = arn("iam", "user", "*", region="")
+        self.roles = arn("iam", "role", "*", region="")
+        self.scaling_groups = arn(
+            "autoscaling", "autoScalingGroup", "*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        self.balancing = [
+            arn("elasticloadbalancing", "targetgroup", "*"),
+            arn("elasticloadbalancing", "loadbalancer", "*"),
+        ]
+        quarantine = f"{QUARANTINE_PATH.strip('/')}/{QUARANTINE_NAME}"
+        self.quarantine_role = arn("iam", "role", quarantine, region="")
+        self.quarantine_profile = arn("iam", "instance-profile", quarantine, region="")
+
+    def grant(self) -> None:
+        # Resource "*": these Describe calls have no resource-level permissions. Reads change nothing: any
+        # region.
+        self.allow(READ_ACTIONS, ["*"], regional=False)
+        self.allow(
+            IAM_READ_ACTIONS,
+            [self.users, self.roles, self.scope.arn("iam", "instance-profile", "*", region="")],
+            regional=False,
+        )
+        self.ec2()
+        self.iam()
+        self.backstops()
+        _acknowledge(self.role, release=self.release)
+
+    # --- statements ----------------------------------------------------------------------------------------
 
     def allow(
+        self,
         actions: Iterable[str],
         resources: list[str],
         conditions: dict[str, object] | None = None,
         *,
         regional: bool = True,
     ) -> None:
-        """Allow the granted ``actions``; a regional call only in the configured regions."""
-        chosen = [action for action in actions if action in granted]
+        """Allow those of ``actions`` this role is granted; a regional call only in the configured regions."""
+        chosen = [action for action in actions if action in self.granted]
         if chosen:
-            role.add_to_policy(
+            self.policy.add_statements(
                 iam.PolicyStatement(
                     actions=chosen,
                     resources=resources,
-                    conditions=_merged(conditions, scope.in_regions if regional else None) or None,
+                    conditions=_merged(conditions, self.scope.in_regions if regional else None) or None,
                 )
             )
 
-    def deny(actions: Iterable[str], resources: list[str]) -> None:
-        role.add_to_policy(
+    def deny(self, actions: Iterable[str], resources: list[str], conditions: dict[str, object]) -> None:
+        self.policy.add_statements(
             iam.PolicyStatement(
-                effect=iam.Effect.DENY,
-                actions=list(actions),
-                resources=resources,
-                conditions={"Null": {f"aws:ResourceTag/{scope.protected_tag_key}": "false"}},
+                effect=iam.Effect.DENY, actions=list(actions), resources=resources, conditions=conditions
             )
         )
 
-    # Resource "*": these Describe calls have no resource-level permissions. Reads change nothing: any region.
-    allow(READ_ACTIONS, ["*"], regional=False)
-    allow(IAM_READ_ACTIONS, [users, roles, arn("iam", "instance-profile", "*", region="")], regional=False)
+    def tags(self, actions: Iterable[str], resources: list[str], keys: Iterable[str], **also: object) -> None:
+        """Tagging with exactly these keys. DeleteTags without keys deletes every tag, and ForAllValues
+        holds for no keys at all, so the keys must be named (Null)."""
+        conditions: dict[str, object] = {
+            "ForAllValues:StringEquals": {"aws:TagKeys": list(keys)},
+            "Null": {"aws:TagKeys": "false"},
+        }
+        if also:
+            conditions["StringEquals"] = also
+        self.allow(actions, resources, conditions)
 
-    # Release never touches the evidence snapshots.
-    ec2_resources = [account_ec2] if release else [account_ec2, snapshots]
-    allow(EC2_ACTIONS, ec2_resources)
-    # Tags only under containment's own keys: it can never write the protected tag or retag anything else.
-    allow(TAG_ACTIONS, ec2_resources, {"ForAllValues:StringLike": {"aws:TagKeys": list(TAG_KEYS)}})
-    # Opening or closing rules only on the groups containment created: a role that may open all traffic must
-    # not be able to do so on a production group. The rules themselves carry no tags; the group decides.
-    allow(
-        SECURITY_GROUP_RULE_ACTIONS,
-        [arn("ec2", "security-group", "*")],
-        {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": "true"}},
-    )
-    allow(SECURITY_GROUP_RULE_ACTIONS, [arn("ec2", "security-group-rule", "*")])
-    allow(SCALING_ACTIONS, [scaling_groups])
-    allow(LOAD_BALANCER_ACTIONS, [target_groups, classic_balancers])
-    # Only grants EC2 creates for its own use (the volumes of the instance it starts), on this account's keys,
-    # through EC2 in the configured regions.
-    allow(
-        KEY_GRANT_ACTIONS,
-        [arn("kms", "key", "*")],
-        {
-            "Bool": {"kms:GrantIsForAWSResource": "true"},
-            "StringEquals": {"kms:ViaService": [f"ec2.{region}.amazonaws.com" for region in scope.regions]},
-        },
-        regional=False,
-    )
+    # --- what it may do ------------------------------------------------------------------------------------
 
-    # IAM is global: its calls are not bound to a region.
-    allow(USER_ACTIONS, [users], regional=False)
-    allow(ROLE_POLICY_ACTIONS, [roles], regional=False)
-    allow(QUARANTINE_ROLE_ACTIONS, [quarantine_role], regional=False)
-    allow(QUARANTINE_PROFILE_ACTIONS, [quarantine_profile], regional=False)
-    # Adding the quarantine role to its profile passes it; swapping profiles passes a role to EC2, and release
-    # hands an instance its own role back, which may be any role of the account.
-    if not release:
-        allow(["iam:PassRole"], [quarantine_role], regional=False)
-    allow(
-        ["iam:PassRole"],
-        [roles],
-        {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-        regional=False,
-    )
-
-    # Backstops behind the handler's own checks: whatever carries the protected tag is never touched.
-    deny(PROTECTED_EC2_ACTIONS, [arn("ec2", kind, "*") for kind in PROTECTED_EC2_RESOURCES])
-    deny(PROTECTED_IAM_ACTIONS, [users, roles])
-    deny(SCALING_ACTIONS, [scaling_groups])
-    deny(LOAD_BALANCER_ACTIONS, [target_groups, classic_balancers])
-    _deny_own_roles(role, scope)
-
-    _acknowledge(role, release=release)
-
-
-def _deny_own_roles(role: iam.Role, scope: MemberScope) -> None:
-    """Containment may never change or pass Tourniquet's own roles, tagged or not: the hub's (every one named
-    ``Tourniquet-…``, present where the hub is deployed) and the member roles themselves."""
-    role.add_to_policy(
-        iam.PolicyStatement(
-            effect=iam.Effect.DENY,
-            actions=list(OWN_ROLE_DENIED_ACTIONS),
-            resources=[scope.arn("iam", "role", name, region="") for name in scope.own_roles],
+    def ec2(self) -> None:
+        arn = self.scope.arn
+        # Release never touches the evidence snapshots.
+        ec2_resources = [self.account_ec2] if self.release else [self.account_ec2, self.snapshots]
+        self.allow(EC2_ACTIONS, ec2_resources)
+        # Tags only under containment's own keys, each where containment writes it: never the protected tag.
+        self.tags(TAG_ACTIONS, [arn("ec2", kind, "*") for kind in MARKED_RESOURCES], MARK_TAG_KEYS)
+        if not self.release:
+            self.tags(["ec2:CreateTags"], [self.snapshots], EVIDENCE_TAG_KEYS)
+            # The managed tag only as containment creates its group: on an existing group it would open the
+            # group's rules to this role.
+            self.tags(
+                ["ec2:CreateTags"],
+                [arn("ec2", "security-group", "*")],
+                GROUP_TAG_KEYS,
+                **{"ec2:CreateAction": "CreateSecurityGroup"},
+            )
+        # Opening or closing rules only on the groups containment created: a role that may open all traffic
+        # must not be able to do so on a production group. The rules carry no tags; the group decides.
+        self.allow(
+            SECURITY_GROUP_RULE_ACTIONS,
+            [arn("ec2", "security-group", "*")],
+            {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": "true"}},
         )
-    )
+        self.allow(SECURITY_GROUP_RULE_ACTIONS, [arn("ec2", "security-group-rule", "*")])
+        self.allow(SCALING_ACTIONS, [self.scaling_groups])
+        self.allow(LOAD_BALANCER_ACTIONS, self.balancing)
+        # Only grants EC2 creates for its own use (the volumes of the instance it starts), on this account's
+        # keys, through EC2 in the configured regions.
+        self.allow(
+            KEY_GRANT_ACTIONS,
+            [arn("kms", "key", "*")],
+            {
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+                "StringEquals": {
+                    "kms:ViaService": [f"ec2.{region}.amazonaws.com" for region in self.scope.regions]
+                },
+            },
+            regional=False,
+        )
+
+    def iam(self) -> None:
+        # IAM is global: its calls are not bound to a region.
+        self.allow(USER_ACTIONS, [self.users], regional=False)
+        self.allow(ROLE_POLICY_ACTIONS, [self.roles], regional=False)
+        self.allow(QUARANTINE_ROLE_ACTIONS, [self.quarantine_role], regional=False)
+        self.allow(QUARANTINE_PROFILE_ACTIONS, [self.quarantine_profile], regional=False)
+        # Adding the quarantine role to its profile passes it; swapping profiles passes a role to EC2, and
+        # release hands an instance its own role back, which may be any role of the account.
+        if not self.release:
+            self.allow(["iam:PassRole"], [self.quarantine_role], regional=False)
+        self.allow(
+            ["iam:PassRole"],
+            [self.roles],
+            {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            regional=False,
+        )
+
+    # --- what it never may ---------------------------------------------------------------------------------
+
+    def backstops(self) -> None:
+        """Behind the handler's own checks: whatever carries the protected tag is never touched, the
+        protected tag itself is never written or removed, and Tourniquet's own roles are never changed or
+        passed."""
+        protected: dict[str, object] = {"Null": {f"aws:ResourceTag/{self.scope.protected_tag_key}": "false"}}
+        self.deny(
+            TAG_ACTIONS, ["*"], {"ForAnyValue:StringEquals": {"aws:TagKeys": [self.scope.protected_tag_key]}}
+        )
+        self.deny(
+            PROTECTED_EC2_ACTIONS,
+            [self.scope.arn("ec2", kind, "*") for kind in PROTECTED_EC2_RESOURCES],
+            protected,
+        )
+        self.deny(PROTECTED_IAM_ACTIONS, [self.users, self.roles], protected)
+        self.deny(SCALING_ACTIONS, [self.scaling_groups], protected)
+        self.deny(LOAD_BALANCER_ACTIONS, self.balancing, protected)
+        # The hub's roles (every one named "Tourniquet-…", present where the hub is deployed) and the member
+        # roles themselves, tagged or not.
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                actions=list(OWN_ROLE_DENIED_ACTIONS),
+                resources=[self.scope.arn("iam", "role", name, region="") for name in self.scope.own_roles],
+            )
+        )
 
 
 # How cdk-nag renders this account's Elastic Load Balancing ARNs in any region.
@@ -361,6 +424,11 @@ def _acknowledge(role: iam.IRole, *, release: bool) -> None:
         f"Resource::{_ELB}:loadbalancer/*": "The classic load balancers serving the instance are known only "
         f"at run time; deregistering takes it out of traffic. {scoped}",
     }
+    for kind in MARKED_RESOURCES:
+        findings[f"Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:{kind}/*"] = (
+            f"The mark (tourniquet:incident, tourniquet:status) goes on the {kind} of whichever instance an "
+            f"alert names, known only at run time: those two tag keys only, named in the request. {scoped}"
+        )
     if release:
         # Release changes no security-group rules and no snapshots: there are no such grants to explain.
         findings = {

@@ -133,9 +133,10 @@ class MemberStack(Stack):
         return role
 
     def _grant_diagnostics(self, role: iam.Role) -> None:
+        policy = iam.Policy(role, "Permissions", roles=[role])
         # Resource "*": these reads have no resource-level permissions.
-        role.add_to_policy(iam.PolicyStatement(actions=list(DIAGNOSTIC_READS), resources=["*"]))
-        role.add_to_policy(
+        policy.add_statements(iam.PolicyStatement(actions=list(DIAGNOSTIC_READS), resources=["*"]))
+        policy.add_statements(
             iam.PolicyStatement(
                 actions=list(DIAGNOSTIC_IAM_READS),
                 resources=[

@@ -31,6 +31,24 @@ DENY_ALL_POLICY_NAME = "TourniquetDenyAll"
 DENY_ALL_POLICY_PATH = "/tourniquet/"
 
 
+# The tag keys containment writes, by where (the runtime's tourniquet.containment.ec2 TAG_* constants). The
+# protected tag is never among them (the config refuses it), so no member role can protect or unprotect.
+MANAGED_TAG = "tourniquet:managed"
+# The mark on the contained instance, its volumes and its network interfaces (removed again by release).
+MARK_TAG_KEYS = ("tourniquet:incident", "tourniquet:status")
+# On evidence snapshots, at creation and after.
+EVIDENCE_TAG_KEYS = (
+    "tourniquet:incident",
+    "tourniquet:evidence",
+    "tourniquet:instance",
+    "tourniquet:source-volume",
+    "tourniquet:device",
+)
+# On the quarantine security groups containment creates, only as it creates them.
+GROUP_TAG_KEYS = ("Name", "tourniquet:role", MANAGED_TAG)
+OWN_TAG_KEYS = frozenset((*MARK_TAG_KEYS, *EVIDENCE_TAG_KEYS, *GROUP_TAG_KEYS))
+
+
 def hub_role_name(purpose: Purpose) -> str:
     """The fixed name of the hub function role that acts for ``purpose``: ``Tourniquet-Contain``, say."""
     return f"{STACK_NAME}-{HUB_FUNCTIONS[purpose]}"

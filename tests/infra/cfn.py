@@ -111,3 +111,23 @@ def fake_value(intrinsic: Any) -> str:
             name, f"<{name}>"
         )
     raise AssertionError(f"cannot resolve {intrinsic!r}")
+
+
+def rendered(value: Any) -> Any:
+    """``value`` with every ``Ref`` and ``Fn::Join`` replaced by a stand-in of the same size or more."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(str(rendered(part)) for part in parts)
+        if set(value) in ({"Ref"}, {"Fn::GetAtt"}):
+            # A policy ARN, the longest thing a Ref in a policy stands for here.
+            return (
+                "arn:aws:iam::123456789012:policy/tourniquet/TourniquetDenyAll"
+                if "Ref" in value
+                and (value["Ref"] not in ("AWS::Region", "AWS::AccountId", "AWS::Partition"))
+                else fake_value(value)
+            )
+        return {key: rendered(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rendered(item) for item in value]
+    return value

@@ -109,6 +109,8 @@ def test_defaults_apply_to_keys_left_out() -> None:
         ("approval_timeout_seconds", 59),
         ("protected_tag_key", "aws:protected"),
         ("protected_tag_key", ""),
+        ("protected_tag_key", "tourniquet:managed"),
+        ("protected_tag_key", "Name"),
         ("dry_run", "sometimes"),
         ("escalation_topic_arn", "arn:aws:sqs:eu-west-1:123456789012:queue"),
         ("escalation_topic_arn", "arn:aws:sns:eu-west-1:123456789012:pager.fifo"),

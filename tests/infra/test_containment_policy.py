@@ -15,8 +15,11 @@ import pytest
 
 from stacks.containment import (
     CONTAINMENT_ACTIONS,
+    EVIDENCE_TAG_KEYS,
+    GROUP_TAG_KEYS,
     IAM_READ_ACTIONS,
     MANAGED_TAG,
+    MARK_TAG_KEYS,
     OWN_ROLE_DENIED_ACTIONS,
     PROTECTED_EC2_ACTIONS,
     PROTECTED_IAM_ACTIONS,
@@ -25,9 +28,8 @@ from stacks.containment import (
     READ_ACTIONS,
     RELEASE_ACTIONS,
     SECURITY_GROUP_RULE_ACTIONS,
-    TAG_KEYS,
 )
-from stacks.names import STACK_NAME, Purpose
+from stacks.names import OWN_TAG_KEYS, STACK_NAME, Purpose
 from stacks.storage import TABLE_KEY_ACTIONS
 from tests.infra.calls import missing_reads, planned_calls, reads, unused_grants
 from tests.infra.cfn import (
@@ -108,17 +110,97 @@ def test_names_shared_with_the_runtime_package() -> None:
         for name, value in vars(containment_ec2).items()
         if name.startswith("TAG_") and isinstance(value, str)
     }
-    assert written
-    assert all(any(fnmatch.fnmatchcase(key, pattern) for pattern in TAG_KEYS) for key in written)
+    # Every tag key the runtime names, and the Name of its groups; a new one must be placed in stacks.names.
+    assert written | {"Name"} == OWN_TAG_KEYS
 
 
-def test_tags_only_under_containments_own_keys(member_template: Template) -> None:
-    statements = contain_statements(member_template)
+@pytest.mark.parametrize("purpose", ["contain", "release"])
+def test_tags_only_under_containments_own_keys_where_it_writes_them(
+    member_template: Template, purpose: Purpose
+) -> None:
+    found: dict[str, dict[str, set[str]]] = {}
     for action in ("ec2:CreateTags", "ec2:DeleteTags"):
-        (tagging,) = granting(statements, action)
-        assert beyond_region(tagging["Condition"]) == {
-            "ForAllValues:StringLike": {"aws:TagKeys": ["tourniquet:*", "Name"]}
+        for statement in granting(member_role_statements(member_template, purpose), action):
+            for resource in as_list(statement["Resource"]):
+                kind = json.dumps(resource).rsplit(":", 1)[1].split("/")[0]
+                found.setdefault(action, {})[kind] = set(tag_keys_allowed(statement))
+    mark = {kind: set(MARK_TAG_KEYS) for kind in ("instance", "volume", "network-interface")}
+    if purpose == "release":
+        # Release puts the mark's before-state back, nothing else.
+        assert found == {"ec2:CreateTags": mark, "ec2:DeleteTags": mark}
+    else:
+        assert found == {
+            "ec2:CreateTags": {
+                **mark,
+                "snapshot": set(EVIDENCE_TAG_KEYS),
+                "security-group": set(GROUP_TAG_KEYS),
+            },
+            "ec2:DeleteTags": mark,
         }
+
+
+def tag_keys_allowed(statement: dict[str, Any]) -> list[str]:
+    """The tag keys (patterns) an Allow statement lets a tagging call name."""
+    condition = statement.get("Condition", {})
+    for operator in ("ForAllValues:StringEquals", "ForAllValues:StringLike"):
+        if "aws:TagKeys" in condition.get(operator, {}):
+            return list(condition[operator]["aws:TagKeys"])
+    raise AssertionError(f"tagging without a tag-key condition: {statement}")
+
+
+@pytest.mark.parametrize(
+    ("fixture", "tag_key"),
+    [("member_template", "tourniquet:protected"), ("variant_member_template", "team:do-not-touch")],
+)
+@pytest.mark.parametrize("purpose", ["contain", "release"])
+def test_the_protected_tag_is_never_written_or_removed(
+    request: pytest.FixtureRequest, fixture: str, tag_key: str, purpose: Purpose
+) -> None:
+    # Whoever holds a member role must not be able to protect a resource from containment, nor unprotect one.
+    statements = member_role_statements(request.getfixturevalue(fixture), purpose)
+    for action in ("ec2:CreateTags", "ec2:DeleteTags"):
+        for statement in granting(statements, action):
+            patterns = tag_keys_allowed(statement)
+            assert not any(fnmatch.fnmatchcase(tag_key, pattern) for pattern in patterns), statement
+    # And an explicit deny says so, whatever an allow may grant one day.
+    (backstop,) = [
+        st
+        for st in statements
+        if st["Effect"] == "Deny" and "ForAnyValue:StringEquals" in st.get("Condition", {})
+    ]
+    assert actions(backstop) == {"ec2:CreateTags", "ec2:DeleteTags"}
+    assert backstop["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": [tag_key]}}
+
+
+@pytest.mark.parametrize("purpose", ["contain", "release"])
+def test_every_tagging_call_names_its_keys(member_template: Template, purpose: Purpose) -> None:
+    # DeleteTags without keys deletes every tag, and ForAllValues holds for an empty set: require keys.
+    for action in ("ec2:CreateTags", "ec2:DeleteTags"):
+        for statement in granting(member_role_statements(member_template, purpose), action):
+            assert statement["Condition"]["Null"] == {"aws:TagKeys": "false"}, statement
+            assert "ForAllValues:StringEquals" in statement["Condition"], statement
+
+
+def allows_key(statement: dict[str, Any], key: str) -> bool:
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in tag_keys_allowed(statement))
+
+
+def test_the_managed_tag_is_written_only_on_a_group_containment_creates(member_template: Template) -> None:
+    # Rule changes are allowed on groups tagged tourniquet:managed=true: tagging an existing group so would
+    # let the role open a production group to all traffic.
+    contain = contain_statements(member_template)
+    managing = [st for st in granting(contain, "ec2:CreateTags") if allows_key(st, MANAGED_TAG)]
+    assert managing
+    for statement in managing:
+        assert statement["Condition"]["StringEquals"]["ec2:CreateAction"] == "CreateSecurityGroup"
+        assert json.dumps(statement["Resource"]).endswith(':security-group/*"]]}')
+    assert not any(allows_key(st, MANAGED_TAG) for st in granting(contain, "ec2:DeleteTags"))
+    release = release_statements(member_template)
+    assert not any(
+        allows_key(st, MANAGED_TAG)
+        for action in ("ec2:CreateTags", "ec2:DeleteTags")
+        for st in granting(release, action)
+    )
 
 
 def test_rules_change_only_on_the_groups_containment_created(member_template: Template) -> None:
@@ -194,7 +276,9 @@ def test_nothing_carrying_the_protected_tag_is_touched(
 ) -> None:
     member_template: Template = request.getfixturevalue(fixture)
     denies = [
-        st for st in contain_statements(member_template) if st["Effect"] == "Deny" and "Condition" in st
+        st
+        for st in contain_statements(member_template)
+        if st["Effect"] == "Deny" and "Null" in st.get("Condition", {})
     ]
     for statement in denies:
         assert statement["Condition"] == {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}

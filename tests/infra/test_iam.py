@@ -25,6 +25,7 @@ from tests.infra.cfn import (
     one,
     only,
     own_statements,
+    rendered,
     resources,
     role_of,
     role_statements,
@@ -70,6 +71,25 @@ def test_only_diagnose_contain_and_release_assume_a_member_role_each_their_own(t
     for handler, role in (("contain", "TourniquetContain"), ("release", "TourniquetRelease")):
         assert f":role/{role}" in assuming[f"tourniquet.containment.handler.{handler}"]
     assert ":role/TourniquetDiagnose" in assuming["tourniquet.diagnostics.handler.diagnose"]
+
+
+# IAM's limit on the inline policies of one role, together, without whitespace.
+INLINE_POLICY_LIMIT = 10_240
+
+
+@pytest.mark.parametrize("fixture", ["member_template", "variant_member_template"])
+def test_each_member_roles_policy_fits_iams_inline_limit(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    # The variant acts in three regions, which lengthen the region conditions.
+    template: Template = request.getfixturevalue(fixture)
+    for role in all_roles(template):
+        size = sum(
+            len(json.dumps(rendered(policy["Properties"]["PolicyDocument"]), separators=(",", ":")))
+            for policy in resources(template, "AWS::IAM::Policy").values()
+            if {"Ref": role} in policy["Properties"]["Roles"]
+        )
+        assert 0 < size < INLINE_POLICY_LIMIT * 0.9, (role, size)
 
 
 def roles_granted(template: Template, action: str, resource: Any) -> set[str]:
