@@ -17,13 +17,27 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 
 from stacks.nag import acknowledge
-from stacks.names import EVIDENCE_TAG_KEYS, GROUP_TAG_KEYS, MANAGED_TAG, MARK_TAG_KEYS
+from stacks.names import (
+    DENY_ALL_POLICY_NAME,
+    DENY_ALL_POLICY_PATH,
+    EVIDENCE_TAG_KEYS,
+    GROUP_TAG_KEYS,
+    MANAGED_TAG,
+    MARK_TAG_KEYS,
+)
 
 # Containment changes security-group rules only on the groups it created, which it tags (MANAGED_TAG) only as
 # it creates them. Every tag it writes or removes has one of the keys in stacks.names, each set only where
 # the runtime writes it: the mark on the instance, its volumes and ENIs; evidence tags on snapshots; the
 # group tags on the groups it creates.
-__all__ = ["EVIDENCE_TAG_KEYS", "GROUP_TAG_KEYS", "MANAGED_TAG", "MARK_TAG_KEYS"]
+__all__ = [
+    "DENY_ALL_POLICY_NAME",
+    "DENY_ALL_POLICY_PATH",
+    "EVIDENCE_TAG_KEYS",
+    "GROUP_TAG_KEYS",
+    "MANAGED_TAG",
+    "MARK_TAG_KEYS",
+]
 # What the mark goes on: the instance and what hangs off it.
 MARKED_RESOURCES = ("instance", "volume", "network-interface")
 # The deny-all role and instance profile that replace a contained instance's own (shared, outside the stack).
@@ -60,8 +74,16 @@ LOAD_BALANCER_ACTIONS = (
     "elasticloadbalancing:RegisterInstancesWithLoadBalancer",
 )
 # The principal behind a leaked key or a compromised role: deny policies, key deactivation, console login.
+# Writing an inline policy cannot be bounded by what the policy says, so Put/Delete User/Role Policy stay only
+# for the session revocation, whose text carries the time before which tokens are refused; the deny-all is
+# the member stack's managed policy, attached (below).
 USER_ACTIONS = ("iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:UpdateAccessKey", "iam:DeleteLoginProfile")
 ROLE_POLICY_ACTIONS = ("iam:PutRolePolicy", "iam:DeleteRolePolicy")
+# Attaching and detaching the member stack's deny-all policy (DENY_ALL_POLICY_NAME), and no other policy
+# (iam:PolicyARN). Granted ahead of the runtime, which still writes the deny-all as inline text: once it
+# attaches the policy instead, these join CONTAINMENT_ACTIONS and RELEASE_ACTIONS (tests/infra says when).
+DENY_ALL_ATTACH_ACTIONS = ("iam:AttachUserPolicy", "iam:AttachRolePolicy")
+DENY_ALL_DETACH_ACTIONS = ("iam:DetachUserPolicy", "iam:DetachRolePolicy")
 QUARANTINE_ROLE_ACTIONS = ("iam:CreateRole", "iam:TagRole")
 QUARANTINE_PROFILE_ACTIONS = ("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile")
 
@@ -147,7 +169,12 @@ ROLE_CHANGING_ACTIONS = (
 )
 # Passing a role changes nothing about it: release hands an instance its own role back even when that role
 # is protected. Tourniquet's own roles are never passed, nor changed.
-PROTECTED_IAM_ACTIONS = (*USER_ACTIONS, *ROLE_CHANGING_ACTIONS)
+PROTECTED_IAM_ACTIONS = (
+    *USER_ACTIONS,
+    "iam:AttachUserPolicy",
+    "iam:DetachUserPolicy",
+    *ROLE_CHANGING_ACTIONS,
+)
 OWN_ROLE_DENIED_ACTIONS = (*ROLE_CHANGING_ACTIONS, "iam:PassRole")
 
 
@@ -156,13 +183,16 @@ class MemberScope:
     """Where a member role acts and what it must never touch.
 
     ``regions`` are the regions it may act in (names, or the deploying region's token); ``own_roles`` are
-    the names (or ``*`` patterns) of Tourniquet's own roles in the account, which it never changes or passes.
+    the names (or ``*`` patterns) of Tourniquet's own roles in the account, which it never changes or passes;
+    ``deny_all_policy_arn`` is the member stack's deny-all policy, the one policy it may attach.
     """
 
     stack: Stack
     regions: Sequence[str]
     protected_tag_key: str
     own_roles: Sequence[str]
+    # The member stack's managed policy that denies everything: the one policy containment may attach.
+    deny_all_policy_arn: str
 
     def arn(
         self,
@@ -224,7 +254,11 @@ class _Grants:
         self.role = role
         self.scope = scope
         self.release = release
-        self.granted = set(RELEASE_ACTIONS if release else CONTAINMENT_ACTIONS) | _READS
+        self.granted = _READS | set(
+            (*RELEASE_ACTIONS, *DENY_ALL_DETACH_ACTIONS)
+            if release
+            else (*CONTAINMENT_ACTIONS, *DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS)
+        )
         arn = scope.arn
         self.account_ec2 = arn("ec2", "*")
         # New snapshots, whose ARNs carry no account.
@@ -342,6 +376,13 @@ class _Grants:
         # IAM is global: its calls are not bound to a region.
         self.allow(USER_ACTIONS, [self.users], regional=False)
         self.allow(ROLE_POLICY_ACTIONS, [self.roles], regional=False)
+        # The deny-all is attached, never written: only the member stack's own policy, on users and roles.
+        self.allow(
+            (*DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS),
+            [self.users, self.roles],
+            {"ArnEquals": {"iam:PolicyARN": self.scope.deny_all_policy_arn}},
+            regional=False,
+        )
         self.allow(QUARANTINE_ROLE_ACTIONS, [self.quarantine_role], regional=False)
         self.allow(QUARANTINE_PROFILE_ACTIONS, [self.quarantine_profile], regional=False)
         # Adding the quarantine role to its profile passes it; swapping profiles passes a role to EC2, and
@@ -409,10 +450,13 @@ def _acknowledge(role: iam.IRole, *, release: bool) -> None:
         "tags; which group's rules may change is decided by the tourniquet:managed=true condition on the "
         "security-group statement.",
         "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*": "The user behind a leaked access key "
-        f"is known only from the finding: deny policies, key deactivation and console login. {scoped}",
+        "is known only from the finding: the deny-all policy attached (only the member stack's own, by "
+        "iam:PolicyARN), the session revocation inline policy, key deactivation and console login. "
+        f"{scoped}",
         "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*": "The role of a compromised instance "
-        "or session is known only from the finding (session revocation is an inline deny policy), and "
-        "release hands an instance its own role back (iam:PassRole only to EC2). Tourniquet's own roles "
+        "or session is known only from the finding (session revocation is an inline deny policy, the "
+        "deny-all the member stack's own policy, attached), and release hands an instance its own role "
+        "back (iam:PassRole only to EC2). Tourniquet's own roles "
         f"(the hub's Tourniquet-*, the member roles) are denied by name as well. {scoped}",
         "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*": "Containment reads the "
         "instance profile of whichever instance an alert names (iam:GetInstanceProfile only).",

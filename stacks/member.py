@@ -10,6 +10,9 @@ account), with the ExternalId and, when the config names the organization, only 
   principal an alert names).
 - Contain: the containment calls (:mod:`stacks.containment`).
 - Release: only the calls that put an undo record back.
+
+The stack also owns the deny-all managed policy (``/tourniquet/TourniquetDenyAll``) that containment attaches
+to a compromised user or role: the Contain role may attach that policy and no other.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from constructs import Construct
 from stacks.config import TourniquetConfig
 from stacks.containment import MemberScope, grant_containment, grant_release
 from stacks.nag import acknowledge
-from stacks.names import PURPOSES, Purpose, hub_role_name, hub_roles_pattern
+from stacks.names import (
+    DENY_ALL_POLICY_NAME,
+    DENY_ALL_POLICY_PATH,
+    PURPOSES,
+    Purpose,
+    hub_role_name,
+    hub_roles_pattern,
+)
 
 # What the hub's function does with its member role: assume it, with the incident as source identity and the
 # incident and purpose as session tags.
@@ -86,11 +96,22 @@ class MemberStack(Stack):
         # Unset: the hub is in the account this stack is deployed in.
         self.hub_account = config.hub_account_id or Aws.ACCOUNT_ID
         names = config.member_role_names
+        # What containment attaches to a compromised user or role (and release detaches): the one policy the
+        # Contain role may attach, so that role can never grant anything by attaching a policy.
+        self.deny_all_policy = iam.ManagedPolicy(
+            self,
+            "DenyAll",
+            managed_policy_name=DENY_ALL_POLICY_NAME,
+            path=DENY_ALL_POLICY_PATH,
+            description="Tourniquet containment: denies everything to the user or role it is attached to",
+            statements=[iam.PolicyStatement(effect=iam.Effect.DENY, actions=["*"], resources=["*"])],
+        )
         self.member_scope = MemberScope(
             stack=self,
             regions=list(config.regions) or [Aws.REGION],
             protected_tag_key=config.protected_tag_key,
             own_roles=[hub_roles_pattern(), names.diagnose, names.contain, names.release],
+            deny_all_policy_arn=self.deny_all_policy.managed_policy_arn,
         )
         self.roles: dict[Purpose, iam.Role] = {purpose: self._role(purpose) for purpose in PURPOSES}
         self._grant_diagnostics(self.roles["diagnose"])
@@ -98,6 +119,7 @@ class MemberStack(Stack):
         grant_release(self.roles["release"], self.member_scope)
         for purpose, role in self.roles.items():
             CfnOutput(self, f"{purpose.capitalize()}RoleArn", value=role.role_arn)
+        CfnOutput(self, "DenyAllPolicyArn", value=self.deny_all_policy.managed_policy_arn)
 
     def hub_role_arn(self, purpose: Purpose) -> str:
         """The hub function role that alone may assume the member role for ``purpose``."""

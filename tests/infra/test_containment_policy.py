@@ -15,6 +15,10 @@ import pytest
 
 from stacks.containment import (
     CONTAINMENT_ACTIONS,
+    DENY_ALL_ATTACH_ACTIONS,
+    DENY_ALL_DETACH_ACTIONS,
+    DENY_ALL_POLICY_NAME,
+    DENY_ALL_POLICY_PATH,
     EVIDENCE_TAG_KEYS,
     GROUP_TAG_KEYS,
     IAM_READ_ACTIONS,
@@ -39,6 +43,7 @@ from tests.infra.cfn import (
     as_list,
     granting,
     member_role_statements,
+    one,
     resources,
 )
 from tourniquet.containment import ec2 as containment_ec2
@@ -80,11 +85,47 @@ def test_the_scan_finds_the_containment_calls() -> None:
     assert {"describe_instances", "describe_security_groups"} <= set(reads("containment"))
 
 
+# Granted before the runtime calls them: attaching and detaching the member stack's deny-all policy.
+AHEAD_OF_THE_RUNTIME = {*DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS}
+
+
 def test_the_role_grants_every_planned_call_and_nothing_else(member_template: Template) -> None:
     assert planned_calls("containment") | IMPLIED == set(CONTAINMENT_ACTIONS)
     granted = allowed_actions(contain_statements(member_template))
     writes = {action for action in granted if is_write(action)}
-    assert writes == set(CONTAINMENT_ACTIONS)
+    assert writes == set(CONTAINMENT_ACTIONS) | AHEAD_OF_THE_RUNTIME
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the runtime still writes the deny-all as an inline policy; when it attaches the member stack's "
+    "TourniquetDenyAll instead, move DENY_ALL_*_ACTIONS into CONTAINMENT_ACTIONS and RELEASE_ACTIONS and "
+    "drop AHEAD_OF_THE_RUNTIME and this marker",
+)
+def test_the_runtime_attaches_the_member_stacks_deny_all_policy() -> None:
+    assert planned_calls("containment") >= AHEAD_OF_THE_RUNTIME
+
+
+@pytest.mark.parametrize("purpose", ["contain", "release"])
+def test_the_deny_all_is_the_only_policy_a_member_role_may_attach_or_detach(
+    member_template: Template, purpose: Purpose
+) -> None:
+    policy_id, policy = one(member_template, "AWS::IAM::ManagedPolicy", "DenyAll")
+    assert policy["Properties"]["ManagedPolicyName"] == DENY_ALL_POLICY_NAME == "TourniquetDenyAll"
+    assert policy["Properties"]["Path"] == DENY_ALL_POLICY_PATH == "/tourniquet/"
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Effect": "Deny", "Action": "*", "Resource": "*"}
+    ]
+    statements = member_role_statements(member_template, purpose)
+    allowed = set(DENY_ALL_DETACH_ACTIONS) | (set() if purpose == "release" else set(DENY_ALL_ATTACH_ACTIONS))
+    granted = {a for a in allowed_actions(statements) if a.endswith(("UserPolicy", "RolePolicy"))}
+    assert granted & {*DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS} == allowed
+    for action in allowed:
+        (statement,) = granting(statements, action)
+        assert statement["Condition"] == {"ArnEquals": {"iam:PolicyARN": {"Ref": policy_id}}}
+        assert ":user/*" in json.dumps(statement["Resource"]) and ":role/*" in json.dumps(
+            statement["Resource"]
+        )
 
 
 def test_the_role_grants_every_read(member_template: Template) -> None:
@@ -335,7 +376,7 @@ def release_statements(member_template: Template) -> list[dict[str, Any]]:
 def test_release_may_make_only_the_release_calls(member_template: Template) -> None:
     granted = allowed_actions(release_statements(member_template))
     writes = {action for action in granted if is_write(action)}
-    assert writes == set(RELEASE_ACTIONS)
+    assert writes == set(RELEASE_ACTIONS) | set(DENY_ALL_DETACH_ACTIONS)
     # Nothing that contains: no stopping, detaching, snapshots, policies written or quarantine created.
     assert not writes & {
         "ec2:StopInstances",
