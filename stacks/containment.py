@@ -20,6 +20,7 @@ from stacks.nag import acknowledge
 from stacks.names import (
     DENY_ALL_POLICY_NAME,
     DENY_ALL_POLICY_PATH,
+    EVIDENCE_TAG,
     EVIDENCE_TAG_KEYS,
     GROUP_TAG_KEYS,
     MANAGED_TAG,
@@ -66,6 +67,9 @@ EC2_ACTIONS = (
     "ec2:DisassociateIamInstanceProfile",
     "ec2:ReplaceIamInstanceProfileAssociation",
 )
+# Creations, allowed only for what containment creates, tagged as such in the creating request.
+SNAPSHOT_CREATION = ("ec2:CreateSnapshot", "ec2:CreateSnapshots")
+GROUP_CREATION = ("ec2:CreateSecurityGroup",)
 SCALING_ACTIONS = ("autoscaling:DetachInstances", "autoscaling:AttachInstances")
 LOAD_BALANCER_ACTIONS = (
     "elasticloadbalancing:DeregisterTargets",
@@ -333,9 +337,20 @@ class _Grants:
 
     def ec2(self) -> None:
         arn = self.scope.arn
-        # Release never touches the evidence snapshots.
-        ec2_resources = [self.account_ec2] if self.release else [self.account_ec2, self.snapshots]
-        self.allow(EC2_ACTIONS, ec2_resources)
+        creating = (*SNAPSHOT_CREATION, *GROUP_CREATION)
+        self.allow([action for action in EC2_ACTIONS if action not in creating], [self.account_ec2])
+        # Snapshots only as evidence (release never touches them), of whichever instance's volumes.
+        self.allow(
+            SNAPSHOT_CREATION, [self.snapshots], {"StringEquals": {f"aws:RequestTag/{EVIDENCE_TAG}": "true"}}
+        )
+        self.allow(SNAPSHOT_CREATION, [arn("ec2", "instance", "*"), arn("ec2", "volume", "*")])
+        # Security groups only as Tourniquet's own, in whichever VPC the instance is in.
+        self.allow(
+            GROUP_CREATION,
+            [arn("ec2", "security-group", "*")],
+            {"StringEquals": {f"aws:RequestTag/{MANAGED_TAG}": "true"}},
+        )
+        self.allow(GROUP_CREATION, [arn("ec2", "vpc", "*")])
         # Tags only under containment's own keys, each where containment writes it: never the protected tag.
         self.tags(TAG_ACTIONS, [arn("ec2", kind, "*") for kind in MARKED_RESOURCES], MARK_TAG_KEYS)
         if not self.release:
@@ -383,7 +398,17 @@ class _Grants:
             {"ArnEquals": {"iam:PolicyARN": self.scope.deny_all_policy_arn}},
             regional=False,
         )
-        self.allow(QUARANTINE_ROLE_ACTIONS, [self.quarantine_role], regional=False)
+        # The quarantine role only as Tourniquet's own (containment reuses a role of that name only if it
+        # carries the managed tag).
+        self.allow(
+            QUARANTINE_ROLE_ACTIONS,
+            [self.quarantine_role],
+            {
+                "StringEquals": {f"aws:RequestTag/{MANAGED_TAG}": "true"},
+                "ForAllValues:StringEquals": {"aws:TagKeys": [MANAGED_TAG]},
+            },
+            regional=False,
+        )
         self.allow(QUARANTINE_PROFILE_ACTIONS, [self.quarantine_profile], regional=False)
         # Adding the quarantine role to its profile passes it; swapping profiles passes a role to EC2, and
         # release hands an instance its own role back, which may be any role of the account.
@@ -473,12 +498,17 @@ def _acknowledge(role: iam.IRole, *, release: bool) -> None:
             f"The mark (tourniquet:incident, tourniquet:status) goes on the {kind} of whichever instance an "
             f"alert names, known only at run time: those two tag keys only, named in the request. {scoped}"
         )
+    findings["Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:vpc/*"] = (
+        "The quarantine security groups are created in the VPC of whichever instance an alert names, known "
+        "only at run time; a group is created only tagged tourniquet:managed=true (aws:RequestTag), and "
+        "nothing else is done to a VPC."
+    )
     if release:
-        # Release changes no security-group rules and no snapshots: there are no such grants to explain.
+        # Release changes no security-group rules, creates no group and no snapshot: nothing to explain.
         findings = {
             finding: reason
             for finding, reason in findings.items()
-            if not any(kind in finding for kind in (":security-group", "::snapshot/"))
+            if not any(kind in finding for kind in (":security-group", "::snapshot/", ":vpc/"))
         }
         findings["Resource::arn:<AWS::Partition>:kms:*:<AWS::AccountId>:key/*"] = (
             "Starting an instance whose EBS volumes are encrypted with a customer-managed key has EC2 "

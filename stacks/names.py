@@ -34,12 +34,13 @@ DENY_ALL_POLICY_PATH = "/tourniquet/"
 # The tag keys containment writes, by where (the runtime's tourniquet.containment.ec2 TAG_* constants). The
 # protected tag is never among them (the config refuses it), so no member role can protect or unprotect.
 MANAGED_TAG = "tourniquet:managed"
+EVIDENCE_TAG = "tourniquet:evidence"
 # The mark on the contained instance, its volumes and its network interfaces (removed again by release).
 MARK_TAG_KEYS = ("tourniquet:incident", "tourniquet:status")
 # On evidence snapshots, at creation and after.
 EVIDENCE_TAG_KEYS = (
     "tourniquet:incident",
-    "tourniquet:evidence",
+    EVIDENCE_TAG,
     "tourniquet:instance",
     "tourniquet:source-volume",
     "tourniquet:device",

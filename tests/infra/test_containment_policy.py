@@ -48,6 +48,9 @@ from tests.infra.cfn import (
 )
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment import iam as containment_iam
+from tourniquet.containment.actions import Context, SnapshotVolumes
+from tourniquet.containment.model import Call
+from tourniquet.state import Scope
 
 # Permissions a call needs besides its own: CreateRole with tags needs TagRole; adding a role to an instance
 # profile, and associating a profile with an instance, pass the role.
@@ -423,3 +426,89 @@ def test_containment_creates_no_key_grants(member_template: Template) -> None:
     # Snapshots of an encrypted volume reuse the volume's data key, and stopping needs no key: containment
     # never has EC2 create a grant.
     assert not granting(contain_statements(member_template), "kms:CreateGrant")
+
+
+# --- what containment creates: only Tourniquet's own, tagged as such at creation ---------------------------
+
+
+def request_tags(call: Call) -> dict[str, str]:
+    """The tags a creating call sets (Tags, or the TagSpecifications of its one resource type)."""
+    params = call["params"]
+    tags = params.get("Tags") or [tag for spec in params.get("TagSpecifications", []) for tag in spec["Tags"]]
+    return {tag["Key"]: tag["Value"] for tag in tags}
+
+
+def satisfies(statement: dict[str, Any], tags: dict[str, str]) -> bool:
+    """Whether a call setting ``tags`` meets the statement's request-tag conditions."""
+    condition = statement.get("Condition", {})
+    required = {
+        key.removeprefix("aws:RequestTag/"): value
+        for key, value in condition.get("StringEquals", {}).items()
+        if key.startswith("aws:RequestTag/")
+    }
+    keys = condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
+    return all(tags.get(k) == v for k, v in required.items()) and (keys is None or set(tags) <= set(keys))
+
+
+def creating(member_template: Template, action: str, resource: str) -> dict[str, Any]:
+    """The one statement that lets the Contain role ``action`` on ``resource`` (an ARN's end)."""
+    (statement,) = [
+        st
+        for st in granting(contain_statements(member_template), action)
+        if any(json.dumps(r).endswith(f':{resource}"]]}}') for r in as_list(st["Resource"]))
+    ]
+    return statement
+
+
+def test_the_quarantine_role_is_created_only_tagged_as_tourniquets(member_template: Template) -> None:
+    statement = creating(member_template, "iam:CreateRole", f"role{QUARANTINE_PATH}{QUARANTINE_NAME}")
+    assert actions(statement) == {"iam:CreateRole", "iam:TagRole"}
+    assert statement["Condition"] == {
+        "StringEquals": {f"aws:RequestTag/{MANAGED_TAG}": "true"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": [MANAGED_TAG]},
+    }
+    state = {"role_exists": False, "managed": False, "roles": [], "profile_arn": None, "denies_all": False}
+    (create,) = [c for c in containment_iam.quarantine_calls(state) if c["operation"] == "CreateRole"]
+    assert satisfies(statement, request_tags(create))
+
+
+def test_security_groups_are_created_only_tagged_as_tourniquets(member_template: Template) -> None:
+    group = creating(member_template, "ec2:CreateSecurityGroup", "security-group/*")
+    assert beyond_region(group["Condition"]) == {"StringEquals": {f"aws:RequestTag/{MANAGED_TAG}": "true"}}
+    # The group is created in the instance's VPC, whichever it is.
+    vpc = creating(member_template, "ec2:CreateSecurityGroup", "vpc/*")
+    assert beyond_region(vpc["Condition"]) == {}
+    for role in ("untracking", "quarantine"):
+        (create, *_) = containment_ec2.group_calls(role, "vpc-0123", None)
+        assert create["operation"] == "CreateSecurityGroup"
+        assert satisfies(group, request_tags(create))
+
+
+def test_snapshots_are_created_only_as_evidence(member_template: Template) -> None:
+    snapshot = creating(member_template, "ec2:CreateSnapshots", "snapshot/*")
+    assert actions(snapshot) == {"ec2:CreateSnapshot", "ec2:CreateSnapshots"}
+    assert beyond_region(snapshot["Condition"]) == {
+        "StringEquals": {"aws:RequestTag/tourniquet:evidence": "true"}
+    }
+    # Of the instance's volumes, whichever they are.
+    source = creating(member_template, "ec2:CreateSnapshots", "volume/*")
+    assert "instance/*" in json.dumps(source["Resource"])
+    context = Context(
+        incident_id="inc-1",
+        target_id="i-0123",
+        record_step=lambda _: None,
+        scope=Scope(account="123456789012", region="eu-west-1"),
+    )
+    volumes = [{"volume_id": "vol-1", "device": "/dev/xvda"}, {"volume_id": "vol-2", "device": "/dev/xvdb"}]
+    every = SnapshotVolumes().plan(context, {"volumes": volumes, "snapshots": []})
+    one_more = SnapshotVolumes().plan(
+        context,
+        {
+            "volumes": volumes,
+            "snapshots": [{"snapshot_id": "snap-1", "volume_id": "vol-1", "state": "completed", "tags": {}}],
+        },
+    )
+    created = [c for c in (*every, *one_more) if c["operation"] in ("CreateSnapshots", "CreateSnapshot")]
+    assert {c["operation"] for c in created} == {"CreateSnapshots", "CreateSnapshot"}
+    for call in created:
+        assert satisfies(snapshot, request_tags(call)), call

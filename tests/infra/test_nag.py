@@ -124,6 +124,7 @@ def test_containment_wildcard_resources_are_acknowledged_one_by_one(synthesis: S
         "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*]",
         "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:volume/*]",
         "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:network-interface/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:vpc/*]",
         "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:security-group/*]",
         "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:security-group-rule/*]",
         "[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*]",
