@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from stacks.names import OWN_TAG_KEYS, STACK_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = PROJECT_ROOT / "cdk.json"
@@ -31,6 +41,13 @@ _SLACK_TEAM = re.compile(r"[TE][A-Z0-9]{2,}")
 _SLACK_APP = re.compile(r"A[A-Z0-9]{2,}")
 _TAG_KEY = re.compile(r"[\w .:/=+@-]{1,128}")
 _ROLE_NAME = r"^[\w+=,.@-]{1,64}$"
+_ACCOUNT_ID = re.compile(r"\d{12}")
+# An organizational unit, or the organization's root (which holds every account).
+_OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
+_ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+# scope_accounts: every account of the organization that has the member stack.
+ALL_ACCOUNTS = "*"
 
 SeverityLabel = Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 SEVERITY_LABELS: tuple[SeverityLabel, ...] = get_args(SeverityLabel)
@@ -58,6 +75,19 @@ class MemberRoleNames(BaseModel):
     diagnose: str = Field(default="TourniquetDiagnose", pattern=_ROLE_NAME)
     contain: str = Field(default="TourniquetContain", pattern=_ROLE_NAME)
     release: str = Field(default="TourniquetRelease", pattern=_ROLE_NAME)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MemberRoleNames:
+        names = (self.diagnose, self.contain, self.release)
+        if len(set(names)) != len(names):
+            raise ValueError("the diagnose, contain and release roles need three different names")
+        # The hub's roles are named "Tourniquet-…" in the hub's account, which is a member as well.
+        hub = [name for name in names if name.startswith(f"{STACK_NAME}-")]
+        if hub:
+            raise ValueError(
+                f"{', '.join(hub)}: names starting with '{STACK_NAME}-' belong to the hub's roles"
+            )
+        return self
 
 
 class TourniquetConfig(BaseModel):
@@ -132,6 +162,49 @@ class TourniquetConfig(BaseModel):
         min_length=2,
         max_length=1224,
         description="The ExternalId the member roles require of the hub's functions.",
+    )
+    # Where Tourniquet acts. The fields that check another field come after it (pydantic validates in order).
+    scope_accounts: tuple[str, ...] = Field(
+        default=(),
+        description="The accounts Tourniquet acts in: 12-digit ids, or ['*'] for every account of the "
+        "organization that has the member stack. With neither this nor scope_ous, the hub's own account.",
+    )
+    scope_ous: tuple[str, ...] = Field(
+        default=(),
+        description="Organizational units (or the root) whose accounts, at any depth, Tourniquet acts in; "
+        "resolved at run time (organizations:ListParents).",
+    )
+    excluded_accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Accounts never acted in, id -> the reason given on their alerts (the management "
+        "account, say): their alerts are raised for a person.",
+    )
+    regions: tuple[str, ...] = Field(
+        default=(),
+        description="The regions Tourniquet acts in, the hub's home region first; every other one gets a "
+        "forwarder stack. Empty: the region the hub is deployed in, alone.",
+    )
+    organization_id: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="The AWS Organizations id: member roles trust the hub only from inside it "
+        "(aws:PrincipalOrgID), and the hub assumes roles only inside it (aws:ResourceOrgID).",
+    )
+    stackset_ous: tuple[str, ...] = Field(
+        default=(),
+        description="Organizational units (or the root) the StackSet deploys the member stack to, with "
+        "automatic deployment to accounts that join them. Empty: no StackSet.",
+    )
+    stackset_call_as: Literal["SELF", "DELEGATED_ADMIN"] = Field(
+        default="SELF",
+        description="SELF when the StackSet stack is deployed in the management account, DELEGATED_ADMIN "
+        "in a StackSets delegated administrator account.",
+    )
+    hub_account_id: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="The hub's account, named by member stacks deployed in other accounts (required with "
+        "stackset_ous). Unset: the account the member stack is deployed in.",
     )
     escalation_topic_arn: str | None = None
     table_deletion_protection: bool = True
@@ -241,6 +314,8 @@ class TourniquetConfig(BaseModel):
             raise ValueError("must be 1 to 128 letters, digits, spaces or _ . : / = + - @")
         if value.lower().startswith("aws:"):
             raise ValueError("tag keys starting with 'aws:' are reserved by AWS")
+        if value in OWN_TAG_KEYS:
+            raise ValueError(f"{value} is a tag containment writes itself: it cannot also mean 'protected'")
         return value
 
     @field_validator("escalation_topic_arn")
@@ -252,9 +327,91 @@ class TourniquetConfig(BaseModel):
             )
         return value
 
+    @field_validator("scope_accounts")
+    @classmethod
+    def _valid_scope_accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if ALL_ACCOUNTS in value and len(value) > 1:
+            raise ValueError("'*' (every account of the organization) stands alone")
+        invalid = [
+            account for account in value if account != ALL_ACCOUNTS and not _ACCOUNT_ID.fullmatch(account)
+        ]
+        if invalid:
+            raise ValueError(f"not 12-digit account ids: {', '.join(invalid)} (or ['*'] for every account)")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate account ids")
+        return value
+
+    @field_validator("scope_ous", "stackset_ous")
+    @classmethod
+    def _valid_ous(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [ou for ou in value if not _OU_ID.fullmatch(ou)]
+        if invalid:
+            raise ValueError(f"not organizational unit ids (ou-…) or a root id (r-…): {', '.join(invalid)}")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate ids")
+        return value
+
+    @field_validator("excluded_accounts")
+    @classmethod
+    def _valid_exclusions(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        invalid = [account for account in value if not _ACCOUNT_ID.fullmatch(account)]
+        if invalid:
+            raise ValueError(f"not 12-digit account ids: {', '.join(invalid)}")
+        unexplained = [account for account, reason in value.items() if not reason.strip() or "\n" in reason]
+        if unexplained:
+            raise ValueError(f"give each account one line of reason: {', '.join(unexplained)}")
+        listed = sorted(set(value) & set(info.data.get("scope_accounts", ())))
+        if listed:
+            raise ValueError(f"{', '.join(listed)} listed in scope_accounts as well")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _valid_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [region for region in value if not _REGION.fullmatch(region)]
+        if invalid:
+            raise ValueError(f"not region names: {', '.join(invalid)}")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate regions")
+        return value
+
+    @field_validator("organization_id")
+    @classmethod
+    def _valid_organization(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _ORGANIZATION_ID.fullmatch(value):
+            raise ValueError("must be an organization id like 'o-a1b2c3d4e5'")
+        everywhere = ALL_ACCOUNTS in info.data.get("scope_accounts", ()) or info.data.get("scope_ous")
+        if value is None and everywhere:
+            raise ValueError(
+                "required when scope_accounts is ['*'] or scope_ous is set: the hub may then assume the "
+                "member roles in any account, and only the organization condition keeps that inside it"
+            )
+        return value
+
+    @field_validator("hub_account_id")
+    @classmethod
+    def _valid_hub_account(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _ACCOUNT_ID.fullmatch(value):
+            raise ValueError("must be a 12-digit account id")
+        if value is None and info.data.get("stackset_ous"):
+            raise ValueError(
+                "required with stackset_ous: the member template names the hub's roles in that account"
+            )
+        return value
+
     @property
     def dedup_window_seconds(self) -> int:
         return self.dedup_window_minutes * 60
+
+    @property
+    def home_region(self) -> str | None:
+        """The hub's region when the config names regions; None: wherever the hub is deployed."""
+        return self.regions[0] if self.regions else None
+
+    @property
+    def forwarded_regions(self) -> tuple[str, ...]:
+        """The regions besides the home region, each with a forwarder stack."""
+        return self.regions[1:]
 
 
 def project_context() -> dict[str, Any]:

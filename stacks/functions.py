@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -15,9 +15,9 @@ from constructs import Construct
 
 from stacks.bundling import RUNTIME, function_code
 from stacks.config import TourniquetConfig
-from stacks.containment import grant_containment, grant_release
 from stacks.credentials import Credentials, grant_secret_value
 from stacks.nag import XRAY_REASON, acknowledge
+from stacks.names import ASSUME_ACTIONS, Purpose, hub_role_name
 from stacks.storage import TABLE_APPEND, TABLE_READ, TABLE_WRITE, AuditStorage
 from stacks.topics import Topics
 
@@ -39,12 +39,18 @@ class FunctionSpec:
     # when the config's reserved_concurrency is on. Their throttle alarms watch them either way.
     reserved_concurrency: int | None = None
     # The member role this function assumes in a target's account (MEMBER_ROLE_NAME), if it acts there.
-    member_role: Literal["diagnose", "contain", "release"] | None = None
+    member_role: Purpose | None = None
 
 
 # Where Tourniquet acts (tourniquet.scope), for the functions that decide or act there, and how recent a
 # protection must be to be suspicious (read by Diagnose and Plan).
-SCOPE_ENVIRONMENT = ("SCOPE_ACCOUNTS", "SCOPE_REGIONS", "PROTECTION_WINDOW_HOURS")
+SCOPE_ENVIRONMENT = (
+    "SCOPE_ACCOUNTS",
+    "SCOPE_OUS",
+    "EXCLUDED_ACCOUNTS",
+    "SCOPE_REGIONS",
+    "PROTECTION_WINDOW_HOURS",
+)
 # How a function that acts in a target's account gets there (tourniquet.aws.acting_in).
 MEMBER_ENVIRONMENT = ("MEMBER_ROLE_NAME", "EXTERNAL_ID")
 
@@ -179,43 +185,11 @@ WORKFLOW_ENVIRONMENT = ("STATE_MACHINE_ARN", "RELEASE_STATE_MACHINE_ARN")
 # The approval functions touch only approvals and the incidents they decide (their timeline and status).
 APPROVAL_PARTITIONS = ("APPROVAL#*", "INCIDENT#*")
 
-# Diagnostics only read: the instance, its status and volumes, CloudTrail, CloudWatch metrics, AWS Health, and
-# the IAM principal an alert names.
-DIAGNOSTIC_READS = (
-    "ec2:Describe*",
-    "cloudtrail:LookupEvents",
-    "cloudwatch:GetMetricData",
-    "health:DescribeEvents",
-)
-DIAGNOSTIC_IAM_READS = (
-    "iam:GetUser",
-    "iam:GetAccessKeyLastUsed",
-    "iam:ListAccessKeys",
-    "iam:ListMFADevices",
-    "iam:ListAttachedUserPolicies",
-    "iam:ListUserPolicies",
-    "iam:ListGroupsForUser",
-    "iam:GetLoginProfile",
-    "iam:GetRole",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:GetInstanceProfile",
-)
-
 RUNTIME_REASON = (
     "The runtime is pinned to python3.12 on purpose: stacks/bundling.py vendors cp312 manylinux wheels "
     "(pydantic-core) for exactly this runtime, and the runtime is supported by Lambda. Moving to a newer "
     "runtime is a deliberate change of RUNTIME and PYTHON_VERSION together."
 )
-# Why a role holds Resource "*" besides X-Ray.
-_DESCRIBE_REASONS = {
-    "Diagnose": " The EC2 Describe, CloudTrail LookupEvents, CloudWatch GetMetricData and Health "
-    "DescribeEvents reads support only Resource '*'.",
-    "Contain": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
-    "only Resource '*'.",
-    "Release": " The EC2, Auto Scaling and Elastic Load Balancing Describe calls (read-only) support "
-    "only Resource '*'.",
-}
 
 
 def role_of(fn: lambda_.Function) -> iam.IRole:
@@ -250,10 +224,13 @@ class Functions(Construct):
         self.functions: dict[str, lambda_.Function] = {
             spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
         }
-        self._grant(config.protected_tag_key)
+        self._grant()
         for spec in FUNCTIONS:
+            fn = self.functions[spec.construct_id]
             if spec.member_role is not None:
-                self._grant_member_role(self.functions[spec.construct_id], self._member_role_name(spec))
+                self._grant_member_role(fn, self._member_role_name(spec), config)
+            if "SCOPE_OUS" in spec.environment and config.scope_ous and config.organization_id:
+                self._grant_organization_reads(fn, config.organization_id)
 
     def __getitem__(self, name: str) -> lambda_.Function:
         return self.functions[name]
@@ -321,8 +298,12 @@ class Functions(Construct):
             "RELEASE_OFFER_SECONDS": str(config.release_offer_days * 24 * 3600),
             "RETENTION_DAYS": str(config.retention_days),
             "WEBHOOK_MAX_ALERTS": str(config.webhook_max_alerts),
-            "SCOPE_ACCOUNTS": Aws.ACCOUNT_ID,
-            "SCOPE_REGIONS": Aws.REGION,
+            # With neither accounts nor OUs configured, the hub's own account; without regions, its region.
+            "SCOPE_ACCOUNTS": ",".join(config.scope_accounts)
+            or (None if config.scope_ous else Aws.ACCOUNT_ID),
+            "SCOPE_OUS": ",".join(config.scope_ous) or None,
+            "EXCLUDED_ACCOUNTS": json.dumps(config.excluded_accounts) if config.excluded_accounts else None,
+            "SCOPE_REGIONS": ",".join(config.regions) or Aws.REGION,
             "EXTERNAL_ID": config.external_id,
             "PROTECTION_WINDOW_HOURS": str(config.protection_window_hours),
         }
@@ -337,9 +318,11 @@ class Functions(Construct):
         environment = {**environment, "MEMBER_ROLE_NAME": self._member_role_name(spec)}
         log_group = logs.LogGroup(self, f"{spec.construct_id}Logs", retention=log_retention)
         # One role per function, without the basic execution managed policy: it may write only its own logs.
+        # The roles that assume a member role have fixed names: the member roles trust exactly them.
         role = iam.Role(
             self,
             f"{spec.construct_id}Role",
+            role_name=hub_role_name(spec.member_role) if spec.member_role else None,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Tourniquet {spec.handler}",
         )
@@ -373,29 +356,76 @@ class Functions(Construct):
     def _member_role_name(self, spec: FunctionSpec) -> str | None:
         return getattr(self._member_roles, spec.member_role) if spec.member_role else None
 
-    def _grant_member_role(self, fn: lambda_.Function, role_name: str | None) -> None:
-        """The function acts in a target's account only through that account's member role."""
+    def _grant_member_role(
+        self, fn: lambda_.Function, role_name: str | None, config: TourniquetConfig
+    ) -> None:
+        """The function acts in a target's account only through that account's member role: in the accounts
+        configured, or in any account of the organization (aws:ResourceOrgID) when the scope is the whole
+        organization or OUs (resolved at run time). Never in an excluded account."""
+        stack = Stack.of(self)
+
+        def role_in(account: str) -> str:
+            return stack.format_arn(
+                service="iam", region="", account=account, resource="role", resource_name=role_name
+            )
+
+        organization_wide = "*" in config.scope_accounts or bool(config.scope_ous)
+        if organization_wide:
+            acknowledge(
+                role_of(fn),
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{role_name}]",
+                "The scope is the whole organization or OUs resolved at run time, so the account is known "
+                "only then: one role name, in accounts of the organization only (aws:ResourceOrgID), never "
+                "in an excluded account (an explicit deny).",
+            )
+        accounts = [a for a in config.scope_accounts if a != "*"] or [Aws.ACCOUNT_ID]
         fn.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+                actions=list(ASSUME_ACTIONS),
+                resources=[role_in("*")] if organization_wide else [role_in(a) for a in accounts],
+                conditions={"StringEquals": {"aws:ResourceOrgID": config.organization_id}}
+                if organization_wide
+                else None,
+            )
+        )
+        if config.excluded_accounts:
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    effect=iam.Effect.DENY,
+                    actions=list(ASSUME_ACTIONS),
+                    resources=[role_in(account) for account in config.excluded_accounts],
+                )
+            )
+
+    def _grant_organization_reads(self, fn: lambda_.Function, organization_id: str) -> None:
+        """Whether an account is in a scoped OU: its parents, read in the organization only."""
+        partition = Aws.PARTITION
+        for kind in ("account", "ou"):
+            acknowledge(
+                role_of(fn),
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:organizations::*:{kind}/{organization_id}/*]",
+                "ListParents of whichever account an alert names, walking up to a scoped OU: read-only, "
+                "inside the organization, and the management account's id is not known here.",
+            )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["organizations:ListParents"],
                 resources=[
-                    Stack.of(self).format_arn(
-                        service="iam", region="", resource="role", resource_name=role_name
-                    )
+                    f"arn:{partition}:organizations::*:account/{organization_id}/*",
+                    f"arn:{partition}:organizations::*:ou/{organization_id}/*",
                 ],
             )
         )
 
     # --- grants --------------------------------------------------------------------------------------------
 
-    def _grant(self, protected_tag_key: str) -> None:
+    def _grant(self) -> None:
+        """The hub's own data: the table, secrets and topics. What a function does in a target's account is
+        the member role's to allow (stacks/member.py)."""
         fn = self.functions
-        table, stack = self._storage, Stack.of(self)
+        table = self._storage
         table.grant(fn["Deduplicate"], TABLE_READ + TABLE_WRITE)
-        self._grant_diagnostics(fn["Diagnose"])
         table.grant(fn["Diagnose"], TABLE_APPEND)
-        grant_containment(stack, fn["Contain"], protected_tag_key)
-        grant_release(stack, fn["Release"], protected_tag_key)
         for name in ("Contain", "Release"):
             table.grant(fn[name], TABLE_READ + TABLE_WRITE)
         for name in ("RequestApproval", "SlackInteraction"):
@@ -408,33 +438,5 @@ class Functions(Construct):
         table.grant(fn["Record"], TABLE_READ + TABLE_WRITE)
         grant_secret_value(fn["Webhook"], self._credentials.webhook_secret)
 
-        for name, function in fn.items():
-            reason = XRAY_REASON + _DESCRIBE_REASONS.get(name, "")
-            acknowledge(role_of(function), "AwsSolutions-IAM5[Resource::*]", reason)
-
-    def _grant_diagnostics(self, fn: lambda_.Function) -> None:
-        # Resource "*": these reads have no resource-level permissions.
-        fn.add_to_role_policy(iam.PolicyStatement(actions=list(DIAGNOSTIC_READS), resources=["*"]))
-        stack = Stack.of(self)
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=list(DIAGNOSTIC_IAM_READS),
-                resources=[
-                    stack.format_arn(service="iam", region="", resource=kind, resource_name="*")
-                    for kind in ("user", "role", "instance-profile")
-                ],
-            )
-        )
-        role = role_of(fn)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Action::ec2:Describe*]",
-            "Diagnostics read any EC2 description an investigation needs; Describe* grants reads only.",
-        )
-        for kind in ("user", "role", "instance-profile"):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:{kind}/*]",
-                "Diagnostics read the user, role or instance profile an alert names (known only at run "
-                "time): Get and List calls only.",
-            )
+        for function in fn.values():
+            acknowledge(role_of(function), "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)

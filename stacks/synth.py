@@ -1,4 +1,9 @@
-"""Build the app from the ``cdk.json`` context: for ``app.py``, and in process for tests and the sandbox."""
+"""Build the app from the ``cdk.json`` context: for ``app.py``, and in process for tests and the sandbox.
+
+The app holds the hub (``Tourniquet``, in the home region), the member stack for the account the app is
+deployed to (``TourniquetMember``), a forwarder per other configured region, and, when the config names
+organizational units for it, the StackSet that deploys the member stack to them.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, IPolicyValidationPlugin, Validations
+from aws_cdk import App, Environment, IPolicyValidationPlugin, Stack, Validations
 
-from stacks.config import CONFIG_FILE_KEY, CONTEXT_KEY, ConfigError, load_config, project_context
-from stacks.tourniquet_stack import STACK_NAME, TourniquetStack
+from stacks.config import (
+    CONFIG_FILE_KEY,
+    CONTEXT_KEY,
+    ConfigError,
+    TourniquetConfig,
+    load_config,
+    project_context,
+)
+from stacks.member import MemberStack
+from stacks.names import MEMBER_STACK_NAME, STACK_NAME
+from stacks.tourniquet_stack import TourniquetStack
 
 # An empty list means "bundle no stack's assets": in-process synthesis never installs dependencies.
 BUNDLING_STACKS_KEY = "aws:cdk:bundling-stacks"
@@ -28,22 +42,56 @@ PluginFactory = Callable[[App], IPolicyValidationPlugin]
 class Synthesis:
     """What one in-process synthesis produced."""
 
+    # The hub's template (what the sandbox deploys).
     template: dict[str, Any]
-    # Construct path → {rule or finding id: reason}, as acknowledged in the stack.
+    # Every stack's template, by stack name.
+    templates: dict[str, dict[str, Any]]
+    # Construct path → {rule or finding id: reason}, as acknowledged in any stack.
     acknowledgments: dict[str, dict[str, str]]
     # The policy validation report (findings, and the acknowledgments that suppressed them); None without
     # plugins.
     validation_report: dict[str, Any] | None
 
+    @property
+    def member_template(self) -> dict[str, Any]:
+        """The member stack's template: the roles the hub assumes in each account in scope."""
+        return self.templates[MEMBER_STACK_NAME]
 
-def build_stack(app: App) -> TourniquetStack:
-    """Add the stack to ``app``, configured from its context. Raises ConfigError on an invalid config."""
+
+@dataclass(frozen=True)
+class AppStacks:
+    """The stacks of the app."""
+
+    hub: TourniquetStack
+    member: MemberStack
+
+    @property
+    def all(self) -> tuple[Stack, ...]:
+        return (self.hub, self.member)
+
+
+def app_config(app: App) -> TourniquetConfig:
+    """The config from ``app``'s context. Raises ConfigError on an invalid config."""
     context = {
         key: value
         for key in (CONTEXT_KEY, CONFIG_FILE_KEY)
         if (value := app.node.try_get_context(key)) is not None
     }
-    return TourniquetStack(app, STACK_NAME, config=load_config(context))
+    return load_config(context)
+
+
+def build_app(app: App) -> AppStacks:
+    """Add every stack to ``app``, configured from its context. Raises ConfigError on an invalid config."""
+    config = app_config(app)
+    # With regions configured, the hub and the member stack go to the home region; otherwise wherever the
+    # CLI deploys (the stacks stay environment-agnostic).
+    home = Environment(region=config.home_region) if config.home_region else None
+    hub = TourniquetStack(app, STACK_NAME, config=config, env=home)
+    member = MemberStack(app, MEMBER_STACK_NAME, config=config, env=home)
+    # The member roles trust the hub's function roles, which must exist first (IAM refuses a trust policy
+    # naming a role that does not exist).
+    member.add_stack_dependency(hub)
+    return AppStacks(hub=hub, member=member)
 
 
 def merged_context(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,11 +103,17 @@ def merged_context(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
 
 
 def synthesize_template(context_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The stack's CloudFormation template, synthesized in process from cdk.json plus ``context_overrides``.
+    """The hub's CloudFormation template, synthesized in process from cdk.json plus ``context_overrides``.
 
     Asset bundling is disabled and nothing outside a temporary directory is written.
     """
     return synthesize(context_overrides).template
+
+
+def synthesize_member_template(context_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The member stack's CloudFormation template (the roles the hub assumes in each account), synthesized in
+    process like :func:`synthesize_template`."""
+    return synthesize(context_overrides).member_template
 
 
 def synthesize(
@@ -75,25 +129,42 @@ def synthesize(
     context[VERSION_REPORTING_KEY] = False
     with tempfile.TemporaryDirectory(prefix="tourniquet-synth-") as outdir:
         app = App(context=context, outdir=outdir)
-        stack = build_stack(app)
+        stacks = build_app(app)
         for plugin in plugins:
             Validations.of(app).add_plugins(plugin(app))
         out = Path(outdir)
-        try:
-            app.synth()
-        except RuntimeError as exc:
-            # A failed validation still writes the assembly and the report; anything else is a real error.
-            if not (plugins and "Validation failed" in str(exc) and (out / VALIDATION_REPORT).is_file()):
-                raise
-        template: dict[str, Any] = json.loads((out / f"{stack.artifact_id}.template.json").read_text())
-        metadata = json.loads((out / f"{stack.artifact_id}.metadata.json").read_text())
-        report = json.loads((out / VALIDATION_REPORT).read_text()) if plugins else None
-    acknowledgments: dict[str, dict[str, str]] = {}
-    for path, entries in metadata.items():
-        for entry in entries:
-            if entry["type"] == ACKNOWLEDGED_RULES:
-                acknowledgments.setdefault(path, {}).update(entry["data"])
-    return Synthesis(template=template, acknowledgments=acknowledgments, validation_report=report)
+        report = synth_with_report(app, out, validating=bool(plugins))
+        templates: dict[str, dict[str, Any]] = {}
+        acknowledgments: dict[str, dict[str, str]] = {}
+        for stack in stacks.all:
+            templates[stack.stack_name] = json.loads((out / f"{stack.artifact_id}.template.json").read_text())
+            metadata = json.loads((out / f"{stack.artifact_id}.metadata.json").read_text())
+            for path, entries in metadata.items():
+                for entry in entries:
+                    if entry["type"] == ACKNOWLEDGED_RULES:
+                        acknowledgments.setdefault(path, {}).update(entry["data"])
+    return Synthesis(
+        template=templates[stacks.hub.stack_name],
+        templates=templates,
+        acknowledgments=acknowledgments,
+        validation_report=report,
+    )
+
+
+def synth_with_report(app: App, out: Path, *, validating: bool) -> dict[str, Any] | None:
+    """Synthesize ``app`` into its output directory ``out``; with validation plugins, their report.
+
+    A failed validation still writes the assembly and the report, and does not raise here; any other error
+    raises. The report's presence tells the two apart: the error's wording differs between CDK releases
+    and with the findings' severity.
+    """
+    try:
+        app.synth()
+    except RuntimeError:
+        if not (validating and (out / VALIDATION_REPORT).is_file()):
+            raise
+    report: dict[str, Any] | None = json.loads((out / VALIDATION_REPORT).read_text()) if validating else None
+    return report
 
 
 def render_definition(properties: Mapping[str, Any], resolve: Callable[[Any], str]) -> str:
@@ -123,7 +194,7 @@ def main() -> None:
     """``app.py``: synthesize for the CDK CLI. An invalid configuration ends the synth with one line."""
     app = App()
     try:
-        build_stack(app)
+        build_app(app)
     except ConfigError as exc:
         sys.exit(f"tourniquet: {exc}")
     app.synth()

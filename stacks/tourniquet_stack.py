@@ -20,12 +20,14 @@ from stacks.functions import Functions
 from stacks.http_edge import HttpEdge
 from stacks.logical_ids import logical_id_without
 from stacks.monitoring import Monitoring
+from stacks.names import STACK_NAME
 from stacks.storage import AuditStorage
 from stacks.topics import Topics
 from stacks.triggers import Triggers
 from stacks.workflows import Workflows
 
-STACK_NAME = "Tourniquet"
+__all__ = ["LOG_RETENTION", "RESOURCE_STAR_WRITE_ACTIONS", "STACK_NAME", "TourniquetStack"]
+
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 # Write actions that AWS authorizes only on Resource "*" (the APIs have no resource-level permissions).

@@ -1,6 +1,12 @@
-"""The EventBridge rules that start the incident response: GuardDuty, Security Hub and CloudWatch alarms."""
+"""The EventBridge rules that start the incident response: GuardDuty, Security Hub and CloudWatch alarms.
+
+:func:`trigger_rules` is the one list of what starts a workflow: the hub's rules start it, and each other
+region's forwarder (:mod:`stacks.forwarder`) sends the same events to the hub's home region.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
@@ -19,22 +25,19 @@ EVENT_MAX_AGE = Duration.hours(24)
 DEAD_LETTER_RETENTION = Duration.days(14)
 
 
-class Triggers(Construct):
-    """One rule per alert source the config enables, each with its own dead-letter queue."""
+@dataclass(frozen=True)
+class TriggerRule:
+    """One alert source the config enables: its rule's construct id, description and event pattern."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: TourniquetConfig,
-        state_machine: sfn.IStateMachine,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self._state_machine = state_machine
-        # Queue construct id → queue, for the alarms on their depth.
-        self.dead_letter_queues: dict[str, sqs.Queue] = {}
-        self._rule(
+    construct_id: str
+    description: str
+    pattern: events.EventPattern
+
+
+def trigger_rules(config: TourniquetConfig) -> tuple[TriggerRule, ...]:
+    """The rules the config enables, each with the filter that decides which events start a workflow."""
+    rules = [
+        TriggerRule(
             "GuardDutyFindings",
             "GuardDuty findings at or above the configured severity start the incident response.",
             events.EventPattern(
@@ -43,8 +46,10 @@ class Triggers(Construct):
                 detail={"severity": events.Match.greater_than_or_equal(config.guardduty_min_severity)},
             ),
         )
-        if config.securityhub_product_names:
-            self._rule(
+    ]
+    if config.securityhub_product_names:
+        rules.append(
+            TriggerRule(
                 "SecurityHubFindings",
                 "Active, new Security Hub findings of the configured products and severities start the "
                 "incident response.",
@@ -62,8 +67,10 @@ class Triggers(Construct):
                     },
                 ),
             )
-        if config.cloudwatch_alarm_prefixes:
-            self._rule(
+        )
+    if config.cloudwatch_alarm_prefixes:
+        rules.append(
+            TriggerRule(
                 "CloudWatchAlarms",
                 "Alarms named with a configured prefix open an incident in ALARM and resolve it back in OK.",
                 events.EventPattern(
@@ -78,22 +85,49 @@ class Triggers(Construct):
                     },
                 ),
             )
+        )
+    return tuple(rules)
+
+
+def dead_letter_queue(scope: Construct, construct_id: str, rule_id: str) -> sqs.Queue:
+    """The encrypted queue where EventBridge puts what it could not deliver for ``rule_id``'s target."""
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=DEAD_LETTER_RETENTION,
+    )
+    acknowledge(
+        queue,
+        "AwsSolutions-SQS3",
+        f"This queue is the dead-letter queue of the {rule_id} rule's target (EventBridge "
+        "DeadLetterConfig), which cdk-nag does not recognize; a queue of last resort has no DLQ itself.",
+    )
+    return queue
+
+
+class Triggers(Construct):
+    """One rule per alert source the config enables, each with its own dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: TourniquetConfig,
+        state_machine: sfn.IStateMachine,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._state_machine = state_machine
+        # Queue construct id → queue, for the alarms on their depth.
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        for rule in trigger_rules(config):
+            self._rule(rule.construct_id, rule.description, rule.pattern)
 
     def _rule(self, construct_id: str, description: str, pattern: events.EventPattern) -> None:
         """A rule that starts the workflow with the event, retrying for a day before the dead-letter queue."""
-        dead_letters = sqs.Queue(
-            self,
-            f"{construct_id}DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        acknowledge(
-            dead_letters,
-            "AwsSolutions-SQS3",
-            f"This queue is the dead-letter queue of the {construct_id} rule's target (EventBridge "
-            "DeadLetterConfig), which cdk-nag does not recognize; a queue of last resort has no DLQ itself.",
-        )
+        dead_letters = dead_letter_queue(self, f"{construct_id}DeadLetters", construct_id)
         self.dead_letter_queues[f"{construct_id}DeadLetters"] = dead_letters
         events.Rule(
             self,

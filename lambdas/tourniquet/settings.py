@@ -48,11 +48,11 @@ class Settings(BaseSettings):
     scope_ous: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="SCOPE_OUS")
     excluded_accounts: dict[str, str] = Field(default_factory=dict, alias="EXCLUDED_ACCOUNTS")
     scope_regions: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="SCOPE_REGIONS")
-    # The role this function assumes in the target's account (the member stack's), and the ExternalId its
-    # trust policy asks for.
     # A protected tag set on a target this many hours before its finding is suspicious: its actions wait for
     # a person instead of being skipped.
     protection_window_hours: int = Field(default=24, ge=1, le=24 * 90, alias="PROTECTION_WINDOW_HOURS")
+    # The role this function assumes in the target's account (the member stack's), and the ExternalId its
+    # trust policy asks for.
     member_role_name: str | None = Field(default=None, alias="MEMBER_ROLE_NAME")
     external_id: str | None = Field(default=None, alias="EXTERNAL_ID")
 

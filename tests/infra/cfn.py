@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stacks.names import ASSUME_ACTIONS
+
 Template = dict[str, Any]
 
 ACCOUNT = "123456789012"
@@ -60,6 +62,20 @@ def role_statements(template: Template, role: str) -> list[dict[str, Any]]:
     return statements
 
 
+MEMBER_ROLES = {"diagnose": "DiagnoseRole", "contain": "ContainRole", "release": "ReleaseRole"}
+
+
+def member_role(template: Template, purpose: str) -> str:
+    """The logical id of the member stack's role for ``purpose`` (diagnose, contain or release)."""
+    role_id, _ = one(template, "AWS::IAM::Role", MEMBER_ROLES[purpose])
+    return role_id
+
+
+def member_role_statements(template: Template, purpose: str) -> list[dict[str, Any]]:
+    """Every statement of the member role for ``purpose``."""
+    return role_statements(template, member_role(template, purpose))
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -69,7 +85,7 @@ def actions(statement: dict[str, Any]) -> set[str]:
 
 
 # What a function needs to act in a target's account: assume the member role there, naming the incident.
-MEMBER_ROLE_ACTIONS = frozenset({"sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"})
+MEMBER_ROLE_ACTIONS = frozenset(ASSUME_ACTIONS)
 
 
 def own_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -97,3 +113,35 @@ def fake_value(intrinsic: Any) -> str:
             name, f"<{name}>"
         )
     raise AssertionError(f"cannot resolve {intrinsic!r}")
+
+
+def rendered(value: Any) -> Any:
+    """``value`` with every ``Ref`` and ``Fn::Join`` replaced by a stand-in of the same size or more."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(str(rendered(part)) for part in parts)
+        if set(value) in ({"Ref"}, {"Fn::GetAtt"}):
+            # A policy ARN, the longest thing a Ref in a policy stands for here.
+            return (
+                "arn:aws:iam::123456789012:policy/tourniquet/TourniquetDenyAll"
+                if "Ref" in value
+                and (value["Ref"] not in ("AWS::Region", "AWS::AccountId", "AWS::Partition"))
+                else fake_value(value)
+            )
+        return {key: rendered(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rendered(item) for item in value]
+    return value
+
+
+def arn_text(value: Any) -> str:
+    """An ARN as CloudFormation writes it, with each pseudo parameter shown as ``${AWS::…}``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(arn_text(part) for part in parts)
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return f"${{{value['Ref']}}}"
+    raise AssertionError(f"not an ARN: {value!r}")

@@ -1,4 +1,4 @@
-"""cfn-lint passes on the synthesized templates (W3005 is CDK's redundant DependsOn, which is harmless)."""
+"""cfn-lint passes on every synthesized template (W3005 is CDK's redundant DependsOn, which is harmless)."""
 
 from __future__ import annotations
 

@@ -109,6 +109,8 @@ def test_defaults_apply_to_keys_left_out() -> None:
         ("approval_timeout_seconds", 59),
         ("protected_tag_key", "aws:protected"),
         ("protected_tag_key", ""),
+        ("protected_tag_key", "tourniquet:managed"),
+        ("protected_tag_key", "Name"),
         ("dry_run", "sometimes"),
         ("escalation_topic_arn", "arn:aws:sqs:eu-west-1:123456789012:queue"),
         ("escalation_topic_arn", "arn:aws:sns:eu-west-1:123456789012:pager.fifo"),
@@ -119,6 +121,27 @@ def test_defaults_apply_to_keys_left_out() -> None:
         ("retention_days", "forever"),
         ("webhook_max_alerts", 0),
         ("webhook_max_alerts", 1001),
+        ("scope_accounts", ["12345678901"]),
+        ("scope_accounts", ["123456789012", "*"]),
+        ("scope_accounts", ["123456789012", "123456789012"]),
+        ("scope_accounts", "*"),
+        ("scope_ous", ["ou-prod"]),
+        ("scope_ous", ["ou-ab12-cd34ef56", "ou-ab12-cd34ef56"]),
+        ("excluded_accounts", {"management": "the management account"}),
+        ("excluded_accounts", {"111111111111": ""}),
+        ("excluded_accounts", {"111111111111": "two\nlines"}),
+        ("excluded_accounts", ["111111111111"]),
+        ("regions", ["eu-west"]),
+        ("regions", ["eu-west-1", "eu-west-1"]),
+        ("regions", ["EU-WEST-1"]),
+        ("organization_id", "o-short"),
+        ("organization_id", "r-ab12"),
+        ("stackset_ous", ["o-a1b2c3d4e5"]),
+        ("stackset_call_as", "ADMIN"),
+        ("hub_account_id", "12345678901x"),
+        ("member_role_names", {"diagnose": "Same", "contain": "Same", "release": "Other"}),
+        ("member_role_names", {"contain": "Tourniquet-Contain"}),
+        ("external_id", "x"),
     ],
 )
 def test_an_invalid_value_fails_with_one_line_naming_the_key(key: str, value: Any) -> None:
@@ -202,6 +225,85 @@ def test_retention_may_be_a_day_to_ten_years(value: int) -> None:
 @pytest.mark.parametrize("value", [1, 1000])
 def test_a_webhook_request_may_carry_one_to_a_thousand_alerts(value: int) -> None:
     assert load_config(context_with(webhook_max_alerts=value)).webhook_max_alerts == value
+
+
+ACCOUNT_A, ACCOUNT_B, MANAGEMENT = "111111111111", "222222222222", "999999999999"
+ORGANIZATION = "o-a1b2c3d4e5"
+
+
+def test_the_default_scope_is_the_hubs_own_account_and_region() -> None:
+    config = load_config(project_context())
+    assert config.scope_accounts == config.scope_ous == config.regions == ()
+    assert config.excluded_accounts == {}
+    assert config.home_region is None
+    assert config.forwarded_regions == ()
+    assert config.organization_id is None
+    assert config.hub_account_id is None
+    assert config.stackset_ous == ()
+    assert config.stackset_call_as == "SELF"
+
+
+def test_an_organization_wide_scope() -> None:
+    config = load_config(
+        context_with(
+            scope_accounts=["*"],
+            scope_ous=["ou-ab12-cd34ef56", "r-ab12"],
+            excluded_accounts={MANAGEMENT: "the management account: alert only"},
+            regions=["eu-west-1", "eu-central-1", "us-gov-west-1"],
+            organization_id=ORGANIZATION,
+            stackset_ous=["ou-ab12-cd34ef56"],
+            stackset_call_as="DELEGATED_ADMIN",
+            hub_account_id=ACCOUNT_A,
+        )
+    )
+    assert config.scope_accounts == ("*",)
+    assert config.excluded_accounts == {MANAGEMENT: "the management account: alert only"}
+    assert config.home_region == "eu-west-1"
+    assert config.forwarded_regions == ("eu-central-1", "us-gov-west-1")
+
+
+def test_an_account_cannot_be_in_scope_and_excluded() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(scope_accounts=[ACCOUNT_A, ACCOUNT_B], excluded_accounts={ACCOUNT_B: "no"}))
+    assert str(caught.value) == (
+        f"config key 'excluded_accounts': {ACCOUNT_B} listed in scope_accounts as well"
+    )
+
+
+@pytest.mark.parametrize("scope", [{"scope_accounts": ["*"]}, {"scope_ous": ["ou-ab12-cd34ef56"]}])
+def test_a_scope_beyond_named_accounts_needs_the_organization_id(scope: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(**scope))
+    message = str(caught.value)
+    assert message.startswith("config key 'organization_id': required when scope_accounts is ['*'] or ")
+    assert "\n" not in message
+    assert load_config(context_with(**scope, organization_id=ORGANIZATION)).organization_id == ORGANIZATION
+
+
+def test_named_accounts_need_no_organization_id() -> None:
+    config = load_config(context_with(scope_accounts=[ACCOUNT_A, ACCOUNT_B]))
+    assert config.scope_accounts == (ACCOUNT_A, ACCOUNT_B)
+    assert config.organization_id is None
+
+
+def test_a_stackset_needs_the_hub_account() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(stackset_ous=["ou-ab12-cd34ef56"]))
+    assert str(caught.value) == (
+        "config key 'hub_account_id': required with stackset_ous: the member template names the hub's "
+        "roles in that account"
+    )
+
+
+def test_member_role_names_are_distinct_and_never_the_hubs() -> None:
+    with pytest.raises(ConfigError, match=r"^config key 'member_role_names': the diagnose, contain and "):
+        load_config(context_with(member_role_names={"diagnose": "A", "contain": "A"}))
+    with pytest.raises(ConfigError, match=r"belong to the hub's roles$"):
+        load_config(context_with(member_role_names={"release": "Tourniquet-Release"}))
+    with pytest.raises(ConfigError, match=r"^config key 'member_role_names\.contain': String should match"):
+        load_config(context_with(member_role_names={"contain": "has space"}))
+    with pytest.raises(ConfigError, match=r"^config key 'member_role_names\.quarantine': Extra inputs"):
+        load_config(context_with(member_role_names={"quarantine": "Q"}))
 
 
 def test_an_unknown_key_is_named() -> None:

@@ -12,10 +12,10 @@ import pytest
 from stacks.config import PROJECT_ROOT
 from stacks.functions import FUNCTIONS, FunctionSpec
 from tests.infra.cfn import Template, function_by_handler, one, only, resources
-from tests.infra.conftest import EXISTING_TOPIC_ARN
+from tests.infra.configs import EXISTING_TOPIC_ARN
 
 ARCHITECTURE = PROJECT_ROOT / "docs" / "architecture.md"
-UNSET_IN_CDK_JSON = {"SLACK_TEAM_ID", "SLACK_APP_ID"}
+UNSET_IN_CDK_JSON = {"SLACK_TEAM_ID", "SLACK_APP_ID", "SCOPE_OUS", "EXCLUDED_ACCOUNTS"}
 
 
 def documented_handlers() -> set[str]:
@@ -90,7 +90,8 @@ def test_each_function_has_its_own_role(template: Template) -> None:
 def test_environment_holds_only_what_the_function_needs(template: Template, spec: FunctionSpec) -> None:
     _, fn = function_by_handler(template, spec.handler)
     environment = fn["Properties"]["Environment"]["Variables"]
-    # cdk.json leaves the Slack workspace and app unset: their variables are left out, not empty.
+    # cdk.json leaves the Slack workspace and app, OUs and excluded accounts unset: their variables are
+    # left out, not empty.
     assert set(environment) == {"POWERTOOLS_SERVICE_NAME", *spec.environment} - UNSET_IN_CDK_JSON
     assert environment["POWERTOOLS_SERVICE_NAME"] == "tourniquet"
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from stacks.functions import APPROVAL_PARTITIONS, DIAGNOSTIC_IAM_READS, DIAGNOSTIC_READS
+from stacks.functions import APPROVAL_PARTITIONS
+from stacks.member import DIAGNOSTIC_IAM_READS, DIAGNOSTIC_READS
 from stacks.storage import TABLE_KEY_ACTIONS
 from stacks.topics import TOPIC_KEY_ACTIONS
 from stacks.tourniquet_stack import RESOURCE_STAR_WRITE_ACTIONS
@@ -17,16 +18,20 @@ from tests.infra.cfn import (
     Template,
     actions,
     allowed_actions,
+    arn_text,
     as_list,
     function_by_handler,
     granting,
+    member_role_statements,
     one,
     only,
     own_statements,
+    rendered,
     resources,
     role_of,
     role_statements,
 )
+from tests.infra.configs import MANAGEMENT_ACCOUNT, ORGANIZATION_ID, VARIANT_OU
 
 DYNAMODB_ENDPOINT = {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
 READ_VERBS = ("Describe", "Get", "List", "Lookup", "Query", "Scan", "BatchGet")
@@ -70,6 +75,25 @@ def test_only_diagnose_contain_and_release_assume_a_member_role_each_their_own(t
     assert ":role/TourniquetDiagnose" in assuming["tourniquet.diagnostics.handler.diagnose"]
 
 
+# IAM's limit on the inline policies of one role, together, without whitespace.
+INLINE_POLICY_LIMIT = 10_240
+
+
+@pytest.mark.parametrize("fixture", ["member_template", "variant_member_template"])
+def test_each_member_roles_policy_fits_iams_inline_limit(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    # The variant acts in three regions, which lengthen the region conditions.
+    template: Template = request.getfixturevalue(fixture)
+    for role in all_roles(template):
+        size = sum(
+            len(json.dumps(rendered(policy["Properties"]["PolicyDocument"]), separators=(",", ":")))
+            for policy in resources(template, "AWS::IAM::Policy").values()
+            if {"Ref": role} in policy["Properties"]["Roles"]
+        )
+        assert 0 < size < INLINE_POLICY_LIMIT * 0.9, (role, size)
+
+
 def roles_granted(template: Template, action: str, resource: Any) -> set[str]:
     return {
         role
@@ -82,7 +106,11 @@ def roles_granted(template: Template, action: str, resource: Any) -> set[str]:
 # --- across every role -----------------------------------------------------------------------------------
 
 
-def test_no_write_action_on_every_resource_unless_aws_requires_it(template: Template) -> None:
+@pytest.mark.parametrize("fixture", ["template", "member_template"])
+def test_no_write_action_on_every_resource_unless_aws_requires_it(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    template: Template = request.getfixturevalue(fixture)
     for role in all_roles(template):
         for statement in role_statements(template, role):
             if statement["Effect"] != "Allow" or "*" not in as_list(statement["Resource"]):
@@ -93,7 +121,9 @@ def test_no_write_action_on_every_resource_unless_aws_requires_it(template: Temp
             )
 
 
-def test_no_service_wide_action_wildcards(template: Template) -> None:
+@pytest.mark.parametrize("fixture", ["template", "member_template"])
+def test_no_service_wide_action_wildcards(request: pytest.FixtureRequest, fixture: str) -> None:
+    template: Template = request.getfixturevalue(fixture)
     for role in all_roles(template):
         for action in allowed_actions(role_statements(template, role)):
             _, _, verb = action.partition(":")
@@ -102,8 +132,11 @@ def test_no_service_wide_action_wildcards(template: Template) -> None:
                 assert is_read_only(action), f"{role}: {action}"
 
 
-def test_no_managed_policies(template: Template) -> None:
-    assert not resources(template, "AWS::IAM::ManagedPolicy")
+@pytest.mark.parametrize("fixture", ["template", "member_template"])
+def test_no_managed_policies_on_tourniquets_roles(request: pytest.FixtureRequest, fixture: str) -> None:
+    template: Template = request.getfixturevalue(fixture)
+    for policy_id, policy in resources(template, "AWS::IAM::ManagedPolicy").items():
+        assert not {"Roles", "Users", "Groups"} & set(policy["Properties"]), policy_id
     for role in all_roles(template):
         assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"], role
 
@@ -162,6 +195,10 @@ def test_functions_write_only_their_own_log_group(template: Template) -> None:
         ("tourniquet.approval.handler.request_approval", {"dynamodb", "kms", "secretsmanager", "sns"}),
         ("tourniquet.approval.handler.slack_interaction", {"dynamodb", "kms", "secretsmanager", "states"}),
         (WEBHOOK, {"secretsmanager", "states"}),
+        # What they do in a target's account, they do through the member role there.
+        ("tourniquet.diagnostics.handler.diagnose", {"dynamodb", "kms"}),
+        ("tourniquet.containment.handler.contain", {"dynamodb", "kms"}),
+        ("tourniquet.containment.handler.release", {"dynamodb", "kms"}),
     ],
 )
 def test_services_each_function_may_use(template: Template, handler: str, expected: set[str]) -> None:
@@ -265,6 +302,28 @@ def test_approval_functions_touch_only_approvals_and_incidents(template: Templat
     assert APPROVAL_PARTITIONS == ("APPROVAL#*", "INCIDENT#*")
 
 
+# --- the hub acts only through member roles --------------------------------------------------------------
+
+# The services a target lives in (tourniquet.aws.MEMBER_SERVICES): reached only through a member role.
+TARGET_SERVICES = (
+    "ec2:",
+    "iam:",
+    "autoscaling:",
+    "elasticloadbalancing:",
+    "cloudtrail:",
+    "cloudwatch:",
+    "health:",
+)
+
+
+def test_the_hubs_roles_neither_change_nor_read_any_target(template: Template) -> None:
+    for role in all_roles(template):
+        granted = allowed_actions(role_statements(template, role))
+        assert not {action for action in granted if action.startswith(TARGET_SERVICES)}, role
+        # Keys: only the table's and the topic's, through their services (tested above); never a grant.
+        assert "kms:CreateGrant" not in granted, role
+
+
 # --- diagnostics -----------------------------------------------------------------------------------------
 
 
@@ -280,10 +339,78 @@ def test_diagnostics_are_read_only_apart_from_the_audit_trail(template: Template
     assert put["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
 
 
-def test_diagnostics_may_make_exactly_the_reads_they_make(template: Template) -> None:
-    granted = allowed_actions(handler_statements(template, "tourniquet.diagnostics.handler.diagnose"))
-    investigations = {a for a in granted if not a.startswith(("logs:", "xray:", "dynamodb:", "kms:"))}
+def test_the_member_diagnose_role_may_make_exactly_the_reads_diagnostics_make(
+    member_template: Template,
+) -> None:
+    statements = member_role_statements(member_template, "diagnose")
+    assert all(st["Effect"] == "Allow" for st in statements)
+    investigations = allowed_actions(statements)
     assert all(is_read_only(action) for action in investigations)
     assert missing_reads("diagnostics", investigations) == set()
     assert unused_grants("diagnostics", investigations) == set()
     assert investigations == set(DIAGNOSTIC_READS) | set(DIAGNOSTIC_IAM_READS)
+
+
+def assume_statements(template: Template, handler: str) -> list[dict[str, Any]]:
+    _, fn = function_by_handler(template, handler)
+    return [st for st in role_statements(template, role_of(fn)) if set(actions(st)) & MEMBER_ROLE_ACTIONS]
+
+
+def test_by_default_the_hub_assumes_its_member_roles_only_in_its_own_account(template: Template) -> None:
+    (statement,) = assume_statements(template, "tourniquet.containment.handler.contain")
+    assert statement["Effect"] == "Allow"
+    assert "Condition" not in statement
+    (resource,) = as_list(statement["Resource"])
+    assert arn_text(resource) == "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/TourniquetContain"
+
+
+def test_organization_wide_the_hub_assumes_member_roles_only_inside_the_organization(
+    variant_template: Template,
+) -> None:
+    for handler, role in (
+        ("tourniquet.diagnostics.handler.diagnose", "TourniquetDiagnose"),
+        ("tourniquet.containment.handler.contain", "TourniquetContain"),
+        ("tourniquet.containment.handler.release", "TourniquetRelease"),
+    ):
+        allow, deny = sorted(assume_statements(variant_template, handler), key=lambda st: st["Effect"])
+        assert allow["Effect"] == "Allow"
+        assert [arn_text(r) for r in as_list(allow["Resource"])] == [
+            f"arn:${{AWS::Partition}}:iam::*:role/{role}"
+        ]
+        assert allow["Condition"] == {"StringEquals": {"aws:ResourceOrgID": ORGANIZATION_ID}}
+        # Never in the excluded management account, whatever else allows it.
+        assert deny["Effect"] == "Deny"
+        assert set(actions(deny)) == MEMBER_ROLE_ACTIONS
+        assert [arn_text(r) for r in as_list(deny["Resource"])] == [
+            f"arn:${{AWS::Partition}}:iam::{MANAGEMENT_ACCOUNT}:role/{role}"
+        ]
+
+
+def test_only_the_functions_that_check_the_scope_read_the_organizations_tree(
+    variant_template: Template,
+) -> None:
+    readers = {}
+    for fn in resources(variant_template, "AWS::Lambda::Function").values():
+        for st in role_statements(variant_template, role_of(fn)):
+            if "organizations:ListParents" in actions(st):
+                assert actions(st) == {"organizations:ListParents"}
+                readers[fn["Properties"]["Handler"]] = sorted(arn_text(r) for r in as_list(st["Resource"]))
+    assert sorted(readers) == [
+        "tourniquet.containment.handler.contain",
+        "tourniquet.containment.handler.release",
+        "tourniquet.diagnostics.handler.diagnose",
+        "tourniquet.playbooks.handler.plan",
+    ]
+    for resources_read in readers.values():
+        assert resources_read == [
+            f"arn:${{AWS::Partition}}:organizations::*:account/{ORGANIZATION_ID}/*",
+            f"arn:${{AWS::Partition}}:organizations::*:ou/{ORGANIZATION_ID}/*",
+        ]
+
+
+def test_the_scope_reaches_the_functions_that_check_it(variant_template: Template) -> None:
+    _, fn = function_by_handler(variant_template, "tourniquet.playbooks.handler.plan")
+    environment = fn["Properties"]["Environment"]["Variables"]
+    assert environment["SCOPE_ACCOUNTS"] == "*"
+    assert environment["SCOPE_OUS"] == VARIANT_OU
+    assert json.loads(environment["EXCLUDED_ACCOUNTS"]) == {MANAGEMENT_ACCOUNT: "the management account"}

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import jsii
 import pytest
+from aws_cdk import (
+    App,
+    CfnResource,
+    IPolicyValidationContext,
+    IPolicyValidationPlugin,
+    PolicyValidationPluginReport,
+    PolicyViolatingResource,
+    PolicyViolation,
+    Stack,
+    Validations,
+)
 
-from stacks.synth import Synthesis
-from stacks.tourniquet_stack import STACK_NAME
+from stacks.names import MEMBER_STACK_NAME
+from stacks.synth import Synthesis, synth_with_report
 
 SYNTHESES = ["synthesis", "variant_synthesis", "minimal_synthesis"]
 PLUGIN = "AwsSolutions"
@@ -68,12 +81,17 @@ def test_every_acknowledgment_suppresses_a_finding(request: pytest.FixtureReques
     assert registered(synthesis) == used
 
 
-def test_acknowledgments_are_on_single_constructs_with_a_reason(synthesis: Synthesis) -> None:
+@pytest.mark.parametrize("name", SYNTHESES)
+def test_acknowledgments_are_on_single_constructs_with_a_reason(
+    request: pytest.FixtureRequest, name: str
+) -> None:
+    synthesis = get_synthesis(request, name)
     acknowledged = registered(synthesis)
     assert acknowledged
     for path, finding in acknowledged:
-        # Never the app or the whole stack: a construct inside it, such as Tourniquet/Functions/ContainRole.
-        assert path.startswith(f"{STACK_NAME}/"), path
+        # Never the app or a whole stack: a construct inside one, such as TourniquetMember/ContainRole.
+        stack, _, construct = path.partition("/")
+        assert stack in synthesis.templates and construct, path
         reason = synthesis.acknowledgments[f"/{path}"][finding]
         assert len(reason) >= MIN_REASON_LENGTH, f"{path} {finding}: {reason!r}"
 
@@ -96,18 +114,74 @@ def test_containment_wildcard_resources_are_acknowledged_one_by_one(synthesis: S
     contain = {
         finding.removeprefix(f"{PLUGIN}::AwsSolutions-IAM5")
         for path, finding in registered(synthesis)
-        if path == f"{STACK_NAME}/Functions/ContainRole" and "IAM5[Resource::" in finding
+        if path == f"{MEMBER_STACK_NAME}/ContainRole" and "IAM5[Resource::" in finding
     }
+    # Regional ARNs name any region: the member role is global, aws:RequestedRegion bounds its writes.
     assert contain == {
         "[Resource::*]",
-        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*]",
-        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]",
-        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]",
-        "[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group-rule/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*::snapshot/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:instance/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:volume/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:network-interface/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:vpc/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:security-group/*]",
+        "[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:security-group-rule/*]",
         "[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*]",
         "[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]",
         "[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*]",
-        "[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*]",
-        "[Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:targetgroup/*]",
-        "[Resource::arn:<AWS::Partition>:elasticloadbalancing:<AWS::Region>:<AWS::AccountId>:loadbalancer/*]",
+        "[Resource::arn:<AWS::Partition>:autoscaling:*:<AWS::AccountId>:autoScalingGroup:*]",
+        "[Resource::arn:<AWS::Partition>:elasticloadbalancing:*:<AWS::AccountId>:targetgroup/*]",
+        "[Resource::arn:<AWS::Partition>:elasticloadbalancing:*:<AWS::AccountId>:loadbalancer/*]",
     }
+
+
+@jsii.implements(IPolicyValidationPlugin)
+class _AlwaysFinds:
+    """A validation plugin with one finding on every synthesis."""
+
+    @property
+    def name(self) -> str:
+        return "AlwaysFinds"
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return ["ALWAYS1"]
+
+    @property
+    def version(self) -> str:
+        return "1.0.0"
+
+    def validate(self, context: IPolicyValidationContext) -> PolicyValidationPluginReport:
+        return PolicyValidationPluginReport(
+            success=False,
+            plugin_version="1",
+            metadata={},
+            violations=[
+                PolicyViolation(
+                    rule_name="ALWAYS1",
+                    description="always found",
+                    fix="nothing to fix",
+                    severity="error",
+                    violating_resources=[
+                        PolicyViolatingResource(
+                            locations=["/Resources/Queue"],
+                            construct_path="Small/Queue",
+                            resource_logical_id="Queue",
+                            template_path=context.template_paths[0],
+                        )
+                    ],
+                )
+            ],
+        )
+
+
+def test_a_finding_is_reported_for_the_tests_to_name_not_raised(tmp_path: Path) -> None:
+    app = App(outdir=str(tmp_path))
+    CfnResource(Stack(app, "Small"), "Queue", type="AWS::SQS::Queue")
+    Validations.of(app).add_plugins(_AlwaysFinds())
+    report = synth_with_report(app, tmp_path, validating=True)
+    assert report is not None
+    (plugin,) = report["pluginReports"]
+    assert plugin["conclusion"] == "failure"
+    assert [v["ruleName"] for v in plugin["violations"]] == ["ALWAYS1"]

@@ -24,7 +24,7 @@ from tests.infra.cfn import (
     resources,
     role_statements,
 )
-from tests.infra.conftest import EXISTING_TOPIC_ARN
+from tests.infra.configs import EXISTING_TOPIC_ARN
 
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
 # Each workflow's construct id and its ASL file.

@@ -1,0 +1,41 @@
+"""The configurations the infrastructure tests synthesize besides cdk.json's."""
+
+from __future__ import annotations
+
+EXISTING_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:security-pager"
+ORGANIZATION_ID = "o-a1b2c3d4e5"
+VARIANT_OU = "ou-ab12-cd34ef56"
+MANAGEMENT_ACCOUNT = "999988887777"
+
+# A configuration that differs from cdk.json in every value the template reflects.
+VARIANT = {
+    "tourniquet": {
+        "slack_channel": "C0123ABCDEF",
+        "approvers": ["U0AAAAAAA", "U0BBBBBBB"],
+        "approver_groups": ["S0SECOPS"],
+        "two_person_actions": ["stop_instance"],
+        "slack_team_id": "T0123ABCD",
+        "slack_app_id": "A0123ABCD",
+        "guardduty_min_severity": 7,
+        "securityhub_product_names": ["Macie", "Security Hub"],
+        "securityhub_min_severity": "CRITICAL",
+        "cloudwatch_alarm_prefixes": ["prod-sec-", "pager-"],
+        "dedup_window_minutes": 15,
+        "approval_timeout_seconds": 900,
+        "protected_tag_key": "team:do-not-touch",
+        "dry_run": True,
+        "escalation_topic_arn": EXISTING_TOPIC_ARN,
+        "table_deletion_protection": False,
+        "reserved_concurrency": True,
+        "retention_days": 30,
+        "webhook_max_alerts": 250,
+        # The whole organization, but for one OU's accounts by name and the management account.
+        "scope_accounts": ["*"],
+        "scope_ous": [VARIANT_OU],
+        "excluded_accounts": {MANAGEMENT_ACCOUNT: "the management account"},
+        "organization_id": ORGANIZATION_ID,
+    }
+}
+
+# Only the GuardDuty trigger: the optional rules are off.
+MINIMAL = {"tourniquet": {"securityhub_product_names": [], "cloudwatch_alarm_prefixes": []}}
