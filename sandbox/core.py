@@ -31,6 +31,7 @@ from sandbox.seed import Seeder
 from sandbox.slack import APP_ID as SLACK_APP_ID
 from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import FakeSlack, SlackMessage, SlackUser
+from stacks.names import MEMBER_STACK_NAME
 
 REGION = "eu-west-1"
 HOST = "127.0.0.1"
@@ -93,6 +94,7 @@ class Sandbox:
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._deployment: Deployment | None = None
+        self.member_deployment: Deployment | None = None
         self._slack: FakeSlack | None = None
         self._api: LocalHttpApi | None = None
         self._bridge: Bridge | None = None
@@ -145,7 +147,7 @@ class Sandbox:
             self._slack.add_user(APPROVER)
             self._slack.add_user(OUTSIDER)
             step = time.monotonic()
-            template = self._load_template()
+            template, member_template = self._load_templates()
             self._mark("synth", step)
             step = time.monotonic()
             self._deployment = deploy(
@@ -157,6 +159,15 @@ class Sandbox:
                 default_secret=self.slack_credentials,
                 session=self._boto_session(),
             )
+            if member_template is not None:
+                # The hub acts in its own account through the member roles, as in every other account.
+                self.member_deployment = deploy(
+                    member_template,
+                    endpoint_url=self.endpoint_url,
+                    region=self.region,
+                    stack_name=MEMBER_STACK_NAME,
+                    session=self._boto_session(),
+                )
             self._mark("deploy", step)
             self._after_deploy()
         except BaseException:
@@ -252,12 +263,13 @@ class Sandbox:
         patches.install_module_list_cache(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
 
-    def _load_template(self) -> dict[str, Any]:
+    def _load_templates(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The hub's template and, when synthesized from the app, the member stack's."""
         if self._template is not None:
-            return self._template
+            return self._template, None
         synthesized = synthesized_template(self._context_overrides)
         self.synth_cache_hit = synthesized.cache_hit
-        return synthesized.template
+        return synthesized.template, synthesized.member_template
 
     def _deployed_environment(self) -> dict[str, str]:
         environment = {

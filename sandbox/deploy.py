@@ -30,6 +30,7 @@ from typing import Any
 import boto3
 
 from sandbox.intrinsics import NO_VALUE, Binding, Resolver, TemplateError, deployment_order
+from stacks.names import MEMBER_STACK_NAME, STACK_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # What the synthesized template depends on (bundling is disabled, so the runtime code is not among them).
@@ -44,9 +45,21 @@ DEFAULT_ACCOUNT_ID = "123456789012"
 
 @dataclass(frozen=True)
 class SynthesizedTemplate:
-    template: dict[str, Any]
+    """Every stack's template, by stack name."""
+
+    templates: dict[str, dict[str, Any]]
     key: str
     cache_hit: bool
+
+    @property
+    def template(self) -> dict[str, Any]:
+        """The hub's template."""
+        return self.templates[STACK_NAME]
+
+    @property
+    def member_template(self) -> dict[str, Any]:
+        """The member stack's template: the roles and the deny-all policy the hub uses in each account."""
+        return self.templates[MEMBER_STACK_NAME]
 
 
 def synth_cache_key(context_overrides: Mapping[str, Any] | None = None, *, root: Path = REPO_ROOT) -> str:
@@ -70,27 +83,27 @@ def synthesized_template(
     *,
     root: Path = REPO_ROOT,
     cache_dir: Path | None = None,
-    synthesize: Callable[[dict[str, Any] | None], dict[str, Any]] | None = None,
+    synthesize: Callable[[dict[str, Any] | None], dict[str, dict[str, Any]]] | None = None,
 ) -> SynthesizedTemplate:
-    """The template the CDK app synthesizes, from the on-disk cache when its inputs are unchanged."""
+    """The templates the CDK app synthesizes, from the on-disk cache when its inputs are unchanged."""
     key = synth_cache_key(context_overrides, root=root)
     directory = cache_dir if cache_dir is not None else root / ".cache" / "tourniquet"
     cached = directory / f"template-{key}.json"
     if cached.is_file():
         return SynthesizedTemplate(json.loads(cached.read_text()), key, cache_hit=True)
     if synthesize is None:
-        from stacks.synth import synthesize_template  # noqa: PLC0415 - CDK and jsii load only on a cache miss
+        from stacks.synth import synthesize_templates  # noqa: PLC0415 - CDK and jsii load only on a cache miss
 
-        synthesize = synthesize_template
-    template = synthesize(dict(context_overrides) if context_overrides else None)
+        synthesize = synthesize_templates
+    templates = synthesize(dict(context_overrides) if context_overrides else None)
     directory.mkdir(parents=True, exist_ok=True)
     # Write then rename, so a concurrent start never reads half a file.
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".template-", suffix=".json")
     with os.fdopen(handle, "w") as out:
-        json.dump(template, out)
+        json.dump(templates, out)
     Path(temporary).replace(cached)
     _prune(directory)
-    return SynthesizedTemplate(template, key, cache_hit=False)
+    return SynthesizedTemplate(templates, key, cache_hit=False)
 
 
 def _prune(directory: Path) -> None:
@@ -270,7 +283,6 @@ def _dummy_zip() -> bytes:
 _TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
 _SKIP_REASONS = {
     "AWS::IAM::Policy": "IAM policies are not enforced by the sandbox",
-    "AWS::IAM::ManagedPolicy": "IAM policies are not enforced by the sandbox",
     "AWS::Lambda::Permission": "resource policies are not enforced by the sandbox",
     "AWS::SQS::QueuePolicy": "resource policies are not enforced by the sandbox",
     "AWS::SNS::TopicPolicy": "resource policies are not enforced by the sandbox",
@@ -355,6 +367,7 @@ class _Deployer:
             "AWS::SNS::Topic": self._topic,
             "AWS::SQS::Queue": self._queue,
             "AWS::IAM::Role": self._role,
+            "AWS::IAM::ManagedPolicy": self._managed_policy,
             "AWS::Lambda::Function": self._function,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::EventBus": self._event_bus,
@@ -567,6 +580,18 @@ class _Deployer:
             Description=props.get("Description", ""),
         )["Role"]
         return Binding(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    def _managed_policy(self, logical_id: str, properties: dict[str, Any]) -> Binding:
+        """Created, though the sandbox does not enforce it: containment attaches the member stack's deny-all
+        policy by its ARN, which must exist."""
+        props = self._properties(properties, "ManagedPolicyName", "Path", "PolicyDocument", "Description")
+        policy = self.client("iam").create_policy(
+            PolicyName=props.get("ManagedPolicyName") or self._physical_name(logical_id, 128),
+            Path=props.get("Path", "/"),
+            PolicyDocument=json.dumps(props["PolicyDocument"]),
+            Description=props.get("Description", ""),
+        )["Policy"]
+        return Binding(ref=policy["Arn"], attributes={"PolicyArn": policy["Arn"]})
 
     def _function(self, logical_id: str, properties: dict[str, Any]) -> Binding:
         if properties.get("PackageType") == "Image":

@@ -86,8 +86,10 @@ ROLE_POLICY_ACTIONS = ("iam:PutRolePolicy", "iam:DeleteRolePolicy")
 # Attaching and detaching the member stack's deny-all policy (DENY_ALL_POLICY_NAME), and no other policy
 # (iam:PolicyARN). Granted ahead of the runtime, which still writes the deny-all as inline text: once it
 # attaches the policy instead, these join CONTAINMENT_ACTIONS and RELEASE_ACTIONS (tests/infra says when).
-DENY_ALL_ATTACH_ACTIONS = ("iam:AttachUserPolicy", "iam:AttachRolePolicy")
-DENY_ALL_DETACH_ACTIONS = ("iam:DetachUserPolicy", "iam:DetachRolePolicy")
+# The member stack's deny-all policy: attached to a compromised user (detached by release), and to the
+# quarantine role, which keeps it.
+DENY_ALL_USER_ACTIONS = ("iam:AttachUserPolicy", "iam:DetachUserPolicy")
+DENY_ALL_QUARANTINE_ACTIONS = ("iam:AttachRolePolicy",)
 QUARANTINE_ROLE_ACTIONS = ("iam:CreateRole", "iam:TagRole")
 QUARANTINE_PROFILE_ACTIONS = ("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile")
 
@@ -101,6 +103,8 @@ CONTAINMENT_ACTIONS = (
     *ROLE_POLICY_ACTIONS,
     *QUARANTINE_ROLE_ACTIONS,
     *QUARANTINE_PROFILE_ACTIONS,
+    *DENY_ALL_USER_ACTIONS,
+    *DENY_ALL_QUARANTINE_ACTIONS,
     "iam:PassRole",
 )
 # Starting an instance whose volumes are encrypted with a customer-managed key has EC2 create a KMS grant on
@@ -128,6 +132,7 @@ RELEASE_ACTIONS = (
     "iam:UpdateAccessKey",
     "iam:DeleteUserPolicy",
     "iam:DeleteRolePolicy",
+    "iam:DetachUserPolicy",
     "iam:PassRole",
 )
 READ_ACTIONS = (
@@ -142,11 +147,13 @@ IAM_READ_ACTIONS = (
     "iam:GetUser",
     "iam:ListUserTags",
     "iam:GetUserPolicy",
+    "iam:ListAttachedUserPolicies",
     "iam:GetLoginProfile",
     "iam:ListAccessKeys",
     "iam:GetRole",
     "iam:ListRoleTags",
     "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
     "iam:GetInstanceProfile",
 )
 
@@ -258,11 +265,7 @@ class _Grants:
         self.role = role
         self.scope = scope
         self.release = release
-        self.granted = _READS | set(
-            (*RELEASE_ACTIONS, *DENY_ALL_DETACH_ACTIONS)
-            if release
-            else (*CONTAINMENT_ACTIONS, *DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS)
-        )
+        self.granted = _READS | set(RELEASE_ACTIONS if release else CONTAINMENT_ACTIONS)
         arn = scope.arn
         self.account_ec2 = arn("ec2", "*")
         # New snapshots, whose ARNs carry no account.
@@ -391,13 +394,11 @@ class _Grants:
         # IAM is global: its calls are not bound to a region.
         self.allow(USER_ACTIONS, [self.users], regional=False)
         self.allow(ROLE_POLICY_ACTIONS, [self.roles], regional=False)
-        # The deny-all is attached, never written: only the member stack's own policy, on users and roles.
-        self.allow(
-            (*DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS),
-            [self.users, self.roles],
-            {"ArnEquals": {"iam:PolicyARN": self.scope.deny_all_policy_arn}},
-            regional=False,
-        )
+        # The deny-all is attached, never written: only the member stack's own policy, on users and on the
+        # quarantine role.
+        deny_all: dict[str, object] = {"ArnEquals": {"iam:PolicyARN": self.scope.deny_all_policy_arn}}
+        self.allow(DENY_ALL_USER_ACTIONS, [self.users], deny_all, regional=False)
+        self.allow(DENY_ALL_QUARANTINE_ACTIONS, [self.quarantine_role], deny_all, regional=False)
         # The quarantine role only as Tourniquet's own (containment reuses a role of that name only if it
         # carries the managed tag).
         self.allow(

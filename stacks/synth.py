@@ -110,6 +110,12 @@ def synthesize_template(context_overrides: dict[str, Any] | None = None) -> dict
     return synthesize(context_overrides).template
 
 
+def synthesize_templates(context_overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every stack's CloudFormation template, by stack name, synthesized in process like
+    :func:`synthesize_template` (what the sandbox deploys)."""
+    return synthesize(context_overrides).templates
+
+
 def synthesize_member_template(context_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The member stack's CloudFormation template (the roles the hub assumes in each account), synthesized in
     process like :func:`synthesize_template`."""

@@ -18,6 +18,7 @@ import botocore.exceptions
 from sandbox.core import Sandbox
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
+from tourniquet.containment import iam as containment_iam
 from tourniquet.intake.model import Alert
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
@@ -250,6 +251,20 @@ def open_incident(incident_id: str) -> None:
 
 
 MEMBER_ACCOUNT = "111111111111"
+
+
+def create_deny_all_policy(iam: Any) -> str:
+    """The member stack's deny-all policy, in the account of the ``iam`` client: containment attaches it by
+    its ARN. Returns the ARN."""
+    return str(
+        iam.create_policy(
+            PolicyName=containment_iam.DENY_ALL_POLICY_NAME,
+            Path=containment_iam.DENY_ALL_POLICY_PATH,
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+            ),
+        )["Policy"]["Arn"]
+    )
 
 
 def member_account_client(service: str, account: str = MEMBER_ACCOUNT, region: str = REGION) -> Any:

@@ -62,7 +62,7 @@ class Acting:
 
     @property
     def role_arn(self) -> str:
-        return f"arn:{_partition(self.scope.region)}:iam::{self.scope.account}:role/{self.role_name}"
+        return f"arn:{partition(self.scope.region)}:iam::{self.scope.account}:role/{self.role_name}"
 
     def record(self) -> dict[str, str]:
         """Where and as whom, for the timeline: what the target account's CloudTrail shows for each call."""
@@ -81,7 +81,8 @@ def acted_as() -> dict[str, str] | None:
 
 
 @functools.cache
-def _partition(region: str) -> str:
+def partition(region: str) -> str:
+    """The partition (aws, aws-cn, aws-us-gov) of ``region``."""
     return boto3.session.Session().get_partition_for_region(region)
 
 
@@ -175,6 +176,14 @@ def _credentials(acting: Acting, endpoint: str | None) -> _Credentials:
             del _assumed[stale]
         _assumed[key] = fresh
         return fresh
+
+
+def forget_credentials() -> None:
+    """Drop every assumed credential and client, so the next call assumes afresh (when the accounts
+    behind an endpoint were replaced, as between two emulated AWS backends)."""
+    with _assumed_lock:
+        _assumed.clear()
+    _local.__dict__.pop("clients", None)
 
 
 def _assume(acting: Acting, endpoint: str | None) -> _Credentials:

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
-from tests.helpers import REGION, TABLE, moto_client
+from tests.helpers import REGION, TABLE, create_deny_all_policy, moto_client
 from tourniquet import aws as tourniquet_aws
 
 
@@ -29,8 +29,11 @@ def aws(monkeypatch: pytest.MonkeyPatch, no_sandbox: None) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # Credentials assumed in an earlier test's moto mean nothing (or another account) to this one.
+    tourniquet_aws.forget_credentials()
     with mock_aws():
         create_table(TABLE)
+        create_deny_all_policy(moto_client("iam"))
         yield
 
 

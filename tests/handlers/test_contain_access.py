@@ -214,10 +214,11 @@ def test_quarantine_instance_profile_swaps_in_the_deny_all_profile(exposed):
     assert profile_of(exposed.lab) == profile["Arn"]
     assert profile["Path"] == "/tourniquet/"
     assert [r["RoleName"] for r in profile["Roles"]] == ["tourniquet-quarantine"]
-    document = iam.get_role_policy(RoleName="tourniquet-quarantine", PolicyName="tourniquet-deny-all")
-    assert document["PolicyDocument"]["Statement"] == [
-        {"Sid": "TourniquetDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}
+    attached = iam.list_attached_role_policies(RoleName="tourniquet-quarantine")["AttachedPolicies"]
+    assert [policy["PolicyArn"] for policy in attached] == [
+        "arn:aws:iam::123456789012:policy/tourniquet/TourniquetDenyAll"
     ]
+    assert iam.list_role_policies(RoleName="tourniquet-quarantine")["PolicyNames"] == []
     assert (
         undo("quarantine_instance_profile", exposed.lab)["association"]["profile_arn"] == exposed.profile_arn
     )

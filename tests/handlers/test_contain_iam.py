@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import MEMBER_ACCOUNT, REGION, member_account_client, moto_client
+from tests.helpers import (
+    MEMBER_ACCOUNT,
+    REGION,
+    create_deny_all_policy,
+    member_account_client,
+    moto_client,
+)
 from tourniquet import errors, store
 from tourniquet.containment import iam as containment_iam
 from tourniquet.containment.handler import contain
@@ -133,17 +139,36 @@ def test_temporary_credentials_cannot_be_deactivated(role):
 # attach_deny_policy
 
 
-def test_attach_deny_policy_puts_an_inline_deny_all_named_for_the_incident(iam, user):
+DENY_ALL_ARN = "arn:aws:iam::123456789012:policy/tourniquet/TourniquetDenyAll"
+
+
+def test_attach_deny_policy_attaches_the_member_stacks_deny_all_and_writes_no_policy_text(iam, user):
     result = contain(user_event("attach_deny_policy", user), None)
 
     assert result["verified"] is True
-    name = f"tourniquet-deny-all-{INCIDENT}"
-    assert user_policies(iam, user) == [name]
-    document = iam.get_user_policy(UserName="deploy-bot", PolicyName=name)["PolicyDocument"]
-    assert document["Statement"] == [
-        {"Sid": "TourniquetDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}
-    ]
-    assert store.undo_records(INCIDENT)[0]["before"]["policy"] is None
+    attached = iam.list_attached_user_policies(UserName="deploy-bot")["AttachedPolicies"]
+    assert [policy["PolicyArn"] for policy in attached] == [DENY_ALL_ARN]
+    assert user_policies(iam, user) == []
+    assert store.undo_records(INCIDENT)[0]["before"]["attached"] is False
+
+
+def test_a_member_accounts_user_gets_the_deny_all_of_its_own_account(iam, user, monkeypatch):
+    monkeypatch.setenv("SCOPE_ACCOUNTS", f"123456789012,{MEMBER_ACCOUNT}")
+    member_iam = member_account_client("iam")
+    member_deny_all = create_deny_all_policy(member_iam)
+    member_iam.create_user(UserName="deploy-bot")
+    key = member_iam.create_access_key(UserName="deploy-bot")["AccessKey"]["AccessKeyId"]
+
+    member_user = {"user_name": "deploy-bot", "key": key}
+
+    result = contain(user_event("attach_deny_policy", member_user, account=MEMBER_ACCOUNT), None)
+
+    assert result["verified"] is True
+    assert member_deny_all == f"arn:aws:iam::{MEMBER_ACCOUNT}:policy/tourniquet/TourniquetDenyAll"
+    attached = member_iam.list_attached_user_policies(UserName="deploy-bot")["AttachedPolicies"]
+    assert [policy["PolicyArn"] for policy in attached] == [member_deny_all]
+    # The hub's own user of the same name is untouched.
+    assert iam.list_attached_user_policies(UserName="deploy-bot")["AttachedPolicies"] == []
 
 
 def test_attach_deny_policy_twice_changes_nothing_the_second_time(user):

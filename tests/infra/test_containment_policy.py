@@ -15,10 +15,10 @@ import pytest
 
 from stacks.containment import (
     CONTAINMENT_ACTIONS,
-    DENY_ALL_ATTACH_ACTIONS,
-    DENY_ALL_DETACH_ACTIONS,
     DENY_ALL_POLICY_NAME,
     DENY_ALL_POLICY_PATH,
+    DENY_ALL_QUARANTINE_ACTIONS,
+    DENY_ALL_USER_ACTIONS,
     EVIDENCE_TAG_KEYS,
     GROUP_TAG_KEYS,
     IAM_READ_ACTIONS,
@@ -88,25 +88,17 @@ def test_the_scan_finds_the_containment_calls() -> None:
     assert {"describe_instances", "describe_security_groups"} <= set(reads("containment"))
 
 
-# Granted before the runtime calls them: attaching and detaching the member stack's deny-all policy.
-AHEAD_OF_THE_RUNTIME = {*DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS}
-
-
 def test_the_role_grants_every_planned_call_and_nothing_else(member_template: Template) -> None:
     assert planned_calls("containment") | IMPLIED == set(CONTAINMENT_ACTIONS)
     granted = allowed_actions(contain_statements(member_template))
     writes = {action for action in granted if is_write(action)}
-    assert writes == set(CONTAINMENT_ACTIONS) | AHEAD_OF_THE_RUNTIME
+    assert writes == set(CONTAINMENT_ACTIONS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runtime still writes the deny-all as an inline policy; when it attaches the member stack's "
-    "TourniquetDenyAll instead, move DENY_ALL_*_ACTIONS into CONTAINMENT_ACTIONS and RELEASE_ACTIONS and "
-    "drop AHEAD_OF_THE_RUNTIME and this marker",
-)
-def test_the_runtime_attaches_the_member_stacks_deny_all_policy() -> None:
-    assert planned_calls("containment") >= AHEAD_OF_THE_RUNTIME
+def test_the_runtime_denies_all_by_attaching_the_member_stacks_policy() -> None:
+    assert containment_iam.DENY_ALL_POLICY_NAME == DENY_ALL_POLICY_NAME
+    assert containment_iam.DENY_ALL_POLICY_PATH == DENY_ALL_POLICY_PATH
+    assert planned_calls("containment") >= {*DENY_ALL_USER_ACTIONS, *DENY_ALL_QUARANTINE_ACTIONS}
 
 
 @pytest.mark.parametrize("purpose", ["contain", "release"])
@@ -120,15 +112,24 @@ def test_the_deny_all_is_the_only_policy_a_member_role_may_attach_or_detach(
         {"Effect": "Deny", "Action": "*", "Resource": "*"}
     ]
     statements = member_role_statements(member_template, purpose)
-    allowed = set(DENY_ALL_DETACH_ACTIONS) | (set() if purpose == "release" else set(DENY_ALL_ATTACH_ACTIONS))
-    granted = {a for a in allowed_actions(statements) if a.endswith(("UserPolicy", "RolePolicy"))}
-    assert granted & {*DENY_ALL_ATTACH_ACTIONS, *DENY_ALL_DETACH_ACTIONS} == allowed
-    for action in allowed:
+    # Containment attaches it to users and to the quarantine role; release only detaches it from users.
+    where = (
+        {"iam:DetachUserPolicy": ":user/*"}
+        if purpose == "release"
+        else {
+            "iam:AttachUserPolicy": ":user/*",
+            "iam:DetachUserPolicy": ":user/*",
+            "iam:AttachRolePolicy": f":role{QUARANTINE_PATH}{QUARANTINE_NAME}",
+        }
+    )
+    attaching = ("Attach", "Detach")
+    granted = {a for a in allowed_actions(statements) if a.removeprefix("iam:").startswith(attaching)}
+    assert granted == set(where)
+    for action, resource in where.items():
         (statement,) = granting(statements, action)
         assert statement["Condition"] == {"ArnEquals": {"iam:PolicyARN": {"Ref": policy_id}}}
-        assert ":user/*" in json.dumps(statement["Resource"]) and ":role/*" in json.dumps(
-            statement["Resource"]
-        )
+        (only_resource,) = as_list(statement["Resource"])
+        assert json.dumps(only_resource).endswith(f'{resource}"]]}}'), only_resource
 
 
 def test_the_role_grants_every_read(member_template: Template) -> None:
@@ -379,7 +380,7 @@ def release_statements(member_template: Template) -> list[dict[str, Any]]:
 def test_release_may_make_only_the_release_calls(member_template: Template) -> None:
     granted = allowed_actions(release_statements(member_template))
     writes = {action for action in granted if is_write(action)}
-    assert writes == set(RELEASE_ACTIONS) | set(DENY_ALL_DETACH_ACTIONS)
+    assert writes == set(RELEASE_ACTIONS)
     # Nothing that contains: no stopping, detaching, snapshots, policies written or quarantine created.
     assert not writes & {
         "ec2:StopInstances",
@@ -467,7 +468,14 @@ def test_the_quarantine_role_is_created_only_tagged_as_tourniquets(member_templa
         "StringEquals": {f"aws:RequestTag/{MANAGED_TAG}": "true"},
         "ForAllValues:StringEquals": {"aws:TagKeys": [MANAGED_TAG]},
     }
-    state = {"role_exists": False, "managed": False, "roles": [], "profile_arn": None, "denies_all": False}
+    state = {
+        "policy_arn": "arn:aws:iam::123456789012:policy/tourniquet/TourniquetDenyAll",
+        "role_exists": False,
+        "managed": False,
+        "roles": [],
+        "profile_arn": None,
+        "denies_all": False,
+    }
     (create,) = [c for c in containment_iam.quarantine_calls(state) if c["operation"] == "CreateRole"]
     assert satisfies(statement, request_tags(create))
 

@@ -210,7 +210,10 @@ def test_the_synthesized_template_is_cached_by_the_hash_of_its_inputs(tmp_path):
 
     def synthesize(overrides):
         calls.append(overrides)
-        return {"Resources": {"N": {"Type": "AWS::SNS::Topic"}}, "Overrides": overrides}
+        return {
+            "Tourniquet": {"Resources": {"N": {"Type": "AWS::SNS::Topic"}}, "Overrides": overrides},
+            "TourniquetMember": {"Resources": {}},
+        }
 
     first = synthesized_template({"dry_run": True}, root=tmp_path, synthesize=synthesize)
     second = synthesized_template({"dry_run": True}, root=tmp_path, synthesize=synthesize)
@@ -219,6 +222,7 @@ def test_the_synthesized_template_is_cached_by_the_hash_of_its_inputs(tmp_path):
 
     assert (first.cache_hit, second.cache_hit, third.cache_hit) == (False, True, False)
     assert second.template == first.template
+    assert second.member_template == first.member_template == {"Resources": {}}
     assert calls == [{"dry_run": True}, {"dry_run": True}]
     assert (tmp_path / ".cache" / "tourniquet" / f"template-{third.key}.json").is_file()
     assert synth_cache_key({"dry_run": False}, root=tmp_path) != third.key

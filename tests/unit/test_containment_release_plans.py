@@ -19,19 +19,15 @@ CTX = Context(
     record_step=lambda step: None,
     scope=Scope(account="123456789012", region="eu-west-1"),
 )
+DENY_ALL_ARN = "arn:aws:iam::123456789012:policy/tourniquet/TourniquetDenyAll"
 NO_QUARANTINE = {
+    "policy_arn": DENY_ALL_ARN,
     "profile_arn": None,
     "roles": [],
     "role_exists": False,
     "managed": False,
     "denies_all": False,
 }
-
-
-def test_a_deny_all_document_is_recognised_and_a_conditional_deny_is_not():
-    assert iam.denies_all(iam.DENY_ALL)
-    assert not iam.denies_all(iam.revoke_older_sessions("2026-01-01T00:00:00.000Z"))
-    assert not iam.denies_all(None)
 
 
 def test_the_session_cutoff_is_read_back_from_the_policy():
@@ -41,20 +37,21 @@ def test_the_session_cutoff_is_read_back_from_the_policy():
         "DateLessThan": {"aws:TokenIssueTime": "2026-01-01T00:00:00.000Z"}
     }
     assert iam.revocation_cutoff(document) == "2026-01-01T00:00:00.000Z"
-    assert iam.revocation_cutoff(iam.DENY_ALL) is None
+    assert iam.revocation_cutoff(None) is None
 
 
 def test_policy_names_are_per_incident_and_safe_for_iam():
-    assert iam.policy_name("tourniquet-deny-all", "inc-1") == "tourniquet-deny-all-inc-1"
-    assert iam.policy_name("tourniquet-deny-all", "inc/1 x") == "tourniquet-deny-all-inc-1-x"
+    assert iam.policy_name("tourniquet-revoke-sessions", "inc-1") == "tourniquet-revoke-sessions-inc-1"
+    assert iam.policy_name("tourniquet-revoke-sessions", "inc/1 x") == "tourniquet-revoke-sessions-inc-1-x"
 
 
-def test_a_missing_quarantine_profile_is_created_in_four_calls():
+def test_a_missing_quarantine_profile_is_created_in_four_calls_denying_all_by_the_member_stacks_policy():
     calls = iam.quarantine_calls(NO_QUARANTINE)
 
+    assert calls[1]["params"] == {"RoleName": iam.QUARANTINE_NAME, "PolicyArn": DENY_ALL_ARN}
     assert [c["operation"] for c in calls] == [
         "CreateRole",
-        "PutRolePolicy",
+        "AttachRolePolicy",
         "CreateInstanceProfile",
         "AddRoleToInstanceProfile",
     ]
@@ -63,6 +60,7 @@ def test_a_missing_quarantine_profile_is_created_in_four_calls():
 
 def test_a_ready_quarantine_profile_needs_no_call():
     ready = {
+        "policy_arn": DENY_ALL_ARN,
         "profile_arn": "arn:p",
         "roles": [iam.QUARANTINE_NAME],
         "role_exists": True,

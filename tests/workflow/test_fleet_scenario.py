@@ -21,7 +21,7 @@ from sandbox.core import Sandbox
 from sandbox.seed import SeededFleet, SeededInstance
 from tests.workflow.runner import Runner
 from tourniquet import store
-from tourniquet.containment.iam import DENY_ALL_POLICY, QUARANTINE_NAME, QUARANTINE_PATH
+from tourniquet.containment.iam import QUARANTINE_NAME, QUARANTINE_PATH
 from tourniquet_cli.main import app
 
 AUTOMATIC = [
@@ -262,8 +262,10 @@ def test_approval_contains_the_instance_and_takes_it_out_of_its_fleet(story: Sto
     assert contained["instance.profile"] == [
         f"arn:aws:iam::{account}:instance-profile{QUARANTINE_PATH}{QUARANTINE_NAME}"
     ]
-    deny = iam.get_role_policy(RoleName=QUARANTINE_NAME, PolicyName=DENY_ALL_POLICY)["PolicyDocument"]
-    assert [(s["Effect"], s["Action"], s["Resource"]) for s in deny["Statement"]] == [("Deny", "*", "*")]
+    attached = iam.list_attached_role_policies(RoleName=QUARANTINE_NAME)["AttachedPolicies"]
+    assert [policy["PolicyArn"] for policy in attached] == [
+        f"arn:aws:iam::{account}:policy/tourniquet/TourniquetDenyAll"
+    ]
     assert contained["instance.termination_protection"] is True
     assert contained["instance.shutdown_behaviour"] == "stop"
     assert [v for k, v in contained.items() if k.endswith(".delete_on_termination")] == [False] * 4

@@ -1,5 +1,9 @@
-"""IAM reads and writes for containment: the principal behind an access key, inline deny policies, and the
+"""IAM reads and writes for containment: the principal behind an access key, the deny policies, and the
 deny-all instance profile that replaces a contained instance's own.
+
+Denying everything attaches the member stack's managed policy ``/tourniquet/TourniquetDenyAll``: the Contain
+role may attach that policy and no other. Revoking sessions writes an inline policy instead, because its text
+names the moment of revocation, which no fixed policy can.
 
 Tourniquet owns one quarantine role and instance profile per account (under the path ``/tourniquet/``, the
 role tagged ``tourniquet:managed=true``), created on first use and reused; they belong to no stack, so
@@ -24,7 +28,9 @@ PrincipalKind = Literal["user", "role"]
 
 QUARANTINE_PATH = "/tourniquet/"
 QUARANTINE_NAME = "tourniquet-quarantine"
-DENY_ALL_POLICY = "tourniquet-deny-all"
+# The member stack's deny-all policy (stacks/names.py names it for the stack).
+DENY_ALL_POLICY_NAME = "TourniquetDenyAll"
+DENY_ALL_POLICY_PATH = "/tourniquet/"
 ISSUE_TIME_KEY = "aws:TokenIssueTime"
 
 _ROOT_NAMES = frozenset({"root", "Root", "<root_account>"})
@@ -32,10 +38,6 @@ _USER_TYPES = frozenset({"IAMUser"})
 _ROLE_TYPES = frozenset({"AssumedRole", "Role"})
 _POLICY_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
 
-DENY_ALL: dict[str, Any] = {
-    "Version": "2012-10-17",
-    "Statement": [{"Sid": "TourniquetDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}],
-}
 EC2_TRUST: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
@@ -125,6 +127,39 @@ def inline_policy(kind: PrincipalKind, name: str, policy: str) -> dict[str, Any]
     return json.loads(document) if isinstance(document, str) else dict(document)
 
 
+def deny_all_policy_arn() -> str:
+    """The deny-all policy of the account the enclosing ``aws.acting_in`` acts in."""
+    acting = aws.current()
+    if acting is None:
+        raise errors.OutOfScope("the deny-all policy is named only inside an account Tourniquet acts in")
+    partition = aws.partition(acting.scope.region)
+    return f"arn:{partition}:iam::{acting.scope.account}:policy{DENY_ALL_POLICY_PATH}{DENY_ALL_POLICY_NAME}"
+
+
+def attached_policies(kind: PrincipalKind, name: str) -> set[str]:
+    """The ARNs of the managed policies attached to the user or role."""
+    if kind == "user":
+        pages = client().get_paginator("list_attached_user_policies").paginate(UserName=name)
+    else:
+        pages = client().get_paginator("list_attached_role_policies").paginate(RoleName=name)
+    return {policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]}
+
+
+def attach_policy_call(kind: PrincipalKind, name: str, policy_arn: str) -> Call:
+    subject = {"UserName": name} if kind == "user" else {"RoleName": name}
+    return Call(
+        service="iam",
+        operation="AttachUserPolicy" if kind == "user" else "AttachRolePolicy",
+        params={**subject, "PolicyArn": policy_arn},
+    )
+
+
+def detach_user_policy_call(user: str, policy_arn: str) -> Call:
+    return Call(
+        service="iam", operation="DetachUserPolicy", params={"UserName": user, "PolicyArn": policy_arn}
+    )
+
+
 def put_policy_call(kind: PrincipalKind, name: str, policy: str, document: Mapping[str, Any]) -> Call:
     subject = {"UserName": name} if kind == "user" else {"RoleName": name}
     return Call(
@@ -168,16 +203,6 @@ def _everything(value: Any) -> bool:
     return value in ("*", ["*"])
 
 
-def denies_all(document: Mapping[str, Any] | None) -> bool:
-    return any(
-        st.get("Effect") == "Deny"
-        and _everything(st.get("Action"))
-        and _everything(st.get("Resource"))
-        and not st.get("Condition")
-        for st in _statements(document)
-    )
-
-
 def revocation_cutoff(document: Mapping[str, Any] | None) -> str | None:
     """The time before which sessions are denied, if the document is a session revocation."""
     for st in _statements(document):
@@ -199,6 +224,7 @@ def quarantine_profile() -> dict[str, Any]:
     """What exists of the quarantine profile and role, as a JSON-ready dict."""
     iam = client()
     state: dict[str, Any] = {
+        "policy_arn": deny_all_policy_arn(),
         "profile_arn": None,
         "roles": [],
         "role_exists": False,
@@ -221,7 +247,7 @@ def quarantine_profile() -> dict[str, Any]:
         return state
     state["role_exists"] = True
     state["managed"] = _tags(role.get("Tags", [])).get(TAG_MANAGED) == "true"
-    state["denies_all"] = denies_all(inline_policy("role", QUARANTINE_NAME, DENY_ALL_POLICY))
+    state["denies_all"] = state["policy_arn"] in attached_policies("role", QUARANTINE_NAME)
     return state
 
 
@@ -258,7 +284,7 @@ def quarantine_calls(state: Mapping[str, Any]) -> list[Call]:
             )
         )
     if not state["denies_all"]:
-        calls.append(put_policy_call("role", QUARANTINE_NAME, DENY_ALL_POLICY, DENY_ALL))
+        calls.append(attach_policy_call("role", QUARANTINE_NAME, state["policy_arn"]))
     if state["profile_arn"] is None:
         calls.append(
             Call(

@@ -1,17 +1,17 @@
 """Containment actions on the IAM principal behind a compromised access key.
 
 - ``deactivate_access_key``: the user's key set Inactive (reversible, unlike deleting it);
-- ``attach_deny_policy``: an inline deny-all on the user;
+- ``attach_deny_policy``: the member stack's deny-all managed policy attached to the user;
 - ``revoke_sessions``: a deny on the principal's credentials issued before now, for a user (its session
   tokens) or for an assumed role (every session of the role);
 - ``disable_console_login`` (approval): the user's console password deleted.
 
-Each inline policy is named for the incident, so releasing one incident never removes another's policy.
+Each inline policy is named for the incident, so releasing one incident never removes another's policy. The
+deny-all is one managed policy per account: release detaches it only if this incident attached it.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from datetime import UTC
 from typing import Any
 
@@ -79,17 +79,57 @@ class DeactivateAccessKey(Action[Principal]):
         return [f"{now['access_key_id']} is {now['status']}, expected {before['status']}"]
 
 
-class _InlinePolicyAction(Action[Principal]):
-    """Puts one inline deny policy, named for the incident, on the principal; release deletes it."""
-
+class AttachDenyPolicy(Action[Principal]):
+    name = "attach_deny_policy"
     target_type = ACCESS_KEY
-    prefix: str
-
-    def _check(self, principal: Principal) -> None:
-        """Refuses principals the policy does not apply to."""
 
     def read(self, ctx: Context, principal: Principal) -> dict[str, Any]:
-        self._check(principal)
+        _users_only(self.name, principal)
+        policy = iam.deny_all_policy_arn()
+        return {
+            "principal": principal.state(),
+            "policy_arn": policy,
+            "attached": policy in iam.attached_policies(principal.kind, principal.name),
+        }
+
+    def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
+        if state["attached"]:
+            return []
+        principal = state["principal"]
+        return [iam.attach_policy_call(principal["kind"], principal["name"], state["policy_arn"])]
+
+    def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
+        if state["attached"]:
+            return []
+        principal = state["principal"]
+        return [f"{principal['kind']} {principal['name']} lacks the policy {state['policy_arn']}"]
+
+    def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
+        # Attached before this incident (by another, or by a person): not this incident's to take away.
+        if before["attached"] or not now["attached"]:
+            return []
+        return [iam.detach_user_policy_call(now["principal"]["name"], now["policy_arn"])]
+
+    def restored(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        if not before["attached"] and now["attached"]:
+            principal = now["principal"]
+            return [f"{principal['kind']} {principal['name']} still has {now['policy_arn']}"]
+        return []
+
+
+class RevokeSessions(Action[Principal]):
+    """Users: their temporary credentials (GetSessionToken, federation) issued before now stop working.
+    Assumed roles: every session of the role issued before now, the stolen one included.
+
+    An inline policy named for the incident, because its text names the moment of revocation; release
+    deletes it.
+    """
+
+    name = "revoke_sessions"
+    target_type = ACCESS_KEY
+    prefix = "tourniquet-revoke-sessions"
+
+    def read(self, ctx: Context, principal: Principal) -> dict[str, Any]:
         policy = iam.policy_name(self.prefix, ctx.incident_id)
         return {
             "principal": principal.state(),
@@ -97,27 +137,24 @@ class _InlinePolicyAction(Action[Principal]):
             "policy": iam.inline_policy(principal.kind, principal.name, policy),
         }
 
-    @abstractmethod
-    def _document(self) -> dict[str, Any]:
-        """The policy document to put."""
-
-    @abstractmethod
     def _in_force(self, state: dict[str, Any]) -> bool:
-        """Whether the principal already carries an effective policy of this kind."""
+        return iam.revocation_cutoff(state["policy"]) is not None
 
     def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
         if self._in_force(state):
             return []
         principal = state["principal"]
-        return [
-            iam.put_policy_call(principal["kind"], principal["name"], state["policy_name"], self._document())
-        ]
+        document = iam.revoke_older_sessions(store.iso())
+        return [iam.put_policy_call(principal["kind"], principal["name"], state["policy_name"], document)]
 
     def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
         if self._in_force(state):
             return []
         principal = state["principal"]
         return [f"{principal['kind']} {principal['name']} lacks the policy {state['policy_name']}"]
+
+    def detail(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {**state, "revoked_before": iam.revocation_cutoff(state["policy"])}
 
     def restore(self, ctx: Context, before: dict[str, Any], now: dict[str, Any]) -> list[Call]:
         if before["policy"] is not None or now["policy"] is None:
@@ -130,37 +167,6 @@ class _InlinePolicyAction(Action[Principal]):
             principal = now["principal"]
             return [f"{principal['kind']} {principal['name']} still has {now['policy_name']}"]
         return []
-
-
-class AttachDenyPolicy(_InlinePolicyAction):
-    name = "attach_deny_policy"
-    prefix = "tourniquet-deny-all"
-
-    def _check(self, principal: Principal) -> None:
-        _users_only(self.name, principal)
-
-    def _document(self) -> dict[str, Any]:
-        return iam.DENY_ALL
-
-    def _in_force(self, state: dict[str, Any]) -> bool:
-        return iam.denies_all(state["policy"])
-
-
-class RevokeSessions(_InlinePolicyAction):
-    """Users: their temporary credentials (GetSessionToken, federation) issued before now stop working.
-    Assumed roles: every session of the role issued before now, the stolen one included."""
-
-    name = "revoke_sessions"
-    prefix = "tourniquet-revoke-sessions"
-
-    def _document(self) -> dict[str, Any]:
-        return iam.revoke_older_sessions(store.iso())
-
-    def _in_force(self, state: dict[str, Any]) -> bool:
-        return iam.revocation_cutoff(state["policy"]) is not None
-
-    def detail(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {**state, "revoked_before": iam.revocation_cutoff(state["policy"])}
 
 
 _CONSOLE_NOT_RESTORABLE = (
