@@ -18,11 +18,13 @@ from aws_cdk import aws_iam as iam
 
 from stacks.nag import acknowledge
 from stacks.names import (
+    ACTION_SESSION_TAG,
     DENY_ALL_POLICY_NAME,
     DENY_ALL_POLICY_PATH,
     EVIDENCE_TAG,
     EVIDENCE_TAG_KEYS,
     GROUP_TAG_KEYS,
+    LIFT_PROTECTION_ACTION,
     MANAGED_TAG,
     MARK_TAG_KEYS,
 )
@@ -253,15 +255,22 @@ def _merged(*conditions: dict[str, object] | None) -> dict[str, object]:
 
 
 class _Grants:
-    """One member role's policy: the calls of containment (or of release), then the backstop denies.
+    """One member role's policies: the calls of containment (or of release), then the backstop denies.
 
-    The statements go into one inline policy of the role's own (AWS::IAM::Policy): IAM allows 10,240
-    characters of inline policy per role, which the infra tests hold the largest configuration to. (A role's
-    default policy would be split by the CDK's pessimistic size estimate into managed overflow policies.)
+    The calls go into one inline policy of the role's own (AWS::IAM::Policy): IAM allows 10,240 characters of
+    inline policy per role, which the infra tests hold the largest configuration to. (A role's default policy
+    would be split by the CDK's pessimistic size estimate into managed overflow policies.) The denies go into
+    a managed policy of the role's own (6,144 characters), so the two grow apart.
     """
 
     def __init__(self, role: iam.Role, scope: MemberScope, *, release: bool) -> None:
         self.policy = iam.Policy(role, "Permissions", roles=[role])
+        self.backstop_policy = iam.ManagedPolicy(
+            role,
+            "Backstops",
+            roles=[role],
+            description="Tourniquet member role: what it never may, whatever its other policy allows",
+        )
         self.role = role
         self.scope = scope
         self.release = release
@@ -294,6 +303,8 @@ class _Grants:
         )
         self.ec2()
         self.iam()
+        if not self.release:
+            self.lift_protection()
         self.backstops()
         _acknowledge(self.role, release=self.release)
 
@@ -319,7 +330,7 @@ class _Grants:
             )
 
     def deny(self, actions: Iterable[str], resources: list[str], conditions: dict[str, object]) -> None:
-        self.policy.add_statements(
+        self.backstop_policy.add_statements(
             iam.PolicyStatement(
                 effect=iam.Effect.DENY, actions=list(actions), resources=resources, conditions=conditions
             )
@@ -422,6 +433,16 @@ class _Grants:
             regional=False,
         )
 
+    def lift_protection(self) -> None:
+        """The one way the protected tag comes off: DeleteTags of that key alone, on an instance, in a session
+        tagged for lifting it (which the hub opens only for an approved lift_protection)."""
+        self.tags(
+            ["ec2:DeleteTags"],
+            [self.scope.arn("ec2", "instance", "*")],
+            [self.scope.protected_tag_key],
+            **{f"aws:PrincipalTag/{ACTION_SESSION_TAG}": LIFT_PROTECTION_ACTION},
+        )
+
     # --- what it never may ---------------------------------------------------------------------------------
 
     def backstops(self) -> None:
@@ -429,20 +450,25 @@ class _Grants:
         protected tag itself is never written or removed, and Tourniquet's own roles are never changed or
         passed."""
         protected: dict[str, object] = {"Null": {f"aws:ResourceTag/{self.scope.protected_tag_key}": "false"}}
-        self.deny(
-            TAG_ACTIONS, ["*"], {"ForAnyValue:StringEquals": {"aws:TagKeys": [self.scope.protected_tag_key]}}
-        )
-        self.deny(
-            PROTECTED_EC2_ACTIONS,
-            [self.scope.arn("ec2", kind, "*") for kind in PROTECTED_EC2_RESOURCES],
-            protected,
-        )
+        protected_key: dict[str, object] = {
+            "ForAnyValue:StringEquals": {"aws:TagKeys": [self.scope.protected_tag_key]}
+        }
+        protected_ec2 = [self.scope.arn("ec2", kind, "*") for kind in PROTECTED_EC2_RESOURCES]
+        # Removing tags is denied alike, except in a session tagged for lifting a protection (whose allow
+        # names the protected key alone, on instances); a missing session tag denies (StringNotEquals).
+        not_lifting: dict[str, object] = {
+            "StringNotEquals": {f"aws:PrincipalTag/{ACTION_SESSION_TAG}": LIFT_PROTECTION_ACTION}
+        }
+        self.deny(["ec2:CreateTags"], ["*"], protected_key)
+        self.deny(["ec2:DeleteTags"], ["*"], _merged(protected_key, not_lifting))
+        self.deny([a for a in PROTECTED_EC2_ACTIONS if a != "ec2:DeleteTags"], protected_ec2, protected)
+        self.deny(["ec2:DeleteTags"], protected_ec2, _merged(protected, not_lifting))
         self.deny(PROTECTED_IAM_ACTIONS, [self.users, self.roles], protected)
         self.deny(SCALING_ACTIONS, [self.scaling_groups], protected)
         self.deny(LOAD_BALANCER_ACTIONS, self.balancing, protected)
         # The hub's roles (every one named "Tourniquet-…", present where the hub is deployed) and the member
         # roles themselves, tagged or not.
-        self.policy.add_statements(
+        self.backstop_policy.add_statements(
             iam.PolicyStatement(
                 effect=iam.Effect.DENY,
                 actions=list(OWN_ROLE_DENIED_ACTIONS),

@@ -23,6 +23,11 @@ STACKSET_NAME = "TourniquetMember"
 # incident and purpose as session tags.
 ASSUME_ACTIONS = ("sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity")
 
+# The session tag naming an action that IAM allows only in a session of its own, and the one such action:
+# taking the protected tag off an instance whose protection is suspicious (always after an approval).
+ACTION_SESSION_TAG = "tourniquet:action"
+LIFT_PROTECTION_ACTION = "lift_protection"
+
 Purpose = Literal["diagnose", "contain", "release"]
 PURPOSES: tuple[Purpose, ...] = ("diagnose", "contain", "release")
 
@@ -36,7 +41,8 @@ DENY_ALL_POLICY_PATH = "/tourniquet/"
 
 
 # The tag keys containment writes, by where (the runtime's tourniquet.containment.ec2 TAG_* constants). The
-# protected tag is never among them (the config refuses it), so no member role can protect or unprotect.
+# protected tag is never among them (the config refuses it): no member role can protect anything, and only a
+# lift_protection session can unprotect an instance.
 MANAGED_TAG = "tourniquet:managed"
 EVIDENCE_TAG = "tourniquet:evidence"
 # The mark on the contained instance, its volumes and its network interfaces (removed again by release).

@@ -279,3 +279,19 @@ def member_account_client(service: str, account: str = MEMBER_ACCOUNT, region: s
         aws_session_token=credentials["SessionToken"],
         region_name=region,
     ).client(service)
+
+
+# (service signing name, operation, params) of one AWS call.
+Recorded = tuple[str, str, dict[str, Any]]
+
+
+def recording_calls(calls: list[Recorded]) -> Callable[..., Any]:
+    """botocore's API call, noting ``(service prefix, operation, params)`` of every call, on any thread.
+    Patch it in with ``monkeypatch.setattr(BaseClient, "_make_api_call", recording_calls(calls))``."""
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls.append((client.meta.service_model.signing_name, operation, params))
+        return original(client, operation, params)
+
+    return record

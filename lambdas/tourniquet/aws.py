@@ -59,6 +59,8 @@ class Acting:
     role_name: str
     incident_id: str
     purpose: Purpose
+    # An action IAM allows only in a session of its own, named by the session tag tourniquet:action.
+    action: str | None = None
 
     @property
     def role_arn(self) -> str:
@@ -90,7 +92,9 @@ _acting: ContextVar[Acting | None] = ContextVar("tourniquet_acting", default=Non
 
 
 @contextmanager
-def acting_in(target_scope: Scope | None, *, incident_id: str, purpose: Purpose) -> Iterator[Acting]:
+def acting_in(
+    target_scope: Scope | None, *, incident_id: str, purpose: Purpose, action: str | None = None
+) -> Iterator[Acting]:
     """Within this block, target services act in ``target_scope`` for ``incident_id``.
 
     Raises :class:`errors.OutOfScope` (with the plain reason) for a scope Tourniquet does not act in.
@@ -101,7 +105,7 @@ def acting_in(target_scope: Scope | None, *, incident_id: str, purpose: Purpose)
         raise errors.OutOfScope(refusal or "no scope")
     if not settings.member_role_name:
         raise errors.MemberRoleUnavailable("no member role is configured (MEMBER_ROLE_NAME)")
-    acting = Acting(target_scope, settings.member_role_name, incident_id, purpose)
+    acting = Acting(target_scope, settings.member_role_name, incident_id, purpose, action)
     token = _acting.set(acting)
     try:
         yield acting
@@ -160,12 +164,12 @@ class _Credentials:
     expires: float
 
 
-_assumed: dict[tuple[str, str, str | None], _Credentials] = {}
+_assumed: dict[tuple[str, str, str | None, str | None], _Credentials] = {}
 _assumed_lock = threading.Lock()
 
 
 def _credentials(acting: Acting, endpoint: str | None) -> _Credentials:
-    key = (acting.role_arn, acting.incident_id, endpoint)
+    key = (acting.role_arn, acting.incident_id, acting.action, endpoint)
     with _assumed_lock:
         now = time.time()
         known = _assumed.get(key)
@@ -201,6 +205,7 @@ def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
         "Tags": [
             {"Key": "tourniquet:incident", "Value": acting.incident_id},
             {"Key": "tourniquet:purpose", "Value": acting.purpose},
+            *([{"Key": "tourniquet:action", "Value": acting.action}] if acting.action else []),
         ],
         "DurationSeconds": _SESSION_SECONDS,
     }

@@ -14,11 +14,13 @@ from tests.helpers import (
     REGION,
     Ec2Lab,
     ExposedLab,
+    Recorded,
     expose,
     launch_instance,
     member_client,
     moto_client,
     open_incident,
+    recording_calls,
 )
 from tourniquet import errors, store
 from tourniquet.containment import ec2 as containment_ec2
@@ -387,7 +389,6 @@ RELEASED_SERVICES = ("ec2", "autoscaling", "elasticloadbalancing", "iam")
 
 
 # (IAM service prefix, operation, parameters) of one call.
-Recorded = tuple[str, str, dict[str, Any]]
 
 
 def recorded_writes(calls: list[Recorded]) -> set[str]:
@@ -416,17 +417,6 @@ def implied_writes(calls: list[Recorded]) -> set[str]:
     keys = {volume["KmsKeyId"] for volume in volumes if volume.get("KmsKeyId")}
     managers = {kms.describe_key(KeyId=key)["KeyMetadata"]["KeyManager"] for key in keys}
     return {"kms:CreateGrant"} if "CUSTOMER" in managers else set()
-
-
-def recording_calls(calls: list[Recorded]) -> Callable[..., Any]:
-    """botocore's API call, noting ``(service prefix, operation, params)`` of every call, on any thread."""
-    original = BaseClient._make_api_call
-
-    def record(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        calls.append((client.meta.service_model.signing_name, operation, params))
-        return original(client, operation, params)
-
-    return record
 
 
 def attach_volume_encrypted_with_a_customer_managed_key(instance_id: str) -> None:

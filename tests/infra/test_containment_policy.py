@@ -166,6 +166,8 @@ def test_tags_only_under_containments_own_keys_where_it_writes_them(
     found: dict[str, dict[str, set[str]]] = {}
     for action in ("ec2:CreateTags", "ec2:DeleteTags"):
         for statement in granting(member_role_statements(member_template, purpose), action):
+            if statement["Condition"].get("StringEquals", {}).get("aws:PrincipalTag/tourniquet:action"):
+                continue  # lifting a protection, checked on its own below
             for resource in as_list(statement["Resource"]):
                 kind = json.dumps(resource).rsplit(":", 1)[1].split("/")[0]
                 found.setdefault(action, {})[kind] = set(tag_keys_allowed(statement))
@@ -198,23 +200,34 @@ def tag_keys_allowed(statement: dict[str, Any]) -> list[str]:
     [("member_template", "tourniquet:protected"), ("variant_member_template", "team:do-not-touch")],
 )
 @pytest.mark.parametrize("purpose", ["contain", "release"])
-def test_the_protected_tag_is_never_written_or_removed(
+def test_the_protected_tag_is_never_written_and_removed_only_by_lifting_a_protection(
     request: pytest.FixtureRequest, fixture: str, tag_key: str, purpose: Purpose
 ) -> None:
-    # Whoever holds a member role must not be able to protect a resource from containment, nor unprotect one.
+    # Whoever holds a member role must not be able to protect a resource from containment, nor unprotect
+    # one outside a lift_protection session (which the hub opens only for an approved lift).
     statements = member_role_statements(request.getfixturevalue(fixture), purpose)
+    lifting = {"aws:PrincipalTag/tourniquet:action": "lift_protection"}
     for action in ("ec2:CreateTags", "ec2:DeleteTags"):
         for statement in granting(statements, action):
-            patterns = tag_keys_allowed(statement)
-            assert not any(fnmatch.fnmatchcase(tag_key, pattern) for pattern in patterns), statement
-    # And an explicit deny says so, whatever an allow may grant one day.
-    (backstop,) = [
-        st
+            if not any(fnmatch.fnmatchcase(tag_key, pattern) for pattern in tag_keys_allowed(statement)):
+                continue
+            assert (purpose, actions(statement)) == ("contain", {"ec2:DeleteTags"}), statement
+            assert tag_keys_allowed(statement) == [tag_key]
+            assert beyond_region(statement["Condition"])["StringEquals"] == lifting
+            (resource,) = as_list(statement["Resource"])
+            assert json.dumps(resource).endswith(':instance/*"]]}')
+    # And explicit denies say so, whatever an allow may grant one day: writing always, removing outside a
+    # lift_protection session (a session without the tag is denied too).
+    backstops = {
+        frozenset(actions(st)): st["Condition"]
         for st in statements
         if st["Effect"] == "Deny" and "ForAnyValue:StringEquals" in st.get("Condition", {})
-    ]
-    assert actions(backstop) == {"ec2:CreateTags", "ec2:DeleteTags"}
-    assert backstop["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": [tag_key]}}
+    }
+    protected_key = {"ForAnyValue:StringEquals": {"aws:TagKeys": [tag_key]}}
+    assert backstops == {
+        frozenset({"ec2:CreateTags"}): protected_key,
+        frozenset({"ec2:DeleteTags"}): {**protected_key, "StringNotEquals": lifting},
+    }
 
 
 @pytest.mark.parametrize("purpose", ["contain", "release"])
@@ -325,12 +338,18 @@ def test_nothing_carrying_the_protected_tag_is_touched(
         for st in contain_statements(member_template)
         if st["Effect"] == "Deny" and "Null" in st.get("Condition", {})
     ]
+    protected = {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}
+    not_lifting = {"StringNotEquals": {"aws:PrincipalTag/tourniquet:action": "lift_protection"}}
     for statement in denies:
-        assert statement["Condition"] == {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}
+        expected = {**protected, **not_lifting} if actions(statement) == {"ec2:DeleteTags"} else protected
+        assert statement["Condition"] == expected
     by_actions = {frozenset(actions(st)): json.dumps(st["Resource"]) for st in denies}
-    ec2 = by_actions[frozenset(PROTECTED_EC2_ACTIONS)]
-    for kind in ("instance/*", "volume/*", "network-interface/*", "security-group/*", "elastic-ip/*"):
-        assert kind in ec2
+    for ec2 in (
+        by_actions[frozenset(a for a in PROTECTED_EC2_ACTIONS if a != "ec2:DeleteTags")],
+        by_actions[frozenset({"ec2:DeleteTags"})],
+    ):
+        for kind in ("instance/*", "volume/*", "network-interface/*", "security-group/*", "elastic-ip/*"):
+            assert kind in ec2
     iam = by_actions[frozenset(PROTECTED_IAM_ACTIONS)]
     assert ":user/*" in iam and ":role/*" in iam
     assert (

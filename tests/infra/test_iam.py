@@ -77,12 +77,12 @@ def test_only_diagnose_contain_and_release_assume_a_member_role_each_their_own(t
 
 # IAM's limit on the inline policies of one role, together, without whitespace.
 INLINE_POLICY_LIMIT = 10_240
+# And on one customer managed policy.
+MANAGED_POLICY_LIMIT = 6_144
 
 
 @pytest.mark.parametrize("fixture", ["member_template", "variant_member_template"])
-def test_each_member_roles_policy_fits_iams_inline_limit(
-    request: pytest.FixtureRequest, fixture: str
-) -> None:
+def test_each_member_roles_policies_fit_iams_limits(request: pytest.FixtureRequest, fixture: str) -> None:
     # The variant acts in three regions, which lengthen the region conditions.
     template: Template = request.getfixturevalue(fixture)
     for role in all_roles(template):
@@ -92,6 +92,9 @@ def test_each_member_roles_policy_fits_iams_inline_limit(
             if {"Ref": role} in policy["Properties"]["Roles"]
         )
         assert 0 < size < INLINE_POLICY_LIMIT * 0.9, (role, size)
+    for policy_id, policy in resources(template, "AWS::IAM::ManagedPolicy").items():
+        size = len(json.dumps(rendered(policy["Properties"]["PolicyDocument"]), separators=(",", ":")))
+        assert size < MANAGED_POLICY_LIMIT * 0.9, (policy_id, size)
 
 
 def roles_granted(template: Template, action: str, resource: Any) -> set[str]:
@@ -133,10 +136,17 @@ def test_no_service_wide_action_wildcards(request: pytest.FixtureRequest, fixtur
 
 
 @pytest.mark.parametrize("fixture", ["template", "member_template"])
-def test_no_managed_policies_on_tourniquets_roles(request: pytest.FixtureRequest, fixture: str) -> None:
+def test_tourniquets_roles_hold_no_managed_policy_that_allows(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    # What a role may do is its own inline policy; a managed policy on a role only denies (the member roles'
+    # backstops), and none is AWS's.
     template: Template = request.getfixturevalue(fixture)
     for policy_id, policy in resources(template, "AWS::IAM::ManagedPolicy").items():
-        assert not {"Roles", "Users", "Groups"} & set(policy["Properties"]), policy_id
+        assert not {"Users", "Groups"} & set(policy["Properties"]), policy_id
+        if "Roles" in policy["Properties"]:
+            statements = policy["Properties"]["PolicyDocument"]["Statement"]
+            assert {st["Effect"] for st in statements} == {"Deny"}, policy_id
     for role in all_roles(template):
         assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"], role
 

@@ -22,8 +22,12 @@ def run(request: ContainRequest, settings: Settings) -> ActionResult:
     """Run one action in the target's own account and region, through the member role there."""
     action = registry.get(request.action)
     try:
+        # Lifting a protection is allowed only in a session named for it (the member role's policy).
         with aws.acting_in(
-            request.target.scope, incident_id=request.incident_id, purpose="contain"
+            request.target.scope,
+            incident_id=request.incident_id,
+            purpose="contain",
+            action=action.name if action.lifts_protection else None,
         ) as acting:
             return _run(action, request, settings, acting.scope)
     except errors.OutOfScope as exc:
