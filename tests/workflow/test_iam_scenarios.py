@@ -140,19 +140,16 @@ def test_a_compromised_user_key_is_contained_approved_and_released_to_what_it_wa
 
     # Waiting for the click: the reversible steps have run and IAM shows them; console login is untouched.
     waiting = _user_state(sandbox, user.name)
-    deny_all = f"tourniquet-deny-all-{incident_id}"
+    deny_all = f"arn:aws:iam::{sandbox.deployment.account_id}:policy/tourniquet/TourniquetDenyAll"
     revoke = f"tourniquet-revoke-sessions-{incident_id}"
     assert waiting["access_keys"] == {key_id: "Inactive"}
-    assert set(waiting["inline_policies"]) == {*before["inline_policies"], deny_all, revoke}
-    assert waiting["inline_policies"][deny_all]["Statement"] == [
-        {"Sid": "TourniquetDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}
-    ]
+    # The member stack's deny-all is attached; no policy text is written for it.
+    assert waiting["attached_policies"] == sorted([*before["attached_policies"], deny_all])
+    assert set(waiting["inline_policies"]) == {*before["inline_policies"], revoke}
     revoked_before = _revoked_before(waiting["inline_policies"][revoke])
     assert timedelta(0) <= store.now() - revoked_before < timedelta(minutes=1)
     assert waiting["login_profile"] is True
-    assert {k: waiting[k] for k in ("attached_policies", "groups", "tags")} == {
-        k: before[k] for k in ("attached_policies", "groups", "tags")
-    }
+    assert {k: waiting[k] for k in ("groups", "tags")} == {k: before[k] for k in ("groups", "tags")}
     assert (
         _card_section(card, "*Requires approval*")
         == f"*Requires approval*\n• disable_console_login on `{key_id}`"
@@ -192,8 +189,12 @@ def test_a_compromised_user_key_is_contained_approved_and_released_to_what_it_wa
         "Active",
         "Inactive",
     )
-    assert actions["attach_deny_policy"]["before"]["policy"] is None
-    assert actions["attach_deny_policy"]["after"]["policy"] == waiting["inline_policies"][deny_all]
+    assert actions["attach_deny_policy"]["before"]["attached"] is False
+    assert actions["attach_deny_policy"]["after"] == {
+        **actions["attach_deny_policy"]["before"],
+        "attached": True,
+    }
+    assert actions["attach_deny_policy"]["after"]["policy_arn"] == deny_all
     assert actions["revoke_sessions"]["before"]["policy"] is None
     assert actions["revoke_sessions"]["detail"]["revoked_before"] == store.iso(revoked_before)
     assert actions["disable_console_login"]["before"]["login_profile"] is not None
@@ -248,7 +249,7 @@ def test_a_compromised_user_key_is_contained_approved_and_released_to_what_it_wa
     assert "cannot be restored" in releases.pop("disable_console_login")["detail"]["reason"]
     assert all(e["status"] == "done" and e["verified"] and e["request_id"] for e in releases.values())
     assert releases["deactivate_access_key"]["after"]["status"] == "Active"
-    assert releases["attach_deny_policy"]["after"]["policy"] is None
+    assert releases["attach_deny_policy"]["after"]["attached"] is False
     assert releases["revoke_sessions"]["after"]["policy"] is None
 
 
