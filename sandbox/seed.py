@@ -6,9 +6,11 @@ event with the ids rewritten plus the mapping ``{original_id: sandbox_id}``. The
 maps to the same look-alike, so a re-sent finding names the same instance. CloudTrail events are seeded for
 each new instance: its launch, and a few calls made with its role's credentials from an unusual address.
 
-A finding about an access key (``accessKeyDetails``) gets the principal behind it, under a fresh name: an
-IAM user with a real access key, console login, a group, a managed and an inline policy; or a role that EC2
-assumes, with a managed and an inline policy, and a fresh session key id. The key's calls are seeded too.
+A finding about an access key or a user (GuardDuty's ``accessKeyDetails``, or Security Hub's
+``AwsIamAccessKey`` and ``AwsIamUser`` resources, from GetFindings or EventBridge) gets the principal behind
+it, under a fresh name: an IAM user with a real access key, console login, a group, a managed and an inline
+policy; or a role that EC2 assumes, with a managed and an inline policy, and a fresh session key id. The
+key's calls are seeded too.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ _Probe = tuple[str, str, bool, tuple[tuple[str, str], ...], dict[str, Any], str 
 _PRINCIPAL_TYPES = frozenset({"IAMUser", "AssumedRole"})
 _IAM_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
 _ID = re.compile(r"\S{4,}")
+_GUARDDUTY_FIELDS = "aws/guardduty/service/action/awsApiCallAction/"
+# (kind, name, key id or "", principal id or "") of a user or role an alert names.
+_PrincipalKey = tuple[PrincipalKind, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -678,13 +683,10 @@ class Seeder:
         ]
 
     def _map_principal(
-        self, event: Mapping[str, Any], key: Mapping[str, Any]
+        self, event: Mapping[str, Any], key: _PrincipalKey, source_ip: str | None
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Look-alikes of the user or role behind an access key finding, and of the key itself."""
-        kind: PrincipalKind = "user" if key.get("userType") == "IAMUser" else "role"
-        original_name = str(key["userName"])
-        original_key = str(key.get("accessKeyId") or "")
-        original_id = str(key.get("principalId") or "")
+        kind, original_name, original_key, original_id = key
         with self._lock:
             known = self._principals.values()
             if any(original_name == p.name or original_key in p.access_keys.values() for p in known):
@@ -707,7 +709,7 @@ class Seeder:
                         seeded,
                         look_alike_key,
                         session_name=original_id.partition(":")[2] or None,
-                        source_ip=_remote_ip(event) or UNUSUAL_IP,
+                        source_ip=source_ip or UNUSUAL_IP,
                     )
                 )
             self._principals[kind, original_name] = seeded
@@ -752,10 +754,7 @@ class Seeder:
         details = _instance_details(event)
         original_id = _id(details.get("instanceId")) if details is not None else None
         if details is None or original_id is None:
-            key = _access_key_details(event)
-            if key is not None:
-                return self._map_principal(event, key)
-            return copy.deepcopy(dict(event)), {}
+            return self._map_principals(event)
         with self._lock:
             if any(seeded.instance_id == original_id for seeded, _ in self._instances.values()):
                 # The alert already names a look-alike (it was mapped before): it is used as it is.
@@ -766,6 +765,15 @@ class Seeder:
                 )
             _, mapping = self._instances[original_id]
         return _rewrite(copy.deepcopy(dict(event)), mapping), dict(mapping)
+
+    def _map_principals(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Look-alikes of every user, role and key the alert names, one after the other."""
+        mapped, mapping = copy.deepcopy(dict(event)), {}
+        source_ip = _remote_ip(event)
+        for key in _principal_keys(event):
+            mapped, ids = self._map_principal(mapped, key, source_ip)
+            mapping.update(ids)
+        return mapped, mapping
 
     def _look_alike(
         self, original_id: str, details: Mapping[str, Any], volumes: int, network_interfaces: int | None
@@ -950,25 +958,65 @@ def _instance_details(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return details if isinstance(details, dict) else None
 
 
-def _access_key_details(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The finding's access key, when it names a user or an assumed role (root is never seeded)."""
+def _principal_keys(event: Mapping[str, Any]) -> list[_PrincipalKey]:
+    """The users, roles and keys an alert names: GuardDuty's ``accessKeyDetails``, or Security Hub's
+    ``AwsIamAccessKey`` and ``AwsIamUser`` resources (GetFindings output or an EventBridge event). Root and
+    federated principals are never seeded."""
     detail = event.get("detail")
-    resource = detail.get("resource") if isinstance(detail, dict) else None
+    detail = detail if isinstance(detail, dict) else {}
+    resource = detail.get("resource")
     key = resource.get("accessKeyDetails") if isinstance(resource, dict) else None
-    if not isinstance(key, dict) or key.get("userType") not in _PRINCIPAL_TYPES:
+    found = []
+    if isinstance(key, dict):
+        found.append(
+            (key.get("userType"), key.get("userName"), key.get("accessKeyId"), key.get("principalId"))
+        )
+    findings = event["Findings"] if "Findings" in event else detail.get("findings")
+    for entry in (r for finding in _dicts(findings) for r in _dicts(finding.get("Resources"))):
+        details = entry.get("Details")
+        details = details if isinstance(details, dict) else {}
+        if entry.get("Type") == "AwsIamAccessKey" and isinstance(key := details.get("AwsIamAccessKey"), dict):
+            # UserName is the deprecated field, from before keys of other principals were reported.
+            kind = key.get("PrincipalType") or ("IAMUser" if key.get("UserName") else None)
+            key_id = key.get("AccessKeyId") or _after(entry.get("Id"), "AWS::IAM::AccessKey:")
+            name = _text(key.get("PrincipalName")) or key.get("UserName")
+            found.append((kind, name, key_id, key.get("PrincipalId")))
+        elif entry.get("Type") == "AwsIamUser":
+            user = details.get("AwsIamUser")
+            user = user if isinstance(user, dict) else {}
+            name = _text(user.get("UserName")) or _after(entry.get("Id"), ":user/")
+            found.append(("IAMUser", name, None, user.get("UserId")))
+    return [
+        ("user" if kind == "IAMUser" else "role", name, _id(key_id) or "", _id(principal_id) or "")
+        for kind, name, key_id, principal_id in found
+        if isinstance(kind, str) and kind in _PRINCIPAL_TYPES and isinstance(name, str) and name.strip()
+    ]
+
+
+def _after(value: Any, marker: str) -> str | None:
+    """The name after ``marker`` in a resource id: ``AWS::IAM::AccessKey:AKIA…``, ``…:user/path/name``."""
+    if not isinstance(value, str) or marker not in value:
         return None
-    return key if isinstance(key.get("userName"), str) and key["userName"] else None
+    return value.rsplit(marker, 1)[-1].rsplit("/", 1)[-1] or None
 
 
 def _remote_ip(event: Mapping[str, Any]) -> str | None:
-    """The address the finding saw the API calls come from."""
+    """The address the finding saw the API calls come from (GuardDuty's, or Security Hub's copy of it)."""
     detail = event.get("detail")
-    service = detail.get("service") if isinstance(detail, dict) else None
-    action = service.get("action") if isinstance(service, dict) else None
-    call = action.get("awsApiCallAction") if isinstance(action, dict) else None
-    remote = call.get("remoteIpDetails") if isinstance(call, dict) else None
-    address = remote.get("ipAddressV4") if isinstance(remote, dict) else None
-    return address if isinstance(address, str) and address else None
+    detail = detail if isinstance(detail, dict) else {}
+    findings = _dicts(event["Findings"] if "Findings" in event else detail.get("findings"))
+    candidates = [
+        _path(detail, "service", "action", "awsApiCallAction", "remoteIpDetails", "ipAddressV4"),
+        *(_path(f, "Action", "AwsApiCallAction", "RemoteIpDetails", "IpAddressV4") for f in findings),
+        *(_path(f, "ProductFields", f"{_GUARDDUTY_FIELDS}remoteIpDetails/ipAddressV4") for f in findings),
+    ]
+    return next((address for address in map(_text, candidates) if address), None)
+
+
+def _path(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def _text(value: Any) -> str | None:
