@@ -87,7 +87,12 @@ _Probe = tuple[str, str, bool, tuple[tuple[str, str], ...], dict[str, Any], str 
 # Findings about these principals get look-alikes; root is never seeded (Tourniquet never contains it).
 _PRINCIPAL_TYPES = frozenset({"IAMUser", "AssumedRole"})
 _IAM_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
-_ID = re.compile(r"\S{4,}")
+# AWS ids and ARNs are printable ASCII.
+_ID = re.compile(r"[!-~]{4,}")
+# What an instance type looks like (m5.large, u-6tb1.metal); moto takes unknown ones of this shape.
+_INSTANCE_TYPE = re.compile(r"[a-z0-9-]+\.[a-z0-9-]+")
+# Characters XML 1.0 cannot carry: EC2 and IAM answer in XML, and moto's answer would not parse.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _GUARDDUTY_FIELDS = "aws/guardduty/service/action/awsApiCallAction/"
 # (kind, name, key id or "", principal id or "") of a user or role an alert names.
 _PrincipalKey = tuple[PrincipalKind, str, str, str]
@@ -781,7 +786,7 @@ class Seeder:
         interfaces = _dicts(details.get("networkInterfaces"))[:MAX_INTERFACES]
         primary = interfaces[0] if interfaces else {}
         groups = {
-            group_id: _text(group.get("groupName")) or group_id
+            group_id: _text(_xml(group.get("groupName"))) or group_id
             for group in _dicts(primary.get("securityGroups"))
             if (group_id := _id(group.get("groupId")))
         }
@@ -797,13 +802,16 @@ class Seeder:
         profile_arn = _id(profile.get("arn"))
         profile_name = _IAM_NAME_UNSAFE.sub("-", (profile_arn or "").rsplit("/", 1)[-1])[:128]
         tags = {
-            key: value
+            key: _xml(value)
             for tag in _dicts(details.get("tags"))
-            if (key := _text(tag.get("key"))) and isinstance(value := tag.get("value"), str)
+            if (key := _text(_xml(tag.get("key")))) and isinstance(value := tag.get("value"), str)
         }
+        instance_type = details.get("instanceType")
+        if not (isinstance(instance_type, str) and _INSTANCE_TYPE.fullmatch(instance_type)):
+            instance_type = "t3.micro"
         seeded = self.instance(
             tags=dict(itertools.islice(tags.items(), MAX_TAGS)),
-            instance_type=_text(details.get("instanceType")) or "t3.micro",
+            instance_type=instance_type,
             volumes=volumes,
             network_interfaces=network_interfaces or max(1, len(interfaces)),
             network=network,
@@ -1025,9 +1033,14 @@ def _text(value: Any) -> str | None:
 
 
 def _id(value: Any) -> str | None:
-    """``value`` if it can stand for an id: text of four characters or more without spaces. Ids are replaced
-    inside every string of the event, where a number, a blank or a word would match far too much."""
+    """``value`` if it can stand for an id: four printable ASCII characters or more, without spaces. Ids are
+    replaced inside every string of the event, where a number, a blank or a word would match far too much."""
     return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def _xml(value: Any) -> Any:
+    """Text without the characters XML cannot carry; anything else as it is."""
+    return _NOT_XML.sub("", value) if isinstance(value, str) else value
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -164,6 +164,9 @@ SHAPES: dict[str, Callable[[dict[str, Any]], None]] = {
     "tags-a-mapping": _set(("tags",), {"Name": "web-app-1"}),
     "tags-of-wrong-types": _set(("tags",), [{"key": "Name"}, {"key": 3, "value": "x"}, "Env=prod", None]),
     "sixty-tags": _set(("tags",), [{"key": f"k{i}", "value": "v"} for i in range(60)]),
+    "instance-type-with-control-characters": _set(("instanceType",), "m5.large\x06"),
+    "tags-with-control-characters": _set(("tags",), [{"key": "Name\x00", "value": "web\x1b-app"}]),
+    "group-name-with-control-characters": _set((*ENI, "securityGroups", 0, "groupName"), "web\x0bapp"),
     "extra-fields": _set(("somethingNew",), {"nested": [1, {"deeper": None}]}),
 }
 
