@@ -117,3 +117,20 @@ def test_values_the_workflow_cannot_carry_exit_2_naming_the_field(
     assert output.startswith(f"error: {path}: ")
     assert problem in output
     assert output.rstrip().endswith("(at detail.title)")
+
+
+def test_every_unusable_file_gets_its_own_line(tmp_path: Path, no_sandbox_start: None):
+    bad_json, not_object = tmp_path / "a.json", tmp_path / "b.json"
+    bad_json.write_text("{not json")
+    not_object.write_text("[]")
+    missing = tmp_path / "c.json"
+
+    code, output = _simulate(str(bad_json), str(not_object), str(missing))
+
+    assert code == 2
+    assert output.splitlines() == [
+        f"error: {bad_json}: invalid JSON at line 1 column 2: "
+        "Expecting property name enclosed in double quotes",
+        f"error: {not_object}: expected a JSON object, got list",
+        f"error: {missing}: no such file",
+    ]
