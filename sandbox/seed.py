@@ -6,15 +6,18 @@ event with the ids rewritten plus the mapping ``{original_id: sandbox_id}``. The
 maps to the same look-alike, so a re-sent finding names the same instance. CloudTrail events are seeded for
 each new instance: its launch, and a few calls made with its role's credentials from an unusual address.
 
-A finding about an access key (``accessKeyDetails``) gets the principal behind it, under a fresh name: an
-IAM user with a real access key, console login, a group, a managed and an inline policy; or a role that EC2
-assumes, with a managed and an inline policy, and a fresh session key id. The key's calls are seeded too.
+A finding about an access key or a user (GuardDuty's ``accessKeyDetails``, or Security Hub's
+``AwsIamAccessKey`` and ``AwsIamUser`` resources, from GetFindings or EventBridge) gets the principal behind
+it, under a fresh name: an IAM user with a real access key, console login, a group, a managed and an inline
+policy; or a role that EC2 assumes, with a managed and an inline policy, and a fresh session key id. The
+key's calls are seeded too.
 """
 
 from __future__ import annotations
 
 import copy
 import ipaddress
+import itertools
 import json
 import re
 import secrets
@@ -24,12 +27,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
+
 from sandbox.cloudtrail import TrailEvent, TrailStore
 
 # An Amazon Linux AMI that moto ships in every region: launching by id avoids the slow describe_images.
 FIXED_AMI = "ami-760aaa0f"
 UNUSUAL_IP = "198.51.100.23"
 PIPELINE_IP = "203.0.113.10"
+# A finding may list more interfaces than instances take; look-alikes get the first few (each costs time).
+MAX_INTERFACES = 8
+# AWS allows 50 tags on a resource: a look-alike keeps the finding's first 40, leaving room for others.
+MAX_TAGS = 40
 _EC2_TRUST = json.dumps(
     {
         "Version": "2012-10-17",
@@ -38,6 +47,10 @@ _EC2_TRUST = json.dumps(
         ],
     }
 )
+
+
+class SeedError(Exception):
+    """Look-alikes the sandbox could not make for an alert; the message says what was refused."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,15 @@ _Probe = tuple[str, str, bool, tuple[tuple[str, str], ...], dict[str, Any], str 
 # Findings about these principals get look-alikes; root is never seeded (Tourniquet never contains it).
 _PRINCIPAL_TYPES = frozenset({"IAMUser", "AssumedRole"})
 _IAM_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
+# AWS ids and ARNs are printable ASCII.
+_ID = re.compile(r"[!-~]{4,}")
+# What an instance type looks like (m5.large, u-6tb1.metal); moto takes unknown ones of this shape.
+_INSTANCE_TYPE = re.compile(r"[a-z0-9-]+\.[a-z0-9-]+")
+# Characters XML 1.0 cannot carry: EC2 and IAM answer in XML, and moto's answer would not parse.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_GUARDDUTY_FIELDS = "aws/guardduty/service/action/awsApiCallAction/"
+# (kind, name, key id or "", principal id or "") of a user or role an alert names.
+_PrincipalKey = tuple[PrincipalKind, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -103,21 +125,32 @@ class Seeder:
         self.account_id = account_id
         self._lock = threading.RLock()
         self._vpcs: dict[str, str] = {}
-        self._subnets: dict[str, tuple[str, str]] = {}
-        self._groups: dict[str, str] = {}
+        # Subnets and groups are keyed by VPC too: a finding's subnet or group id names a look-alike in the
+        # look-alike of its own VPC.
+        self._subnets: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._groups: dict[tuple[str, str], str] = {}
         self._instances: dict[str, tuple[SeededInstance, dict[str, str]]] = {}
-        self._private_ips: set[str] = set()
+        self._private_ips: set[tuple[str, str]] = set()
         self._principals: dict[tuple[PrincipalKind, str], SeededPrincipal] = {}
         self._principal_group_name: str | None = None
         self._managed_policies: dict[str, str] = {}
 
     # Building blocks
 
-    def _claim_ip(self, address: str) -> bool:
+    def _claim_ip(self, address: str, subnet_id: str) -> bool:
+        """Whether ``address`` is free in the subnet, and now taken (moto fails a launch on a taken one)."""
         with self._lock:
-            if address in self._private_ips:
+            if (subnet_id, address) in self._private_ips:
                 return False
-            self._private_ips.add(address)
+            in_use = self.ec2.describe_network_interfaces(
+                Filters=[
+                    {"Name": "subnet-id", "Values": [subnet_id]},
+                    {"Name": "private-ip-address", "Values": [address]},
+                ]
+            )["NetworkInterfaces"]
+            if in_use:
+                return False
+            self._private_ips.add((subnet_id, address))
             return True
 
     def vpc(self, key: str, cidr: str = "10.0.0.0/16") -> str:
@@ -129,46 +162,89 @@ class Seeder:
                 self._vpcs[key] = vpc_id
             return self._vpcs[key]
 
-    def subnet(self, key: str, vpc_id: str, cidr: str = "10.0.1.0/24") -> tuple[str, str]:
-        """``(subnet_id, availability_zone)``."""
+    def subnet(self, key: str, vpc_id: str, cidr: str = "10.0.1.0/24") -> tuple[str, str, str]:
+        """``(subnet_id, availability_zone, cidr)``: ``cidr`` unless the VPC lacks it or another subnet
+        holds it (two findings may place one subnet differently), else the VPC's first free /24."""
         with self._lock:
-            if key not in self._subnets:
+            if (vpc_id, key) not in self._subnets:
                 zone = f"{self.region}a"
+                block = self._free_block(vpc_id, cidr)
                 subnet_id = self.ec2.create_subnet(
                     VpcId=vpc_id,
-                    CidrBlock=cidr,
+                    CidrBlock=block,
                     AvailabilityZone=zone,
                     TagSpecifications=[_tags("subnet", {"Name": f"look-alike {key}"})],
                 )["Subnet"]["SubnetId"]
-                self._subnets[key] = (subnet_id, zone)
-            return self._subnets[key]
+                self._subnets[vpc_id, key] = (subnet_id, zone, block)
+            return self._subnets[vpc_id, key]
+
+    def _free_block(self, vpc_id: str, preferred: str | None = None) -> str:
+        """``preferred`` if it lies in the VPC and overlaps no subnet of it, else the VPC's first free /24."""
+        vpc = ipaddress.IPv4Network(self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"])
+        subnets = self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+        taken = [ipaddress.IPv4Network(subnet["CidrBlock"]) for subnet in subnets]
+        first = [ipaddress.IPv4Network(preferred)] if preferred else []
+        for block in itertools.chain(first, vpc.subnets(new_prefix=24)):
+            if block.subnet_of(vpc) and not any(block.overlaps(used) for used in taken):
+                return str(block)
+        raise SeedError(f"no free /24 block left in look-alike VPC {vpc_id}")
 
     def security_group(self, key: str, vpc_id: str, name: str) -> str:
-        """A group like an application's: HTTPS from anywhere, SSH from the VPC, all egress."""
+        """The look-alike in ``vpc_id`` of the finding's group ``key`` named ``name``.
+
+        A group named ``default`` is the VPC's own default group: every VPC has one, and only one. Any other
+        is a new group like an application's.
+        """
         with self._lock:
-            if key not in self._groups:
-                group_id = self.ec2.create_security_group(
-                    GroupName=name, Description=f"look-alike of {key}", VpcId=vpc_id
-                )["GroupId"]
-                self.ec2.authorize_security_group_ingress(
-                    GroupId=group_id,
-                    IpPermissions=[
-                        {
-                            "IpProtocol": "tcp",
-                            "FromPort": 443,
-                            "ToPort": 443,
-                            "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-                        },
-                        {
-                            "IpProtocol": "tcp",
-                            "FromPort": 22,
-                            "ToPort": 22,
-                            "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
-                        },
-                    ],
+            if (vpc_id, key) not in self._groups:
+                self._groups[vpc_id, key] = (
+                    self._default_group(vpc_id) if name == "default" else self._group(key, vpc_id, name)
                 )
-                self._groups[key] = group_id
-            return self._groups[key]
+            return self._groups[vpc_id, key]
+
+    def _default_group(self, vpc_id: str) -> str:
+        [group] = self.ec2.describe_security_groups(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "group-name", "Values": ["default"]},
+            ]
+        )["SecurityGroups"]
+        return str(group["GroupId"])
+
+    def _group(self, key: str, vpc_id: str, name: str) -> str:
+        """A group like an application's: HTTPS from anywhere, SSH from the VPC, all egress.
+
+        Names are unique in a VPC, yet findings can name two groups alike (a group deleted and made again
+        keeps its name under a new id): the second look-alike gets a suffix.
+        """
+        description = f"look-alike of {key}"
+        try:
+            created = self.ec2.create_security_group(GroupName=name, Description=description, VpcId=vpc_id)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidGroup.Duplicate":
+                raise
+            created = self.ec2.create_security_group(
+                GroupName=f"{name}-{secrets.token_hex(3)}", Description=description, VpcId=vpc_id
+            )
+        group_id = str(created["GroupId"])
+        self.ec2.authorize_security_group_ingress(
+            GroupId=group_id,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                },
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+                },
+            ],
+        )
+        return group_id
 
     def instance_profile(self, profile_name: str, role_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(role, instance_profile)``, created once per name with a small inline policy on the role."""
@@ -218,11 +294,15 @@ class Seeder:
         if volumes < 1 or network_interfaces < 1:
             raise ValueError("an instance has at least a root volume and a primary network interface")
         network = network or NetworkSpec()
-        vpc_cidr, subnet_cidr = _cidrs(network.private_ip)
+        address = _private_ipv4(network.private_ip)
+        vpc_cidr, subnet_cidr = _cidrs(address)
         with self._lock:
             vpc_id = self.vpc(network.vpc_key, vpc_cidr)
-            subnet_id, zone = self.subnet(network.subnet_key, vpc_id, subnet_cidr)
-            group_ids = tuple(self.security_group(key, vpc_id, name) for key, name in network.security_groups)
+            subnet_id, zone, subnet_cidr = self.subnet(network.subnet_key, vpc_id, subnet_cidr)
+            # Two of the finding's groups can have one look-alike (two named "default"): each is listed once.
+            group_ids = tuple(
+                dict.fromkeys(self.security_group(key, vpc_id, name) for key, name in network.security_groups)
+            )
         role, profile = self.instance_profile(profile_name, role_name or _role_name(profile_name))
         all_tags = {"Name": "web-app-1", **dict(tags or {})}
         launch: dict[str, Any] = {
@@ -239,12 +319,12 @@ class Seeder:
             "TagSpecifications": [_tags("instance", all_tags)],
         }
         if (
-            network.private_ip
-            and ipaddress.ip_address(network.private_ip) in ipaddress.ip_network(subnet_cidr)
-            and self._claim_ip(network.private_ip)
+            address is not None
+            and address in ipaddress.ip_network(subnet_cidr)
+            and self._claim_ip(str(address), subnet_id)
         ):
             # The alert's own address where it is free; two alerts naming one address get two instances.
-            launch["PrivateIpAddress"] = network.private_ip
+            launch["PrivateIpAddress"] = str(address)
         described = self.ec2.run_instances(**launch)["Instances"][0]
         instance_id = described["InstanceId"]
         for index, device in zip(range(1, volumes), _data_devices(), strict=False):
@@ -608,13 +688,10 @@ class Seeder:
         ]
 
     def _map_principal(
-        self, event: Mapping[str, Any], key: Mapping[str, Any]
+        self, event: Mapping[str, Any], key: _PrincipalKey, source_ip: str | None
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Look-alikes of the user or role behind an access key finding, and of the key itself."""
-        kind: PrincipalKind = "user" if key.get("userType") == "IAMUser" else "role"
-        original_name = str(key["userName"])
-        original_key = str(key.get("accessKeyId") or "")
-        original_id = str(key.get("principalId") or "")
+        kind, original_name, original_key, original_id = key
         with self._lock:
             known = self._principals.values()
             if any(original_name == p.name or original_key in p.access_keys.values() for p in known):
@@ -637,7 +714,7 @@ class Seeder:
                         seeded,
                         look_alike_key,
                         session_name=original_id.partition(":")[2] or None,
-                        source_ip=_remote_ip(event) or UNUSUAL_IP,
+                        source_ip=source_ip or UNUSUAL_IP,
                     )
                 )
             self._principals[kind, original_name] = seeded
@@ -660,69 +737,99 @@ class Seeder:
     def map_alert(
         self, event: Mapping[str, Any], *, volumes: int = 3, network_interfaces: int | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """A copy of ``event`` naming look-alike resources, and ``{original_id: sandbox_id}``."""
+        """A copy of ``event`` naming look-alike resources, and ``{original_id: sandbox_id}``.
+
+        Whatever the alert names that can be copied is; fields that are missing, null or of the wrong type
+        are left out. :class:`SeedError` when the sandbox refuses a look-alike, or the alert nests too deeply
+        to copy.
+        """
+        try:
+            return self._map_alert(event, volumes, network_interfaces)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise SeedError(
+                f"the sandbox refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
+            ) from exc
+        except RecursionError as exc:
+            raise SeedError("the alert nests too deeply to copy") from exc
+
+    def _map_alert(
+        self, event: Mapping[str, Any], volumes: int, network_interfaces: int | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         details = _instance_details(event)
-        if details is None or not details.get("instanceId"):
-            key = _access_key_details(event)
-            if key is not None:
-                return self._map_principal(event, key)
-            return copy.deepcopy(dict(event)), {}
-        original_id = str(details["instanceId"])
+        original_id = _id(details.get("instanceId")) if details is not None else None
+        if details is None or original_id is None:
+            return self._map_principals(event)
         with self._lock:
             if any(seeded.instance_id == original_id for seeded, _ in self._instances.values()):
                 # The alert already names a look-alike (it was mapped before): it is used as it is.
                 return copy.deepcopy(dict(event)), {}
             if original_id not in self._instances:
-                self._instances[original_id] = self._look_alike(details, volumes, network_interfaces)
+                self._instances[original_id] = self._look_alike(
+                    original_id, details, volumes, network_interfaces
+                )
             _, mapping = self._instances[original_id]
         return _rewrite(copy.deepcopy(dict(event)), mapping), dict(mapping)
 
+    def _map_principals(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Look-alikes of every user, role and key the alert names, one after the other."""
+        mapped, mapping = copy.deepcopy(dict(event)), {}
+        source_ip = _remote_ip(event)
+        for key in _principal_keys(event):
+            mapped, ids = self._map_principal(mapped, key, source_ip)
+            mapping.update(ids)
+        return mapped, mapping
+
     def _look_alike(
-        self, details: Mapping[str, Any], volumes: int, network_interfaces: int | None
+        self, original_id: str, details: Mapping[str, Any], volumes: int, network_interfaces: int | None
     ) -> tuple[SeededInstance, dict[str, str]]:
-        interfaces = [eni for eni in details.get("networkInterfaces") or [] if isinstance(eni, dict)]
+        interfaces = _dicts(details.get("networkInterfaces"))[:MAX_INTERFACES]
         primary = interfaces[0] if interfaces else {}
-        groups = tuple(
-            (str(group.get("groupId")), str(group.get("groupName") or group.get("groupId")))
-            for group in primary.get("securityGroups") or []
-            if group.get("groupId")
-        )
-        network = NetworkSpec(
-            vpc_key=str(primary.get("vpcId") or NetworkSpec.vpc_key),
-            subnet_key=str(primary.get("subnetId") or NetworkSpec.subnet_key),
-            security_groups=groups or NetworkSpec().security_groups,
-            private_ip=primary.get("privateIpAddress"),
-        )
-        profile_arn = str((details.get("iamInstanceProfile") or {}).get("arn") or "")
-        profile_name = profile_arn.rsplit("/", 1)[-1] if profile_arn else "web-app-profile"
-        tags = {
-            str(tag["key"]): str(tag["value"])
-            for tag in details.get("tags") or []
-            if isinstance(tag, dict) and "key" in tag and "value" in tag
+        groups = {
+            group_id: _text(_xml(group.get("groupName"))) or group_id
+            for group in _dicts(primary.get("securityGroups"))
+            if (group_id := _id(group.get("groupId")))
         }
+        vpc_key, subnet_key = _id(primary.get("vpcId")), _id(primary.get("subnetId"))
+        network = NetworkSpec(
+            vpc_key=vpc_key or NetworkSpec.vpc_key,
+            subnet_key=subnet_key or NetworkSpec.subnet_key,
+            security_groups=tuple(groups.items()) or NetworkSpec.security_groups,
+            private_ip=_text(primary.get("privateIpAddress")),
+        )
+        profile = details.get("iamInstanceProfile")
+        profile = profile if isinstance(profile, dict) else {}
+        profile_arn = _id(profile.get("arn"))
+        profile_name = _IAM_NAME_UNSAFE.sub("-", (profile_arn or "").rsplit("/", 1)[-1])[:128]
+        tags = {
+            key: _xml(value)
+            for tag in _dicts(details.get("tags"))
+            if (key := _text(_xml(tag.get("key")))) and isinstance(value := tag.get("value"), str)
+        }
+        instance_type = details.get("instanceType")
+        if not (isinstance(instance_type, str) and _INSTANCE_TYPE.fullmatch(instance_type)):
+            instance_type = "t3.micro"
         seeded = self.instance(
-            tags=tags,
-            instance_type=str(details.get("instanceType") or "t3.micro"),
+            tags=dict(itertools.islice(tags.items(), MAX_TAGS)),
+            instance_type=instance_type,
             volumes=volumes,
             network_interfaces=network_interfaces or max(1, len(interfaces)),
             network=network,
-            profile_name=profile_name,
+            profile_name=profile_name or "web-app-profile",
         )
-        mapping: dict[str, str] = {str(details["instanceId"]): seeded.instance_id}
+        mapping: dict[str, str] = {original_id: seeded.instance_id}
         for original, look_alike in zip(interfaces, seeded.network_interface_ids, strict=False):
-            if original.get("networkInterfaceId"):
-                mapping[str(original["networkInterfaceId"])] = look_alike
-        if primary.get("vpcId"):
-            mapping[str(primary["vpcId"])] = seeded.vpc_id
-        if primary.get("subnetId"):
-            mapping[str(primary["subnetId"])] = seeded.subnet_id
-        for (key, _), group_id in zip(groups, seeded.security_group_ids, strict=True):
-            mapping[key] = group_id
+            if eni_id := _id(original.get("networkInterfaceId")):
+                mapping[eni_id] = look_alike
+        if vpc_key:
+            mapping[vpc_key] = seeded.vpc_id
+        if subnet_key:
+            mapping[subnet_key] = seeded.subnet_id
+        mapping.update((key, self.security_group(key, seeded.vpc_id, name)) for key, name in groups.items())
         if profile_arn and profile_arn != seeded.instance_profile_arn:
             mapping[profile_arn] = seeded.instance_profile_arn
-        profile_id = (details.get("iamInstanceProfile") or {}).get("id")
-        if profile_id:
-            mapping[str(profile_id)] = seeded.instance_profile_id
+        if profile_id := _id(profile.get("id")):
+            mapping[profile_id] = seeded.instance_profile_id
         return seeded, {original: new for original, new in mapping.items() if original != new}
 
     def seeded(self, original_instance_id: str) -> SeededInstance:
@@ -777,16 +884,9 @@ class Seeder:
             if other_zone:
                 second_subnet = other_zone[0]
             else:
-                vpc_cidr = self.ec2.describe_vpcs(VpcIds=[seeded.vpc_id])["Vpcs"][0]["CidrBlock"]
-                taken = [ipaddress.ip_network(s["CidrBlock"]) for s in subnets]
-                free = next(
-                    block
-                    for block in ipaddress.ip_network(vpc_cidr).subnets(new_prefix=24)
-                    if not any(block.overlaps(used) for used in taken)
-                )
                 second_subnet = self.ec2.create_subnet(
                     VpcId=seeded.vpc_id,
-                    CidrBlock=str(free),
+                    CidrBlock=self._free_block(seeded.vpc_id),
                     AvailabilityZone=f"{self.region}b",
                     TagSpecifications=[_tags("subnet", {"Name": "look-alike load balancer subnet"})],
                 )["Subnet"]["SubnetId"]
@@ -866,25 +966,86 @@ def _instance_details(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return details if isinstance(details, dict) else None
 
 
-def _access_key_details(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The finding's access key, when it names a user or an assumed role (root is never seeded)."""
+def _principal_keys(event: Mapping[str, Any]) -> list[_PrincipalKey]:
+    """The users, roles and keys an alert names: GuardDuty's ``accessKeyDetails``, or Security Hub's
+    ``AwsIamAccessKey`` and ``AwsIamUser`` resources (GetFindings output or an EventBridge event). Root and
+    federated principals are never seeded."""
     detail = event.get("detail")
-    resource = detail.get("resource") if isinstance(detail, dict) else None
+    detail = detail if isinstance(detail, dict) else {}
+    resource = detail.get("resource")
     key = resource.get("accessKeyDetails") if isinstance(resource, dict) else None
-    if not isinstance(key, dict) or key.get("userType") not in _PRINCIPAL_TYPES:
+    found = []
+    if isinstance(key, dict):
+        found.append(
+            (key.get("userType"), key.get("userName"), key.get("accessKeyId"), key.get("principalId"))
+        )
+    findings = event["Findings"] if "Findings" in event else detail.get("findings")
+    for entry in (r for finding in _dicts(findings) for r in _dicts(finding.get("Resources"))):
+        details = entry.get("Details")
+        details = details if isinstance(details, dict) else {}
+        if entry.get("Type") == "AwsIamAccessKey" and isinstance(key := details.get("AwsIamAccessKey"), dict):
+            # UserName is the deprecated field, from before keys of other principals were reported.
+            kind = key.get("PrincipalType") or ("IAMUser" if key.get("UserName") else None)
+            key_id = key.get("AccessKeyId") or _after(entry.get("Id"), "AWS::IAM::AccessKey:")
+            name = _text(key.get("PrincipalName")) or key.get("UserName")
+            found.append((kind, name, key_id, key.get("PrincipalId")))
+        elif entry.get("Type") == "AwsIamUser":
+            user = details.get("AwsIamUser")
+            user = user if isinstance(user, dict) else {}
+            name = _text(user.get("UserName")) or _after(entry.get("Id"), ":user/")
+            found.append(("IAMUser", name, None, user.get("UserId")))
+    return [
+        ("user" if kind == "IAMUser" else "role", name, _id(key_id) or "", _id(principal_id) or "")
+        for kind, name, key_id, principal_id in found
+        if isinstance(kind, str) and kind in _PRINCIPAL_TYPES and isinstance(name, str) and name.strip()
+    ]
+
+
+def _after(value: Any, marker: str) -> str | None:
+    """The name after ``marker`` in a resource id: ``AWS::IAM::AccessKey:AKIA…``, ``…:user/path/name``."""
+    if not isinstance(value, str) or marker not in value:
         return None
-    return key if isinstance(key.get("userName"), str) and key["userName"] else None
+    return value.rsplit(marker, 1)[-1].rsplit("/", 1)[-1] or None
 
 
 def _remote_ip(event: Mapping[str, Any]) -> str | None:
-    """The address the finding saw the API calls come from."""
+    """The address the finding saw the API calls come from (GuardDuty's, or Security Hub's copy of it)."""
     detail = event.get("detail")
-    service = detail.get("service") if isinstance(detail, dict) else None
-    action = service.get("action") if isinstance(service, dict) else None
-    call = action.get("awsApiCallAction") if isinstance(action, dict) else None
-    remote = call.get("remoteIpDetails") if isinstance(call, dict) else None
-    address = remote.get("ipAddressV4") if isinstance(remote, dict) else None
-    return address if isinstance(address, str) and address else None
+    detail = detail if isinstance(detail, dict) else {}
+    findings = _dicts(event["Findings"] if "Findings" in event else detail.get("findings"))
+    candidates = [
+        _path(detail, "service", "action", "awsApiCallAction", "remoteIpDetails", "ipAddressV4"),
+        *(_path(f, "Action", "AwsApiCallAction", "RemoteIpDetails", "IpAddressV4") for f in findings),
+        *(_path(f, "ProductFields", f"{_GUARDDUTY_FIELDS}remoteIpDetails/ipAddressV4") for f in findings),
+    ]
+    return next((address for address in map(_text, candidates) if address), None)
+
+
+def _path(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """``value`` if it is text that is not blank: findings put numbers, nulls and lists where text belongs."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _id(value: Any) -> str | None:
+    """``value`` if it can stand for an id: four printable ASCII characters or more, without spaces. Ids are
+    replaced inside every string of the event, where a number, a blank or a word would match far too much."""
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def _xml(value: Any) -> Any:
+    """Text without the characters XML cannot carry; anything else as it is."""
+    return _NOT_XML.sub("", value) if isinstance(value, str) else value
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects in a list; a null, or a string or object where a list belongs, holds none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _look_alike_name(original: str) -> str:
@@ -924,19 +1085,23 @@ def _rewrite(value: Any, mapping: Mapping[str, str]) -> Any:
     return value
 
 
-def _cidrs(private_ip: str | None) -> tuple[str, str]:
+def _private_ipv4(value: str | None) -> ipaddress.IPv4Address | None:
+    """The alert's private address, if it is one a VPC can hold."""
+    try:
+        address = ipaddress.ip_address(value or "")
+    except ValueError:
+        return None
+    return address if isinstance(address, ipaddress.IPv4Address) and address.is_private else None
+
+
+def _cidrs(address: ipaddress.IPv4Address | None) -> tuple[str, str]:
     """The VPC (/16) and subnet (/24) around the alert's private address, so the look-alike keeps it."""
-    if private_ip:
-        try:
-            address = ipaddress.ip_address(private_ip)
-        except ValueError:
-            address = None
-        if isinstance(address, ipaddress.IPv4Address) and address.is_private:
-            return (
-                str(ipaddress.ip_network(f"{address}/16", strict=False)),
-                str(ipaddress.ip_network(f"{address}/24", strict=False)),
-            )
-    return "10.0.0.0/16", "10.0.1.0/24"
+    if address is None:
+        return "10.0.0.0/16", "10.0.1.0/24"
+    return (
+        str(ipaddress.ip_network(f"{address}/16", strict=False)),
+        str(ipaddress.ip_network(f"{address}/24", strict=False)),
+    )
 
 
 def _role_name(profile_name: str) -> str:

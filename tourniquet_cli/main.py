@@ -62,17 +62,30 @@ def simulate(
 
 
 def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: bool) -> None:
+    """Run every file it can; each file that fails gets one line on stderr, and the exit code is then 2."""
     # Imported here: the sandbox brings moto and the CDK, which commands that do not run it should not load.
+    from sandbox.seed import SeedError  # noqa: PLC0415
     from tourniquet.logs import logger  # noqa: PLC0415
     from tourniquet_cli.scenario import approval_card, run_alert, sandbox_for  # noqa: PLC0415
 
     # In AWS the functions' logs go to CloudWatch, not to whoever sent the alert; here too, unless asked.
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    failures = 0
 
-    try:
-        events = [(path, delivery) for path in files for delivery in read_alerts(path)]
-    except AlertFileError as exc:
-        raise _fail(str(exc)) from None
+    def fail(message: str) -> None:
+        nonlocal failures
+        failures += 1
+        typer.echo(f"error: {' '.join(message.split())}", err=True)
+
+    # Every file is read before the sandbox starts: unusable ones cost nothing, and are reported first.
+    events = []
+    for path in files:
+        try:
+            events += [(path, delivery) for delivery in read_alerts(path)]
+        except AlertFileError as exc:
+            fail(str(exc))
+    if not events:
+        raise typer.Exit(code=2)
 
     progress = Progress() if as_json else Progress(step=lambda m: console.print(f"  [cyan]>[/cyan] {m}"))
     with ExitStack() as stack:
@@ -83,7 +96,18 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
         for path, delivery in events:
             if not as_json:
                 console.rule(f"[bold]{path.name}")
-            run = run_alert(sandbox, path, delivery.event, decision, progress, via_rules=delivery.via_rules)
+            try:
+                run = run_alert(
+                    sandbox, path, delivery.event, decision, progress, via_rules=delivery.via_rules
+                )
+            except SeedError as exc:
+                fail(f"{path}: no look-alikes: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - one file's failure must not cost the others their run
+                if verbose:
+                    console.print_exception()
+                fail(f"{path}: {type(exc).__name__}: {exc}")
+                continue
             if as_json:
                 typer.echo(json.dumps(run.result, default=str))
             else:
@@ -91,6 +115,8 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
                 render.alert_report(
                     console, run.result, approval_card(sandbox, incident_id) if incident_id else None
                 )
+    if failures:
+        raise typer.Exit(code=2)
 
 
 normalize_cmd.register(app)

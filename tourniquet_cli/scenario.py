@@ -16,6 +16,7 @@ from stacks.config import load_config, project_context
 from tourniquet import store
 from tourniquet.errors import InvalidAlert
 from tourniquet.intake.normalize import parts
+from tourniquet.intake.webhook import MAX_DEPTH, unusable
 
 Decision = Literal["approve", "deny", "timeout"]
 
@@ -88,8 +89,19 @@ def read_alert(path: Path) -> dict[str, Any]:
         raise AlertFileError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise AlertFileError(
+            f"{path}: the body nests objects or arrays over {MAX_DEPTH} levels deep"
+        ) from exc
     if not isinstance(data, dict):
         raise AlertFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    # What the webhook refuses, the workflow could not carry either: deep nesting (copying the alert
+    # recurses), lone surrogates, numbers beyond a double.
+    problem = unusable(data)
+    if problem is not None:
+        error = problem.body["error"]
+        where = f" (at {error['field']})" if error["field"] != "body" else ""
+        raise AlertFileError(f"{path}: {error['message']}{where}")
     return data
 
 

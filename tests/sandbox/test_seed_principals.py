@@ -190,3 +190,118 @@ def test_a_root_credential_finding_gets_no_look_alike(sandbox: Sandbox):
     event, mapping = sandbox.map_alert(finding)
 
     assert (event, mapping) == (finding, {})
+
+
+def _security_hub_finding(*, eventbridge: bool = False) -> tuple[dict[str, Any], str]:
+    """The Security Hub (ASFF) finding about a user's key, about a user no other test maps, as GetFindings
+    returns it or as EventBridge delivers it: ``(event, original name)``."""
+    finding = load_event("securityhub_get_findings")["Findings"][1]
+    fresh = f"ci-deployer-{next(_unique)}"
+    finding = json.loads(json.dumps(finding).replace("ci-deployer", fresh))
+    if eventbridge:
+        event = load_event("securityhub_guardduty_ec2")
+        event["detail"]["findings"] = [finding]
+        return event, fresh
+    return {"Findings": [finding]}, fresh
+
+
+def _resources(event: dict[str, Any]) -> list[dict[str, Any]]:
+    findings = event["Findings"] if "Findings" in event else event["detail"]["findings"]
+    resources: list[dict[str, Any]] = findings[0]["Resources"]
+    return resources
+
+
+@pytest.mark.parametrize("eventbridge", [False, True], ids=["get-findings", "eventbridge"])
+def test_a_security_hub_access_key_names_a_look_alike_user_with_a_real_key(
+    sandbox: Sandbox, eventbridge: bool
+):
+    finding, original = _security_hub_finding(eventbridge=eventbridge)
+    iam = sandbox.client("iam")
+
+    event, mapping = sandbox.map_alert(finding)
+
+    user = sandbox.seed.seeded_principal(original)
+    key_id = user.access_keys["AKIAIOSFODNN7EXAMPLE"]
+    assert mapping == {
+        original: user.name,
+        "AKIAIOSFODNN7EXAMPLE": key_id,
+        "AIDAEXAMPLEPRINCIPAL1": user.principal_id,
+    }
+    [resource] = _resources(event)
+    assert resource["Id"] == f"AWS::IAM::AccessKey:{key_id}"
+    assert resource["Details"]["AwsIamAccessKey"] == {
+        "PrincipalId": user.principal_id,
+        "PrincipalType": "IAMUser",
+        "PrincipalName": user.name,
+    }
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user.name)["AccessKeyMetadata"]] == [
+        key_id
+    ]
+    trail = sandbox.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key_id}]
+    )["Events"]
+    # The calls come from the address the finding reports (in ProductFields, as GuardDuty sends it).
+    assert "198.51.100.23" in {json.loads(e["CloudTrailEvent"])["sourceIPAddress"] for e in trail}
+
+
+def test_a_security_hub_key_named_by_the_deprecated_user_name_field_gets_a_look_alike_user(sandbox: Sandbox):
+    finding, original = _security_hub_finding()
+    _resources(finding)[0]["Details"]["AwsIamAccessKey"] = {"UserName": original, "Status": "Active"}
+
+    event, mapping = sandbox.map_alert(finding)
+
+    user = sandbox.seed.seeded_principal(original)
+    assert mapping == {original: user.name, "AKIAIOSFODNN7EXAMPLE": user.access_keys["AKIAIOSFODNN7EXAMPLE"]}
+    assert _resources(event)[0]["Details"]["AwsIamAccessKey"]["UserName"] == user.name
+
+
+def test_a_security_hub_assumed_role_key_names_a_look_alike_role_and_session_key(sandbox: Sandbox):
+    finding, original = _security_hub_finding()
+    _resources(finding)[0].update(
+        Id="AWS::IAM::AccessKey:ASIAEXAMPLESESSION07",
+        Details={
+            "AwsIamAccessKey": {
+                "PrincipalId": "AROAEXAMPLEROLEID0007:i-0a1b2c3d4e5f67890",
+                "PrincipalType": "AssumedRole",
+                "PrincipalName": original,
+            }
+        },
+    )
+
+    _, mapping = sandbox.map_alert(finding)
+
+    role = sandbox.seed.seeded_principal(original, "role")
+    assert mapping == {
+        original: role.name,
+        "ASIAEXAMPLESESSION07": role.access_keys["ASIAEXAMPLESESSION07"],
+        "AROAEXAMPLEROLEID0007": role.principal_id,
+    }
+    assert sandbox.client("iam").get_role(RoleName=role.name)["Role"]["Arn"] == role.arn
+
+
+def test_a_security_hub_iam_user_resource_names_a_look_alike_user(sandbox: Sandbox):
+    finding, original = _security_hub_finding()
+    _resources(finding)[:] = [
+        {
+            "Type": "AwsIamUser",
+            "Id": f"arn:aws:iam::123456789012:user/deploy/{original}",
+            "Details": {
+                "AwsIamUser": {"UserName": original, "UserId": "AIDAEXAMPLEUSERID0001", "Path": "/deploy/"}
+            },
+        }
+    ]
+
+    event, mapping = sandbox.map_alert(finding)
+
+    user = sandbox.seed.seeded_principal(original)
+    assert mapping == {original: user.name, "AIDAEXAMPLEUSERID0001": user.principal_id}
+    assert _resources(event)[0]["Id"] == f"arn:aws:iam::123456789012:user/deploy/{user.name}"
+    assert sandbox.client("iam").get_user(UserName=user.name)["User"]["UserId"] == user.principal_id
+    assert user.access_keys == {}
+
+
+def test_a_security_hub_finding_about_root_gets_no_look_alike(sandbox: Sandbox):
+    finding, _ = _security_hub_finding()
+    _resources(finding)[0]["Details"]["AwsIamAccessKey"].update(PrincipalType="Root", PrincipalName="Root")
+
+    assert sandbox.map_alert(finding) == (finding, {})

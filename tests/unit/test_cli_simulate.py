@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import EVENTS, load_event
+from tourniquet_cli import scenario
 from tourniquet_cli.main import app
 from tourniquet_cli.scenario import read_alerts
 
@@ -65,3 +66,71 @@ def test_a_webhook_body_becomes_one_direct_delivery_per_alert():
 
     assert len(deliveries) == len(body["alerts"]) > 1
     assert not any(d.via_rules for d in deliveries)
+
+
+@pytest.fixture
+def no_sandbox_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unusable files are refused before a sandbox starts: starting one fails the test."""
+
+    def refuse(_decision: str) -> None:
+        raise AssertionError("a sandbox was started for unusable files")
+
+    monkeypatch.setattr(scenario, "sandbox_for", refuse)
+
+
+@pytest.mark.parametrize("levels", [900, 5000])
+def test_a_finding_nested_too_deeply_exits_2_with_one_line(
+    tmp_path: Path, no_sandbox_start: None, levels: int
+):
+    finding = load_event("guardduty_ec2_finding")
+    finding["detail"]["service"]["additionalInfo"] = "NESTED"
+    path = tmp_path / "deep.json"
+    # Written as text: json.dumps would recurse as deep as the file nests.
+    path.write_text(json.dumps(finding).replace('"NESTED"', '{"a": ' * levels + "{}" + "}" * levels))
+
+    code, output = _simulate(str(path))
+
+    assert code == 2
+    assert output.count("\n") == 1
+    assert output.startswith(f"error: {path}: ")
+    assert "nests objects or arrays over 32 levels deep" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [('"\\ud800"', "lone UTF-16 surrogate"), ("NaN", "NaN, Infinity"), ("1e400", "NaN, Infinity")],
+    ids=["lone-surrogate", "nan", "beyond-a-double"],
+)
+def test_values_the_workflow_cannot_carry_exit_2_naming_the_field(
+    tmp_path: Path, no_sandbox_start: None, value: str, problem: str
+):
+    finding = load_event("guardduty_ec2_finding")
+    finding["detail"]["title"] = "VALUE"
+    path = tmp_path / "alert.json"
+    path.write_text(json.dumps(finding).replace('"VALUE"', value))
+
+    code, output = _simulate(str(path))
+
+    assert code == 2
+    assert output.count("\n") == 1
+    assert output.startswith(f"error: {path}: ")
+    assert problem in output
+    assert output.rstrip().endswith("(at detail.title)")
+
+
+def test_every_unusable_file_gets_its_own_line(tmp_path: Path, no_sandbox_start: None):
+    bad_json, not_object = tmp_path / "a.json", tmp_path / "b.json"
+    bad_json.write_text("{not json")
+    not_object.write_text("[]")
+    missing = tmp_path / "c.json"
+
+    code, output = _simulate(str(bad_json), str(not_object), str(missing))
+
+    assert code == 2
+    assert output.splitlines() == [
+        f"error: {bad_json}: invalid JSON at line 1 column 2: "
+        "Expecting property name enclosed in double quotes",
+        f"error: {not_object}: expected a JSON object, got list",
+        f"error: {missing}: no such file",
+    ]

@@ -230,7 +230,7 @@ def _json(body: bytes) -> Any | Response:
         return _too_deep()
     except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
         return error(400, "invalid_json", "the body is not valid JSON in UTF-8", "body")
-    return _unusable(payload) or payload
+    return unusable(payload) or payload
 
 
 def _too_deep() -> Response:
@@ -238,7 +238,7 @@ def _too_deep() -> Response:
     return error(400, "nested_too_deeply", message, "body")
 
 
-def _unusable(payload: Any) -> Response | None:
+def unusable(payload: Any) -> Response | None:
     """The first value no later step could carry: nesting over :data:`MAX_DEPTH` (the parser takes nearly
     the interpreter's recursion limit, which anything recursive afterwards then exceeds), text with a lone
     surrogate (which no encoder accepts), or a number beyond a double (JSON has no NaN or Infinity, yet
