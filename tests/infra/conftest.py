@@ -1,4 +1,4 @@
-"""Infrastructure tests read templates synthesized in process, once per session, with cdk-nag's AwsSolutions
+"""Infrastructure tests read templates synthesized in process, once per test run, with cdk-nag's AwsSolutions
 checks attached: the default configuration (cdk.json) and two small variants. Each synthesis holds every
 stack of the app: ``template`` fixtures are the hub's, ``member_template`` fixtures the member stack's."""
 
@@ -14,28 +14,29 @@ from stacks.synth import Synthesis, synthesize
 from stacks.workflows import ASL_PATH
 from tests.infra.cfn import Template
 from tests.infra.configs import MINIMAL, VARIANT
+from tests.infra.synth_cache import cached_synthesis
 
 
-def _synthesize(overrides: dict[str, Any] | None) -> Synthesis:
-    return synthesize(overrides, plugins=[AwsSolutionsChecks])
+def _synthesize(name: str, overrides: dict[str, Any] | None) -> Synthesis:
+    return cached_synthesis(name, overrides, lambda: synthesize(overrides, plugins=[AwsSolutionsChecks]))
 
 
 @pytest.fixture(scope="session")
 def synthesis() -> Synthesis:
     """The stack as configured by cdk.json."""
-    return _synthesize(None)
+    return _synthesize("default", None)
 
 
 @pytest.fixture(scope="session")
 def variant_synthesis() -> Synthesis:
     """The stack as configured by :data:`VARIANT`."""
-    return _synthesize(VARIANT)
+    return _synthesize("variant", VARIANT)
 
 
 @pytest.fixture(scope="session")
 def minimal_synthesis() -> Synthesis:
     """The stack as configured by :data:`MINIMAL`."""
-    return _synthesize(MINIMAL)
+    return _synthesize("minimal", MINIMAL)
 
 
 @pytest.fixture(scope="session")

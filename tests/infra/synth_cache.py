@@ -1,0 +1,74 @@
+"""One synthesis per configuration for the whole test run, whatever the number of workers.
+
+Synthesizing the app with cdk-nag takes seconds of jsii and node: each xdist worker that needs a synthesis
+takes it from a file written once, under a lock, and keyed by everything the synthesis reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from stacks.synth import Synthesis
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_ROOT / ".cache" / "tourniquet"
+# What a synthesis reads: the app, its config, the stacks, the workflow definitions and the function code
+# (whose asset hash is in the template).
+INPUTS = ("app.py", "cdk.json", "stacks", "statemachines", "lambdas")
+LIBRARIES = ("aws-cdk-lib", "cdk-nag")
+
+
+def cache_key(name: str, overrides: Mapping[str, Any] | None) -> str:
+    digest = hashlib.sha256(name.encode() + b"\0")
+    digest.update(json.dumps(overrides or {}, sort_keys=True).encode())
+    for library in LIBRARIES:
+        digest.update(importlib.metadata.version(library).encode() + b"\0")
+    for input_name in INPUTS:
+        path = REPO_ROOT / input_name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if "__pycache__" in file.parts:
+                continue
+            digest.update(file.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cached_synthesis(
+    name: str, overrides: Mapping[str, Any] | None, synthesize: Callable[[], Synthesis]
+) -> Synthesis:
+    """The synthesis of configuration ``name``: read from the cache, or made once and written there."""
+    key = cache_key(name, overrides)
+    cached = CACHE_DIR / f"infra-{name}-{key}.json"
+    with _locked(CACHE_DIR / f".infra-{name}.lock"):
+        if cached.is_file():
+            return Synthesis(**json.loads(cached.read_text()))
+        synthesis = synthesize()
+        handle, temporary = tempfile.mkstemp(dir=CACHE_DIR, prefix=".infra-", suffix=".json")
+        with os.fdopen(handle, "w") as out:
+            json.dump(dataclasses.asdict(synthesis), out)
+        Path(temporary).replace(cached)
+        for stale in CACHE_DIR.glob(f"infra-{name}-*.json"):
+            if stale != cached:
+                stale.unlink(missing_ok=True)
+        return synthesis
