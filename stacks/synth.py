@@ -25,8 +25,9 @@ from stacks.config import (
     load_config,
     project_context,
 )
+from stacks.forwarder import ForwarderStack
 from stacks.member import MemberStack
-from stacks.names import MEMBER_STACK_NAME, STACK_NAME
+from stacks.names import MEMBER_STACK_NAME, STACK_NAME, forwarder_stack_name
 from stacks.tourniquet_stack import TourniquetStack
 
 # An empty list means "bundle no stack's assets": in-process synthesis never installs dependencies.
@@ -46,6 +47,8 @@ class Synthesis:
     template: dict[str, Any]
     # Every stack's template, by stack name.
     templates: dict[str, dict[str, Any]]
+    # Stack name → the stacks it is deployed after (``cdk deploy --all`` follows these).
+    dependencies: dict[str, frozenset[str]]
     # Construct path → {rule or finding id: reason}, as acknowledged in any stack.
     acknowledgments: dict[str, dict[str, str]]
     # The policy validation report (findings, and the acknowledgments that suppressed them); None without
@@ -64,10 +67,12 @@ class AppStacks:
 
     hub: TourniquetStack
     member: MemberStack
+    # One per region besides the home region.
+    forwarders: tuple[ForwarderStack, ...] = ()
 
     @property
     def all(self) -> tuple[Stack, ...]:
-        return (self.hub, self.member)
+        return (self.hub, self.member, *self.forwarders)
 
 
 def app_config(app: App) -> TourniquetConfig:
@@ -91,7 +96,20 @@ def build_app(app: App) -> AppStacks:
     # The member roles trust the hub's function roles, which must exist first (IAM refuses a trust policy
     # naming a role that does not exist).
     member.add_stack_dependency(hub)
-    return AppStacks(hub=hub, member=member)
+    forwarders = tuple(
+        ForwarderStack(
+            app,
+            forwarder_stack_name(region),
+            config=config,
+            home_region=config.regions[0],
+            env=Environment(region=region),
+        )
+        for region in config.forwarded_regions
+    )
+    for forwarder in forwarders:
+        # Forwarded events reach the hub's rules only once those exist; before, nothing would take them.
+        forwarder.add_stack_dependency(hub)
+    return AppStacks(hub=hub, member=member, forwarders=forwarders)
 
 
 def merged_context(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,6 +170,10 @@ def synthesize(
     return Synthesis(
         template=templates[stacks.hub.stack_name],
         templates=templates,
+        dependencies={
+            stack.stack_name: frozenset(dependency.stack_name for dependency in stack.dependencies)
+            for stack in stacks.all
+        },
         acknowledgments=acknowledgments,
         validation_report=report,
     )
