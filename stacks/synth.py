@@ -27,7 +27,8 @@ from stacks.config import (
 )
 from stacks.forwarder import ForwarderStack
 from stacks.member import MemberStack
-from stacks.names import MEMBER_STACK_NAME, STACK_NAME, forwarder_stack_name
+from stacks.names import MEMBER_STACK_NAME, STACK_NAME, STACKSET_STACK_NAME, forwarder_stack_name
+from stacks.stackset import MemberStackSetStack, member_template_body
 from stacks.tourniquet_stack import TourniquetStack
 
 # An empty list means "bundle no stack's assets": in-process synthesis never installs dependencies.
@@ -69,10 +70,13 @@ class AppStacks:
     member: MemberStack
     # One per region besides the home region.
     forwarders: tuple[ForwarderStack, ...] = ()
+    # Only when the config names organizational units for it.
+    stackset: MemberStackSetStack | None = None
 
     @property
     def all(self) -> tuple[Stack, ...]:
-        return (self.hub, self.member, *self.forwarders)
+        optional = (self.stackset,) if self.stackset else ()
+        return (self.hub, self.member, *self.forwarders, *optional)
 
 
 def app_config(app: App) -> TourniquetConfig:
@@ -109,7 +113,13 @@ def build_app(app: App) -> AppStacks:
     for forwarder in forwarders:
         # Forwarded events reach the hub's rules only once those exist; before, nothing would take them.
         forwarder.add_stack_dependency(hub)
-    return AppStacks(hub=hub, member=member, forwarders=forwarders)
+    stackset = None
+    if config.stackset_ous:
+        body = member_template_body(app.node.get_all_context(), config=config, env=home)
+        stackset = MemberStackSetStack(app, STACKSET_STACK_NAME, config=config, template_body=body, env=home)
+        # Like the member stack's, the instances' trust policies name the hub's roles.
+        stackset.add_stack_dependency(hub)
+    return AppStacks(hub=hub, member=member, forwarders=forwarders, stackset=stackset)
 
 
 def merged_context(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,29 @@
-"""The organization-wide stacks: a forwarder per region besides the home region (read from the VARIANT
-synthesis, which configures three regions)."""
+"""The organization-wide stacks: a forwarder per region besides the home region, and the StackSet that deploys
+the member stack to organizational units (read from the VARIANT synthesis, which configures both)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
 
-from stacks.names import MEMBER_STACK_NAME, STACK_NAME, forwarder_stack_name
+from stacks import stackset
+from stacks.config import load_config, project_context
+from stacks.member import MemberStack
+from stacks.names import (
+    MEMBER_STACK_NAME,
+    STACK_NAME,
+    STACKSET_NAME,
+    STACKSET_STACK_NAME,
+    forwarder_stack_name,
+)
 from stacks.synth import Synthesis
 from stacks.triggers import EVENT_RETRY_ATTEMPTS
-from tests.infra.cfn import Template, arn_text, resources, role_statements
-from tests.infra.configs import VARIANT_REGIONS
+from tests.infra.cfn import Template, arn_text, only, resources, role_statements
+from tests.infra.configs import HUB_ACCOUNT, STACKSET_OUS, VARIANT_REGIONS
 
 HOME, *FORWARDED = VARIANT_REGIONS
 # The partition is left to CloudFormation even where the region is known (cdk.json turns partition literals
@@ -34,6 +46,13 @@ def forwarders(variant_synthesis: Synthesis) -> dict[str, Template]:
     return {region: variant_synthesis.templates[forwarder_stack_name(region)] for region in FORWARDED}
 
 
+@pytest.fixture(scope="module")
+def stack_set(variant_synthesis: Synthesis) -> dict[str, Any]:
+    _, resource = only(variant_synthesis.templates[STACKSET_STACK_NAME], "AWS::CloudFormation::StackSet")
+    properties: dict[str, Any] = resource["Properties"]
+    return properties
+
+
 # --- which stacks the app holds -------------------------------------------------------------------------
 
 
@@ -43,6 +62,7 @@ def test_every_region_but_the_home_region_gets_a_forwarder_deployed_after_the_hu
     assert set(variant_synthesis.templates) == {
         STACK_NAME,
         MEMBER_STACK_NAME,
+        STACKSET_STACK_NAME,
         *(forwarder_stack_name(region) for region in FORWARDED),
     }
     # The hub's rules must exist before anything forwards events to them, and the member roles (by cdk deploy
@@ -50,6 +70,7 @@ def test_every_region_but_the_home_region_gets_a_forwarder_deployed_after_the_hu
     assert variant_synthesis.dependencies == {
         STACK_NAME: frozenset(),
         MEMBER_STACK_NAME: {STACK_NAME},
+        STACKSET_STACK_NAME: {STACK_NAME},
         **{forwarder_stack_name(region): {STACK_NAME} for region in FORWARDED},
     }
 
@@ -141,3 +162,76 @@ def test_forwarders_are_protected_from_containment(forwarders: dict[str, Templat
         for lid, resource in template["Resources"].items():
             if resource["Type"] in ("AWS::IAM::Role", "AWS::SQS::Queue", "AWS::Events::Rule"):
                 assert {"Key": "team:do-not-touch", "Value": "true"} in resource["Properties"]["Tags"], lid
+
+
+# --- the StackSet ------------------------------------------------------------------------------------------
+
+
+def test_the_stackset_is_service_managed_and_deploys_automatically(stack_set: dict[str, Any]) -> None:
+    assert stack_set["StackSetName"] == STACKSET_NAME
+    assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
+    # The variant's StackSet stack lives in the management account.
+    assert stack_set["CallAs"] == "SELF"
+    # Accounts that join an OU get the member stack; accounts that leave lose it.
+    assert stack_set["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert stack_set["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+
+
+def test_the_stackset_targets_the_configured_ous_but_the_hub_account_once_per_account(
+    stack_set: dict[str, Any],
+) -> None:
+    (group,) = stack_set["StackInstancesGroup"]
+    # The hub's account deploys TourniquetMember itself; a second copy there would clash on the role names.
+    assert group["DeploymentTargets"] == {
+        "OrganizationalUnitIds": STACKSET_OUS,
+        "AccountFilterType": "DIFFERENCE",
+        "Accounts": [HUB_ACCOUNT],
+    }
+    # IAM is global: one instance per account, in the home region.
+    assert group["Regions"] == [HOME]
+
+
+def test_stackset_operations_tolerate_a_few_failures_and_run_regions_in_parallel(
+    stack_set: dict[str, Any],
+) -> None:
+    preferences = stack_set["OperationPreferences"]
+    assert preferences["RegionConcurrencyType"] == "PARALLEL"
+    assert 0 < preferences["FailureTolerancePercentage"] < preferences["MaxConcurrentPercentage"] <= 100
+    assert preferences["ConcurrencyMode"] == "SOFT_FAILURE_TOLERANCE"
+
+
+def test_the_stackset_deploys_exactly_the_member_template(
+    stack_set: dict[str, Any], variant_synthesis: Synthesis
+) -> None:
+    body = stack_set["TemplateBody"]
+    assert isinstance(body, str)
+    assert json.loads(body) == variant_synthesis.member_template
+    # The member roles trust the hub's roles in the hub's account, not in each member's own.
+    assert f"arn:${{AWS::Partition}}:iam::{HUB_ACCOUNT}:role/Tourniquet-Contain" in {
+        arn_text(role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"])
+        for role in resources(variant_synthesis.member_template, "AWS::IAM::Role").values()
+    }
+    assert len(body.encode()) <= stackset.TEMPLATE_BODY_LIMIT
+
+
+# --- the member template the StackSet inlines --------------------------------------------------------------
+
+
+class _MemberWithAsset(MemberStack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        s3_assets.Asset(self, "Code", path=__file__)
+
+
+def test_a_member_stack_with_an_asset_cannot_be_inlined(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stackset, "MemberStack", _MemberWithAsset)
+    context = project_context()
+    with pytest.raises(ValueError, match="the member stack must have no assets"):
+        stackset.member_template_body(context, config=load_config(context), env=None)
+
+
+def test_a_member_template_over_the_inline_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stackset, "TEMPLATE_BODY_LIMIT", 1000)
+    context = project_context()
+    with pytest.raises(ValueError, match="a StackSet takes 1000 inline"):
+        stackset.member_template_body(context, config=load_config(context), env=None)
