@@ -25,8 +25,10 @@ from stacks.config import (
     load_config,
     project_context,
 )
+from stacks.forwarder import ForwarderStack
 from stacks.member import MemberStack
-from stacks.names import MEMBER_STACK_NAME, STACK_NAME
+from stacks.names import MEMBER_STACK_NAME, STACK_NAME, STACKSET_STACK_NAME, forwarder_stack_name
+from stacks.stackset import MemberStackSetStack, member_template_body
 from stacks.tourniquet_stack import TourniquetStack
 
 # An empty list means "bundle no stack's assets": in-process synthesis never installs dependencies.
@@ -46,6 +48,8 @@ class Synthesis:
     template: dict[str, Any]
     # Every stack's template, by stack name.
     templates: dict[str, dict[str, Any]]
+    # Stack name → the stacks it is deployed after (``cdk deploy --all`` follows these).
+    dependencies: dict[str, frozenset[str]]
     # Construct path → {rule or finding id: reason}, as acknowledged in any stack.
     acknowledgments: dict[str, dict[str, str]]
     # The policy validation report (findings, and the acknowledgments that suppressed them); None without
@@ -64,10 +68,15 @@ class AppStacks:
 
     hub: TourniquetStack
     member: MemberStack
+    # One per region besides the home region.
+    forwarders: tuple[ForwarderStack, ...] = ()
+    # Only when the config names organizational units for it.
+    stackset: MemberStackSetStack | None = None
 
     @property
     def all(self) -> tuple[Stack, ...]:
-        return (self.hub, self.member)
+        optional = (self.stackset,) if self.stackset else ()
+        return (self.hub, self.member, *self.forwarders, *optional)
 
 
 def app_config(app: App) -> TourniquetConfig:
@@ -91,7 +100,26 @@ def build_app(app: App) -> AppStacks:
     # The member roles trust the hub's function roles, which must exist first (IAM refuses a trust policy
     # naming a role that does not exist).
     member.add_stack_dependency(hub)
-    return AppStacks(hub=hub, member=member)
+    forwarders = tuple(
+        ForwarderStack(
+            app,
+            forwarder_stack_name(region),
+            config=config,
+            home_region=config.regions[0],
+            env=Environment(region=region),
+        )
+        for region in config.forwarded_regions
+    )
+    for forwarder in forwarders:
+        # Forwarded events reach the hub's rules only once those exist; before, nothing would take them.
+        forwarder.add_stack_dependency(hub)
+    stackset = None
+    if config.stackset_ous:
+        body = member_template_body(app.node.get_all_context(), config=config, env=home)
+        stackset = MemberStackSetStack(app, STACKSET_STACK_NAME, config=config, template_body=body, env=home)
+        # Like the member stack's, the instances' trust policies name the hub's roles.
+        stackset.add_stack_dependency(hub)
+    return AppStacks(hub=hub, member=member, forwarders=forwarders, stackset=stackset)
 
 
 def merged_context(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,6 +180,10 @@ def synthesize(
     return Synthesis(
         template=templates[stacks.hub.stack_name],
         templates=templates,
+        dependencies={
+            stack.stack_name: frozenset(dependency.stack_name for dependency in stack.dependencies)
+            for stack in stacks.all
+        },
         acknowledgments=acknowledgments,
         validation_report=report,
     )

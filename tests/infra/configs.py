@@ -6,6 +6,10 @@ EXISTING_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:security-pager"
 ORGANIZATION_ID = "o-a1b2c3d4e5"
 VARIANT_OU = "ou-ab12-cd34ef56"
 MANAGEMENT_ACCOUNT = "999988887777"
+HUB_ACCOUNT = "111122223333"
+# The hub's region first (the existing escalation topic's); each other one gets a forwarder.
+VARIANT_REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2"]
+STACKSET_OUS = [VARIANT_OU, "ou-ab12-77aa88bb"]
 
 # A configuration that differs from cdk.json in every value the template reflects.
 VARIANT = {
@@ -34,8 +38,14 @@ VARIANT = {
         "scope_ous": [VARIANT_OU],
         "excluded_accounts": {MANAGEMENT_ACCOUNT: "the management account"},
         "organization_id": ORGANIZATION_ID,
+        "regions": VARIANT_REGIONS,
+        # The member stack goes to two OUs by StackSet, trusting the hub's roles in the hub's account.
+        "stackset_ous": STACKSET_OUS,
+        "hub_account_id": HUB_ACCOUNT,
     }
 }
 
-# Only the GuardDuty trigger: the optional rules are off.
-MINIMAL = {"tourniquet": {"securityhub_product_names": [], "cloudwatch_alarm_prefixes": []}}
+# Only the GuardDuty trigger: the optional rules are off. One region, the hub's: nothing to forward.
+MINIMAL = {
+    "tourniquet": {"securityhub_product_names": [], "cloudwatch_alarm_prefixes": [], "regions": ["eu-west-1"]}
+}
