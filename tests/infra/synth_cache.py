@@ -62,11 +62,14 @@ def cached_synthesis(
     cached = CACHE_DIR / f"infra-{name}-{key}.json"
     with _locked(CACHE_DIR / f".infra-{name}.lock"):
         if cached.is_file():
-            return Synthesis(**json.loads(cached.read_text()))
+            data = json.loads(cached.read_text())
+            # JSON has no sets: the stacks each stack depends on come back as lists.
+            data["dependencies"] = {stack: frozenset(names) for stack, names in data["dependencies"].items()}
+            return Synthesis(**data)
         synthesis = synthesize()
         handle, temporary = tempfile.mkstemp(dir=CACHE_DIR, prefix=".infra-", suffix=".json")
         with os.fdopen(handle, "w") as out:
-            json.dump(dataclasses.asdict(synthesis), out)
+            json.dump(dataclasses.asdict(synthesis), out, default=sorted)
         Path(temporary).replace(cached)
         for stale in CACHE_DIR.glob(f"infra-{name}-*.json"):
             if stale != cached:
