@@ -29,6 +29,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -39,6 +41,18 @@ from tourniquet.state import Scope
 # Standard retry mode backs off on throttling before a Step Functions Retry ever sees it.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 _local = threading.local()
+# Every session reads the service models through one loader, which keeps what it parsed: a new session (for
+# new credentials, say) would otherwise parse the same large JSON models again.
+_LOADER = botocore.loaders.create_loader()
+
+
+def _session(**credentials: Any) -> boto3.session.Session:
+    """A boto3 session with its own credentials (``credentials``, else the default chain) and the shared
+    model loader."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core, **credentials)
+
 
 # Services that hold a target: reached only in the target's own account and region.
 MEMBER_SERVICES = frozenset(
@@ -85,7 +99,7 @@ def acted_as() -> dict[str, str] | None:
 @functools.cache
 def partition(region: str) -> str:
     """The partition (aws, aws-cn, aws-us-gov) of ``region``."""
-    return boto3.session.Session().get_partition_for_region(region)
+    return _session().get_partition_for_region(region)
 
 
 _acting: ContextVar[Acting | None] = ContextVar("tourniquet_acting", default=None)
@@ -128,7 +142,7 @@ def client(service: str) -> Any:
         key: tuple[Any, ...] = (service, endpoint)
         if key not in cache:
             # The service name is only known at run time, which the typed overloads cannot express.
-            cache[key] = boto3.session.Session().client(  # type: ignore[call-overload]
+            cache[key] = _session().client(  # type: ignore[call-overload]
                 service, endpoint_url=endpoint, config=_CONFIG
             )
         return cache[key]
@@ -143,7 +157,7 @@ def client(service: str) -> Any:
     if made is None or made[0] is not credentials:
         made = (
             credentials,
-            boto3.session.Session(
+            _session(
                 aws_access_key_id=credentials.access_key,
                 aws_secret_access_key=credentials.secret_key,
                 aws_session_token=credentials.token,
@@ -194,9 +208,7 @@ def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
     settings = get_settings()
     # The region's own STS endpoint: the call stays in the target's region, and works there even if
     # another region's STS is impaired.
-    sts = boto3.session.Session().client(
-        "sts", region_name=acting.scope.region, endpoint_url=endpoint, config=_CONFIG
-    )
+    sts = _session().client("sts", region_name=acting.scope.region, endpoint_url=endpoint, config=_CONFIG)
     session_name = acting.incident_id[:64]
     arguments: dict[str, Any] = {
         "RoleArn": acting.role_arn,
@@ -257,7 +269,7 @@ def resource(service: str) -> Any:
     cache: dict[tuple[str, str | None], Any] = _local.__dict__.setdefault("resources", {})
     key = (service, endpoint)
     if key not in cache:
-        cache[key] = boto3.session.Session().resource(  # type: ignore[call-overload]
+        cache[key] = _session().resource(  # type: ignore[call-overload]
             service, endpoint_url=endpoint, config=_CONFIG
         )
     return cache[key]
