@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -34,7 +35,9 @@ from moto.awslambda.models import LambdaFunction
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+from moto.stepfunctions.parser.asl.utils import boto_client
 
 # Functions share one process and os.environ is process-wide: one invocation at a time.
 _INVOKE_LOCK = threading.Lock()
@@ -221,6 +224,20 @@ def install_lambda_hook(patcher: Patcher, runtime: LambdaRuntime) -> None:
         return runtime.invoke(self, event)
 
     patcher.set(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+    # moto's Step Functions interpreter makes a new boto3 client for every Lambda task it runs; one per
+    # region and service serves them all (botocore clients are thread-safe).
+    made = boto_client.boto_client_for
+    lock = threading.Lock()
+
+    @functools.cache
+    def _made_once(region: str, service: str) -> Any:
+        with lock:
+            return made(region, service)
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        return _made_once(region, service)
+
+    patcher.set(lambda_eval_utils, "boto_client_for", boto_client_for)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The one place boto3 clients are made: lazily, per thread, honouring the sandbox endpoint override.
+"""The one place boto3 clients are made: lazily, shared by threads, honouring the sandbox endpoint override.
 
 Two kinds of client come from here:
 
@@ -19,9 +19,10 @@ one incident's steps in one container assume each role once.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -134,40 +135,48 @@ def current() -> Acting | None:
 
 def client(service: str) -> Any:
     """A boto3 client for ``service``: the hub's own, or, for a target's services, one acting in the scope
-    of the enclosing :func:`acting_in`. Clients are not thread-safe to create, so each thread keeps its own.
-    """
+    of the enclosing :func:`acting_in`. Clients are shared by the threads of the process (botocore's clients
+    are thread-safe; making one is not, so that happens under a lock)."""
     endpoint = get_settings().aws_endpoint_url
-    cache: dict[tuple[Any, ...], Any] = _local.__dict__.setdefault("clients", {})
     if service not in MEMBER_SERVICES:
-        key: tuple[Any, ...] = (service, endpoint)
-        if key not in cache:
+        # The function's own credentials and region, as the environment gives them.
+        own = (os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_REGION"))
+        return _shared(
+            (service, endpoint, *own),
             # The service name is only known at run time, which the typed overloads cannot express.
-            cache[key] = _session().client(  # type: ignore[call-overload]
-                service, endpoint_url=endpoint, config=_CONFIG
-            )
-        return cache[key]
+            lambda: _session().client(service, endpoint_url=endpoint, config=_CONFIG),  # type: ignore[call-overload]
+        )
     acting = _acting.get()
     if acting is None:
         raise errors.OutOfScope(f"{service} is only reached in a target's own account and region")
     credentials = _credentials(acting, endpoint)
-    # One client per service, role and region, remade whenever the credentials change (another incident,
-    # or renewed ones), so a warm container keeps no client per incident it ever served.
-    key = (service, endpoint, acting.role_arn, acting.scope.region)
-    made = cache.get(key)
-    if made is None or made[0] is not credentials:
-        made = (
-            credentials,
-            _session(
-                aws_access_key_id=credentials.access_key,
-                aws_secret_access_key=credentials.secret_key,
-                aws_session_token=credentials.token,
-                region_name=acting.scope.region,
-            ).client(  # type: ignore[call-overload]
-                service, endpoint_url=endpoint, config=_CONFIG
-            ),
-        )
-        cache[key] = made
-    return made[1]
+    region = acting.scope.region
+    return _shared(
+        (service, endpoint, region, credentials.access_key),
+        lambda: _session(
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            aws_session_token=credentials.token,
+            region_name=region,
+        ).client(service, endpoint_url=endpoint, config=_CONFIG),  # type: ignore[call-overload]
+    )
+
+
+_clients: dict[tuple[str | None, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _shared(key: tuple[str | None, ...], make: Callable[[], Any]) -> Any:
+    with _clients_lock:
+        made = _clients.get(key)
+        if made is None:
+            # A warm container keeps no client of credentials it no longer holds (an earlier incident's).
+            with _assumed_lock:
+                live = {credentials.access_key for credentials in _assumed.values()}
+            for stale in [k for k in _clients if k[0] in MEMBER_SERVICES and k[-1] not in live]:
+                del _clients[stale]
+            made = _clients[key] = make()
+        return made
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,8 @@ def forget_credentials() -> None:
     behind an endpoint were replaced, as between two emulated AWS backends)."""
     with _assumed_lock:
         _assumed.clear()
-    _local.__dict__.pop("clients", None)
+    with _clients_lock:
+        _clients.clear()
 
 
 def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
