@@ -13,12 +13,15 @@ Two kinds of client come from here:
   account is a member like any other, reached the same way.
 
 Assumed credentials are kept per account, region, role and incident until shortly before they expire, so
-one incident's steps in one container assume each role once.
+one incident's steps in one container assume each role once. Clients and assumed credentials are also kept
+per caller (the access key of the function's own credentials): where several functions share a process, as in
+the sandbox, none is handed another function's clients or sessions.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -121,7 +124,7 @@ def client(service: str) -> Any:
     endpoint = get_settings().aws_endpoint_url
     cache: dict[tuple[Any, ...], Any] = _local.__dict__.setdefault("clients", {})
     if service not in MEMBER_SERVICES:
-        key: tuple[Any, ...] = (service, endpoint)
+        key: tuple[Any, ...] = (service, endpoint, _caller())
         if key not in cache:
             # The service name is only known at run time, which the typed overloads cannot express.
             cache[key] = boto3.session.Session().client(  # type: ignore[call-overload]
@@ -160,12 +163,18 @@ class _Credentials:
     expires: float
 
 
-_assumed: dict[tuple[str, str, str | None], _Credentials] = {}
+_assumed: dict[tuple[str, str, str | None, str | None], _Credentials] = {}
 _assumed_lock = threading.Lock()
 
 
+def _caller() -> str | None:
+    """Who this function is: the access key of its own credentials, which Lambda puts in the environment
+    (None where credentials come from elsewhere, as one caller)."""
+    return os.environ.get("AWS_ACCESS_KEY_ID")
+
+
 def _credentials(acting: Acting, endpoint: str | None) -> _Credentials:
-    key = (acting.role_arn, acting.incident_id, endpoint)
+    key = (acting.role_arn, acting.incident_id, endpoint, _caller())
     with _assumed_lock:
         now = time.time()
         known = _assumed.get(key)
@@ -184,6 +193,7 @@ def forget_credentials() -> None:
     with _assumed_lock:
         _assumed.clear()
     _local.__dict__.pop("clients", None)
+    _local.__dict__.pop("resources", None)
 
 
 def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
@@ -249,8 +259,8 @@ def resource(service: str) -> Any:
     """A boto3 resource of the hub's own (used for DynamoDB's item API), made the same way as
     :func:`client`."""
     endpoint = get_settings().aws_endpoint_url
-    cache: dict[tuple[str, str | None], Any] = _local.__dict__.setdefault("resources", {})
-    key = (service, endpoint)
+    cache: dict[tuple[str, str | None, str | None], Any] = _local.__dict__.setdefault("resources", {})
+    key = (service, endpoint, _caller())
     if key not in cache:
         cache[key] = boto3.session.Session().resource(  # type: ignore[call-overload]
             service, endpoint_url=endpoint, config=_CONFIG
