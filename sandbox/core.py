@@ -19,10 +19,11 @@ from typing import Any
 import boto3
 import requests
 from boto3.dynamodb.conditions import Attr
+from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import cloudtrail, patches
+from sandbox import cloudtrail, patches, trust
 from sandbox.bridge import Bridge
 from sandbox.clicker import Clicker
 from sandbox.cloudtrail import TrailStore
@@ -321,6 +322,7 @@ class Sandbox:
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
+        trust.install(self._patcher)
 
     def _load_templates(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The hub's template and, when synthesized from the app, the member stack's."""
@@ -529,6 +531,18 @@ class Sandbox:
                     service, endpoint_url=self.endpoint_url, region_name=region, **credentials
                 )
             return self._clients[key]
+
+    def function_credentials(self, handler: str) -> dict[str, str]:
+        """The credentials the deployed function with ``handler`` runs with (a session of its own role), as
+        client arguments: to call AWS exactly as that function does."""
+        info = self.deployment.function(handler)
+        function = lambda_backends[self.hub_account][self.region].get_function(info.name)
+        credentials = self._runtime.role_credentials(function)
+        return {
+            "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": credentials["AWS_SESSION_TOKEN"],
+        }
 
     def seeder(self, account: str | None = None, region: str | None = None) -> Seeder:
         """The look-alike maker of ``account`` and ``region`` (the hub's and its region by default)."""

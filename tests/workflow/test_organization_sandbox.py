@@ -1,11 +1,13 @@
-"""The sandbox is an organization: its accounts and OUs, the member stack in each account, and look-alikes in
-the account and region a finding names."""
+"""The sandbox is an organization: its accounts and OUs, the member stack in each account, trust enforced on
+AssumeRole as IAM enforces it, functions that run as their own roles, and look-alikes in the account and
+region a finding names."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -22,6 +24,7 @@ from sandbox.organization import (
 from tests.helpers import load_event
 
 CONTAIN = "tourniquet.containment.handler.contain"
+DIAGNOSE = "tourniquet.diagnostics.handler.diagnose"
 MEMBER = MEMBER_ACCOUNTS[0]
 
 
@@ -32,6 +35,22 @@ def _member_event(account: str, region: str, instance_id: str) -> dict[str, Any]
     event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
     event["detail"]["id"] = f"finding-{instance_id}"
     return event
+
+
+def _sts_as(sandbox: Sandbox, handler: str | None, region: str = "eu-west-1") -> Any:
+    """An STS client signed as the deployed function with ``handler`` (the sandbox's own without one)."""
+    credentials = sandbox.function_credentials(handler) if handler else {}
+    return boto3.session.Session().client(
+        "sts", endpoint_url=sandbox.endpoint_url, region_name=region, **credentials
+    )
+
+
+def _assume(sts: Any, account: str, role: str = "TourniquetContain", **arguments: Any) -> dict[str, Any]:
+    return dict(
+        sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="inc-trust-test", **arguments
+        )
+    )
 
 
 def test_the_accounts_sit_in_the_organizations_units(sandbox: Sandbox):
@@ -86,6 +105,84 @@ def test_every_account_but_the_new_one_has_the_member_stack_trusting_the_hubs_ro
         for account in deployed
     }
     assert set(deployed) == {HUB_ACCOUNT, *MEMBER_ACCOUNTS, OUTSIDE_ACCOUNT, EXCLUDED_ACCOUNT}
+
+
+def test_the_hub_role_named_by_a_member_role_assumes_it_with_the_external_id(sandbox: Sandbox):
+    external_id = sandbox.deployment.function(CONTAIN).environment["EXTERNAL_ID"]
+
+    assumed = _assume(
+        _sts_as(sandbox, CONTAIN, "us-east-1"),
+        MEMBER,
+        ExternalId=external_id,
+        SourceIdentity="inc-trust-test",
+        Tags=[{"Key": "tourniquet:incident", "Value": "inc-trust-test"}],
+    )
+
+    assert assumed["AssumedRoleUser"]["Arn"] == (
+        f"arn:aws:sts::{MEMBER}:assumed-role/TourniquetContain/inc-trust-test"
+    )
+
+
+@pytest.mark.parametrize(
+    ("caller", "account", "external_id", "signer"),
+    [
+        (CONTAIN, MEMBER, "not-the-deployments-id", "assumed-role/Tourniquet-Contain/"),
+        (CONTAIN, MEMBER, None, "assumed-role/Tourniquet-Contain/"),
+        # The Diagnose function's role is trusted by the Diagnose member role only.
+        (DIAGNOSE, MEMBER, "deployed", "assumed-role/Tourniquet-Diagnose/"),
+        # The hub account's own credentials are not the hub's role.
+        (None, MEMBER, "deployed", ":root"),
+        # No member stack: no role to assume.
+        (CONTAIN, UNDEPLOYED_ACCOUNT, "deployed", "assumed-role/Tourniquet-Contain/"),
+    ],
+    ids=["wrong-external-id", "no-external-id", "another-hub-role", "hub-root", "no-member-stack"],
+)
+def test_assume_role_is_refused_unless_the_trust_policy_allows_the_caller(
+    sandbox: Sandbox, caller: str | None, account: str, external_id: str | None, signer: str
+):
+    arguments = {}
+    if external_id is not None:
+        deployed = sandbox.deployment.function(CONTAIN).environment["EXTERNAL_ID"]
+        arguments["ExternalId"] = deployed if external_id == "deployed" else external_id
+
+    with pytest.raises(ClientError) as refused:
+        _assume(_sts_as(sandbox, caller), account, **arguments)
+
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDenied"
+    assert signer in error["Message"]
+    role_arn = f"arn:aws:iam::{account}:role/TourniquetContain"
+    assert error["Message"].endswith(f"is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+
+
+def test_session_tags_need_the_trust_policys_tag_session_grant(sandbox: Sandbox):
+    iam = sandbox.account_client("iam", MEMBER)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:role/Tourniquet-Contain"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName="UntaggableForTests", AssumeRolePolicyDocument=json.dumps(trust))
+    sts = _sts_as(sandbox, CONTAIN)
+
+    untagged = _assume(sts, MEMBER, "UntaggableForTests")
+    with pytest.raises(ClientError, match="sts:TagSession"):
+        _assume(sts, MEMBER, "UntaggableForTests", Tags=[{"Key": "k", "Value": "v"}])
+
+    assert untagged["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{MEMBER}:assumed-role/")
+
+
+def test_a_function_runs_as_a_session_of_its_own_role(sandbox: Sandbox):
+    identity = _sts_as(sandbox, CONTAIN).get_caller_identity()
+    function = sandbox.deployment.function(CONTAIN)
+
+    assert identity["Account"] == HUB_ACCOUNT
+    assert identity["Arn"] == f"arn:aws:sts::123456789012:assumed-role/Tourniquet-Contain/{function.name}"
 
 
 def test_a_member_accounts_finding_gets_its_look_alike_in_that_account_and_region(sandbox: Sandbox):
