@@ -23,8 +23,9 @@ from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import cloudtrail, patches, trust
+from sandbox import calls, cloudtrail, patches, trust
 from sandbox.bridge import Bridge
+from sandbox.calls import CallLog
 from sandbox.clicker import Clicker
 from sandbox.cloudtrail import TrailStore
 from sandbox.deploy import (
@@ -127,6 +128,7 @@ class Sandbox:
         self.member_deployments: dict[str, Deployment] = {}
         self._with_organization = organization
         self.organization: Organization | None = None
+        self.calls = CallLog()
         self._placement: Placement | None = None
         self._seeders: dict[tuple[str, str], Seeder] = {}
         self._account_credentials: dict[str, dict[str, str]] = {}
@@ -323,6 +325,7 @@ class Sandbox:
         patches.install_module_list_cache(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
         trust.install(self._patcher)
+        calls.install(self._patcher, self.calls)
 
     def _load_templates(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The hub's template and, when synthesized from the app, the member stack's."""
