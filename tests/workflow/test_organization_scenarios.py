@@ -180,9 +180,12 @@ def test_simulating_a_member_accounts_finding_contains_it_in_that_account_and_re
             sort_keys=True,
         )
     }
+    # The report says where and as whom the actions ran.
     console = Console(record=True, width=200)
     render.alert_report(console, result, None)
-    assert instance_id in console.export_text()
+    assert f"acted in   {MEMBER} · {SECOND_REGION} as arn:aws:iam::{MEMBER}:role/TourniquetContain" in (
+        console.export_text()
+    )
 
 
 def test_release_in_a_member_account_restores_the_before_state_field_for_field(
