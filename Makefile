@@ -33,6 +33,7 @@ bench: .venv/.synced
 	@$(UV) run --frozen python -m benchmarks.containment
 	@$(UV) run --frozen python -m benchmarks.isolation
 	@$(UV) run --frozen python -m benchmarks.storm
+	@$(UV) run --frozen python -m benchmarks.organization
 
 synth: .venv/.synced
 	@npx --yes aws-cdk@2.1148.1 synth --quiet
