@@ -2,7 +2,7 @@
 UV := python3 -m uv
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit bench synth deploy clean
+.PHONY: demo demo-org test lint unit bench synth deploy clean
 
 .venv/.synced: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -11,6 +11,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 demo: .venv/.synced
 	@$(UV) run --frozen tourniquet demo
+
+# A member account's finding in the second region, contained in that account and region.
+demo-org: .venv/.synced
+	@$(UV) run --frozen tourniquet simulate examples/guardduty-ec2-member-finding.json
 
 test: .venv/.synced lint
 	@$(UV) run --frozen pytest -q -n 2
@@ -29,6 +33,7 @@ bench: .venv/.synced
 	@$(UV) run --frozen python -m benchmarks.containment
 	@$(UV) run --frozen python -m benchmarks.isolation
 	@$(UV) run --frozen python -m benchmarks.storm
+	@$(UV) run --frozen python -m benchmarks.organization
 
 synth: .venv/.synced
 	@npx --yes aws-cdk@2.1148.1 synth --quiet

@@ -20,16 +20,22 @@ Quick start::
 
 ``sandbox.core.Sandbox`` (a context manager; one per process at a time)
     ``Sandbox(template=None, context_overrides=None, time_scale=1.0, retry_time_scale=0.001,
-    region="eu-west-1", approvers=None, function_environment=None, stack_name="Tourniquet")``.
-    Without ``template`` it deploys ``stacks.synth.synthesize_template(context_overrides)``, cached under
-    ``.cache/tourniquet/``. ``time_scale`` multiplies ``waitForTaskToken`` timeouts (0.001 makes a 3600 s
+    region="eu-west-1", approvers=None, function_environment=None, stack_name="Tourniquet",
+    organization=True)``.
+    Without ``template`` it deploys ``stacks.synth.synthesize_template(context_overrides)`` (with
+    ``hub_account_id`` set to the sandbox's account, so that the member template names the hub's roles in
+    every account), cached under ``.cache/tourniquet/``. With ``organization`` the embedded AWS is an
+    organization (``sandbox.organization``): the member stack is deployed into each of its accounts that has
+    one, and every function gets ``SCOPE_ACCOUNTS``, ``SCOPE_OUS``, ``EXCLUDED_ACCOUNTS`` and
+    ``SCOPE_REGIONS`` for it. ``time_scale`` multiplies ``waitForTaskToken`` timeouts (0.001 makes a 3600 s
     approval expire in 3.6 s); ``retry_time_scale`` multiplies retry intervals. Both can be changed while it
     runs. ``function_environment`` (and ``approvers``, as ``APPROVERS``, when given) is laid over every
     function's environment, as are ``AWS_ENDPOINT_URL`` (the moto server) and ``SLACK_API_URL`` (the fake
     Slack). The fake Slack knows every deployed approver (user ids as users named after ``alice``, group ids
     as user groups holding ``APPROVER``); ``sandbox.approver`` is the first approver user.
 
-    * ``start()`` / ``stop()``; ``startup_seconds``, ``timings`` (moto, synth, deploy), ``synth_cache_hit``.
+    * ``start()`` / ``stop()``; ``startup_seconds``, ``timings`` (moto, synth, organization, deploy, member
+      stacks), ``synth_cache_hit``.
     * ``put_event(event)``: PutEvents to the default bus; matching rules start their state machine.
     * ``start_execution(event, name=None, state_machine_arn=None) -> execution_arn``.
     * ``wait_for_execution(arn, timeout=30) -> describe_execution dict`` (TimeoutError while still running).
@@ -37,8 +43,14 @@ Quick start::
     * ``wait_for_card(incident_id | approval_id | execution_arn, timeout=15) -> SlackMessage``.
     * ``click(card, action_id, user_id=sandbox.approver.id, timestamp=, signature=, signing_secret=,
       payload=) -> (status, body)``.
-    * ``map_alert(event) -> (event, {original_id: sandbox_id})``; ``seed`` (a ``Seeder``); ``trail`` (the
+    * ``map_alert(event) -> (event, {original: look-alike})``: look-alikes in the account and region the
+      alert names (an account or region the sandbox does not have is mapped, and the mapping shows it);
+      ``seed`` (the hub account's ``Seeder``), ``seeder(account=None, region=None)``; ``trail`` (the
       CloudTrail ``TrailStore``).
+    * ``organization`` (an ``Organization``), ``hub_account``, ``regions``, ``member_deployments`` (account
+      -> ``Deployment``), ``account_client(service, account, region=None)`` (a client acting in one of the
+      organization's accounts), ``function_credentials(handler)`` (what a deployed function runs with),
+      ``calls`` (a ``CallLog``: ``with sandbox.calls.recording() as calls: ...``).
     * ``deployment`` (a ``Deployment``), ``slack`` (``FakeSlack``), ``api`` (``LocalHttpApi``),
       ``interactions_url``, ``bridge`` (``Bridge``), ``clicker`` (``Clicker``), ``client(service)``,
       ``table`` (the DynamoDB ``Table``), ``endpoint_url``, ``slack_credentials``, ``incident_id_for(arn)``.
@@ -66,11 +78,22 @@ Modules:
     functions, Fn::FindInMap, Fn::GetAZs, Fn::Base64, Fn::ToJsonString, pseudo parameters),
     ``deployment_order(resources)``, ``TemplateError``.
 ``sandbox.patches``
-    The moto patches: ``LambdaRuntime`` and ``install_lambda_hook`` (handlers run in process; a failure
-    answers ``{"errorType": <exception class>, "errorMessage": ...}`` with FunctionError), ``TimeScale`` and
-    ``install_time_scaling``, ``install_eni_groups_fix``, ``Patcher``.
+    The moto patches: ``LambdaRuntime`` and ``install_lambda_hook`` (handlers run in process, with a session
+    of the function's own execution role; a failure answers ``{"errorType": <exception class>,
+    "errorMessage": ...}`` with FunctionError), ``TimeScale`` and ``install_time_scaling``,
+    ``install_eni_groups_fix``, ``Patcher``.
+``sandbox.organization``
+    ``ACCOUNTS`` (the hub's, member accounts, one outside the scope, one excluded, one without the member
+    stack), ``REGIONS``, ``create_organization(organizations_client) -> Organization``, ``Placement``.
+``sandbox.trust``
+    ``install``: ``AssumeRole`` refused (AccessDenied) unless the role's trust policy allows the caller;
+    ``caller(response)``, ``refusal(...)``.
+``sandbox.calls``
+    ``CallLog`` and ``install``: the calls served while a recording is open, as ``Call`` (service, action,
+    account, region, principal, session, role_arn; ``writes``).
 ``sandbox.cloudtrail``
-    ``TrailEvent``, ``TrailStore`` and ``install``: CloudTrail ``LookupEvents`` answered from seeded events.
+    ``TrailEvent``, ``TrailStore`` and ``install``: CloudTrail ``LookupEvents`` answered from seeded events,
+    each account and region seeing its own.
 ``sandbox.seed``
     ``Seeder``: ``map_alert(event)``, ``instance(volumes=3, network_interfaces=1, tags=...)``,
     ``cloudtrail_events(instance)``; ``FIXED_AMI``.

@@ -2,7 +2,9 @@
 
 :class:`TrailStore` holds :class:`TrailEvent` records; :func:`install` teaches moto's CloudTrail responses to
 answer ``LookupEvents`` from a store: the lookup attribute, time range, ``MaxResults`` and ``NextToken``
-behave as CloudTrail's do, newest first, with ``CloudTrailEvent`` as a JSON string.
+behave as CloudTrail's do, newest first, with ``CloudTrailEvent`` as a JSON string. Like CloudTrail's event
+history, each account and region sees only its own events: an event whose record names its account
+(``recipientAccountId``) and region (``awsRegion``) is answered only to a caller in that account and region.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ class TrailEvent:
         }
         return simple.get(key)
 
+    def seen_in(self, account: str | None, region: str | None) -> bool:
+        """Whether the event history of ``account`` and ``region`` holds this event (an event whose record
+        names neither is in every history)."""
+        recipient = self.record.get("recipientAccountId")
+        where = self.record.get("awsRegion")
+        in_account = account is None or recipient in (None, account)
+        return in_account and (region is None or where in (None, region))
+
     def matches(self, key: str, value: str) -> bool:
         if key == "ResourceName":
             return any(name == value for _, name in self.resources)
@@ -111,6 +121,8 @@ class TrailStore:
         end: datetime | None = None,
         max_results: int = MAX_RESULTS,
         next_token: str | None = None,
+        account: str | None = None,
+        region: str | None = None,
     ) -> tuple[list[TrailEvent], str | None]:
         if len(attributes) > 1:
             raise _error(
@@ -126,7 +138,10 @@ class TrailStore:
         matched = [
             event
             for event in self.events()
-            if all(event.matches(item["AttributeKey"], item.get("AttributeValue", "")) for item in attributes)
+            if event.seen_in(account, region)
+            and all(
+                event.matches(test["AttributeKey"], test.get("AttributeValue", "")) for test in attributes
+            )
             and (start is None or event.event_time >= start)
             and (end is None or event.event_time <= end)
         ]
@@ -179,6 +194,8 @@ def install(patcher: Patcher, store: TrailStore) -> None:
             end=end,
             max_results=int(self._get_param("MaxResults") or MAX_RESULTS),
             next_token=self._get_param("NextToken"),
+            account=self.current_account,
+            region=self.region,
         )
         body: dict[str, Any] = {"Events": [event.to_api() for event in events]}
         if token:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,20 +19,43 @@ from typing import Any
 import boto3
 import requests
 from boto3.dynamodb.conditions import Attr
+from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import cloudtrail, patches
+from sandbox import calls, cloudtrail, patches, trust
 from sandbox.bridge import Bridge
+from sandbox.calls import CallLog
 from sandbox.clicker import Clicker
 from sandbox.cloudtrail import TrailStore
-from sandbox.deploy import Deployment, deploy, sandbox_slack_secret, synthesized_template
+from sandbox.deploy import (
+    DEFAULT_ACCOUNT_ID,
+    Deployment,
+    deploy,
+    sandbox_slack_secret,
+    synthesized_template,
+)
 from sandbox.interactions import LocalHttpApi
+from sandbox.organization import (
+    ACCESS_ROLE,
+    MEMBER_ACCOUNTS,
+    REGIONS,
+    Organization,
+    Placement,
+    create_organization,
+    rewrite,
+)
 from sandbox.seed import Seeder
 from sandbox.slack import APP_ID as SLACK_APP_ID
 from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import FakeSlack, SlackMessage, SlackUser
+from stacks.config import CONTEXT_KEY
 from stacks.names import MEMBER_STACK_NAME
+from tourniquet import aws as tourniquet_aws
+from tourniquet import scope as tourniquet_scope
+from tourniquet.errors import InvalidAlert
+from tourniquet.intake.model import UNKNOWN, Alert
+from tourniquet.intake.normalize import parts
 
 REGION = "eu-west-1"
 HOST = "127.0.0.1"
@@ -55,6 +79,11 @@ class Sandbox:
     ``retry_time_scale`` scales retry intervals (compressed to almost nothing by default). The approvers are
     the deployed ones (``APPROVERS``) unless ``approvers`` replaces them; the fake Slack knows each of them,
     and :attr:`approver` is the first (``alice``).
+
+    With ``organization`` (the default) the embedded AWS is an organization (:mod:`sandbox.organization`):
+    the hub's account and member accounts, in the hub's region and a second one. The member stack is deployed
+    into each account that has it, the functions act in the accounts and regions in scope, and look-alikes
+    are created in the account and region a finding names.
     """
 
     def __init__(
@@ -68,6 +97,7 @@ class Sandbox:
         approvers: Sequence[str] | None = None,
         function_environment: Mapping[str, str] | None = None,
         stack_name: str = "Tourniquet",
+        organization: bool = True,
     ) -> None:
         self._scale = patches.TimeScale()
         self.time_scale = time_scale
@@ -95,6 +125,13 @@ class Sandbox:
         self._clients_lock = threading.Lock()
         self._deployment: Deployment | None = None
         self.member_deployment: Deployment | None = None
+        self.member_deployments: dict[str, Deployment] = {}
+        self._with_organization = organization
+        self.organization: Organization | None = None
+        self.calls = CallLog()
+        self._placement: Placement | None = None
+        self._seeders: dict[tuple[str, str], Seeder] = {}
+        self._account_credentials: dict[str, dict[str, str]] = {}
         self._slack: FakeSlack | None = None
         self._api: LocalHttpApi | None = None
         self._bridge: Bridge | None = None
@@ -149,6 +186,10 @@ class Sandbox:
             step = time.monotonic()
             template, member_template = self._load_templates()
             self._mark("synth", step)
+            if self._with_organization:
+                step = time.monotonic()
+                self.organization = create_organization(self.client("organizations"), regions=self.regions)
+                self._mark("organization", step)
             step = time.monotonic()
             self._deployment = deploy(
                 template,
@@ -159,16 +200,23 @@ class Sandbox:
                 default_secret=self.slack_credentials,
                 session=self._boto_session(),
             )
-            if member_template is not None:
-                # The hub acts in its own account through the member roles, as in every other account.
-                self.member_deployment = deploy(
-                    member_template,
-                    endpoint_url=self.endpoint_url,
-                    region=self.region,
-                    stack_name=MEMBER_STACK_NAME,
-                    session=self._boto_session(),
-                )
             self._mark("deploy", step)
+            if member_template is not None:
+                step = time.monotonic()
+                # The hub acts in its own account through the member roles, as in every other account.
+                for account in self.accounts_with_member_stack:
+                    self.member_deployments[account] = deploy(
+                        member_template,
+                        endpoint_url=self.endpoint_url,
+                        region=self.region,
+                        stack_name=MEMBER_STACK_NAME,
+                        session=self._boto_session(),
+                        # The clients that seed the account later: each costs tens of milliseconds.
+                        clients=functools.partial(self.account_client, account=account),
+                        account_id=account,
+                    )
+                self.member_deployment = self.member_deployments[self.deployment.account_id]
+                self._mark("member stacks", step)
             self._after_deploy()
         except BaseException:
             self.stop()
@@ -182,6 +230,7 @@ class Sandbox:
         Executions still waiting for a task token are left behind with moto's state; finish them first.
         """
         try:
+            self._forget_identities()
             if self._bridge is not None:
                 self._bridge.stop()
             if self._api is not None:
@@ -198,6 +247,11 @@ class Sandbox:
                 logging.getLogger(name).setLevel(level)
             self._server = self._deployment = self._slack = self._api = self._bridge = None
             self._seeder = self._clicker = None
+            self._seeders.clear()
+            self._account_credentials.clear()
+            self._placement = None
+            self.organization = None
+            self.member_deployments = {}
             self._saved_log_levels = {}
             self._clients.clear()
             self._session = None
@@ -218,6 +272,13 @@ class Sandbox:
             inner = getattr(server, "_server", None)
             if inner is not None:
                 inner.server_close()
+
+    @staticmethod
+    def _forget_identities() -> None:
+        """The runtime keeps assumed credentials and the organization's layout per process: a new embedded
+        AWS has other accounts behind the same names, so nothing of a previous one may be reused."""
+        tourniquet_aws.forget_credentials()
+        tourniquet_scope.forget_organization()
 
     def _mark(self, step: str, began: float) -> None:
         self.timings[step] = round(time.monotonic() - began, 3)
@@ -256,18 +317,27 @@ class Sandbox:
         ).raise_for_status()
 
     def _install_patches(self) -> None:
+        self._forget_identities()
         patches.install_lambda_hook(self._patcher, self._runtime)
         patches.install_time_scaling(self._patcher, self._scale)
         patches.install_eni_groups_fix(self._patcher)
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
+        trust.install(self._patcher)
+        calls.install(self._patcher, self.calls)
 
     def _load_templates(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The hub's template and, when synthesized from the app, the member stack's."""
         if self._template is not None:
             return self._template, None
-        synthesized = synthesized_template(self._context_overrides)
+        overrides = dict(self._context_overrides or {})
+        config = dict(overrides.get(CONTEXT_KEY) or {})
+        # The member stack in an account other than the hub's names the hub's roles there (a StackSet
+        # deploys it so); the same template serves the hub's own account.
+        config.setdefault("hub_account_id", DEFAULT_ACCOUNT_ID)
+        overrides[CONTEXT_KEY] = config
+        synthesized = synthesized_template(overrides)
         self.synth_cache_hit = synthesized.cache_hit
         return synthesized.template, synthesized.member_template
 
@@ -279,6 +349,8 @@ class Sandbox:
             "SLACK_TEAM_ID": SLACK_TEAM_ID,
             "SLACK_APP_ID": SLACK_APP_ID,
         }
+        if self.organization is not None:
+            environment.update(self.organization.scope_environment())
         if self._approver_override is not None:
             environment["APPROVERS"] = ",".join(self._approver_override)
         environment.update(self._function_environment)
@@ -319,6 +391,13 @@ class Sandbox:
             trail=self.trail,
             region=self.region,
             account_id=deployment.account_id,
+        )
+        self._seeders[deployment.account_id, self.region] = self._seeder
+        organization = self.organization
+        self._placement = Placement(
+            accounts=(deployment.account_id, *(organization.account_ids if organization else ())),
+            look_alike_accounts=MEMBER_ACCOUNTS if organization else (),
+            regions=self.regions,
         )
 
     def _set_environ(self, values: Mapping[str, str | None]) -> None:
@@ -401,6 +480,90 @@ class Sandbox:
                     service, endpoint_url=self.endpoint_url
                 )
             return self._clients[service]
+
+    # Accounts and regions
+
+    @property
+    def hub_account(self) -> str:
+        return self.deployment.account_id
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The hub's region first; with the organization, the second region too."""
+        if not self._with_organization:
+            return (self.region,)
+        return (self.region, *(region for region in REGIONS if region != self.region))
+
+    @property
+    def accounts_with_member_stack(self) -> tuple[str, ...]:
+        if self.organization is None:
+            return (self.hub_account,)
+        return self.organization.with_member_stack
+
+    def _credentials_for(self, account: str) -> dict[str, str]:
+        """Client arguments that act in ``account``: none for the hub's own, else a session of the
+        organization's access role there, as the management account reaches its accounts."""
+        if account == self.hub_account:
+            return {}
+        with self._clients_lock:
+            known = self._account_credentials.get(account)
+        if known is not None:
+            return known
+        assumed = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/{ACCESS_ROLE}", RoleSessionName="tourniquet-sandbox"
+        )["Credentials"]
+        credentials = {
+            "aws_access_key_id": assumed["AccessKeyId"],
+            "aws_secret_access_key": assumed["SecretAccessKey"],
+            "aws_session_token": assumed["SessionToken"],
+        }
+        with self._clients_lock:
+            return self._account_credentials.setdefault(account, credentials)
+
+    def account_client(self, service: str, account: str, region: str | None = None) -> Any:
+        """A boto3 client acting in ``account`` (one of the organization's) and ``region`` (the hub's by
+        default), made once per service, account and region."""
+        region = region or self.region
+        if account == self.hub_account and region == self.region:
+            return self.client(service)
+        credentials = self._credentials_for(account)
+        key = f"{service}@{account}/{region}"
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = self._boto_session().client(  # type: ignore[call-overload]
+                    service, endpoint_url=self.endpoint_url, region_name=region, **credentials
+                )
+            return self._clients[key]
+
+    def function_credentials(self, handler: str) -> dict[str, str]:
+        """The credentials the deployed function with ``handler`` runs with (a session of its own role), as
+        client arguments: to call AWS exactly as that function does."""
+        info = self.deployment.function(handler)
+        function = lambda_backends[self.hub_account][self.region].get_function(info.name)
+        credentials = self._runtime.role_credentials(function)
+        return {
+            "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": credentials["AWS_SESSION_TOKEN"],
+        }
+
+    def seeder(self, account: str | None = None, region: str | None = None) -> Seeder:
+        """The look-alike maker of ``account`` and ``region`` (the hub's and its region by default)."""
+        account = account or self.hub_account
+        region = region or self.region
+        with self._clients_lock:
+            known = self._seeders.get((account, region))
+        if known is not None:
+            return known
+        made = Seeder(
+            ec2=self.account_client("ec2", account, region),
+            iam=self.account_client("iam", account),
+            trail=self.trail,
+            region=region,
+            account_id=account,
+        )
+        with self._clients_lock:
+            return self._seeders.setdefault((account, region), made)
 
     @property
     def table(self) -> Any:
@@ -526,5 +689,30 @@ class Sandbox:
         self._runtime.fail_after_running(handler, error, times)
 
     def map_alert(self, event: Mapping[str, Any], **options: Any) -> tuple[dict[str, Any], dict[str, str]]:
-        """Create look-alikes of what ``event`` names; returns the rewritten event and the id mapping."""
-        return self.seed.map_alert(event, **options)
+        """Create look-alikes of what ``event`` names, in the account and region it names (or the ones they
+        are mapped to); returns the rewritten event and the mapping ``{original: look-alike}`` of accounts,
+        regions and ids."""
+        if self._placement is None:
+            raise RuntimeError("the sandbox is not running")
+        account, region, placed = self._placement.place(*_where(event))
+        moved = rewrite(dict(event), placed) if placed else dict(event)
+        rewritten, mapping = self.seeder(account, region).map_alert(moved, **options)
+        return rewritten, {**placed, **mapping}
+
+
+def _where(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The account and region an alert's subject is in, as the workflow reads them; None where it does not
+    say (or cannot be read: the seeder copes with such an alert in the hub's account)."""
+    try:
+        found = parts(dict(event))
+        outcome = found[0].parse() if len(found) == 1 else None
+    except (InvalidAlert, RecursionError, ValueError, TypeError, KeyError, AttributeError):
+        return None, None
+    if not isinstance(outcome, Alert):
+        return None, None
+    resource = outcome.primary_resource
+    region = (resource.region if resource else None) or outcome.region
+    return (
+        outcome.account if outcome.account != UNKNOWN else None,
+        region if region and region != UNKNOWN else None,
+    )

@@ -301,13 +301,17 @@ def deploy(
     secret_values: Mapping[str, Mapping[str, Any]] | None = None,
     parameters: Mapping[str, str] | None = None,
     session: boto3.session.Session | None = None,
+    clients: Callable[[str], Any] | None = None,
+    account_id: str | None = None,
 ) -> Deployment:
     """Create the template's resources in the moto server at ``endpoint_url``.
 
     ``function_environment`` is laid over every function's resolved environment (the sandbox puts
     ``AWS_ENDPOINT_URL`` and ``SLACK_API_URL`` there). Each secret gets ``secret_values[logical_id]``, else
     ``default_secret``, else fresh Slack-style credentials. Passing the caller's ``session`` saves
-    loading botocore's models again.
+    loading botocore's models again. ``clients`` (a service name -> a boto3 client) deploys with clients
+    the caller made, acting in the account ``account_id`` (another account of the organization, say),
+    instead of clients of ``session``.
     """
     return _Deployer(
         template,
@@ -319,6 +323,8 @@ def deploy(
         secret_values=secret_values or {},
         parameters=parameters,
         session=session or boto3.session.Session(region_name=region),
+        clients=clients,
+        account_id=account_id,
     ).run()
 
 
@@ -342,14 +348,18 @@ class _Deployer:
         secret_values: Mapping[str, Mapping[str, Any]],
         parameters: Mapping[str, str] | None,
         session: boto3.session.Session,
+        clients: Callable[[str], Any] | None,
+        account_id: str | None,
     ) -> None:
         self.template = template
         self.resources: Mapping[str, Mapping[str, Any]] = template.get("Resources", {})
         self.session = session
         self.region = region
         self.endpoint_url = endpoint_url
+        self._client_factory = clients
         self._clients: dict[str, Any] = {}
-        account_id = self.client("sts").get_caller_identity().get("Account", DEFAULT_ACCOUNT_ID)
+        if account_id is None:
+            account_id = self.client("sts").get_caller_identity().get("Account", DEFAULT_ACCOUNT_ID)
         self.resolver = Resolver(
             template, region=region, account_id=account_id, stack_name=stack_name, parameters=parameters
         )
@@ -376,9 +386,12 @@ class _Deployer:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(  # type: ignore[call-overload]
-                service, region_name=self.region, endpoint_url=self.endpoint_url
-            )
+            if self._client_factory is not None:
+                self._clients[service] = self._client_factory(service)
+            else:
+                self._clients[service] = self.session.client(  # type: ignore[call-overload]
+                    service, region_name=self.region, endpoint_url=self.endpoint_url
+                )
         return self._clients[service]
 
     def run(self) -> Deployment:

@@ -2,8 +2,9 @@
 
 * Lambda: moto runs function code only in Docker. :func:`install_lambda_hook` replaces
   ``LambdaFunction._invoke_lambda`` with :meth:`LambdaRuntime.invoke`: it imports the handler named by the
-  function's handler string, runs it with that function's environment, and answers in Lambda's shape (an
-  error payload carries ``errorType``, the exception's class name, so ``Retry``/``Catch`` match it).
+  function's handler string, runs it with that function's environment and, as Lambda does, with credentials
+  of the function's own execution role, and answers in Lambda's shape (an error payload carries
+  ``errorType``, the exception's class name, so ``Retry``/``Catch`` match it).
 * Time: Step Functions retries sleep for real (``IntervalSeconds``) and a ``waitForTaskToken`` task waits its
   whole ``TimeoutSeconds``. Both are scaled here; the ASL itself is never edited.
 * Requests: moto's server lists its own package directory on every request; :func:`install_module_list_cache`
@@ -19,6 +20,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import threading
 import time
 import traceback
@@ -38,9 +40,15 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.sts.models import sts_backends
+from moto.utilities.utils import get_partition
 
 # Functions share one process and os.environ is process-wide: one invocation at a time.
 _INVOKE_LOCK = threading.Lock()
+# A function's role session lasts an hour; the runtime takes a fresh one this long before it ends.
+_ROLE_SESSION_SECONDS = 3600
+_ROLE_RENEW_BEFORE_SECONDS = 600
+_ROLE_ACCOUNT = re.compile(r"^arn:[\w-]+:iam::(\d{12}):role/")
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,41 @@ class LambdaRuntime:
         self._worker: ThreadPoolExecutor | None = None
         # handler -> [error type, invocations left to fail]
         self._faults: dict[str, list[Any]] = {}
+        # execution role ARN -> (renew after, the environment variables of its session's credentials)
+        self._sessions: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def role_credentials(self, function: LambdaFunction) -> dict[str, str]:
+        """The credentials Lambda gives ``function``: a session of its execution role (named after the
+        function), as ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN``.
+
+        The Lambda service assumes the role: the session is made in moto's STS directly, not by a request a
+        trust policy would judge.
+        """
+        role_arn = str(function.role)
+        now = time.monotonic()
+        with self._lock:
+            known = self._sessions.get(role_arn)
+        if known is not None and known[0] > now:
+            return known[1]
+        region = str(function.region)
+        matched = _ROLE_ACCOUNT.match(role_arn)
+        account = matched.group(1) if matched else str(function.account_id)
+        session = sts_backends[account][get_partition(region)].assume_role(
+            region_name=region,
+            role_session_name=str(function.function_name)[:64],
+            role_arn=role_arn,
+            policy="",
+            duration=_ROLE_SESSION_SECONDS,
+            external_id="",
+        )
+        credentials = {
+            "AWS_ACCESS_KEY_ID": str(session.access_key_id),
+            "AWS_SECRET_ACCESS_KEY": str(session.secret_access_key),
+            "AWS_SESSION_TOKEN": str(session.session_token),
+        }
+        with self._lock:
+            self._sessions[role_arn] = (now + _ROLE_SESSION_SECONDS - _ROLE_RENEW_BEFORE_SECONDS, credentials)
+        return credentials
 
     def fail_after_running(self, handler: str, error: str, times: int = 1) -> None:
         """The next ``times`` invocations of ``handler`` run to the end, then answer ``error``: what a
@@ -205,6 +248,8 @@ class LambdaRuntime:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
             "_HANDLER": str(function.handler),
             **{key: str(value) for key, value in (function.environment_vars or {}).items()},
+            # Reserved: a function's configuration cannot replace its role's credentials.
+            **self.role_credentials(function),
         }
         payload, errored = self._submit(str(function.handler), event, context, environment)
         fault = None if errored else self._injected_fault(str(function.handler))

@@ -15,6 +15,7 @@ key's calls are seeded too.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ipaddress
 import itertools
@@ -582,16 +583,22 @@ class Seeder:
     def _principal_group(self) -> str:
         """One group every look-alike user joins (containment never touches group membership)."""
         if self._principal_group_name is None:
-            self.iam.create_group(GroupName="look-alike-deployers")
+            # The seeder of another region of this account may have made it (IAM is global).
+            with contextlib.suppress(self.iam.exceptions.EntityAlreadyExistsException):
+                self.iam.create_group(GroupName="look-alike-deployers")
             self._principal_group_name = "look-alike-deployers"
         return self._principal_group_name
 
     def _managed_policy(self, name: str, statements: list[dict[str, Any]]) -> str:
         """A customer managed policy, created on first use; returns its ARN."""
         if name not in self._managed_policies:
-            self._managed_policies[name] = self.iam.create_policy(
-                PolicyName=name, PolicyDocument=_policy(statements)
-            )["Policy"]["Arn"]
+            try:
+                policy = self.iam.create_policy(PolicyName=name, PolicyDocument=_policy(statements))
+                arn = policy["Policy"]["Arn"]
+            except self.iam.exceptions.EntityAlreadyExistsException:
+                # Made by the seeder of another region of this account (IAM is global).
+                arn = f"arn:aws:iam::{self.account_id}:policy/{name}"
+            self._managed_policies[name] = arn
         return self._managed_policies[name]
 
     def principal_cloudtrail_events(

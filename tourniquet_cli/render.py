@@ -38,6 +38,8 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
         )
     if result.get("reason"):
         facts.add_row("reason", str(result["reason"]))
+    for where in acted_in(result.get("timeline") or []):
+        facts.add_row("acted in", where)
     execution = result.get("execution") or {}
     facts.add_row(
         "execution", f"{execution.get('status')} · {execution.get('transitions')} state transitions"
@@ -71,6 +73,18 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
                 str(event.get("at", ""))[11:23], event.get("kind", ""), event.get("actor", ""), detail
             )
         console.print(timeline)
+
+
+def acted_in(timeline: list[dict[str, Any]]) -> list[str]:
+    """Each account, region and role the incident's actions ran in and as, in order, once."""
+    seen: list[str] = []
+    for event in timeline:
+        acted = event.get("acted_as")
+        if isinstance(acted, dict):
+            where = f"{acted.get('account')} · {acted.get('region')} as {acted.get('role')}"
+            if where not in seen:
+                seen.append(where)
+    return seen
 
 
 def slack_card_text(card: dict[str, Any]) -> Text:

@@ -13,7 +13,9 @@ Two kinds of client come from here:
   account is a member like any other, reached the same way.
 
 Assumed credentials are kept per account, region, role and incident until shortly before they expire, so
-one incident's steps in one container assume each role once.
+one incident's steps in one container assume each role once. Clients and assumed credentials are also kept
+per caller (the access key of the function's own credentials): where several functions share a process, as in
+the sandbox, none is handed another function's clients or sessions.
 """
 
 from __future__ import annotations
@@ -140,9 +142,8 @@ def client(service: str) -> Any:
     endpoint = get_settings().aws_endpoint_url
     if service not in MEMBER_SERVICES:
         # The function's own credentials and region, as the environment gives them.
-        own = (os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_REGION"))
         return _shared(
-            (service, endpoint, *own),
+            (service, endpoint, _caller(), os.environ.get("AWS_REGION")),
             # The service name is only known at run time, which the typed overloads cannot express.
             lambda: _session().client(service, endpoint_url=endpoint, config=_CONFIG),  # type: ignore[call-overload]
         )
@@ -187,12 +188,18 @@ class _Credentials:
     expires: float
 
 
-_assumed: dict[tuple[str, str, str | None, str | None], _Credentials] = {}
+_assumed: dict[tuple[str | None, ...], _Credentials] = {}
 _assumed_lock = threading.Lock()
 
 
+def _caller() -> str | None:
+    """Who this function is: the access key of its own credentials, which Lambda puts in the environment
+    (None where credentials come from elsewhere, as one caller)."""
+    return os.environ.get("AWS_ACCESS_KEY_ID")
+
+
 def _credentials(acting: Acting, endpoint: str | None) -> _Credentials:
-    key = (acting.role_arn, acting.incident_id, acting.action, endpoint)
+    key = (acting.role_arn, acting.incident_id, acting.action, endpoint, _caller())
     with _assumed_lock:
         now = time.time()
         known = _assumed.get(key)
@@ -212,6 +219,7 @@ def forget_credentials() -> None:
         _assumed.clear()
     with _clients_lock:
         _clients.clear()
+    _local.__dict__.pop("resources", None)
 
 
 def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
@@ -276,8 +284,8 @@ def resource(service: str) -> Any:
     """A boto3 resource of the hub's own (used for DynamoDB's item API), made the same way as
     :func:`client`."""
     endpoint = get_settings().aws_endpoint_url
-    cache: dict[tuple[str, str | None], Any] = _local.__dict__.setdefault("resources", {})
-    key = (service, endpoint)
+    cache: dict[tuple[str, str | None, str | None], Any] = _local.__dict__.setdefault("resources", {})
+    key = (service, endpoint, _caller())
     if key not in cache:
         cache[key] = _session().resource(  # type: ignore[call-overload]
             service, endpoint_url=endpoint, config=_CONFIG

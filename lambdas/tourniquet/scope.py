@@ -60,6 +60,13 @@ def _outside_ous(account: str, ous: tuple[str, ...]) -> str | None:
     return f"account {account} is outside the accounts Tourniquet acts in"
 
 
+def forget_organization() -> None:
+    """Drop the OUs read so far, so the next check reads them afresh (when the organization behind an
+    endpoint was replaced, as between two emulated AWS backends)."""
+    with _lock:
+        _ancestors.clear()
+
+
 def _ancestors_of(account: str) -> tuple[str, ...]:
     """The OUs (and root) above ``account``, nearest first, read once per process."""
     with _lock:

@@ -33,6 +33,11 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
+def whoami(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Who the function's own credentials say it is."""
+    return {"arn": aws.client("sts").get_caller_identity()["Arn"]}
+
+
 def contain_fails(event: dict[str, Any], context: Any) -> dict[str, Any]:
     raise ContainmentFailed(f"cannot isolate {event.get('target', 'the target')}")
 

@@ -76,3 +76,38 @@ def test_a_handler_that_cannot_be_imported_fails_like_the_lambda_runtime(sandbox
 
     assert response["FunctionError"]
     assert body["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_a_function_runs_with_a_session_of_its_own_execution_role(sandbox, lambda_client):
+    before = os.environ["AWS_ACCESS_KEY_ID"]
+    role = sandbox.client("iam").create_role(
+        RoleName="whoami-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("README.txt", "unused")
+    lambda_client.create_function(
+        FunctionName="whoami",
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler="tests.sandbox.handlers.whoami",
+        Code={"ZipFile": archive.getvalue()},
+        Environment={"Variables": {"AWS_ENDPOINT_URL": sandbox.endpoint_url}},
+    )
+
+    identities = {invoke(lambda_client, "whoami", {})[1]["arn"] for _ in range(2)}
+
+    assert identities == {"arn:aws:sts::123456789012:assumed-role/whoami-role/whoami"}
+    assert os.environ["AWS_ACCESS_KEY_ID"] == before
