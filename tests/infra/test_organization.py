@@ -23,7 +23,7 @@ from stacks.names import (
 from stacks.synth import Synthesis
 from stacks.triggers import EVENT_RETRY_ATTEMPTS
 from tests.infra.cfn import Template, arn_text, only, resources, role_statements
-from tests.infra.configs import HUB_ACCOUNT, STACKSET_OUS, VARIANT_REGIONS
+from tests.infra.configs import HUB_ACCOUNT, ORGANIZATION_ID, STACKSET_OUS, VARIANT_REGIONS
 
 HOME, *FORWARDED = VARIANT_REGIONS
 # The partition is left to CloudFormation even where the region is known (cdk.json turns partition literals
@@ -235,3 +235,40 @@ def test_a_member_template_over_the_inline_limit_is_refused(monkeypatch: pytest.
     context = project_context()
     with pytest.raises(ValueError, match="a StackSet takes 1000 inline"):
         stackset.member_template_body(context, config=load_config(context), env=None)
+
+
+# --- who may assume the member roles ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "hub_account", "organization"),
+    [
+        ("member_template", "${AWS::AccountId}", None),
+        ("variant_member_template", HUB_ACCOUNT, ORGANIZATION_ID),
+    ],
+)
+def test_each_member_role_trusts_only_its_hub_role_with_the_external_id_and_the_organization(
+    request: pytest.FixtureRequest, fixture: str, hub_account: str, organization: str | None
+) -> None:
+    template: Template = request.getfixturevalue(fixture)
+    for role_name, hub_function in (
+        ("TourniquetDiagnose", "Diagnose"),
+        ("TourniquetContain", "Contain"),
+        ("TourniquetRelease", "Release"),
+    ):
+        (role,) = [
+            r
+            for r in resources(template, "AWS::IAM::Role").values()
+            if r["Properties"]["RoleName"] == role_name
+        ]
+        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        assert set(statement["Action"]) == {"sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"}
+        assert list(statement["Principal"]) == ["AWS"]
+        assert arn_text(statement["Principal"]["AWS"]) == (
+            f"arn:${{AWS::Partition}}:iam::{hub_account}:role/Tourniquet-{hub_function}"
+        )
+        expected = {"sts:ExternalId": "tourniquet"}
+        if organization is not None:
+            expected["aws:PrincipalOrgID"] = organization
+        assert statement["Condition"] == {"StringEquals": expected}
