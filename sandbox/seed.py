@@ -967,10 +967,57 @@ class Seeder:
 
 
 def _instance_details(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The instance an alert names, in the shape of a GuardDuty event's ``instanceDetails``: from that, from
+    GuardDuty's GetFindings form (``InstanceDetails``), or from a Security Hub ``AwsEc2Instance`` resource
+    (EventBridge or GetFindings form)."""
     detail = event.get("detail")
     resource = detail.get("resource") if isinstance(detail, dict) else None
     details = resource.get("instanceDetails") if isinstance(resource, dict) else None
-    return details if isinstance(details, dict) else None
+    if isinstance(details, dict):
+        return details
+    findings = _dicts(_path(event, "detail", "findings")) or _dicts(event.get("Findings"))
+    for finding in findings[:1]:
+        if isinstance(guardduty := _path(finding, "Resource", "InstanceDetails"), dict):
+            camel: dict[str, Any] = _camel(guardduty)
+            return camel
+        for entry in _dicts(finding.get("Resources")):
+            if entry.get("Type") == "AwsEc2Instance":
+                return _security_hub_instance(entry)
+    return None
+
+
+def _camel(value: Any) -> Any:
+    """GetFindings' PascalCase keys as EventBridge spells them (``InstanceId`` -> ``instanceId``)."""
+    if isinstance(value, dict):
+        return {
+            (key[:1].lower() + key[1:] if isinstance(key, str) else key): _camel(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_camel(item) for item in value]
+    return value
+
+
+def _security_hub_instance(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A Security Hub ``AwsEc2Instance`` resource as GuardDuty's ``instanceDetails`` (it lists no security
+    groups: the look-alike gets the sandbox's)."""
+    details = _path(entry, "Details", "AwsEc2Instance")
+    details = details if isinstance(details, dict) else {}
+    listed = details.get("IpV4Addresses")
+    addresses = [a for a in (listed if isinstance(listed, list) else []) if _private_ipv4(_text(a))]
+    interface = {
+        "vpcId": details.get("VpcId"),
+        "subnetId": details.get("SubnetId"),
+        "privateIpAddress": addresses[0] if addresses else None,
+    }
+    tags = entry.get("Tags")
+    return {
+        "instanceId": _after(entry.get("Id"), "instance/"),
+        "instanceType": details.get("Type"),
+        "networkInterfaces": [interface],
+        "iamInstanceProfile": {"arn": details.get("IamInstanceProfileArn")},
+        "tags": [{"key": k, "value": v} for k, v in tags.items()] if isinstance(tags, dict) else [],
+    }
 
 
 def _principal_keys(event: Mapping[str, Any]) -> list[_PrincipalKey]:

@@ -195,3 +195,47 @@ def test_an_instance_id_that_is_not_text_names_nothing_to_seed(sandbox: Sandbox,
     _details(finding)["instanceId"] = instance_id
 
     assert sandbox.map_alert(finding) == (finding, {})
+
+
+def _tags(instance: dict[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+
+
+@pytest.mark.parametrize("form", ["eventbridge", "get-findings"])
+def test_a_security_hub_instance_resource_gets_a_look_alike_of_its_type_tags_and_network(
+    sandbox: Sandbox, form: str
+):
+    event = load_event("securityhub_guardduty_ec2")
+    n = next(_unique)
+    [finding] = event["detail"]["findings"]
+    [resource] = finding["Resources"]
+    original = f"i-0shub{n:013d}"
+    resource["Id"] = f"arn:aws:ec2:eu-west-1:123456789012:instance/{original}"
+    details = resource["Details"]["AwsEc2Instance"]
+    details.update(VpcId=f"vpc-0shub{n:011d}", SubnetId=f"subnet-0shub{n:008d}")
+    alert = event if form == "eventbridge" else {"Findings": [finding]}
+
+    mapped, mapping = sandbox.map_alert(alert)
+
+    instance = _instance(sandbox, mapping[original])
+    assert instance["InstanceType"] == "m5.large"
+    assert instance["PrivateIpAddress"] == "10.0.1.23"
+    assert _tags(instance)["Name"] == "web-app-1"
+    assert instance["VpcId"] == mapping[details["VpcId"]]
+    findings = mapped["detail"]["findings"] if form == "eventbridge" else mapped["Findings"]
+    assert findings[0]["Resources"][0]["Id"].endswith(f"instance/{mapping[original]}")
+
+
+def test_a_guardduty_get_findings_instance_gets_a_look_alike_with_its_groups(sandbox: Sandbox):
+    event = load_event("guardduty_get_findings")
+    n = next(_unique)
+    details = event["Findings"][0]["Resource"]["InstanceDetails"]
+    original = details["InstanceId"] = f"i-0sgdf{n:013d}"
+    [interface] = details["NetworkInterfaces"]
+    interface.update(VpcId=f"vpc-0sgdf{n:011d}", SubnetId=f"subnet-0sgdf{n:008d}")
+
+    mapped, mapping = sandbox.map_alert(event)
+
+    instance = _instance(sandbox, mapping[original])
+    assert _group_names(instance) == ["web-app"]
+    assert mapped["Findings"][0]["Resource"]["InstanceDetails"]["InstanceId"] == mapping[original]
