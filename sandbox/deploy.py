@@ -62,12 +62,19 @@ class SynthesizedTemplate:
         return self.templates[MEMBER_STACK_NAME]
 
 
-def synth_cache_key(context_overrides: Mapping[str, Any] | None = None, *, root: Path = REPO_ROOT) -> str:
-    """A hash of every input of the synthesis: the app's files, the CDK library version and the overrides."""
+def synth_cache_key(
+    context_overrides: Mapping[str, Any] | None = None,
+    *,
+    root: Path = REPO_ROOT,
+    inputs: tuple[str, ...] = SYNTH_INPUTS,
+    libraries: tuple[str, ...] = ("aws-cdk-lib",),
+) -> str:
+    """A hash of every input of the synthesis: the app's files, the libraries' versions and the overrides."""
     digest = hashlib.sha256()
-    digest.update(importlib.metadata.version("aws-cdk-lib").encode())
+    for library in libraries:
+        digest.update(importlib.metadata.version(library).encode() + b"\0")
     digest.update(json.dumps(context_overrides or {}, sort_keys=True, default=str).encode())
-    for name in SYNTH_INPUTS:
+    for name in inputs:
         path = root / name
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:

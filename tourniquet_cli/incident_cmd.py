@@ -156,6 +156,7 @@ def _run_release(workflow: str, release_input: ReleaseInput) -> dict[str, Any]:
         described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
         if described["status"] != "RUNNING" or time.monotonic() > deadline:
             return described
+        # A Standard workflow has no call that waits for its end: the CLI asks once a second.
         time.sleep(1)
 
 

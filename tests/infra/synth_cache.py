@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import hashlib
-import importlib.metadata
 import json
 import os
 import tempfile
@@ -18,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sandbox.deploy import synth_cache_key
 from stacks.synth import Synthesis
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,18 +28,9 @@ LIBRARIES = ("aws-cdk-lib", "cdk-nag")
 
 
 def cache_key(name: str, overrides: Mapping[str, Any] | None) -> str:
-    digest = hashlib.sha256(name.encode() + b"\0")
-    digest.update(json.dumps(overrides or {}, sort_keys=True).encode())
-    for library in LIBRARIES:
-        digest.update(importlib.metadata.version(library).encode() + b"\0")
-    for input_name in INPUTS:
-        path = REPO_ROOT / input_name
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for file in files:
-            if "__pycache__" in file.parts:
-                continue
-            digest.update(file.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
-    return digest.hexdigest()[:32]
+    return synth_cache_key(
+        {"name": name, "overrides": overrides or {}}, root=REPO_ROOT, inputs=INPUTS, libraries=LIBRARIES
+    )
 
 
 @contextmanager

@@ -64,6 +64,9 @@ def fold(alert: Alert, *, window_seconds: int, execution_id: str) -> IncidentRef
                 orphaned = answer.id
             elif not any(reason["Code"] == "TransactionConflict" for reason in reasons):
                 raise
+            # Another copy of the alert won the same items a moment ago: re-read and retry the transaction
+            # here, after a jittered pause of milliseconds, rather than fail the step to the workflow's Retry
+            # (seconds, and the whole invocation again).
             time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
             continue
         return answer
