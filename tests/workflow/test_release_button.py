@@ -71,7 +71,13 @@ def test_the_release_button_restores_the_instance_and_the_card_says_so(runner: R
 def test_a_release_that_cannot_restore_fails_loudly_and_leaves_the_rest_released(
     runner: Runner, sandbox: Sandbox
 ):
-    event, mapping = sandbox.map_alert(runner.event())
+    event = runner.event()
+    # Its own security group: the group is deleted below, and later scenarios share the sandbox's groups.
+    [interface] = event["detail"]["resource"]["instanceDetails"]["networkInterfaces"]
+    interface["securityGroups"] = [
+        {"groupId": "sg-0de1e7ed000000001", "groupName": "deleted-while-contained"}
+    ]
+    event, mapping = sandbox.map_alert(event)
     instance_id = next(v for k, v in mapping.items() if k.startswith("i-"))
     original_groups = sorted(
         {g for groups in _state(sandbox, instance_id)["groups"].values() for g in groups}
