@@ -18,7 +18,6 @@ from typing import Any
 
 import boto3
 import requests
-from boto3.dynamodb.conditions import Attr
 from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
@@ -323,6 +322,8 @@ class Sandbox:
         patches.install_eni_groups_fix(self._patcher)
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
+        patches.install_definition_cache(self._patcher)
+        patches.install_item_level_transaction_backup(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
         trust.install(self._patcher)
         calls.install(self._patcher, self.calls)
@@ -634,21 +635,27 @@ class Sandbox:
             events.extend(page["events"])
         return events
 
-    def _scan(self, condition: Any) -> list[dict[str, Any]]:
-        table = self.table
-        arguments: dict[str, Any] = {"FilterExpression": condition, "ConsistentRead": True}
-        items: list[dict[str, Any]] = []
-        while True:
-            page = table.scan(**arguments)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def _incident(self, incident_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(
+            Key={"pk": f"INCIDENT#{incident_id}", "sk": "INCIDENT"}, ConsistentRead=True
+        )
+        found: dict[str, Any] | None = item.get("Item")
+        return found
 
     def incident_id_for(self, execution_arn: str) -> str | None:
-        """The incident an execution opened (its incident item records the execution id)."""
-        found = self._scan(Attr("sk").eq("INCIDENT") & Attr("execution_id").eq(execution_arn))
-        return str(found[0]["incident_id"]) if found else None
+        """The incident an execution opened (its incident item records the execution id).
+
+        Read from the Deduplicate step's output and the incident item, not by scanning the table: callers
+        poll this while the table grows with every incident of the run."""
+        for event in self.execution_history(execution_arn):
+            details = event.get("stateExitedEventDetails") or {}
+            if details.get("name") == "Deduplicate":
+                incident_id = (json.loads(details.get("output") or "{}").get("incident") or {}).get("id")
+                incident = self._incident(str(incident_id)) if incident_id else None
+                if incident is not None and incident.get("execution_id") == execution_arn:
+                    return str(incident_id)
+                return None
+        return None
 
     def _find_card(self, key: str) -> SlackMessage | None:
         incident_id = self.incident_id_for(key) if key.startswith("arn:") else key
@@ -658,11 +665,8 @@ class Sandbox:
         if card is not None:
             return card
         # A card need not print the incident id; its buttons always carry the approval id.
-        for approval in self._scan(Attr("sk").eq("APPROVAL") & Attr("incident_id").eq(incident_id)):
-            card = self.slack.find_card(str(approval["approval_id"]))
-            if card is not None:
-                return card
-        return None
+        approval_id = (self._incident(incident_id) or {}).get("approval_id")
+        return self.slack.find_card(str(approval_id)) if approval_id else None
 
     def wait_for_card(self, key: str, timeout: float = 15.0) -> SlackMessage:
         """The approval card (a message with buttons) for an incident id, approval id or execution ARN."""

@@ -9,6 +9,12 @@
   whole ``TimeoutSeconds``. Both are scaled here; the ASL itself is never edited.
 * Requests: moto's server lists its own package directory on every request; :func:`install_module_list_cache`
   reads it once.
+* Step Functions: moto parses a state machine's definition with ANTLR for every execution (about 1 s of CPU
+  for the incident workflow); :func:`install_definition_cache` parses each definition once and gives every
+  execution its own copy of the parsed program.
+* DynamoDB: before every ``TransactWriteItems`` moto deep-copies each table the transaction names, so a
+  transaction costs as much as the table holds; :func:`install_item_level_transaction_backup` keeps only the
+  items the transaction names and puts them back when it is cancelled.
 * EC2: moto reports an attached interface's security groups as its own groups plus the groups the instance
   was launched with, so replacing an interface's groups never shows. :func:`install_eni_groups_fix` reports
   the interface's own groups, as EC2 does.
@@ -16,6 +22,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
@@ -34,11 +41,16 @@ from typing import Any
 
 from moto import backends
 from moto.awslambda.models import LambdaFunction
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
@@ -370,3 +382,75 @@ def install_module_list_cache(patcher: Patcher) -> None:
     changes while the process runs, so it is read once."""
     modules = tuple(backends.list_of_moto_modules())
     patcher.set(backends, "list_of_moto_modules", lambda: modules)
+
+
+def install_definition_cache(patcher: Patcher) -> None:
+    """Parse each state machine definition once. The parse tree is only read (by moto's static analysers);
+    the program is evaluated, so each caller gets its own deep copy of it."""
+    parse = functools.lru_cache(maxsize=32)(AmazonStateLanguageParser.parse)
+
+    def cached_parse(definition: str) -> Any:
+        program, tree = parse(definition)
+        return copy.deepcopy(program), tree
+
+    patcher.set(AmazonStateLanguageParser, "parse", staticmethod(cached_parse))
+
+
+class _TablesNotCopied(ModuleType):
+    """Stands in for the ``copy`` module in moto's DynamoDB backend: a table "copied" for a transaction's
+    backup is the table itself (the items it names are kept instead); anything else is copied."""
+
+    def __init__(self) -> None:
+        super().__init__("copy")
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+_Saved = tuple[Table, DynamoType, DynamoType | None, Item | None]
+
+
+def _named_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[_Saved]:
+    """Each item a transaction names, as it is now (None where there is none); what cannot be read as a
+    key is skipped, since moto refuses that operation before it writes anything."""
+    saved: list[_Saved] = []
+    for entry in transact_items:
+        try:
+            [(_, operation)] = entry.items()
+            table = backend.tables[operation["TableName"]]
+            key = operation.get("Key") or operation["Item"]
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue
+        saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+    return saved
+
+
+def _put_back(saved: list[_Saved]) -> None:
+    for table, hash_key, range_key, item in reversed(saved):
+        if item is None:
+            table.delete_item(hash_key, range_key)
+        elif range_key is not None:
+            table.items[hash_key][range_key] = item
+        else:
+            table.items[hash_key] = item  # type: ignore[assignment]
+
+
+def install_item_level_transaction_backup(patcher: Patcher) -> None:
+    """A cancelled transaction leaves every item it names as it was, at the cost of those items only."""
+    original = DynamoDBBackend.transact_write_items
+    patcher.set(dynamodb_models, "copy", _TablesNotCopied())
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        saved = _named_items(self, transact_items)
+        try:
+            original(self, transact_items)
+        except BaseException:
+            _put_back(saved)
+            raise
+
+    patcher.set(DynamoDBBackend, "transact_write_items", transact_write_items)

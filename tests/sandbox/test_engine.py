@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from sandbox.bridge import target_input
 from sandbox.core import Sandbox
@@ -116,3 +117,15 @@ def test_an_input_path_that_does_not_match_is_an_error():
 
     with pytest.raises(ValueError, match="does not match"):
         target_input(target, {"detail": {}})
+
+
+def test_a_definition_is_parsed_once_and_each_execution_evaluates_its_own_program(sandbox):
+    machine = sandbox.deployment.state_machine_arn("RetryMachine5B6A7C8D")
+    definition = sandbox.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["definition"]
+
+    first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+    second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+
+    assert first_tree is second_tree
+    assert first_program is not second_program
+    assert type(first_program) is type(second_program)
