@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from sandbox.cloudtrail import TrailEvent
 from sandbox.core import OUTSIDER, Sandbox
-from sandbox.slack import SlackUser
+from sandbox.slack import SlackMessage, SlackUser
 from tests.helpers import load_event
 from tests.workflow.runner import Runner
 from tourniquet import store
@@ -45,8 +46,17 @@ def _actions(result: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
     return {a["name"]: (a["mode"], a["status"], a["verified"]) for a in result["actions"]}
 
 
-def test_approve_contains_snapshots_isolates_and_stops(runner: Runner, sandbox: Sandbox):
-    result = runner.run(runner.event(), "approve").result
+@pytest.fixture(scope="module")
+def approved(sandbox: Sandbox) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One finding run to the end with the approver's Approve: the event and what happened. The tests that
+    read it change nothing that another of them asserts."""
+    runner = Runner(sandbox)
+    event = runner.event()
+    return event, runner.run(event, "approve").result
+
+
+def test_approve_contains_snapshots_isolates_and_stops(sandbox: Sandbox, approved):
+    _, result = approved
     instance_id = _look_alike(result)
 
     assert result["status"] == "contained"
@@ -77,8 +87,8 @@ def test_approve_contains_snapshots_isolates_and_stops(runner: Runner, sandbox: 
     assert result["execution"]["status"] == "SUCCEEDED"
 
 
-def test_the_card_shows_the_finding_and_its_buttons_carry_no_task_token(runner: Runner, sandbox: Sandbox):
-    result = runner.run(runner.event(), "approve").result
+def test_the_card_shows_the_finding_and_its_buttons_carry_no_task_token(sandbox: Sandbox, approved):
+    _, result = approved
     posted = approval_card(sandbox, result["incident_id"])
     assert posted is not None
     text = json.dumps(posted)
@@ -173,9 +183,8 @@ def test_a_click_after_the_reminder_still_decides(runner: Runner, sandbox: Sandb
     assert store.get_incident(incident_id)["status"] == "contained"
 
 
-def test_the_same_finding_twice_is_one_incident_and_a_duplicate(runner: Runner, sandbox: Sandbox):
-    event = runner.event()
-    first = runner.run(event, "approve").result
+def test_the_same_finding_twice_is_one_incident_and_a_duplicate(runner: Runner, sandbox: Sandbox, approved):
+    event, first = approved
     second = runner.run(event, "approve").result
 
     assert first["status"] == "contained"
@@ -220,6 +229,32 @@ def test_a_failing_containment_call_fails_the_incident_and_notifies(
     assert sandbox.slack.find_message(result["incident_id"]) is not None
 
 
+@dataclass(frozen=True)
+class Pending:
+    sandbox: Sandbox
+    execution_arn: str
+    card: SlackMessage
+    incident_id: str
+
+    def status(self) -> str:
+        described = self.sandbox.client("stepfunctions").describe_execution(executionArn=self.execution_arn)
+        return str(described["status"])
+
+
+@pytest.fixture(scope="module")
+def pending(sandbox: Sandbox) -> Iterator[Pending]:
+    """An execution waiting on its approval card, for clicks that must not decide it; the approver's Deny
+    ends it afterwards, and must still be able to."""
+    event, _ = sandbox.map_alert(Runner(sandbox).event())
+    execution_arn = sandbox.start_execution(event)
+    card = sandbox.wait_for_card(execution_arn, timeout=30)
+    incident_id = sandbox.incident_id_for(execution_arn)
+    assert incident_id is not None
+    yield Pending(sandbox, execution_arn, card, incident_id)
+    assert sandbox.click(card, "deny")[0] == 200
+    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+
+
 @pytest.mark.parametrize(
     "attack",
     [
@@ -229,40 +264,22 @@ def test_a_failing_containment_call_fails_the_incident_and_notifies(
     ],
     ids=["forged-signature", "stale-timestamp", "wrong-secret"],
 )
-def test_a_forged_or_stale_click_gets_401_and_changes_nothing(runner: Runner, sandbox: Sandbox, attack):
-    event = runner.event()
-    event, _ = sandbox.map_alert(event)
-    execution_arn = sandbox.start_execution(event)
-    card = sandbox.wait_for_card(execution_arn, timeout=30)
-    incident_id = sandbox.incident_id_for(execution_arn)
-    before = (store.get_incident(incident_id), store.timeline(incident_id))
+def test_a_forged_or_stale_click_gets_401_and_changes_nothing(sandbox: Sandbox, pending: Pending, attack):
+    before = (store.get_incident(pending.incident_id), store.timeline(pending.incident_id))
 
-    status, _ = sandbox.click(card, "approve", **attack)
+    status, _ = sandbox.click(pending.card, "approve", **attack)
 
     assert status == 401
-    assert (store.get_incident(incident_id), store.timeline(incident_id)) == before
-    assert (
-        sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
-    )
-    sandbox.click(card, "deny")
-    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+    assert (store.get_incident(pending.incident_id), store.timeline(pending.incident_id)) == before
+    assert pending.status() == "RUNNING"
 
 
-def test_a_click_by_someone_not_allowed_changes_nothing(runner: Runner, sandbox: Sandbox):
-    event, _ = sandbox.map_alert(runner.event())
-    execution_arn = sandbox.start_execution(event)
-    card = sandbox.wait_for_card(execution_arn, timeout=30)
-    incident_id = sandbox.incident_id_for(execution_arn)
-
-    status, _ = sandbox.click(card, "approve", OUTSIDER.id)
+def test_a_click_by_someone_not_allowed_changes_nothing(sandbox: Sandbox, pending: Pending):
+    status, _ = sandbox.click(pending.card, "approve", OUTSIDER.id)
 
     assert status == 200
-    assert [e["kind"] for e in store.timeline(incident_id)][-1] == "rejected_click"
-    assert (
-        sandbox.client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
-    )
-    sandbox.click(card, "deny")
-    assert sandbox.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+    assert [e["kind"] for e in store.timeline(pending.incident_id)][-1] == "rejected_click"
+    assert pending.status() == "RUNNING"
 
 
 SECOND_APPROVER = SlackUser("U0SECONDAPPROVER", "bob", "Bob Approver")
@@ -490,8 +507,8 @@ def test_dry_run_plans_every_call_and_changes_nothing(runner: Runner, sandbox: S
     assert "Dry run" in json.dumps(posted, ensure_ascii=False)
 
 
-def test_a_dry_run_release_from_the_cli_lists_the_calls_and_changes_nothing(runner: Runner, sandbox: Sandbox):
-    result = runner.run(runner.event(), "approve").result
+def test_a_dry_run_release_from_the_cli_lists_the_calls_and_changes_nothing(sandbox: Sandbox, approved):
+    _, result = approved
     instance_id = _look_alike(result)
     isolated = _eni_groups(sandbox, instance_id)
 
