@@ -70,6 +70,7 @@ def request_approval(event: dict[str, Any], context: Any) -> None:
             "sk": "INCIDENT",
             "incident_id": incident,
             "execution_id": event["execution_id"],
+            "approval_id": approval_id,
         }
     )
     table.put_item(

@@ -112,8 +112,15 @@ RETRY_DEFINITION = json.dumps(
 
 APPROVAL_DEFINITION = json.dumps(
     {
-        "StartAt": "RequestApproval",
+        "StartAt": "Deduplicate",
         "States": {
+            # As in the incident workflow, the workflow state carries the incident from this step on.
+            "Deduplicate": {
+                "Type": "Pass",
+                "Parameters": {"id.$": "$.incident_id"},
+                "ResultPath": "$.incident",
+                "Next": "RequestApproval",
+            },
             "RequestApproval": _task(
                 "arn:aws:states:::lambda:invoke.waitForTaskToken",
                 Parameters={
