@@ -8,6 +8,7 @@ names the offending key, so a bad deployment never reaches CloudFormation.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -420,6 +421,33 @@ def project_context() -> dict[str, Any]:
     if not isinstance(context, dict):
         raise ConfigError(f"{CDK_JSON.name}: 'context' must be an object")
     return context
+
+
+def cli_context() -> dict[str, Any]:
+    """The context the CDK CLI hands the app (``cdk.json``, ``cdk.context.json`` and ``-c`` values): in
+    ``CDK_CONTEXT_JSON``, or in the file ``CONTEXT_OVERFLOW_LOCATION_ENV`` names when it is too large for the
+    environment. Read as the CDK's ``App`` reads it, so it can be checked before the CDK library loads."""
+    context: dict[str, Any] = {}
+    for source in (os.environ.get("CDK_CONTEXT_JSON"), _overflow_context()):
+        try:
+            value = json.loads(source) if source else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"the context the CDK CLI passed is not JSON: {exc.msg}") from exc
+        if isinstance(value, dict):
+            context.update(value)
+    return context
+
+
+def _overflow_context() -> str | None:
+    location = os.environ.get("CONTEXT_OVERFLOW_LOCATION_ENV")
+    if not location:
+        return None
+    try:
+        return Path(location).read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"the context file the CDK CLI named cannot be read: {exc.strerror or exc}"
+        ) from exc
 
 
 def load_config(context: Mapping[str, Any]) -> TourniquetConfig:

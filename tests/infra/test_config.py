@@ -17,6 +17,7 @@ from stacks.config import (
     ConfigError,
     SeverityLabel,
     TourniquetConfig,
+    cli_context,
     labels_at_or_above,
     load_config,
     project_context,
@@ -398,6 +399,36 @@ def test_the_cdk_app_ends_with_one_line_naming_the_key(tmp_path: Path) -> None:
         "tourniquet: config key 'approval_timeout_seconds': Input should be greater than or equal to 60"
     ]
     assert not list(tmp_path.iterdir())
+
+
+def test_the_cli_context_is_read_from_the_environment_and_its_overflow_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overflow = tmp_path / "context.json"
+    overflow.write_text(json.dumps({"tourniquet": {"dry_run": True}, "large": "x" * 10}))
+    monkeypatch.setenv("CDK_CONTEXT_JSON", json.dumps({"small": 1}))
+    monkeypatch.setenv("CONTEXT_OVERFLOW_LOCATION_ENV", str(overflow))
+
+    assert cli_context() == {"small": 1, "tourniquet": {"dry_run": True}, "large": "x" * 10}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CDK_CONTEXT_JSON", "{not json", "^the context the CDK CLI passed is not JSON: "),
+        ("CONTEXT_OVERFLOW_LOCATION_ENV", "/nonexistent/context.json", "^the context file the CDK CLI named"),
+    ],
+    ids=["not-json", "missing-file"],
+)
+def test_an_unreadable_cli_context_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.delenv("CDK_CONTEXT_JSON", raising=False)
+    monkeypatch.delenv("CONTEXT_OVERFLOW_LOCATION_ENV", raising=False)
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigError, match=message):
+        cli_context()
 
 
 def test_every_key_is_documented() -> None:
