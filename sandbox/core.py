@@ -130,6 +130,7 @@ class Sandbox:
         self.calls = CallLog()
         self._placement: Placement | None = None
         self._seeders: dict[tuple[str, str], Seeder] = {}
+        self._incident_of_execution: dict[str, str] = {}
         self._account_credentials: dict[str, dict[str, str]] = {}
         self._slack: FakeSlack | None = None
         self._api: LocalHttpApi | None = None
@@ -609,13 +610,16 @@ class Sandbox:
         """``describe_execution`` once the execution has finished; TimeoutError if it is still running."""
         deadline = time.monotonic() + timeout
         stepfunctions = self.client("stepfunctions")
+        # Short first, then longer: each poll takes the interpreter from the workflow it waits for.
+        pause = 0.02
         while True:
             described: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
             if described["status"] in _TERMINAL:
                 return described
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout}s")
-            time.sleep(0.05)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.25)
 
     def release_execution_arn(self, incident_id: str) -> str:
         """The release run an approved Release click starts: it is named after the incident's offer."""
@@ -647,12 +651,15 @@ class Sandbox:
 
         Read from the Deduplicate step's output and the incident item, not by scanning the table: callers
         poll this while the table grows with every incident of the run."""
+        if execution_arn in self._incident_of_execution:
+            return self._incident_of_execution[execution_arn]
         for event in self.execution_history(execution_arn):
             details = event.get("stateExitedEventDetails") or {}
             if details.get("name") == "Deduplicate":
                 incident_id = (json.loads(details.get("output") or "{}").get("incident") or {}).get("id")
                 incident = self._incident(str(incident_id)) if incident_id else None
                 if incident is not None and incident.get("execution_id") == execution_arn:
+                    self._incident_of_execution[execution_arn] = str(incident_id)
                     return str(incident_id)
                 return None
         return None
@@ -669,8 +676,12 @@ class Sandbox:
         return self.slack.find_card(str(approval_id)) if approval_id else None
 
     def wait_for_card(self, key: str, timeout: float = 15.0) -> SlackMessage:
-        """The approval card (a message with buttons) for an incident id, approval id or execution ARN."""
-        return self.slack.wait_for(lambda: self._find_card(key), timeout)
+        """The approval card (a message with buttons) for an incident id, approval id or execution ARN, once
+        the function that posted it has returned (it records the card's message and the request after
+        posting)."""
+        card = self.slack.wait_for(lambda: self._find_card(key), timeout)
+        self._runtime.settle()
+        return card
 
     def click(
         self, card: SlackMessage, action_id: str, user_id: str | None = None, **overrides: Any

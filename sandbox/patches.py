@@ -168,6 +168,12 @@ class LambdaRuntime:
         # execution role ARN -> (renew after, the environment variables of its session's credentials)
         self._sessions: dict[str, tuple[float, dict[str, str]]] = {}
 
+    @staticmethod
+    def settle() -> None:
+        """Return once the invocation running now (if any) has returned."""
+        with _INVOKE_LOCK:
+            pass
+
     def role_credentials(self, function: LambdaFunction) -> dict[str, str]:
         """The credentials Lambda gives ``function``: a session of its execution role (named after the
         function), as ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN``.

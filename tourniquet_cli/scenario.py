@@ -176,7 +176,8 @@ def wait_for_card_or_end(sandbox: Sandbox, execution_arn: str) -> SlackMessage |
     stepfunctions = sandbox.client("stepfunctions")
     while time.monotonic() < deadline:
         try:
-            return sandbox.wait_for_card(execution_arn, timeout=0.1)
+            # A post wakes this at once (the fake Slack signals each); the end is checked twice a second.
+            return sandbox.wait_for_card(execution_arn, timeout=0.5)
         except TimeoutError:
             if stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
                 return None
