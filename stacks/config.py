@@ -127,10 +127,10 @@ class TourniquetConfig(BaseModel):
         "native ones.",
     )
     securityhub_v2_min_severity: SeverityLabel = "HIGH"
-    securityhub_custom_action_id: str | None = Field(
-        default="Tourniquet",
-        description="The id of the Security Hub custom action whose use starts the workflow for the chosen "
-        "findings (create it in Security Hub with this id); null disables the rule.",
+    securityhub_custom_action_ids: tuple[str, ...] = Field(
+        default=("SendToTourniquet",),
+        description="The ids of the Security Hub custom actions whose use starts the workflow for the chosen "
+        "findings (create the action in Security Hub with this id); an empty list disables the rule.",
     )
     triage_model_id: str | None = Field(
         default=None,
@@ -335,13 +335,14 @@ class TourniquetConfig(BaseModel):
             raise ValueError("duplicate product names")
         return value
 
-    @field_validator("securityhub_custom_action_id")
+    @field_validator("securityhub_custom_action_ids")
     @classmethod
-    def _valid_custom_action(cls, value: str | None) -> str | None:
-        if value is not None and not _CUSTOM_ACTION_ID.fullmatch(value):
-            raise ValueError(
-                "must be 1 to 20 letters and digits, as Security Hub allows for a custom action id"
-            )
+    def _valid_custom_actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [name for name in value if not _CUSTOM_ACTION_ID.fullmatch(name)]
+        if invalid:
+            raise ValueError(f"not custom action ids (1 to 20 letters and digits): {', '.join(invalid)}")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate ids")
         return value
 
     @field_validator("triage_model_id")

@@ -3,12 +3,11 @@ a dead-letter queue for what a consumer cannot process."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.nag import acknowledge
 from stacks.storage import retained_key
 
 RETENTION = Duration.days(14)
@@ -30,11 +29,6 @@ class SiemFeed(Construct):
             enforce_ssl=True,
             retention_period=RETENTION,
         )
-        acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This is the SIEM queue's dead-letter queue (RedrivePolicy); a queue of last resort has no DLQ.",
-        )
         self.queue = sqs.Queue(
             self,
             "Queue",
@@ -46,5 +40,15 @@ class SiemFeed(Construct):
         )
 
     def grant_send(self, grantee: iam.IGrantable) -> None:
-        """SendMessage on the queue, and the key's use for it."""
-        self.queue.grant_send_messages(grantee)
+        """SendMessage on the queue, and the key's use for it through SQS only."""
+        principal = grantee.grant_principal
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com"}},
+            )
+        )

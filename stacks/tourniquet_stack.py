@@ -100,7 +100,7 @@ class TourniquetStack(Stack):
             expiry_state=workflows.expiry_state,
             functions=functions.functions,
             throttled_functions=functions.flood_facing,
-            dead_letter_queues=triggers.dead_letter_queues,
+            dead_letter_queues={**triggers.dead_letter_queues, "SiemFeedDeadLetters": feed.dead_letters},
         )
 
         CfnOutput(self, "TableName", value=storage.table.table_name)

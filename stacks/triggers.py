@@ -94,7 +94,7 @@ def trigger_rules(config: TourniquetConfig) -> tuple[TriggerRule, ...]:
                 ),
             )
         )
-    if config.securityhub_custom_action_id:
+    if config.securityhub_custom_action_ids:
         rules.append(
             TriggerRule(
                 "SecurityHubCustomAction",
@@ -103,9 +103,14 @@ def trigger_rules(config: TourniquetConfig) -> tuple[TriggerRule, ...]:
                 events.EventPattern(
                     source=["aws.securityhub"],
                     detail_type=["Security Hub Findings - Custom Action"],
-                    # Only this custom action: others belong to other tools. No region is named, so a
+                    # Only these custom actions: others belong to other tools. No region is named, so a
                     # forwarded click is taken as a local one.
-                    resources=events.Match.suffix(f":action/custom/{config.securityhub_custom_action_id}"),
+                    resources=events.Match.any_of(
+                        *(
+                            events.Match.suffix(f":action/custom/{name}")
+                            for name in config.securityhub_custom_action_ids
+                        )
+                    ),
                 ),
             )
         )
