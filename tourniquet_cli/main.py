@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tourniquet_cli import approve_cmd, incident_cmd, normalize_cmd, render
+from tourniquet_cli import approve_cmd, evaluate_cmd, incident_cmd, normalize_cmd, render
 from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alerts
 
 app = typer.Typer(
@@ -135,3 +135,4 @@ def _simulate(
 normalize_cmd.register(app)
 approve_cmd.register(app)
 incident_cmd.register(app)
+evaluate_cmd.register(app)

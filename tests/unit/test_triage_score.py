@@ -94,15 +94,18 @@ def test_new_networks_denied_calls_and_broad_privileges_each_add_their_points():
     assert {"ip", "203.0.113.9"} <= {value for i in loud.iocs for value in (i.type, i.value)}
 
 
-def test_a_target_of_outside_activity_scores_lower_than_the_same_finding_as_actor():
-    actor = _verdict(
-        _alert(service={**load_event("guardduty_ec2_finding")["detail"]["service"], "resourceRole": "ACTOR"})
-    )
-    target = _verdict(
-        _alert(service={**load_event("guardduty_ec2_finding")["detail"]["service"], "resourceRole": "TARGET"})
-    )
+def _with_role(finding_type: str, role: str) -> Verdict:
+    service = {**load_event("guardduty_ec2_finding")["detail"]["service"], "resourceRole": role}
+    return _verdict(_alert(type=finding_type, service=service))
 
-    assert target.risk_score == actor.risk_score - 15
+
+def test_an_instance_only_probed_from_outside_scores_lower_than_one_that_attacks():
+    brute_force = "UnauthorizedAccess:EC2/SSHBruteForce"
+
+    assert _with_role(brute_force, "TARGET").risk_score == _with_role(brute_force, "ACTOR").risk_score - 15
+    # The target of a miner is no less at risk for being the target.
+    miner = "CryptoCurrency:EC2/BitcoinTool.B!DNS"
+    assert _with_role(miner, "TARGET").risk_score == _with_role(miner, "ACTOR").risk_score - 5
 
 
 def test_a_drill_is_scored_as_the_real_finding_and_never_asks_for_an_analyst():
@@ -113,13 +116,21 @@ def test_a_drill_is_scored_as_the_real_finding_and_never_asks_for_an_analyst():
     assert drill.attention == ()
 
 
-def test_a_high_severity_nothing_contains_automatically_asks_for_an_analyst():
-    alert = _alert("cloudwatch_alarm_state_change")
-    verdict = _verdict(alert)
+def test_a_high_severity_detection_nothing_contains_automatically_asks_for_an_analyst():
+    verdict = _verdict(
+        _alert("guardduty_eks_cluster", type="Discovery:Kubernetes/SuccessfulAnonymousAccess", severity=7)
+    )
 
     assert verdict.risk_score < score.ACTION_THRESHOLD
     assert verdict.analyst_action_required
     assert verdict.attention == ("severity HIGH and nothing is contained automatically",)
+
+
+def test_a_monitoring_alerts_severity_alone_asks_for_no_analyst():
+    verdict = _verdict(_alert("cloudwatch_alarm_state_change"))
+
+    assert verdict.severity.value == "HIGH" and verdict.risk_score < score.ACTION_THRESHOLD
+    assert not verdict.analyst_action_required
 
 
 def test_the_verdict_names_the_playbook_and_the_runbooks_next_steps():

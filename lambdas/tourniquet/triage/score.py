@@ -10,7 +10,8 @@ an ATT&CK tactic of an attacker already acting             +15
   access, privilege escalation, defense evasion,
   persistence, execution); initial access                  +10
 a GuardDuty attack sequence                                +20
-the resource acted itself / was only the target            +5 / -10
+the resource acted itself / was only probed or             +5 / -10
+  brute-forced from outside
 seen ten times or more                                     +5
 the actor called from networks it had not used before      +10
 calls the actor was denied                                 +10
@@ -20,8 +21,10 @@ the playbook contains this kind of incident                +5
 =========================================================  ===========
 
 A person must look (``analyst_action_required``) when the risk reaches :data:`ACTION_THRESHOLD`, for an attack
-sequence, or when the severity is high and nothing is contained automatically. A drill (a sample finding) is
-scored as the real finding would be, so that it exercises the triage, and never asks for a person.
+sequence, or when a threat detection (GuardDuty, Security Hub) is of high severity and nothing is contained
+automatically; a monitoring alert's severity is an operational one, so only its risk counts. A drill (a
+sample finding) is scored as the real finding would be, so that it exercises the triage, and never asks for a
+person.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ SEVERITY_POINTS = {
 }
 ACTING_TACTICS = frozenset({"TA0011", "TA0010", "TA0040", "TA0006", "TA0004", "TA0005", "TA0003", "TA0002"})
 INITIAL_ACCESS = "TA0001"
+RECONNAISSANCE = "TA0043"
+# Sources whose findings come from threat detection; the others' severity is an operational one.
+SECURITY_SOURCES = frozenset({"guardduty", "securityhub"})
 ADMIN_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Client.UnauthorizedOperation"}
@@ -95,12 +101,10 @@ def _reasons(
         )
     role = alert.labels.get("resource_role", "").upper()
     if role == "ACTOR":
+        reasons.append(RiskPoint(points=5, reason="the resource itself acted (resource role ACTOR)"))
+    elif role == "TARGET" and (RECONNAISSANCE in tactic_ids or "BruteForce" in alert.type):
         reasons.append(
-            RiskPoint(points=5, reason="the resource itself acted (GuardDuty resource role ACTOR)")
-        )
-    elif role == "TARGET":
-        reasons.append(
-            RiskPoint(points=-10, reason="the resource was only the target of outside activity (role TARGET)")
+            RiskPoint(points=-10, reason="the resource was only probed or brute-forced from outside (TARGET)")
         )
     if alert.count >= 10:
         reasons.append(RiskPoint(points=5, reason=f"seen {alert.count} times"))
@@ -150,7 +154,7 @@ def _attention(alert: Alert, plan: Plan, score: int) -> list[str]:
         why.append(f"risk {score} is at or above {ACTION_THRESHOLD}")
     if alert.type.startswith("AttackSequence:"):
         why.append("an attack sequence: several signals point to one actor")
-    if alert.severity.rank >= Severity.HIGH.rank and not plan.automatic:
+    if alert.source in SECURITY_SOURCES and alert.severity.rank >= Severity.HIGH.rank and not plan.automatic:
         why.append(f"severity {alert.severity.value} and nothing is contained automatically")
     return why
 
