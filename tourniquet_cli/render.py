@@ -104,7 +104,7 @@ def feed_facts(result: dict[str, Any]) -> list[tuple[str, str]]:
         facts.append(("SIEM", ", ".join(sent)))
     if result.get("securityhub"):
         statuses = [f"{c['status']} ({c['operation']})" for c in result["securityhub"]]
-        facts.append(("Security Hub", " → ".join(statuses)))
+        facts.append(("finding", "Security Hub: " + " → ".join(statuses)))
     return facts
 
 

@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding
@@ -44,7 +43,8 @@ class SecurityHub:
 
     def stubber(self, region: str = REGION) -> Stubber:
         if region not in self.stubbers:
-            client = boto3.session.Session().client("securityhub", region_name=region)
+            # The runtime's session shares its parsed service models: Security Hub's is large.
+            client = tourniquet_aws._session().client("securityhub", region_name=region)
             self.clients[region] = client
             self.stubbers[region] = Stubber(client)
             self.stubbers[region].activate()
