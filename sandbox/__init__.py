@@ -21,7 +21,8 @@ Quick start::
 ``sandbox.core.Sandbox`` (a context manager; one per process at a time)
     ``Sandbox(template=None, context_overrides=None, time_scale=1.0, retry_time_scale=0.001,
     region="eu-west-1", approvers=None, function_environment=None, stack_name="Tourniquet",
-    organization=True)``.
+    organization=True, model=False)``. With ``model`` the Triage step asks the Converse stand-in
+    (``sandbox.model``) to raise its verdicts, as a deployment with ``triage_model_id`` asks Bedrock.
     Without ``template`` it deploys ``stacks.synth.synthesize_template(context_overrides)`` (with
     ``hub_account_id`` set to the sandbox's account, so that the member template names the hub's roles in
     every account), cached under ``.cache/tourniquet/``. With ``organization`` the embedded AWS is an
@@ -51,6 +52,8 @@ Quick start::
       -> ``Deployment``), ``account_client(service, account, region=None)`` (a client acting in one of the
       organization's accounts), ``function_credentials(handler)`` (what a deployed function runs with),
       ``calls`` (a ``CallLog``: ``with sandbox.calls.recording() as calls: ...``).
+    * ``securityhub`` (``SecurityHubStandIn``: ``calls(finding)``, ``status(finding)``), ``model``
+      (``ConverseStandIn``: ``requests``, ``script(body, delay=, status=, error=)``), ``siem_messages()``.
     * ``deployment`` (a ``Deployment``), ``slack`` (``FakeSlack``), ``api`` (``LocalHttpApi``),
       ``interactions_url``, ``bridge`` (``Bridge``), ``clicker`` (``Clicker``), ``client(service)``,
       ``table`` (the DynamoDB ``Table``), ``endpoint_url``, ``slack_credentials``, ``incident_id_for(arn)``.
@@ -91,6 +94,9 @@ Modules:
 ``sandbox.calls``
     ``CallLog`` and ``install``: the calls served while a recording is open, as ``Call`` (service, action,
     account, region, principal, session, role_arn; ``writes``).
+``sandbox.standins``
+    ``install``: Security Hub's ``BatchUpdateFindings`` and ``BatchUpdateFindingsV2`` and Bedrock's
+    ``Converse``, which moto lacks, answered by ``SecurityHubStandIn`` and ``ConverseStandIn``.
 ``sandbox.cloudtrail``
     ``TrailEvent``, ``TrailStore`` and ``install``: CloudTrail ``LookupEvents`` answered from seeded events,
     each account and region seeing its own.

@@ -22,7 +22,7 @@ from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from sandbox import calls, cloudtrail, patches, trust
+from sandbox import calls, cloudtrail, patches, standins, trust
 from sandbox.bridge import Bridge
 from sandbox.calls import CallLog
 from sandbox.clicker import Clicker
@@ -97,6 +97,7 @@ class Sandbox:
         function_environment: Mapping[str, str] | None = None,
         stack_name: str = "Tourniquet",
         organization: bool = True,
+        model: bool = False,
     ) -> None:
         self._scale = patches.TimeScale()
         self.time_scale = time_scale
@@ -107,6 +108,11 @@ class Sandbox:
         self._approver_override = tuple(approvers) if approvers is not None else None
         self.approver = APPROVER
         self._function_environment = dict(function_environment or {})
+        # Security Hub's status updates and Bedrock's Converse, which moto lacks, answered here.
+        self.securityhub = standins.SecurityHubStandIn()
+        self.model = standins.ConverseStandIn()
+        if model:
+            self._function_environment.setdefault("TRIAGE_MODEL_ID", standins.MODEL_ID)
         self.stack_name = stack_name
         self.slack_credentials = sandbox_slack_secret()
         self.trail = TrailStore()
@@ -326,6 +332,7 @@ class Sandbox:
         patches.install_definition_cache(self._patcher)
         patches.install_item_level_transaction_backup(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
+        standins.install(self._patcher, self.securityhub, self.model)
         trust.install(self._patcher)
         calls.install(self._patcher, self.calls)
 
@@ -566,6 +573,27 @@ class Sandbox:
         )
         with self._clients_lock:
             return self._seeders.setdefault((account, region), made)
+
+    def siem_messages(self, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        """Everything waiting on the SIEM queue, as a SIEM takes it (received and deleted): each message's
+        ``MessageId``, ``Body`` and ``MessageAttributes``."""
+        [queue] = [
+            r for r in self.deployment.of_type("AWS::SQS::Queue") if r.logical_id.startswith("SiemFeedQueue")
+        ]
+        sqs = self.client("sqs")
+        taken: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=queue.physical_id,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=wait_seconds if not taken else 0,
+            ).get("Messages", [])
+            if not batch:
+                return taken
+            for message in batch:
+                sqs.delete_message(QueueUrl=queue.physical_id, ReceiptHandle=message["ReceiptHandle"])
+            taken += batch
 
     @property
     def table(self) -> Any:

@@ -47,6 +47,12 @@ _ACCOUNT_ID = re.compile(r"\d{12}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
 _ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+# A Bedrock model id (``anthropic.claude-3-5-haiku-20241022-v1:0``), an inference profile id (``eu.…``,
+# ``global.…``) or the ARN of either.
+_MODEL_ID = re.compile(
+    r"[a-z0-9][a-z0-9.:_-]{2,200}|arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:[a-z-]+/[\w.:-]+"
+)
+_CUSTOM_ACTION_ID = re.compile(r"[A-Za-z0-9]{1,20}")
 # scope_accounts: every account of the organization that has the member stack.
 ALL_ACCOUNTS = "*"
 
@@ -115,6 +121,34 @@ class TourniquetConfig(BaseModel):
         "the rule.",
     )
     securityhub_min_severity: SeverityLabel = "HIGH"
+    securityhub_v2_product_names: tuple[str, ...] = Field(
+        default=("Inspector", "Macie", "IAM Access Analyzer"),
+        description="The new Security Hub's findings (OCSF, Findings Imported V2) of these products start "
+        "the workflow; an empty list disables the rule. GuardDuty may be listed: its findings fold with the "
+        "native ones.",
+    )
+    securityhub_v2_min_severity: SeverityLabel = "HIGH"
+    securityhub_custom_action_ids: tuple[str, ...] = Field(
+        default=("SendToTourniquet",),
+        description="The ids of the Security Hub custom actions whose use starts the workflow for the chosen "
+        "findings (create the action in Security Hub with this id); an empty list disables the rule.",
+    )
+    triage_model_id: str | None = Field(
+        default=None,
+        description="A Bedrock model or inference profile that may raise each verdict (Converse API); unset: "
+        "the deterministic verdict alone. The functions may invoke this model only.",
+    )
+    triage_model_timeout_seconds: int = Field(
+        default=20,
+        ge=1,
+        le=60,
+        description="How long the model may take before the deterministic verdict stands.",
+    )
+    siem_format: Literal["tourniquet", "ocsf"] = Field(
+        default="tourniquet",
+        description="The SIEM queue's message body: Tourniquet's envelope (docs/siem-envelope-schema.json) "
+        "or an OCSF Detection Finding.",
+    )
     cloudwatch_alarm_prefixes: tuple[str, ...] = Field(
         default=("security-",),
         description="Alarms whose names start with one of these prefixes start the workflow when they fire; "
@@ -291,6 +325,32 @@ class TourniquetConfig(BaseModel):
                 "GuardDuty findings already start the workflow through their own rule "
                 "(guardduty_min_severity); remove 'GuardDuty'"
             )
+        return value
+
+    @field_validator("securityhub_v2_product_names")
+    @classmethod
+    def _valid_v2_products(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not name.strip() or len(name) > 128 for name in value):
+            raise ValueError("product names must be 1 to 128 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate product names")
+        return value
+
+    @field_validator("securityhub_custom_action_ids")
+    @classmethod
+    def _valid_custom_actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [name for name in value if not _CUSTOM_ACTION_ID.fullmatch(name)]
+        if invalid:
+            raise ValueError(f"not custom action ids (1 to 20 letters and digits): {', '.join(invalid)}")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate ids")
+        return value
+
+    @field_validator("triage_model_id")
+    @classmethod
+    def _valid_model(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL_ID.fullmatch(value):
+            raise ValueError("must be a Bedrock model id, an inference profile id, or the ARN of either")
         return value
 
     @field_validator("cloudwatch_alarm_prefixes")

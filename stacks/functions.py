@@ -16,6 +16,7 @@ from constructs import Construct
 from stacks.bundling import RUNTIME, function_code
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials, grant_secret_value
+from stacks.feed import SiemFeed
 from stacks.nag import XRAY_REASON, acknowledge
 from stacks.names import ASSUME_ACTIONS, Purpose, hub_role_name
 from stacks.storage import TABLE_APPEND, TABLE_READ, TABLE_WRITE, AuditStorage
@@ -53,6 +54,11 @@ SCOPE_ENVIRONMENT = (
 )
 # How a function that acts in a target's account gets there (tourniquet.aws.acting_in).
 MEMBER_ENVIRONMENT = ("MEMBER_ROLE_NAME", "EXTERNAL_ID")
+# Where the functions that announce an incident's changes send them (tourniquet.feed).
+FEED_ENVIRONMENT = ("SIEM_QUEUE_URL", "SIEM_FORMAT")
+# The functions that announce changes, and those of them that set the finding's status in Security Hub.
+ANNOUNCERS = ("Triage", "Record", "Release")
+SECURITY_HUB_WRITERS = ("Triage", "Record")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
@@ -94,6 +100,20 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         placeholder="PlanFunctionArn",
     ),
     FunctionSpec(
+        "Triage",
+        "tourniquet.triage.handler.triage",
+        "The verdict on an incident (deterministic, optionally raised by a model); announces its opening.",
+        environment=(
+            "TABLE_NAME",
+            "TRIAGE_MODEL_ID",
+            "TRIAGE_MODEL_TIMEOUT_SECONDS",
+            *FEED_ENVIRONMENT,
+        ),
+        # The model's time box (at most 60 s) and the announcement fit in it.
+        timeout_seconds=75,
+        placeholder="TriageFunctionArn",
+    ),
+    FunctionSpec(
         "Contain",
         "tourniquet.containment.handler.contain",
         "Runs one containment action: record the before-state, act, verify.",
@@ -106,7 +126,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Release",
         "tourniquet.containment.handler.release",
         "Returns what an incident contained to its recorded before-state, verified; snapshots are kept.",
-        environment=("TABLE_NAME", "PROTECTED_TAG_KEY", *SCOPE_ENVIRONMENT, *MEMBER_ENVIRONMENT),
+        environment=(
+            "TABLE_NAME",
+            "PROTECTED_TAG_KEY",
+            *SCOPE_ENVIRONMENT,
+            *MEMBER_ENVIRONMENT,
+            *FEED_ENVIRONMENT,
+        ),
         # A stopped instance is started and waited for (up to three minutes) before it rejoins its fleet.
         timeout_seconds=280,
         placeholder="ReleaseFunctionArn",
@@ -155,8 +181,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "Record",
         "tourniquet.incidents.handler.record",
-        "Records ignored events, outcomes and failures on the incident.",
-        environment=("TABLE_NAME", "RETENTION_DAYS"),
+        "Records ignored events, decisions, outcomes and failures on the incident, and announces them.",
+        environment=("TABLE_NAME", "RETENTION_DAYS", *FEED_ENVIRONMENT),
         timeout_seconds=15,
         placeholder="RecordFunctionArn",
     ),
@@ -211,10 +237,12 @@ class Functions(Construct):
         storage: AuditStorage,
         topics: Topics,
         credentials: Credentials,
+        feed: SiemFeed,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
+        self._feed = feed
         self._topics = topics
         self._credentials = credentials
         environment = self._environment(config)
@@ -225,6 +253,7 @@ class Functions(Construct):
             spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
         }
         self._grant()
+        self._grant_feed(config)
         for spec in FUNCTIONS:
             fn = self.functions[spec.construct_id]
             if spec.member_role is not None:
@@ -306,6 +335,10 @@ class Functions(Construct):
             "SCOPE_REGIONS": ",".join(config.regions) or Aws.REGION,
             "EXTERNAL_ID": config.external_id,
             "PROTECTION_WINDOW_HOURS": str(config.protection_window_hours),
+            "TRIAGE_MODEL_ID": config.triage_model_id,
+            "TRIAGE_MODEL_TIMEOUT_SECONDS": str(config.triage_model_timeout_seconds),
+            "SIEM_QUEUE_URL": self._feed.queue.queue_url,
+            "SIEM_FORMAT": config.siem_format,
         }
 
     def _function(
@@ -417,6 +450,15 @@ class Functions(Construct):
             )
         )
 
+    def _grant_feed(self, config: TourniquetConfig) -> None:
+        """The SIEM queue for the announcers; the finding's workflow status in Security Hub; the model."""
+        for name in ANNOUNCERS:
+            self._feed.grant_send(self.functions[name])
+        for name in SECURITY_HUB_WRITERS:
+            grant_security_hub_status(self.functions[name], config.regions)
+        if config.triage_model_id:
+            grant_model(self.functions["Triage"], config.triage_model_id)
+
     # --- grants --------------------------------------------------------------------------------------------
 
     def _grant(self) -> None:
@@ -436,7 +478,86 @@ class Functions(Construct):
         for name in ("RequestApproval", "Notify"):
             self._topics.grant_escalation(fn[name])
         table.grant(fn["Record"], TABLE_READ + TABLE_WRITE)
+        table.grant(fn["Triage"], TABLE_READ + TABLE_WRITE)
         grant_secret_value(fn["Webhook"], self._credentials.webhook_secret)
 
         for function in fn.values():
             acknowledge(role_of(function), "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+
+
+# What BatchUpdateFindings could change besides the workflow status and the note: a request that sets any of
+# them is denied (the ASFF field condition keys). BatchUpdateFindingsV2 is authorized by the same action.
+_OTHER_FINDING_FIELDS = (
+    "Confidence",
+    "Criticality",
+    "RelatedFindings",
+    "Severity",
+    "Types",
+    "UserDefinedFields",
+    "VerificationState",
+)
+
+
+def grant_security_hub_status(fn: lambda_.Function, regions: tuple[str, ...]) -> None:
+    """Set a finding's workflow status to NOTIFIED or RESOLVED, with a note, in the hub's Security Hub (the
+    delegated administrator holds its members' findings) in the configured regions; nothing else."""
+    stack = Stack.of(fn)
+    hubs = [
+        stack.format_arn(service="securityhub", region=region, resource="hub", resource_name="default")
+        for region in (regions or (Aws.REGION,))
+    ]
+    fn.add_to_role_policy(iam.PolicyStatement(actions=["securityhub:BatchUpdateFindings"], resources=hubs))
+    fn.add_to_role_policy(
+        iam.PolicyStatement(
+            effect=iam.Effect.DENY,
+            actions=["securityhub:BatchUpdateFindings"],
+            resources=["*"],
+            conditions={
+                "StringNotEquals": {"securityhub:ASFFSyntaxPath/Workflow.Status": ["NOTIFIED", "RESOLVED"]}
+            },
+        )
+    )
+    fn.add_to_role_policy(
+        iam.PolicyStatement(
+            effect=iam.Effect.DENY,
+            actions=["securityhub:BatchUpdateFindings"],
+            resources=["*"],
+            conditions={
+                "Null": {f"securityhub:ASFFSyntaxPath/{field}": "false" for field in _OTHER_FINDING_FIELDS}
+            },
+        )
+    )
+
+
+INFERENCE_GEOGRAPHIES = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
+
+
+def model_resources(stack: Stack, model_id: str) -> tuple[list[str], str | None]:
+    """The ARNs Converse needs for ``model_id`` (a foundation model, or an inference profile and the
+    foundation model it routes to in any region it spans), and that model's name when so routed."""
+    profile: str | None = None
+    if model_id.startswith("arn:"):
+        kind, _, name = model_id.split(":", 5)[5].partition("/")
+        if kind != "inference-profile":
+            return [model_id], None
+        profile, model_id = model_id, name
+    geography, dot, base = model_id.partition(".")
+    if dot and geography in INFERENCE_GEOGRAPHIES:
+        profile = profile or stack.format_arn(
+            service="bedrock", resource="inference-profile", resource_name=model_id
+        )
+        return [profile, f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{base}"], base
+    return [f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}::foundation-model/{model_id}"], None
+
+
+def grant_model(fn: lambda_.Function, model_id: str) -> None:
+    """Converse with the configured model only (Converse is authorized as bedrock:InvokeModel)."""
+    resources, routed = model_resources(Stack.of(fn), model_id)
+    if routed is not None:
+        acknowledge(
+            role_of(fn),
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{routed}]",
+            "An inference profile routes each request to one of its regions: the one foundation model, in "
+            "whichever of them answers.",
+        )
+    fn.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=resources))

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials
+from stacks.feed import SiemFeed
 from stacks.functions import Functions
 from stacks.http_edge import HttpEdge
 from stacks.logical_ids import logical_id_without
@@ -65,6 +66,7 @@ class TourniquetStack(Stack):
         storage = AuditStorage(self, "Storage", deletion_protection=config.table_deletion_protection)
         topics = Topics(self, "Topics", escalation_topic_arn=config.escalation_topic_arn)
         credentials = Credentials(self, "Credentials")
+        feed = SiemFeed(self, "SiemFeed")
         functions = Functions(
             self,
             "Functions",
@@ -72,6 +74,7 @@ class TourniquetStack(Stack):
             storage=storage,
             topics=topics,
             credentials=credentials,
+            feed=feed,
             log_retention=LOG_RETENTION,
         )
         workflows = Workflows(
@@ -97,7 +100,7 @@ class TourniquetStack(Stack):
             expiry_state=workflows.expiry_state,
             functions=functions.functions,
             throttled_functions=functions.flood_facing,
-            dead_letter_queues=triggers.dead_letter_queues,
+            dead_letter_queues={**triggers.dead_letter_queues, "SiemFeedDeadLetters": feed.dead_letters},
         )
 
         CfnOutput(self, "TableName", value=storage.table.table_name)
@@ -109,6 +112,8 @@ class TourniquetStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=topics.alarm_topic.topic_arn)
         CfnOutput(self, "SlackSecretArn", value=credentials.slack_secret.secret_arn)
         CfnOutput(self, "WebhookSecretArn", value=credentials.webhook_secret.secret_arn)
+        CfnOutput(self, "SiemQueueUrl", value=feed.queue.queue_url)
+        CfnOutput(self, "SiemQueueArn", value=feed.queue.queue_arn)
 
     def _allocate_logical_id(self, cfn_element: CfnElement) -> str:
         """``cfn_element``'s logical id from its path below the stack, leaving out :data:`_GROUPS`."""

@@ -1,4 +1,5 @@
-"""The EventBridge rules that start the incident response: GuardDuty, Security Hub and CloudWatch alarms.
+"""The EventBridge rules that start the incident response: GuardDuty, Security Hub (CSPM's ASFF findings, the
+new Security Hub's OCSF findings, and an analyst's custom action) and CloudWatch alarms.
 
 :func:`trigger_rules` is the one list of what starts a workflow: the hub's rules start it, and each other
 region's forwarder (:mod:`stacks.forwarder`) sends the same events to the hub's home region.
@@ -15,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.config import TourniquetConfig, labels_at_or_above
+from stacks.config import SEVERITY_LABELS, TourniquetConfig, labels_at_or_above
 from stacks.nag import acknowledge
 
 # EventBridge delivery to the state machine: the most retries and the longest age EventBridge allows, then
@@ -23,6 +24,9 @@ from stacks.nag import acknowledge
 EVENT_RETRY_ATTEMPTS = 185
 EVENT_MAX_AGE = Duration.hours(24)
 DEAD_LETTER_RETENTION = Duration.days(14)
+# OCSF severity_id of each label (6, Fatal, is above Critical); status_id 1 New and 2 In Progress.
+_OCSF_SEVERITY_IDS = {label: index + 1 for index, label in enumerate(SEVERITY_LABELS)}
+_OCSF_OPEN_STATUSES = [1, 2]
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,48 @@ def trigger_rules(config: TourniquetConfig) -> tuple[TriggerRule, ...]:
                             "Workflow": {"Status": ["NEW", "NOTIFIED"]},
                         }
                     },
+                ),
+            )
+        )
+    if config.securityhub_v2_product_names:
+        rules.append(
+            TriggerRule(
+                "SecurityHubOcsfFindings",
+                "New and in-progress findings of the new Security Hub (OCSF) of the configured products and "
+                "severities start the incident response.",
+                events.EventPattern(
+                    source=["aws.securityhub"],
+                    detail_type=["Findings Imported V2"],
+                    detail={
+                        "findings": {
+                            "metadata": {"product": {"name": list(config.securityhub_v2_product_names)}},
+                            "severity_id": events.Match.greater_than_or_equal(
+                                _OCSF_SEVERITY_IDS[config.securityhub_v2_min_severity]
+                            ),
+                            # Resolved, suppressed and archived findings are someone's decision already.
+                            "status_id": _OCSF_OPEN_STATUSES,
+                        }
+                    },
+                ),
+            )
+        )
+    if config.securityhub_custom_action_ids:
+        rules.append(
+            TriggerRule(
+                "SecurityHubCustomAction",
+                "An analyst's use of Tourniquet's Security Hub custom action starts the incident response "
+                "for the findings chosen.",
+                events.EventPattern(
+                    source=["aws.securityhub"],
+                    detail_type=["Security Hub Findings - Custom Action"],
+                    # Only these custom actions: others belong to other tools. No region is named, so a
+                    # forwarded click is taken as a local one.
+                    resources=events.Match.any_of(
+                        *(
+                            events.Match.suffix(f":action/custom/{name}")
+                            for name in config.securityhub_custom_action_ids
+                        )
+                    ),
                 ),
             )
         )

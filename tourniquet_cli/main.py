@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tourniquet_cli import approve_cmd, incident_cmd, normalize_cmd, render
+from tourniquet_cli import approve_cmd, evaluate_cmd, incident_cmd, normalize_cmd, render
 from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alerts
 
 app = typer.Typer(
@@ -25,6 +25,13 @@ DecisionOption = Annotated[
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON object per alert instead of a report.")
+]
+ModelOption = Annotated[
+    bool,
+    typer.Option(
+        "--model",
+        help="Let a model raise each verdict: the sandbox's stand-in for Bedrock's Converse API answers.",
+    ),
 ]
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also show the functions' own log lines.")
@@ -44,10 +51,13 @@ def _decision(value: str) -> Decision:
 
 @app.command()
 def demo(
-    decision: DecisionOption = "approve", as_json: JsonOption = False, verbose: VerboseOption = False
+    decision: DecisionOption = "approve",
+    as_json: JsonOption = False,
+    model: ModelOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the bundled GuardDuty EC2 finding through the whole workflow in the embedded sandbox."""
-    _simulate([EXAMPLE], _decision(decision), as_json, verbose)
+    _simulate([EXAMPLE], _decision(decision), as_json, verbose, model=model)
 
 
 @app.command()
@@ -55,13 +65,16 @@ def simulate(
     files: Annotated[list[Path], typer.Argument(help="Alert files (JSON), run in order in one sandbox.")],
     decision: DecisionOption = "approve",
     as_json: JsonOption = False,
+    model: ModelOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run each alert file, in order, through the workflow in one embedded sandbox."""
-    _simulate(files, _decision(decision), as_json, verbose)
+    _simulate(files, _decision(decision), as_json, verbose, model=model)
 
 
-def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: bool) -> None:
+def _simulate(
+    files: list[Path], decision: Decision, as_json: bool, verbose: bool, *, model: bool = False
+) -> None:
     """Run every file it can; each file that fails gets one line on stderr, and the exit code is then 2."""
     # Imported here: the sandbox brings moto and the CDK, which commands that do not run it should not load.
     from sandbox.seed import SeedError  # noqa: PLC0415
@@ -90,7 +103,7 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
     progress = Progress() if as_json else Progress(step=lambda m: console.print(f"  [cyan]>[/cyan] {m}"))
     with ExitStack() as stack:
         with nullcontext() if as_json else console.status("Starting the sandbox..."):
-            sandbox = stack.enter_context(sandbox_for(decision))
+            sandbox = stack.enter_context(sandbox_for(decision, model=model))
         if not as_json:
             console.print(f"[bold]Sandbox ready[/bold] in {sandbox.startup_seconds:.1f} s")
         for path, delivery in events:
@@ -122,3 +135,4 @@ def _simulate(files: list[Path], decision: Decision, as_json: bool, verbose: boo
 normalize_cmd.register(app)
 approve_cmd.register(app)
 incident_cmd.register(app)
+evaluate_cmd.register(app)

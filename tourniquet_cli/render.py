@@ -18,7 +18,19 @@ STATUS_STYLE = {
     "alerted": "cyan",
     "failed": "bold red",
 }
-_TIMELINE_FIELDS = ("check", "action", "step", "status", "decision", "error", "reason", "seen")
+_TIMELINE_FIELDS = (
+    "check",
+    "action",
+    "step",
+    "status",
+    "decision",
+    "change",
+    "risk_score",
+    "result",
+    "error",
+    "reason",
+    "seen",
+)
 
 
 def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] | None) -> None:
@@ -40,6 +52,8 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
         facts.add_row("reason", str(result["reason"]))
     for where in acted_in(result.get("timeline") or []):
         facts.add_row("acted in", where)
+    for name, value in feed_facts(result):
+        facts.add_row(name, value)
     execution = result.get("execution") or {}
     facts.add_row(
         "execution", f"{execution.get('status')} · {execution.get('transitions')} state transitions"
@@ -73,6 +87,25 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
                 str(event.get("at", ""))[11:23], event.get("kind", ""), event.get("actor", ""), detail
             )
         console.print(timeline)
+
+
+def feed_facts(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The verdict, the envelopes sent to the SIEM and the statuses set in Security Hub, one line each."""
+    facts = []
+    verdict = result.get("verdict")
+    if isinstance(verdict, dict):
+        look = "analyst action required" if verdict.get("analyst_action_required") else "no analyst action"
+        model = verdict.get("model") or {}
+        by_model = f" · model {model.get('status')}" if model else ""
+        risk = f"risk {verdict.get('risk_score')}/100 · {verdict.get('severity')}"
+        facts.append(("verdict", f"{risk} · {look}{by_model}"))
+    if result.get("siem"):
+        sent = [f"{e['change']} ({e.get('message_id') or e.get('error')})" for e in result["siem"]]
+        facts.append(("SIEM", ", ".join(sent)))
+    if result.get("securityhub"):
+        statuses = [f"{c['status']} ({c['operation']})" for c in result["securityhub"]]
+        facts.append(("finding", "Security Hub: " + " → ".join(statuses)))
+    return facts
 
 
 def acted_in(timeline: list[dict[str, Any]]) -> list[str]:

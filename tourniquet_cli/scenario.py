@@ -106,11 +106,12 @@ def read_alert(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def sandbox_for(decision: Decision) -> Iterator[Sandbox]:
-    """A running sandbox; for the timeout scenario the configured approval wait is compressed to seconds."""
+def sandbox_for(decision: Decision, *, model: bool = False) -> Iterator[Sandbox]:
+    """A running sandbox; for the timeout scenario the configured approval wait is compressed to seconds.
+    With ``model`` the verdicts are raised by the sandbox's stand-in for Bedrock's Converse API."""
     timeout = load_config(project_context()).approval_timeout_seconds
     scale = TIMEOUT_SCENARIO_SECONDS / timeout if decision == "timeout" else 1.0
-    with Sandbox(time_scale=scale) as sandbox:
+    with Sandbox(time_scale=scale, model=model) as sandbox:
         yield sandbox
 
 
@@ -215,6 +216,7 @@ def report(sandbox: Sandbox, execution: dict[str, Any], mapping: dict[str, str])
         status = outcome.get("status") or (incident or {}).get("status", "failed")
 
     approval = outcome.get("approval") or {}
+    timeline = store.timeline(incident_id) if incident_id else []
     return {
         "incident_id": incident_id,
         "status": status,
@@ -228,8 +230,21 @@ def report(sandbox: Sandbox, execution: dict[str, Any], mapping: dict[str, str])
             "transitions": transitions,
         },
         "mapping": mapping,
-        "timeline": store.timeline(incident_id) if incident_id else [],
+        "verdict": (incident or {}).get("verdict"),
+        "siem": [
+            {key: event[key] for key in ("change", "envelope_id", "message_id", "error") if key in event}
+            for event in timeline
+            if event.get("kind") == "siem"
+        ],
+        "securityhub": _write_backs(sandbox, incident),
+        "timeline": timeline,
     }
+
+
+def _write_backs(sandbox: Sandbox, incident: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The status updates Security Hub received for the incident's finding (the sandbox answers them)."""
+    ref = ((incident or {}).get("alert") or {}).get("securityhub") or {}
+    return [call.as_report() for call in sandbox.securityhub.calls(ref["id"])] if ref.get("id") else []
 
 
 def _filtered(mapping: dict[str, str]) -> dict[str, Any]:
@@ -242,6 +257,9 @@ def _filtered(mapping: dict[str, str]) -> dict[str, Any]:
         "approval": {"decision": None, "by": None},
         "execution": None,
         "mapping": mapping,
+        "verdict": None,
+        "siem": [],
+        "securityhub": [],
         "timeline": [],
     }
 

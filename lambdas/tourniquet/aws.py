@@ -135,17 +135,24 @@ def current() -> Acting | None:
     return _acting.get()
 
 
-def client(service: str) -> Any:
+def client(service: str, *, region: str | None = None, config: Config | None = None) -> Any:
     """A boto3 client for ``service``: the hub's own, or, for a target's services, one acting in the scope
     of the enclosing :func:`acting_in`. Clients are shared by the threads of the process (botocore's clients
-    are thread-safe; making one is not, so that happens under a lock)."""
+    are thread-safe; making one is not, so that happens under a lock).
+
+    A hub service may be asked for in another ``region`` (Security Hub holds a finding in the finding's
+    region) and with a ``config`` of its own (a module constant: clients are kept per config)."""
     endpoint = get_settings().aws_endpoint_url
     if service not in MEMBER_SERVICES:
-        # The function's own credentials and region, as the environment gives them.
+        # The function's own credentials, in its own region unless told otherwise.
+        region = region or os.environ.get("AWS_REGION")
+        chosen = _CONFIG.merge(config) if config is not None else _CONFIG
         return _shared(
-            (service, endpoint, _caller(), os.environ.get("AWS_REGION")),
+            (service, endpoint, _caller(), region, str(id(config)) if config is not None else None),
             # The service name is only known at run time, which the typed overloads cannot express.
-            lambda: _session().client(service, endpoint_url=endpoint, config=_CONFIG),  # type: ignore[call-overload]
+            lambda: _session().client(  # type: ignore[call-overload]
+                service, region_name=region, endpoint_url=endpoint, config=chosen
+            ),
         )
     acting = _acting.get()
     if acting is None:

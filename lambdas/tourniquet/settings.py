@@ -6,7 +6,7 @@ sharing one process (the local sandbox) never see each other's configuration.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     # trust policy asks for.
     member_role_name: str | None = Field(default=None, alias="MEMBER_ROLE_NAME")
     external_id: str | None = Field(default=None, alias="EXTERNAL_ID")
+    # The optional model that may raise a verdict (Bedrock's Converse API; unset: the deterministic verdict
+    # alone), and how long one answer may take before the deterministic verdict stands.
+    triage_model_id: str | None = Field(default=None, alias="TRIAGE_MODEL_ID")
+    triage_model_timeout_seconds: int = Field(default=20, ge=1, le=60, alias="TRIAGE_MODEL_TIMEOUT_SECONDS")
+    # The SIEM feed: the queue the SIEM polls, and the body of its messages.
+    siem_queue_url: str | None = Field(default=None, alias="SIEM_QUEUE_URL")
+    siem_format: Literal["tourniquet", "ocsf"] = Field(default="tourniquet", alias="SIEM_FORMAT")
 
     @property
     def retention_seconds(self) -> int:

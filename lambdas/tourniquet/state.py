@@ -13,6 +13,8 @@ state path             model                                   written by
 ``$.diagnostics``      a list of :class:`Diagnostic`           Diagnose (one branch each)
 ``$.plan``             :class:`Plan` (its ``target``:          PlanResponse
                        :class:`Target`)
+``$.verdict``          :class:`Verdict`                        Triage (read by people and the SIEM only:
+                                                               no Choice and no action reads it)
 ``$.contained``        a list of :class:`ActionResult`         ContainAutomatically (``$.approved``: the
                                                                approved ones)
 ``$.approval``         :class:`ApprovalResult`                 the approval decision, or the Pass states
@@ -27,11 +29,11 @@ The normalized alert keeps its own module (it is also the intake's public schema
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from tourniquet.intake.model import Alert
+from tourniquet.intake.model import Alert, Severity
 
 
 class StateModel(BaseModel):
@@ -160,6 +162,83 @@ class Plan(StateModel):
     approval_waits: ApprovalWaits | None = None
     dry_run: bool = False
     notes: tuple[str, ...] = ()
+
+
+# --- triage --------------------------------------------------------------------------------------------
+
+
+class RiskPoint(StateModel):
+    """Points of the risk score and the one reason they were given for."""
+
+    points: int = Field(ge=-100, le=100)
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class AttackRef(StateModel):
+    """A MITRE ATT&CK tactic (``TA0011``) or technique (``T1071.004``), by id and name."""
+
+    uid: str = Field(pattern=r"^(TA\d{4}|T\d{4}(\.\d{3})?)$")
+    name: str = Field(max_length=120)
+
+
+class Indicator(StateModel):
+    """An indicator of compromise: an address, a domain, a key, a principal, a hash."""
+
+    type: Literal["ip", "domain", "url", "hash", "user", "access_key", "principal", "process"]
+    value: str = Field(min_length=1, max_length=512)
+
+
+class Evidence(StateModel):
+    """One collected fact a verdict rests on; the model may cite it by ``id`` and nothing else."""
+
+    id: str = Field(pattern=r"^E\d{1,3}$")
+    source: str = Field(max_length=64)
+    text: str = Field(max_length=600)
+
+
+class ModelUse(StateModel):
+    """What the optional model did to a verdict: raised it (and how), or fell back (and why)."""
+
+    model_id: str
+    status: Literal["raised", "unchanged", "fallback"]
+    reason: str = Field(max_length=300)
+    raised: tuple[str, ...] = ()
+    # The evidence ids its summary rests on: only ids of the collected evidence are kept.
+    cited: tuple[str, ...] = ()
+    dropped_evidence: int = Field(default=0, ge=0)
+
+
+class Verdict(StateModel):
+    """The triage of an incident, for people and the SIEM. It names no action, approver or decision: the
+    plan is made before it and nothing that acts reads it."""
+
+    summary: str = Field(max_length=1200)
+    severity: Severity
+    risk_score: int = Field(ge=0, le=100)
+    reasons: tuple[RiskPoint, ...] = ()
+    tactics: tuple[AttackRef, ...] = ()
+    techniques: tuple[AttackRef, ...] = ()
+    iocs: tuple[Indicator, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    next_steps: tuple[str, ...] = ()
+    analyst_action_required: bool
+    # Why a person must look (empty when nobody must).
+    attention: tuple[str, ...] = ()
+    model: ModelUse | None = None
+
+
+def _verdict_or_none(value: Any) -> Any:
+    """A verdict the workflow could not make (TriageUnavailable's marker) reads as none."""
+    if value is None or isinstance(value, Verdict):
+        return value
+    try:
+        return Verdict.model_validate(value)
+    except ValidationError:
+        return None
+
+
+# A state value that holds a verdict, or none when triage was unavailable.
+OptionalVerdict = Annotated[Verdict | None, BeforeValidator(_verdict_or_none)]
 
 
 # --- containment -----------------------------------------------------------------------------------------
@@ -299,9 +378,14 @@ __all__ = [
     "Alert",
     "ApprovalResult",
     "ApprovalWaits",
+    "AttackRef",
     "Diagnostic",
+    "Evidence",
     "Ignored",
     "IncidentRef",
+    "Indicator",
+    "ModelUse",
+    "OptionalVerdict",
     "Outcome",
     "OutcomeAction",
     "Plan",
@@ -310,7 +394,9 @@ __all__ = [
     "ReleaseResult",
     "Resolved",
     "Restoration",
+    "RiskPoint",
     "Scope",
     "StepError",
     "Target",
+    "Verdict",
 ]

@@ -23,6 +23,12 @@ VARIANT = {
         "guardduty_min_severity": 7,
         "securityhub_product_names": ["Macie", "Security Hub"],
         "securityhub_min_severity": "CRITICAL",
+        "securityhub_v2_product_names": ["GuardDuty", "Inspector"],
+        "securityhub_v2_min_severity": "CRITICAL",
+        "securityhub_custom_action_ids": ["Contain", "Isolate"],
+        "triage_model_id": "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "triage_model_timeout_seconds": 10,
+        "siem_format": "ocsf",
         "cloudwatch_alarm_prefixes": ["prod-sec-", "pager-"],
         "dedup_window_minutes": 15,
         "approval_timeout_seconds": 900,
@@ -47,5 +53,11 @@ VARIANT = {
 
 # Only the GuardDuty trigger: the optional rules are off. One region, the hub's: nothing to forward.
 MINIMAL = {
-    "tourniquet": {"securityhub_product_names": [], "cloudwatch_alarm_prefixes": [], "regions": ["eu-west-1"]}
+    "tourniquet": {
+        "securityhub_product_names": [],
+        "securityhub_v2_product_names": [],
+        "securityhub_custom_action_ids": [],
+        "cloudwatch_alarm_prefixes": [],
+        "regions": ["eu-west-1"],
+    }
 }

@@ -15,7 +15,7 @@ from tests.infra.cfn import Template, function_by_handler, one, only, resources
 from tests.infra.configs import EXISTING_TOPIC_ARN
 
 ARCHITECTURE = PROJECT_ROOT / "docs" / "architecture.md"
-UNSET_IN_CDK_JSON = {"SLACK_TEAM_ID", "SLACK_APP_ID", "SCOPE_OUS", "EXCLUDED_ACCOUNTS"}
+UNSET_IN_CDK_JSON = {"SLACK_TEAM_ID", "SLACK_APP_ID", "SCOPE_OUS", "EXCLUDED_ACCOUNTS", "TRIAGE_MODEL_ID"}
 
 
 def documented_handlers() -> set[str]:
@@ -24,7 +24,7 @@ def documented_handlers() -> set[str]:
 
 def test_the_handlers_are_those_of_the_architecture(template: Template) -> None:
     deployed = {fn["Properties"]["Handler"] for fn in resources(template, "AWS::Lambda::Function").values()}
-    assert len(deployed) == len(FUNCTIONS) == 11
+    assert len(deployed) == len(FUNCTIONS) == 12
     assert deployed == documented_handlers()
 
 
@@ -126,6 +126,9 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "SCOPE_REGIONS": {"Ref": "AWS::Region"},
         "EXTERNAL_ID": "tourniquet",
         "PROTECTION_WINDOW_HOURS": "24",
+        "TRIAGE_MODEL_TIMEOUT_SECONDS": "20",
+        "SIEM_FORMAT": "tourniquet",
+        "SIEM_QUEUE_URL": {"Ref": one(template, "AWS::SQS::Queue", "SiemFeedQueue")[0]},
     }
     member_roles = {
         "tourniquet.diagnostics.handler.diagnose": "TourniquetDiagnose",

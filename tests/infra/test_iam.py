@@ -199,7 +199,8 @@ def test_functions_write_only_their_own_log_group(template: Template) -> None:
     [
         ("tourniquet.intake.handler.normalize", set()),
         ("tourniquet.playbooks.handler.plan", set()),
-        ("tourniquet.incidents.handler.record", {"dynamodb", "kms"}),
+        ("tourniquet.incidents.handler.record", {"dynamodb", "kms", "securityhub", "sqs"}),
+        ("tourniquet.triage.handler.triage", {"dynamodb", "kms", "securityhub", "sqs"}),
         ("tourniquet.incidents.handler.deduplicate", {"dynamodb", "kms"}),
         ("tourniquet.notify.handler.notify", {"dynamodb", "kms", "secretsmanager", "sns"}),
         ("tourniquet.approval.handler.request_approval", {"dynamodb", "kms", "secretsmanager", "sns"}),
@@ -208,7 +209,7 @@ def test_functions_write_only_their_own_log_group(template: Template) -> None:
         # What they do in a target's account, they do through the member role there.
         ("tourniquet.diagnostics.handler.diagnose", {"dynamodb", "kms"}),
         ("tourniquet.containment.handler.contain", {"dynamodb", "kms"}),
-        ("tourniquet.containment.handler.release", {"dynamodb", "kms"}),
+        ("tourniquet.containment.handler.release", {"dynamodb", "kms", "sqs"}),
     ],
 )
 def test_services_each_function_may_use(template: Template, handler: str, expected: set[str]) -> None:

@@ -91,7 +91,13 @@ def test_forwarders_have_the_hubs_rules_with_the_same_patterns(
     variant_template: Template, forwarders: dict[str, Template]
 ) -> None:
     hub = rule_patterns(variant_template)
-    assert set(hub) == {"GuardDutyFindings", "SecurityHubFindings", "CloudWatchAlarms"}
+    assert set(hub) == {
+        "GuardDutyFindings",
+        "SecurityHubFindings",
+        "SecurityHubOcsfFindings",
+        "SecurityHubCustomAction",
+        "CloudWatchAlarms",
+    }
     for template in forwarders.values():
         assert rule_patterns(template) == hub
 
@@ -100,8 +106,11 @@ def test_the_hubs_patterns_take_forwarded_events_as_they_are(variant_template: T
     # A forwarded event keeps its source, detail-type, account and region. No pattern pins a region or an
     # account, so the hub takes it as it takes a local one; its default bus takes it with no bus policy (the
     # forwarders are in the hub's account).
-    for pattern in rule_patterns(variant_template).values():
-        assert set(pattern) == {"source", "detail-type", "detail"}
+    for name, pattern in rule_patterns(variant_template).items():
+        # The custom action is named by its ARN's end, whatever region the click was in.
+        expected = {"source", "detail-type", "resources" if name == "SecurityHubCustomAction" else "detail"}
+        assert set(pattern) == expected
+        assert "account" not in pattern and "region" not in pattern
     assert not resources(variant_template, "AWS::Events::EventBusPolicy")
 
 

@@ -171,6 +171,22 @@ DEFAULT_PATTERNS = {
             }
         },
     },
+    "SecurityHubOcsfFindings": {
+        "source": ["aws.securityhub"],
+        "detail-type": ["Findings Imported V2"],
+        "detail": {
+            "findings": {
+                "metadata": {"product": {"name": ["Inspector", "Macie", "IAM Access Analyzer"]}},
+                "severity_id": [{"numeric": [">=", 4]}],
+                "status_id": [1, 2],
+            }
+        },
+    },
+    "SecurityHubCustomAction": {
+        "source": ["aws.securityhub"],
+        "detail-type": ["Security Hub Findings - Custom Action"],
+        "resources": [{"suffix": ":action/custom/SendToTourniquet"}],
+    },
     "CloudWatchAlarms": {
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
@@ -200,6 +216,11 @@ def test_rule_patterns_follow_the_config(variant_template: Template) -> None:
     findings = found["SecurityHubFindings"]["EventPattern"]["detail"]["findings"]
     assert findings["ProductName"] == ["Macie", "Security Hub"]
     assert findings["Severity"] == {"Label": ["CRITICAL"]}
+    ocsf = found["SecurityHubOcsfFindings"]["EventPattern"]["detail"]["findings"]
+    assert ocsf["metadata"]["product"]["name"] == ["GuardDuty", "Inspector"]
+    assert ocsf["severity_id"] == [{"numeric": [">=", 5]}]
+    action = found["SecurityHubCustomAction"]["EventPattern"]["resources"]
+    assert action == [{"suffix": ":action/custom/Contain"}, {"suffix": ":action/custom/Isolate"}]
     assert found["CloudWatchAlarms"]["EventPattern"]["detail"]["alarmName"] == [
         {"prefix": "prod-sec-"},
         {"prefix": "pager-"},
@@ -208,7 +229,8 @@ def test_rule_patterns_follow_the_config(variant_template: Template) -> None:
 
 def test_optional_rules_are_off_with_empty_lists(minimal_template: Template) -> None:
     assert set(rules(minimal_template)) == {"GuardDutyFindings"}
-    (queue_id,) = resources(minimal_template, "AWS::SQS::Queue")
+    rule_queues = [q for q in resources(minimal_template, "AWS::SQS::Queue") if not q.startswith("SiemFeed")]
+    (queue_id,) = rule_queues
     assert queue_id.startswith("GuardDutyFindingsDeadLetters")
 
 
@@ -244,7 +266,8 @@ def test_every_rule_starts_the_state_machine_with_retries_and_its_own_dead_lette
         assert delivery["Principal"] == {"Service": "events.amazonaws.com"}
         # Only this rule may send to this queue.
         assert delivery["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
-    assert sorted(queues_used) == sorted(resources(template, "AWS::SQS::Queue"))
+    rule_queues = [q for q in resources(template, "AWS::SQS::Queue") if not q.startswith("SiemFeed")]
+    assert sorted(queues_used) == sorted(rule_queues)
 
 
 # --- the HTTP API ----------------------------------------------------------------------------------------
@@ -324,6 +347,8 @@ def test_outputs(template: Template) -> None:
         "AlarmTopicArn": {"Ref": one(template, "AWS::SNS::Topic", "AlarmTopic")[0]},
         "SlackSecretArn": {"Ref": one(template, "AWS::SecretsManager::Secret", "SlackSecret")[0]},
         "WebhookSecretArn": {"Ref": one(template, "AWS::SecretsManager::Secret", "WebhookSecret")[0]},
+        "SiemQueueUrl": {"Ref": one(template, "AWS::SQS::Queue", "SiemFeedQueue")[0]},
+        "SiemQueueArn": {"Fn::GetAtt": [one(template, "AWS::SQS::Queue", "SiemFeedQueue")[0], "Arn"]},
     }
     for name, value in expected.items():
         assert outputs[name]["Value"] == value, name

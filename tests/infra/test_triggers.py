@@ -1,7 +1,7 @@
 """The synthesized rule patterns against the bundled sample events: what starts the workflow and what not.
 
-The matcher below covers the EventBridge pattern syntax the rules use (value lists, ``prefix`` and
-``numeric >=``), with arrays matching when one element does; Security Hub sends one finding per event.
+The matcher below covers the EventBridge pattern syntax the rules use (value lists, ``prefix``, ``suffix``
+and ``numeric >=``), with arrays matching when one element does; Security Hub sends one finding per event.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ import pytest
 from tests.helpers import load_event
 from tests.infra.cfn import Template, resources
 
-RULES = ("GuardDutyFindings", "SecurityHubFindings", "CloudWatchAlarms")
+RULES = (
+    "GuardDutyFindings",
+    "SecurityHubFindings",
+    "SecurityHubOcsfFindings",
+    "SecurityHubCustomAction",
+    "CloudWatchAlarms",
+)
 
 
 def matches(pattern: Any, value: Any) -> bool:
@@ -29,6 +35,8 @@ def matches(pattern: Any, value: Any) -> bool:
 def _accepts(matcher: Any, value: Any) -> bool:
     if isinstance(matcher, dict) and "prefix" in matcher:
         return isinstance(value, str) and value.startswith(matcher["prefix"])
+    if isinstance(matcher, dict) and "suffix" in matcher:
+        return isinstance(value, str) and value.endswith(matcher["suffix"])
     if isinstance(matcher, dict) and "numeric" in matcher:
         operator, bound = matcher["numeric"]
         assert operator == ">="
@@ -121,3 +129,36 @@ def test_no_rule_in_the_minimal_config_but_guardduty(minimal_template: Template)
     assert started_by(minimal_template, control) == set()
     assert started_by(minimal_template, alarm) == set()
     assert started_by(minimal_template, load_event("guardduty_ec2_finding")) == {"GuardDutyFindings"}
+
+
+def test_new_security_hub_findings_of_the_configured_products_severities_and_statuses(
+    template: Template, variant_template: Template
+) -> None:
+    finding = load_event("securityhub_v2_guardduty_ec2")  # GuardDuty, High (4), New
+    (ocsf,) = finding["detail"]["findings"]
+    # GuardDuty is not among the default products; the variant lists it and starts at Critical (5).
+    assert started_by(template, finding) == set()
+    assert started_by(variant_template, finding) == set()
+    critical = with_detail(finding, findings=[{**ocsf, "severity_id": 5}])
+    assert started_by(variant_template, critical) == {"SecurityHubOcsfFindings"}
+    inspector = {**ocsf, "metadata": {**ocsf["metadata"], "product": {"name": "Inspector"}}}
+    assert started_by(template, with_detail(finding, findings=[inspector])) == {"SecurityHubOcsfFindings"}
+    for status_id in (3, 4, 5):  # suppressed, resolved, archived: someone decided already
+        closed = with_detail(finding, findings=[{**inspector, "status_id": status_id}])
+        assert started_by(template, closed) == set()
+
+
+def test_only_tourniquets_own_custom_action_starts_the_workflow(
+    template: Template, variant_template: Template
+) -> None:
+    click = load_event("securityhub_custom_action")  # in eu-west-1
+    ours = {
+        **click,
+        "resources": ["arn:aws:securityhub:us-east-1:123456789012:action/custom/SendToTourniquet"],
+    }
+    theirs = {**click, "resources": ["arn:aws:securityhub:eu-west-1:123456789012:action/custom/SendToJira"]}
+    assert started_by(template, click) == {"SecurityHubCustomAction"}
+    assert started_by(template, ours) == {"SecurityHubCustomAction"}
+    assert started_by(template, theirs) == set()
+    # The variant names its own action.
+    assert started_by(variant_template, ours) == set()

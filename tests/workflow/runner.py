@@ -27,6 +27,9 @@ class Runner:
             n = next(_unique)
             event["detail"]["resource"]["instanceDetails"]["instanceId"] = f"i-0wf{n:014d}"
             event["detail"]["id"] = f"finding-{n}"
+            if "arn" in event["detail"]:
+                # Security Hub knows a GuardDuty finding by its ARN, which ends with its id.
+                event["detail"]["arn"] = f"{event['detail']['arn'].rsplit('/', 1)[0]}/finding-{n}"
         return event
 
     def run(

@@ -20,6 +20,8 @@ from sandbox.slack import SlackMessage, SlackUser
 from tests.helpers import load_event
 from tests.workflow.runner import Runner
 from tourniquet import store
+from tourniquet.approval.card import escape
+from tourniquet.feed.envelope import Envelope
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet_cli.main import app
@@ -85,6 +87,28 @@ def test_approve_contains_snapshots_isolates_and_stops(sandbox: Sandbox, approve
     assert len(snapshots) == len(volumes) >= 3
     assert store.get_incident(result["incident_id"])["status"] == "contained"
     assert result["execution"]["status"] == "SUCCEEDED"
+    # The verdict, a named reason per point; one envelope per change; the finding NOTIFIED, then RESOLVED.
+    verdict = result["verdict"]
+    assert verdict["risk_score"] == sum(reason["points"] for reason in verdict["reasons"])
+    assert [t["uid"] for t in verdict["tactics"]] == ["TA0040"]
+    assert verdict["analyst_action_required"] is True
+    assert [sent["change"] for sent in result["siem"]] == ["opened", "decided", "closed"]
+    envelopes = {
+        message["MessageId"]: Envelope.model_validate_json(message["Body"])
+        for message in sandbox.siem_messages()
+        if message["MessageAttributes"]["incident_id"]["StringValue"] == result["incident_id"]
+    }
+    assert {sent["message_id"] for sent in result["siem"]} == set(envelopes)
+    assert {e.change: e.status for e in envelopes.values()} == {
+        "opened": "open",
+        "decided": "open",
+        "closed": "contained",
+    }
+    assert [(call["operation"], call["status"]) for call in result["securityhub"]] == [
+        ("BatchUpdateFindings", "NOTIFIED"),
+        ("BatchUpdateFindings", "RESOLVED"),
+    ]
+    assert all(result["incident_id"] in call["note"] for call in result["securityhub"])
 
 
 def test_the_card_shows_the_finding_and_its_buttons_carry_no_task_token(sandbox: Sandbox, approved):
@@ -118,6 +142,20 @@ def test_the_card_shows_the_finding_and_its_buttons_carry_no_task_token(sandbox:
     buttons = [e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert {b["action_id"] for b in buttons} == {"approve", "deny"}
     assert all(b["value"] == approval["approval_id"] for b in buttons)
+    # The verdict takes one line on the card; its reasons open the card's thread.
+    [line] = [
+        e["text"]
+        for b in posted["blocks"]
+        if b["type"] == "context"
+        for e in b["elements"]
+        if "Triage" in e["text"]
+    ]
+    assert f"risk *{result['verdict']['risk_score']}*/100" in line
+    card = sandbox.wait_for_card(result["incident_id"])
+    [reasons] = [
+        m.text for m in sandbox.slack.messages(card.channel) if m.thread_ts == card.ts and "Risk" in m.text
+    ]
+    assert all(escape(reason["reason"]) in reasons for reason in result["verdict"]["reasons"])
 
 
 def test_deny_runs_no_destructive_step_and_keeps_the_isolation(runner: Runner, sandbox: Sandbox):
@@ -224,7 +262,10 @@ def test_a_failing_containment_call_fails_the_incident_and_notifies(
     assert result["status"] == "failed"
     assert result["execution"]["status"] == "FAILED"
     assert store.get_incident(result["incident_id"])["status"] == "failed"
-    assert [e["kind"] for e in result["timeline"]][-1] == "failure"
+    assert [e["kind"] for e in result["timeline"] if e["kind"] not in ("siem", "securityhub")][
+        -1
+    ] == "failure"
+    assert result["siem"][-1]["change"] == "failed"
     assert any(m.get("incident_id") == result["incident_id"] for m in runner.topic_messages(queue))
     assert sandbox.slack.find_message(result["incident_id"]) is not None
 

@@ -24,7 +24,7 @@ def shared_sandbox(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
     """simulate runs in the module's sandbox instead of starting its own."""
 
     @contextmanager
-    def pooled(_decision: str) -> Iterator[Sandbox]:
+    def pooled(_decision: str, **_options: object) -> Iterator[Sandbox]:
         yield sandbox
 
     monkeypatch.setattr(scenario, "sandbox_for", pooled)

@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
 
 from tourniquet.approval.model import RELEASE_ACTION_ID, ApprovalStatus, CardContext
 from tourniquet.intake.model import Severity
-from tourniquet.state import Diagnostic
+from tourniquet.state import Diagnostic, Verdict
 
 APPROVE_ACTION_ID = "approve"
 DENY_ACTION_ID = "deny"
@@ -254,6 +254,8 @@ def _body(ctx: CardContext) -> list[Block]:
     if flags:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=flag) for flag in flags]))
     blocks.append(SectionBlock(fields=[MarkdownTextObject(text=field) for field in _facts(ctx)]))
+    if ctx.verdict is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=verdict_line(ctx.verdict))]))
     # A check that does not apply to this alert is left off the card.
     relevant = [d for d in ctx.diagnostics if d.status != "not_applicable"]
     if relevant:
@@ -271,6 +273,42 @@ def _body(ctx: CardContext) -> list[Block]:
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_footer(ctx))]))
     blocks.append(DividerBlock())
     return blocks
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """The verdict in one line for the card; its reasons go in the thread (:func:`verdict_thread`)."""
+    look = "👀 *analyst action required*" if verdict.analyst_action_required else "no analyst action required"
+    tactics = ", ".join(t.name for t in verdict.tactics[:3])
+    parts = [
+        f"🧭 *Triage*: risk *{verdict.risk_score}*/100",
+        f"{SEVERITY_EMOJI[verdict.severity]} {verdict.severity.value}",
+        look,
+        *([escape(tactics)] if tactics else []),
+        *(["model raised it"] if verdict.model is not None and verdict.model.status == "raised" else []),
+    ]
+    return clip(" · ".join(parts), _FIELD_LIMIT)
+
+
+def verdict_thread(verdict: Verdict) -> str:
+    """The verdict's reasons, for the card's thread: every point of the score with its reason, why a person
+    must look, the ATT&CK tactics and techniques, the indicators, and what the model did."""
+    lines = [f"🧭 *Triage*: {escape(verdict.summary)}", f"*Risk {verdict.risk_score}/100*"]
+    lines += [f"• {r.points:+d} {escape(r.reason)}" for r in verdict.reasons]
+    if verdict.attention:
+        lines.append("*Why a person must look*: " + escape("; ".join(verdict.attention)))
+    attacks = [f"{t.uid} {t.name}" for t in (*verdict.tactics, *verdict.techniques)]
+    if attacks:
+        lines.append("*ATT&amp;CK*: " + escape(", ".join(attacks)))
+    if verdict.iocs:
+        lines.append(
+            "*Indicators*: " + ", ".join(f"`{escape(i.value)}` ({i.type})" for i in verdict.iocs[:10])
+        )
+    model = verdict.model
+    if model is not None:
+        what = f"raised {', '.join(model.raised)}" if model.raised else model.status
+        why = "" if model.status == "raised" else f": {model.reason}"
+        lines.append(escape(f"Model {model.model_id}: {what}{why}"))
+    return clip("\n".join(lines), _SECTION_LIMIT)
 
 
 def _facts(ctx: CardContext) -> list[str]:

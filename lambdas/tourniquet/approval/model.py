@@ -10,7 +10,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from tourniquet.intake.model import Alert
-from tourniquet.state import ActionResult, Diagnostic, IncidentRef, Plan
+from tourniquet.state import ActionResult, Diagnostic, IncidentRef, OptionalVerdict, Plan
 
 APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 
@@ -52,6 +52,7 @@ class CardContext(_Model):
     plan: Plan
     diagnostics: tuple[Diagnostic, ...] = ()
     contained: tuple[ActionResult, ...] = ()
+    verdict: OptionalVerdict = None
 
 
 class ApprovalRequest(CardContext):

@@ -110,6 +110,7 @@ def required_approvals(actions: tuple[str, ...]) -> int:
 
 
 def _post_card(approval: Approval) -> Message | None:
+    """The card, and the verdict's reasons in its thread."""
     blocks = card.approval_card(
         approval.card,
         approval.approval_id,
@@ -117,12 +118,18 @@ def _post_card(approval: Approval) -> Message | None:
         card.Votes(approval.required_approvals, approval.approvals),
     )
     try:
-        return Slack.connect().post(
-            get_settings().slack_channel, card.card_text(approval.card), blocks=blocks
-        )
+        slack = Slack.connect()
+        message = slack.post(get_settings().slack_channel, card.card_text(approval.card), blocks=blocks)
     except SlackUnavailable as exc:
         record_slack_error(approval.incident_id, exc)
         return None
+    verdict = approval.card.verdict
+    if verdict is not None:
+        try:
+            slack.post(message.channel, card.verdict_thread(verdict), thread_ts=message.ts)
+        except SlackUnavailable as exc:
+            record_slack_error(approval.incident_id, exc)
+    return message
 
 
 def _escalate(approval: Approval, *, posted: bool, event: str = "approval_requested") -> None:

@@ -22,6 +22,7 @@ from tourniquet.containment import ec2, iam, registry
 from tourniquet.containment.actions import Action, Context
 from tourniquet.containment.ec2 import Instance
 from tourniquet.containment.iam import Principal
+from tourniquet.feed.announce import announce
 from tourniquet.logs import logger
 from tourniquet.state import ReleaseResult, Restoration, RestorationStatus, Scope, scope_of
 
@@ -97,6 +98,7 @@ def release(request: ReleaseRequest) -> ReleaseResult:
         approval_id=request.approval_id,
         restorations=len(restorations),
     )
+    announce(request.incident_id, "released")
     logger.info("incident released", incident_id=request.incident_id, restorations=len(restorations))
     return ReleaseResult(incident_id=request.incident_id, status="released", restorations=tuple(restorations))
 

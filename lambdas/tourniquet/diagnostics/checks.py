@@ -81,10 +81,21 @@ def check_cloudtrail_actor(alert: Alert, settings: Settings) -> Finding:
         attribute, value = "Username", actor.user_name
     else:
         return _not("not_applicable", "the alert names no actor access key or user name")
-    span = cloudtrail.window(alert.time, store.now())
+    now = store.now()
+    span = cloudtrail.window(alert.time, now)
     events, truncated = cloudtrail.lookup(value, span, attribute)
     summary = cloudtrail.summarize(events, span, truncated=truncated)
-    return _finding("ok", _trail_headline(summary), actor={"attribute": attribute, "value": value}, **summary)
+    # The actor's networks since the finding began, against the day before it (what triage scores).
+    since = cloudtrail.alert_moment(alert.first_seen or alert.time, now)
+    new, earlier = cloudtrail.new_networks(events, since)
+    return _finding(
+        "ok",
+        _trail_headline(summary),
+        actor={"attribute": attribute, "value": value},
+        new_source_ips=new,
+        baseline_events=earlier,
+        **summary,
+    )
 
 
 def check_iam_principal(alert: Alert, settings: Settings) -> Finding:

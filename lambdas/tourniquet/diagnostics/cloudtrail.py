@@ -6,6 +6,7 @@ before the alert up to now, at most 50 events over at most a few pages.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -69,6 +70,39 @@ def tag_changes(events: Iterable[Mapping[str, Any]], key: str, before: datetime)
         event = _event(raw)
         changes.append({"change": change, "at": event["time"], "by": event["user"]})
     return sorted(changes, key=lambda c: c["at"] or "", reverse=True)
+
+
+def new_networks(events: Iterable[Mapping[str, Any]], since: datetime) -> tuple[list[str], int]:
+    """The source addresses seen from ``since`` on whose network (an IPv4 /24, an IPv6 /48) none of the
+    earlier events came from, and how many earlier events there were to compare with. AWS services calling
+    on the actor's behalf (``ec2.amazonaws.com``) are no network."""
+    before: set[Any] = set()
+    after: dict[Any, str] = {}
+    earlier = 0
+    for raw in events:
+        moment = raw.get("EventTime")
+        address = _text(_record(raw.get("CloudTrailEvent")).get("sourceIPAddress"))
+        network = _network(address)
+        if not isinstance(moment, datetime) or network is None or address is None:
+            continue
+        if moment < since:
+            earlier += 1
+            before.add(network)
+        else:
+            after.setdefault(network, address)
+    if not earlier:
+        return [], 0
+    return sorted(address for network, address in after.items() if network not in before)[
+        :MAX_LISTED
+    ], earlier
+
+
+def _network(address: str | None) -> Any:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return None
+    return ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False)
 
 
 def lookup(value: str, span: Window, attribute: str = "ResourceName") -> tuple[list[dict[str, Any]], bool]:

@@ -44,6 +44,12 @@ def record(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         logger.info("Recorded", extra={"kind": kind, "status": outcome_.status})
         return outcome_.as_state()
+    if kind == "decision":
+        incident = IncidentRef.model_validate(event["incident"])
+        logger.append_keys(incident_id=incident.id)
+        outcome.record_decision(incident.id, ApprovalResult.model_validate(event["approval"]))
+        logger.info("Recorded", extra={"kind": kind})
+        return {"incident_id": incident.id}
     if kind == "failure":
         # Read leniently: recording a failure must never fail on the state it failed with.
         state = event.get("state")

@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from tourniquet import store
 from tourniquet.approval import records
+from tourniquet.feed.announce import announce
 from tourniquet.settings import get_settings
 from tourniquet.state import (
     ApprovalResult,
@@ -50,7 +51,15 @@ def record_outcome(incident_id: str, plan: Plan, decision: ApprovalResult, execu
         decision=decision.decision,
         execution_id=execution_id,
     )
-    return Outcome(status=status, approval=approval, actions=actions)
+    closed = Outcome(status=status, approval=approval, actions=actions)
+    announce(incident_id, "closed", decision=approval, outcome=closed)
+    return closed
+
+
+def record_decision(incident_id: str, decision: ApprovalResult) -> None:
+    """An approval reached the workflow: the SIEM hears of it before the approved steps run."""
+    incident = store.get_incident(incident_id) or {}
+    announce(incident_id, "decided", decision=_approval(incident.get("approval_id"), decision))
 
 
 def summarize_actions(plan: Plan, timeline: list[dict[str, Any]]) -> tuple[OutcomeAction, ...]:
@@ -119,6 +128,7 @@ def record_failure(error: StepError, incident: IncidentRef | None, execution_id:
         store.append_event(
             incident.id, "failure", error=error.error, reason=reason, execution_id=execution_id
         )
+        announce(incident.id, "failed")
     else:
         _record_unattached("FAILURE", execution_id, error=error.error, reason=reason)
     return Recorded(status="failed", incident_id=incident.id if incident else None, error=error.error)
@@ -164,6 +174,7 @@ def record_resolved(resolution: Resolved, execution_id: str) -> Recorded:
         reason=resolution.reason,
         execution_id=execution_id,
     )
+    announce(incident_id, "resolved")
     return Recorded(status="resolved", incident_id=incident_id)
 
 

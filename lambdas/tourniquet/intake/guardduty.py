@@ -24,6 +24,7 @@ from tourniquet.intake.common import (
     number,
     obj,
     optional_time,
+    parse_arn,
     scalar,
     seq,
     short_id,
@@ -31,7 +32,16 @@ from tourniquet.intake.common import (
     text,
     time_or_now,
 )
-from tourniquet.intake.model import Actor, Alert, Resource, Severity
+from tourniquet.intake.model import (
+    Actor,
+    Alert,
+    Attack,
+    FindingRef,
+    Observable,
+    ObservableType,
+    Resource,
+    Severity,
+)
 from tourniquet.state import Ignored
 
 ATTACK_SEQUENCE = "AttackSequence"
@@ -117,6 +127,52 @@ def parse_finding(
         drill=is_sample(obj(service.get("additionalInfo"))),
         raw_ref=first(finding.get("arn")),
         labels=_labels(service),
+        attacks=sequence_attacks(_sequence_of(service)),
+        observables=observables(service),
+        securityhub=securityhub_ref(first(finding.get("arn")), account, region),
+    )
+
+
+def securityhub_ref(finding_arn: str | None, account: str, region: str) -> FindingRef | None:
+    """GuardDuty sends every finding to Security Hub CSPM where it is enabled, under the finding's ARN and
+    GuardDuty's product ARN in the finding's region."""
+    arn = parse_arn(finding_arn)
+    if arn is None or arn.service != "guardduty":
+        return None
+    product = f"arn:{arn.partition}:securityhub:{region}::product/aws/guardduty"
+    return FindingRef(api="asff", id=str(finding_arn), product=product, account=account, region=region)
+
+
+def sequence_attacks(sequence: dict[str, Any]) -> tuple[Attack, ...]:
+    """The tactics and techniques an attack sequence names in its indicators."""
+    found: list[Attack] = []
+    for indicator in (obj(item) for item in seq(sequence.get("sequenceIndicators"))):
+        key = scalar(indicator.get("key"))
+        for value in (scalar(v) for v in seq(indicator.get("values"))):
+            if value and key == "ATTACK_TACTIC":
+                found.append(Attack(tactic=value))
+            elif value and key == "ATTACK_TECHNIQUE":
+                found.append(Attack(technique=value))
+    return tuple(dict.fromkeys(found))
+
+
+def observables(service: dict[str, Any]) -> tuple[Observable, ...]:
+    """What the finding names besides its actor: the peer a resource talked to, the domain it queried, the
+    process that ran."""
+    action = obj(service.get("action"))
+    process = obj(obj(service.get("runtimeDetails")).get("process"))
+    peer = _remote_ip(obj(action.get("networkConnectionAction")))
+    domain = obj(action.get("dnsRequestAction")).get("domain")
+    candidates: tuple[tuple[ObservableType, str, Any], ...] = (
+        ("ip", "service.action.networkConnectionAction.remoteIpDetails", peer),
+        ("domain", "service.action.dnsRequestAction.domain", domain),
+        ("hash", "service.runtimeDetails.process.executableSha256", process.get("executableSha256")),
+        ("process", "service.runtimeDetails.process.executablePath", process.get("executablePath")),
+    )
+    return tuple(
+        Observable(type=kind, value=value, name=name)
+        for kind, name, raw in candidates
+        if (value := scalar(raw)) is not None
     )
 
 

@@ -14,6 +14,9 @@ Field names follow the OCSF Detection Finding (class 2004) where one exists:
 | ``resources`` / ``actor`` | ``resources`` / ``actor`` |
 | ``finding_info.src_url`` | ``raw_ref`` |
 | ``unmapped`` (labels) | ``labels`` |
+| ``finding_info.attacks`` | ``attacks`` |
+| ``observables`` | ``observables`` |
+| ``metadata.uid`` / ``metadata.product.uid`` | ``securityhub`` (where Security Hub holds it) |
 
 Every field is a string, an integer, a boolean or a structure of them: the alert is stored in DynamoDB as is.
 """
@@ -70,6 +73,47 @@ class Actor(BaseModel):
     ip: str | None = None
 
 
+class Attack(BaseModel):
+    """A MITRE ATT&CK tactic or technique the source itself names (attack sequences, OCSF findings), as it
+    names it: ``Credential Access``, ``TA0006``, ``T1078.004 - Valid Accounts: Cloud Accounts``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tactic: str | None = None
+    technique: str | None = None
+
+
+ObservableType = Literal["ip", "domain", "url", "hash", "user", "access_key", "process"]
+
+
+class Observable(BaseModel):
+    """An indicator the finding carries besides its actor: a peer address, a queried domain, a file hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: ObservableType
+    value: str = Field(min_length=1, max_length=512)
+    # Where in the finding it was found (``service.action.dnsRequestAction.domain``).
+    name: str = ""
+
+
+class FindingRef(BaseModel):
+    """Where Security Hub holds the finding, so that its workflow status can follow the incident.
+
+    ``api`` ``asff``: the finding's ``Id`` and ``ProductArn`` (Security Hub CSPM, BatchUpdateFindings);
+    ``ocsf``: its ``metadata.uid`` (the new Security Hub, BatchUpdateFindingsV2). ``account`` and ``region``
+    are the finding's own: an administrator account updates a member's finding in the finding's region.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    api: Literal["asff", "ocsf"]
+    id: str = Field(min_length=1, max_length=1024)
+    product: str | None = Field(default=None, max_length=1024)
+    account: str
+    region: str
+
+
 Source = Literal["guardduty", "securityhub", "cloudwatch", "grafana", "alertmanager"]
 
 
@@ -115,6 +159,15 @@ class Alert(BaseModel):
     labels: dict[str, str] = Field(
         default_factory=dict,
         description="Source labels that identify or route the alert (Alertmanager labels, resource role, …).",
+    )
+    attacks: tuple[Attack, ...] = Field(
+        default=(), description="MITRE ATT&CK tactics and techniques the source names."
+    )
+    observables: tuple[Observable, ...] = Field(
+        default=(), description="Indicators the finding carries besides its actor (peers, domains, hashes)."
+    )
+    securityhub: FindingRef | None = Field(
+        default=None, description="Where Security Hub holds this finding (for its workflow status)."
     )
 
     @property

@@ -6,7 +6,8 @@ A delivery can carry several alerts (a webhook group, a Security Hub event, an S
 :func:`normalize_all` a whole delivery. Unusable input raises :class:`InvalidAlert` naming the field; input
 that is understood but is not an alert becomes :class:`Ignored` with its reason.
 
-Supported: GuardDuty (EventBridge and GetFindings), Security Hub (Imported, Custom Action, GetFindings),
+Supported: GuardDuty (EventBridge and GetFindings), Security Hub CSPM (ASFF: Imported, Custom Action,
+GetFindings), the new Security Hub (OCSF: Findings Imported V2),
 CloudWatch alarms (EventBridge, SNS, Lambda alarm action), Grafana (unified and legacy) and Alertmanager
 webhooks, SNS and SQS records wrapping any of them, and the webhook intake's own envelope.
 """
@@ -18,7 +19,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tourniquet.intake import alertmanager, cloudwatch, grafana, guardduty, securityhub
+from tourniquet.intake import alertmanager, cloudwatch, grafana, guardduty, ocsf, securityhub
 from tourniquet.intake.alertmanager import WebhookSource
 from tourniquet.intake.common import Outcome, Part, invalid, join, obj, scalar, seq
 from tourniquet.intake.model import Alert
@@ -29,6 +30,7 @@ T = TypeVar("T")
 GUARDDUTY_FINDING = "GuardDuty Finding"
 SECURITY_HUB_IMPORTED = "Security Hub Findings - Imported"
 SECURITY_HUB_CUSTOM_ACTION = "Security Hub Findings - Custom Action"
+SECURITY_HUB_IMPORTED_V2 = "Findings Imported V2"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 WEBHOOK_SOURCE = "tourniquet.webhook"
 WEBHOOK_DETAIL_TYPE = "Webhook Alert"
@@ -171,7 +173,7 @@ def _security_hub_reason(detail_type: str) -> str:
 
 
 def _security_hub(event: dict[str, Any], detail_type: str, at: str) -> list[Part]:
-    if detail_type not in (SECURITY_HUB_IMPORTED, SECURITY_HUB_CUSTOM_ACTION):
+    if detail_type not in (SECURITY_HUB_IMPORTED, SECURITY_HUB_CUSTOM_ACTION, SECURITY_HUB_IMPORTED_V2):
         return _ignored(event, at, "securityhub", _security_hub_reason(detail_type))
     account, region = scalar(event.get("account")), scalar(event.get("region"))
     detail = obj(event.get("detail"))
@@ -182,17 +184,17 @@ def _security_hub(event: dict[str, Any], detail_type: str, at: str) -> list[Part
     action = (
         scalar(detail.get("actionName")) if event.get("detail-type") == SECURITY_HUB_CUSTOM_ACTION else None
     )
+    parser = (
+        functools.partial(ocsf.parse_finding)
+        if detail_type == SECURITY_HUB_IMPORTED_V2
+        else functools.partial(securityhub.parse_finding, custom_action=action)
+    )
     return [
         Part(
             path=join(where, f"[{index}]"),
             event={**event, "detail": {**detail, "findings": [finding]}},
             parse=functools.partial(
-                securityhub.parse_finding,
-                finding,
-                at=join(where, f"[{index}]"),
-                account=account,
-                region=region,
-                custom_action=action,
+                parser, finding, at=join(where, f"[{index}]"), account=account, region=region
             ),
         )
         for index, finding in enumerate(findings)

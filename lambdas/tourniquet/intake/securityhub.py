@@ -39,7 +39,7 @@ from tourniquet.intake.common import (
     text,
     time_or_now,
 )
-from tourniquet.intake.model import Actor, Resource, Severity
+from tourniquet.intake.model import Actor, FindingRef, Observable, ObservableType, Resource, Severity
 from tourniquet.state import Ignored, Resolved
 
 GUARDDUTY = "GuardDuty"
@@ -142,7 +142,45 @@ def parse_finding(
         drill=flag(finding.get("Sample")) or flag(fields.get(f"{_GD}additionalInfo/sample")),
         raw_ref=raw_id if is_guardduty else first(fields.get("aws/securityhub/FindingId"), raw_id),
         labels=_labels(finding, fields, custom_action),
+        observables=_indicators(finding),
+        securityhub=_ref(raw_id, finding.get("ProductArn"), account, region),
     )
+
+
+def _ref(finding_id: str, product_arn: Any, account: str, region: str) -> FindingRef | None:
+    product = scalar(product_arn, 1024)
+    if product is None:
+        return None
+    return FindingRef(api="asff", id=finding_id, product=product, account=account, region=region)
+
+
+_INDICATOR_TYPES: dict[str, ObservableType] = {
+    "IPV4_ADDRESS": "ip",
+    "IPV6_ADDRESS": "ip",
+    "DOMAIN": "domain",
+    "URL": "url",
+    "HASH_MD5": "hash",
+    "HASH_SHA1": "hash",
+    "HASH_SHA256": "hash",
+    "HASH_SHA512": "hash",
+    "PROCESS": "process",
+}
+
+
+def _indicators(finding: dict[str, Any]) -> tuple[Observable, ...]:
+    """ASFF threat intelligence indicators and the network peer, as observables."""
+    found = []
+    for index, item in enumerate(obj(entry) for entry in seq(finding.get("ThreatIntelIndicators"))):
+        kind, value = (
+            _INDICATOR_TYPES.get((scalar(item.get("Type")) or "").upper()),
+            scalar(item.get("Value")),
+        )
+        if kind and value:
+            found.append(Observable(type=kind, value=value, name=f"ThreatIntelIndicators[{index}].Value"))
+    network = obj(finding.get("Network"))
+    if scalar(network.get("Direction")) == "OUT" and (peer := scalar(network.get("DestinationIpV4"))):
+        found.append(Observable(type="ip", value=peer, name="Network.DestinationIpV4"))
+    return tuple(found)
 
 
 def _product(finding: dict[str, Any], fields: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tourniquet.approval.model import CardContext
 from tourniquet.intake.model import Alert
-from tourniquet.state import IncidentRef, Outcome, Plan, ReleaseResult, StepError
+from tourniquet.state import IncidentRef, OptionalVerdict, Outcome, Plan, ReleaseResult, StepError
 
 
 class _Model(BaseModel):
@@ -27,13 +27,18 @@ class OutcomeNotice(_Model):
     # What a card needs when none was posted (nothing waited for approval), to offer the Release button.
     alert: Alert | None = None
     plan: Plan | None = None
+    verdict: OptionalVerdict = None
     execution_id: str = ""
 
     def context(self) -> CardContext | None:
         if self.alert is None or self.plan is None:
             return None
         return CardContext(
-            execution_id=self.execution_id, incident=self.incident, alert=self.alert, plan=self.plan
+            execution_id=self.execution_id,
+            incident=self.incident,
+            alert=self.alert,
+            plan=self.plan,
+            verdict=self.verdict,
         )
 
 

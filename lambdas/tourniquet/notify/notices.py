@@ -65,10 +65,17 @@ def _outcome(notice: OutcomeNotice) -> bool:
     if ctx is not None and (offer is not None or (approval is not None and thread is not None)):
         return _post_final_card(ctx, final, offer=offer, thread=thread, summary=summary)
     # No card (nothing needed approval, or the card could not be posted): the outcome is the announcement.
-    text = _headline(incident) + "\n" + summary
+    verdict = notice.verdict
+    text = _headline(incident) + "\n" + (card.verdict_line(verdict) + "\n" if verdict else "") + summary
     if thread is not None:
         return _send(incident_id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
-    return _send(incident_id, lambda slack: slack.post(get_settings().slack_channel, text))
+
+    def announce(slack: Slack) -> None:
+        message = slack.post(get_settings().slack_channel, text)
+        if verdict is not None:
+            slack.post(message.channel, card.verdict_thread(verdict), thread_ts=message.ts)
+
+    return _send(incident_id, announce)
 
 
 def _post_final_card(
@@ -96,6 +103,9 @@ def _post_final_card(
         if message is None:
             message = slack.post(get_settings().slack_channel, card.card_text(ctx), blocks=blocks)
             store.update_incident(ctx.incident.id, slack_channel=message.channel, slack_ts=message.ts)
+            if ctx.verdict is not None:
+                # A card posted only now: the verdict's reasons open its thread.
+                slack.post(message.channel, card.verdict_thread(ctx.verdict), thread_ts=message.ts)
         else:
             slack.update(message, card.card_text(ctx), blocks)
         if offer is not None:
