@@ -253,11 +253,13 @@ def test_a_failing_containment_call_fails_the_incident_and_notifies(
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("snapshot service unavailable")
 
+    # Seeded first: moto snapshots its sample images when an account's EC2 first answers.
+    event, _ = sandbox.map_alert(runner.event())
     monkeypatch.setattr(EBSBackend, "create_snapshots", refuse)
     monkeypatch.setattr(EBSBackend, "create_snapshot", refuse)
     queue = runner.subscribe_queue()
 
-    result = runner.run(runner.event(), "approve").result
+    result = runner.run(event, "approve").result
 
     assert result["status"] == "failed"
     assert result["execution"]["status"] == "FAILED"
