@@ -33,3 +33,17 @@ def sandbox_pool() -> Iterator[SandboxPool]:
 def no_sandbox(sandbox_pool: SandboxPool) -> None:
     """For tests that start and stop sandboxes of their own."""
     sandbox_pool.stop()
+
+
+# The slowest directories first: the workers share out the modules in collection order, so the long workflow
+# scenarios start at once and the short modules fill in at the end, instead of one worker finishing alone.
+_FIRST = ("workflow", "infra", "sandbox", "handlers", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        parts = item.path.relative_to(item.config.rootpath).parts
+        directory = parts[1] if len(parts) > 2 else ""
+        return _FIRST.index(directory) if directory in _FIRST else len(_FIRST)
+
+    items.sort(key=rank)
