@@ -44,6 +44,7 @@ INSTALL_COMMANDS = (
     "python3 -m pip install --quiet uv",
     'export PATH="$(python3 -c \'import sysconfig; print(sysconfig.get_path("scripts"))\'):$PATH"',
 )
+CODECONNECTIONS = "codeconnections"
 # The AWS-managed SNS key: the approval notices carry links, not secrets.
 SNS_MANAGED_KEY = "alias/aws/sns"
 
@@ -125,7 +126,7 @@ class PipelineStack(Stack):
             env=Environment(account=config.hub_account_id, region=config.home_region),
         )
         source = pipelines.CodePipelineSource.connection(
-            settings.repository, settings.branch, connection_arn=settings.connection_arn
+            settings.repository, settings.branch, connection_arn=settings.connection_arn, action_name="Source"
         )
         self.pipeline = pipelines.CodePipeline(
             self,
@@ -173,6 +174,20 @@ class PipelineStack(Stack):
         # Built now rather than at synthesis, so that the roles, buckets and support stacks it generates
         # exist to be tagged and acknowledged.
         self.pipeline.build_pipeline()
+        # CDK grants the source action codestar-connections:UseConnection; a connection made since the service
+        # became CodeConnections (its ARN says so) is used under the new name.
+        if settings.connection_arn.split(":")[2] == CODECONNECTIONS:
+            source_role = cast(
+                iam.Role,
+                self.pipeline.pipeline.node.find_child("Source")
+                .node.find_child("Source")
+                .node.find_child("CodePipelineActionRole"),
+            )
+            source_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=[f"{CODECONNECTIONS}:UseConnection"], resources=[settings.connection_arn]
+                )
+            )
         support = self.pipeline.pipeline.cross_region_support
         # Another region's actions read the artifacts from a replication bucket there (a stack of its own).
         self.support_stacks: tuple[Stack, ...] = tuple(support[region].stack for region in sorted(support))

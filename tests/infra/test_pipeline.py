@@ -142,7 +142,7 @@ def test_stage_order_stands_for_the_dependencies(stages: dict[str, list[dict[str
 
 
 def test_the_source_is_the_configured_branch_through_the_connection(
-    stages: dict[str, list[dict[str, Any]]],
+    stages: dict[str, list[dict[str, Any]]], pipeline_template: Template
 ) -> None:
     (source,) = stages["Source"]
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
@@ -151,6 +151,12 @@ def test_the_source_is_the_configured_branch_through_the_connection(
         "FullRepositoryId": REPOSITORY,
         "BranchName": BRANCH,
     }
+    # The connection, and no other, under the service's old and new names (a codeconnections ARN).
+    role = source["RoleArn"]["Fn::GetAtt"][0]
+    uses = [st for st in role_statements(pipeline_template, role) if "UseConnection" in json.dumps(st)]
+    assert [(sorted(as_list(st["Action"])), st["Resource"]) for st in uses] == [
+        (["codeconnections:UseConnection", "codestar-connections:UseConnection"], CONNECTION_ARN)
+    ]
 
 
 def test_nothing_is_synthesized_for_deployment_before_the_tests_pass(pipeline_template: Template) -> None:
