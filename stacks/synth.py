@@ -30,7 +30,6 @@ from stacks.deployment import add_hub_stacks, add_stackset_stack
 from stacks.forwarder import ForwarderStack
 from stacks.member import MemberStack
 from stacks.names import MEMBER_STACK_NAME, PIPELINE_STACK_NAME
-from stacks.pipeline import HUB_STAGE, MEMBERS_STAGE, HubStage, MembersStage, PipelineStack, repository_path
 from stacks.stackset import MemberStackSetStack
 from stacks.tourniquet_stack import TourniquetStack
 
@@ -110,6 +109,17 @@ def build_app(app: App) -> AppStacks:
 
 def _build_pipeline(app: App, config: TourniquetConfig) -> AppStacks:
     """The pipeline, and the stacks in its stages; the order of the stages stands for the dependencies."""
+    # CDK Pipelines and the services it builds on are imported only for a pipeline: a synthesis without one
+    # does not pay for them.
+    from stacks.pipeline import (  # noqa: PLC0415
+        HUB_STAGE,
+        MEMBERS_STAGE,
+        HubStage,
+        MembersStage,
+        PipelineStack,
+        repository_path,
+    )
+
     assert config.pipeline is not None
     config_file = repository_path(app.node.try_get_context(CONFIG_FILE_KEY))
     hub = HubStage(app, HUB_STAGE, config=config)
