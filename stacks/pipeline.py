@@ -145,8 +145,8 @@ class PipelineStack(Stack):
                     {"phases": {"install": {"runtime-versions": RUNTIME_VERSIONS}}}
                 ),
             ),
-            # The artifact bucket is encrypted with a key of the pipeline's own (rotated yearly), which the
-            # deploy roles of the other accounts may use; without it, S3's key could not be shared.
+            # The artifact bucket (TLS only) is encrypted with a key of the pipeline's own, rotated yearly,
+            # which the deploy roles of the other accounts may use; S3's own key could not be shared.
             cross_account_keys=True,
             enable_key_rotation=True,
             cli_version=CDK_CLI_VERSION,
