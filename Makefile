@@ -34,6 +34,7 @@ bench: .venv/.synced
 	@$(UV) run --frozen python -m benchmarks.isolation
 	@$(UV) run --frozen python -m benchmarks.storm
 	@$(UV) run --frozen python -m benchmarks.organization
+	@$(UV) run --frozen python -m benchmarks.synth
 
 synth: .venv/.synced
 	@npx --yes aws-cdk@2.1148.1 synth --quiet

@@ -53,6 +53,14 @@ _MODEL_ID = re.compile(
     r"[a-z0-9][a-z0-9.:_-]{2,200}|arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:[a-z-]+/[\w.:-]+"
 )
 _CUSTOM_ACTION_ID = re.compile(r"[A-Za-z0-9]{1,20}")
+# A connection to GitHub, GitLab or Bitbucket (CodeConnections; CodeStar Connections is its former name).
+_CONNECTION_ARN = re.compile(
+    r"arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}"
+)
+# owner/name, or group/subgroup/name on GitLab.
+_REPOSITORY = re.compile(r"[\w.-]+(/[\w.-]+)+")
+# A git branch name: no component starts with "-" or ".".
+_BRANCH = re.compile(r"\w[\w.-]*(/\w[\w.-]*)*")
 # scope_accounts: every account of the organization that has the member stack.
 ALL_ACCOUNTS = "*"
 
@@ -95,6 +103,55 @@ class MemberRoleNames(BaseModel):
                 f"{', '.join(hub)}: names starting with '{STACK_NAME}-' belong to the hub's roles"
             )
         return self
+
+
+class PipelineConfig(BaseModel):
+    """Continuous delivery: a CDK pipeline in the hub's account deploys every commit of one branch."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection_arn: str = Field(
+        description="The CodeConnections connection to the repository host, in the hub's account and home "
+        "region."
+    )
+    repository: str = Field(description="The repository the pipeline deploys from: owner/name.")
+    branch: str = Field(default="main", description="The branch whose every commit is deployed.")
+    stackset_account_id: str | None = Field(
+        default=None,
+        description="The account the pipeline deploys the StackSet stack to: the management account "
+        "(stackset_call_as SELF) or the StackSets delegated administrator. Required with stackset_ous.",
+    )
+
+    @field_validator("connection_arn")
+    @classmethod
+    def _valid_connection(cls, value: str) -> str:
+        if not _CONNECTION_ARN.fullmatch(value):
+            raise ValueError(
+                "must be a connection ARN like "
+                "'arn:aws:codeconnections:eu-west-1:111122223333:connection/<uuid>'"
+            )
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _valid_repository(cls, value: str) -> str:
+        if not _REPOSITORY.fullmatch(value):
+            raise ValueError("must name the repository as owner/name")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _valid_branch(cls, value: str) -> str:
+        if not _BRANCH.fullmatch(value) or ".." in value or value.endswith((".lock", ".")):
+            raise ValueError("must be a branch name like 'main' or 'release/prod'")
+        return value
+
+    @field_validator("stackset_account_id")
+    @classmethod
+    def _valid_stackset_account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT_ID.fullmatch(value):
+            raise ValueError("must be a 12-digit account id")
+        return value
 
 
 class TourniquetConfig(BaseModel):
@@ -248,6 +305,12 @@ class TourniquetConfig(BaseModel):
         description="Reserve concurrency for the functions a flood of alerts runs hardest (70 in all, see "
         "FUNCTIONS). Off by default: Lambda keeps 100 executions unreserved, so reservations fail the "
         "deploy in an account whose concurrency quota is below 170.",
+    )
+    # After the keys it checks (pydantic validates in order).
+    pipeline: PipelineConfig | None = Field(
+        default=None,
+        description="Deploy through a pipeline in the hub's account (docs/pipeline.md). Unset: no pipeline; "
+        "cdk deploy deploys the stacks.",
     )
 
     @field_validator("slack_channel")
@@ -458,6 +521,25 @@ class TourniquetConfig(BaseModel):
             raise ValueError(
                 "required with stackset_ous: the member template names the hub's roles in that account"
             )
+        return value
+
+    @field_validator("pipeline")
+    @classmethod
+    def _deployable_pipeline(
+        cls, value: PipelineConfig | None, info: ValidationInfo
+    ) -> PipelineConfig | None:
+        if value is None:
+            return value
+        # CodePipeline acts across accounts and regions only from a stack that names both.
+        missing = [key for key in ("hub_account_id", "regions") if not info.data.get(key)]
+        if missing:
+            raise ValueError(
+                f"needs {' and '.join(missing)}: the pipeline lives in the hub's account and region"
+            )
+        if info.data.get("stackset_ous") and value.stackset_account_id is None:
+            raise ValueError("needs stackset_account_id with stackset_ous: the account of the StackSet stack")
+        if not info.data.get("stackset_ous") and value.stackset_account_id is not None:
+            raise ValueError("stackset_account_id is for stackset_ous, which is empty")
         return value
 
     @property

@@ -18,6 +18,8 @@ MEMBER_STACK_NAME = "TourniquetMember"
 STACKSET_STACK_NAME = "TourniquetMemberStackSet"
 # The name of the StackSet itself (in the management account or a StackSets delegated administrator).
 STACKSET_NAME = "TourniquetMember"
+# The optional pipeline that deploys the stacks above from a repository (in the hub's account).
+PIPELINE_STACK_NAME = "TourniquetPipeline"
 
 # What a hub function does with its member role: assume it, with the incident as source identity and the
 # incident and purpose as session tags.

@@ -2,7 +2,8 @@
 
 The app holds the hub (``Tourniquet``, in the home region), the member stack for the account the app is
 deployed to (``TourniquetMember``), a forwarder per other configured region, and, when the config names
-organizational units for it, the StackSet that deploys the member stack to them.
+organizational units for it, the StackSet that deploys the member stack to them. With a pipeline configured,
+the app holds the pipeline (``TourniquetPipeline``), and the same stacks are in the pipeline's stages.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, IPolicyValidationPlugin, Stack, Validations
+from aws_cdk import App, IPolicyValidationPlugin, Stack, Stage, Validations
 
 from stacks.config import (
     CONFIG_FILE_KEY,
@@ -25,10 +26,11 @@ from stacks.config import (
     load_config,
     project_context,
 )
+from stacks.deployment import add_hub_stacks, add_stackset_stack
 from stacks.forwarder import ForwarderStack
 from stacks.member import MemberStack
-from stacks.names import MEMBER_STACK_NAME, STACK_NAME, STACKSET_STACK_NAME, forwarder_stack_name
-from stacks.stackset import MemberStackSetStack, member_template_body
+from stacks.names import MEMBER_STACK_NAME, PIPELINE_STACK_NAME
+from stacks.stackset import MemberStackSetStack
 from stacks.tourniquet_stack import TourniquetStack
 
 # An empty list means "bundle no stack's assets": in-process synthesis never installs dependencies.
@@ -72,11 +74,13 @@ class AppStacks:
     forwarders: tuple[ForwarderStack, ...] = ()
     # Only when the config names organizational units for it.
     stackset: MemberStackSetStack | None = None
+    # Only with a pipeline: its own stacks (the stacks above are then in its stages).
+    delivery: tuple[Stack, ...] = ()
 
     @property
     def all(self) -> tuple[Stack, ...]:
         optional = (self.stackset,) if self.stackset else ()
-        return (self.hub, self.member, *self.forwarders, *optional)
+        return (self.hub, self.member, *self.forwarders, *optional, *self.delivery)
 
 
 def app_config(app: App) -> TourniquetConfig:
@@ -92,34 +96,54 @@ def app_config(app: App) -> TourniquetConfig:
 def build_app(app: App) -> AppStacks:
     """Add every stack to ``app``, configured from its context. Raises ConfigError on an invalid config."""
     config = app_config(app)
-    # With regions configured, the hub and the member stack go to the home region; otherwise wherever the
-    # CLI deploys (the stacks stay environment-agnostic).
-    home = Environment(region=config.home_region) if config.home_region else None
-    hub = TourniquetStack(app, STACK_NAME, config=config, env=home)
-    member = MemberStack(app, MEMBER_STACK_NAME, config=config, env=home)
-    # The member roles trust the hub's function roles, which must exist first (IAM refuses a trust policy
-    # naming a role that does not exist).
-    member.add_stack_dependency(hub)
-    forwarders = tuple(
-        ForwarderStack(
-            app,
-            forwarder_stack_name(region),
-            config=config,
-            home_region=config.regions[0],
-            env=Environment(region=region),
-        )
-        for region in config.forwarded_regions
-    )
-    for forwarder in forwarders:
-        # Forwarded events reach the hub's rules only once those exist; before, nothing would take them.
-        forwarder.add_stack_dependency(hub)
+    if config.pipeline is not None:
+        return _build_pipeline(app, config)
+    hub = add_hub_stacks(app, config)
     stackset = None
     if config.stackset_ous:
-        body = member_template_body(app.node.get_all_context(), config=config, env=home)
-        stackset = MemberStackSetStack(app, STACKSET_STACK_NAME, config=config, template_body=body, env=home)
+        stackset = add_stackset_stack(app, config, context=app.node.get_all_context())
         # Like the member stack's, the instances' trust policies name the hub's roles.
-        stackset.add_stack_dependency(hub)
-    return AppStacks(hub=hub, member=member, forwarders=forwarders, stackset=stackset)
+        stackset.add_stack_dependency(hub.hub)
+    return AppStacks(hub=hub.hub, member=hub.member, forwarders=hub.forwarders, stackset=stackset)
+
+
+def _build_pipeline(app: App, config: TourniquetConfig) -> AppStacks:
+    """The pipeline, and the stacks in its stages; the order of the stages stands for the dependencies."""
+    # CDK Pipelines and the services it builds on are imported only for a pipeline: a synthesis without one
+    # does not pay for them.
+    from stacks.pipeline import (  # noqa: PLC0415
+        HUB_STAGE,
+        MEMBERS_STAGE,
+        HubStage,
+        MembersStage,
+        PipelineStack,
+        repository_path,
+    )
+
+    assert config.pipeline is not None
+    config_file = repository_path(app.node.try_get_context(CONFIG_FILE_KEY))
+    hub = HubStage(app, HUB_STAGE, config=config)
+    members = None
+    if config.stackset_ous:
+        # The config requires the StackSet stack's account with a pipeline and stackset_ous.
+        assert config.pipeline.stackset_account_id is not None
+        members = MembersStage(
+            app,
+            MEMBERS_STAGE,
+            config=config,
+            context=app.node.get_all_context(),
+            account=config.pipeline.stackset_account_id,
+        )
+    pipeline = PipelineStack(
+        app, PIPELINE_STACK_NAME, config=config, config_file=config_file, hub=hub, members=members
+    )
+    return AppStacks(
+        hub=hub.stacks.hub,
+        member=hub.stacks.member,
+        forwarders=hub.stacks.forwarders,
+        stackset=members.stackset if members else None,
+        delivery=pipeline.stacks,
+    )
 
 
 def merged_context(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,8 +195,10 @@ def synthesize(
         templates: dict[str, dict[str, Any]] = {}
         acknowledgments: dict[str, dict[str, str]] = {}
         for stack in stacks.all:
-            templates[stack.stack_name] = json.loads((out / f"{stack.artifact_id}.template.json").read_text())
-            metadata = json.loads((out / f"{stack.artifact_id}.metadata.json").read_text())
+            # A stack in a pipeline's stage is in the stage's own assembly, a directory of the app's.
+            assembly = Path(Stage.of(stack).outdir)  # type: ignore[union-attr]
+            templates[stack.stack_name] = json.loads((assembly / stack.template_file).read_text())
+            metadata = json.loads((assembly / f"{stack.artifact_id}.metadata.json").read_text())
             for path, entries in metadata.items():
                 for entry in entries:
                     if entry["type"] == ACKNOWLEDGED_RULES:

@@ -61,3 +61,21 @@ MINIMAL = {
         "regions": ["eu-west-1"],
     }
 }
+
+CONNECTION_ARN = (
+    "arn:aws:codeconnections:eu-west-1:111122223333:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+)
+REPOSITORY = "acme/tourniquet"
+BRANCH = "release/prod"
+# The variant with the pipeline: the StackSet stack goes to the management account (stackset_call_as SELF).
+PIPELINE = {
+    "tourniquet": {
+        **VARIANT["tourniquet"],
+        "pipeline": {
+            "connection_arn": CONNECTION_ARN,
+            "repository": REPOSITORY,
+            "branch": BRANCH,
+            "stackset_account_id": MANAGEMENT_ACCOUNT,
+        },
+    }
+}

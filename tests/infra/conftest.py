@@ -1,6 +1,7 @@
 """Infrastructure tests read templates synthesized in process, once per test run, with cdk-nag's AwsSolutions
-checks attached: the default configuration (cdk.json) and two small variants. Each synthesis holds every
-stack of the app: ``template`` fixtures are the hub's, ``member_template`` fixtures the member stack's."""
+checks attached: the default configuration (cdk.json), two small variants and the variant with the pipeline.
+Each synthesis holds every stack of the app: ``template`` fixtures are the hub's, ``member_template`` fixtures
+the member stack's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 from stacks.synth import Synthesis, synthesize
 from stacks.workflows import ASL_PATH
 from tests.infra.cfn import Template
-from tests.infra.configs import MINIMAL, VARIANT
+from tests.infra.configs import MINIMAL, PIPELINE, VARIANT
 from tests.infra.synth_cache import cached_synthesis
 
 
@@ -37,6 +38,12 @@ def variant_synthesis() -> Synthesis:
 def minimal_synthesis() -> Synthesis:
     """The stack as configured by :data:`MINIMAL`."""
     return _synthesize("minimal", MINIMAL)
+
+
+@pytest.fixture(scope="session")
+def pipeline_synthesis() -> Synthesis:
+    """The stacks as configured by :data:`PIPELINE`: the pipeline, and the variant's stacks in its stages."""
+    return _synthesize("pipeline", PIPELINE)
 
 
 @pytest.fixture(scope="session")

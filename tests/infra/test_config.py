@@ -305,6 +305,64 @@ def test_a_stackset_needs_the_hub_account() -> None:
     )
 
 
+CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+PIPELINE = {"connection_arn": CONNECTION, "repository": "acme/tourniquet"}
+PIPELINE_PLACE = {"hub_account_id": ACCOUNT_A, "regions": ["eu-west-1"]}
+
+
+def test_a_pipeline_deploys_the_main_branch_unless_told_otherwise() -> None:
+    config = load_config(context_with(**PIPELINE_PLACE, pipeline=PIPELINE))
+    assert config.pipeline is not None
+    assert (config.pipeline.repository, config.pipeline.branch) == ("acme/tourniquet", "main")
+    assert config.pipeline.stackset_account_id is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"pipeline": PIPELINE}, "needs hub_account_id and regions: the pipeline lives in the hub's account"),
+        ({"pipeline": PIPELINE, "regions": ["eu-west-1"]}, "needs hub_account_id: the pipeline lives"),
+        (
+            {**PIPELINE_PLACE, "pipeline": PIPELINE, "stackset_ous": ["ou-ab12-cd34ef56"]},
+            "needs stackset_account_id with stackset_ous: the account of the StackSet stack",
+        ),
+        (
+            {**PIPELINE_PLACE, "pipeline": {**PIPELINE, "stackset_account_id": MANAGEMENT}},
+            "stackset_account_id is for stackset_ous, which is empty",
+        ),
+    ],
+)
+def test_a_pipeline_needs_the_accounts_and_region_it_deploys_to(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(**values))
+    assert str(caught.value).startswith(f"config key 'pipeline': {message}")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("connection_arn", "arn:aws:codecommit:eu-west-1:111111111111:tourniquet"),
+        ("connection_arn", "arn:aws:codestar-connections:eu-west-1:111111111111:connection/not-a-uuid"),
+        ("repository", "tourniquet"),
+        ("repository", "https://github.com/acme/tourniquet"),
+        ("branch", "main..next"),
+        ("branch", "-f"),
+        ("branch", "feature/"),
+        ("branch", "release/.hidden"),
+        ("stackset_account_id", "management"),
+        ("unknown", "value"),
+    ],
+)
+def test_an_invalid_pipeline_value_is_named(key: str, value: str) -> None:
+    # Valid but for the one value.
+    settings = {**PIPELINE, "stackset_account_id": MANAGEMENT, key: value}
+    with pytest.raises(ConfigError) as caught:
+        load_config(context_with(**PIPELINE_PLACE, stackset_ous=["ou-ab12-cd34ef56"], pipeline=settings))
+    message = str(caught.value)
+    assert message.startswith(f"config key 'pipeline.{key}': ")
+    assert "\n" not in message
+
+
 def test_member_role_names_are_distinct_and_never_the_hubs() -> None:
     with pytest.raises(ConfigError, match=r"^config key 'member_role_names': the diagnose, contain and "):
         load_config(context_with(member_role_names={"diagnose": "A", "contain": "A"}))

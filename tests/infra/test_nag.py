@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ from aws_cdk import (
     Validations,
 )
 
-from stacks.names import MEMBER_STACK_NAME
+from stacks.names import MEMBER_STACK_NAME, PIPELINE_STACK_NAME
+from stacks.pipeline import HUB_STAGE, MEMBERS_STAGE
 from stacks.synth import Synthesis, synth_with_report
 
-SYNTHESES = ["synthesis", "variant_synthesis", "minimal_synthesis"]
+SYNTHESES = ["synthesis", "variant_synthesis", "minimal_synthesis", "pipeline_synthesis"]
 PLUGIN = "AwsSolutions"
 # The rules this stack accepts exceptions to; a new kind of exception is a change reviewers must see here.
 ACCEPTED_RULES = {
@@ -31,6 +33,11 @@ ACCEPTED_RULES = {
     "AwsSolutions-L1",  # the runtime is pinned to the vendored wheels' Python
     "AwsSolutions-SMG4",  # secrets whose other copy lives in Slack, Grafana or Alertmanager
     "AwsSolutions-SQS3",  # the queues are dead-letter queues themselves
+}
+# The pipeline's own exceptions (CDK Pipelines' constructs), acknowledged only in the pipeline's stacks.
+PIPELINE_RULES = {
+    "AwsSolutions-S1",  # the artifact and replication buckets keep no access logs of their own
+    "AwsSolutions-IAM4",  # the approval function's AWS-managed basic execution policy
 }
 # Wildcard actions granted anywhere; each must be read-only.
 ACCEPTED_WILDCARD_ACTIONS = {"ec2:Describe*"}
@@ -47,6 +54,17 @@ def plugin_report(synthesis: Synthesis) -> dict[str, Any]:
     assert synthesis.validation_report is not None
     (report,) = [r for r in synthesis.validation_report["pluginReports"] if r["pluginName"] == PLUGIN]
     return report
+
+
+# CDK gives the pipeline's stacks in other regions construct ids of this form, and stack names of its own.
+_SUPPORT_STACK = re.compile(r"cross-region-stack-\d{12}:(?P<region>[a-z0-9-]+)")
+
+
+def stack_and_construct(path: str) -> tuple[str, str]:
+    """The name of the stack a construct path lies in, and the path below the stack."""
+    stack, _, construct = path.removeprefix(f"{HUB_STAGE}/").removeprefix(f"{MEMBERS_STAGE}/").partition("/")
+    support = _SUPPORT_STACK.fullmatch(stack)
+    return (f"{PIPELINE_STACK_NAME}-support-{support['region']}" if support else stack), construct
 
 
 def registered(synthesis: Synthesis) -> set[tuple[str, str]]:
@@ -89,8 +107,9 @@ def test_acknowledgments_are_on_single_constructs_with_a_reason(
     acknowledged = registered(synthesis)
     assert acknowledged
     for path, finding in acknowledged:
-        # Never the app or a whole stack: a construct inside one, such as TourniquetMember/ContainRole.
-        stack, _, construct = path.partition("/")
+        # Never the app or a whole stack: a construct inside one, such as TourniquetMember/ContainRole (or
+        # Hub/TourniquetMember/ContainRole in the pipeline's stage).
+        stack, construct = stack_and_construct(path)
         assert stack in synthesis.templates and construct, path
         reason = synthesis.acknowledgments[f"/{path}"][finding]
         assert len(reason) >= MIN_REASON_LENGTH, f"{path} {finding}: {reason!r}"
@@ -99,6 +118,16 @@ def test_acknowledgments_are_on_single_constructs_with_a_reason(
 def test_only_the_accepted_rules_are_acknowledged(synthesis: Synthesis) -> None:
     rules = {finding.removeprefix(f"{PLUGIN}::").split("[")[0] for _, finding in registered(synthesis)}
     assert rules == ACCEPTED_RULES
+
+
+def test_the_pipeline_adds_its_exceptions_only_to_its_own_stacks(pipeline_synthesis: Synthesis) -> None:
+    by_rule: dict[str, set[str]] = {}
+    for path, finding in registered(pipeline_synthesis):
+        stack, _ = stack_and_construct(path)
+        by_rule.setdefault(finding.removeprefix(f"{PLUGIN}::").split("[")[0], set()).add(stack)
+    assert set(by_rule) == ACCEPTED_RULES | PIPELINE_RULES
+    for rule in PIPELINE_RULES:
+        assert {stack.partition("-support-")[0] for stack in by_rule[rule]} == {PIPELINE_STACK_NAME}, rule
 
 
 def test_wildcard_actions_acknowledged_are_read_only(synthesis: Synthesis) -> None:

@@ -1,0 +1,86 @@
+"""The stacks of one deployment, added to the app (``cdk deploy``) or to a pipeline's stages.
+
+The hub's account holds the hub, its own member stack and a forwarder per region besides the home region; the
+StackSet stack, when the config names OUs for it, goes to the management account or the StackSets delegated
+administrator. Both ways of deploying build the same stacks under the same stack names, so CloudFormation
+updates the same stacks whichever of them deploys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Environment
+from constructs import Construct
+
+from stacks.config import TourniquetConfig
+from stacks.forwarder import ForwarderStack
+from stacks.member import MemberStack
+from stacks.names import MEMBER_STACK_NAME, STACK_NAME, STACKSET_STACK_NAME, forwarder_stack_name
+from stacks.stackset import MemberStackSetStack, member_template_body
+from stacks.tourniquet_stack import TourniquetStack
+
+
+@dataclass(frozen=True)
+class HubStacks:
+    """The stacks of the hub's account."""
+
+    hub: TourniquetStack
+    member: MemberStack
+    # One per region besides the home region.
+    forwarders: tuple[ForwarderStack, ...] = ()
+
+
+def home_environment(config: TourniquetConfig, account: str | None = None) -> Environment | None:
+    """With regions configured, the home region (and ``account``, if given); otherwise None: wherever the
+    CLI deploys (the stacks stay environment-agnostic)."""
+    return Environment(account=account, region=config.home_region) if config.home_region else None
+
+
+def add_hub_stacks(scope: Construct, config: TourniquetConfig) -> HubStacks:
+    """Add the hub, the hub account's member stack and the forwarders to ``scope`` (an app or a stage)."""
+    home = home_environment(config)
+    hub = TourniquetStack(scope, STACK_NAME, stack_name=STACK_NAME, config=config, env=home)
+    member = MemberStack(scope, MEMBER_STACK_NAME, stack_name=MEMBER_STACK_NAME, config=config, env=home)
+    # The member roles trust the hub's function roles, which must exist first (IAM refuses a trust policy
+    # naming a role that does not exist).
+    member.add_stack_dependency(hub)
+    forwarders = tuple(
+        ForwarderStack(
+            scope,
+            forwarder_stack_name(region),
+            stack_name=forwarder_stack_name(region),
+            config=config,
+            home_region=config.regions[0],
+            env=Environment(region=region),
+        )
+        for region in config.forwarded_regions
+    )
+    for forwarder in forwarders:
+        # Forwarded events reach the hub's rules only once those exist; before, nothing would take them.
+        forwarder.add_stack_dependency(hub)
+    return HubStacks(hub=hub, member=member, forwarders=forwarders)
+
+
+def add_stackset_stack(
+    scope: Construct,
+    config: TourniquetConfig,
+    *,
+    context: Mapping[str, Any],
+    account: str | None = None,
+) -> MemberStackSetStack:
+    """Add the StackSet stack (for ``config.stackset_ous``) to ``scope``, in ``account`` if given.
+
+    ``context`` is the app's: the StackSet inlines the member template synthesized from it.
+    """
+    body = member_template_body(context, config=config, env=home_environment(config))
+    return MemberStackSetStack(
+        scope,
+        STACKSET_STACK_NAME,
+        stack_name=STACKSET_STACK_NAME,
+        config=config,
+        template_body=body,
+        env=home_environment(config, account),
+    )
