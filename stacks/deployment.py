@@ -3,7 +3,8 @@
 The hub's account holds the hub, its own member stack and a forwarder per region besides the home region; the
 StackSet stack, when the config names OUs for it, goes to the management account or the StackSets delegated
 administrator. Both ways of deploying build the same stacks under the same stack names, so CloudFormation
-updates the same stacks whichever of them deploys.
+updates the same stacks whichever of them deploys. Each way orders them after the hub its own way: the app by
+stack dependencies, the pipeline by the order of its stages.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from stacks.tourniquet_stack import TourniquetStack
 
 @dataclass(frozen=True)
 class HubStacks:
-    """The stacks of the hub's account."""
+    """The stacks of the hub's account in the home region."""
 
     hub: TourniquetStack
     member: MemberStack
-    # One per region besides the home region.
-    forwarders: tuple[ForwarderStack, ...] = ()
 
 
 def home_environment(config: TourniquetConfig, account: str | None = None) -> Environment | None:
@@ -40,28 +39,28 @@ def home_environment(config: TourniquetConfig, account: str | None = None) -> En
 
 
 def add_hub_stacks(scope: Construct, config: TourniquetConfig) -> HubStacks:
-    """Add the hub, the hub account's member stack and the forwarders to ``scope`` (an app or a stage)."""
+    """Add the hub and the hub account's member stack to ``scope`` (an app or a stage)."""
     home = home_environment(config)
     hub = TourniquetStack(scope, STACK_NAME, stack_name=STACK_NAME, config=config, env=home)
     member = MemberStack(scope, MEMBER_STACK_NAME, stack_name=MEMBER_STACK_NAME, config=config, env=home)
     # The member roles trust the hub's function roles, which must exist first (IAM refuses a trust policy
     # naming a role that does not exist).
     member.add_stack_dependency(hub)
-    forwarders = tuple(
-        ForwarderStack(
-            scope,
-            forwarder_stack_name(region),
-            stack_name=forwarder_stack_name(region),
-            config=config,
-            home_region=config.regions[0],
-            env=Environment(region=region),
-        )
-        for region in config.forwarded_regions
+    return HubStacks(hub=hub, member=member)
+
+
+def add_forwarder_stack(scope: Construct, config: TourniquetConfig, region: str) -> ForwarderStack:
+    """Add the forwarder of ``region`` (one of ``config.forwarded_regions``) to ``scope``, for the hub's
+    account. It deploys after the hub: forwarded events reach the hub's rules only once those exist.
+    """
+    return ForwarderStack(
+        scope,
+        forwarder_stack_name(region),
+        stack_name=forwarder_stack_name(region),
+        config=config,
+        home_region=config.regions[0],
+        env=Environment(region=region),
     )
-    for forwarder in forwarders:
-        # Forwarded events reach the hub's rules only once those exist; before, nothing would take them.
-        forwarder.add_stack_dependency(hub)
-    return HubStacks(hub=hub, member=member, forwarders=forwarders)
 
 
 def add_stackset_stack(

@@ -3,16 +3,20 @@ account and, through the StackSet, to every member account.
 
 CDK Pipelines in the hub's account and home region: Source (a CodeConnections connection to the repository)
 → Build (``make test``, then ``cdk synth``) → UpdatePipeline (the pipeline first deploys its own changes) →
-Assets → Hub (a check that stops for a person when IAM or security-group permissions would broaden, then the
-hub, its member stack and the forwarders) → Members (the StackSet stack, in the management account or the
-StackSets delegated administrator; the StackSet rolls the member template out to every account of its OUs).
-The stages build the stacks as ``cdk deploy`` does (:mod:`stacks.deployment`), under the same stack names.
+Assets → Hub (the hub and its member stack) → ``Forwarder-<region>`` for each forwarded region (that region's
+forwarder, in the hub's account) → Members (the StackSet stack, in the management account or the StackSets
+delegated administrator; the StackSet rolls the member template out to every account of its OUs). Every stage
+that holds IAM, the Hub and each Forwarder stage, starts with a check that stops for a person when IAM or
+security-group permissions would broaden; the Members stage deploys the member template the Hub stage's check
+covered. The stages build the stacks as ``cdk deploy`` does (:mod:`stacks.deployment`), under the same stack
+names, and their order stands for the stacks' dependencies (stacks in different stages cannot depend on each
+other).
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +29,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
 from stacks.config import CONFIG_FILE_KEY, PROJECT_ROOT, ConfigError, TourniquetConfig
-from stacks.deployment import HubStacks, add_hub_stacks, add_stackset_stack
+from stacks.deployment import HubStacks, add_forwarder_stack, add_hub_stacks, add_stackset_stack
+from stacks.forwarder import ForwarderStack
 from stacks.nag import acknowledge
 
 # The CLI the Makefile pins: 3.x cannot read this library's cloud assembly.
@@ -35,6 +40,7 @@ CDK_CLI_VERSION = "2.1148.1"
 CDK_ASSETS_VERSION = "3.3.1"
 PIPELINE_NAME = "Tourniquet"
 HUB_STAGE = "Hub"
+FORWARDER_STAGE_PREFIX = "Forwarder-"
 MEMBERS_STAGE = "Members"
 # Ubuntu 22.04 with the project's Python (.python-version) and the Node.js the library runs on.
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
@@ -78,12 +84,28 @@ def synth_commands(config_file: str | None) -> list[str]:
     return ["make test", synth]
 
 
+def forwarder_stage_name(region: str) -> str:
+    """The pipeline stage that deploys the forwarder of ``region``."""
+    return f"{FORWARDER_STAGE_PREFIX}{region}"
+
+
 class HubStage(Stage):
-    """The hub's account: the hub, its member stack and the forwarders, deployed where the pipeline is."""
+    """The hub's account: the hub and its member stack, deployed where the pipeline is."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: TourniquetConfig) -> None:
         super().__init__(scope, construct_id)
         self.stacks: HubStacks = add_hub_stacks(self, config)
+
+
+class ForwarderStage(Stage):
+    """One forwarded region: its forwarder, in the hub's account (the pipeline's).
+
+    Like the Hub stage, it names no account: its stacks' templates stay those ``cdk deploy`` deploys.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: TourniquetConfig, region: str) -> None:
+        super().__init__(scope, construct_id)
+        self.stack: ForwarderStack = add_forwarder_stack(self, config, region)
 
 
 class MembersStage(Stage):
@@ -103,7 +125,8 @@ class MembersStage(Stage):
 
 
 class PipelineStack(Stack):
-    """The pipeline that deploys ``hub`` and then ``members`` from every commit of the configured branch."""
+    """The pipeline that deploys ``hub``, then ``forwarders`` in turn, then ``members``, from every commit of
+    the configured branch."""
 
     def __init__(
         self,
@@ -113,6 +136,7 @@ class PipelineStack(Stack):
         config: TourniquetConfig,
         config_file: str | None,
         hub: HubStage,
+        forwarders: Sequence[ForwarderStage],
         members: MembersStage | None,
     ) -> None:
         settings = config.pipeline
@@ -160,15 +184,17 @@ class PipelineStack(Stack):
             enforce_ssl=True,
         )
         # The hub stage holds TourniquetMember, whose template the StackSet deploys to every member account:
-        # a person approves any broadening of the member roles here, before the StackSet stage.
-        self.pipeline.add_stage(
-            hub,
-            pre=[
-                pipelines.ConfirmPermissionsBroadening(
-                    "ConfirmPermissions", stage=hub, notification_topic=self.approval_topic
-                )
-            ],
-        )
+        # a person approves any broadening of the member roles here, before the StackSet stage. The forwarders
+        # hold the roles that deliver their region's events to the hub's bus.
+        for stage in (hub, *forwarders):
+            self.pipeline.add_stage(
+                stage,
+                pre=[
+                    pipelines.ConfirmPermissionsBroadening(
+                        "ConfirmPermissions", stage=stage, notification_topic=self.approval_topic
+                    )
+                ],
+            )
         if members is not None:
             self.pipeline.add_stage(members)
         # Built now rather than at synthesis, so that the roles, buckets and support stacks it generates
@@ -306,8 +332,8 @@ class PipelineStack(Stack):
         acknowledge(
             diff.role,
             "AwsSolutions-IAM5[Resource::*]",
-            "The permissions check runs cdk diff as the CDK deploy role of each account of the stage: any "
-            "role tagged aws-cdk:bootstrap-role=deploy (the condition on the grant).",
+            "The one permissions check of every stage runs cdk diff as the CDK deploy role of the stage's "
+            "account and region: any role tagged aws-cdk:bootstrap-role=deploy (the condition on the grant).",
         )
         acknowledge(
             diff.role,

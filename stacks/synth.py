@@ -26,7 +26,7 @@ from stacks.config import (
     load_config,
     project_context,
 )
-from stacks.deployment import add_hub_stacks, add_stackset_stack
+from stacks.deployment import add_forwarder_stack, add_hub_stacks, add_stackset_stack
 from stacks.forwarder import ForwarderStack
 from stacks.member import MemberStack
 from stacks.names import MEMBER_STACK_NAME, PIPELINE_STACK_NAME
@@ -99,12 +99,15 @@ def build_app(app: App) -> AppStacks:
     if config.pipeline is not None:
         return _build_pipeline(app, config)
     hub = add_hub_stacks(app, config)
+    forwarders = tuple(add_forwarder_stack(app, config, region) for region in config.forwarded_regions)
+    for forwarder in forwarders:
+        forwarder.add_stack_dependency(hub.hub)
     stackset = None
     if config.stackset_ous:
         stackset = add_stackset_stack(app, config, context=app.node.get_all_context())
         # Like the member stack's, the instances' trust policies name the hub's roles.
         stackset.add_stack_dependency(hub.hub)
-    return AppStacks(hub=hub.hub, member=hub.member, forwarders=hub.forwarders, stackset=stackset)
+    return AppStacks(hub=hub.hub, member=hub.member, forwarders=forwarders, stackset=stackset)
 
 
 def _build_pipeline(app: App, config: TourniquetConfig) -> AppStacks:
@@ -114,15 +117,21 @@ def _build_pipeline(app: App, config: TourniquetConfig) -> AppStacks:
     from stacks.pipeline import (  # noqa: PLC0415
         HUB_STAGE,
         MEMBERS_STAGE,
+        ForwarderStage,
         HubStage,
         MembersStage,
         PipelineStack,
+        forwarder_stage_name,
         repository_path,
     )
 
     assert config.pipeline is not None
     config_file = repository_path(app.node.try_get_context(CONFIG_FILE_KEY))
     hub = HubStage(app, HUB_STAGE, config=config)
+    forwarders = tuple(
+        ForwarderStage(app, forwarder_stage_name(region), config=config, region=region)
+        for region in config.forwarded_regions
+    )
     members = None
     if config.stackset_ous:
         # The config requires the StackSet stack's account with a pipeline and stackset_ous.
@@ -135,12 +144,18 @@ def _build_pipeline(app: App, config: TourniquetConfig) -> AppStacks:
             account=config.pipeline.stackset_account_id,
         )
     pipeline = PipelineStack(
-        app, PIPELINE_STACK_NAME, config=config, config_file=config_file, hub=hub, members=members
+        app,
+        PIPELINE_STACK_NAME,
+        config=config,
+        config_file=config_file,
+        hub=hub,
+        forwarders=forwarders,
+        members=members,
     )
     return AppStacks(
         hub=hub.stacks.hub,
         member=hub.stacks.member,
-        forwarders=hub.stacks.forwarders,
+        forwarders=tuple(stage.stack for stage in forwarders),
         stackset=members.stackset if members else None,
         delivery=pipeline.stacks,
     )

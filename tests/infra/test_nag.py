@@ -21,7 +21,7 @@ from aws_cdk import (
 )
 
 from stacks.names import MEMBER_STACK_NAME, PIPELINE_STACK_NAME
-from stacks.pipeline import HUB_STAGE, MEMBERS_STAGE
+from stacks.pipeline import FORWARDER_STAGE_PREFIX, HUB_STAGE, MEMBERS_STAGE
 from stacks.synth import Synthesis, synth_with_report
 
 SYNTHESES = ["synthesis", "variant_synthesis", "minimal_synthesis", "pipeline_synthesis"]
@@ -58,11 +58,13 @@ def plugin_report(synthesis: Synthesis) -> dict[str, Any]:
 
 # CDK gives the pipeline's stacks in other regions construct ids of this form, and stack names of its own.
 _SUPPORT_STACK = re.compile(r"cross-region-stack-\d{12}:(?P<region>[a-z0-9-]+)")
+# A construct path in one of the pipeline's stages starts with the stage.
+_STAGE = re.compile(rf"^({HUB_STAGE}|{MEMBERS_STAGE}|{FORWARDER_STAGE_PREFIX}[a-z0-9-]+)/")
 
 
 def stack_and_construct(path: str) -> tuple[str, str]:
     """The name of the stack a construct path lies in, and the path below the stack."""
-    stack, _, construct = path.removeprefix(f"{HUB_STAGE}/").removeprefix(f"{MEMBERS_STAGE}/").partition("/")
+    stack, _, construct = _STAGE.sub("", path).partition("/")
     support = _SUPPORT_STACK.fullmatch(stack)
     return (f"{PIPELINE_STACK_NAME}-support-{support['region']}" if support else stack), construct
 

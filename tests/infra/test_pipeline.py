@@ -16,8 +16,20 @@ from aws_cdk import App, Environment
 from stacks import pipeline as pipeline_module
 from stacks.config import PROJECT_ROOT, ConfigError, load_config, project_context
 from stacks.member import MemberStack
-from stacks.names import MEMBER_STACK_NAME, PIPELINE_STACK_NAME, STACK_NAME, STACKSET_STACK_NAME
-from stacks.pipeline import CDK_ASSETS_VERSION, CDK_CLI_VERSION, repository_path, synth_commands
+from stacks.names import (
+    MEMBER_STACK_NAME,
+    PIPELINE_STACK_NAME,
+    STACK_NAME,
+    STACKSET_STACK_NAME,
+    forwarder_stack_name,
+)
+from stacks.pipeline import (
+    CDK_ASSETS_VERSION,
+    CDK_CLI_VERSION,
+    forwarder_stage_name,
+    repository_path,
+    synth_commands,
+)
 from stacks.synth import BUNDLING_STACKS_KEY, VERSION_REPORTING_KEY, Synthesis
 from stacks.tourniquet_stack import TourniquetStack
 from tests.infra.cfn import Template, arn_text, as_list, only, resources, role_statements
@@ -131,12 +143,25 @@ def test_the_stages_deploy_the_stacks_cdk_deploy_deploys_under_the_same_names(
 
 
 def test_stage_order_stands_for_the_dependencies(stages: dict[str, list[dict[str, Any]]]) -> None:
-    assert list(stages) == ["Source", "Build", "UpdatePipeline", "Assets", "Hub", "Members"]
+    # The forwarders and the StackSet in stages after the hub's, whose roles and rules they name.
+    assert len(FORWARDED) >= 2
+    assert list(stages) == [
+        "Source",
+        "Build",
+        "UpdatePipeline",
+        "Assets",
+        "Hub",
+        *(forwarder_stage_name(region) for region in FORWARDED),
+        "Members",
+    ]
     order = {action["Name"]: action["RunOrder"] for action in stages["Hub"]}
-    # The member stack and the forwarders after the hub, whose roles and rules they name.
-    for stack in ("TourniquetMember", *(f"Tourniquet-Forwarder-{region}" for region in FORWARDED)):
-        assert order[f"{stack}.Prepare"] > order["Tourniquet.Deploy"]
-    assert [action["Configuration"]["StackName"] for action in stages["Members"]] == [STACKSET_STACK_NAME] * 2
+    # The member stack after the hub, whose roles it trusts.
+    assert order["TourniquetMember.Prepare"] > order["Tourniquet.Deploy"]
+    assert {_stack_name(action) for action in stages["Hub"] if _deploys(action)} == {
+        STACK_NAME,
+        MEMBER_STACK_NAME,
+    }
+    assert [_stack_name(action) for action in stages["Members"]] == [STACKSET_STACK_NAME] * 2
 
 
 # --- from a commit to every account ------------------------------------------------------------------------
@@ -182,45 +207,82 @@ def test_the_makefile_and_the_pipeline_use_one_cdk_cli() -> None:
     assert pins == {CDK_CLI_VERSION}
 
 
-def test_a_person_confirms_broadened_permissions_before_the_hub_stage_deploys(
-    stages: dict[str, list[dict[str, Any]]], pipeline_template: Template
-) -> None:
-    check, confirm, *deploys = sorted(stages["Hub"], key=lambda action: action["RunOrder"])
-    assert (check["Name"], check["ActionTypeId"]["Provider"]) == ("ConfirmPermissions.Check", "CodeBuild")
-    assert (confirm["Name"], confirm["ActionTypeId"]["Provider"]) == ("ConfirmPermissions.Confirm", "Manual")
-    assert check["RunOrder"] < confirm["RunOrder"] < min(action["RunOrder"] for action in deploys)
-    # The check diffs the whole stage, TourniquetMember (the StackSet's template) included.
-    assert "cdk diff -a . --security-only --fail $STAGE_PATH/" in build_spec(
-        pipeline_template, "PipelinePipelinesSecurityCheck"
-    )
-    # The approvers hear of it on the encrypted, TLS-only topic.
-    topic_id, topic = only(pipeline_template, "AWS::SNS::Topic")
-    variables = {
-        variable["name"]: variable["value"]
-        for variable in json.loads(arn_text(check["Configuration"]["EnvironmentVariables"]))
-    }
-    assert variables["STAGE_PATH"] == "Hub"
-    assert variables["NOTIFICATION_ARN"] == f"${{{topic_id}}}"
-    assert arn_text(topic["Properties"]["KmsMasterKeyId"]).endswith(":alias/aws/sns")
-    (policy,) = resources(pipeline_template, "AWS::SNS::TopicPolicy").values()
-    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+def _deploys(action: dict[str, Any]) -> bool:
+    return bool(action["ActionTypeId"]["Provider"] == "CloudFormation")
+
+
+def _stack_name(action: dict[str, Any]) -> str:
+    return str(action["Configuration"]["StackName"])
 
 
 def _deploy_role(action: dict[str, Any]) -> str:
     return arn_text(action["RoleArn"])
 
 
+def _hub_account_deploy_role(region: str) -> str:
+    """The CDK deploy role of the hub's account (the pipeline's own) in ``region``."""
+    return (
+        f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-hnb659fds-deploy-role-"
+        f"${{AWS::AccountId}}-{region}"
+    )
+
+
+def _confirmed_first(
+    stage: str, actions: list[dict[str, Any]], pipeline_template: Template
+) -> list[dict[str, Any]]:
+    """Assert that ``stage`` starts with the permissions check and its confirmation, diffing this stage and
+    telling the approval topic; return the actions after them."""
+    check, confirm, *deploys = sorted(actions, key=lambda action: action["RunOrder"])
+    assert (check["Name"], check["ActionTypeId"]["Provider"]) == ("ConfirmPermissions.Check", "CodeBuild")
+    assert (confirm["Name"], confirm["ActionTypeId"]["Provider"]) == ("ConfirmPermissions.Confirm", "Manual")
+    assert deploys and all(_deploys(action) for action in deploys)
+    assert check["RunOrder"] < confirm["RunOrder"] < min(action["RunOrder"] for action in deploys)
+    topic_id, _ = only(pipeline_template, "AWS::SNS::Topic")
+    variables = {
+        variable["name"]: variable["value"]
+        for variable in json.loads(arn_text(check["Configuration"]["EnvironmentVariables"]))
+    }
+    assert variables["STAGE_PATH"] == stage
+    assert variables["NOTIFICATION_ARN"] == f"${{{topic_id}}}"
+    return deploys
+
+
+def test_a_person_confirms_broadened_permissions_before_the_hub_stage_deploys(
+    stages: dict[str, list[dict[str, Any]]], pipeline_template: Template
+) -> None:
+    _confirmed_first("Hub", stages["Hub"], pipeline_template)
+    # The check diffs the whole stage, TourniquetMember (the StackSet's template) included.
+    assert "cdk diff -a . --security-only --fail $STAGE_PATH/" in build_spec(
+        pipeline_template, "PipelinePipelinesSecurityCheck"
+    )
+    # The approvers hear of it on the encrypted, TLS-only topic.
+    _, topic = only(pipeline_template, "AWS::SNS::Topic")
+    assert arn_text(topic["Properties"]["KmsMasterKeyId"]).endswith(":alias/aws/sns")
+    (policy,) = resources(pipeline_template, "AWS::SNS::TopicPolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+
+@pytest.mark.parametrize("region", FORWARDED)
+def test_each_forwarder_deploys_in_its_own_stage_in_its_region_after_a_person_confirms_broadening(
+    stages: dict[str, list[dict[str, Any]]], pipeline_template: Template, region: str
+) -> None:
+    # The forwarder's role delivers the region's events to the hub's bus: IAM, so a check of its own.
+    stage = forwarder_stage_name(region)
+    deploys = _confirmed_first(stage, stages[stage], pipeline_template)
+    assert {_stack_name(action) for action in deploys} == {forwarder_stack_name(region)}
+    for action in deploys:
+        assert action["Region"] == region
+        assert _deploy_role(action) == _hub_account_deploy_role(region)
+
+
 def test_the_hub_stage_deploys_in_the_pipelines_account_and_the_stackset_in_its_own(
     stages: dict[str, list[dict[str, Any]]],
 ) -> None:
-    for action in stages["Hub"]:
-        if action["ActionTypeId"]["Provider"] == "CloudFormation":
-            region = action.get("Region", HOME)
-            assert _deploy_role(action) == (
-                f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-hnb659fds-deploy-role-"
-                f"${{AWS::AccountId}}-{region}"
-            )
+    for action in filter(_deploys, stages["Hub"]):
+        # The pipeline's own region, which the action does not repeat.
+        assert "Region" not in action
+        assert _deploy_role(action) == _hub_account_deploy_role(HOME)
     for action in stages["Members"]:
         assert _deploy_role(action) == (
             f"arn:${{AWS::Partition}}:iam::{MANAGEMENT_ACCOUNT}:role/cdk-hnb659fds-deploy-role-"
