@@ -16,8 +16,9 @@ demo: .venv/.synced
 demo-org: .venv/.synced
 	@$(UV) run --frozen tourniquet simulate examples/guardduty-ec2-member-finding.json
 
+# Three workers on two cores: the workflow scenarios wait on their workflows, and a third worker fills those waits.
 test: .venv/.synced lint
-	@$(UV) run --frozen pytest -q -n 2
+	@$(UV) run --frozen pytest -q -n 3
 
 lint: .venv/.synced
 	@$(UV) run --frozen ruff check .
