@@ -12,10 +12,15 @@
 * EC2: moto reports an attached interface's security groups as its own groups plus the groups the instance
   was launched with, so replacing an interface's groups never shows. :func:`install_eni_groups_fix` reports
   the interface's own groups, as EC2 does.
+* DynamoDB: before each transaction moto copies every table it names, whole, once per item, to roll back a
+  cancelled one: a transaction costs time in the size of the table, and a storm of them grows quadratically
+  (10,000 alerts folded took hours and gigabytes). :func:`install_transaction_backup_fix` keeps a copy of
+  the items the transaction names instead, which is all a rollback needs, as DynamoDB's own cost is.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
@@ -34,6 +39,9 @@ from typing import Any
 
 from moto import backends
 from moto.awslambda.models import LambdaFunction
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -370,3 +378,46 @@ def install_module_list_cache(patcher: Patcher) -> None:
     changes while the process runs, so it is read once."""
     modules = tuple(backends.list_of_moto_modules())
     patcher.set(backends, "list_of_moto_modules", lambda: modules)
+
+
+class _TableCopies(ModuleType):
+    """moto's DynamoDB module's ``copy``: copying a whole table hands the table itself back (the patched
+    transaction keeps copies of its own items instead); any other copy is a real deep copy."""
+
+    def __init__(self) -> None:
+        super().__init__("copy")
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def install_transaction_backup_fix(patcher: Patcher) -> None:
+    """A cancelled transaction rolls back the items it names, from copies taken before it ran."""
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        for item in transact_items:
+            op = next(iter(item.values()))
+            table = self.get_table(op["TableName"])
+            key = op.get("Key") or {
+                name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name
+            }
+            found = self.get_item(op["TableName"], key)
+            saved.append(
+                (op["TableName"], key, copy.deepcopy(found.to_json()["Attributes"]) if found else None)
+            )
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table_name, key, attributes in saved:
+                if attributes is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attributes)
+            raise
+
+    patcher.set(dynamodb_models, "copy", _TableCopies())
+    patcher.set(DynamoDBBackend, "transact_write_items", transact_write_items)
