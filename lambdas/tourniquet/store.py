@@ -62,7 +62,7 @@ def incident_pk(incident_id: str) -> str:
 
 
 def table() -> Any:
-    return aws.resource("dynamodb").Table(get_settings().table_name)
+    return aws.table(get_settings().table_name)
 
 
 def plain(value: Any) -> Any:

@@ -11,11 +11,17 @@ therefore never leaves a claim without its incident, which would swallow every l
 marker holds the answer, so a step that Step Functions retries after its writes landed (a
 ``Lambda.ServiceException`` on the way back, say) finds it and answers the same, instead of folding into
 its own incident as a duplicate.
+
+A duplicate costs that one transaction. The container keeps the last claim it saw of each dedup key, so the
+next copy of an alert goes straight to the duplicate's transaction; the transaction's conditions check the
+claim, so a stale memory (another container opened a new incident since, say) costs a failed attempt, whose
+answer carries the claim as it is, never a wrong fold.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 
@@ -35,14 +41,17 @@ CLAIM_RETENTION_SECONDS = 86_400
 # Each lost race means another alert's transaction landed first; a few rounds settle any real contention,
 # and beyond that the workflow's own Retry (on Throttled) backs off for longer.
 MAX_ATTEMPTS = 6
+# Claims remembered per container: a storm's keys, not every key ever seen.
+REMEMBERED_CLAIMS = 1024
 _MARKER, _CLAIM, _INCIDENT = 0, 1, 2
 _deserialize = TypeDeserializer().deserialize
 
 
 def fold(alert: Alert, *, window_seconds: int, execution_id: str) -> IncidentRef:
     """Open an incident for ``alert`` or fold it into the one its dedup key names, once per execution."""
-    fold_ = _Fold(alert, window_seconds, execution_id)
-    claim: dict[str, Any] | None = None
+    table = store.table()
+    fold_ = _Fold(alert, window_seconds, execution_id, table.name)
+    claim = _claims.recall(fold_.claim_key["pk"], table.name)
     orphaned: str | None = None
     for attempt in range(MAX_ATTEMPTS):
         if claim is not None and orphaned is None and fold_.live(claim):
@@ -50,39 +59,65 @@ def fold(alert: Alert, *, window_seconds: int, execution_id: str) -> IncidentRef
         else:
             writes, answer = fold_.opening(orphaned)
         try:
-            store.table().meta.client.transact_write_items(TransactItems=writes)
+            table.meta.client.transact_write_items(TransactItems=writes)
         except ClientError as exc:
             reasons = _cancellation_reasons(exc)
             if reasons[_MARKER]["Code"] == "ConditionalCheckFailed":
                 return _answer(_item(reasons[_MARKER]))
             orphaned = None
+            conflict = any(reason["Code"] == "TransactionConflict" for reason in reasons)
             if reasons[_CLAIM]["Code"] == "ConditionalCheckFailed":
+                # The claim as it is: news to a first copy of the alert, or to a container's memory of it.
                 claim = _item(reasons[_CLAIM]) or None
             elif reasons[_INCIDENT]["Code"] == "ConditionalCheckFailed" and answer.duplicate:
                 # A claim whose incident does not exist (left by an older version that wrote them apart):
                 # it must not swallow alerts, so this alert opens an incident in its place.
                 orphaned = answer.id
-            elif not any(reason["Code"] == "TransactionConflict" for reason in reasons):
+            elif not conflict:
                 raise
-            # Another copy of the alert won the same items a moment ago: re-read and retry the transaction
-            # here, after a jittered pause of milliseconds, rather than fail the step to the workflow's Retry
-            # (seconds, and the whole invocation again).
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
+            if conflict or attempt > 0:
+                # Another copy of the alert won the same items a moment ago: retry the transaction here,
+                # after a jittered pause of milliseconds, rather than fail the step to the workflow's Retry
+                # (seconds, and the whole invocation again).
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
             continue
+        _claims.remember(fold_.claim_key["pk"], table.name, fold_.claimed(answer, claim))
         return answer
     raise Throttled(f"the dedup key {alert.dedup_key} kept changing while folding this alert")
+
+
+class _Claims:
+    """The last claim this container wrote or saw per dedup key: where the next copy is likely to fold."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def recall(self, key: str, table_name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._claims.get((table_name, key))
+
+    def remember(self, key: str, table_name: str, claim: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims.pop((table_name, key), None)
+            self._claims[table_name, key] = claim
+            while len(self._claims) > REMEMBERED_CLAIMS:
+                del self._claims[next(iter(self._claims))]
+
+
+_claims = _Claims()
 
 
 class _Fold:
     """The transactions that fold one alert, as the execution ``execution_id`` writes them."""
 
-    def __init__(self, alert: Alert, window_seconds: int, execution_id: str) -> None:
+    def __init__(self, alert: Alert, window_seconds: int, execution_id: str, table_name: str) -> None:
         self.alert = alert
         self.window_seconds = window_seconds
         self.execution_id = execution_id
         self.now = int(time.time())
         self.at = store.iso()
-        self.table_name = store.table().name
+        self.table_name = table_name
         self.claim_key = {"pk": f"DEDUP#{alert.dedup_key}", "sk": CLAIM_SK}
 
     def live(self, claim: dict[str, Any]) -> bool:
@@ -91,6 +126,17 @@ class _Fold:
             int(claim.get("last_seen", 0)) >= self.now - self.window_seconds
             or claim.get("finding_id") == self.alert.finding_id
         )
+
+    def claimed(self, answer: IncidentRef, claim: dict[str, Any] | None) -> dict[str, Any]:
+        """The claim as this fold's transaction left it."""
+        if answer.duplicate and claim is not None:
+            return {**claim, "last_seen": self.now, "duplicates": answer.duplicate_count}
+        return {
+            "incident_id": answer.id,
+            "finding_id": self.alert.finding_id,
+            "last_seen": self.now,
+            "duplicates": 0,
+        }
 
     def opening(self, orphaned: str | None) -> tuple[list[dict[str, Any]], IncidentRef]:
         """A new incident: its claim, the incident item and the ``opened`` event."""
