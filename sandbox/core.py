@@ -321,7 +321,7 @@ class Sandbox:
         patches.install_lambda_hook(self._patcher, self._runtime)
         patches.install_time_scaling(self._patcher, self._scale)
         patches.install_eni_groups_fix(self._patcher)
-        patches.install_transaction_backup_fix(self._patcher)
+        patches.install_transaction_fix(self._patcher)
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         cloudtrail.install(self._patcher, self.trail)

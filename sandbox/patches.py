@@ -12,15 +12,14 @@
 * EC2: moto reports an attached interface's security groups as its own groups plus the groups the instance
   was launched with, so replacing an interface's groups never shows. :func:`install_eni_groups_fix` reports
   the interface's own groups, as EC2 does.
-* DynamoDB: before each transaction moto copies every table it names, whole, once per item, to roll back a
-  cancelled one: a transaction costs time in the size of the table, and a storm of them grows quadratically
-  (10,000 alerts folded took hours and gigabytes). :func:`install_transaction_backup_fix` keeps a copy of
-  the items the transaction names instead, which is all a rollback needs, as DynamoDB's own cost is.
+* DynamoDB: moto copies every table a transaction names, whole, once per item, writes each item, checking its
+  condition again, and puts the copies back when one fails: a transaction costs time in the size of the table
+  (a storm of 10,000 folded alerts took hours and gigabytes) and each condition twice.
+  :func:`install_transaction_fix` checks every condition once and writes only when all hold, as DynamoDB does.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import importlib
 import json
@@ -39,9 +38,14 @@ from typing import Any
 
 from moto import backends
 from moto.awslambda.models import LambdaFunction
-from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.table import Table
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -57,6 +61,9 @@ _INVOKE_LOCK = threading.Lock()
 _ROLE_SESSION_SECONDS = 3600
 _ROLE_RENEW_BEFORE_SECONDS = 600
 _ROLE_ACCOUNT = re.compile(r"^arn:[\w-]+:iam::(\d{12}):role/")
+# DynamoDB's transactions: at most this many items, of these kinds.
+_TRANSACTION_ITEMS = 100
+_TRANSACTION_KINDS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
 
 
 @dataclass(frozen=True)
@@ -380,44 +387,78 @@ def install_module_list_cache(patcher: Patcher) -> None:
     patcher.set(backends, "list_of_moto_modules", lambda: modules)
 
 
-class _TableCopies(ModuleType):
-    """moto's DynamoDB module's ``copy``: copying a whole table hands the table itself back (the patched
-    transaction keeps copies of its own items instead); any other copy is a real deep copy."""
-
-    def __init__(self) -> None:
-        super().__init__("copy")
-
-    @staticmethod
-    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+# One write of a transaction: its kind, its request, the item's key and the item as it was (None: absent).
+_Write = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any] | None]
+_Reason = tuple[str | None, str | None, dict[str, Any] | None]
 
 
-def install_transaction_backup_fix(patcher: Patcher) -> None:
-    """A cancelled transaction rolls back the items it names, from copies taken before it ran."""
-    original = DynamoDBBackend.transact_write_items
+def _check(
+    backend: DynamoDBBackend, item: dict[str, Any], targets: set[tuple[str, str]]
+) -> tuple[_Reason, _Write]:
+    """One transaction item's condition, checked against the item as it is; and the write it would make."""
+    if len(item) > 1:
+        raise TransactWriteSingleOpException
+    kind, op = next(iter(item.items()))
+    if kind not in _TRANSACTION_KINDS:
+        raise ValueError("Unsupported transaction operation")
+    table = backend.get_table(op["TableName"])
+    key = op.get("Key") or {
+        name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name
+    }
+    target = (op["TableName"], str(dict(sorted(key.items()))))
+    if target in targets:
+        raise MultipleTransactionsException()
+    targets.add(target)
+    current = backend.get_item(op["TableName"], key)
+    # to_json builds new containers all the way down: the item as it is now, to answer or to undo with.
+    before = current.to_json()["Attributes"] if current is not None else None
+    condition = op.get("ConditionExpression")
+    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+        old = before if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+        return ("ConditionalCheckFailed", "The conditional request failed", old), (kind, op, key, before)
+    return (None, None, None), (kind, op, key, before)
+
+
+def _write(backend: DynamoDBBackend, kind: str, op: dict[str, Any], key: dict[str, Any]) -> None:
+    if kind == "Put":
+        backend.put_item(op["TableName"], op["Item"])
+    elif kind == "Update":
+        backend.update_item(
+            op["TableName"],
+            key,
+            update_expression=op["UpdateExpression"],
+            expression_attribute_names=op.get("ExpressionAttributeNames") or {},
+            expression_attribute_values=op.get("ExpressionAttributeValues") or {},
+        )
+    else:
+        backend.delete_item(op["TableName"], key)
+
+
+def install_transaction_fix(patcher: Patcher) -> None:
+    """A transaction checks each condition once, then writes, only when every one holds."""
 
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
-        for item in transact_items:
-            op = next(iter(item.values()))
-            table = self.get_table(op["TableName"])
-            key = op.get("Key") or {
-                name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name
-            }
-            found = self.get_item(op["TableName"], key)
-            saved.append(
-                (op["TableName"], key, copy.deepcopy(found.to_json()["Attributes"]) if found else None)
-            )
+        if len(transact_items) > _TRANSACTION_ITEMS:
+            raise TooManyTransactionsException()
+        targets: set[tuple[str, str]] = set()
+        checked = [_check(self, item, targets) for item in transact_items]
+        if any(code is not None for (code, _, _), _ in checked):
+            raise TransactionCanceledException([reason for reason, _ in checked])
+        written: list[_Write] = []
         try:
-            original(self, transact_items)
+            for _, write in checked:
+                kind, op, key, _ = write
+                if kind != "ConditionCheck":
+                    _write(self, kind, op, key)
+                    written.append(write)
         except Exception:
-            for table_name, key, attributes in saved:
-                if attributes is None:
-                    if self.get_item(table_name, key) is not None:
-                        self.delete_item(table_name, key)
+            # A write DynamoDB would have refused (a malformed update, say): none of them lands.
+            for _, op, key, before in reversed(written):
+                if before is None:
+                    self.delete_item(op["TableName"], key)
                 else:
-                    self.put_item(table_name, attributes)
+                    self.put_item(op["TableName"], before)
             raise
 
-    patcher.set(dynamodb_models, "copy", _TableCopies())
     patcher.set(DynamoDBBackend, "transact_write_items", transact_write_items)
