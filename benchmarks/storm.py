@@ -3,15 +3,16 @@ become exactly one incident and every copy a duplicate of it.
 
     python -m benchmarks.storm [--alerts N] [--problems N] [--workflow-problems N] [--copies N] [--wave N]
 
-First, the folding itself: ``--alerts`` alerts (10,000) about ``--problems`` problems (100) through the
-normalize and deduplicate handlers, in process against moto, next to a bare loop of one conditional put per
-alert on the same moto backend. The two take turns, a tenth of the alerts at a time, so that drift in the
-machine spreads evenly over both. Prints the incidents opened, the DynamoDB calls per alert and the
-throughput of each, and their ratio.
+Both run in one sandbox, whose embedded AWS answers over HTTP as AWS does (each call a round trip, here on
+this machine). First, the folding itself: ``--alerts`` alerts (10,000) about ``--problems`` problems (100)
+through the normalize and deduplicate handlers, called in this process, next to a bare loop of one
+conditional put per alert on the same table. The two take turns, a tenth of the alerts at a time, so that
+drift in the machine spreads evenly over both. Prints the incidents opened, the DynamoDB calls per alert and
+the throughput of each, and their ratio.
 
-Then the whole workflow in the sandbox (``--workflow-problems`` times ``--copies`` alerts, ``--wave`` in
-flight): the incidents opened, the duplicates counted and the throughput. The sandbox runs every handler on
-one thread (AWS would run them side by side), so that figure compares changes of this code, not AWS.
+Then the whole workflow (``--workflow-problems`` times ``--copies`` alerts, ``--wave`` in flight): the
+incidents opened, the duplicates counted and the throughput. The sandbox runs every handler on one thread
+(AWS would run them side by side), so that figure compares changes of this code, not AWS.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import argparse
 import copy
 import json
 import logging
-import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,14 +31,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 from botocore.client import BaseClient
-from moto import mock_aws
 
 from sandbox.core import Sandbox
-from sandbox.patches import Patcher, install_transaction_backup_fix
 from tests.helpers import load_event
-from tourniquet import aws
+from tourniquet import store
 from tourniquet.incidents.handler import deduplicate
 from tourniquet.intake.handler import normalize
 from tourniquet.logs import logger
@@ -123,47 +121,15 @@ class Side:
 
 
 @contextmanager
-def _moto(*tables: str) -> Iterator[None]:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto placeholder credentials
-        AWS_DEFAULT_REGION=REGION,
-        AWS_REGION=REGION,
-        TABLE_NAME=tables[0],
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    aws.forget_credentials()
-    # As in the sandbox: without it, moto copies the whole table for every transaction.
-    patcher = Patcher()
-    install_transaction_backup_fix(patcher)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for name in tables:
-            dynamodb.create_table(
-                TableName=name,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        try:
-            yield
-        finally:
-            patcher.restore()
-
-
-@contextmanager
 def _counting(counter: list[int]) -> Iterator[None]:
-    """Counts every AWS call made in process (each a round trip in AWS) into ``counter[0]``."""
+    """Counts the DynamoDB calls this thread makes (each a round trip) into ``counter[0]``; the sandbox's
+    own threads call other services meanwhile."""
     original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - botocore's private hook point
+    thread = threading.get_ident()
 
     def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        counter[0] += 1
+        if threading.get_ident() == thread and self.meta.service_model.service_name == "dynamodb":
+            counter[0] += 1
         return original(self, operation, params)
 
     setattr(BaseClient, "_make_api_call", counted)  # noqa: B010
@@ -178,7 +144,7 @@ def bare_put(dynamodb: Any, table: str, key: str) -> bool:
     try:
         dynamodb.put_item(
             TableName=table,
-            Item={"pk": {"S": key}, "sk": {"S": "DEDUP"}},
+            Item={"pk": {"S": f"STORM#{key}"}, "sk": {"S": "DEDUP"}},
             ConditionExpression="attribute_not_exists(pk)",
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:
@@ -204,31 +170,29 @@ class FoldResult:
     bare_new: int
 
 
-def fold_storm(alert_count: int, problem_count: int) -> FoldResult:
-    """Every alert folded, and the same alerts through the bare loop, taking turns."""
+def fold_storm(sandbox: Sandbox, alert_count: int, problem_count: int) -> FoldResult:
+    """Every alert folded, and the same alerts through the bare loop on the same table, taking turns."""
     alerts = storm(problem_count, alert_count // problem_count)
     folding, bare = Side(), Side()
     answers: list[dict[str, Any]] = []
     bare_new = 0
     step = max(1, len(alerts) // TURNS)
-    with _moto("tourniquet-storm", "bare-storm"):
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for start in range(0, len(alerts), step):
-            turn = list(enumerate(alerts[start : start + step], start))
-            counter = [0]
-            with _counting(counter):
-                began = time.perf_counter()
-                bare_new += sum(
-                    bare_put(dynamodb, "bare-storm", f"problem-{n % problem_count}") for n, _ in turn
-                )
-                bare.seconds += time.perf_counter() - began
-            bare.calls += counter[0]
-            counter = [0]
-            with _counting(counter):
-                began = time.perf_counter()
-                answers += [fold(event, n) for n, event in turn]
-                folding.seconds += time.perf_counter() - began
-            folding.calls += counter[0]
+    dynamodb = sandbox.client("dynamodb")
+    table = store.table().name
+    for start in range(0, len(alerts), step):
+        turn = list(enumerate(alerts[start : start + step], start))
+        counter = [0]
+        with _counting(counter):
+            began = time.perf_counter()
+            bare_new += sum(bare_put(dynamodb, table, f"problem-{n % problem_count}") for n, _ in turn)
+            bare.seconds += time.perf_counter() - began
+        bare.calls += counter[0]
+        counter = [0]
+        with _counting(counter):
+            began = time.perf_counter()
+            answers += [fold(event, n) for n, event in turn]
+            folding.seconds += time.perf_counter() - began
+        folding.calls += counter[0]
     opened = [answer["id"] for answer in answers if not answer["duplicate"]]
     duplicates = Counter(answer["id"] for answer in answers if answer["duplicate"])
     copies = len(alerts) // problem_count
@@ -247,8 +211,8 @@ def fold_report(result: FoldResult) -> str:
     return "\n".join(
         [
             f"folding: {result.alerts} alerts about {result.problems} problems through normalize and "
-            f"deduplicate, next to a bare loop of one conditional put per alert (moto in process, "
-            f"{TURNS} turns each)",
+            f"deduplicate, next to a bare loop of one conditional put per alert on the same table (the "
+            f"sandbox's AWS, over HTTP; {TURNS} turns each)",
             f"  incidents opened    {result.opened:8d}  ({verdict}; bare loop: {result.bare_new} new keys)",
             f"  DynamoDB calls      {result.folding.calls / result.alerts:8.2f} per alert  "
             f"(bare: {result.bare.calls / result.alerts:.2f})",
@@ -261,13 +225,12 @@ def fold_report(result: FoldResult) -> str:
 # --- the whole workflow ----------------------------------------------------------------------------------
 
 
-def workflow_storm(problem_count: int, copies: int, wave: int) -> bool:
-    """The storm through the deployed workflow in the sandbox: prints what it did; whether it was exact."""
+def workflow_storm(sandbox: Sandbox, problem_count: int, copies: int, wave: int) -> bool:
+    """The storm through the deployed workflow: prints what it did; whether it was exact."""
     alerts = storm(problem_count, copies)
-    with Sandbox() as sandbox:
-        began = time.perf_counter()
-        executions = run_storm(sandbox, alerts, wave)
-        elapsed = time.perf_counter() - began
+    began = time.perf_counter()
+    executions = run_storm(sandbox, alerts, wave)
+    elapsed = time.perf_counter() - began
     statuses = Counter(execution["status"] for execution in executions)
     opened, duplicates = folded(executions)
     exact = len(opened) == len(set(opened)) == problem_count and all(
@@ -300,9 +263,10 @@ def main() -> None:
     args = parser.parse_args()
     logger.setLevel(logging.WARNING)
 
-    result = fold_storm(args.alerts, args.problems)
-    print(fold_report(result))
-    exact = workflow_storm(args.workflow_problems, args.copies, args.wave)
+    with Sandbox() as sandbox:
+        result = fold_storm(sandbox, args.alerts, args.problems)
+        print(fold_report(result))
+        exact = workflow_storm(sandbox, args.workflow_problems, args.copies, args.wave)
     if not (result.exact and exact):
         raise SystemExit(1)
 
