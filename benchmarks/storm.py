@@ -1,10 +1,18 @@
-"""An alert storm through the whole workflow: many copies of a few problems, from three sources, arriving
-interleaved; every problem must become exactly one incident and every copy a duplicate of it.
+"""Alert storms: many copies of a few problems, from three sources, arriving interleaved; every problem must
+become exactly one incident and every copy a duplicate of it.
 
-    python -m benchmarks.storm [--problems N] [--copies N] [--wave N]
+    python -m benchmarks.storm [--alerts N] [--problems N] [--workflow-problems N] [--copies N] [--wave N]
 
-Prints the incidents opened, the duplicates counted and the throughput. The sandbox runs every handler on
-one thread (AWS would run them side by side), so the figure compares changes of this code, not AWS.
+Both run in one sandbox, whose embedded AWS answers over HTTP as AWS does (each call a round trip, here on
+this machine). First, the folding itself: ``--alerts`` alerts (10,000) about ``--problems`` problems (100)
+through the normalize and deduplicate handlers, called in this process, next to a bare loop of one
+conditional put per alert on the same table. The two take turns, a tenth of the alerts at a time, so that
+drift in the machine spreads evenly over both. Prints the incidents opened, the DynamoDB calls per alert and
+the throughput of each, and their ratio.
+
+Then the whole workflow (``--workflow-problems`` times ``--copies`` alerts, ``--wave`` in flight): the
+incidents opened, the duplicates counted and the throughput. The sandbox runs every handler on one thread
+(AWS would run them side by side), so that figure compares changes of this code, not AWS.
 """
 
 from __future__ import annotations
@@ -13,17 +21,39 @@ import argparse
 import copy
 import json
 import logging
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
+
+from botocore.client import BaseClient
 
 from sandbox.core import Sandbox
 from tests.helpers import load_event
+from tourniquet import store
+from tourniquet.incidents.handler import deduplicate
+from tourniquet.intake.handler import normalize
 from tourniquet.logs import logger
 
 # Executions in flight at once: an unbounded burst would only queue invocations past their task timeouts.
 WAVE = 50
+ALERTS = 10_000
+PROBLEMS = 100
+# The folding and the bare loop take turns this many times.
+TURNS = 10
+GOAL_RATIO = 0.5
+REGION = "eu-west-1"
+CONTEXT: Any = SimpleNamespace(
+    function_name="tourniquet-storm",
+    memory_limit_in_mb=256,
+    invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:tourniquet-storm",
+    aws_request_id="00000000-0000-0000-0000-000000000000",
+)
 
 
 def problems(count: int) -> list[dict[str, Any]]:
@@ -79,34 +109,165 @@ def folded(executions: list[dict[str, Any]]) -> tuple[list[str], Counter[str]]:
     return opened, duplicates
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--problems", type=int, default=10, help="distinct problems (default 10)")
-    parser.add_argument("--copies", type=int, default=50, help="alerts per problem (default 50)")
-    parser.add_argument("--wave", type=int, default=WAVE, help=f"executions in flight (default {WAVE})")
-    args = parser.parse_args()
-    logger.setLevel(logging.WARNING)
+# --- the folding, next to a bare loop -----------------------------------------------------------------
 
-    alerts = storm(args.problems, args.copies)
-    with Sandbox() as sandbox:
-        began = time.perf_counter()
-        executions = run_storm(sandbox, alerts, args.wave)
-        elapsed = time.perf_counter() - began
+
+@dataclass
+class Side:
+    """One side of the comparison: its seconds and DynamoDB calls, summed over its turns."""
+
+    seconds: float = 0.0
+    calls: int = 0
+
+
+@contextmanager
+def _counting(counter: list[int]) -> Iterator[None]:
+    """Counts the DynamoDB calls this thread makes (each a round trip) into ``counter[0]``; the sandbox's
+    own threads call other services meanwhile."""
+    original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - botocore's private hook point
+    thread = threading.get_ident()
+
+    def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if threading.get_ident() == thread and self.meta.service_model.service_name == "dynamodb":
+            counter[0] += 1
+        return original(self, operation, params)
+
+    setattr(BaseClient, "_make_api_call", counted)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+
+
+def bare_put(dynamodb: Any, table: str, key: str) -> bool:
+    """The bare loop's step: one conditional put of the alert's key; whether it was new."""
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={"pk": {"S": f"STORM#{key}"}, "sk": {"S": "DEDUP"}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def fold(event: dict[str, Any], n: int) -> dict[str, Any]:
+    """One alert through the NormalizeAlert and Deduplicate handlers, as the workflow hands them on."""
+    normalized = normalize({"event": event}, CONTEXT)
+    execution_id = f"arn:aws:states:{REGION}:123456789012:execution:storm:{n}"
+    return deduplicate({"alert": normalized["alert"], "execution_id": execution_id}, CONTEXT)
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    alerts: int
+    problems: int
+    opened: int
+    exact: bool
+    folding: Side
+    bare: Side
+    bare_new: int
+
+
+def fold_storm(sandbox: Sandbox, alert_count: int, problem_count: int) -> FoldResult:
+    """Every alert folded, and the same alerts through the bare loop on the same table, taking turns."""
+    alerts = storm(problem_count, alert_count // problem_count)
+    folding, bare = Side(), Side()
+    answers: list[dict[str, Any]] = []
+    bare_new = 0
+    step = max(1, len(alerts) // TURNS)
+    dynamodb = sandbox.client("dynamodb")
+    table = store.table().name
+    for start in range(0, len(alerts), step):
+        turn = list(enumerate(alerts[start : start + step], start))
+        counter = [0]
+        with _counting(counter):
+            began = time.perf_counter()
+            bare_new += sum(bare_put(dynamodb, table, f"problem-{n % problem_count}") for n, _ in turn)
+            bare.seconds += time.perf_counter() - began
+        bare.calls += counter[0]
+        counter = [0]
+        with _counting(counter):
+            began = time.perf_counter()
+            answers += [fold(event, n) for n, event in turn]
+            folding.seconds += time.perf_counter() - began
+        folding.calls += counter[0]
+    opened = [answer["id"] for answer in answers if not answer["duplicate"]]
+    duplicates = Counter(answer["id"] for answer in answers if answer["duplicate"])
+    copies = len(alerts) // problem_count
+    exact = len(opened) == len(set(opened)) == problem_count and all(
+        duplicates[incident] == copies - 1 for incident in opened
+    )
+    return FoldResult(len(alerts), problem_count, len(opened), exact, folding, bare, bare_new)
+
+
+def fold_report(result: FoldResult) -> str:
+    ours = result.alerts / result.folding.seconds
+    bare = result.alerts / result.bare.seconds
+    ratio = ours / bare
+    verdict = "exactly one per problem" if result.exact else "NOT one per problem"
+    goal = "met" if ratio >= GOAL_RATIO else "NOT met"
+    return "\n".join(
+        [
+            f"folding: {result.alerts} alerts about {result.problems} problems through normalize and "
+            f"deduplicate, next to a bare loop of one conditional put per alert on the same table (the "
+            f"sandbox's AWS, over HTTP; {TURNS} turns each)",
+            f"  incidents opened    {result.opened:8d}  ({verdict}; bare loop: {result.bare_new} new keys)",
+            f"  DynamoDB calls      {result.folding.calls / result.alerts:8.2f} per alert  "
+            f"(bare: {result.bare.calls / result.alerts:.2f})",
+            f"  throughput          {ours:8.0f} alerts/s  (bare: {bare:.0f} alerts/s)",
+            f"  ratio to the bare loop x{ratio:.2f} (goal >= x{GOAL_RATIO}: {goal})",
+        ]
+    )
+
+
+# --- the whole workflow ----------------------------------------------------------------------------------
+
+
+def workflow_storm(sandbox: Sandbox, problem_count: int, copies: int, wave: int) -> bool:
+    """The storm through the deployed workflow: prints what it did; whether it was exact."""
+    alerts = storm(problem_count, copies)
+    began = time.perf_counter()
+    executions = run_storm(sandbox, alerts, wave)
+    elapsed = time.perf_counter() - began
     statuses = Counter(execution["status"] for execution in executions)
     opened, duplicates = folded(executions)
-    exact = len(opened) == len(set(opened)) == args.problems and all(
-        count == args.copies - 1 for count in duplicates.values()
+    exact = len(opened) == len(set(opened)) == problem_count and all(
+        count == copies - 1 for count in duplicates.values()
     )
-    print(f"alert storm: {len(alerts)} alerts about {args.problems} problems, {args.wave} in flight")
+    print(f"alert storm: {len(alerts)} alerts about {problem_count} problems, {wave} in flight")
     print(f"  executions          {dict(statuses)}")
     verdict = "exactly one per problem" if exact else "NOT one per problem"
     print(f"  incidents opened    {len(opened):8d}  ({verdict})")
     print(f"  duplicates folded   {sum(duplicates.values()):8d}")
     print(f"  wall time           {elapsed:8.1f} s")
     print(f"  throughput          {len(alerts) / elapsed:8.1f} alerts/s")
-    if not exact:
+    return exact
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--alerts", type=int, default=ALERTS, help=f"alerts folded (default {ALERTS})")
+    parser.add_argument("--problems", type=int, default=PROBLEMS, help=f"their problems (default {PROBLEMS})")
+    parser.add_argument(
+        "--workflow-problems",
+        type=int,
+        default=10,
+        help="distinct problems through the workflow (default 10)",
+    )
+    parser.add_argument("--copies", type=int, default=50, help="workflow alerts per problem (default 50)")
+    parser.add_argument("--wave", type=int, default=WAVE, help=f"executions in flight (default {WAVE})")
+    args = parser.parse_args()
+    logger.setLevel(logging.WARNING)
+
+    with Sandbox() as sandbox:
+        result = fold_storm(sandbox, args.alerts, args.problems)
+        print(fold_report(result))
+        exact = workflow_storm(sandbox, args.workflow_problems, args.copies, args.wave)
+    if not (result.exact and exact):
         raise SystemExit(1)
 
 

@@ -10,6 +10,7 @@ member account's incident was contained, and that every write there came from th
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class Call:
     """The signer as CloudTrail shows it: the assumed-role session's ARN for a role."""
     role_arn: str | None = None
     """For ``AssumeRole``: the role asked for."""
+    at: float = 0.0
+    """When the request arrived (epoch seconds)."""
 
     @property
     def writes(self) -> bool:
@@ -78,6 +81,7 @@ class CallLog:
                 principal=who.principal_arn,
                 session=who.display_arn,
                 role_arn=response._get_param("RoleArn") if response.service_name == "sts" else None,
+                at=time.time(),
             )
         except Exception:  # noqa: BLE001 - recording must never fail the request it watches
             return

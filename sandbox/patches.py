@@ -12,12 +12,13 @@
 * Step Functions: moto parses a state machine's definition with ANTLR for every execution (about 1 s of CPU
   for the incident workflow); :func:`install_definition_cache` parses each definition once and gives every
   execution its own copy of the parsed program.
-* DynamoDB: before every ``TransactWriteItems`` moto deep-copies each table the transaction names, so a
-  transaction costs as much as the table holds; :func:`install_item_level_transaction_backup` keeps only the
-  items the transaction names and puts them back when it is cancelled.
 * EC2: moto reports an attached interface's security groups as its own groups plus the groups the instance
   was launched with, so replacing an interface's groups never shows. :func:`install_eni_groups_fix` reports
   the interface's own groups, as EC2 does.
+* DynamoDB: moto copies every table a transaction names, whole, once per item, writes each item, checking its
+  condition again, and puts the copies back when one fails: a transaction costs time in the size of the table
+  (a storm of 10,000 folded alerts took hours and gigabytes) and each condition twice.
+  :func:`install_transaction_fix` checks every condition once and writes only when all hold, as DynamoDB does.
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ from typing import Any
 
 from moto import backends
 from moto.awslambda.models import LambdaFunction
-from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import Table
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -61,6 +66,9 @@ _INVOKE_LOCK = threading.Lock()
 _ROLE_SESSION_SECONDS = 3600
 _ROLE_RENEW_BEFORE_SECONDS = 600
 _ROLE_ACCOUNT = re.compile(r"^arn:[\w-]+:iam::(\d{12}):role/")
+# DynamoDB's transactions: at most this many items, of these kinds.
+_TRANSACTION_ITEMS = 100
+_TRANSACTION_KINDS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
 
 
 @dataclass(frozen=True)
@@ -402,61 +410,78 @@ def install_definition_cache(patcher: Patcher) -> None:
     patcher.set(AmazonStateLanguageParser, "parse", staticmethod(cached_parse))
 
 
-class _TablesNotCopied(ModuleType):
-    """Stands in for the ``copy`` module in moto's DynamoDB backend: a table "copied" for a transaction's
-    backup is the table itself (the items it names are kept instead); anything else is copied."""
-
-    def __init__(self) -> None:
-        super().__init__("copy")
-
-    def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
+# One write of a transaction: its kind, its request, the item's key and the item as it was (None: absent).
+_Write = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any] | None]
+_Reason = tuple[str | None, str | None, dict[str, Any] | None]
 
 
-_Saved = tuple[Table, DynamoType, DynamoType | None, Item | None]
+def _check(
+    backend: DynamoDBBackend, item: dict[str, Any], targets: set[tuple[str, str]]
+) -> tuple[_Reason, _Write]:
+    """One transaction item's condition, checked against the item as it is; and the write it would make."""
+    if len(item) > 1:
+        raise TransactWriteSingleOpException
+    kind, op = next(iter(item.items()))
+    if kind not in _TRANSACTION_KINDS:
+        raise ValueError("Unsupported transaction operation")
+    table = backend.get_table(op["TableName"])
+    key = op.get("Key") or {
+        name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name
+    }
+    target = (op["TableName"], str(dict(sorted(key.items()))))
+    if target in targets:
+        raise MultipleTransactionsException()
+    targets.add(target)
+    current = backend.get_item(op["TableName"], key)
+    # to_json builds new containers all the way down: the item as it is now, to answer or to undo with.
+    before = current.to_json()["Attributes"] if current is not None else None
+    condition = op.get("ConditionExpression")
+    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+        old = before if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+        return ("ConditionalCheckFailed", "The conditional request failed", old), (kind, op, key, before)
+    return (None, None, None), (kind, op, key, before)
 
 
-def _named_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[_Saved]:
-    """Each item a transaction names, as it is now (None where there is none); what cannot be read as a
-    key is skipped, since moto refuses that operation before it writes anything."""
-    saved: list[_Saved] = []
-    for entry in transact_items:
-        try:
-            [(_, operation)] = entry.items()
-            table = backend.tables[operation["TableName"]]
-            key = operation.get("Key") or operation["Item"]
-            hash_key = DynamoType(key[table.hash_key_attr])
-            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-        except (AttributeError, KeyError, TypeError, ValueError):
-            continue
-        saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-    return saved
+def _write(backend: DynamoDBBackend, kind: str, op: dict[str, Any], key: dict[str, Any]) -> None:
+    if kind == "Put":
+        backend.put_item(op["TableName"], op["Item"])
+    elif kind == "Update":
+        backend.update_item(
+            op["TableName"],
+            key,
+            update_expression=op["UpdateExpression"],
+            expression_attribute_names=op.get("ExpressionAttributeNames") or {},
+            expression_attribute_values=op.get("ExpressionAttributeValues") or {},
+        )
+    else:
+        backend.delete_item(op["TableName"], key)
 
 
-def _put_back(saved: list[_Saved]) -> None:
-    for table, hash_key, range_key, item in reversed(saved):
-        if item is None:
-            table.delete_item(hash_key, range_key)
-        elif range_key is not None:
-            table.items[hash_key][range_key] = item
-        else:
-            table.items[hash_key] = item  # type: ignore[assignment]
-
-
-def install_item_level_transaction_backup(patcher: Patcher) -> None:
-    """A cancelled transaction leaves every item it names as it was, at the cost of those items only."""
-    original = DynamoDBBackend.transact_write_items
-    patcher.set(dynamodb_models, "copy", _TablesNotCopied())
+def install_transaction_fix(patcher: Patcher) -> None:
+    """A transaction checks each condition once, then writes, only when every one holds."""
 
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-        saved = _named_items(self, transact_items)
+        if len(transact_items) > _TRANSACTION_ITEMS:
+            raise TooManyTransactionsException()
+        targets: set[tuple[str, str]] = set()
+        checked = [_check(self, item, targets) for item in transact_items]
+        if any(code is not None for (code, _, _), _ in checked):
+            raise TransactionCanceledException([reason for reason, _ in checked])
+        written: list[_Write] = []
         try:
-            original(self, transact_items)
-        except BaseException:
-            _put_back(saved)
+            for _, write in checked:
+                kind, op, key, _ = write
+                if kind != "ConditionCheck":
+                    _write(self, kind, op, key)
+                    written.append(write)
+        except Exception:
+            # A write DynamoDB would have refused (a malformed update, say): none of them lands.
+            for _, op, key, before in reversed(written):
+                if before is None:
+                    self.delete_item(op["TableName"], key)
+                else:
+                    self.put_item(op["TableName"], before)
             raise
 
     patcher.set(DynamoDBBackend, "transact_write_items", transact_write_items)

@@ -19,7 +19,7 @@ from stacks.credentials import Credentials, grant_secret_value
 from stacks.feed import SiemFeed
 from stacks.nag import XRAY_REASON, acknowledge
 from stacks.names import ASSUME_ACTIONS, Purpose, hub_role_name
-from stacks.storage import TABLE_APPEND, TABLE_READ, TABLE_WRITE, AuditStorage
+from stacks.storage import TABLE_READ, TABLE_WRITE, AuditStorage
 from stacks.topics import Topics
 
 
@@ -81,7 +81,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Diagnose",
         "tourniquet.diagnostics.handler.diagnose",
         "Read-only diagnostics of the affected resource.",
-        environment=("TABLE_NAME", "PROTECTED_TAG_KEY", *SCOPE_ENVIRONMENT, *MEMBER_ENVIRONMENT),
+        environment=("PROTECTED_TAG_KEY", *SCOPE_ENVIRONMENT, *MEMBER_ENVIRONMENT),
         timeout_seconds=15,
         placeholder="DiagnoseFunctionArn",
         member_role="diagnose",
@@ -116,9 +116,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "Contain",
         "tourniquet.containment.handler.contain",
-        "Runs one containment action: record the before-state, act, verify.",
+        "Runs a plan's containment actions: record each before-state, act, verify.",
         environment=("TABLE_NAME", "PROTECTED_TAG_KEY", "DRY_RUN", *SCOPE_ENVIRONMENT, *MEMBER_ENVIRONMENT),
-        timeout_seconds=60,
+        # Every automatic (or approved) action of a plan, in one invocation; the task waits 150 s.
+        timeout_seconds=120,
         placeholder="ContainFunctionArn",
         member_role="contain",
     ),
@@ -467,7 +468,6 @@ class Functions(Construct):
         fn = self.functions
         table = self._storage
         table.grant(fn["Deduplicate"], TABLE_READ + TABLE_WRITE)
-        table.grant(fn["Diagnose"], TABLE_APPEND)
         for name in ("Contain", "Release"):
             table.grant(fn[name], TABLE_READ + TABLE_WRITE)
         for name in ("RequestApproval", "SlackInteraction"):

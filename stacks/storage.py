@@ -18,7 +18,6 @@ INDEX_SORT_KEY = "gsi1sk"  # "<first_seen, ISO 8601 UTC>"
 # No role gets DeleteItem or BatchWriteItem: the timeline is append-only; TTL expires the rest.
 TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem")
-TABLE_APPEND = ("dynamodb:PutItem",)
 # DynamoDB uses the table's key on the caller's behalf; the grant holds only for requests made through it.
 TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 

@@ -19,6 +19,7 @@ from sandbox.core import Sandbox
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.containment import iam as containment_iam
+from tourniquet.containment.handler import contain
 from tourniquet.intake.model import Alert
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
@@ -184,6 +185,35 @@ def expose(lab: Ec2Lab, *, profile: str = "web-app") -> ExposedLab:
     return ExposedLab(
         lab, "web-app", target_group, ip_group, "web-app-classic", allocation, profile_arn, profile
     )
+
+
+def contain_request(
+    actions: list[str],
+    target: dict[str, Any],
+    *,
+    incident_id: str,
+    mode: str = "auto",
+    dry_run: bool = False,
+    diagnostics: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The containment step's input as the workflow hands it over: a plan whose automatic (``auto``) or
+    approved actions are ``actions``, on ``target``."""
+    plan = {
+        "playbook": "test",
+        "target": target,
+        "dry_run": dry_run,
+        "automatic" if mode == "auto" else "approval": actions,
+    }
+    request: dict[str, Any] = {"mode": mode, "incident_id": incident_id, "plan": plan}
+    if diagnostics is not None:
+        request["diagnostics"] = diagnostics
+    return request
+
+
+def contain_one(request: dict[str, Any]) -> dict[str, Any]:
+    """The containment handler's result for a request of one action."""
+    [result] = contain(request, LAMBDA_CONTEXT)
+    return result
 
 
 def plan_state(alert: Alert, diagnostics: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:

@@ -227,6 +227,7 @@ def forget_credentials() -> None:
     with _clients_lock:
         _clients.clear()
     _local.__dict__.pop("resources", None)
+    _local.__dict__.pop("tables", None)
 
 
 def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
@@ -298,3 +299,13 @@ def resource(service: str) -> Any:
             service, endpoint_url=endpoint, config=_CONFIG
         )
     return cache[key]
+
+
+def table(name: str) -> Any:
+    """The hub's DynamoDB table ``name`` (a boto3 ``Table``), made once per thread and caller like
+    :func:`resource`: making one costs about as much as a call to moto."""
+    key = (name, get_settings().aws_endpoint_url, _caller())
+    tables: dict[tuple[str, str | None, str | None], Any] = _local.__dict__.setdefault("tables", {})
+    if key not in tables:
+        tables[key] = resource("dynamodb").Table(name)
+    return tables[key]

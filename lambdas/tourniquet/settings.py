@@ -1,11 +1,14 @@
 """Runtime settings, read from each function's environment.
 
-Settings are rebuilt on every call (they are cheap) rather than cached per process, so that several functions
-sharing one process (the local sandbox) never see each other's configuration.
+Settings are read once per set of environment values, not once per process: a function's steps reuse them
+(reading them costs about a millisecond), while several functions sharing one process (the local sandbox)
+never see each other's configuration.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -84,5 +87,14 @@ class Settings(BaseSettings):
         return value
 
 
+_NAMES = tuple(str(field.alias) for field in Settings.model_fields.values())
+
+
 def get_settings() -> Settings:
+    return _read(tuple(os.environ.get(name) for name in _NAMES))
+
+
+@functools.lru_cache(maxsize=32)
+def _read(environment: tuple[str | None, ...]) -> Settings:
+    # The values are the cache key; Settings reads them from the environment, which holds them now.
     return Settings()

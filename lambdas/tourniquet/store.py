@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -62,7 +63,7 @@ def incident_pk(incident_id: str) -> str:
 
 
 def table() -> Any:
-    return aws.resource("dynamodb").Table(get_settings().table_name)
+    return aws.table(get_settings().table_name)
 
 
 def plain(value: Any) -> Any:
@@ -130,12 +131,11 @@ def timeline(incident_id: str) -> list[dict[str, Any]]:
     return _query_prefix(incident_id, "EVENT#")
 
 
-def put_undo(
+def undo_item(
     incident_id: str, action: str, target: str, before: dict[str, Any], *, scope: Scope
 ) -> dict[str, Any]:
-    """Record a before-state once, with where it was read (release restores it there). A retried action
-    keeps the first record, never the half-contained state."""
-    item = {
+    """A before-state as recorded, with where it was read (release restores it there)."""
+    return {
         "pk": incident_pk(incident_id),
         "sk": f"UNDO#{action}#{target}",
         "action": action,
@@ -144,14 +144,50 @@ def put_undo(
         "before": before,
         "at": iso(),
     }
-    try:
-        table().put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
-        existing = table().get_item(Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True)["Item"]
-        return plain(existing)  # type: ignore[no-any-return]
-    return item
+
+
+# The most items one DynamoDB transaction takes.
+TRANSACTION_ITEMS = 100
+
+
+def put_new(items: Sequence[dict[str, Any]]) -> set[str]:
+    """Write every item whose key is new, together, and leave the others as they are: a retried step keeps
+    its first undo records (never the half-contained state), and a timeline event is never overwritten.
+
+    One round trip for up to ``TRANSACTION_ITEMS`` items (a transaction: all land or none), and one more
+    when some were there already. Returns the sort keys of those that were.
+    """
+    existing: set[str] = set()
+    for start in range(0, len(items), TRANSACTION_ITEMS):
+        pending = list(items[start : start + TRANSACTION_ITEMS])
+        while pending:
+            try:
+                table().meta.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": table().name,
+                                "Item": item,
+                                "ConditionExpression": "attribute_not_exists(sk)",
+                            }
+                        }
+                        for item in pending
+                    ]
+                )
+            except ClientError as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                there = {
+                    item["sk"]
+                    for item, reason in zip(pending, reasons, strict=False)
+                    if reason.get("Code") == "ConditionalCheckFailed"
+                }
+                if aws.error_code(exc) != "TransactionCanceledException" or not there:
+                    raise
+                existing |= there
+                pending = [item for item in pending if item["sk"] not in there]
+                continue
+            break
+    return existing
 
 
 def undo_records(incident_id: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Helpers for the diagnostics tests: the alert a check reads, the events it records, CloudTrail events."""
+"""Helpers for the diagnostics tests: the alert a check reads, its result as recorded, CloudTrail events."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from botocore.exceptions import ClientError
 
 from tests.helpers import REGION
 from tourniquet import store
+from tourniquet.containment import runner
+from tourniquet.containment.model import ContainRequest
 from tourniquet.intake.model import Alert, Resource
+from tourniquet.settings import get_settings
+from tourniquet.state import Diagnostic, Plan
 
 INCIDENT = "inc-5e6f7a8b9c0d"
 
@@ -42,8 +46,15 @@ def event(check: str, instance_id: str | None) -> dict[str, Any]:
     return {"check": check, "incident_id": INCIDENT, "alert": alert(instance_id)}
 
 
-def diagnostic_events() -> list[dict[str, Any]]:
-    return [e for e in store.timeline(INCIDENT) if e["kind"] == "diagnostic"]
+def recorded(result: dict[str, Any]) -> dict[str, Any]:
+    """A check's result as the automatic containment step records it (with the plan, on the timeline): what
+    DynamoDB takes back of it."""
+    request = ContainRequest(
+        mode="auto", incident_id=INCIDENT, plan=Plan(playbook="test"), diagnostics=(Diagnostic(**result),)
+    )
+    runner.run(request, get_settings())
+    [planned] = [e for e in store.timeline(INCIDENT) if e["kind"] == "planned"]
+    return dict(planned["diagnostics"][0])
 
 
 def client_error(code: str, operation: str) -> ClientError:

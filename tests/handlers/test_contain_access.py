@@ -8,12 +8,21 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import REGION, Ec2Lab, ExposedLab, expose, launch_instance, member_client, moto_client
+from tests.helpers import (
+    REGION,
+    Ec2Lab,
+    ExposedLab,
+    contain_one,
+    contain_request,
+    expose,
+    launch_instance,
+    member_client,
+    moto_client,
+)
 from tourniquet import errors, store
 from tourniquet.containment import calls as containment_calls
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment import instance_access
-from tourniquet.containment.handler import contain
 
 INCIDENT = "inc-7a1b2c3d4e5f"
 
@@ -24,18 +33,8 @@ def exposed(aws: None) -> ExposedLab:
 
 
 def event(lab: Ec2Lab, action: str, *, mode: str = "auto", dry_run: bool = False) -> dict[str, Any]:
-    return {
-        "action": action,
-        "mode": mode,
-        "incident_id": INCIDENT,
-        "target": {
-            "type": "AwsEc2Instance",
-            "id": lab.instance_id,
-            "account": "123456789012",
-            "region": REGION,
-        },
-        "dry_run": dry_run,
-    }
+    target = {"type": "AwsEc2Instance", "id": lab.instance_id, "account": "123456789012", "region": REGION}
+    return contain_request([action], target, incident_id=INCIDENT, mode=mode, dry_run=dry_run)
 
 
 def action_events() -> list[dict[str, Any]]:
@@ -90,7 +89,7 @@ def test_detach_from_scaling_leaves_the_group_and_every_load_balancer_without_lo
     lab = exposed.lab
     capacity = desired(exposed.group)
 
-    result = contain(event(lab, "detach_from_scaling"), None)
+    result = contain_one(event(lab, "detach_from_scaling"))
 
     assert (result["status"], result["verified"]) == ("done", True)
     assert lab.instance_id not in scaling_members(exposed.group)
@@ -105,7 +104,7 @@ def test_detach_from_scaling_leaves_the_group_and_every_load_balancer_without_lo
 
 def test_detach_from_scaling_records_the_group_its_capacity_and_every_registration_first(exposed):
     lab = exposed.lab
-    contain(event(lab, "detach_from_scaling"), None)
+    contain_one(event(lab, "detach_from_scaling"))
 
     before = undo("detach_from_scaling", lab)
     assert before["auto_scaling"]["group"] == exposed.group
@@ -139,7 +138,7 @@ def test_detach_from_scaling_reads_no_instance_target_group_of_another_vpc(expos
     health = recording(read_groups, "TargetGroupArn", client.describe_target_health)
     monkeypatch.setattr(client, "describe_target_health", health)
 
-    result = contain(event(exposed.lab, "detach_from_scaling"), None)
+    result = contain_one(event(exposed.lab, "detach_from_scaling"))
 
     assert (result["status"], result["verified"]) == ("done", True)
     assert elsewhere not in read_groups
@@ -147,9 +146,9 @@ def test_detach_from_scaling_reads_no_instance_target_group_of_another_vpc(expos
 
 
 def test_detach_from_scaling_twice_changes_nothing_the_second_time(exposed):
-    contain(event(exposed.lab, "detach_from_scaling"), None)
+    contain_one(event(exposed.lab, "detach_from_scaling"))
 
-    second = contain(event(exposed.lab, "detach_from_scaling"), None)
+    second = contain_one(event(exposed.lab, "detach_from_scaling"))
 
     assert (second["status"], second["verified"]) == ("unchanged", True)
     assert undo("detach_from_scaling", exposed.lab)["auto_scaling"]["group"] == exposed.group
@@ -161,7 +160,7 @@ def test_detach_from_scaling_detects_a_registration_made_again(exposed, monkeypa
 
     def describe(instance_id: str) -> containment_ec2.Instance:
         seen["count"] += 1
-        if seen["count"] == 3:  # the first read, the re-read after detaching, then verification
+        if seen["count"] == 2:  # the first read, then verification
             moto_client("elbv2").register_targets(
                 TargetGroupArn=exposed.target_group_arn, Targets=[{"Id": instance_id, "Port": 8080}]
             )
@@ -170,14 +169,14 @@ def test_detach_from_scaling_detects_a_registration_made_again(exposed, monkeypa
     monkeypatch.setattr(containment_ec2, "describe_instance", describe)
 
     with pytest.raises(errors.VerificationFailed, match="still registered"):
-        contain(event(exposed.lab, "detach_from_scaling"), None)
+        contain_one(event(exposed.lab, "detach_from_scaling"))
     assert action_events()[0]["verified"] is False
 
 
 def test_detach_from_scaling_without_scaling_or_load_balancers_is_unchanged(aws):
     lab = launch_instance()
 
-    result = contain(event(lab, "detach_from_scaling"), None)
+    result = contain_one(event(lab, "detach_from_scaling"))
 
     assert (result["status"], result["verified"]) == ("unchanged", True)
 
@@ -186,7 +185,7 @@ def test_detach_from_scaling_without_scaling_or_load_balancers_is_unchanged(aws)
 
 
 def test_disassociate_eip_takes_the_address_off_and_keeps_it_allocated(exposed):
-    result = contain(event(exposed.lab, "disassociate_eip"), None)
+    result = contain_one(event(exposed.lab, "disassociate_eip"))
 
     assert (result["status"], result["verified"]) == ("done", True)
     [address] = addresses_of(exposed)
@@ -197,16 +196,16 @@ def test_disassociate_eip_takes_the_address_off_and_keeps_it_allocated(exposed):
 
 
 def test_disassociate_eip_twice_changes_nothing_the_second_time(exposed):
-    contain(event(exposed.lab, "disassociate_eip"), None)
+    contain_one(event(exposed.lab, "disassociate_eip"))
 
-    assert contain(event(exposed.lab, "disassociate_eip"), None)["status"] == "unchanged"
+    assert contain_one(event(exposed.lab, "disassociate_eip"))["status"] == "unchanged"
 
 
 # quarantine_instance_profile
 
 
 def test_quarantine_instance_profile_swaps_in_the_deny_all_profile(exposed):
-    result = contain(event(exposed.lab, "quarantine_instance_profile"), None)
+    result = contain_one(event(exposed.lab, "quarantine_instance_profile"))
 
     assert (result["status"], result["verified"]) == ("done", True)
     iam = moto_client("iam")
@@ -225,10 +224,10 @@ def test_quarantine_instance_profile_swaps_in_the_deny_all_profile(exposed):
 
 
 def test_quarantine_profile_is_created_once_and_reused(exposed):
-    contain(event(exposed.lab, "quarantine_instance_profile"), None)
+    contain_one(event(exposed.lab, "quarantine_instance_profile"))
     other = launch_instance()
 
-    second = contain(event(other, "quarantine_instance_profile"), None)
+    second = contain_one(event(other, "quarantine_instance_profile"))
 
     assert second["verified"] is True
     # The second instance had no profile: it is associated, and no IAM entity is created again.
@@ -237,16 +236,16 @@ def test_quarantine_profile_is_created_once_and_reused(exposed):
 
 
 def test_quarantine_instance_profile_twice_changes_nothing_the_second_time(exposed):
-    contain(event(exposed.lab, "quarantine_instance_profile"), None)
+    contain_one(event(exposed.lab, "quarantine_instance_profile"))
 
-    assert contain(event(exposed.lab, "quarantine_instance_profile"), None)["status"] == "unchanged"
+    assert contain_one(event(exposed.lab, "quarantine_instance_profile"))["status"] == "unchanged"
 
 
 def test_quarantine_refuses_a_role_that_only_borrows_the_name(exposed):
     moto_client("iam").create_role(RoleName="tourniquet-quarantine", AssumeRolePolicyDocument="{}")
 
     with pytest.raises(errors.ContainmentFailed, match="lacks tourniquet:managed=true"):
-        contain(event(exposed.lab, "quarantine_instance_profile"), None)
+        contain_one(event(exposed.lab, "quarantine_instance_profile"))
     assert profile_of(exposed.lab) == exposed.profile_arn
 
 
@@ -264,7 +263,7 @@ def test_quarantine_waits_for_a_new_profile_to_reach_ec2(exposed, monkeypatch):
     monkeypatch.setattr(instance_access, "execute", execute)
     monkeypatch.setattr(instance_access, "_sleep", slept.append)
 
-    result = contain(event(exposed.lab, "quarantine_instance_profile"), None)
+    result = contain_one(event(exposed.lab, "quarantine_instance_profile"))
 
     assert result["verified"] is True
     assert slept == [1.0, 2.0]
@@ -275,16 +274,16 @@ def test_quarantine_waits_for_a_new_profile_to_reach_ec2(exposed, monkeypatch):
 
 def test_revoke_role_sessions_never_runs_without_an_approval(exposed):
     with pytest.raises(errors.ContainmentFailed, match="only after an approval"):
-        contain(event(exposed.lab, "revoke_role_sessions"), None)
+        contain_one(event(exposed.lab, "revoke_role_sessions"))
 
     assert moto_client("iam").list_role_policies(RoleName=exposed.role)["PolicyNames"] == []
 
 
 def test_revoke_role_sessions_denies_the_original_role_sessions_issued_before_now(exposed):
-    contain(event(exposed.lab, "quarantine_instance_profile"), None)
+    contain_one(event(exposed.lab, "quarantine_instance_profile"))
     started = store.iso()
 
-    result = contain(event(exposed.lab, "revoke_role_sessions", mode="approval"), None)
+    result = contain_one(event(exposed.lab, "revoke_role_sessions", mode="approval"))
 
     assert (result["status"], result["verified"]) == ("done", True)
     name = f"tourniquet-revoke-sessions-{INCIDENT}"
@@ -299,9 +298,9 @@ def test_revoke_role_sessions_denies_the_original_role_sessions_issued_before_no
 
 
 def test_revoke_role_sessions_twice_keeps_the_first_cutoff(exposed):
-    first = contain(event(exposed.lab, "revoke_role_sessions", mode="approval"), None)
+    first = contain_one(event(exposed.lab, "revoke_role_sessions", mode="approval"))
 
-    second = contain(event(exposed.lab, "revoke_role_sessions", mode="approval"), None)
+    second = contain_one(event(exposed.lab, "revoke_role_sessions", mode="approval"))
 
     assert second["status"] == "unchanged"
     assert second["detail"]["revoked_before"] == first["detail"]["revoked_before"]
@@ -311,12 +310,12 @@ def test_revoke_role_sessions_refuses_a_protected_role(exposed):
     moto_client("iam").tag_role(RoleName=exposed.role, Tags=[{"Key": "tourniquet:protected", "Value": "ci"}])
 
     with pytest.raises(errors.ContainmentFailed, match="carries tourniquet:protected"):
-        contain(event(exposed.lab, "revoke_role_sessions", mode="approval"), None)
+        contain_one(event(exposed.lab, "revoke_role_sessions", mode="approval"))
     assert moto_client("iam").list_role_policies(RoleName=exposed.role)["PolicyNames"] == []
 
 
 def test_revoke_role_sessions_of_an_instance_without_a_role_is_unchanged(aws):
-    result = contain(event(launch_instance(), "revoke_role_sessions", mode="approval"), None)
+    result = contain_one(event(launch_instance(), "revoke_role_sessions", mode="approval"))
 
     assert (result["status"], result["verified"]) == ("unchanged", True)
 
@@ -348,7 +347,7 @@ def world(exposed: ExposedLab) -> dict[str, Any]:
 def test_dry_run_lists_the_calls_and_changes_nothing(exposed, action):
     before = world(exposed)
 
-    result = contain(event(exposed.lab, action, mode="approval", dry_run=True), None)
+    result = contain_one(event(exposed.lab, action, mode="approval", dry_run=True))
 
     assert world(exposed) == before
     assert (result["status"], result["verified"]) == ("planned", False)
@@ -357,7 +356,7 @@ def test_dry_run_lists_the_calls_and_changes_nothing(exposed, action):
 
 
 def test_dry_run_of_detaching_names_each_service(exposed):
-    result = contain(event(exposed.lab, "detach_from_scaling", dry_run=True), None)
+    result = contain_one(event(exposed.lab, "detach_from_scaling", dry_run=True))
 
     assert [(c["service"], c["operation"]) for c in result["detail"]["calls"]] == [
         ("autoscaling", "DetachInstances"),
@@ -374,7 +373,7 @@ def test_protected_instance_is_never_changed(aws, action):
     exposed = expose(lab)
     before = world(exposed)
 
-    result = contain(event(lab, action, mode="approval"), None)
+    result = contain_one(event(lab, action, mode="approval"))
 
     assert result["status"] == "skipped_protected"
     assert world(exposed) == before

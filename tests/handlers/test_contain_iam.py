@@ -9,13 +9,14 @@ import pytest
 from tests.helpers import (
     MEMBER_ACCOUNT,
     REGION,
+    contain_one,
+    contain_request,
     create_deny_all_policy,
     member_account_client,
     moto_client,
 )
 from tourniquet import errors, store
 from tourniquet.containment import iam as containment_iam
-from tourniquet.containment.handler import contain
 
 INCIDENT = "inc-5e6f7a8b9c0d"
 ROLE_KEY = "ASIAEXAMPLEEXAMPLE12"
@@ -43,19 +44,8 @@ def role(iam: Any) -> str:
 def event(
     action: str, key: str, *, mode: str = "auto", dry_run: bool = False, **principal: str
 ) -> dict[str, Any]:
-    return {
-        "action": action,
-        "mode": mode,
-        "incident_id": INCIDENT,
-        "target": {
-            "type": "AwsIamAccessKey",
-            "id": key,
-            "account": "123456789012",
-            "region": REGION,
-            **principal,
-        },
-        "dry_run": dry_run,
-    }
+    target = {"type": "AwsIamAccessKey", "id": key, "account": "123456789012", "region": REGION, **principal}
+    return contain_request([action], target, incident_id=INCIDENT, mode=mode, dry_run=dry_run)
 
 
 def user_event(action: str, user: dict[str, str], **kwargs: Any) -> dict[str, Any]:
@@ -83,7 +73,7 @@ def user_policies(iam: Any, user: dict[str, str]) -> list[str]:
 
 
 def test_deactivate_access_key_sets_it_inactive_and_records_it_was_active(iam, user):
-    result = contain(user_event("deactivate_access_key", user), None)
+    result = contain_one(user_event("deactivate_access_key", user))
 
     assert (result["status"], result["verified"]) == ("done", True)
     assert key_status(iam, user) == "Inactive"
@@ -99,9 +89,9 @@ def test_deactivate_access_key_sets_it_inactive_and_records_it_was_active(iam, u
 
 
 def test_deactivate_access_key_twice_changes_nothing_the_second_time(user):
-    contain(user_event("deactivate_access_key", user), None)
+    contain_one(user_event("deactivate_access_key", user))
 
-    assert contain(user_event("deactivate_access_key", user), None)["status"] == "unchanged"
+    assert contain_one(user_event("deactivate_access_key", user))["status"] == "unchanged"
 
 
 def test_deactivate_access_key_detects_a_key_made_active_again(iam, user, monkeypatch):
@@ -117,23 +107,23 @@ def test_deactivate_access_key_detects_a_key_made_active_again(iam, user, monkey
     monkeypatch.setattr(containment_iam, "principal", principal)
 
     with pytest.raises(errors.VerificationFailed, match="is Active"):
-        contain(user_event("deactivate_access_key", user), None)
+        contain_one(user_event("deactivate_access_key", user))
     assert action_events()[0]["verified"] is False
 
 
 def test_a_key_the_user_does_not_have_is_not_found(user):
     with pytest.raises(errors.TargetNotFound, match="no access key"):
-        contain(event("deactivate_access_key", "AKIAIOSFODNN7EXAMPLE", user_name="deploy-bot"), None)
+        contain_one(event("deactivate_access_key", "AKIAIOSFODNN7EXAMPLE", user_name="deploy-bot"))
 
 
 def test_a_missing_user_is_not_found(aws):
     with pytest.raises(errors.TargetNotFound, match="ghost"):
-        contain(event("deactivate_access_key", "AKIAIOSFODNN7EXAMPLE", user_name="ghost"), None)
+        contain_one(event("deactivate_access_key", "AKIAIOSFODNN7EXAMPLE", user_name="ghost"))
 
 
 def test_temporary_credentials_cannot_be_deactivated(role):
     with pytest.raises(errors.ContainmentFailed, match="revoke_sessions"):
-        contain(role_event("deactivate_access_key", role), None)
+        contain_one(role_event("deactivate_access_key", role))
 
 
 # attach_deny_policy
@@ -143,7 +133,7 @@ DENY_ALL_ARN = "arn:aws:iam::123456789012:policy/tourniquet/TourniquetDenyAll"
 
 
 def test_attach_deny_policy_attaches_the_member_stacks_deny_all_and_writes_no_policy_text(iam, user):
-    result = contain(user_event("attach_deny_policy", user), None)
+    result = contain_one(user_event("attach_deny_policy", user))
 
     assert result["verified"] is True
     attached = iam.list_attached_user_policies(UserName="deploy-bot")["AttachedPolicies"]
@@ -161,7 +151,7 @@ def test_a_member_accounts_user_gets_the_deny_all_of_its_own_account(iam, user, 
 
     member_user = {"user_name": "deploy-bot", "key": key}
 
-    result = contain(user_event("attach_deny_policy", member_user, account=MEMBER_ACCOUNT), None)
+    result = contain_one(user_event("attach_deny_policy", member_user, account=MEMBER_ACCOUNT))
 
     assert result["verified"] is True
     assert member_deny_all == f"arn:aws:iam::{MEMBER_ACCOUNT}:policy/tourniquet/TourniquetDenyAll"
@@ -172,9 +162,9 @@ def test_a_member_accounts_user_gets_the_deny_all_of_its_own_account(iam, user, 
 
 
 def test_attach_deny_policy_twice_changes_nothing_the_second_time(user):
-    contain(user_event("attach_deny_policy", user), None)
+    contain_one(user_event("attach_deny_policy", user))
 
-    assert contain(user_event("attach_deny_policy", user), None)["status"] == "unchanged"
+    assert contain_one(user_event("attach_deny_policy", user))["status"] == "unchanged"
 
 
 # revoke_sessions
@@ -183,7 +173,7 @@ def test_attach_deny_policy_twice_changes_nothing_the_second_time(user):
 def test_revoke_sessions_of_a_user_denies_tokens_issued_before_now(iam, user):
     started = store.iso()
 
-    result = contain(user_event("revoke_sessions", user), None)
+    result = contain_one(user_event("revoke_sessions", user))
 
     assert result["verified"] is True
     name = f"tourniquet-revoke-sessions-{INCIDENT}"
@@ -195,7 +185,7 @@ def test_revoke_sessions_of_a_user_denies_tokens_issued_before_now(iam, user):
 
 
 def test_revoke_sessions_of_an_assumed_role_denies_the_role_sessions(iam, role):
-    result = contain(role_event("revoke_sessions", role), None)
+    result = contain_one(role_event("revoke_sessions", role))
 
     assert result["verified"] is True
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [f"tourniquet-revoke-sessions-{INCIDENT}"]
@@ -209,7 +199,7 @@ def test_a_member_accounts_role_finding_changes_only_the_members_role_never_the_
     member_iam = member_account_client("iam")
     member_iam.create_role(RoleName="app-runtime", AssumeRolePolicyDocument="{}")
 
-    result = contain(role_event("revoke_sessions", role, account=MEMBER_ACCOUNT), None)
+    result = contain_one(role_event("revoke_sessions", role, account=MEMBER_ACCOUNT))
 
     assert (result["status"], result["verified"]) == ("done", True)
     assert member_iam.list_role_policies(RoleName="app-runtime")["PolicyNames"] == [
@@ -223,14 +213,14 @@ def test_revoke_sessions_names_the_role_from_role_name_first(iam, role):
         "revoke_sessions", ROLE_KEY, principal_type="AssumedRole", role_name=role, user_name="session"
     )
 
-    assert contain(request, None)["verified"] is True
+    assert contain_one(request)["verified"] is True
     assert iam.list_role_policies(RoleName=role)["PolicyNames"]
 
 
 def test_revoke_sessions_twice_keeps_the_first_cutoff(role):
-    first = contain(role_event("revoke_sessions", role), None)
+    first = contain_one(role_event("revoke_sessions", role))
 
-    second = contain(role_event("revoke_sessions", role), None)
+    second = contain_one(role_event("revoke_sessions", role))
 
     assert second["status"] == "unchanged"
     assert second["detail"]["revoked_before"] == first["detail"]["revoked_before"]
@@ -241,13 +231,13 @@ def test_revoke_sessions_twice_keeps_the_first_cutoff(role):
 
 def test_disable_console_login_never_runs_without_an_approval(iam, user):
     with pytest.raises(errors.ContainmentFailed, match="only after an approval"):
-        contain(user_event("disable_console_login", user), None)
+        contain_one(user_event("disable_console_login", user))
 
     assert iam.get_login_profile(UserName="deploy-bot")["LoginProfile"]
 
 
 def test_disable_console_login_deletes_the_password_and_says_it_cannot_come_back(iam, user):
-    result = contain(user_event("disable_console_login", user, mode="approval"), None)
+    result = contain_one(user_event("disable_console_login", user, mode="approval"))
 
     assert (result["status"], result["verified"]) == ("done", True)
     with pytest.raises(iam.exceptions.NoSuchEntityException):
@@ -260,7 +250,7 @@ def test_disable_console_login_deletes_the_password_and_says_it_cannot_come_back
 def test_disable_console_login_for_a_user_without_a_password_is_unchanged(iam, user):
     iam.delete_login_profile(UserName="deploy-bot")
 
-    assert contain(user_event("disable_console_login", user, mode="approval"), None)["status"] == "unchanged"
+    assert contain_one(user_event("disable_console_login", user, mode="approval"))["status"] == "unchanged"
 
 
 # guards
@@ -272,7 +262,7 @@ def test_disable_console_login_for_a_user_without_a_password_is_unchanged(iam, u
 )
 def test_root_is_refused_and_the_refusal_is_recorded(iam, principal):
     with pytest.raises(errors.RootRefused, match="never changes root"):
-        contain(event("attach_deny_policy", "AKIAIOSFODNN7EXAMPLE", **principal), None)
+        contain_one(event("attach_deny_policy", "AKIAIOSFODNN7EXAMPLE", **principal))
 
     [recorded] = action_events()
     assert recorded["status"] == "refused"
@@ -288,7 +278,7 @@ def test_root_refusal_is_a_containment_failure_for_the_workflow():
 def test_protected_user_is_never_changed(iam, user, action):
     iam.tag_user(UserName="deploy-bot", Tags=[{"Key": "tourniquet:protected", "Value": "break-glass"}])
 
-    result = contain(user_event(action, user), None)
+    result = contain_one(user_event(action, user))
 
     assert result["status"] == "skipped_protected"
     assert key_status(iam, user) == "Active"
@@ -298,7 +288,7 @@ def test_protected_user_is_never_changed(iam, user, action):
 def test_protected_role_is_never_changed(iam, role):
     iam.tag_role(RoleName=role, Tags=[{"Key": "tourniquet:protected", "Value": "ci"}])
 
-    assert contain(role_event("revoke_sessions", role), None)["status"] == "skipped_protected"
+    assert contain_one(role_event("revoke_sessions", role))["status"] == "skipped_protected"
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
 
 
@@ -312,7 +302,7 @@ def test_protected_role_is_never_changed(iam, role):
     ],
 )
 def test_dry_run_lists_the_iam_calls_and_changes_nothing(iam, user, action, mode):
-    result = contain(user_event(action, user, mode=mode, dry_run=True), None)
+    result = contain_one(user_event(action, user, mode=mode, dry_run=True))
 
     assert result["status"] == "planned"
     assert [c["service"] for c in result["detail"]["calls"]] == ["iam"]
@@ -324,9 +314,9 @@ def test_dry_run_lists_the_iam_calls_and_changes_nothing(iam, user, action, mode
 
 def test_an_instance_action_on_an_access_key_is_refused(user):
     with pytest.raises(errors.ContainmentFailed, match="acts on AwsEc2Instance"):
-        contain(user_event("isolate_network", user), None)
+        contain_one(user_event("isolate_network", user))
 
 
 def test_an_access_key_id_that_is_not_one_is_rejected(user):
     with pytest.raises(errors.ContainmentFailed, match=r"target\.id"):
-        contain(event("deactivate_access_key", "AKIA$(reboot)", user_name="deploy-bot"), None)
+        contain_one(event("deactivate_access_key", "AKIA$(reboot)", user_name="deploy-bot"))

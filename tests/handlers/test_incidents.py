@@ -5,9 +5,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from tests.helpers import LAMBDA_CONTEXT, load_event
+from tests.helpers import LAMBDA_CONTEXT, Recorded, load_event, recording_calls
 from tourniquet import store
 from tourniquet.incidents import dedup, handler
 from tourniquet.intake.model import Alert
@@ -18,6 +19,16 @@ from tourniquet.state import IncidentRef
 def _record(kind: str, execution_id: str, **fields: Any) -> dict[str, Any]:
     """The Record step, as the workflow calls it."""
     return handler.record({"kind": kind, "execution_id": execution_id, **fields}, LAMBDA_CONTEXT)
+
+
+def _copies(incident_id: str) -> int:
+    """How many copies the incident's timeline records (one duplicate event each)."""
+    return sum(e["kind"] == "duplicate" for e in store.timeline(incident_id))
+
+
+def _claim(alert: Alert) -> dict[str, Any]:
+    item = store.table().get_item(Key={"pk": f"DEDUP#{alert.dedup_key}", "sk": "DEDUP"}, ConsistentRead=True)
+    return dict(store.plain(item["Item"]))
 
 
 def _alert(**detail_changes) -> Alert:
@@ -34,7 +45,7 @@ def test_first_alert_opens_an_incident(aws):
     incident = store.get_incident(folded.id)
     assert folded.duplicate is False
     assert incident["status"] == "open"
-    assert incident["duplicate_count"] == 0
+    assert _claim(_alert())["duplicates"] == 0
     assert incident["alert"]["finding_id"] == "92cc3f3c6d1f4a6bb51a7c3f1e0a1b2c"
     assert incident["gsi1pk"] == "TYPE#CryptoCurrency:EC2/BitcoinTool.B!DNS"
     assert incident["gsi1sk"] == incident["first_seen"]
@@ -47,7 +58,7 @@ def test_same_problem_within_the_window_is_a_duplicate(aws):
 
     assert second.duplicate is True
     assert second.id == first.id
-    assert store.get_incident(first.id)["duplicate_count"] == 1
+    assert _copies(first.id) == 1
     assert [e["kind"] for e in store.timeline(first.id)] == ["opened", "duplicate"]
 
 
@@ -89,7 +100,7 @@ def test_concurrent_identical_alerts_open_exactly_one_incident(aws, atomic_items
 
     assert len({r.id for r in results}) == 1
     assert sum(not r.duplicate for r in results) == 1
-    assert store.get_incident(results[0].id)["duplicate_count"] == 7
+    assert _copies(results[0].id) == 7
 
 
 def test_a_retried_deduplicate_answers_its_own_incident_not_a_duplicate(aws):
@@ -98,7 +109,7 @@ def test_a_retried_deduplicate_answers_its_own_incident_not_a_duplicate(aws):
 
     assert retried == first
     assert retried.duplicate is False
-    assert store.get_incident(first.id)["duplicate_count"] == 0
+    assert _copies(first.id) == 0
     assert [e["kind"] for e in store.timeline(first.id)] == ["opened"]
 
 
@@ -109,7 +120,7 @@ def test_a_retried_duplicate_is_counted_once(aws):
 
     assert retried == duplicate
     assert retried.id == first.id
-    assert store.get_incident(first.id)["duplicate_count"] == 1
+    assert _copies(first.id) == 1
     assert [e["kind"] for e in store.timeline(first.id)] == ["opened", "duplicate"]
 
 
@@ -167,6 +178,83 @@ def test_a_claim_without_its_incident_opens_a_new_incident_in_its_place(aws):
     assert resent.id != "inc-neverwritten"
     assert store.get_incident(resent.id)["status"] == "open"
     assert (again.duplicate, again.id) == (True, resent.id)
+
+
+def _alert_about(instance_id: str, **detail_changes: Any) -> Alert:
+    """An alert with a dedup key of its own (about another instance), which this process has not folded."""
+    event = load_event("guardduty_ec2_finding")
+    event["detail"].update(detail_changes)
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
+    alert = normalize(event)
+    assert isinstance(alert, Alert)
+    return alert
+
+
+def test_the_table_is_made_once_per_thread_and_table_name(aws, monkeypatch):
+    table = store.table()
+    monkeypatch.setenv("TABLE_NAME", "another-table")
+
+    assert store.table().name == "another-table"
+    monkeypatch.setenv("TABLE_NAME", table.name)
+    assert store.table() is table
+
+
+def test_a_duplicate_costs_one_dynamodb_round_trip(aws, monkeypatch):
+    first = dedup.fold(_alert_about("i-0d0d0d0d0d0d0d001"), window_seconds=3600, execution_id="exec-1")
+    calls: list[Recorded] = []
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording_calls(calls))
+
+    duplicate = dedup.fold(
+        _alert_about("i-0d0d0d0d0d0d0d001", id="again"), window_seconds=3600, execution_id="exec-2"
+    )
+
+    assert (duplicate.duplicate, duplicate.id, duplicate.duplicate_count) == (True, first.id, 1)
+    assert [operation for _, operation, _ in calls] == ["TransactWriteItems"]
+    # The one transaction keeps every guarantee: the execution's marker, the claim, the count, the event.
+    assert _copies(first.id) == 1
+    assert [e["kind"] for e in store.timeline(first.id)] == ["opened", "duplicate"]
+    assert (
+        dedup.fold(
+            _alert_about("i-0d0d0d0d0d0d0d001", id="again"), window_seconds=3600, execution_id="exec-2"
+        )
+        == duplicate
+    )
+
+
+def test_a_remembered_claim_that_another_container_replaced_never_folds_into_the_old_incident(
+    aws, monkeypatch
+):
+    alert = _alert_about("i-0d0d0d0d0d0d0d002")
+    first = dedup.fold(alert, window_seconds=3600, execution_id="exec-1")
+    # Past the window another container opened a new incident for the key; this one still remembers the old.
+    remembered = dedup._claims.recall(f"DEDUP#{alert.dedup_key}", store.table().name)
+    later = int(dedup.time.time()) + 7200
+    monkeypatch.setattr(dedup.time, "time", lambda: later)
+    monkeypatch.setattr(dedup._claims, "recall", lambda *_: None)
+    second = dedup.fold(
+        _alert_about("i-0d0d0d0d0d0d0d002", id="new-finding"), window_seconds=3600, execution_id="exec-2"
+    )
+    monkeypatch.setattr(dedup._claims, "recall", lambda *_: {**remembered, "last_seen": later})
+
+    copy = dedup.fold(
+        _alert_about("i-0d0d0d0d0d0d0d002", id="new-finding"), window_seconds=3600, execution_id="exec-3"
+    )
+
+    assert second.id != first.id
+    assert (copy.duplicate, copy.id) == (True, second.id)
+    assert _copies(first.id) == 0
+    assert _copies(second.id) == 1
+
+
+def test_a_remembered_claim_that_is_gone_opens_a_new_incident(aws, monkeypatch):
+    alert = _alert_about("i-0d0d0d0d0d0d0d003")
+    first = dedup.fold(alert, window_seconds=3600, execution_id="exec-1")
+    store.table().delete_item(Key={"pk": f"DEDUP#{alert.dedup_key}", "sk": "DEDUP"})
+
+    again = dedup.fold(alert, window_seconds=3600, execution_id="exec-2")
+
+    assert again.duplicate is False
+    assert again.id != first.id
 
 
 PLAN = {

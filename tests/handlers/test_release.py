@@ -15,6 +15,7 @@ from tests.helpers import (
     Ec2Lab,
     ExposedLab,
     Recorded,
+    contain_request,
     expose,
     launch_instance,
     member_client,
@@ -28,11 +29,11 @@ from tourniquet.containment.handler import contain, release
 
 INCIDENT = "inc-3c4d5e6f7a8b"
 INSTANCE_ACTIONS = [
-    ("tag_instance", "auto"),
     ("preserve_evidence", "auto"),
     ("snapshot_volumes", "auto"),
     ("detach_from_scaling", "auto"),
     ("isolate_network", "auto"),
+    ("tag_instance", "auto"),
     ("disassociate_eip", "auto"),
     ("quarantine_instance_profile", "auto"),
     ("revoke_role_sessions", "approval"),
@@ -55,15 +56,12 @@ def exposed(aws: None) -> ExposedLab:
 
 
 def contain_all(lab: Ec2Lab) -> None:
-    for action, mode in INSTANCE_ACTIONS:
-        target = {
-            "type": "AwsEc2Instance",
-            "id": lab.instance_id,
-            "account": "123456789012",
-            "region": REGION,
-        }
-        result = contain({"action": action, "mode": mode, "incident_id": INCIDENT, "target": target}, None)
-        assert result["verified"] is True, action
+    """Every instance action: the automatic ones in one step, then the approved ones in another."""
+    target = {"type": "AwsEc2Instance", "id": lab.instance_id, "account": "123456789012", "region": REGION}
+    for mode in ("auto", "approval"):
+        actions = [action for action, its_mode in INSTANCE_ACTIONS if its_mode == mode]
+        results = contain(contain_request(actions, target, incident_id=INCIDENT, mode=mode), None)
+        assert [(r["action"], r["verified"]) for r in results] == [(action, True) for action in actions]
 
 
 def world(exposed: ExposedLab) -> dict[str, Any]:
@@ -323,13 +321,9 @@ def test_release_of_a_user_key_restores_the_key_and_removes_the_policies_but_not
         "user_name": "deploy-bot",
         "principal_type": "IAMUser",
     }
-    for action, mode in [
-        ("deactivate_access_key", "auto"),
-        ("attach_deny_policy", "auto"),
-        ("revoke_sessions", "auto"),
-        ("disable_console_login", "approval"),
-    ]:
-        contain({"action": action, "mode": mode, "incident_id": INCIDENT, "target": target}, None)
+    automatic = ["deactivate_access_key", "attach_deny_policy", "revoke_sessions"]
+    contain(contain_request(automatic, target, incident_id=INCIDENT), None)
+    contain(contain_request(["disable_console_login"], target, incident_id=INCIDENT, mode="approval"), None)
 
     result = release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
 
@@ -363,7 +357,7 @@ def test_release_of_an_assumed_role_removes_only_this_incidents_policy(aws):
         "role_name": "app-runtime",
         "principal_type": "AssumedRole",
     }
-    contain({"action": "revoke_sessions", "mode": "auto", "incident_id": INCIDENT, "target": target}, None)
+    contain(contain_request(["revoke_sessions"], target, incident_id=INCIDENT), None)
 
     release({"incident_id": INCIDENT, "actor": "U0SECLEAD"}, None)
 
@@ -441,8 +435,7 @@ def test_release_makes_only_the_calls_the_release_role_grants(exposed, monkeypat
         ("inc-role00000001", role, ("revoke_sessions",)),
     ]:
         open_incident(incident)
-        for name in names:
-            contain({"action": name, "mode": "auto", "incident_id": incident, "target": target}, None)
+        contain(contain_request(list(names), target, incident_id=incident), None)
     calls: list[Recorded] = []
     monkeypatch.setattr(BaseClient, "_make_api_call", recording_calls(calls))
 

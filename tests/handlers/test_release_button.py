@@ -71,8 +71,12 @@ def executions(machine: str) -> list[dict[str, Any]]:
 
 
 def contained(actions: tuple[str, ...] = ("isolate_network",)) -> None:
-    for action in actions:
-        store.put_undo(INCIDENT_ID, action, INSTANCE, {"instance_id": INSTANCE}, scope=TEST_SCOPE)
+    store.put_new(
+        [
+            store.undo_item(INCIDENT_ID, action, INSTANCE, {"instance_id": INSTANCE}, scope=TEST_SCOPE)
+            for action in actions
+        ]
+    )
 
 
 def close(status: str = "contained") -> dict[str, Any]:

@@ -120,8 +120,12 @@ def test_records_of_what_ended_without_an_incident_are_kept_for_the_retention(aw
 
 def test_incidents_their_timeline_and_undo_records_are_never_expired(aws):
     incident_id = _opened()
-    store.put_undo(
-        incident_id, "isolate_network", "i-0a1b2c3d4e5f67890", {"groups": ["sg-1"]}, scope=TEST_SCOPE
+    store.put_new(
+        [
+            store.undo_item(
+                incident_id, "isolate_network", "i-0a1b2c3d4e5f67890", {"groups": ["sg-1"]}, scope=TEST_SCOPE
+            )
+        ]
     )
 
     items = store.table().query(

@@ -300,17 +300,19 @@ def test_only_lifting_a_protection_acts_on_a_protected_instance():
 # the request
 
 
-def request(**changes: Any) -> dict[str, Any]:
+TARGET = {
+    "type": "AwsEc2Instance",
+    "id": "i-0a1b2c3d4e5f67890",
+    "account": "123456789012",
+    "region": "eu-west-1",
+}
+
+
+def request(*, target: dict[str, Any] = TARGET, **changes: Any) -> dict[str, Any]:
     base = {
-        "action": "tag_instance",
         "mode": "auto",
         "incident_id": "inc-1",
-        "target": {
-            "type": "AwsEc2Instance",
-            "id": "i-0a1b2c3d4e5f67890",
-            "account": "123456789012",
-            "region": "eu-west-1",
-        },
+        "plan": {"playbook": "test", "automatic": ["tag_instance"], "target": target},
     }
     return {**base, **changes}
 
@@ -319,20 +321,36 @@ def test_dry_run_defaults_to_false():
     assert ContainRequest.parse(request()).dry_run is False
 
 
+def test_the_step_runs_the_plans_automatic_or_approved_actions_by_its_mode():
+    plan = {
+        "playbook": "test",
+        "automatic": ["tag_instance"],
+        "approval": ["stop_instance"],
+        "target": TARGET,
+    }
+
+    assert ContainRequest.parse(request(plan=plan)).actions == ("tag_instance",)
+    assert ContainRequest.parse(request(plan=plan, mode="approval")).actions == ("stop_instance",)
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"mode": "whenever"}, "mode"),
-        (
-            {"target": {"type": "AwsIamRole", "id": "i-0a1b2c3d4e5f67890", "account": "1", "region": "r"}},
-            "target.type",
-        ),
         ({"incident_id": ""}, "incident_id"),
+        ({"plan": {"automatic": ["tag_instance"]}}, "plan.playbook"),
     ],
 )
 def test_invalid_requests_fail_naming_the_field(changes, field):
     with pytest.raises(errors.ContainmentFailed, match=field):
         ContainRequest.parse(request(**changes))
+
+
+def test_a_target_containment_cannot_act_on_fails_naming_the_field():
+    wrong = {"type": "AwsIamRole", "id": "i-0a1b2c3d4e5f67890", "account": "1", "region": "r"}
+
+    with pytest.raises(errors.ContainmentFailed, match=r"plan\.target\.type"):
+        ContainRequest.parse(request(target=wrong)).target()
 
 
 def test_unknown_action_lists_the_known_ones():

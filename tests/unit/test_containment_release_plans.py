@@ -183,8 +183,14 @@ def test_the_plan_target_of_an_assumed_role_key_names_the_role():
     assert target["principal_type"] == "AssumedRole"
     assert (
         ContainRequest.parse(
-            {"action": "revoke_sessions", "mode": "auto", "incident_id": "inc-1", "target": target}
-        ).target.role_name
+            {
+                "mode": "auto",
+                "incident_id": "inc-1",
+                "plan": {"playbook": "test", "automatic": ["revoke_sessions"], "target": target},
+            }
+        )
+        .target()
+        .role_name
         == "app-runtime"
     )
 

@@ -25,11 +25,11 @@ def test_ec2_finding_contains_automatically_and_stops_only_after_approval():
 
     assert plan["playbook"] == "guardduty-ec2-instance"
     assert plan["automatic"] == [
-        "tag_instance",
         "preserve_evidence",
         "snapshot_volumes",
         "detach_from_scaling",
         "isolate_network",
+        "tag_instance",
         "quarantine_instance_profile",
     ]
     assert plan["approval"] == ["revoke_role_sessions", "stop_instance"]

@@ -25,11 +25,11 @@ from tourniquet.containment.iam import QUARANTINE_NAME, QUARANTINE_PATH
 from tourniquet_cli.main import app
 
 AUTOMATIC = [
-    "tag_instance",
     "preserve_evidence",
     "snapshot_volumes",
     "detach_from_scaling",
     "isolate_network",
+    "tag_instance",
     "quarantine_instance_profile",
 ]
 APPROVED = ["revoke_role_sessions", "stop_instance"]
@@ -279,7 +279,14 @@ def test_the_timeline_proves_every_step_with_its_before_state(story: Story, sand
     actions = [e for e in timeline if e["kind"] == "action"]
     steps = [e for e in timeline if e["kind"] == "action_step"]
 
-    assert [e["action"] for e in actions] == AUTOMATIC + APPROVED
+    # Isolation is proved and recorded the moment it is made; the proofs of the steps on its way follow it.
+    isolated = AUTOMATIC.index("isolate_network")
+    assert [e["action"] for e in actions] == [
+        "isolate_network",
+        *AUTOMATIC[:isolated],
+        *AUTOMATIC[isolated + 1 :],
+        *APPROVED,
+    ]
     for event in actions:
         assert (event["status"], event["verified"]) == ("done", True), event["action"]
         assert event["request_id"], event["action"]

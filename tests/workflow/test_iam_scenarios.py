@@ -114,8 +114,10 @@ def _actions(timeline: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _diagnostic(timeline: list[dict[str, Any]], check: str) -> dict[str, Any]:
-    [found] = [e for e in timeline if e["kind"] == "diagnostic" and e["check"] == check]
-    return found
+    """A check's result, as recorded with the plan it led to."""
+    [planned] = [e for e in timeline if e["kind"] == "planned"]
+    [found] = [d for d in planned["diagnostics"] if d["check"] == check]
+    return dict(found)
 
 
 def _revoked_before(document: dict[str, Any]) -> datetime:

@@ -5,6 +5,11 @@ exact calls that would bring its target to the contained state (none when it is 
 them, and checks a fresh read. Planning from the current state is what makes every action idempotent.
 Release runs the same loop backwards: from the undo record and a fresh read it plans the calls that return
 the target to its recorded before-state, and checks that a fresh read matches it.
+
+The runner (``runner.py``) runs a step's actions together, in rounds; three hooks serve it. ``reread`` is
+the fresh read after acting, which may take from the before-state what the action knows it left alone;
+``finish`` makes the calls that complete an action once its round's urgent change is made (labels on what
+``apply`` created); ``cuts_off`` marks the change that is proved and recorded the moment it is made.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from tourniquet import errors
+from botocore.exceptions import ClientError
+
+from tourniquet import aws, errors
 from tourniquet.containment import ec2
 from tourniquet.containment.calls import execute
 from tourniquet.containment.ec2 import (
@@ -33,7 +40,7 @@ from tourniquet.state import Scope
 
 _SNAPSHOT_OK_STATES = frozenset({"pending", "completed"})
 _MAX_PARALLEL_SNAPSHOTS = 8
-_ROLES: tuple[GroupRole, ...] = ("untracking", "quarantine")
+_ROLES = ec2.GROUP_ROLES
 
 
 S = TypeVar("S")
@@ -50,12 +57,19 @@ class Context:
     """The target's account and region: where every call of the action goes."""
     protected_tag_key: str = "tourniquet:protected"
     """Resources it names (a role behind the target, say) are never changed either."""
+    first_attempt: bool = False
+    """Nothing of this step has acted yet: the runner reads so before a step's undo records are written, and
+    reads again if they turn out to exist. What an action only ever creates (evidence snapshots) cannot
+    exist then, so it need not be looked for."""
 
 
 @dataclass
 class Applied:
     request_ids: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    carry: dict[str, Any] = field(default_factory=dict)
+    """What ``apply`` learned that ``finish`` and ``reread`` need (ids it created, what it changed); not
+    recorded."""
 
 
 class Action(ABC, Generic[S]):
@@ -68,10 +82,16 @@ class Action(ABC, Generic[S]):
     """Why release leaves this action's effect in place; None when release restores the before-state."""
     lifts_protection: ClassVar[bool] = False
     """Acts on a target that carries the protected tag (every other action skips such a target)."""
+    cuts_off: ClassVar[bool] = False
+    """Cuts the target off (isolation): proved and recorded as soon as it is made, before anything else."""
 
     @abstractmethod
     def read(self, ctx: Context, subject: S) -> dict[str, Any]:
         """The state this action changes, read fresh."""
+
+    def reread(self, ctx: Context, subject: S, before: dict[str, Any], applied: Applied) -> dict[str, Any]:
+        """The state after acting, for the proof: a fresh read of what the action changed."""
+        return self.read(ctx, subject)
 
     @abstractmethod
     def plan(self, ctx: Context, state: dict[str, Any]) -> list[Call]:
@@ -83,6 +103,9 @@ class Action(ABC, Generic[S]):
 
     def apply(self, ctx: Context, state: dict[str, Any], calls: list[Call]) -> Applied:
         return Applied(request_ids=[execute(call)[0] for call in calls])
+
+    def finish(self, ctx: Context, applied: Applied) -> None:
+        """The calls that complete the change once its round's urgent change is made; none by default."""
 
     def detail(self, state: dict[str, Any]) -> dict[str, Any]:
         """What the result reports about the final state."""
@@ -290,38 +313,65 @@ class PreserveEvidence(Action[Instance]):
         return problems
 
 
-def _in_parallel(calls: list[Call]) -> list[str]:
-    """Make independent calls side by side; their request ids, in order."""
+def _in_parallel(calls: list[Call], *, gone: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Make independent calls side by side; their request ids and responses, in order. A call whose
+    resource is ``gone`` (that error code) is left out: the proof reports what is missing."""
     if not calls:
         return []
+
+    def call(planned: Call) -> tuple[str, dict[str, Any]] | None:
+        try:
+            return execute(planned, shared)
+        except ClientError as exc:
+            if gone is None or aws.error_code(exc) != gone:
+                raise
+            return None
+
     with ThreadPoolExecutor(max_workers=min(len(calls), _MAX_PARALLEL_SNAPSHOTS)) as pool:
         shared = ec2.client()
-        return [rid for rid, _ in pool.map(lambda call: execute(call, shared), calls)]
+        return [made for made in pool.map(call, calls) if made is not None]
+
+
+def _snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "snapshot_id": snapshot["SnapshotId"],
+        "volume_id": snapshot["VolumeId"],
+        "state": snapshot["State"],
+        "tags": {
+            k: v for k, v in ec2.tag_map(snapshot.get("Tags", [])).items() if k.startswith("tourniquet:")
+        },
+    }
 
 
 class SnapshotVolumes(Action[Instance]):
-    """One forensic snapshot per attached EBS volume, started together and not waited for."""
+    """One forensic snapshot per attached EBS volume, started together and not waited for.
+
+    A snapshot holds what the volume held when it was requested, so the request is the evidence; the
+    per-volume labels follow (``finish``) once the round's isolation is made.
+    """
 
     name = "snapshot_volumes"
     kept = "evidence snapshots are kept after release"
 
     def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
-        snapshots = [
-            {
-                "snapshot_id": snapshot["SnapshotId"],
-                "volume_id": snapshot["VolumeId"],
-                "state": snapshot["State"],
-                "tags": {
-                    k: v
-                    for k, v in ec2.tag_map(snapshot.get("Tags", [])).items()
-                    if k.startswith("tourniquet:")
-                },
-            }
-            for snapshot in ec2.evidence_snapshots(ctx.incident_id)
-        ]
+        # On a first attempt no snapshot of this incident can exist: no scan of the account's snapshots.
+        found = [] if ctx.first_attempt else ec2.evidence_snapshots(ctx.incident_id)
+        return self._state(instance, found)
+
+    def reread(
+        self, ctx: Context, instance: Instance, before: dict[str, Any], applied: Applied
+    ) -> dict[str, Any]:
+        # The incident's snapshots are the ones known before and the ones just created: read by id.
+        known = [s["snapshot_id"] for s in before["snapshots"]] + list(
+            applied.carry.get("created", {}).values()
+        )
+        return self._state(instance, ec2.snapshots(sorted(set(known))))
+
+    @staticmethod
+    def _state(instance: Instance, found: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "volumes": [{"volume_id": v.volume_id, "device": v.device} for v in instance.volumes],
-            "snapshots": sorted(snapshots, key=lambda s: s["snapshot_id"]),
+            "snapshots": sorted((_snapshot(s) for s in found), key=lambda s: s["snapshot_id"]),
         }
 
     @staticmethod
@@ -419,18 +469,23 @@ class SnapshotVolumes(Action[Instance]):
             rid, response = execute(call)
             applied.request_ids.append(rid)
             created.update({self._placeholder(s["VolumeId"]): s["SnapshotId"] for s in response["Snapshots"]})
-        applied.request_ids.extend(_in_parallel([c for c in calls if c["operation"] == "CreateSnapshot"]))
+        for rid, response in _in_parallel([c for c in calls if c["operation"] == "CreateSnapshot"]):
+            applied.request_ids.append(rid)
+            created[self._placeholder(response["VolumeId"])] = response["SnapshotId"]
+        applied.carry = {"created": created, "tagging": [c for c in calls if c["operation"] == "CreateTags"]}
+        return applied
+
+    def finish(self, ctx: Context, applied: Applied) -> None:
+        created: dict[str, str] = applied.carry.get("created", {})
         tagging = []
-        for call in (c for c in calls if c["operation"] == "CreateTags"):
+        for call in applied.carry.get("tagging", []):
             resources = [created.get(resource, resource) for resource in call["params"]["Resources"]]
             if any(resource.startswith("<") for resource in resources):
                 # The volume left the instance before the snapshot set was taken; verification reports it.
                 continue
             tagging.append(Call(operation="CreateTags", params={**call["params"], "Resources": resources}))
-        # One tagging call per volume (each carries its own source volume and device): side by side, since
-        # isolation waits for them.
-        applied.request_ids.extend(_in_parallel(tagging))
-        return applied
+        # One tagging call per volume (each carries its own source volume and device): side by side.
+        applied.request_ids.extend(rid for rid, _ in _in_parallel(tagging, gone="InvalidSnapshot.NotFound"))
 
     def verify(self, ctx: Context, state: dict[str, Any]) -> list[str]:
         evidence = self._evidence(state)
@@ -476,12 +531,15 @@ class IsolateNetwork(Action[Instance]):
     """
 
     name = "isolate_network"
+    cuts_off = True
 
     def read(self, ctx: Context, instance: Instance) -> dict[str, Any]:
+        vpcs = sorted({eni.vpc_id for eni in instance.interfaces})
+        found = ec2.find_groups(vpcs)
         groups = []
-        for vpc_id in sorted({eni.vpc_id for eni in instance.interfaces}):
+        for vpc_id in vpcs:
             for role in _ROLES:
-                group = ec2.find_group(role, vpc_id)
+                group = found.get((role, vpc_id))
                 groups.append(
                     {
                         "vpc_id": vpc_id,
@@ -492,13 +550,22 @@ class IsolateNetwork(Action[Instance]):
                         "managed": group.managed if group else True,
                     }
                 )
-        return {
-            "network_interfaces": [
-                {"id": eni.eni_id, "vpc_id": eni.vpc_id, "groups": list(eni.group_ids)}
-                for eni in instance.interfaces
-            ],
-            "groups": groups,
-        }
+        return {"network_interfaces": self._interfaces(instance), "groups": groups}
+
+    def reread(
+        self, ctx: Context, instance: Instance, before: dict[str, Any], applied: Applied
+    ) -> dict[str, Any]:
+        if applied.carry.get("groups_changed"):
+            return self.read(ctx, instance)
+        # The groups were read moments ago and nothing has touched them since: only the interfaces changed.
+        return {"network_interfaces": self._interfaces(instance), "groups": before["groups"]}
+
+    @staticmethod
+    def _interfaces(instance: Instance) -> list[dict[str, Any]]:
+        return [
+            {"id": eni.eni_id, "vpc_id": eni.vpc_id, "groups": list(eni.group_ids)}
+            for eni in instance.interfaces
+        ]
 
     @staticmethod
     def _group(state: dict[str, Any], vpc_id: str, role: GroupRole) -> ec2.Group | None:
@@ -560,9 +627,12 @@ class IsolateNetwork(Action[Instance]):
                 ("untracking", "quarantine") if vpc_id in needs_untracking else ("quarantine",)
             )
             for role in roles:
-                group_id, request_ids = ec2.ensure_group(role, vpc_id)
+                known = self._group(state, vpc_id, role)
+                group_id, request_ids = ec2.ensure_group(role, vpc_id, known)
                 group_ids[vpc_id, role] = group_id
                 applied.request_ids.extend(request_ids)
+                if request_ids or known is None:
+                    applied.carry["groups_changed"] = True
         steps = []
         for eni in state["network_interfaces"]:
             quarantine = group_ids[eni["vpc_id"], "quarantine"]

@@ -92,7 +92,11 @@ def describe_instance(instance_id: str) -> Instance:
     found = [item for reservation in response["Reservations"] for item in reservation["Instances"]]
     if not found:
         raise errors.TargetNotFound(f"instance {instance_id} does not exist")
-    raw = found[0]
+    return instance_of(found[0])
+
+
+def instance_of(raw: Mapping[str, Any]) -> Instance:
+    """An instance as ``DescribeInstances`` describes it."""
     return Instance(
         instance_id=raw["InstanceId"],
         state=raw["State"]["Name"],
@@ -120,6 +124,36 @@ def describe_instance(instance_id: str) -> Instance:
             for eni in sorted(raw.get("NetworkInterfaces", []), key=_device_index)
         ),
     )
+
+
+def instance_of_summary(summary: Mapping[str, Any]) -> Instance | None:
+    """The instance as the ec2_instance diagnostic read it moments ago, or None if its summary lacks
+    anything containment reads."""
+    try:
+        return Instance(
+            instance_id=str(summary["instance_id"]),
+            state=str(summary["state"]),
+            tags={str(k): str(v) for k, v in summary["tags"].items()},
+            volumes=tuple(
+                Volume(
+                    volume_id=str(volume["volume_id"]),
+                    device=str(volume["device"]),
+                    delete_on_termination=bool(volume["delete_on_termination"]),
+                )
+                for volume in summary["volumes"]
+            ),
+            interfaces=tuple(
+                Interface(
+                    eni_id=str(eni["id"]),
+                    vpc_id=str(eni["vpc_id"]),
+                    group_ids=tuple(str(group["id"]) for group in eni["groups"]),
+                    private_ips=tuple(str(ip) for ip in eni["private_ips"]),
+                )
+                for eni in summary["network_interfaces"]
+            ),
+        )
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
 # A started instance runs within a minute or two; the Release function's timeout leaves room for this.
@@ -177,6 +211,21 @@ def evidence_snapshots(incident_id: str) -> list[dict[str, Any]]:
     return [snapshot for page in pages for snapshot in page["Snapshots"]]
 
 
+def snapshots(snapshot_ids: list[str]) -> list[dict[str, Any]]:
+    """The snapshots with these ids that still exist: one read, however many snapshots the account holds."""
+    if not snapshot_ids:
+        return []
+    try:
+        return list(client().describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"])
+    except ClientError as exc:
+        if aws.error_code(exc) != "InvalidSnapshot.NotFound":
+            raise
+    if len(snapshot_ids) == 1:
+        return []
+    # EC2 refuses the whole read when one of them is gone: the others, one by one.
+    return [snapshot for snapshot_id in snapshot_ids for snapshot in snapshots([snapshot_id])]
+
+
 # Quarantine security groups: one "untracking" (allow all) and one "quarantine" (no rules) group per VPC.
 
 
@@ -189,24 +238,36 @@ def group_placeholder(role: GroupRole, vpc_id: str) -> str:
     return f"<{group_name(role, vpc_id)}>"
 
 
-def find_group(role: GroupRole, vpc_id: str) -> Group | None:
+GROUP_ROLES: tuple[GroupRole, ...] = ("untracking", "quarantine")
+
+
+def find_groups(vpc_ids: Iterable[str]) -> dict[tuple[GroupRole, str], Group]:
+    """Both groups of each VPC that has them, in one read, by (role, VPC)."""
+    vpcs = sorted(set(vpc_ids))
+    if not vpcs:
+        return {}
+    names = {group_name(role, vpc_id): (role, vpc_id) for vpc_id in vpcs for role in GROUP_ROLES}
     # A group name is unique per VPC, so it is the key that makes concurrent creation safe.
-    response = client().describe_security_groups(
-        Filters=[
-            {"Name": "vpc-id", "Values": [vpc_id]},
-            {"Name": "group-name", "Values": [group_name(role, vpc_id)]},
-        ]
+    pages = (
+        client()
+        .get_paginator("describe_security_groups")
+        .paginate(
+            Filters=[{"Name": "vpc-id", "Values": vpcs}, {"Name": "group-name", "Values": sorted(names)}]
+        )
     )
-    groups = response["SecurityGroups"]
-    if not groups:
-        return None
-    raw = groups[0]
-    return Group(
-        group_id=raw["GroupId"],
-        ingress=tuple(raw.get("IpPermissions", [])),
-        egress=tuple(raw.get("IpPermissionsEgress", [])),
-        managed=tag_map(raw.get("Tags", [])).get(TAG_MANAGED) == "true",
-    )
+    found: dict[tuple[GroupRole, str], Group] = {}
+    for page in pages:
+        for raw in page["SecurityGroups"]:
+            key = names.get(raw["GroupName"])
+            if key is None or raw.get("VpcId") != key[1]:
+                continue
+            found[key] = Group(
+                group_id=raw["GroupId"],
+                ingress=tuple(raw.get("IpPermissions", [])),
+                egress=tuple(raw.get("IpPermissionsEgress", [])),
+                managed=tag_map(raw.get("Tags", [])).get(TAG_MANAGED) == "true",
+            )
+    return found
 
 
 _ALLOW_ALL = (
@@ -323,9 +384,9 @@ def group_calls(role: GroupRole, vpc_id: str, group: Group | None) -> list[Call]
 _RACE_CODES = frozenset({"InvalidPermission.Duplicate", "InvalidPermission.NotFound"})
 
 
-def ensure_group(role: GroupRole, vpc_id: str) -> tuple[str, list[str]]:
-    """Find or create the role's group in the VPC and enforce its rules; returns its id and request ids."""
-    group = find_group(role, vpc_id)
+def ensure_group(role: GroupRole, vpc_id: str, group: Group | None) -> tuple[str, list[str]]:
+    """Create the role's group in the VPC unless ``group`` (as just read) is it, and enforce its rules;
+    returns its id and request ids."""
     calls = group_calls(role, vpc_id, group)
     request_ids: list[str] = []
     if group is None:
@@ -335,7 +396,7 @@ def ensure_group(role: GroupRole, vpc_id: str) -> tuple[str, list[str]]:
         except ClientError as exc:
             if aws.error_code(exc) != "InvalidGroup.Duplicate":
                 raise
-            group = find_group(role, vpc_id)
+            group = find_groups([vpc_id]).get((role, vpc_id))
             if group is None:
                 raise errors.ContainmentFailed(
                     f"{group_name(role, vpc_id)} exists but cannot be read"

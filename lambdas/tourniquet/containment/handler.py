@@ -1,4 +1,4 @@
-"""ContainAutomatically / RunApprovedActions: one containment action on the plan's target; and release."""
+"""ContainAutomatically / RunApprovedActions: the plan's containment actions on its target; and release."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from tourniquet.logs import logger
 from tourniquet.settings import get_settings
 
 
-def contain(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def contain(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any]]:
     request = ContainRequest.parse(event)
     logger.set_correlation_id(request.incident_id)
-    return run(request, get_settings()).as_state()
+    return [result.as_state() for result in run(request, get_settings())]
 
 
 def release(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

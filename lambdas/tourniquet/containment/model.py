@@ -1,4 +1,4 @@
-"""The containment task's input, validated at the edge; its result is the state's ActionResult."""
+"""The containment task's input, validated at the edge; its result is a list of the state's ActionResult."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tourniquet import errors
-from tourniquet.state import Target
+from tourniquet.state import Diagnostic, Plan, Target
 
 Mode = Literal["auto", "approval"]
 TargetType = Literal["AwsEc2Instance", "AwsIamAccessKey"]
@@ -44,13 +44,23 @@ class ContainTarget(Target):
 
 
 class ContainRequest(BaseModel):
+    """One containment step: the plan's automatic actions (``auto``, right after the plan, which it records
+    with the diagnostics it was made from) or its approved ones (``approval``), in the plan's order."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    action: str = Field(min_length=1, max_length=64)
     mode: Mode
     incident_id: str = Field(min_length=1, max_length=128)
-    target: ContainTarget
-    dry_run: bool = False
+    plan: Plan
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return self.plan.automatic if self.mode == "auto" else self.plan.approval
+
+    @property
+    def dry_run(self) -> bool:
+        return self.plan.dry_run
 
     @classmethod
     def parse(cls, event: Any) -> ContainRequest:
@@ -58,8 +68,21 @@ class ContainRequest(BaseModel):
         try:
             return cls.model_validate(event)
         except ValidationError as exc:
-            fields = sorted({".".join(str(part) for part in err["loc"]) for err in exc.errors()})
+            raise errors.ContainmentFailed(
+                f"invalid containment request: bad or missing {_fields(exc)}"
+            ) from exc
+
+    def target(self) -> ContainTarget:
+        """The plan's target, as containment accepts it (asked only when there is an action to run)."""
+        try:
+            return ContainTarget.model_validate(self.plan.target.model_dump())
+        except ValidationError as exc:
+            fields = [f"plan.target.{field}" for field in _fields(exc)]
             raise errors.ContainmentFailed(f"invalid containment request: bad or missing {fields}") from exc
+
+
+def _fields(exc: ValidationError) -> list[str]:
+    return sorted({".".join(str(part) for part in err["loc"]) for err in exc.errors()})
 
 
 class Call(TypedDict):

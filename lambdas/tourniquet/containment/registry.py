@@ -14,15 +14,16 @@ ACTIONS: dict[str, Action[Any]] = {
     **principal_actions.ACTIONS,
 }
 
-# The order a playbook runs them in. Release goes backwards: the instance gets its own role back, then its
+# The order a playbook runs them in: evidence kept and requested, the fleet left, then isolation, and the rest
+# after it (docs/containment.md). Release goes backwards: the instance gets its own role back, then its
 # addresses and groups, and rejoins its load balancers only once its network is back.
 CONTAINMENT_ORDER = (
     "lift_protection",
-    "tag_instance",
     "preserve_evidence",
     "snapshot_volumes",
     "detach_from_scaling",
     "isolate_network",
+    "tag_instance",
     "disassociate_eip",
     "quarantine_instance_profile",
     "revoke_role_sessions",

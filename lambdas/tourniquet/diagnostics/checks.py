@@ -1,4 +1,8 @@
-"""The read-only checks the Diagnose state runs, and how each result is recorded on the incident."""
+"""The read-only checks the Diagnose state runs.
+
+A check only reads: its result goes on in the workflow state, and the automatic containment step records
+every check's result with the plan they led to, in its first write (``tourniquet.containment.runner``).
+"""
 
 from __future__ import annotations
 
@@ -194,17 +198,10 @@ def run(request: DiagnoseRequest, settings: Settings) -> Diagnostic:
         )
     try:
         finding = _in_scope(check, request, settings)
-        store.append_event(
-            request.incident_id,
-            "diagnostic",
-            check=request.check,
-            status=finding["status"],
-            summary=finding["summary"],
-        )
     except ClientError as exc:
         code = aws.error_code(exc)
         if aws.is_throttling(exc):
             raise errors.Throttled(f"{request.check} diagnostic was throttled ({code})") from exc
         raise errors.DiagnosticFailed(f"{request.check} diagnostic failed: {code}") from exc
-    logger.info("diagnostic recorded", check=request.check, status=finding["status"])
+    logger.info("diagnostic read", check=request.check, status=finding["status"])
     return Diagnostic(check=request.check, status=finding["status"], summary=finding["summary"])

@@ -68,16 +68,25 @@ def summarize(
             for mapping in instance.get("BlockDeviceMappings", [])
             if "Ebs" in mapping
         ],
+        # Primary first, every address of each: containment reads the instance from here.
         "network_interfaces": [
             {
                 "id": eni["NetworkInterfaceId"],
                 "vpc_id": eni.get("VpcId"),
                 "subnet_id": eni.get("SubnetId"),
                 "private_ip": eni.get("PrivateIpAddress"),
+                "private_ips": [
+                    address["PrivateIpAddress"]
+                    for address in eni.get("PrivateIpAddresses", [])
+                    if address.get("PrivateIpAddress")
+                ],
                 "public_ip": (eni.get("Association") or {}).get("PublicIp"),
                 "groups": [{"id": g["GroupId"], "name": g.get("GroupName")} for g in eni.get("Groups", [])],
             }
-            for eni in instance.get("NetworkInterfaces", [])
+            for eni in sorted(
+                instance.get("NetworkInterfaces", []),
+                key=lambda eni: int(eni.get("Attachment", {}).get("DeviceIndex", 0)),
+            )
         ],
         "status_checks": {
             "instance": (status or {}).get("InstanceStatus", {}).get("Status"),

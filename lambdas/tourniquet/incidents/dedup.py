@@ -6,16 +6,27 @@ re-sent finding with the same id (GuardDuty re-publishes updates every 15 min to
 incident, even after the window.
 
 Everything one alert writes is one DynamoDB transaction: a marker for the execution, the claim on the dedup
-key, the incident (or its duplicate count) and the timeline event land together or not at all. A failure
+key, the incident (or, for a copy, the count) and the timeline event land together or not at all. A failure
 therefore never leaves a claim without its incident, which would swallow every later copy of the alert. The
 marker holds the answer, so a step that Step Functions retries after its writes landed (a
 ``Lambda.ServiceException`` on the way back, say) finds it and answers the same, instead of folding into
 its own incident as a duplicate.
+
+A duplicate costs that one transaction, of small writes. Each copy is a ``duplicate`` event on the
+incident's timeline: the exact count, for good. The claim slides its window (``last_seen``) and carries the
+count its writer knew (``duplicates``: copies folded in other containers at the same moment may be missing
+from it, as from the answer); the incident item, which holds the whole alert, is only checked to exist, not
+written: DynamoDB charges a write by the item's size, and a storm would write it once a copy. The container
+keeps the last claim it wrote or saw of each dedup key, so the next copy of an alert goes straight to the
+duplicate's transaction; the transaction's conditions check the claim, so a stale memory (another
+container opened a new incident since, say) costs a failed attempt, whose answer carries the claim as it is,
+never a wrong fold.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 
@@ -35,54 +46,83 @@ CLAIM_RETENTION_SECONDS = 86_400
 # Each lost race means another alert's transaction landed first; a few rounds settle any real contention,
 # and beyond that the workflow's own Retry (on Throttled) backs off for longer.
 MAX_ATTEMPTS = 6
+# Claims remembered per container: a storm's keys, not every key ever seen.
+REMEMBERED_CLAIMS = 1024
 _MARKER, _CLAIM, _INCIDENT = 0, 1, 2
 _deserialize = TypeDeserializer().deserialize
 
 
 def fold(alert: Alert, *, window_seconds: int, execution_id: str) -> IncidentRef:
     """Open an incident for ``alert`` or fold it into the one its dedup key names, once per execution."""
-    fold_ = _Fold(alert, window_seconds, execution_id)
-    claim: dict[str, Any] | None = None
+    table = store.table()
+    fold_ = _Fold(alert, window_seconds, execution_id, table.name)
+    claim = _claims.recall(fold_.claim_key["pk"], table.name)
     orphaned: str | None = None
     for attempt in range(MAX_ATTEMPTS):
         if claim is not None and orphaned is None and fold_.live(claim):
-            writes, answer = fold_.duplicate(claim)
+            writes, answer, written = fold_.duplicate(claim)
         else:
-            writes, answer = fold_.opening(orphaned)
+            writes, answer, written = fold_.opening(orphaned)
         try:
-            store.table().meta.client.transact_write_items(TransactItems=writes)
+            table.meta.client.transact_write_items(TransactItems=writes)
         except ClientError as exc:
             reasons = _cancellation_reasons(exc)
             if reasons[_MARKER]["Code"] == "ConditionalCheckFailed":
                 return _answer(_item(reasons[_MARKER]))
             orphaned = None
+            conflict = any(reason["Code"] == "TransactionConflict" for reason in reasons)
             if reasons[_CLAIM]["Code"] == "ConditionalCheckFailed":
+                # The claim as it is: news to a first copy of the alert, or to a container's memory of it.
                 claim = _item(reasons[_CLAIM]) or None
             elif reasons[_INCIDENT]["Code"] == "ConditionalCheckFailed" and answer.duplicate:
                 # A claim whose incident does not exist (left by an older version that wrote them apart):
                 # it must not swallow alerts, so this alert opens an incident in its place.
                 orphaned = answer.id
-            elif not any(reason["Code"] == "TransactionConflict" for reason in reasons):
+            elif not conflict:
                 raise
-            # Another copy of the alert won the same items a moment ago: re-read and retry the transaction
-            # here, after a jittered pause of milliseconds, rather than fail the step to the workflow's Retry
-            # (seconds, and the whole invocation again).
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
+            if conflict or attempt > 0:
+                # Another copy of the alert won the same items a moment ago: retry the transaction here,
+                # after a jittered pause of milliseconds, rather than fail the step to the workflow's Retry
+                # (seconds, and the whole invocation again).
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
             continue
+        _claims.remember(fold_.claim_key["pk"], table.name, written)
         return answer
     raise Throttled(f"the dedup key {alert.dedup_key} kept changing while folding this alert")
+
+
+class _Claims:
+    """The last claim this container wrote or saw per dedup key: where the next copy is likely to fold."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def recall(self, key: str, table_name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._claims.get((table_name, key))
+
+    def remember(self, key: str, table_name: str, claim: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims.pop((table_name, key), None)
+            self._claims[table_name, key] = claim
+            while len(self._claims) > REMEMBERED_CLAIMS:
+                del self._claims[next(iter(self._claims))]
+
+
+_claims = _Claims()
 
 
 class _Fold:
     """The transactions that fold one alert, as the execution ``execution_id`` writes them."""
 
-    def __init__(self, alert: Alert, window_seconds: int, execution_id: str) -> None:
+    def __init__(self, alert: Alert, window_seconds: int, execution_id: str, table_name: str) -> None:
         self.alert = alert
         self.window_seconds = window_seconds
         self.execution_id = execution_id
         self.now = int(time.time())
         self.at = store.iso()
-        self.table_name = store.table().name
+        self.table_name = table_name
         self.claim_key = {"pk": f"DEDUP#{alert.dedup_key}", "sk": CLAIM_SK}
 
     def live(self, claim: dict[str, Any]) -> bool:
@@ -92,8 +132,8 @@ class _Fold:
             or claim.get("finding_id") == self.alert.finding_id
         )
 
-    def opening(self, orphaned: str | None) -> tuple[list[dict[str, Any]], IncidentRef]:
-        """A new incident: its claim, the incident item and the ``opened`` event."""
+    def opening(self, orphaned: str | None) -> tuple[list[dict[str, Any]], IncidentRef, dict[str, Any]]:
+        """A new incident: its claim, the incident item and the ``opened`` event; and the claim written."""
         answer = IncidentRef(id=store.new_id("inc"), dedup_key=self.alert.dedup_key)
         if orphaned is not None:
             condition: dict[str, Any] = {
@@ -131,8 +171,6 @@ class _Fold:
             "alert": alert.model_dump(mode="json"),
             "dedup_key": alert.dedup_key,
             "first_seen": self.at,
-            "last_seen": self.at,
-            "duplicate_count": 0,
             "execution_id": self.execution_id,
             # The by-type index: incidents of one alert type, in time order.
             "gsi1pk": f"TYPE#{alert.type}",
@@ -155,13 +193,13 @@ class _Fold:
             {"Put": {**self._put(incident), "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {**self._put(event), "ConditionExpression": "attribute_not_exists(sk)"}},
         ]
-        return writes, answer
+        return writes, answer, claim
 
-    def duplicate(self, claim: dict[str, Any]) -> tuple[list[dict[str, Any]], IncidentRef]:
-        """A copy of a live claim's alert: the claim slides, the incident counts it, the timeline says so."""
+    def duplicate(self, claim: dict[str, Any]) -> tuple[list[dict[str, Any]], IncidentRef, dict[str, Any]]:
+        """A copy of a live claim's alert: the claim slides, the timeline counts it; and the claim written."""
         incident_id = str(claim["incident_id"])
-        # The count as of the claim just read; concurrent copies may report the same number, while the
-        # incident's own count (ADD) is exact.
+        # The count as of the claim last seen: copies folded elsewhere meanwhile are not in it (the
+        # timeline's duplicate events are the exact count).
         answer = IncidentRef(
             id=incident_id,
             duplicate=True,
@@ -178,19 +216,24 @@ class _Fold:
             seen=answer.duplicate_count,
             execution_id=self.execution_id,
         )
+        slid = {
+            **self.claim_key,
+            "incident_id": incident_id,
+            "finding_id": claim.get("finding_id"),
+            "first_seen": int(claim.get("first_seen", self.now)),
+            "last_seen": self.now,
+            "duplicates": answer.duplicate_count,
+            "expires_at": self.now + self.window_seconds + CLAIM_RETENTION_SECONDS,
+        }
         writes = [
             self._marker(answer),
             {
-                "Update": {
-                    **self._key(self.claim_key),
-                    "UpdateExpression": "SET last_seen = :now, expires_at = :expires ADD duplicates :one",
+                "Put": {
+                    **self._put(slid),
                     # The same incident's claim, still live: otherwise read it again and decide anew.
                     "ConditionExpression": "incident_id = :incident AND "
                     "(last_seen >= :window_start OR finding_id = :finding)",
                     "ExpressionAttributeValues": {
-                        ":now": self.now,
-                        ":expires": self.now + self.window_seconds + CLAIM_RETENTION_SECONDS,
-                        ":one": 1,
                         ":incident": incident_id,
                         ":window_start": self.now - self.window_seconds,
                         ":finding": self.alert.finding_id,
@@ -199,16 +242,14 @@ class _Fold:
                 }
             },
             {
-                "Update": {
+                "ConditionCheck": {
                     **self._key({"pk": store.incident_pk(incident_id), "sk": store.INCIDENT_SK}),
-                    "UpdateExpression": "SET last_seen = :at ADD duplicate_count :one",
                     "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": {":at": self.at, ":one": 1},
                 }
             },
             {"Put": {**self._put(event), "ConditionExpression": "attribute_not_exists(sk)"}},
         ]
-        return writes, answer
+        return writes, answer, slid
 
     def _marker(self, answer: IncidentRef) -> dict[str, Any]:
         marker = {
