@@ -13,6 +13,8 @@ from tests.helpers import (
     MEMBER_ACCOUNT,
     REGION,
     Recorded,
+    contain_one,
+    contain_request,
     launch_instance,
     member_account_client,
     moto_client,
@@ -35,12 +37,8 @@ def event(
     mode: str = "auto",
     incident_id: str = INCIDENT,
 ) -> dict[str, Any]:
-    return {
-        "action": action,
-        "mode": mode,
-        "incident_id": incident_id,
-        "target": {"type": "AwsEc2Instance", "id": instance_id, "account": account, "region": region},
-    }
+    target = {"type": "AwsEc2Instance", "id": instance_id, "account": account, "region": region}
+    return contain_request([action], target, incident_id=incident_id, mode=mode)
 
 
 @pytest.fixture
@@ -58,7 +56,7 @@ def test_the_member_role_is_assumed_once_per_incident_named_for_it_with_the_exte
     lab = launch_instance()
 
     for action in AUTOMATIC:
-        assert contain(event(lab.instance_id, action), None)["verified"] is True
+        assert contain_one(event(lab.instance_id, action))["verified"] is True
 
     (assume,) = assumed(calls)
     assert assume == {
@@ -88,7 +86,7 @@ def test_the_session_comes_from_the_targets_own_regional_sts(aws, monkeypatch):
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
 
-    assert contain(event(instance, "tag_instance", region="us-east-1"), None)["verified"] is True
+    assert contain_one(event(instance, "tag_instance", region="us-east-1"))["verified"] is True
 
     assert regions == ["us-east-1"]
 
@@ -103,10 +101,10 @@ def test_each_incident_and_each_account_gets_its_own_session(calls, monkeypatch)
     ]
     calls.clear()
 
-    contain(event(hub_lab.instance_id, "tag_instance"), None)
-    contain(event(hub_lab.instance_id, "tag_instance", incident_id="inc-000000000002"), None)
-    contain(event(member_instance, "tag_instance", account=MEMBER_ACCOUNT), None)
-    contain(event(member_instance, "preserve_evidence", account=MEMBER_ACCOUNT), None)
+    contain_one(event(hub_lab.instance_id, "tag_instance"))
+    contain_one(event(hub_lab.instance_id, "tag_instance", incident_id="inc-000000000002"))
+    contain_one(event(member_instance, "tag_instance", account=MEMBER_ACCOUNT))
+    contain_one(event(member_instance, "preserve_evidence", account=MEMBER_ACCOUNT))
 
     assert [(a["RoleArn"], a["RoleSessionName"]) for a in assumed(calls)] == [
         ("arn:aws:iam::123456789012:role/TourniquetMember", INCIDENT),
@@ -115,15 +113,30 @@ def test_each_incident_and_each_account_gets_its_own_session(calls, monkeypatch)
     ]
 
 
-def test_a_protection_is_lifted_only_in_a_session_tagged_for_it(calls):
+def test_a_protection_is_lifted_only_in_a_session_tagged_for_it(aws, monkeypatch):
     lab = launch_instance(tags={"tourniquet:protected": "true"})
+    signed: list[tuple[str, str]] = []
+    sessions: dict[str, list[dict[str, str]]] = {}
+    original = BaseClient._make_api_call
 
-    contain(event(lab.instance_id, "lift_protection", mode="approval"), None)
-    contain(event(lab.instance_id, "isolate_network", mode="approval"), None)
+    def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        response = original(client, operation, params)
+        signed.append((operation, client._request_signer._credentials.access_key))
+        if operation == "AssumeRole":
+            sessions[response["Credentials"]["AccessKeyId"]] = params["Tags"]
+        return response
 
-    lift, other = assumed(calls)
-    assert {"Key": "tourniquet:action", "Value": "lift_protection"} in lift["Tags"]
-    assert "tourniquet:action" not in {tag["Key"] for tag in other["Tags"]}
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    step = event(lab.instance_id, "lift_protection", mode="approval")
+    step["plan"]["approval"] = ["lift_protection", "isolate_network"]
+
+    contain(step, None)
+
+    lift = {"Key": "tourniquet:action", "Value": "lift_protection"}
+    [untag] = [key for operation, key in signed if operation == "DeleteTags"]
+    swaps = {key for operation, key in signed if operation == "ModifyNetworkInterfaceAttribute"}
+    assert lift in sessions[untag]
+    assert swaps and all(lift not in sessions[key] for key in swaps)
 
 
 def test_member_services_are_refused_outside_a_targets_scope(aws):

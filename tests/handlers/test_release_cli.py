@@ -12,7 +12,7 @@ import typer
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from tests.helpers import REGION, TABLE, launch_instance, moto_client, open_incident
+from tests.helpers import REGION, TABLE, contain_request, launch_instance, moto_client, open_incident
 from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.containment.handler import contain
@@ -36,7 +36,7 @@ def contained(aws: None) -> Any:
     lab = launch_instance()
     target = {"type": "AwsEc2Instance", "id": lab.instance_id, "account": "123456789012", "region": REGION}
     for action in ("tag_instance", "isolate_network"):
-        contain({"action": action, "mode": "auto", "incident_id": INCIDENT, "target": target}, None)
+        contain(contain_request([action], target, incident_id=INCIDENT), None)
     return lab
 
 

@@ -345,8 +345,8 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStepFunctions]:
     secret = auth.WebhookSecret.model_validate({"bearer_token": TOKEN, "hmac_secret": HMAC_KEY})
     monkeypatch.setattr(auth, "webhook_secret", lambda arn: secret)
     monkeypatch.setattr(executions, "start_all", sfn.start_all)
-    # The settings as the environment gives them, read once: pydantic-settings takes longer to read them
-    # than the handler takes to answer most bodies.
+    # The settings as the environment gives them, read once: reading them takes longer than the handler
+    # takes to answer most bodies.
     monkeypatch.setenv("WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhook")
     monkeypatch.setenv("STATE_MACHINE_ARN", MACHINE)
     monkeypatch.delenv("WEBHOOK_MAX_ALERTS", raising=False)

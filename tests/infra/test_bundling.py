@@ -11,7 +11,7 @@ import pytest
 from stacks.bundling import LAMBDAS_DIR, RUNTIME, BundlingFailed, LocalBundling, install_command
 from stacks.config import PROJECT_ROOT
 
-VENDORED = ("aws-lambda-powertools", "pydantic", "pydantic-settings", "py-ocsf-models", "slack-sdk")
+VENDORED = ("aws-lambda-powertools", "pydantic", "py-ocsf-models", "slack-sdk")
 # The SDK is vendored too: the copy the Lambda runtime bundles differs by region and date.
 SDK = ("boto3", "botocore")
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tourniquet.settings import EnvironmentSettings
 
 DEFAULT_WEBHOOK_MAX_ALERTS = 100
 
 
-class IntakeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
-
+class IntakeSettings(EnvironmentSettings):
     state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
     webhook_secret_arn: str | None = Field(default=None, alias="WEBHOOK_SECRET_ARN")
     # The most alerts one webhook request may carry; each starts an execution within the function's time.
