@@ -31,8 +31,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tourniquet.intake.model import Alert
-
 
 class StateModel(BaseModel):
     # Validation messages never echo input: the state holds task tokens and untrusted alert text.
@@ -296,7 +294,6 @@ class StepError(StateModel):
 
 __all__ = [
     "ActionResult",
-    "Alert",
     "ApprovalResult",
     "ApprovalWaits",
     "Diagnostic",
