@@ -46,6 +46,7 @@ ALERTS = 10_000
 PROBLEMS = 100
 # The folding and the bare loop take turns this many times.
 TURNS = 10
+FOLDED_PROBLEMS_FROM = 1_000_000
 GOAL_RATIO = 0.5
 REGION = "eu-west-1"
 CONTEXT: Any = SimpleNamespace(
@@ -56,11 +57,12 @@ CONTEXT: Any = SimpleNamespace(
 )
 
 
-def problems(count: int) -> list[dict[str, Any]]:
-    """``count`` distinct problems: GuardDuty findings, Alertmanager alerts and CloudWatch alarms in turn."""
+def problems(count: int, first: int = 0) -> list[dict[str, Any]]:
+    """``count`` distinct problems, numbered from ``first``: GuardDuty findings, Alertmanager alerts and
+    CloudWatch alarms in turn."""
     found: list[dict[str, Any]] = []
     webhook = load_event("alertmanager_v4_firing")
-    for n in range(count):
+    for n in range(first, first + count):
         kind = n % 3
         if kind == 0:
             event = load_event("guardduty_ec2_finding")
@@ -85,9 +87,9 @@ def problems(count: int) -> list[dict[str, Any]]:
     return found
 
 
-def storm(problem_count: int, copies: int) -> list[dict[str, Any]]:
+def storm(problem_count: int, copies: int, first: int = 0) -> list[dict[str, Any]]:
     """Every problem ``copies`` times, interleaved as a storm arrives: each re-fires among the others."""
-    made = problems(problem_count)
+    made = problems(problem_count, first)
     return [copy.deepcopy(problem) for _ in range(copies) for problem in made]
 
 
@@ -172,7 +174,8 @@ class FoldResult:
 
 def fold_storm(sandbox: Sandbox, alert_count: int, problem_count: int) -> FoldResult:
     """Every alert folded, and the same alerts through the bare loop on the same table, taking turns."""
-    alerts = storm(problem_count, alert_count // problem_count)
+    # Problems of their own: the workflow storm after it, in the same sandbox, must open its incidents.
+    alerts = storm(problem_count, alert_count // problem_count, first=FOLDED_PROBLEMS_FROM)
     folding, bare = Side(), Side()
     answers: list[dict[str, Any]] = []
     bare_new = 0

@@ -23,7 +23,7 @@ from sandbox.deploy import Deployment, HttpRoute
 from sandbox.loopback import LoopbackServer
 
 INTERACTIONS_PATH = "/slack/interactions"
-INTERACTIONS_HANDLER = "tourniquet.approval.handler.slack_interaction"
+INTERACTIONS_HANDLER = "tourniquet.approval.callback.slack_interaction"
 API_ID = "sandboxapi"
 # Bodies API Gateway passes as text; anything else (form posts included) arrives base64-encoded.
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/javascript")

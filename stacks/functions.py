@@ -156,7 +156,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "SlackInteraction",
-        "tourniquet.approval.handler.slack_interaction",
+        "tourniquet.approval.callback.slack_interaction",
         "Verifies a Slack button click and answers the waiting task exactly once.",
         environment=(
             "TABLE_NAME",

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 import botocore.loaders
@@ -37,9 +37,11 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tourniquet import errors, scope
+from tourniquet import errors
 from tourniquet.settings import get_settings
-from tourniquet.state import Scope
+
+if TYPE_CHECKING:
+    from tourniquet.state import Scope
 
 # Standard retry mode backs off on throttling before a Step Functions Retry ever sees it.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
@@ -116,6 +118,10 @@ def acting_in(
 
     Raises :class:`errors.OutOfScope` (with the plain reason) for a scope Tourniquet does not act in.
     """
+    # The scope's rules (and the models they read) load with the first call of a function that acts in a
+    # target's account: the others (the Slack callback, say) only use the hub's own services.
+    from tourniquet import scope  # noqa: PLC0415
+
     settings = get_settings()
     refusal = scope.refusal(target_scope, settings)
     if refusal is not None or target_scope is None:

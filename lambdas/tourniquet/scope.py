@@ -9,13 +9,16 @@ An alert from anywhere else is raised for a person and nothing is called there; 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from tourniquet import aws
-from tourniquet.intake.model import Alert
-from tourniquet.settings import Settings
 from tourniquet.state import Scope, scope_of
+
+if TYPE_CHECKING:
+    from tourniquet.intake.model import Alert
+    from tourniquet.settings import Settings
 
 ALL_ACCOUNTS = "*"
 # Walking up from an account to the root never takes more steps than OUs nest (five levels).

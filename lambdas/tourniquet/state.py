@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from tourniquet.intake.model import Alert, Severity
+from tourniquet.intake.model import Severity
 
 
 class StateModel(BaseModel):
@@ -375,7 +375,6 @@ class StepError(StateModel):
 
 __all__ = [
     "ActionResult",
-    "Alert",
     "ApprovalResult",
     "ApprovalWaits",
     "AttackRef",

@@ -28,14 +28,16 @@ import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from tourniquet import aws
 from tourniquet.settings import get_settings
-from tourniquet.state import Scope
+
+if TYPE_CHECKING:
+    from tourniquet.state import Scope
 
 INCIDENT_SK = "INCIDENT"
 _seq = itertools.count()

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from sandbox.slack import FakeSlack, SlackUser
 from tests.helpers import load_event, moto_client, plan_state
 from tourniquet import store
-from tourniquet.approval import handler
+from tourniquet.approval import callback, handler
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.settings import Settings
@@ -271,7 +271,7 @@ def closed_port() -> int:
 
 
 def interact(event: dict[str, Any]) -> dict[str, Any]:
-    response = handler.slack_interaction(event, CONTEXT)
+    response = callback.slack_interaction(event, CONTEXT)
     assert set(response) == {"statusCode", "headers", "body"}
     return response
 

@@ -147,7 +147,7 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
 
 
 def test_environment_values_follow_the_config(variant_template: Template) -> None:
-    _, interaction = function_by_handler(variant_template, "tourniquet.approval.handler.slack_interaction")
+    _, interaction = function_by_handler(variant_template, "tourniquet.approval.callback.slack_interaction")
     assert {
         name: value
         for name, value in interaction["Properties"]["Environment"]["Variables"].items()

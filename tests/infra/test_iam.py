@@ -37,7 +37,7 @@ DYNAMODB_ENDPOINT = {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".am
 READ_VERBS = ("Describe", "Get", "List", "Lookup", "Query", "Scan", "BatchGet")
 APPROVAL_HANDLERS = (
     "tourniquet.approval.handler.request_approval",
-    "tourniquet.approval.handler.slack_interaction",
+    "tourniquet.approval.callback.slack_interaction",
 )
 WEBHOOK = "tourniquet.intake.webhook.handle"
 
@@ -204,7 +204,7 @@ def test_functions_write_only_their_own_log_group(template: Template) -> None:
         ("tourniquet.incidents.handler.deduplicate", {"dynamodb", "kms"}),
         ("tourniquet.notify.handler.notify", {"dynamodb", "kms", "secretsmanager", "sns"}),
         ("tourniquet.approval.handler.request_approval", {"dynamodb", "kms", "secretsmanager", "sns"}),
-        ("tourniquet.approval.handler.slack_interaction", {"dynamodb", "kms", "secretsmanager", "states"}),
+        ("tourniquet.approval.callback.slack_interaction", {"dynamodb", "kms", "secretsmanager", "states"}),
         (WEBHOOK, {"secretsmanager", "states"}),
         # What they do in a target's account, they do through the member role there.
         ("tourniquet.diagnostics.handler.diagnose", set()),
@@ -231,7 +231,7 @@ def test_each_secret_is_read_only_by_the_functions_that_need_it(template: Templa
 
     assert readers("SlackSecret") == {
         role("tourniquet.approval.handler.request_approval"),
-        role("tourniquet.approval.handler.slack_interaction"),
+        role("tourniquet.approval.callback.slack_interaction"),
         role("tourniquet.notify.handler.notify"),
     }
     assert readers("WebhookSecret") == {role(WEBHOOK)}
@@ -264,7 +264,7 @@ def test_only_the_webhook_the_rules_and_a_release_click_start_executions(templat
     machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
     release_id, _ = one(template, "AWS::StepFunctions::StateMachine", "ReleaseIncident")
     _, webhook = function_by_handler(template, WEBHOOK)
-    _, slack = function_by_handler(template, "tourniquet.approval.handler.slack_interaction")
+    _, slack = function_by_handler(template, "tourniquet.approval.callback.slack_interaction")
     starters = roles_granted(template, "states:StartExecution", {"Ref": machine_id})
     (events_role,) = starters - {role_of(webhook)}
     trust = template["Resources"][events_role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -279,7 +279,7 @@ def test_only_the_webhook_the_rules_and_a_release_click_start_executions(templat
 def test_slack_interaction_answers_tasks_and_starts_releases_and_nothing_else(template: Template) -> None:
     machine_id, _ = one(template, "AWS::StepFunctions::StateMachine", "IncidentResponse")
     release_id, _ = one(template, "AWS::StepFunctions::StateMachine", "ReleaseIncident")
-    statements = handler_statements(template, "tourniquet.approval.handler.slack_interaction")
+    statements = handler_statements(template, "tourniquet.approval.callback.slack_interaction")
     states = sorted(
         (sorted(actions(st)), json.dumps(st["Resource"]), st["Effect"])
         for st in statements
@@ -292,7 +292,7 @@ def test_slack_interaction_answers_tasks_and_starts_releases_and_nothing_else(te
 
 
 def test_only_slack_interaction_answers_tasks(template: Template) -> None:
-    _, slack = function_by_handler(template, "tourniquet.approval.handler.slack_interaction")
+    _, slack = function_by_handler(template, "tourniquet.approval.callback.slack_interaction")
     for role in all_roles(template):
         if role == role_of(slack):
             continue

@@ -273,7 +273,7 @@ def test_every_rule_starts_the_state_machine_with_retries_and_its_own_dead_lette
 # --- the HTTP API ----------------------------------------------------------------------------------------
 
 ROUTES = {
-    SLACK_INTERACTIONS_PATH: ("tourniquet.approval.handler.slack_interaction", SLACK_THROTTLE),
+    SLACK_INTERACTIONS_PATH: ("tourniquet.approval.callback.slack_interaction", SLACK_THROTTLE),
     WEBHOOK_PATH: ("tourniquet.intake.webhook.handle", WEBHOOK_THROTTLE),
 }
 

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
-from tourniquet.approval.interaction import BadRequest, parse_payload, read_request, verify_signature
+from tourniquet.approval.interaction import parse_payload, verify_signature
+from tourniquet.approval.slack_request import BadRequest, read_request
 from tourniquet.http_api import UnsupportedEvent
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -334,7 +334,7 @@ def two_person_rule(sandbox: Sandbox) -> Iterator[None]:
     sandbox.slack.add_user(SECOND_APPROVER)
     handlers = (
         "tourniquet.approval.handler.request_approval",
-        "tourniquet.approval.handler.slack_interaction",
+        "tourniquet.approval.callback.slack_interaction",
     )
     saved = {}
     for handler in handlers:

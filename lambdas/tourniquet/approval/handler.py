@@ -1,4 +1,4 @@
-"""RequestApproval (the workflow's waitForTaskToken task) and the Slack interaction endpoint."""
+"""RequestApproval: the workflow's waitForTaskToken task (the Slack interaction endpoint is ``callback``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tourniquet.approval import interaction, requests
+from tourniquet.approval import requests
 from tourniquet.approval.model import ApprovalRequest
 from tourniquet.logs import logger
 
@@ -19,8 +19,3 @@ def request_approval(event: dict[str, Any], context: LambdaContext) -> dict[str,
     request = ApprovalRequest.model_validate(event)
     logger.append_keys(incident_id=request.incident.id)
     return requests.request_approval(request).as_dict()
-
-
-@logger.inject_lambda_context(clear_state=True)
-def slack_interaction(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return interaction.handle(event).as_api_gateway()

@@ -10,17 +10,15 @@ incident's timeline (``rejected_click``, with its reason).
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 from slack_sdk.signature import SignatureVerifier
 
-from tourniquet import http_api, store
+from tourniquet import store
 from tourniquet.approval import approvers, card, decisions, records
 from tourniquet.approval.decisions import DecisionNotDelivered, Result
 from tourniquet.approval.model import (
@@ -32,24 +30,17 @@ from tourniquet.approval.model import (
     InteractionPayload,
 )
 from tourniquet.approval.records import Approval
+from tourniquet.approval.slack_request import BadRequest, HttpResponse, Request, refused
 from tourniquet.errors import SlackUnavailable
 from tourniquet.logs import logger
 from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
 
-TIMESTAMP_HEADER = "x-slack-request-timestamp"
-SIGNATURE_HEADER = "x-slack-signature"
 # Slack waits 3 s for the answer: each follow-up call gets a tight budget.
 SLACK_TIMEOUT_SECONDS = 2
-# A click carries the whole message (the card, URL-encoded): tens of kilobytes at most, never megabytes.
-MAX_BODY_BYTES = 1024 * 1024
 
 _APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
-# Slack's headers: epoch seconds (ASCII digits only; int() would also take spaces, signs, underscores and
-# other scripts' digits) and the v0 HMAC-SHA256 in lower-case hex.
-_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
-_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}", re.ASCII)
 # Where a click came from: a conversation id (C…, G…, D…) and a message timestamp; anything else is none.
 _CHANNEL_ID = re.compile(r"[A-Z0-9]{2,32}", re.ASCII)
 _MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,8}", re.ASCII)
@@ -61,72 +52,23 @@ _BUTTONS = {
 }
 
 
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    body: dict[str, Any] | None = None
-
-    def as_api_gateway(self) -> dict[str, Any]:
-        """The Lambda proxy response the HTTP API turns into the HTTP answer."""
-        if self.body is None:
-            return {"statusCode": self.status, "headers": {}, "body": ""}
-        return {
-            "statusCode": self.status,
-            "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(self.body),
-        }
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def handle(event: Mapping[str, Any]) -> HttpResponse:
+def handle(request: Request) -> HttpResponse:
+    """The answer to a request read by ``slack_request`` (``callback`` reads it)."""
     try:
-        request = read_request(event)
         verify_signature(request, _signing_secret)
         payload = parse_payload(request.body)
         check_workspace(payload)
     except BadRequest as exc:
-        logger.warning("slack request rejected", extra={"status": exc.status, "reason": str(exc)})
-        return HttpResponse(exc.status, {"error": str(exc)})
+        return refused(exc)
     except SlackUnavailable as exc:
         # Without the signing secret nothing can be verified: refuse, and let Slack show the failure.
         logger.error("slack secret unavailable", extra={"error": str(exc)})
-        return HttpResponse(503, {"error": "temporarily unavailable"})
-    except http_api.UnsupportedEvent as exc:
-        logger.error("slack interactions integration misconfigured", extra={"problem": str(exc)})
         return HttpResponse(503, {"error": "temporarily unavailable"})
     return _route(payload)
 
 
 def _signing_secret() -> str:
     return slack_secret().signing_secret.get_secret_value()
-
-
-@dataclass(frozen=True)
-class Request:
-    """The exact bytes Slack signed, and the headers by name in any case."""
-
-    body: bytes
-    headers: Mapping[str, str]
-
-
-def read_request(event: Mapping[str, Any]) -> Request:
-    """The request of an HTTP API event (payload format 2.0, see :mod:`tourniquet.http_api`).
-
-    Raises :class:`~tourniquet.http_api.UnsupportedEvent` for any other event.
-    """
-    http = http_api.proxy_event(event)
-    try:
-        raw = http_api.raw_body(http)
-    except http_api.MalformedBody as exc:
-        raise BadRequest(400, "malformed body") from exc
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(413, "body too large")
-    return Request(body=raw, headers=http.headers)
 
 
 def verify_signature(request: Request, signing_secret: Callable[[], str]) -> None:
@@ -137,12 +79,7 @@ def verify_signature(request: Request, signing_secret: Callable[[], str]) -> Non
     a timestamp it cannot handle: it raises ``ValueError`` on one that is not an integer and
     ``OverflowError`` on one beyond a float.
     """
-    timestamp = request.headers.get(TIMESTAMP_HEADER)
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if not isinstance(timestamp, str) or not isinstance(signature, str) or not timestamp or not signature:
-        raise BadRequest(401, "missing signature headers")
-    if _TIMESTAMP.fullmatch(timestamp) is None or _SIGNATURE.fullmatch(signature) is None:
-        raise BadRequest(401, "malformed signature headers")
+    timestamp, signature = request.signature_headers()
     verifier = SignatureVerifier(signing_secret())
     try:
         valid = verifier.is_valid(body=request.body, timestamp=timestamp, signature=signature)
