@@ -140,7 +140,11 @@ def test_nothing_that_acts_or_decides_reads_the_verdict():
         "Triage",
         "TriageUnavailable",
     ]
-    assert states["PlanResponse"]["Next"] == "Triage"
+    # The verdict comes after the automatic containment: it can neither steer nor delay it.
+    assert (states["PlanResponse"]["Next"], states["ContainAutomatically"]["Next"]) == (
+        "ContainAutomatically",
+        "Triage",
+    )
 
 
 def test_the_verdict_model_has_no_field_for_an_action_an_approver_or_a_decision():
