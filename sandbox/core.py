@@ -328,6 +328,7 @@ class Sandbox:
         patches.install_time_scaling(self._patcher, self._scale)
         patches.install_eni_groups_fix(self._patcher)
         patches.install_transaction_fix(self._patcher)
+        patches.install_atomic_dynamodb_requests(self._patcher)
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         patches.install_definition_cache(self._patcher)

@@ -19,6 +19,9 @@
   condition again, and puts the copies back when one fails: a transaction costs time in the size of the table
   (a storm of 10,000 folded alerts took hours and gigabytes) and each condition twice.
   :func:`install_transaction_fix` checks every condition once and writes only when all hold, as DynamoDB does.
+  moto also answers concurrent requests without a lock, so one request can copy an item while another
+  changes it; :func:`install_atomic_dynamodb_requests` answers one request at a time, as DynamoDB applies each
+  atomically.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -456,6 +460,19 @@ def _write(backend: DynamoDBBackend, kind: str, op: dict[str, Any], key: dict[st
         )
     else:
         backend.delete_item(op["TableName"], key)
+
+
+def install_atomic_dynamodb_requests(patcher: Patcher) -> None:
+    """Each DynamoDB request is answered whole before the next starts: concurrent writers race on their
+    conditions, as in DynamoDB, never on moto's half-changed items."""
+    lock = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def atomic_call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return call_action(self)
+
+    patcher.set(DynamoHandler, "call_action", atomic_call_action)
 
 
 def install_transaction_fix(patcher: Patcher) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
+from sandbox.patches import Patcher, install_atomic_dynamodb_requests
 from tests.helpers import REGION, TABLE, create_deny_all_policy, moto_client
 from tourniquet import aws as tourniquet_aws
 
@@ -50,19 +49,16 @@ def create_table(name: str) -> None:
 
 
 @pytest.fixture
-def atomic_items(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each conditional write atomically; moto checks and writes without a lock, so two
-    threads can both pass a condition. One lock around moto's item operations restores DynamoDB's guarantee,
-    leaving the interleaving of this code's reads and writes to the threads."""
-    lock = threading.RLock()
-    for name in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+def atomic_items() -> Iterator[None]:
+    """DynamoDB applies each request atomically; moto answers concurrent requests without a lock, so two
+    threads can both pass a condition, or one can copy an item another is changing. The sandbox's patch
+    answers one request at a time, leaving the interleaving of this code's reads and writes to the threads."""
+    patcher = Patcher()
+    install_atomic_dynamodb_requests(patcher)
+    try:
+        yield
+    finally:
+        patcher.restore()
 
 
 @contextmanager
