@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from tourniquet.incidents import dedup, outcome
+from tourniquet.incidents.keys import fold_keys
 from tourniquet.intake.model import Alert
 from tourniquet.logs import logger
+from tourniquet.playbooks.catalog import select
 from tourniquet.settings import get_settings
 from tourniquet.state import ApprovalResult, Ignored, IncidentRef, Plan, Resolved, StepError
 
@@ -20,11 +22,19 @@ Model = TypeVar("Model", bound=BaseModel)
 def deduplicate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     alert = Alert.model_validate(event["alert"])
     incident = dedup.fold(
-        alert, window_seconds=get_settings().dedup_window_seconds, execution_id=str(event["execution_id"])
+        alert,
+        window_seconds=get_settings().dedup_window_seconds,
+        execution_id=str(event["execution_id"]),
+        keys=fold_keys(alert, select(alert)),
     )
     logger.append_keys(incident_id=incident.id)
     logger.info(
-        "Alert folded", extra={"duplicate": incident.duplicate, "duplicate_count": incident.duplicate_count}
+        "Alert folded",
+        extra={
+            "duplicate": incident.duplicate,
+            "duplicate_count": incident.duplicate_count,
+            "folded": incident.folded,
+        },
     )
     return incident.model_dump()
 

@@ -20,6 +20,14 @@ class DuplicateNotice(_Model):
     incident: IncidentRef
 
 
+class FoldedNotice(_Model):
+    """An alert folded into its storm's incident, once the storm settled: the thread may hear a summary."""
+
+    kind: Literal["folded"]
+    incident: IncidentRef
+    execution_id: str = ""
+
+
 class OutcomeNotice(_Model):
     kind: Literal["outcome"]
     incident: IncidentRef
@@ -66,6 +74,12 @@ class FailureNotice(_Model):
         return value if isinstance(value, str) and value else None
 
     @property
+    def of_incident(self) -> bool:
+        """Whether the run that failed was the incident's own, not a copy's or a storm's later alert's."""
+        incident = self.state.get("incident")
+        return not (isinstance(incident, dict) and (incident.get("duplicate") or incident.get("folded")))
+
+    @property
     def error(self) -> StepError:
         """The Step Functions error (``$.error``), if the state has a readable one."""
         try:
@@ -86,7 +100,7 @@ class FailureNotice(_Model):
         return str(error.get("Error") or "Unknown") if isinstance(error, dict) else None
 
 
-Notice = DuplicateNotice | OutcomeNotice | ReleasedNotice | FailureNotice
+Notice = DuplicateNotice | FoldedNotice | OutcomeNotice | ReleasedNotice | FailureNotice
 NOTICE: TypeAdapter[Notice] = TypeAdapter(
     Annotated[Notice, Field(discriminator="kind")], config=ConfigDict(hide_input_in_errors=True)
 )

@@ -1,5 +1,5 @@
-"""NotifyDuplicate, NotifyOutcome, NotifyReleased and NotifyFailure: keep the incident's card and thread
-current, and page the escalation topic when a run fails.
+"""NotifyDuplicate, NotifyFolded, NotifyOutcome, NotifyReleased and NotifyFailure: keep the incident's card
+and thread current, and page the escalation topic when a run fails.
 
 A closed incident whose containment can be undone gets a Release button on its card (``release_offers``).
 
@@ -17,9 +17,17 @@ from tourniquet.approval import card, records, release_offers
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
 from tourniquet.errors import SlackUnavailable
+from tourniquet.incidents import storm
 from tourniquet.intake.model import Severity
 from tourniquet.notify import escalation
-from tourniquet.notify.model import DuplicateNotice, FailureNotice, Notice, OutcomeNotice, ReleasedNotice
+from tourniquet.notify.model import (
+    DuplicateNotice,
+    FailureNotice,
+    FoldedNotice,
+    Notice,
+    OutcomeNotice,
+    ReleasedNotice,
+)
 from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.settings import get_settings
 
@@ -31,6 +39,8 @@ def notify(notice: Notice) -> bool:
     """Returns whether everything meant for Slack was posted."""
     if isinstance(notice, DuplicateNotice):
         return _duplicate(notice)
+    if isinstance(notice, FoldedNotice):
+        return _folded(notice)
     if isinstance(notice, OutcomeNotice):
         return _outcome(notice)
     if isinstance(notice, ReleasedNotice):
@@ -44,6 +54,37 @@ def _duplicate(notice: DuplicateNotice) -> bool:
         return False
     text = f"🔁 Seen again ({notice.incident.duplicate_count}×)"  # noqa: RUF001 (the multiplication sign)
     return _send(notice.incident.id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
+
+
+def _folded(notice: FoldedNotice) -> bool:
+    """A storm's summary in the card's thread, when this alert is the one to post it (see
+    :mod:`tourniquet.incidents.storm`). Before the card exists nothing is claimed: the card lists them."""
+    thread = _thread(store.get_incident(notice.incident.id))
+    if thread is None:
+        return False
+    summary = storm.claim_summary(notice.incident, notice.execution_id)
+    if summary is None:
+        return True
+    text = card.clip(_storm_text(summary), 3000)
+    return _send(notice.incident.id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
+
+
+def _storm_text(summary: storm.Summary) -> str:
+    joined, again = summary.joined, summary.seen_again
+    alerts = sum(resource.alerts for resource in summary.resources)
+    lines = [
+        f"🌩️ *Storm*: {len(joined)} resources joined, {len(again)} seen again"
+        f" · {len(summary.resources)} resources, {alerts} alerts in all"
+    ]
+    lines += storm.listing([*joined, *again], summary.incident_id)
+    for target, actions in summary.contained.items():
+        lines.append(f"🛡️ Contained `{card.escape(target)}`: {card.escape(', '.join(actions))}")
+    for target, actions in summary.waiting.items():
+        lines.append(
+            f"⚠️ Waits for a person, not on this card: {card.escape(', '.join(actions))}"
+            f" on `{card.escape(target)}` (see the runbook)"
+        )
+    return "\n".join(lines)
 
 
 def _outcome(notice: OutcomeNotice) -> bool:
@@ -185,7 +226,7 @@ def _failure(notice: FailureNotice) -> bool:
         )
         if notice.approval_id:
             _release_failed(notice.approval_id)
-        elif incident and incident.get("approval_id"):
+        elif incident and incident.get("approval_id") and notice.of_incident:
             _card_failed(str(incident["approval_id"]), reason or error.error)
     finally:
         # The page goes out even if reading the incident or posting to Slack raised.
@@ -261,6 +302,11 @@ def _outcome_summary(incident_id: str, final: card.FinalState) -> str:
     if final.resolution is not None:
         lines.append(card.resolution_text(final.resolution))
     lines.append(card.outcome_text(final))
+    affected = storm.resources(incident_id)
+    if len(affected) > 1:
+        # A storm's incident: every resource its alerts named so far (later ones reach the thread).
+        lines.append(f"*{len(affected)} resources*:")
+        lines += storm.listing(affected, incident_id)
     return "\n".join(lines)
 
 

@@ -1,0 +1,159 @@
+"""A storm's incident: the resources it lists, and when its thread hears of the alerts that folded in.
+
+The rule that bounds the thread (docs/dedup-and-correlation.md): each alert that folds into a storm's
+incident (another problem, or a copy of one) waits for the storm to settle (the workflow's SettleFold state,
+:data:`SETTLE_SECONDS`), then asks for a summary. One goes out, in the card's thread, when the asking alert
+is still the last that folded in (nothing joined while it waited), or when the last summary is older than
+:data:`SUMMARY_INTERVAL_SECONDS` (a storm that never pauses). A conditional write on the storm's claim lets
+exactly one alert post each summary: a group of 100 alerts delivered at once makes one thread reply.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tourniquet import store
+from tourniquet.incidents.dedup import STORM_SK
+from tourniquet.state import IncidentRef
+
+# The SettleFold state's wait (statemachines/incident_response.asl.json).
+SETTLE_SECONDS = 30
+SUMMARY_INTERVAL_SECONDS = 600
+# Resources named in one message; the rest are counted, and `tourniquet incident show` lists them all.
+LISTED = 10
+
+
+@dataclass(frozen=True)
+class AffectedResource:
+    """One resource of an incident, and how many alerts named it."""
+
+    type: str
+    id: str
+    account: str
+    region: str
+    alerts: int
+    first_seen: str
+    last_seen: str
+
+    def line(self) -> str:
+        count = f"{self.alerts} alert" + ("s" if self.alerts != 1 else "")
+        return f"{self.id} ({self.type}, {self.account} {self.region}) · {count}"
+
+
+def resources(incident_id: str) -> list[AffectedResource]:
+    """Every resource the incident's alerts named, the first seen first."""
+    items = store.resource_items(incident_id)
+    found = [
+        AffectedResource(
+            type=str(item.get("resource_type", "")),
+            id=str(item.get("resource_id", "")),
+            account=str(item.get("account", "")),
+            region=str(item.get("region", "")),
+            alerts=int(item.get("alerts", 0)),
+            first_seen=str(item.get("first_seen", "")),
+            last_seen=str(item.get("last_seen", "")),
+        )
+        for item in items
+    ]
+    return sorted(found, key=lambda resource: (resource.first_seen, resource.id))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a storm's thread hears: the resources that joined or were seen again since the last summary."""
+
+    incident_id: str
+    resources: tuple[AffectedResource, ...]
+    since: str
+    # Folded resources contained on their own (target id -> actions done), and the steps of theirs that
+    # wait for a person: the card's buttons decide its own resource's only.
+    contained: dict[str, tuple[str, ...]]
+    waiting: dict[str, tuple[str, ...]]
+
+    @property
+    def joined(self) -> list[AffectedResource]:
+        return [resource for resource in self.resources if resource.first_seen > self.since]
+
+    @property
+    def seen_again(self) -> list[AffectedResource]:
+        return [r for r in self.resources if r.first_seen <= self.since < r.last_seen]
+
+
+def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
+    """The summary this alert posts, or None when another alert's summary will tell (or already told)."""
+    if not incident.correlation_key:
+        return None
+    now = int(time.time())
+    try:
+        response = store.table().update_item(
+            Key={"pk": f"STORM#{incident.correlation_key}", "sk": STORM_SK},
+            UpdateExpression="SET summarized_at = :now, summarized_by = :execution",
+            # The last alert to fold in, or the first to ask after the interval; never the same alert twice
+            # (a retried step posts nothing more).
+            ConditionExpression="incident_id = :incident"
+            " AND (last_execution = :execution OR summarized_at < :due)"
+            " AND (attribute_not_exists(summarized_by) OR summarized_by <> :execution)",
+            ExpressionAttributeValues={
+                ":now": now,
+                ":execution": execution_id,
+                ":incident": incident.id,
+                ":due": now - SUMMARY_INTERVAL_SECONDS,
+            },
+            ReturnValues="UPDATED_OLD",
+        )
+    except ClientError as exc:
+        if store.is_conditional_failure(exc):
+            return None
+        raise
+    previous = int(response.get("Attributes", {}).get("summarized_at", 0))
+    contained, waiting = _folded_containment(incident.id)
+    return Summary(
+        incident_id=incident.id,
+        resources=tuple(resources(incident.id)),
+        since=store.iso(datetime.fromtimestamp(previous, UTC)),
+        contained=contained,
+        waiting=waiting,
+    )
+
+
+def _folded_containment(incident_id: str) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """From the timeline: what containment did to each folded resource, and what of theirs waits for a
+    person. The incident's own target (its first plan's) is the card's."""
+    events = store.timeline(incident_id)
+    plans = [event for event in events if event.get("kind") == "planned"]
+    own = _target_id(plans[0]) if plans else None
+    done: dict[str, list[str]] = {}
+    for event in events:
+        target = _target_id(event)
+        if event.get("kind") == "action" and target != own and event.get("status") == "done":
+            done.setdefault(str(target), []).append(str(event.get("action")))
+    waiting = {
+        str(_target_id(plan)): tuple(str(action) for action in plan.get("approval") or ())
+        for plan in plans[1:]
+        if plan.get("approval") and _target_id(plan) != own
+    }
+    return {target: tuple(dict.fromkeys(actions)) for target, actions in done.items()}, waiting
+
+
+def _target_id(event: dict[str, Any]) -> str | None:
+    target = event.get("target")
+    return str(target.get("id")) if isinstance(target, dict) and target.get("id") else None
+
+
+def listing(found: Sequence[AffectedResource], incident_id: str) -> list[str]:
+    """Up to :data:`LISTED` resources, one line each, and how many more there are (as Slack mrkdwn)."""
+    lines = [f"• `{_escape(resource.line())}`" for resource in found[:LISTED]]
+    if len(found) > LISTED:
+        lines.append(f"…and {len(found) - LISTED} more: `tourniquet incident show {_escape(incident_id)}`")
+    return lines
+
+
+def _escape(text: str) -> str:
+    # Resource ids come from alerts: untrusted text, never markup (and never a closing backtick).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
