@@ -1,16 +1,19 @@
-"""An alert storm: copies of a few problems from three sources, interleaved, make one incident each.
+"""An alert storm: copies of a few problems from three sources, interleaved, make one incident each; the
+alerts of one group make one incident that lists every resource, with one card and thread replies.
 
 The 500-alert storm is a benchmark (``python -m benchmarks.storm``); this one keeps the guarantee tested.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from boto3.dynamodb.conditions import Attr
 
-from benchmarks.storm import folded, run_storm, storm
+from benchmarks.storm import Posts, deliver, folded, posts_since, run_storm, storm, storm_group
 from sandbox.core import Sandbox
+from tourniquet import store
 
 PROBLEMS = 3
 COPIES = 8
@@ -29,3 +32,21 @@ def test_a_storm_of_copies_of_three_problems_makes_three_incidents(sandbox: Sand
     assert set(duplicates) == set(opened)
     assert all(count == COPIES - 1 for count in duplicates.values())
     assert {incident: recorded[incident] for incident in opened} == dict(duplicates)
+
+
+def test_a_group_of_100_alerts_makes_one_incident_one_card_and_thread_replies(sandbox: Sandbox):
+    before = len(sandbox.slack.messages())
+
+    first = deliver(sandbox, storm_group(100))
+    first_posts = posts_since(sandbox, before)
+    middle = len(sandbox.slack.messages())
+    # The group's next notification: ten instances again, ten new ones.
+    again = deliver(sandbox, storm_group(20, first=90))
+
+    assert Counter(e["status"] for e in [*first, *again]) == {"SUCCEEDED": 120}
+    incidents = {json.loads(e["output"])["incident"]["id"] for e in [*first, *again]}
+    assert len(incidents) == 1
+    assert len(store.resource_items(incidents.pop())) == 110
+    # The card and the triage's reply in its thread; then one summary in the thread for the next delivery.
+    assert (first_posts.channel, first_posts.threaded) == (1, 1)
+    assert posts_since(sandbox, middle) == Posts(channel=0, threaded=1)

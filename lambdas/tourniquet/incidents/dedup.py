@@ -260,7 +260,7 @@ class _Fold:
                 "last_seen": self.now,
                 "last_execution": self.execution_id,
                 # The storm's first summary is due when it settles, or at the latest a summary interval on.
-                "summarized_at": self.now,
+                "summarized_at": self.at,
                 "expires_at": self.now + self.window_seconds + CLAIM_RETENTION_SECONDS,
             }
             condition = "attribute_not_exists(pk) OR last_seen < :window_start"
@@ -430,7 +430,7 @@ class _Fold:
             "first_seen": int(storm.get("first_seen", self.now)),
             "last_seen": self.now,
             "last_execution": self.execution_id,
-            "summarized_at": int(storm.get("summarized_at", self.now)),
+            "summarized_at": storm.get("summarized_at", self.at),
             "expires_at": self.now + self.window_seconds + CLAIM_RETENTION_SECONDS,
         }
 

@@ -10,10 +10,9 @@ exactly one alert post each summary: a group of 100 alerts delivered at once mak
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -89,7 +88,7 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
     """The summary this alert posts, or None when another alert's summary will tell (or already told)."""
     if not incident.correlation_key:
         return None
-    now = int(time.time())
+    now = store.now()
     try:
         response = store.table().update_item(
             Key={"pk": f"STORM#{incident.correlation_key}", "sk": STORM_SK},
@@ -100,10 +99,11 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
             " AND (last_execution = :execution OR summarized_at < :due)"
             " AND (attribute_not_exists(summarized_by) OR summarized_by <> :execution)",
             ExpressionAttributeValues={
-                ":now": now,
+                # ISO times in one format compare as text, as the resources' times they are compared with.
+                ":now": store.iso(now),
                 ":execution": execution_id,
                 ":incident": incident.id,
-                ":due": now - SUMMARY_INTERVAL_SECONDS,
+                ":due": store.iso(now - timedelta(seconds=SUMMARY_INTERVAL_SECONDS)),
             },
             ReturnValues="UPDATED_OLD",
         )
@@ -111,12 +111,12 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
         if store.is_conditional_failure(exc):
             return None
         raise
-    previous = int(response.get("Attributes", {}).get("summarized_at", 0))
+    previous = str(response.get("Attributes", {}).get("summarized_at", ""))
     contained, waiting = _folded_containment(incident.id)
     return Summary(
         incident_id=incident.id,
         resources=tuple(resources(incident.id)),
-        since=store.iso(datetime.fromtimestamp(previous, UTC)),
+        since=previous,
         contained=contained,
         waiting=waiting,
     )

@@ -113,6 +113,8 @@ def _outcome(notice: OutcomeNotice) -> bool:
 
     def announce(slack: Slack) -> None:
         message = slack.post(get_settings().slack_channel, text)
+        # The announcement is the incident's card: later alerts of its storm reply in its thread.
+        store.update_incident(incident_id, slack_channel=message.channel, slack_ts=message.ts)
         if verdict is not None:
             slack.post(message.channel, card.verdict_thread(verdict), thread_ts=message.ts)
 
