@@ -8,6 +8,7 @@ region, keeps the evidence snapshots, and records the caller's AWS identity as w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -21,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tourniquet import aws, store
+from tourniquet.incidents import storm
 from tourniquet.logs import logger
 from tourniquet.state import IncidentRef, ReleaseInput, ReleaseResult, StepError
 
@@ -78,24 +80,35 @@ def _aws_failure(exc: Exception) -> typer.Exit:
 
 
 def show(incident_id: IncidentArgument, table: TableOption = None, as_json: JsonOption = False) -> None:
-    """Print an incident and its timeline: every action with its mode, status, proof and request ids."""
+    """Print an incident, every resource its alerts named (with how many alerts) and its timeline: every
+    action with its mode, status, proof and request ids."""
     _use_table(table)
     try:
         incident = store.get_incident(incident_id)
         events = store.timeline(incident_id) if incident else []
+        resources = storm.resources(incident_id) if incident else []
     except (ClientError, BotoCoreError) as exc:
         raise _aws_failure(exc) from None
     if incident is None:
         typer.echo(f"error: incident {incident_id} does not exist", err=True)
         raise typer.Exit(code=EXIT_UNUSABLE)
     if as_json:
-        typer.echo(json.dumps({"incident": _public(incident), "timeline": [_public(e) for e in events]}))
+        shown = {
+            "incident": _public(incident),
+            "resources": [dataclasses.asdict(resource) for resource in resources],
+            "timeline": [_public(e) for e in events],
+        }
+        typer.echo(json.dumps(shown))
         return
     console = Console()
     console.print(
         f"[bold]Incident {escape(incident_id)}[/bold]  {escape(str(incident.get('status', '—')).upper())}"
         f"  playbook {escape(str(incident.get('playbook') or '—'))}"
     )
+    if resources:
+        console.print(f"{len(resources)} resources", highlight=False)
+        for resource in resources:
+            console.print(f"  {escape(resource.line())}", soft_wrap=True, highlight=False)
     for line in timeline_lines(events):
         console.print(line, soft_wrap=True, highlight=False)
 

@@ -11,11 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import typer
 from botocore.exceptions import ClientError
+from typer.testing import CliRunner
 
 from sandbox.slack import FakeSlack
 from tests.handlers.approvals import CONTEXT, SlackEnv, running_fake_slack, slack_environment
-from tests.helpers import LAMBDA_CONTEXT, load_event
+from tests.helpers import LAMBDA_CONTEXT, TABLE, load_event
 from tourniquet import store
 from tourniquet.incidents import dedup, handler, outcome, storm
 from tourniquet.incidents.keys import FoldKeys, fold_keys
@@ -25,6 +27,7 @@ from tourniquet.notify import handler as notify_handler
 from tourniquet.notify.slack import Slack
 from tourniquet.playbooks.catalog import select
 from tourniquet.state import IncidentRef, Plan, StepError, Target
+from tourniquet_cli import incident_cmd
 
 GROUP = '{}:{alertname="InstanceCpuHigh"}'
 
@@ -292,3 +295,21 @@ def test_storm_text_is_data_never_markup(slack):
     [reply] = replies(slack, ts)
     assert "<!channel>" not in reply
     assert "&lt;!channel&gt; 'x'" in json.dumps(reply, ensure_ascii=False)
+
+
+def test_incident_show_lists_every_resource_with_its_count(aws):
+    answers = [fold(alert, f"exec-{n}") for n, alert in enumerate(alerts_of(group(12)))]
+    fold(alerts_of(group(1))[0], "exec-again")
+    app = typer.Typer()
+    app.command("noop")(lambda: None)  # a second command keeps typer from collapsing the app into one command
+    incident_cmd.register(app)
+
+    text = CliRunner().invoke(app, ["incident", "show", answers[0].id, "--table", TABLE]).output
+    shown = json.loads(
+        CliRunner().invoke(app, ["incident", "show", answers[0].id, "--json", "--table", TABLE]).output
+    )
+
+    assert "12 resources" in text
+    assert all(f"i-0cafe{n:012x}" in text for n in range(12))
+    assert "i-0cafe000000000000 (AwsEc2Instance, 123456789012 eu-west-1) · 2 alerts" in text
+    assert sorted(r["alerts"] for r in shown["resources"]) == [1] * 11 + [2]
