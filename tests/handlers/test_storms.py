@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from tourniquet.state import IncidentRef, Plan, StepError, Target
 from tourniquet_cli import incident_cmd
 
 GROUP = '{}:{alertname="InstanceCpuHigh"}'
+ASL = Path(__file__).resolve().parents[2] / "statemachines" / "incident_response.asl.json"
 
 
 def group(count: int, *, first: int = 0, group_key: str = GROUP) -> dict[str, Any]:
@@ -313,3 +315,35 @@ def test_incident_show_lists_every_resource_with_its_count(aws):
     assert all(f"i-0cafe{n:012x}" in text for n in range(12))
     assert "i-0cafe000000000000 (AwsEc2Instance, 123456789012 eu-west-1) · 2 alerts" in text
     assert sorted(r["alerts"] for r in shown["resources"]) == [1] * 11 + [2]
+
+
+def test_a_summary_names_what_was_contained_on_folded_resources_and_what_waits_for_a_person(aws):
+    first, second = alerts_of(group(2))
+    opened = fold(first, "exec-0")
+    joined = fold(second, "exec-1")
+    own, other = {"id": "i-0cafe000000000000"}, {"id": "i-0cafe000000000001"}
+    for target in (own, other):
+        store.append_event(opened.id, "planned", target=target, approval=["stop_instance"])
+        store.append_event(opened.id, "action", target=target, action="isolate_network", status="done")
+
+    summary = storm.claim_summary(joined, "exec-1")
+
+    assert summary is not None
+    assert summary.contained == {"i-0cafe000000000001": ("isolate_network",)}
+    assert summary.waiting == {"i-0cafe000000000001": ("stop_instance",)}
+    assert [resource.id for resource in summary.joined] == ["i-0cafe000000000001"]
+
+
+def test_the_workflow_contains_a_folded_alert_only_when_its_playbook_contains_then_waits_for_the_storm():
+    states = json.loads(ASL.read_text())["States"]
+    routes = {choice["Next"]: choice for choice in states["IsDuplicate"]["Choices"]}
+
+    assert list(routes) == ["Diagnose", "SettleFold", "NotifyDuplicate"]
+    assert [c["Variable"] for c in routes["Diagnose"]["And"]] == ["$.incident.folded", "$.incident.contain"]
+    assert states["ContainAutomatically"]["Next"] == "ContainedFolded"
+    assert states["ContainedFolded"]["Choices"][0]["Next"] == "SettleFold"
+    assert (states["SettleFold"]["Seconds"], states["SettleFold"]["Next"]) == (
+        storm.SETTLE_SECONDS,
+        "NotifyFolded",
+    )
+    assert states["NotifyFolded"]["Parameters"]["kind"] == "folded"

@@ -50,3 +50,7 @@ def test_a_group_of_100_alerts_makes_one_incident_one_card_and_thread_replies(sa
     # The card and the triage's reply in its thread; then one summary in the thread for the next delivery.
     assert (first_posts.channel, first_posts.threaded) == (1, 1)
     assert posts_since(sandbox, middle) == Posts(channel=0, threaded=1)
+    [card] = [m for m in sandbox.slack.messages()[before:middle] if not m.thread_ts]
+    [summary] = [m for m in sandbox.slack.messages()[middle:] if m.thread_ts == card.ts]
+    assert "*100 resources*" in card.text
+    assert "10 resources joined, 10 seen again · 110 resources, 120 alerts in all" in summary.text

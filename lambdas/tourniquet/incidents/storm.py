@@ -63,6 +63,24 @@ def resources(incident_id: str) -> list[AffectedResource]:
     return sorted(found, key=lambda resource: (resource.first_seen, resource.id))
 
 
+def resources_for_card(incident: IncidentRef) -> list[AffectedResource]:
+    """The resources, for the card that lists them: the storm's next summary tells only what comes after."""
+    listed_at = store.iso()
+    found = resources(incident.id)
+    if incident.correlation_key and len(found) > 1:
+        try:
+            store.table().update_item(
+                Key={"pk": f"STORM#{incident.correlation_key}", "sk": STORM_SK},
+                UpdateExpression="SET summarized_at = :listed",
+                ConditionExpression="incident_id = :incident AND summarized_at < :listed",
+                ExpressionAttributeValues={":listed": listed_at, ":incident": incident.id},
+            )
+        except ClientError as exc:
+            if not store.is_conditional_failure(exc):
+                raise
+    return found
+
+
 @dataclass(frozen=True)
 class Summary:
     """What a storm's thread hears: the resources that joined or were seen again since the last summary."""
@@ -123,22 +141,22 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
 
 
 def _folded_containment(incident_id: str) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    """From the timeline: what containment did to each folded resource, and what of theirs waits for a
-    person. The incident's own target (its first plan's) is the card's."""
-    events = store.timeline(incident_id)
-    plans = [event for event in events if event.get("kind") == "planned"]
-    own = _target_id(plans[0]) if plans else None
-    done: dict[str, list[str]] = {}
-    for event in events:
+    """From the timeline: what containment did to each resource that folded in, and which of their steps
+    wait for a person. The resource of the alert that opened the incident is the card's, and left out."""
+    alert = (store.get_incident(incident_id) or {}).get("alert")
+    resources = alert.get("resources") if isinstance(alert, dict) else None
+    own = resources[0].get("id") if resources and isinstance(resources[0], dict) else None
+    done: dict[str, dict[str, None]] = {}
+    waiting: dict[str, tuple[str, ...]] = {}
+    for event in store.timeline(incident_id):
         target = _target_id(event)
-        if event.get("kind") == "action" and target != own and event.get("status") == "done":
-            done.setdefault(str(target), []).append(str(event.get("action")))
-    waiting = {
-        str(_target_id(plan)): tuple(str(action) for action in plan.get("approval") or ())
-        for plan in plans[1:]
-        if plan.get("approval") and _target_id(plan) != own
-    }
-    return {target: tuple(dict.fromkeys(actions)) for target, actions in done.items()}, waiting
+        if target is None or target == own:
+            continue
+        if event.get("kind") == "action" and event.get("status") == "done":
+            done.setdefault(target, {})[str(event.get("action"))] = None
+        elif event.get("kind") == "planned" and event.get("approval"):
+            waiting[target] = tuple(str(action) for action in event["approval"])
+    return {target: tuple(actions) for target, actions in done.items()}, waiting
 
 
 def _target_id(event: dict[str, Any]) -> str | None:

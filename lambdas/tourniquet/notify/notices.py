@@ -30,6 +30,7 @@ from tourniquet.notify.model import (
 )
 from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.settings import get_settings
+from tourniquet.state import IncidentRef
 
 _CAUSE_IN_SLACK = 500
 _CAUSE_IN_PAGE = 1000
@@ -102,7 +103,7 @@ def _outcome(notice: OutcomeNotice) -> bool:
     thread = _thread(incident)
     ctx = approval.card if approval is not None else notice.context()
     offer = release_offers.offer(ctx, final) if ctx is not None else None
-    summary = _outcome_summary(incident_id, final)
+    summary = _outcome_summary(notice.incident, final)
     if ctx is not None and (offer is not None or (approval is not None and thread is not None)):
         return _post_final_card(ctx, final, offer=offer, thread=thread, summary=summary)
     # No card (nothing needed approval, or the card could not be posted): the outcome is the announcement.
@@ -299,16 +300,16 @@ def _resolution(approval: Approval | None) -> card.Resolution | None:
     )
 
 
-def _outcome_summary(incident_id: str, final: card.FinalState) -> str:
-    lines = [f"🏁 Incident `{card.escape(incident_id)}` closed"]
+def _outcome_summary(incident: IncidentRef, final: card.FinalState) -> str:
+    lines = [f"🏁 Incident `{card.escape(incident.id)}` closed"]
     if final.resolution is not None:
         lines.append(card.resolution_text(final.resolution))
     lines.append(card.outcome_text(final))
-    affected = storm.resources(incident_id)
+    affected = storm.resources_for_card(incident)
     if len(affected) > 1:
         # A storm's incident: every resource its alerts named so far (later ones reach the thread).
         lines.append(f"*{len(affected)} resources*:")
-        lines += storm.listing(affected, incident_id)
+        lines += storm.listing(affected, incident.id)
     return "\n".join(lines)
 
 
