@@ -347,3 +347,25 @@ def test_the_workflow_contains_a_folded_alert_only_when_its_playbook_contains_th
         "NotifyFolded",
     )
     assert states["NotifyFolded"]["Parameters"]["kind"] == "folded"
+
+
+def test_the_default_keys_are_the_intake_dedup_key_and_the_group():
+    [alert] = alerts_of(group(1))
+    playbook = select(alert)
+    ungrouped = Alert.model_validate({**alert.model_dump(), "group_key": None})
+
+    assert fold_keys(alert, playbook).dedup == alert.dedup_key
+    assert fold_keys(alert, playbook).correlation is not None
+    assert fold_keys(ungrouped, playbook).correlation is None
+
+
+def test_a_playbook_names_its_own_keys():
+    one, other = alerts_of(group(2))
+    by_name = select(one).model_copy(update={"dedup_key": ("type",), "correlation_key": ("type", "account")})
+    by_group = select(one).model_copy(update={"correlation_key": ("group",)})
+
+    assert fold_keys(one, by_name).dedup == fold_keys(other, by_name).dedup != one.dedup_key
+    assert fold_keys(Alert.model_validate({**one.model_dump(), "group_key": "x"}), by_name).correlation == (
+        fold_keys(other, by_name).correlation
+    )
+    assert fold_keys(one, by_name).correlation != fold_keys(one, by_group).correlation
