@@ -30,8 +30,9 @@ transaction with the slid storm claim, as for a duplicate. A copy of a storm's p
 claim too. The storm's claim records the last alert that folded in (``last_execution``), so that the thread
 hears of a storm once it settles (:mod:`tourniquet.incidents.storm`).
 
-Every alert writes its resource (``RESOURCE#<dedup key>`` under the incident): what it is, when it was first
-and last seen, and how many alerts named it.
+An alert that opens an incident or joins a storm's lists its resource there (``RESOURCE#<dedup key>``): what
+it is and when it was first seen. A copy writes nothing more than before: the resource's claim carries how
+many alerts named it and when the last came (:func:`tourniquet.incidents.storm.resources` reads both).
 """
 
 from __future__ import annotations
@@ -373,7 +374,6 @@ class _Fold:
             },
             self._incident_exists(incident_id),
             {"Put": {**self._put(event), "ConditionExpression": "attribute_not_exists(sk)"}},
-            self._resource(incident_id),
         ]
         written = {self.claim_key["pk"]: slid}
         if in_storm and self.storm_key is not None:
@@ -392,6 +392,8 @@ class _Fold:
             "incident_id": incident_id,
             "finding_id": finding_id,
             "first_seen": first_seen,
+            # The last alert's moment as an ISO time, as the incident's resource list shows it.
+            "last_seen_at": self.at,
             "last_seen": self.now,
             "duplicates": duplicates,
             "expires_at": self.now + self.window_seconds + CLAIM_RETENTION_SECONDS,
@@ -462,31 +464,22 @@ class _Fold:
         return resource.id if resource else self.alert.type
 
     def _resource(self, incident_id: str) -> dict[str, Any]:
-        """The alert's resource on the incident's list: what it is, when it was seen, how many alerts."""
+        """The alert's resource on the incident's list: what it is and when it was first seen (its claim
+        counts the copies, and says when the last came)."""
         resource = self.alert.primary_resource
-        fields = {
+        item = {
+            "pk": store.incident_pk(incident_id),
+            "sk": store.RESOURCE_PREFIX + self.keys.dedup,
             "resource_type": resource.type if resource else "Alert",
             "resource_id": self._resource_id(),
             "account": self.alert.account,
             "region": (resource.region if resource else None) or self.alert.region,
             "title": self.alert.title,
             "finding_id": self.alert.finding_id,
-            "last_seen": self.at,
+            "dedup_key": self.keys.dedup,
+            "first_seen": self.at,
         }
-        names = {f"#{name}": name for name in [*fields, "first_seen", "alerts"]}
-        values = {f":{name}": value for name, value in fields.items()} | {":one": 1}
-        assignments = ", ".join(f"#{name} = :{name}" for name in fields)
-        return {
-            "Update": {
-                **self._key(
-                    {"pk": store.incident_pk(incident_id), "sk": store.RESOURCE_PREFIX + self.keys.dedup}
-                ),
-                "UpdateExpression": f"SET {assignments}, #first_seen = if_not_exists(#first_seen, :last_seen)"
-                " ADD #alerts :one",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
+        return {"Put": self._put(item)}
 
     def _marker(self, answer: IncidentRef) -> dict[str, Any]:
         marker = {

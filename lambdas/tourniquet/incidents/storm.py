@@ -18,12 +18,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tourniquet import store
-from tourniquet.incidents.dedup import STORM_SK
+from tourniquet.incidents.dedup import CLAIM_SK, STORM_SK
 from tourniquet.state import IncidentRef
 
 # The SettleFold state's wait (statemachines/incident_response.asl.json).
 SETTLE_SECONDS = 30
 SUMMARY_INTERVAL_SECONDS = 600
+# Keys one BatchGetItem request reads.
+_BATCH = 100
 # Resources named in one message; the rest are counted, and `tourniquet incident show` lists them all.
 LISTED = 10
 
@@ -46,21 +48,43 @@ class AffectedResource:
 
 
 def resources(incident_id: str) -> list[AffectedResource]:
-    """Every resource the incident's alerts named, the first seen first."""
+    """Every resource the incident's alerts named, the first seen first; its count of alerts and when the
+    last came as its claim says, while the claim is this incident's (then, one alert)."""
     items = store.resource_items(incident_id)
-    found = [
-        AffectedResource(
-            type=str(item.get("resource_type", "")),
-            id=str(item.get("resource_id", "")),
-            account=str(item.get("account", "")),
-            region=str(item.get("region", "")),
-            alerts=int(item.get("alerts", 0)),
-            first_seen=str(item.get("first_seen", "")),
-            last_seen=str(item.get("last_seen", "")),
+    claims = _claims([str(item.get("dedup_key", "")) for item in items])
+    found = []
+    for item in items:
+        claim = claims.get(str(item.get("dedup_key", "")), {})
+        ours = claim.get("incident_id") == incident_id
+        first_seen = str(item.get("first_seen", ""))
+        found.append(
+            AffectedResource(
+                type=str(item.get("resource_type", "")),
+                id=str(item.get("resource_id", "")),
+                account=str(item.get("account", "")),
+                region=str(item.get("region", "")),
+                alerts=int(claim.get("duplicates", 0)) + 1 if ours else 1,
+                first_seen=first_seen,
+                last_seen=str(claim.get("last_seen_at") or first_seen) if ours else first_seen,
+            )
         )
-        for item in items
-    ]
     return sorted(found, key=lambda resource: (resource.first_seen, resource.id))
+
+
+def _claims(dedup_keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The dedup claims of these keys, by key (in batches of the most one request reads)."""
+    table = store.table()
+    found: dict[str, dict[str, Any]] = {}
+    keys = [{"pk": f"DEDUP#{key}", "sk": CLAIM_SK} for key in dict.fromkeys(filter(None, dedup_keys))]
+    for start in range(0, len(keys), _BATCH):
+        request: dict[str, Any] = {table.name: {"Keys": keys[start : start + _BATCH], "ConsistentRead": True}}
+        while request:
+            response = table.meta.client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table.name, []):
+                claim = store.plain(item)
+                found[str(claim["pk"]).removeprefix("DEDUP#")] = claim
+            request = response.get("UnprocessedKeys") or {}
+    return found
 
 
 def resources_for_card(incident: IncidentRef) -> list[AffectedResource]:
