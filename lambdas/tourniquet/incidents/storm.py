@@ -4,8 +4,9 @@ The rule that bounds the thread (docs/dedup-and-correlation.md): each alert that
 incident (another problem, or a copy of one) waits for the storm to settle (the workflow's SettleFold state,
 :data:`SETTLE_SECONDS`), then asks for a summary. One goes out, in the card's thread, when the asking alert
 is still the last that folded in (nothing joined while it waited), or when the last summary is older than
-:data:`SUMMARY_INTERVAL_SECONDS` (a storm that never pauses). A conditional write on the storm's claim lets
-exactly one alert post each summary: a group of 100 alerts delivered at once makes one thread reply.
+:data:`SUMMARY_INTERVAL_SECONDS` (a storm that never pauses). A compare-and-set of the storm's summary item
+(``STORM#<key>``, ``SUMMARY``; with a check of the storm's claim for the last alert) lets exactly one alert
+post each summary: a group of 100 alerts delivered at once makes one thread reply.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tourniquet import store
-from tourniquet.incidents.dedup import CLAIM_SK, STORM_SK
+from tourniquet import aws, store
+from tourniquet.incidents.dedup import CLAIM_SK, STORM_SK, SUMMARY_SK
 from tourniquet.state import IncidentRef
 
 # The SettleFold state's wait (statemachines/incident_response.asl.json).
@@ -94,7 +95,7 @@ def resources_for_card(incident: IncidentRef) -> list[AffectedResource]:
     if incident.correlation_key and len(found) > 1:
         try:
             store.table().update_item(
-                Key={"pk": f"STORM#{incident.correlation_key}", "sk": STORM_SK},
+                Key={"pk": f"STORM#{incident.correlation_key}", "sk": SUMMARY_SK},
                 UpdateExpression="SET summarized_at = :listed",
                 ConditionExpression="incident_id = :incident AND summarized_at < :listed",
                 ExpressionAttributeValues={":listed": listed_at, ":incident": incident.id},
@@ -130,30 +131,48 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
     """The summary this alert posts, or None when another alert's summary will tell (or already told)."""
     if not incident.correlation_key:
         return None
+    table = store.table()
+    key = f"STORM#{incident.correlation_key}"
+    item = store.plain(
+        table.get_item(Key={"pk": key, "sk": SUMMARY_SK}, ConsistentRead=True).get("Item") or {}
+    )
+    # A retried step finds its own summary taken: it posts nothing more.
+    if item.get("incident_id") != incident.id or item.get("summarized_by") == execution_id:
+        return None
+    previous = str(item.get("summarized_at", ""))
     now = store.now()
+    # Compare and set: of the alerts that may post this summary, one does.
+    update = {
+        "TableName": table.name,
+        "Key": {"pk": key, "sk": SUMMARY_SK},
+        "UpdateExpression": "SET summarized_at = :now, summarized_by = :execution",
+        "ConditionExpression": "incident_id = :incident AND summarized_at = :previous",
+        "ExpressionAttributeValues": {
+            # ISO times in one format compare as text, as the resources' times they are compared with.
+            ":now": store.iso(now),
+            ":execution": execution_id,
+            ":incident": incident.id,
+            ":previous": previous,
+        },
+    }
+    if previous < store.iso(now - timedelta(seconds=SUMMARY_INTERVAL_SECONDS)):
+        # A storm that never paused: the first alert to ask after the interval.
+        writes = [{"Update": update}]
+    else:
+        # The storm settled: the last alert that folded in, as its claim names it.
+        last = {
+            "TableName": table.name,
+            "Key": {"pk": key, "sk": STORM_SK},
+            "ConditionExpression": "incident_id = :incident AND last_execution = :execution",
+            "ExpressionAttributeValues": {":incident": incident.id, ":execution": execution_id},
+        }
+        writes = [{"ConditionCheck": last}, {"Update": update}]
     try:
-        response = store.table().update_item(
-            Key={"pk": f"STORM#{incident.correlation_key}", "sk": STORM_SK},
-            UpdateExpression="SET summarized_at = :now, summarized_by = :execution",
-            # The last alert to fold in, or the first to ask after the interval; never the same alert twice
-            # (a retried step posts nothing more).
-            ConditionExpression="incident_id = :incident"
-            " AND (last_execution = :execution OR summarized_at < :due)"
-            " AND (attribute_not_exists(summarized_by) OR summarized_by <> :execution)",
-            ExpressionAttributeValues={
-                # ISO times in one format compare as text, as the resources' times they are compared with.
-                ":now": store.iso(now),
-                ":execution": execution_id,
-                ":incident": incident.id,
-                ":due": store.iso(now - timedelta(seconds=SUMMARY_INTERVAL_SECONDS)),
-            },
-            ReturnValues="UPDATED_OLD",
-        )
+        table.meta.client.transact_write_items(TransactItems=writes)
     except ClientError as exc:
-        if store.is_conditional_failure(exc):
+        if aws.error_code(exc) == "TransactionCanceledException":
             return None
         raise
-    previous = str(response.get("Attributes", {}).get("summarized_at", ""))
     contained, waiting = _folded_containment(incident.id)
     return Summary(
         incident_id=incident.id,
