@@ -16,6 +16,7 @@ from constructs import Construct
 
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials
+from stacks.dashboard import IncidentDashboard
 from stacks.feed import SiemFeed
 from stacks.functions import Functions
 from stacks.http_edge import HttpEdge
@@ -90,7 +91,7 @@ class TourniquetStack(Stack):
             webhook=functions["Webhook"],
             log_retention=LOG_RETENTION,
         )
-        Monitoring(
+        monitoring = Monitoring(
             self,
             "Alarms",
             topic=topics.alarm_topic,
@@ -102,6 +103,7 @@ class TourniquetStack(Stack):
             throttled_functions=functions.flood_facing,
             dead_letter_queues={**triggers.dead_letter_queues, "SiemFeedDeadLetters": feed.dead_letters},
         )
+        IncidentDashboard(self, "Incidents", alarms=monitoring.alarms)
 
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "StateMachineArn", value=workflows.incident_response.state_machine_arn)
