@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import ExitStack, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from tourniquet_cli import approve_cmd, evaluate_cmd, incident_cmd, normalize_cmd, render
+from tourniquet_cli import approve_cmd, evaluate_cmd, incident_cmd, normalize_cmd, render, report_cmd
 from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alerts
+
+if TYPE_CHECKING:
+    from sandbox.core import Sandbox
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Tourniquet: contain AWS incidents in seconds."
@@ -33,6 +36,13 @@ ModelOption = Annotated[
         help="Let a model raise each verdict: the sandbox's stand-in for Bedrock's Converse API answers.",
     ),
 ]
+OpenOption = Annotated[
+    bool,
+    typer.Option(
+        "--open",
+        help="Serve the incident on a page at 127.0.0.1 and open it: you press Approve or Deny there.",
+    ),
+]
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also show the functions' own log lines.")
 ]
@@ -43,7 +53,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _decision(value: str) -> Decision:
+def _decision(value: str, open_page: bool = False) -> Decision:
+    if open_page:
+        return "manual"  # a person decides on the page
     if value not in ("approve", "deny", "timeout"):
         raise _fail(f"--decision: expected approve, deny or timeout, got {value!r}")
     return value  # type: ignore[return-value]
@@ -54,10 +66,11 @@ def demo(
     decision: DecisionOption = "approve",
     as_json: JsonOption = False,
     model: ModelOption = False,
+    open_page: OpenOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run the bundled GuardDuty EC2 finding through the whole workflow in the embedded sandbox."""
-    _simulate([EXAMPLE], _decision(decision), as_json, verbose, model=model)
+    _simulate([EXAMPLE], _decision(decision, open_page), as_json, verbose, model=model, open_page=open_page)
 
 
 @app.command()
@@ -66,14 +79,22 @@ def simulate(
     decision: DecisionOption = "approve",
     as_json: JsonOption = False,
     model: ModelOption = False,
+    *,
+    open_page: OpenOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run each alert file, in order, through the workflow in one embedded sandbox."""
-    _simulate(files, _decision(decision), as_json, verbose, model=model)
+    _simulate(files, _decision(decision, open_page), as_json, verbose, model=model, open_page=open_page)
 
 
 def _simulate(
-    files: list[Path], decision: Decision, as_json: bool, verbose: bool, *, model: bool = False
+    files: list[Path],
+    decision: Decision,
+    as_json: bool,
+    verbose: bool,
+    *,
+    model: bool = False,
+    open_page: bool = False,
 ) -> None:
     """Run every file it can; each file that fails gets one line on stderr, and the exit code is then 2."""
     # Imported here: the sandbox brings moto and the CDK, which commands that do not run it should not load.
@@ -106,6 +127,7 @@ def _simulate(
             sandbox = stack.enter_context(sandbox_for(decision, model=model))
         if not as_json:
             console.print(f"[bold]Sandbox ready[/bold] in {sandbox.startup_seconds:.1f} s")
+        stack.enter_context(_incident_page(sandbox, progress) if open_page else nullcontext())
         for path, delivery in events:
             if not as_json:
                 console.rule(f"[bold]{path.name}")
@@ -132,7 +154,14 @@ def _simulate(
         raise typer.Exit(code=2)
 
 
+def _incident_page(sandbox: Sandbox, progress: Progress) -> AbstractContextManager[object]:
+    from tourniquet_cli.incident_page import served  # noqa: PLC0415
+
+    return served(sandbox, progress, lambda line: console.print(f"[bold]{line}"))
+
+
 normalize_cmd.register(app)
 approve_cmd.register(app)
 incident_cmd.register(app)
 evaluate_cmd.register(app)
+report_cmd.register(app)

@@ -18,7 +18,8 @@ from tourniquet.errors import InvalidAlert
 from tourniquet.intake.normalize import parts
 from tourniquet.intake.webhook import MAX_DEPTH, unusable
 
-Decision = Literal["approve", "deny", "timeout"]
+# "manual": a person presses the card's buttons (on the incident page), nothing clicks for them.
+Decision = Literal["approve", "deny", "timeout", "manual"]
 
 # A timed-out approval must expire quickly in the sandbox: the configured timeout is compressed to this.
 TIMEOUT_SCENARIO_SECONDS = 2.0
@@ -35,6 +36,8 @@ class Progress:
     """Callbacks for a live display; the defaults do nothing."""
 
     step: Callable[[str], None] = lambda _message: None
+    # Told each execution's ARN as it starts (the incident page follows it).
+    started: Callable[[str], None] = lambda _execution_arn: None
 
 
 @dataclass
@@ -109,10 +112,13 @@ def read_alert(path: Path) -> dict[str, Any]:
 def sandbox_for(decision: Decision, *, model: bool = False) -> Iterator[Sandbox]:
     """A running sandbox; for the timeout scenario the configured approval wait is compressed to seconds.
     With ``model`` the verdicts are raised by the sandbox's stand-in for Bedrock's Converse API."""
-    timeout = load_config(project_context()).approval_timeout_seconds
-    scale = TIMEOUT_SCENARIO_SECONDS / timeout if decision == "timeout" else 1.0
+    scale = TIMEOUT_SCENARIO_SECONDS / _approval_timeout() if decision == "timeout" else 1.0
     with Sandbox(time_scale=scale, model=model) as sandbox:
         yield sandbox
+
+
+def _approval_timeout() -> int:
+    return load_config(project_context()).approval_timeout_seconds
 
 
 def run_alert(
@@ -135,6 +141,7 @@ def run_alert(
         run.result = _filtered(mapping)
         progress.step("No rule matched: the alert is below the configured thresholds")
         return run
+    progress.started(execution_arn)
     progress.step("Alert submitted: execution started")
 
     card = wait_for_card_or_end(sandbox, execution_arn)
@@ -143,12 +150,16 @@ def run_alert(
         progress.step("Approval card posted to Slack")
         if decision == "timeout":
             progress.step("Nobody answers: waiting for the approval to expire")
+        elif decision == "manual":
+            progress.step("Waiting for your decision on the incident page")
         else:
             run.timings.clicked = time.perf_counter()
             status, _body = sandbox.click(card, decision)
             progress.step(f"{decision.capitalize()} clicked by {sandbox.approver.id} (HTTP {status})")
 
-    execution = sandbox.wait_for_execution(execution_arn, timeout=EXECUTION_TIMEOUT_SECONDS)
+    # A person may take until the approval expires (the workflow then ends by itself).
+    timeout = EXECUTION_TIMEOUT_SECONDS + (_approval_timeout() if decision == "manual" else 0)
+    execution = sandbox.wait_for_execution(execution_arn, timeout=timeout)
     run.timings.finished = time.perf_counter()
     run.result = report(sandbox, execution, mapping)
     progress.step(f"Incident {run.result['incident_id']}: {run.result['status']}")
