@@ -26,6 +26,7 @@ from stacks.names import STACK_NAME
 from stacks.storage import AuditStorage
 from stacks.topics import Topics
 from stacks.triggers import Triggers
+from stacks.weekly_report import WeeklyReport
 from stacks.workflows import Workflows
 
 __all__ = ["LOG_RETENTION", "RESOURCE_STAR_WRITE_ACTIONS", "STACK_NAME", "TourniquetStack"]
@@ -78,6 +79,15 @@ class TourniquetStack(Stack):
             feed=feed,
             log_retention=LOG_RETENTION,
         )
+        if config.weekly_report_schedule:
+            WeeklyReport(
+                self,
+                "WeeklyReport",
+                schedule=config.weekly_report_schedule,
+                functions=functions,
+                storage=storage,
+                credentials=credentials,
+            )
         workflows = Workflows(
             self, "Workflows", functions=functions.by_placeholder, topics=topics, log_retention=LOG_RETENTION
         )

@@ -119,6 +119,7 @@ def summarize(incidents: Sequence[Incident], since: datetime, until: datetime) -
     by_type: dict[str, Counter[str]] = defaultdict(Counter)
     approvals: dict[str, Counter[str]] = defaultdict(Counter)
     resources: Counter[str] = Counter()
+    outcomes = Counter(incident.outcome for incident in incidents)
     contain: list[float] = []
     decide: list[float] = []
     for incident in incidents:
@@ -140,7 +141,7 @@ def summarize(incidents: Sequence[Incident], since: datetime, until: datetime) -
         until=store.iso(until),
         incidents=len(incidents),
         by_type={kind: dict(counts) for kind, counts in sorted(by_type.items())},
-        by_outcome=dict(Counter(incident.outcome for incident in incidents).most_common()),
+        by_outcome=dict(sorted(outcomes.items(), key=lambda pair: (-pair[1], pair[0]))),
         time_to_contain=Spread.of(contain),
         time_to_decide=Spread.of(decide),
         approvals_by_approver={person: dict(counts) for person, counts in sorted(approvals.items())},
