@@ -18,6 +18,7 @@ import threading
 import webbrowser
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from email.message import Message
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -27,11 +28,15 @@ from sandbox.core import Sandbox
 from sandbox.loopback import LoopbackServer
 from sandbox.slack import SlackMessage
 from tourniquet import store
+from tourniquet.reports import summary
+from tourniquet_cli import report_html
 from tourniquet_cli.charts import spans, timeline_svg
 from tourniquet_cli.scenario import Progress
 
 PAGE = Path(__file__).with_name("incident_page.html")
 PAGE_HEADER = "X-Tourniquet-Page"
+# A sandbox lives for one run: the report of its table covers the day.
+REPORT_PERIOD = timedelta(days=1)
 _MAX_BODY = 4096
 # What the page shows of each timeline event after its kind, when present.
 _SHOWN = ("action", "check", "status", "decision", "step", "mode", "playbook", "change", "reason", "error")
@@ -132,6 +137,13 @@ class IncidentPage:
             return timeline_svg([], title="Waiting for the alert")
         return timeline_svg(spans(store.timeline(incident_id)), title=f"Timeline of {incident_id}")
 
+    def report_html(self) -> str:
+        """``tourniquet report --format html`` on the sandbox's table: every incident of this run."""
+        until = store.now()
+        since = until - REPORT_PERIOD
+        incidents = list(summary.read(since))
+        return report_html.render(summary.summarize(incidents, since, until), incidents)
+
     def press(self, action_id: str) -> tuple[int, str]:
         """Press a button of the incident's card as the approver, through the signed interactions path."""
         incident_id = self.incident_id()
@@ -211,6 +223,8 @@ def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "application/json", json.dumps(page.state(), default=str).encode())
             elif path == "/timeline.svg":
                 self._send(200, "image/svg+xml", page.timeline_svg().encode())
+            elif path == "/report.html":
+                self._send(200, "text/html; charset=utf-8", page.report_html().encode())
             else:
                 self._send(404, "text/plain", b"not found")
 

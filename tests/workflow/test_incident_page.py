@@ -1,6 +1,6 @@
 """`tourniquet simulate --open` in a real headless browser: a person presses Approve on the incident page,
 the signed click goes through the real callback and the workflow contains the incident; the HTML report
-then read from the sandbox's table shows its timeline.
+of the sandbox's table (from the CLI, and linked from the page) shows its timeline.
 
 One scenario, in the workflow modules' shared sandbox. It needs Debian's chromium and chromium-driver
 (`.ci/run` installs them).
@@ -97,16 +97,17 @@ def test_a_person_approves_on_the_incident_page_and_watches_it_contained(
     assert outcome["status"] == "contained"
     assert outcome["approval"] == {"decision": "approve", "by": sandbox.approver.id}
 
-    # The HTML report of the sandbox's table opens in the browser with the incident's timeline chart.
+    # The report of the sandbox's table: from the CLI, and on the page, where its timeline chart opens.
     monkeypatch.setenv("TABLE_NAME", sandbox.deployment.table_name())
-    report = tmp_path / "report.html"
-    written = CliRunner().invoke(
-        app, ["report", "--format", "html", "--table", sandbox.deployment.table_name(), "-o", str(report)]
-    )
+    written = CliRunner().invoke(app, ["report", "--table", sandbox.deployment.table_name()])
     assert written.exit_code == 0, written.output
-    browser.get(report.as_uri())
-    chart = browser.find_element(By.CSS_SELECTOR, f"svg.timeline[aria-label*='{outcome['incident_id']}']")
-    diagnostics = chart.find_elements(By.CSS_SELECTOR, "rect.diagnostic")
-    assert len(diagnostics) >= 2
-    assert len(chart.find_elements(By.CSS_SELECTOR, "rect.wait")) == 1
-    assert "approval wait" in chart.text
+    assert f"| {outcome['incident_id']} | " in written.stdout
+    # The CLI's page stopped with the CLI; the report link is the same on a page of the same sandbox.
+    with incident_page.IncidentPage(sandbox) as page:
+        browser.get(page.url)
+        browser.get(browser.find_element(By.ID, "report").get_attribute("href"))
+        chart = browser.find_element(By.CSS_SELECTOR, f"svg.timeline[aria-label*='{outcome['incident_id']}']")
+        diagnostics = chart.find_elements(By.CSS_SELECTOR, "rect.diagnostic")
+        assert len(diagnostics) >= 2
+        assert len(chart.find_elements(By.CSS_SELECTOR, "rect.wait")) == 1
+        assert "approval wait" in chart.text
