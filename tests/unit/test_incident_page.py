@@ -14,7 +14,7 @@ from sandbox.core import Sandbox
 from tourniquet_cli.incident_page import PAGE_HEADER, IncidentPage
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def page() -> Iterator[IncidentPage]:
     # No execution is followed, so nothing asks the sandbox anything.
     with IncidentPage(cast(Sandbox, object())) as served:

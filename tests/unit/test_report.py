@@ -150,3 +150,11 @@ def test_untrusted_text_is_escaped_in_the_charts():
 
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
+
+
+def test_the_time_to_notify_is_the_one_the_notify_step_recorded():
+    told = Incident(
+        item={**INCIDENTS[2].item, "measures": {"TimeToNotify": 4.5}}, timeline=INCIDENTS[2].timeline
+    )
+
+    assert (told.measures.notify, INCIDENTS[2].measures.notify) == (4.5, None)

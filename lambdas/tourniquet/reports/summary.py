@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr
 
 from tourniquet import store
-from tourniquet.incidents.measures import Measures, measure
+from tourniquet.incidents.measures import TIME_TO_NOTIFY, Measures, measure
 
 # The index and its sort key (stacks.storage names them for the stack).
 BY_TYPE_INDEX = "by-type"
@@ -60,7 +60,11 @@ class Incident:
 
     @property
     def measures(self) -> Measures:
-        return measure(self.timeline)
+        """The figures from the timeline; the time to notify as the Notify step recorded it, since the
+        timeline does not say when an outcome notice went out."""
+        figures = measure(self.timeline)
+        notified = (self.item.get("measures") or {}).get(TIME_TO_NOTIFY)
+        return replace(figures, notify=float(notified)) if notified is not None else figures
 
 
 @dataclass(frozen=True)
