@@ -91,15 +91,11 @@ class IncidentPage:
         return found
 
     def card(self, incident_id: str) -> SlackMessage | None:
-        """The incident's card in the channel, in its current state."""
+        """The incident's card in its current state, once the incident records it: the step that posts a
+        card records it after posting, and a press before then would find no card to bind to."""
         incident = store.get_incident(incident_id) or {}
-        needles = [incident_id, *([str(incident["approval_id"])] if incident.get("approval_id") else [])]
-        cards = [
-            message
-            for message in self.sandbox.slack.messages()
-            if message.thread_ts is None and any(message.mentions(needle) for needle in needles)
-        ]
-        return cards[-1] if cards else None
+        channel, ts = incident.get("slack_channel"), incident.get("slack_ts")
+        return self.sandbox.slack.message(str(channel), str(ts)) if channel and ts else None
 
     def state(self) -> dict[str, Any]:
         incident_id = self.incident_id()

@@ -64,6 +64,7 @@ def test_a_person_approves_on_the_incident_page_and_watches_it_contained(
     monkeypatch.setattr(incident_page.webbrowser, "open", opened.put)
     alert = tmp_path / "finding.json"
     alert.write_text(json.dumps(Runner(sandbox).event()))
+    posted_before = len(sandbox.slack.messages())
     finished: list[Result] = []
     cli = threading.Thread(
         target=lambda: finished.append(CliRunner().invoke(app, ["simulate", "--open", "--json", str(alert)]))
@@ -74,15 +75,13 @@ def test_a_person_approves_on_the_incident_page_and_watches_it_contained(
         assert url.startswith("http://127.0.0.1:")
         browser.get(url)
         wait = WebDriverWait(browser, WAIT_SECONDS)
-        approve = wait.until(
-            expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#card [data-action=approve]"))
-        )
+        approve = (By.CSS_SELECTOR, "#card [data-action=approve]")
+        wait.until(expected_conditions.text_to_be_present_in_element(approve, "Approve"))
         # The page shows the card as Slack does; it was given no button value and no task token.
         state = browser.execute_script("return fetch('/state').then(r => r.text())")
         assert '"value"' not in state
         assert "task_token" not in state
-        assert "Approve" in approve.text
-        approve.click()
+        wait.until(expected_conditions.element_to_be_clickable(approve)).click()
         # Slack asks to confirm an approval; so does the page.
         wait.until(expected_conditions.element_to_be_clickable((By.ID, "confirm-yes"))).click()
         status = browser.find_element(By.ID, "status")
@@ -90,6 +89,11 @@ def test_a_person_approves_on_the_incident_page_and_watches_it_contained(
         assert status.get_attribute("data-status") == "contained"
         assert "Approved" in browser.find_element(By.ID, "card").text
     finally:
+        if cli.is_alive():
+            # A failure above leaves the CLI waiting for a person: deny, so that it ends.
+            for message in sandbox.slack.messages()[posted_before:]:
+                if any(element.get("action_id") == "deny" for _, element in message.buttons()):
+                    sandbox.click(message, "deny")
         cli.join(timeout=WAIT_SECONDS)
     [result] = finished
     assert result.exit_code == 0, result.output
