@@ -332,6 +332,7 @@ class Sandbox:
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         patches.install_definition_cache(self._patcher)
+        patches.install_action_names_cache(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
         standins.install(self._patcher, self.securityhub, self.model)
         trust.install(self._patcher)
