@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -98,8 +98,11 @@ class Sandbox:
         stack_name: str = "Tourniquet",
         organization: bool = True,
         model: bool = False,
+        on_stage: Callable[[str, float], None] | None = None,
     ) -> None:
         self._scale = patches.TimeScale()
+        # Told of each start-up stage (its name and seconds) as it ends, for a progress display.
+        self._on_stage = on_stage
         self.time_scale = time_scale
         self.retry_time_scale = retry_time_scale
         self._template = dict(template) if template is not None else None
@@ -288,6 +291,8 @@ class Sandbox:
 
     def _mark(self, step: str, began: float) -> None:
         self.timings[step] = round(time.monotonic() - began, 3)
+        if self._on_stage is not None:
+            self._on_stage(step, self.timings[step])
 
     def _start_moto(self) -> None:
         for name, level in _QUIET_LOGGERS.items():

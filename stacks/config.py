@@ -221,6 +221,11 @@ class TourniquetConfig(BaseModel):
         "user or role names or ARNs, `*` globs allowed. Their actions wait for approval.",
     )
     dry_run: bool = False
+    playbooks: Path | None = Field(
+        default=None,
+        description="The deployment's own playbooks file (TOML, like the bundled playbooks.toml), "
+        "relative to where the synth runs; unset: the bundled playbooks.",
+    )
     release_offer_days: int = Field(
         default=30, ge=1, le=365, description="How long a closed incident's card offers the Release button."
     )
@@ -320,6 +325,16 @@ class TourniquetConfig(BaseModel):
             raise ValueError(
                 "must be a channel name like '#security-incidents' or a channel id like 'C0123ABCD'"
             )
+        return value
+
+    @field_validator("playbooks")
+    @classmethod
+    def _valid_playbooks(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            # The runtime's own loader: what it refuses here, the functions would refuse at the first alert.
+            from tourniquet.playbooks.catalog import load  # noqa: PLC0415 - only when a deployment names a file
+
+            load(value)
         return value
 
     @field_validator("approvers")

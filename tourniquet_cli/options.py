@@ -1,0 +1,80 @@
+"""What the commands share: the AWS options, the deployment's config, and how a refusal ends.
+
+Every refusal (a bad option, an unusable file, AWS or the table saying no) is one line on stderr and exit
+code 2: nothing was done. Exit code 1 is kept for a run that started and failed (a release that did not
+finish). Light on purpose: ``tourniquet --help`` imports this and nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from stacks.config import TourniquetConfig
+
+EXIT_REFUSED = 2
+EXIT_FAILED = 1
+
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="The AWS region of the deployed stack (default: the profile's or $AWS_REGION)."
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", help="The AWS profile to use (default: $AWS_PROFILE or the default chain)."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="The deployment's config file (JSON or YAML, as `cdk synth -c config=FILE` takes); "
+        "default: cdk.json's values.",
+    ),
+]
+
+
+def refuse(message: str) -> NoReturn:
+    """End the command: one line on stderr, exit code 2."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code=EXIT_REFUSED)
+
+
+def use_aws(region: str | None, profile: str | None) -> None:
+    """Reach AWS in ``region`` with ``profile``: set before the first client, as the SDK reads them then."""
+    if profile:
+        os.environ["AWS_PROFILE"] = profile
+    if region:
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+
+
+def deployment_config(config_file: Path | None) -> TourniquetConfig:
+    """The deployment's validated config: cdk.json's values, overridden by ``config_file`` as at synth."""
+    from stacks.config import CONFIG_FILE_KEY, ConfigError, load_config, project_context  # noqa: PLC0415
+
+    context = project_context()
+    if config_file is not None:
+        context = {**context, CONFIG_FILE_KEY: str(config_file)}
+    try:
+        return load_config(context)
+    except ConfigError as exc:
+        refuse(str(exc))
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+
+        typer.echo(f"tourniquet {version('tourniquet')}")
+        raise typer.Exit
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
+]
