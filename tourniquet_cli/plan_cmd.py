@@ -62,7 +62,7 @@ def explain(path: Path, config: TourniquetConfig) -> dict[str, Any]:
     from stacks.rules import route, rules  # noqa: PLC0415
     from tourniquet.errors import InvalidAlert  # noqa: PLC0415
     from tourniquet.intake.normalize import normalize_all  # noqa: PLC0415
-    from tourniquet_cli.alert_files import AlertFileError, read_alert  # noqa: PLC0415
+    from tourniquet_cli.alert_files import read_alert  # noqa: PLC0415
 
     event = read_alert(path)
     if {"source", "detail-type", "detail"} <= event.keys():
@@ -92,7 +92,8 @@ def explain(path: Path, config: TourniquetConfig) -> dict[str, Any]:
     try:
         outcomes = normalize_all(event)
     except InvalidAlert as exc:
-        raise AlertFileError(f"{path}: {exc}") from exc
+        # The intake refuses the delivery whole (a 400 on the webhook): nothing of it starts the workflow.
+        return {"file": str(path), "route": routed, "refused": str(exc), "alerts": []}
     return {"file": str(path), "route": routed, "alerts": [_alert_plan(o, config) for o in outcomes]}
 
 
@@ -163,6 +164,8 @@ def _print(explained: dict[str, Any], *, first: bool) -> None:
         say(f"dropped: {route['reason']}", "yellow")
     else:
         say(f"webhook: {route['reason']}", "cyan")
+    if "refused" in explained:
+        say(f"refused by the intake, nothing starts: {explained['refused']}", "red")
     for number, item in enumerate(explained["alerts"], 1):
         if item["outcome"] != "alert":
             say(f"alert {number}: {item['outcome']}: {json.dumps(item['result'])}", "yellow")
