@@ -182,7 +182,6 @@ def test_plan_refuses_an_unreadable_file_in_one_line_with_exit_code_2(tmp_path):
     assert result.output.strip().splitlines() == [
         f"error: {broken}: invalid JSON at line 1 column 2: Expecting property name enclosed in double "
         "quotes",
-        "quotes",
         "error: none of the 1 file(s) could be read",
     ]
 
