@@ -59,6 +59,8 @@ from tourniquet.intake.normalize import parts
 REGION = "eu-west-1"
 HOST = "127.0.0.1"
 APPROVER = SlackUser("U0APPROVER", "alice", "Alice Approver")
+# The approver the sandbox deploys unless told otherwise (cdk.json's is a placeholder that a deploy refuses).
+SANDBOX_APPROVER_ID = "U0SANDBOXAPPROVER"
 OUTSIDER = SlackUser("U0OUTSIDER", "mallory", "Mallory Outsider")
 _QUIET_LOGGERS = {
     # One line per request to the moto server.
@@ -351,6 +353,7 @@ class Sandbox:
         # The member stack in an account other than the hub's names the hub's roles there (a StackSet
         # deploys it so); the same template serves the hub's own account.
         config.setdefault("hub_account_id", DEFAULT_ACCOUNT_ID)
+        config.setdefault("approvers", [SANDBOX_APPROVER_ID])
         overrides[CONTEXT_KEY] = config
         synthesized = synthesized_template(overrides)
         self.synth_cache_hit = synthesized.cache_hit

@@ -82,6 +82,11 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message is one line that names the key."""
 
 
+# cdk.json ships this in place of an approver: nobody can approve as it, and a deploy refuses it.
+APPROVER_PLACEHOLDER = "U0PLACEHOLDER"
+
+
+
 class MemberRoleNames(BaseModel):
     """The member stack's roles: read-only diagnostics, containment and release."""
 
@@ -620,6 +625,15 @@ def load_config(context: Mapping[str, Any]) -> TourniquetConfig:
         return TourniquetConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+
+
+def require_deployable(config: TourniquetConfig) -> None:
+    """Refuse what only a deploy must not carry (the sandbox and the tests synthesize it freely)."""
+    if APPROVER_PLACEHOLDER in config.approvers:
+        raise ConfigError(
+            f"config key 'approvers': {APPROVER_PLACEHOLDER} is cdk.json's placeholder, not a person: name the "
+            "Slack user ids of the people who may approve (cdk.json, or a file given with -c config=FILE)"
+        )
 
 
 def _read_config_file(name: str) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "WEBHOOK_SECRET_ARN": {"Ref": webhook_secret_id},
         "STATE_MACHINE_ARN": {"Ref": machine_id},
         "SLACK_CHANNEL": "#security-incidents",
-        "APPROVERS": "U0SANDBOXAPPROVER",
+        "APPROVERS": "U0PLACEHOLDER",
         "APPROVER_GROUPS": "",
         "TWO_PERSON_ACTIONS": "",
         "ESCALATION_TOPIC_ARN": {"Ref": topic_id},

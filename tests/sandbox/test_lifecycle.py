@@ -53,3 +53,11 @@ def test_a_failed_start_cleans_up_and_allows_the_next_start():
 
     with Sandbox(template=TEMPLATE) as running:
         assert running.deployment.topic_arn().endswith(":Tourniquet-Topic")
+
+
+def test_each_start_up_stage_is_told_as_it_ends():
+    told: list[tuple[str, float]] = []
+
+    with Sandbox(template=TEMPLATE, on_stage=lambda stage, seconds: told.append((stage, seconds))) as running:
+        assert told == list(running.timings.items())
+        assert [stage for stage, _ in told][:2] == ["moto", "synth"]
