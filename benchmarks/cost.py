@@ -7,8 +7,9 @@ fresh look-alike instance. Measured per incident: the workflow's state transitio
 Step Functions bills them), each function invocation's duration and memory (GB-seconds, billed per started
 millisecond), and every DynamoDB request with the size of the items it touched (request units: a write is
 one unit per KB of its item, twice in a transaction; a read one unit per 4 KB, half when eventually
-consistent). Durations are the handlers' own, in process, with the embedded AWS answering on 127.0.0.1:
-calls to AWS itself take longer, so the Lambda figure is a floor. The prices are the list prices below.
+consistent). Durations are the handlers' own, in process, against the embedded AWS on 127.0.0.1: AWS itself
+answers some calls faster and some slower, so the Lambda figure gives the order of magnitude. The prices are
+the list prices below.
 """
 
 from __future__ import annotations
@@ -198,7 +199,9 @@ def main() -> None:
     print(f"cost of one incident, measured over {runs} demo incidents (contained, approved, stopped)")
     print(f"  state transitions       {per_incident['transitions']:8.1f}")
     print(f"  function invocations    {per_incident['invocations']:8.1f}")
-    print(f"  Lambda GB-seconds       {per_incident['gb_seconds']:8.3f}  (in process: a floor)")
+    print(
+        f"  Lambda GB-seconds       {per_incident['gb_seconds']:8.3f}  (in process, against the embedded AWS)"
+    )
     print(f"  DynamoDB write units    {per_incident['write_units']:8.1f}")
     print(f"  DynamoDB read units     {per_incident['read_units']:8.1f}")
     print(
