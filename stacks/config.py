@@ -86,7 +86,6 @@ class ConfigError(ValueError):
 APPROVER_PLACEHOLDER = "U0PLACEHOLDER"
 
 
-
 class MemberRoleNames(BaseModel):
     """The member stack's roles: read-only diagnostics, containment and release."""
 
@@ -631,8 +630,9 @@ def require_deployable(config: TourniquetConfig) -> None:
     """Refuse what only a deploy must not carry (the sandbox and the tests synthesize it freely)."""
     if APPROVER_PLACEHOLDER in config.approvers:
         raise ConfigError(
-            f"config key 'approvers': {APPROVER_PLACEHOLDER} is cdk.json's placeholder, not a person: name the "
-            "Slack user ids of the people who may approve (cdk.json, or a file given with -c config=FILE)"
+            f"config key 'approvers': {APPROVER_PLACEHOLDER} is cdk.json's placeholder, not a person: "
+            "name the Slack user ids of the people who may approve (cdk.json, or a file given with "
+            "-c config=FILE)"
         )
 
 

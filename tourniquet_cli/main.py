@@ -18,13 +18,14 @@ from tourniquet_cli import (
     playbooks_cmd,
     simulate_cmd,
 )
-from tourniquet_cli.options import VersionOption
+from tourniquet_cli.options import OneLineErrors, VersionOption
 from tourniquet_cli.simulate_cmd import EXAMPLE
 
 __all__ = ["EXAMPLE", "app"]
 
 # Plain help: typer's rich rendering would import markdown and rich (a quarter of a second) on every --help.
 app = typer.Typer(
+    cls=OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,

@@ -8,10 +8,15 @@ finish). Light on purpose: ``tourniquet --help`` imports this and nothing heavy.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+# typer ships click inside itself; its exceptions are not re-exported.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from stacks.config import TourniquetConfig
@@ -43,6 +48,32 @@ def refuse(message: str) -> NoReturn:
     """End the command: one line on stderr, exit code 2."""
     typer.echo(f"error: {' '.join(message.split())}", err=True)
     raise typer.Exit(code=EXIT_REFUSED)
+
+
+class OneLineErrors(TyperGroup):
+    """The command's group: a usage error (a missing argument, a choice not offered) is refused like any
+    other, in one line with exit code 2, instead of click's usage block."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **extra)
+        try:
+            code = super().main(*args, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()  # a group run without a command: its help
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            help_hint = (
+                f" (see {exc.ctx.command_path} --help)" if isinstance(exc, UsageError) and exc.ctx else ""
+            )
+            # typer words a refused value as pydantic does; the prefix says nothing to a person.
+            message = exc.format_message().replace("Value error, ", "")
+            typer.echo(f"error: {' '.join(message.split())}{help_hint}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def use_aws(region: str | None, profile: str | None) -> None:

@@ -58,7 +58,7 @@ def test_help_shows_the_choices(args, choices):
     assert choices in result.output
 
 
-def test_a_choice_not_offered_is_refused_with_exit_code_2():
+def test_a_choice_not_offered_is_refused_in_one_line_with_exit_code_2():
     result = CliRunner().invoke(app, ["demo", "--decision", "maybe"])
 
     assert result.exit_code == 2
@@ -72,3 +72,32 @@ def test_every_command_that_reaches_aws_takes_region_and_profile(command):
     result = CliRunner().invoke(app, [*command, "--help"])
 
     assert "--region" in result.output and "--profile" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["plan"], "error: Missing argument 'files'. (see tourniquet plan --help)"),
+        (["nosuch"], "error: No such command 'nosuch'. (see tourniquet --help)"),
+        (
+            ["incident", "list", "--status", "lost"],
+            "error: Invalid value for '--status': 'lost' is not one of 'open', 'contained', 'planned', "
+            "'alerted', 'denied', 'expired', 'failed', 'resolved', 'released'. "
+            "(see tourniquet incident list --help)",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_with_exit_code_2(args, line):
+    result = CliRunner().invoke(app, args, prog_name="tourniquet")
+
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [line]
+
+
+def test_statuses_offered_are_every_status_an_incident_takes():
+    from typing import get_args  # noqa: PLC0415
+
+    from tourniquet.state import OutcomeStatus  # noqa: PLC0415
+    from tourniquet_cli.incident_cmd import Status  # noqa: PLC0415
+
+    assert {status.value for status in Status} == {"open", "resolved", "released", *get_args(OutcomeStatus)}
