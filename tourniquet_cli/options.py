@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -54,11 +55,20 @@ class OneLineErrors(TyperGroup):
     """The command's group: a usage error (a missing argument, a choice not offered) is refused like any
     other, in one line with exit code 2, instead of click's usage block."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        run = (args, prog_name, complete_var)
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **extra)
+            return super().main(*run, standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
         try:
-            code = super().main(*args, standalone_mode=False, **extra)
+            code = super().main(*run, standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
         except NoArgsIsHelpError as exc:
             exc.show()  # a group run without a command: its help
             sys.exit(exc.exit_code)
