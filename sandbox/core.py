@@ -48,7 +48,7 @@ from sandbox.seed import Seeder
 from sandbox.slack import APP_ID as SLACK_APP_ID
 from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import FakeSlack, SlackMessage, SlackUser
-from stacks.config import CONTEXT_KEY
+from stacks.config import CONTEXT_KEY, project_context
 from stacks.names import MEMBER_STACK_NAME
 from tourniquet import aws as tourniquet_aws
 from tourniquet import scope as tourniquet_scope
@@ -71,6 +71,14 @@ _QUIET_LOGGERS = {
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # moto, os.environ and the patched classes are process-wide: one sandbox at a time.
 _ACTIVE = threading.Lock()
+
+
+def playbooks_environment(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """The functions' PLAYBOOKS_FILE for the deployment's own playbooks (``overrides``, else cdk.json's),
+    if it names any: here the handlers run from the source tree, not from the asset the file is copied
+    into."""
+    named = overrides.get("playbooks", project_context().get(CONTEXT_KEY, {}).get("playbooks"))
+    return {"PLAYBOOKS_FILE": str(Path(named).resolve())} if named else {}
 
 
 class Sandbox:
@@ -355,6 +363,7 @@ class Sandbox:
         config.setdefault("hub_account_id", DEFAULT_ACCOUNT_ID)
         config.setdefault("approvers", [SANDBOX_APPROVER_ID])
         overrides[CONTEXT_KEY] = config
+        self._function_environment.update(playbooks_environment(config))
         synthesized = synthesized_template(overrides)
         self.synth_cache_hit = synthesized.cache_hit
         return synthesized.template, synthesized.member_template
