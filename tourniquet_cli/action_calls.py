@@ -20,7 +20,7 @@ from typing import Any
 from tourniquet.containment.actions import Action
 from tourniquet.containment.registry import ACTIONS, CONTAINMENT_ORDER
 
-__all__ = ["ACTIONS", "ActionCalls", "all_actions", "describe"]
+__all__ = ["ACTIONS", "ActionCalls", "all_actions", "describe", "operations"]
 
 PACKAGE = "tourniquet.containment"
 # boto3 client name → IAM service prefix, for the services containment uses.
@@ -146,18 +146,21 @@ def _planned(node: ast.Call) -> set[str]:
 
 
 @cache
-def _operations() -> dict[str, frozenset[str]]:
-    """snake_case operation → the IAM actions it may be, across the services containment uses."""
+def operations(
+    prefixes: tuple[tuple[str, str], ...] = tuple(IAM_PREFIX.items()),
+) -> dict[str, frozenset[str]]:
+    """snake_case operation → the IAM actions it may be, across the services named (boto3 client name →
+    IAM prefix; by default those containment uses)."""
     import botocore.session  # noqa: PLC0415 - its service models load only for this
     from botocore import xform_name  # noqa: PLC0415
 
     session = botocore.session.get_session()
     found: dict[str, set[str]] = {}
-    for client, prefix in IAM_PREFIX.items():
+    for client, prefix in prefixes:
         for operation in session.get_service_model(client).operation_names:
             found.setdefault(xform_name(operation), set()).add(f"{prefix}:{operation}")
     return {name: frozenset(actions) for name, actions in found.items()}
 
 
 def _read_actions(name: str) -> frozenset[str]:
-    return _operations().get(name, frozenset())
+    return operations().get(name, frozenset())
