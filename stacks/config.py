@@ -336,9 +336,9 @@ class TourniquetConfig(BaseModel):
     def _valid_playbooks(cls, value: Path | None) -> Path | None:
         if value is not None:
             # The runtime's own loader: what it refuses here, the functions would refuse at the first alert.
-            from tourniquet.playbooks.catalog import load  # noqa: PLC0415 - only when a deployment names a file
+            from tourniquet.playbooks.catalog import validate  # noqa: PLC0415 - only when a file is named
 
-            load(value)
+            validate(value)
         return value
 
     @field_validator("approvers")

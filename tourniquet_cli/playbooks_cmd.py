@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     )
     playbooks.command("list")(list_playbooks)
     playbooks.command("show")(show_playbook)
-    playbooks.command("validate")(validate)
+    playbooks.command("validate")(validate_command)
     app.add_typer(playbooks, name="playbooks")
     app.command("actions")(actions)
 
@@ -43,10 +43,10 @@ def playbooks_path(file: Path | None, config_file: Path | None) -> Path | None:
 
 def load_playbooks(file: Path | None, config_file: Path | None = None) -> tuple[Playbook, ...]:
     """The playbooks in use, validated; a file that is not usable ends the command in one line."""
-    from tourniquet.playbooks.catalog import BUNDLED, PlaybookError, load  # noqa: PLC0415
+    from tourniquet.playbooks.catalog import BUNDLED, PlaybookError, validate  # noqa: PLC0415
 
     try:
-        return load(playbooks_path(file, config_file) or BUNDLED)
+        return validate(playbooks_path(file, config_file) or BUNDLED)
     except PlaybookError as exc:
         refuse(str(exc))
 
@@ -130,7 +130,7 @@ def _calls(action: Any) -> dict[str, Any]:
     return {"calls": list(action.changes), "undo": list(action.undo), "kept": action.kept}
 
 
-def validate(
+def validate_command(
     files: Annotated[
         list[Path] | None,
         typer.Argument(help="Playbooks files (TOML); default: the deployment's, else the bundled one."),
@@ -138,13 +138,13 @@ def validate(
     config: ConfigOption = None,
 ) -> None:
     """Check playbooks files as the synth does: each error names the file, the playbook and the key."""
-    from tourniquet.playbooks.catalog import BUNDLED, PlaybookError, load  # noqa: PLC0415
+    from tourniquet.playbooks.catalog import BUNDLED, PlaybookError, validate  # noqa: PLC0415
 
     paths = files or [deployment_config(config).playbooks or BUNDLED]
     problems = 0
     for path in paths:
         try:
-            typer.echo(f"{path}: {len(load(path))} playbooks, valid")
+            typer.echo(f"{path}: {len(validate(path))} playbooks, valid")
         except PlaybookError as exc:
             problems += 1
             typer.echo(f"error: {' '.join(str(exc).split())}", err=True)

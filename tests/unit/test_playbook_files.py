@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from stacks.config import ConfigError, load_config, project_context
 from tests.helpers import load_event
 from tourniquet.intake.normalize import normalize
-from tourniquet.playbooks.catalog import BUNDLED, PlaybookError, catalog, load
+from tourniquet.playbooks.catalog import BUNDLED, PlaybookError, catalog, load, validate
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
 from tourniquet_cli.main import app
@@ -61,8 +61,8 @@ def test_the_plan_step_uses_the_deployments_playbooks_file(team_file):
     assert make_plan(alert, (), Settings()).playbook == "guardduty-ec2-instance"
 
 
-def test_the_bundled_playbooks_are_the_default():
-    assert catalog() == load(BUNDLED)
+def test_the_bundled_playbooks_are_the_default_and_valid():
+    assert catalog() == load(BUNDLED) == validate(BUNDLED)
     assert catalog()[-1].id == "alert-only"
 
 
@@ -113,7 +113,7 @@ def test_a_bad_playbook_is_refused_naming_the_file_the_playbook_and_the_key(tmp_
     path = broken(tmp_path, old, new)
 
     with pytest.raises(PlaybookError) as refused:
-        load(path)
+        validate(path)
 
     assert str(refused.value).startswith(f"{path}: ")
     assert problem in str(refused.value)

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tourniquet.containment.registry import ACTIONS
 from tourniquet.intake.model import Alert, Severity
 
 Mode = Literal["auto", "approval", "off"]
@@ -104,7 +103,8 @@ def catalog(path: Path | None = None) -> tuple[Playbook, ...]:
 
 
 def load(path: Path) -> tuple[Playbook, ...]:
-    """Every playbook in the file, validated; :class:`PlaybookError` on the first problem found."""
+    """Every playbook in the file, each as the model says, ids unique, the last catching every alert;
+    :class:`PlaybookError` on the first problem. What the functions read (the synth checked the rest)."""
     try:
         data: Any = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
@@ -124,9 +124,8 @@ def load(path: Path) -> tuple[Playbook, ...]:
             error = exc.errors()[0]
             key = ".".join(str(part) for part in error["loc"]) or "(the table)"
             raise PlaybookError(f"{path}: {name}: key '{key}': {error['msg']}") from None
-        problem = _problem(playbook, [p.id for p in playbooks])
-        if problem:
-            raise PlaybookError(f"{path}: {name}: {problem}")
+        if playbook.id in (p.id for p in playbooks):
+            raise PlaybookError(f"{path}: {name}: key 'id': another playbook above has this id")
         playbooks.append(playbook)
     if playbooks[-1].match != Match():
         raise PlaybookError(
@@ -136,26 +135,31 @@ def load(path: Path) -> tuple[Playbook, ...]:
     return tuple(playbooks)
 
 
-def _problem(playbook: Playbook, earlier: list[str]) -> str | None:
-    """What makes a well-formed playbook unusable: a second use of an id, an action unknown, twice, or
-    destructive yet automatic."""
-    if playbook.id in earlier:
-        return "key 'id': another playbook above has this id"
-    seen: set[str] = set()
-    for index, action in enumerate(playbook.actions):
-        key = f"key 'actions.{index}.name'"
-        if action.name in seen:
-            return f"{key}: {action.name} is listed twice"
-        seen.add(action.name)
-        implemented = ACTIONS.get(action.name)
-        if implemented is None and action.mode != "off":
-            known = ", ".join(sorted(ACTIONS))
-            return (
-                f"{key}: no containment action {action.name!r} (known: {known}); one not built must be 'off'"
-            )
-        if implemented is not None and implemented.destructive and action.mode == "auto":
-            return f"key 'actions.{index}.mode': {action.name} is destructive, so it cannot be 'auto'"
-    return None
+def validate(path: Path) -> tuple[Playbook, ...]:
+    """:func:`load`, and each action checked against the containment actions: the synth's check (and
+    ``tourniquet playbooks validate``). An action listed twice, one not built unless ``off``, or a
+    destructive one as ``auto`` is refused."""
+    # Loaded here only: the Plan function reads playbooks the synth has validated, without containment.
+    from tourniquet.containment.registry import ACTIONS  # noqa: PLC0415
+
+    playbooks = load(path)
+    for playbook in playbooks:
+        seen: set[str] = set()
+        for index, action in enumerate(playbook.actions):
+            where = f"{path}: playbook {playbook.id!r}: key 'actions.{index}"
+            implemented = ACTIONS.get(action.name)
+            if action.name in seen:
+                raise PlaybookError(f"{where}.name': {action.name} is listed twice")
+            seen.add(action.name)
+            if implemented is None and action.mode != "off":
+                known = ", ".join(sorted(ACTIONS))
+                raise PlaybookError(
+                    f"{where}.name': no containment action {action.name!r} (known: {known}); one not built "
+                    "must be 'off'"
+                )
+            if implemented is not None and implemented.destructive and action.mode == "auto":
+                raise PlaybookError(f"{where}.mode': {action.name} is destructive, so it cannot be 'auto'")
+    return playbooks
 
 
 def select(alert: Alert, playbooks: tuple[Playbook, ...] | None = None) -> Playbook:
