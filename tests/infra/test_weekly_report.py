@@ -3,6 +3,8 @@ read incidents through the by-type index, their timelines and the Slack secret."
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from stacks.config import ConfigError, load_config
@@ -10,6 +12,7 @@ from stacks.storage import INCIDENTS_BY_TYPE_INDEX
 from stacks.weekly_report import WEEKLY_REPORT
 from tests.infra.cfn import Template, function_by_handler, one, resources, role_of, role_statements
 from tests.infra.configs import WEEKLY_REPORT_SCHEDULE
+from tourniquet.reports.handler import weekly
 
 
 def test_no_weekly_report_is_deployed_unless_scheduled(template: Template):
@@ -82,3 +85,9 @@ def test_a_scheduler_cron_expression_is_taken():
         }
     }
     assert load_config(context).weekly_report_schedule == "cron(30 7 ? * MON-FRI *)"
+
+
+def test_the_report_function_handler_string_names_the_handler():
+    module, _, name = WEEKLY_REPORT.handler.rpartition(".")
+
+    assert getattr(importlib.import_module(module), name) is weekly
