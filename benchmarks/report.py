@@ -39,7 +39,7 @@ def create_table() -> None:
         ],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": summary.BY_TYPE_INDEX,
+                "IndexName": store.INCIDENTS_BY_TYPE_INDEX,
                 "KeySchema": [
                     {"AttributeName": "gsi1pk", "KeyType": "HASH"},
                     {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
@@ -119,8 +119,8 @@ def main() -> None:
     with mock_aws():
         create_table()
         seed(count)
-        until = store.now()
-        since = until - timedelta(days=7)
+        now = store.now()
+        since, until = store.iso(now - timedelta(days=7)), store.iso(now)
         began = time.perf_counter()
         incidents = list(summary.read(since))
         read = time.perf_counter() - began

@@ -135,8 +135,8 @@ class IncidentPage:
 
     def report_html(self) -> str:
         """``tourniquet report --format html`` on the sandbox's table: every incident of this run."""
-        until = store.now()
-        since = until - REPORT_PERIOD
+        now = store.now()
+        since, until = store.iso(now - REPORT_PERIOD), store.iso(now)
         incidents = list(summary.read(since))
         return report_html.render(summary.summarize(incidents, since, until), incidents)
 

@@ -1,23 +1,21 @@
 """``tourniquet report``: the incidents of a period, by type and outcome, with how fast they were contained
 and decided, who decided, the duplicates folded and the resources most affected.
 
-It reads a deployed stack's table (``--table`` or ``TOURNIQUET_TABLE``) with the normal AWS credentials, or
-the sandbox's table while ``tourniquet demo --open`` runs.
+It reads a deployed stack's table (``--table`` or ``TOURNIQUET_TABLE``) through its by-type index, with the
+normal AWS credentials; on a sandbox, the incident page (``tourniquet demo --open``) links the same report.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-_PERIOD = re.compile(r"(\d{1,4})([mhdw])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+from tourniquet_cli.incident_cmd import TableOption, _aws_errors, _aws_failure, _use_table, since_time
+from tourniquet_cli.options import ProfileOption, RegionOption
 
 
 class Format(StrEnum):
@@ -30,23 +28,10 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
-def since_moment(value: str, now: datetime) -> datetime:
-    """``7d``, ``12h``, ``30m``, ``2w`` before ``now``, or an ISO 8601 date or time (UTC unless it says)."""
-    period = _PERIOD.fullmatch(value.strip())
-    if period:
-        return now - timedelta(**{_UNITS[period.group(2)]: int(period.group(1))})
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"--since: expected a period like 7d, 12h or 30m, or an ISO date, got {value!r}"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def report(
+    *,
     since: Annotated[
-        str, typer.Option("--since", help="How far back: a period (30m, 12h, 7d, 2w) or an ISO date.")
+        str, typer.Option("--since", help="How far back: a span (30m, 12h, 7d, 2w) or an ISO 8601 date.")
     ] = "7d",
     output_format: Annotated[
         Format, typer.Option("--format", help="Markdown, JSON, or one self-contained HTML file with charts.")
@@ -54,32 +39,23 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
     ] = None,
-    table: Annotated[
-        str | None,
-        typer.Option(
-            "--table", envvar="TOURNIQUET_TABLE", help="The stack's table (default: $TOURNIQUET_TABLE)."
-        ),
-    ] = None,
+    table: TableOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
 ) -> None:
-    """Report on the incidents opened in a period (the last 7 days by default)."""
+    """Report on the incidents first seen in a period (the last 7 days by default)."""
     # Imported here: the table's client and the report's models are needed by this command only.
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
+    from tourniquet import store  # noqa: PLC0415
     from tourniquet.reports import markdown, summary  # noqa: PLC0415
-    from tourniquet_cli.incident_cmd import _aws_failure, _use_table  # noqa: PLC0415
 
-    now = datetime.now(UTC)
-    try:
-        start = since_moment(since, now)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    _use_table(table)
+    start = since_time(since)
+    _use_table(table, region, profile)
+    until = store.iso()
     try:
         incidents = list(summary.read(start))
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_failure(exc) from None
-    found = summary.summarize(incidents, start, now)
+    except _aws_errors() as exc:
+        _aws_failure(exc)
+    found = summary.summarize(incidents, start, until)
     if output_format is Format.json:
         text = json.dumps(found.as_json(), indent=2) + "\n"
     elif output_format is Format.html:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from tourniquet.reports import markdown
 from tourniquet.reports.summary import Incident, Spread, summarize
 from tourniquet_cli.charts import spans, timeline_svg
-from tourniquet_cli.report_cmd import since_moment
 from tourniquet_cli.report_html import render
 
-NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+SINCE, UNTIL = "2026-11-30T12:00:00.000Z", "2026-12-07T12:00:00.000Z"
 
 
 def at(second: float) -> str:
@@ -75,28 +71,8 @@ INCIDENTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("7d", datetime(2026, 11, 30, 12, 0, tzinfo=UTC)),
-        ("12h", datetime(2026, 12, 7, 0, 0, tzinfo=UTC)),
-        ("30m", datetime(2026, 12, 7, 11, 30, tzinfo=UTC)),
-        ("2w", datetime(2026, 11, 23, 12, 0, tzinfo=UTC)),
-        ("2026-12-01", datetime(2026, 12, 1, tzinfo=UTC)),
-        ("2026-12-01T08:00:00+01:00", datetime(2026, 12, 1, 7, 0, tzinfo=UTC)),
-    ],
-)
-def test_since_is_a_period_back_from_now_or_a_moment(value: str, expected: datetime):
-    assert since_moment(value, NOW) == expected
-
-
-def test_since_refuses_what_it_cannot_read():
-    with pytest.raises(ValueError, match="--since: expected a period like 7d"):
-        since_moment("a week", NOW)
-
-
 def test_the_summary_counts_outcomes_decisions_duplicates_and_resources():
-    report = summarize(INCIDENTS, NOW, NOW)
+    report = summarize(INCIDENTS, SINCE, UNTIL)
 
     assert report.incidents == 3
     assert report.by_type == {
@@ -118,7 +94,7 @@ def test_the_summary_counts_outcomes_decisions_duplicates_and_resources():
 
 
 def test_markdown_keeps_its_tables_whole_whatever_an_alert_type_holds():
-    text = markdown.render(summarize(INCIDENTS, NOW, NOW))
+    text = markdown.render(summarize(INCIDENTS, SINCE, UNTIL))
 
     assert "| CPU\\|High | 1 | 0 | 0 | 1 |" in text
     assert "median 3.0 s, p90 3.8 s (2 incidents)" in text
@@ -137,7 +113,7 @@ def test_the_timeline_shows_the_diagnostics_side_by_side_and_the_approval_wait()
 
 
 def test_the_html_report_is_one_file_with_its_charts_and_nothing_to_fetch():
-    page = render(summarize(INCIDENTS, NOW, NOW), INCIDENTS)
+    page = render(summarize(INCIDENTS, SINCE, UNTIL), INCIDENTS)
 
     assert page.count('<svg xmlns="http://www.w3.org/2000/svg" role="img" class="timeline"') == 3
     assert 'class="span wait"' in page

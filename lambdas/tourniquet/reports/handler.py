@@ -19,8 +19,8 @@ PERIOD = timedelta(days=7)
 @logger.inject_lambda_context(clear_state=True)
 def weekly(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Raises SlackUnavailable when the message cannot be posted: the schedule retries, the alarm tells."""
-    until = store.now()
-    since = until - PERIOD
+    now = store.now()
+    since, until = store.iso(now - PERIOD), store.iso(now)
     report = summary.summarize(list(summary.read(since)), since, until)
     message = Slack.connect().post(get_settings().slack_channel, markdown.slack_text(report))
     logger.info("weekly report posted", extra={"incidents": report.incidents, "channel": message.channel})

@@ -1,7 +1,7 @@
 """What happened to the incidents opened in a period: read from the table, summed up for people.
 
-Incidents are found through the by-type index, which holds incident items only (see ``store``); each
-incident's timeline is the record the figures come from, read the same way as ``measures`` reads it.
+Incidents are found through the by-type index (``store.incidents``); each incident's timeline is the record
+the figures come from, read the same way as ``measures`` reads it.
 """
 
 from __future__ import annotations
@@ -10,17 +10,11 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
 from typing import Any
-
-from boto3.dynamodb.conditions import Attr
 
 from tourniquet import store
 from tourniquet.incidents.measures import TIME_TO_NOTIFY, Measures, measure
 
-# The index and its sort key (stacks.storage names them for the stack).
-BY_TYPE_INDEX = "by-type"
-OPENED_KEY = "gsi1sk"
 TOP_RESOURCES = 10
 
 
@@ -101,25 +95,14 @@ class Report:
         return asdict(self)
 
 
-def read(since: datetime) -> Iterator[Incident]:
-    """The incidents opened since ``since``, oldest first, each with its timeline."""
-    table = store.table()
-    kwargs: dict[str, Any] = {
-        "IndexName": BY_TYPE_INDEX,
-        "FilterExpression": Attr(OPENED_KEY).gte(store.iso(since)),
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = table.scan(**kwargs)
-        items.extend(store.plain(item) for item in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    for item in sorted(items, key=lambda item: str(item.get(OPENED_KEY, ""))):
+def read(since: str) -> Iterator[Incident]:
+    """The incidents first seen at or after ``since`` (ISO 8601 UTC), oldest first, each with its timeline."""
+    for item in reversed(store.incidents(since=since)):
         yield Incident(item=item, timeline=store.timeline(str(item["incident_id"])))
 
 
-def summarize(incidents: Sequence[Incident], since: datetime, until: datetime) -> Report:
+def summarize(incidents: Sequence[Incident], since: str, until: str) -> Report:
+    """``since`` and ``until`` (ISO 8601 UTC) are the period the incidents were read for."""
     by_type: dict[str, Counter[str]] = defaultdict(Counter)
     approvals: dict[str, Counter[str]] = defaultdict(Counter)
     resources: Counter[str] = Counter()
@@ -141,8 +124,8 @@ def summarize(incidents: Sequence[Incident], since: datetime, until: datetime) -
                 for person in event.get("approvers") or [event.get("actor")]:
                     approvals[str(person)][decision] += 1
     return Report(
-        since=store.iso(since),
-        until=store.iso(until),
+        since=since,
+        until=until,
         incidents=len(incidents),
         by_type={kind: dict(counts) for kind, counts in sorted(by_type.items())},
         by_outcome=dict(sorted(outcomes.items(), key=lambda pair: (-pair[1], pair[0]))),
