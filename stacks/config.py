@@ -52,6 +52,8 @@ _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 _MODEL_ID = re.compile(
     r"[a-z0-9][a-z0-9.:_-]{2,200}|arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:[a-z-]+/[\w.:-]+"
 )
+# minutes hours day-of-month month day-of-week year (one of the two days is "?").
+_SCHEDULER_CRON = re.compile(r"cron\([0-9*,/?LW#-]+( [0-9A-Za-z*,/?LW#-]+){5}\)")
 _CUSTOM_ACTION_ID = re.compile(r"[A-Za-z0-9]{1,20}")
 # A connection to GitHub, GitLab or Bitbucket (CodeConnections; CodeStar Connections is its former name).
 _CONNECTION_ARN = re.compile(
@@ -80,6 +82,10 @@ def labels_at_or_above(minimum: SeverityLabel) -> list[SeverityLabel]:
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message is one line that names the key."""
+
+
+# cdk.json ships this in place of an approver: nobody can approve as it, and a deploy refuses it.
+APPROVER_PLACEHOLDER = "U0PLACEHOLDER"
 
 
 class MemberRoleNames(BaseModel):
@@ -221,6 +227,11 @@ class TourniquetConfig(BaseModel):
         "user or role names or ARNs, `*` globs allowed. Their actions wait for approval.",
     )
     dry_run: bool = False
+    playbooks: Path | None = Field(
+        default=None,
+        description="The deployment's own playbooks file (TOML, like the bundled playbooks.toml), "
+        "relative to where the synth runs; unset: the bundled playbooks.",
+    )
     release_offer_days: int = Field(
         default=30, ge=1, le=365, description="How long a closed incident's card offers the Release button."
     )
@@ -306,12 +317,26 @@ class TourniquetConfig(BaseModel):
         "FUNCTIONS). Off by default: Lambda keeps 100 executions unreserved, so reservations fail the "
         "deploy in an account whose concurrency quota is below 170.",
     )
+    weekly_report_schedule: str | None = Field(
+        default=None,
+        description="When to post the last seven days' incident report to the Slack channel: an EventBridge "
+        "Scheduler cron expression in UTC, such as 'cron(0 8 ? * MON *)'. Unset: no weekly report.",
+    )
     # After the keys it checks (pydantic validates in order).
     pipeline: PipelineConfig | None = Field(
         default=None,
         description="Deploy through a pipeline in the hub's account (docs/pipeline.md). Unset: no pipeline; "
         "cdk deploy deploys the stacks.",
     )
+
+    @field_validator("weekly_report_schedule")
+    @classmethod
+    def _valid_weekly_schedule(cls, value: str | None) -> str | None:
+        if value is not None and not _SCHEDULER_CRON.fullmatch(value):
+            raise ValueError(
+                "must be an EventBridge Scheduler cron expression of six fields, like 'cron(0 8 ? * MON *)'"
+            )
+        return value
 
     @field_validator("slack_channel")
     @classmethod
@@ -320,6 +345,16 @@ class TourniquetConfig(BaseModel):
             raise ValueError(
                 "must be a channel name like '#security-incidents' or a channel id like 'C0123ABCD'"
             )
+        return value
+
+    @field_validator("playbooks")
+    @classmethod
+    def _valid_playbooks(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            # The runtime's own loader: what it refuses here, the functions would refuse at the first alert.
+            from tourniquet.playbooks.catalog import validate  # noqa: PLC0415 - only when a file is named
+
+            validate(value)
         return value
 
     @field_validator("approvers")
@@ -605,6 +640,16 @@ def load_config(context: Mapping[str, Any]) -> TourniquetConfig:
         return TourniquetConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+
+
+def require_deployable(config: TourniquetConfig) -> None:
+    """Refuse what only a deploy must not carry (the sandbox and the tests synthesize it freely)."""
+    if APPROVER_PLACEHOLDER in config.approvers:
+        raise ConfigError(
+            f"config key 'approvers': {APPROVER_PLACEHOLDER} is cdk.json's placeholder, not a person: "
+            "name the Slack user ids of the people who may approve (cdk.json, or a file given with "
+            "-c config=FILE)"
+        )
 
 
 def _read_config_file(name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.bundling import RUNTIME, function_code
+from stacks.bundling import DEPLOYED_PLAYBOOKS, RUNTIME, function_code
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials, grant_secret_value
 from stacks.feed import SiemFeed
@@ -73,7 +73,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Deduplicate",
         "tourniquet.incidents.handler.deduplicate",
         "Opens an incident or folds the alert into an open one.",
-        environment=("TABLE_NAME", "DEDUP_WINDOW_SECONDS", "RETENTION_DAYS"),
+        environment=("TABLE_NAME", "DEDUP_WINDOW_SECONDS", "RETENTION_DAYS", "PLAYBOOKS_FILE"),
         placeholder="DeduplicateFunctionArn",
         reserved_concurrency=25,
     ),
@@ -95,6 +95,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "DRY_RUN",
             "PROTECTED_TAG_KEY",
             "PROTECTED_PRINCIPALS",
+            "PLAYBOOKS_FILE",
             *SCOPE_ENVIRONMENT,
         ),
         placeholder="PlanFunctionArn",
@@ -247,9 +248,10 @@ class Functions(Construct):
         self._topics = topics
         self._credentials = credentials
         environment = self._environment(config)
-        code = function_code()
+        code = function_code(config.playbooks)
         self._reserve_concurrency = config.reserved_concurrency
         self._member_roles = config.member_role_names
+        self._made_as = (code, environment, log_retention)
         self.functions: dict[str, lambda_.Function] = {
             spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
         }
@@ -261,6 +263,14 @@ class Functions(Construct):
                 self._grant_member_role(fn, self._member_role_name(spec), config)
             if "SCOPE_OUS" in spec.environment and config.scope_ous and config.organization_id:
                 self._grant_organization_reads(fn, config.organization_id)
+
+    def add(self, spec: FunctionSpec) -> lambda_.Function:
+        """A function only some deployments have (the weekly report), made as every other one; what it may
+        do besides writing its logs and traces is for its caller to grant."""
+        fn = self._function(spec, *self._made_as)
+        acknowledge(role_of(fn), "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        self.functions[spec.construct_id] = fn
+        return fn
 
     def __getitem__(self, name: str) -> lambda_.Function:
         return self.functions[name]
@@ -325,6 +335,7 @@ class Functions(Construct):
             "PROTECTED_TAG_KEY": config.protected_tag_key,
             "PROTECTED_PRINCIPALS": ",".join(config.protected_principals),
             "DRY_RUN": "true" if config.dry_run else "false",
+            "PLAYBOOKS_FILE": DEPLOYED_PLAYBOOKS if config.playbooks else None,
             "RELEASE_OFFER_SECONDS": str(config.release_offer_days * 24 * 3600),
             "RETENTION_DAYS": str(config.retention_days),
             "WEBHOOK_MAX_ALERTS": str(config.webhook_max_alerts),

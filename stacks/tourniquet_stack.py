@@ -16,6 +16,7 @@ from constructs import Construct
 
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials
+from stacks.dashboard import IncidentDashboard
 from stacks.feed import SiemFeed
 from stacks.functions import Functions
 from stacks.http_edge import HttpEdge
@@ -25,6 +26,7 @@ from stacks.names import STACK_NAME
 from stacks.storage import AuditStorage
 from stacks.topics import Topics
 from stacks.triggers import Triggers
+from stacks.weekly_report import WeeklyReport
 from stacks.workflows import Workflows
 
 __all__ = ["LOG_RETENTION", "RESOURCE_STAR_WRITE_ACTIONS", "STACK_NAME", "TourniquetStack"]
@@ -77,6 +79,15 @@ class TourniquetStack(Stack):
             feed=feed,
             log_retention=LOG_RETENTION,
         )
+        if config.weekly_report_schedule:
+            WeeklyReport(
+                self,
+                "WeeklyReport",
+                schedule=config.weekly_report_schedule,
+                functions=functions,
+                storage=storage,
+                credentials=credentials,
+            )
         workflows = Workflows(
             self, "Workflows", functions=functions.by_placeholder, topics=topics, log_retention=LOG_RETENTION
         )
@@ -90,7 +101,7 @@ class TourniquetStack(Stack):
             webhook=functions["Webhook"],
             log_retention=LOG_RETENTION,
         )
-        Monitoring(
+        monitoring = Monitoring(
             self,
             "Alarms",
             topic=topics.alarm_topic,
@@ -102,6 +113,7 @@ class TourniquetStack(Stack):
             throttled_functions=functions.flood_facing,
             dead_letter_queues={**triggers.dead_letter_queues, "SiemFeedDeadLetters": feed.dead_letters},
         )
+        IncidentDashboard(self, "Incidents", alarms=monitoring.alarms)
 
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "StateMachineArn", value=workflows.incident_response.state_machine_arn)

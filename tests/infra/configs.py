@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stacks.config import PROJECT_ROOT
+
 EXISTING_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:security-pager"
 ORGANIZATION_ID = "o-a1b2c3d4e5"
 VARIANT_OU = "ou-ab12-cd34ef56"
@@ -10,6 +12,8 @@ HUB_ACCOUNT = "111122223333"
 # The hub's region first (the existing escalation topic's); each other one gets a forwarder.
 VARIANT_REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2"]
 STACKSET_OUS = [VARIANT_OU, "ou-ab12-77aa88bb"]
+WEEKLY_REPORT_SCHEDULE = "cron(0 8 ? * MON *)"
+TEAM_PLAYBOOKS = PROJECT_ROOT / "examples" / "team-playbooks.toml"
 
 # A configuration that differs from cdk.json in every value the template reflects.
 VARIANT = {
@@ -39,6 +43,7 @@ VARIANT = {
         "reserved_concurrency": True,
         "retention_days": 30,
         "webhook_max_alerts": 250,
+        "weekly_report_schedule": WEEKLY_REPORT_SCHEDULE,
         # The whole organization, but for one OU's accounts by name and the management account.
         "scope_accounts": ["*"],
         "scope_ous": [VARIANT_OU],
@@ -48,6 +53,8 @@ VARIANT = {
         # The member stack goes to two OUs by StackSet, trusting the hub's roles in the hub's account.
         "stackset_ous": STACKSET_OUS,
         "hub_account_id": HUB_ACCOUNT,
+        # A team's own playbooks, shipped in the asset in place of the bundled ones.
+        "playbooks": str(TEAM_PLAYBOOKS),
     }
 }
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tourniquet import store
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tourniquet import aws, store
 from tourniquet.approval import card, records, release_offers
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
 from tourniquet.errors import SlackUnavailable
-from tourniquet.incidents import storm
+from tourniquet.incidents import metrics, storm
 from tourniquet.intake.model import Severity
+from tourniquet.logs import logger
 from tourniquet.notify import escalation
 from tourniquet.notify.model import (
     DuplicateNotice,
@@ -43,10 +46,24 @@ def notify(notice: Notice) -> bool:
     if isinstance(notice, FoldedNotice):
         return _folded(notice)
     if isinstance(notice, OutcomeNotice):
-        return _outcome(notice)
+        posted = _outcome(notice)
+        _measure(notice.incident.id, notice.outcome.status, posted)
+        return posted
     if isinstance(notice, ReleasedNotice):
         return _released(notice)
-    return _failure(notice)
+    posted = _failure(notice)
+    if notice.incident_id and not notice.approval_id:  # a release's failure closes no incident
+        _measure(notice.incident_id, "failed", posted)
+    return posted
+
+
+def _measure(incident_id: str, outcome: str, posted: bool) -> None:
+    """The incident's figures, once it is closed and people were told. They never cost the notice: a table
+    that cannot take them is logged, and the step still succeeds."""
+    try:
+        metrics.publish(incident_id, outcome, notified=posted)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("incident metrics not published", extra={"error": aws.error_code(exc) or str(exc)})
 
 
 def _duplicate(notice: DuplicateNotice) -> bool:
