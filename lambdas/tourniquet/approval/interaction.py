@@ -33,9 +33,9 @@ from tourniquet.approval.records import Approval
 from tourniquet.approval.slack_request import BadRequest, HttpResponse, Request, refused
 from tourniquet.errors import SlackUnavailable
 from tourniquet.logs import logger
-from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
+from tourniquet.slack import Message, Slack, record_slack_error
 
 # Slack waits 3 s for the answer: each follow-up call gets a tight budget.
 SLACK_TIMEOUT_SECONDS = 2

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tourniquet import store
+from tourniquet import escalation, store
 from tourniquet.approval import card, decisions, records
 from tourniquet.approval.model import ApprovalRequest
 from tourniquet.approval.records import Approval
 from tourniquet.errors import EscalationFailed, SlackUnavailable
 from tourniquet.logs import logger
-from tourniquet.notify import escalation
-from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.settings import get_settings
+from tourniquet.slack import Message, Slack, record_slack_error
 
 
 @dataclass(frozen=True)

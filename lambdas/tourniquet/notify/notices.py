@@ -12,16 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tourniquet import store
+from tourniquet import escalation, store
 from tourniquet.approval import card, records, release_offers
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
 from tourniquet.errors import SlackUnavailable
 from tourniquet.intake.model import Severity
-from tourniquet.notify import escalation
 from tourniquet.notify.model import DuplicateNotice, FailureNotice, Notice, OutcomeNotice, ReleasedNotice
-from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.settings import get_settings
+from tourniquet.slack import Message, Slack, record_slack_error
 
 _CAUSE_IN_SLACK = 500
 _CAUSE_IN_PAGE = 1000
