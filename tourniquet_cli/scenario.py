@@ -178,10 +178,16 @@ def wait_for_card_or_end(sandbox: Sandbox, execution_arn: str) -> SlackMessage |
     while time.monotonic() < deadline:
         try:
             # A post wakes this at once (the fake Slack signals each); the end is checked twice a second.
-            return sandbox.wait_for_card(execution_arn, timeout=0.5)
+            card = sandbox.wait_for_card(execution_arn, timeout=0.5)
         except TimeoutError:
-            if stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
-                return None
+            card = None
+        # An incident nothing was done for has a card too, with an Acknowledge button: nothing waits for it.
+        if card is not None and any(e.get("action_id") == "approve" for _, e in card.buttons()):
+            return card
+        if stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            return None
+        if card is not None:
+            time.sleep(0.1)
     raise TimeoutError(f"{execution_arn}: neither a card nor an end within {EXECUTION_TIMEOUT_SECONDS}s")
 
 

@@ -20,7 +20,9 @@ from tourniquet.settings import get_settings
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 _COLOR = {"CRITICAL": "Attention", "HIGH": "Warning", "MEDIUM": "Warning"}
 # Adaptive Card text is markdown: untrusted text must not make links, emphasis or lists.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]~])")
+# Nor start a list or a heading at the beginning of a line.
+_LINE_START = re.compile(r"^(\s*)([-+#>]|\d+\.)", re.MULTILINE)
 _TEXT_LIMIT = 2000
 
 
@@ -115,4 +117,4 @@ def _text(text: str, *, is_subtle: bool = False, **style: str) -> dict[str, Any]
 
 def _escape(text: str) -> str:
     clipped = text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
-    return _MARKDOWN.sub(r"\\\1", clipped)
+    return _LINE_START.sub(r"\1\\\2", _MARKDOWN.sub(r"\\\1", clipped))
