@@ -11,6 +11,13 @@ HUB_ACCOUNT = "111122223333"
 VARIANT_REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2"]
 STACKSET_OUS = [VARIANT_OU, "ou-ab12-77aa88bb"]
 
+# Every channel besides Slack, each with a route of its own.
+CHANNELS = {
+    "pagerduty": {"severities": ["CRITICAL", "HIGH"]},
+    "teams": {"playbooks": ["guardduty-*"]},
+    "email": {"addresses": ["secops@example.com"]},
+}
+
 # A configuration that differs from cdk.json in every value the template reflects.
 VARIANT = {
     "tourniquet": {
@@ -48,6 +55,7 @@ VARIANT = {
         # The member stack goes to two OUs by StackSet, trusting the hub's roles in the hub's account.
         "stackset_ous": STACKSET_OUS,
         "hub_account_id": HUB_ACCOUNT,
+        "channels": CHANNELS,
     }
 }
 

@@ -226,7 +226,7 @@ def test_routes_pick_channels_by_severity_and_playbook():
 
     assert routing.routed(update(), routes) == ["pagerduty", "teams"]
     assert routing.routed(update(playbook="rds-login-anomaly"), routes) == ["teams"]
-    assert routing.routed(update(severity="UNKNOWN", playbook=""), routes) == ["teams", "email"]
+    assert routing.routed(update(severity="UNKNOWN", playbook=""), routes) == ["pagerduty", "teams", "email"]
 
 
 def test_a_failing_channel_is_recorded_and_blocks_neither_another_channel_nor_the_caller(

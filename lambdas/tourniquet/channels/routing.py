@@ -30,13 +30,19 @@ CHANNELS: Mapping[str, Callable[[], Channel]] = {
 
 
 def routed(update: Update, routes: Mapping[str, ChannelRoute]) -> list[str]:
-    """The configured channels whose route takes ``update``: its severity and its playbook."""
+    """The configured channels whose route takes ``update``: its severity and its playbook. A failure that
+    came before the alert was read (its severity unknown) goes to every channel."""
     return [
         name
         for name, route in routes.items()
         if name in CHANNELS
-        and (update.severity in route.severities or update.severity == "UNKNOWN")
-        and any(fnmatchcase(update.playbook or "", pattern) for pattern in route.playbooks)
+        and (
+            update.severity == "UNKNOWN"
+            or (
+                update.severity in route.severities
+                and any(fnmatchcase(update.playbook, pattern) for pattern in route.playbooks)
+            )
+        )
     ]
 
 
