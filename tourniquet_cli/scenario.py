@@ -243,7 +243,21 @@ def report(sandbox: Sandbox, execution: dict[str, Any], mapping: dict[str, str])
             if event.get("kind") == "siem"
         ],
         "securityhub": _write_backs(sandbox, incident),
+        "channels": _channels(sandbox, incident_id, timeline),
         "timeline": timeline,
+    }
+
+
+def _channels(sandbox: Sandbox, incident_id: str | None, timeline: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the PagerDuty and Teams stand-ins received about the incident, and what any channel failed."""
+    if not incident_id:
+        return {}
+    return {
+        "pagerduty": [action for action, _key in sandbox.channels.events(incident_id)],
+        "teams": sum(1 for r in sandbox.channels.received("teams", incident=incident_id) if r.ok),
+        "errors": [
+            f"{e.get('channel')}: {e.get('error')}" for e in timeline if e.get("kind") == "channel_error"
+        ],
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox.channels import PAGERDUTY, TEAMS, ChannelStandIns
-from tourniquet.channels import Bound, ChannelFailed, Update, UpdateKind, plain, routing
+from tourniquet.channels import Bound, ChannelFailed, Update, UpdateKind, http, plain, routing
 from tourniquet.channels.base import has_stack_trace
 from tourniquet.channels.email import body, subject
 from tourniquet.channels.http import check_url, post_json
@@ -45,6 +45,12 @@ def update(kind: UpdateKind = UpdateKind.OPENED, **changes: Any) -> Update:
     }
     values.update(changes)
     return Update(**values)
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pause between attempts, shortened: what is tested is how many attempts, not how long each waits."""
+    monkeypatch.setattr(http, "BACKOFF_SECONDS", 0.01)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from tourniquet.channels.base import Bound, ChannelFailed
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-_BACKOFF_SECONDS = 0.5
+BACKOFF_SECONDS = 0.5
 
 
 def check_url(url: str, what: str) -> str:
@@ -43,7 +43,7 @@ def post_json(url: str, body: dict[str, Any], bound: Bound, *, what: str) -> Non
         request = urllib.request.Request(  # noqa: S310 (the scheme is checked by check_url)
             url, data=data, method="POST", headers={"Content-Type": "application/json"}
         )
-        wait = _BACKOFF_SECONDS * attempt
+        wait = BACKOFF_SECONDS * attempt
         try:
             with urllib.request.urlopen(request, timeout=min(bound.timeout, remaining)):  # noqa: S310
                 return
