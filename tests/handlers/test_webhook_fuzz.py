@@ -15,6 +15,7 @@ its number, and ``body(number)`` rebuilds that body. The run's seed varies unles
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import os
@@ -272,7 +273,8 @@ def value(recipe: Recipe) -> Any:
     """A value from the pool, or generated: text of mixed scripts, an integer, a float."""
     kind = recipe.pick(4)
     if kind == 0:
-        return recipe.of(POOL)
+        # A copy: the body's later changes must not reach the pool, nor nest a pool value in itself.
+        return copy.deepcopy(recipe.of(POOL))
     if kind == 1:
         low, high = recipe.of(_RANGES)
         return "".join(chr(low + recipe.pick(high - low + 1)) for _ in range(recipe.pick(7)))
@@ -397,3 +399,15 @@ def test_ten_thousand_hostile_bodies_get_a_2xx_or_a_4xx_and_a_4xx_starts_nothing
     print(f"{source}: {tried} bodies, {len(stubbed.started)} executions started; status codes {figures}")
     assert tried >= EXAMPLES
     assert {202, 400, 413} <= set(statuses)
+
+
+# A body whose changes put a value from the pool inside itself (found with FUZZ_SEED=4692120505893311883).
+_SELF_NESTING = 917870154674036455600017707569622090270085818030633397410086568070320649271611819487294831718551
+
+
+def test_a_body_built_from_the_pool_never_nests_a_value_in_itself_or_changes_the_pool():
+    pool = json.dumps(POOL, allow_nan=True)
+
+    body(_SELF_NESTING)
+
+    assert json.dumps(POOL, allow_nan=True) == pool
