@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
@@ -18,24 +16,26 @@ from constructs import Construct
 from stacks.config import ChannelsConfig
 from stacks.credentials import grant_secret_value
 from stacks.nag import acknowledge
-from stacks.topics import TOPIC_KEY_ACTIONS
+from stacks.topics import Topics
 
 # The functions that tell the channels: the approval request, the click (acknowledge), and the notifications.
 NOTIFIERS = ("RequestApproval", "SlackInteraction", "Notify")
 
 
 class Channels(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: ChannelsConfig, key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ChannelsConfig, topics: Topics
+    ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
-        self._key = key
+        self._topics = topics
         self.pagerduty_secret = (
             self._secret(
                 "PagerDutySecret",
                 "Tourniquet PagerDuty: JSON with routing_key, the Events API v2 integration key.",
                 "PagerDuty issues the routing key: rotate it there and store the new one (docs/channels.md).",
             )
-            if config.pagerduty
+            if config.pagerduty is not None
             else None
         )
         self.teams_secret = (
@@ -44,13 +44,17 @@ class Channels(Construct):
                 "Tourniquet Microsoft Teams: JSON with webhook_url, the Teams Workflows webhook.",
                 "Teams issues the webhook URL: rotate it there and store the new one (docs/channels.md).",
             )
-            if config.teams
+            if config.teams is not None
             else None
         )
         self.email_topic: sns.Topic | None = None
         if config.email is not None:
             self.email_topic = sns.Topic(
-                self, "EmailTopic", display_name="Tourniquet incidents", master_key=key, enforce_ssl=True
+                self,
+                "EmailTopic",
+                display_name="Tourniquet incidents",
+                master_key=topics.key,
+                enforce_ssl=True,
             )
             for address in config.email.addresses:
                 self.email_topic.add_subscription(subscriptions.EmailSubscription(address))
@@ -79,12 +83,4 @@ class Channels(Construct):
             fn.add_to_role_policy(
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[self.email_topic.topic_arn])
             )
-            fn.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=list(TOPIC_KEY_ACTIONS),
-                    resources=[self._key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"sns.{Stack.of(self).region}.amazonaws.com"}
-                    },
-                )
-            )
+            self._topics.grant_key(fn)

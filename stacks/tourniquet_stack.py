@@ -78,7 +78,7 @@ class TourniquetStack(Stack):
             feed=feed,
             log_retention=LOG_RETENTION,
         )
-        channels = Channels(self, "Channels", config=config.channels, key=topics.key)
+        channels = Channels(self, "Channels", config=config.channels, topics=topics)
         for name in NOTIFIERS:
             channels.attach(functions[name])
         workflows = Workflows(

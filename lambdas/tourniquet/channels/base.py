@@ -9,7 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from tourniquet.secrets import SecretUnreadable, read_json_secret
+
+Secret = TypeVar("Secret", bound=BaseModel)
 
 
 class UpdateKind(StrEnum):
@@ -58,6 +64,16 @@ class Update:
 
 class ChannelFailed(Exception):
     """A channel could not deliver an update; the message says why in plain words and names no secret."""
+
+
+def channel_secret(arn: str | None, model: type[Secret], what: str, variable: str) -> Secret:
+    """A channel's credential from Secrets Manager; :class:`ChannelFailed` names what is missing or wrong."""
+    if not arn:
+        raise ChannelFailed(f"no {what} is configured ({variable})")
+    try:
+        return read_json_secret(arn, model, what)
+    except SecretUnreadable as exc:
+        raise ChannelFailed(str(exc)) from exc
 
 
 class Channel(Protocol):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tourniquet import aws
 from tourniquet.channels.base import Bound, ChannelFailed, Update, UpdateKind
@@ -15,6 +16,7 @@ from tourniquet.settings import get_settings
 # SNS subjects: at most 100 printable ASCII characters, no line breaks.
 _SUBJECT_LIMIT = 100
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+_CONFIGS: dict[Bound, Config] = {}
 
 
 class Email:
@@ -31,11 +33,25 @@ class Email:
         return cls(arn)
 
     def send(self, update: Update, bound: Bound) -> None:
-        # The SDK's own retries (standard mode) bound this call.
         try:
-            aws.client("sns").publish(TopicArn=self._topic_arn, Subject=subject(update), Message=body(update))
+            aws.client("sns", config=_config(bound)).publish(
+                TopicArn=self._topic_arn, Subject=subject(update), Message=body(update)
+            )
         except ClientError as exc:
             raise ChannelFailed(f"SNS refused the e-mail ({aws.error_code(exc) or 'error'})") from exc
+        except BotoCoreError as exc:
+            raise ChannelFailed(f"SNS could not be reached ({type(exc).__name__})") from exc
+
+
+def _config(bound: Bound) -> Config:
+    """The SDK's retries and timeouts within the bound (one config per bound: clients are kept per config)."""
+    if bound not in _CONFIGS:
+        _CONFIGS[bound] = Config(
+            retries={"mode": "standard", "max_attempts": bound.attempts},
+            connect_timeout=bound.timeout,
+            read_timeout=bound.timeout,
+        )
+    return _CONFIGS[bound]
 
 
 def subject(update: Update) -> str:

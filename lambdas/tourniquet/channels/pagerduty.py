@@ -14,9 +14,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from tourniquet.channels.base import Bound, ChannelFailed, Update, UpdateKind
+from tourniquet.channels.base import Bound, Update, UpdateKind, channel_secret
 from tourniquet.channels.http import check_url, post_json
-from tourniquet.secrets import SecretUnreadable, read_json_secret
 from tourniquet.settings import get_settings
 
 # PagerDuty's severities; MEDIUM and below never page at high urgency.
@@ -47,12 +46,9 @@ class PagerDuty:
     @classmethod
     def connect(cls) -> PagerDuty:
         settings = get_settings()
-        if not settings.pagerduty_secret_arn:
-            raise ChannelFailed("no PagerDuty secret is configured (PAGERDUTY_SECRET_ARN)")
-        try:
-            secret = read_json_secret(settings.pagerduty_secret_arn, PagerDutySecret, "PagerDuty secret")
-        except SecretUnreadable as exc:
-            raise ChannelFailed(str(exc)) from exc
+        secret = channel_secret(
+            settings.pagerduty_secret_arn, PagerDutySecret, "PagerDuty secret", "PAGERDUTY_SECRET_ARN"
+        )
         return cls(secret.routing_key.get_secret_value(), settings.pagerduty_events_url)
 
     def send(self, update: Update, bound: Bound) -> None:

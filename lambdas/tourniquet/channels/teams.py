@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from tourniquet.channels.base import Bound, ChannelFailed, Update, UpdateKind
+from tourniquet.channels.base import Bound, Update, UpdateKind, channel_secret
 from tourniquet.channels.http import check_url, post_json
-from tourniquet.secrets import SecretUnreadable, read_json_secret
 from tourniquet.settings import get_settings
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -41,12 +40,7 @@ class Teams:
     @classmethod
     def connect(cls) -> Teams:
         arn = get_settings().teams_secret_arn
-        if not arn:
-            raise ChannelFailed("no Teams secret is configured (TEAMS_SECRET_ARN)")
-        try:
-            secret = read_json_secret(arn, TeamsSecret, "Teams secret")
-        except SecretUnreadable as exc:
-            raise ChannelFailed(str(exc)) from exc
+        secret = channel_secret(arn, TeamsSecret, "Teams secret", "TEAMS_SECRET_ARN")
         return cls(secret.webhook_url.get_secret_value())
 
     def send(self, update: Update, bound: Bound) -> None:

@@ -64,7 +64,7 @@ def _outcome(notice: OutcomeNotice) -> bool:
     incident = store.get_incident(notice.incident.id) or {}
     approval = records.get(incident["approval_id"]) if incident.get("approval_id") else None
     ctx = approval.card if approval is not None else notice.context()
-    posted = _slack_outcome(notice)
+    posted = _slack_outcome(notice, incident, approval)
     deliver(_outcome_update(notice, ctx, incident))
     return posted
 
@@ -98,10 +98,8 @@ def _outcome_update(notice: OutcomeNotice, ctx: CardContext | None, incident: di
     return updates.from_card(ctx, kind, status=status, summary=summary)
 
 
-def _slack_outcome(notice: OutcomeNotice) -> bool:
+def _slack_outcome(notice: OutcomeNotice, incident: dict[str, Any], approval: Approval | None) -> bool:
     incident_id = notice.incident.id
-    incident = store.get_incident(incident_id) or {}
-    approval = records.get(incident["approval_id"]) if incident.get("approval_id") else None
     final = card.FinalState(
         status=notice.outcome.status,
         resolution=_resolution(approval),
