@@ -32,10 +32,17 @@ from tests.handlers.approvals import (
 from tests.helpers import moto_client
 from tourniquet import store
 from tourniquet.approval.model import ACKNOWLEDGE_ACTION_ID
+from tourniquet.channels import http
 from tourniquet.channels.base import has_stack_trace
 from tourniquet.notify import handler
 
 EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:tourniquet:run-1"
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pause between a channel's attempts, shortened: the tests count attempts, not seconds."""
+    monkeypatch.setattr(http, "BACKOFF_SECONDS", 0.01)
 
 
 @pytest.fixture(scope="module")

@@ -402,7 +402,9 @@ def test_ten_thousand_hostile_bodies_get_a_2xx_or_a_4xx_and_a_4xx_starts_nothing
 
 
 # A body whose changes put a value from the pool inside itself (found with FUZZ_SEED=4692120505893311883).
-_SELF_NESTING = 917870154674036455600017707569622090270085818030633397410086568070320649271611819487294831718551
+_SELF_NESTING = (
+    917870154674036455600017707569622090270085818030633397410086568070320649271611819487294831718551
+)
 
 
 def test_a_body_built_from_the_pool_never_nests_a_value_in_itself_or_changes_the_pool():

@@ -18,6 +18,7 @@ from tests.helpers import load_event
 from tests.workflow.runner import Runner
 from tourniquet import store
 from tourniquet.approval.model import ACKNOWLEDGE_ACTION_ID
+from tourniquet.channels import http
 from tourniquet.channels.base import has_stack_trace
 
 _unique = itertools.count(1)
@@ -110,8 +111,10 @@ def test_an_alert_only_critical_finding_reaches_every_channel_and_acknowledge_re
 
 
 def test_the_end_of_an_incident_resolves_it_in_pagerduty_and_an_outage_of_a_channel_blocks_nothing(
-    runner: Runner, sandbox: Sandbox
+    runner: Runner, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ):
+    # The functions run in this process: the pause between a channel's attempts, shortened.
+    monkeypatch.setattr(http, "BACKOFF_SECONDS", 0.01)
     name = f"status-check-failed-{next(_unique)}"
 
     with sandbox.channels.outage(TEAMS):
