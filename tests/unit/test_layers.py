@@ -1,4 +1,5 @@
-"""Slack lies below approval and notify: approval never imports notify, and the Slack package neither."""
+"""Slack and the other channels lie below approval and notify: approval never imports notify, and the Slack
+and channel packages import neither."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def _imports(package: str) -> set[str]:
     [
         ("approval", ("tourniquet.notify",)),
         ("slack", ("tourniquet.notify", "tourniquet.approval")),
+        ("channels", ("tourniquet.notify", "tourniquet.approval", "tourniquet.slack")),
     ],
 )
 def test_package_does_not_import_the_layers_above_it(package: str, forbidden: tuple[str, ...]) -> None:
