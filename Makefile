@@ -36,6 +36,8 @@ bench: .venv/.synced
 	@$(UV) run --frozen python -m benchmarks.storm
 	@$(UV) run --frozen python -m benchmarks.organization
 	@$(UV) run --frozen python -m benchmarks.synth
+	@$(UV) run --frozen python -m benchmarks.cli
+	@$(UV) run --frozen python -m benchmarks.cost
 
 synth: .venv/.synced
 	@npx --yes aws-cdk@2.1148.1 synth --quiet

@@ -3,12 +3,12 @@
 
 import sys
 
-from stacks.config import ConfigError, cli_context, load_config
+from stacks.config import ConfigError, cli_context, load_config, require_deployable
 
 if __name__ == "__main__":
     # Checked before the CDK library loads: a bad key ends the synth in a moment, not after jsii has started.
     try:
-        load_config(cli_context())
+        require_deployable(load_config(cli_context()))
     except ConfigError as exc:
         sys.exit(f"tourniquet: {exc}")
 

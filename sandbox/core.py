@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -49,7 +49,7 @@ from sandbox.seed import Seeder
 from sandbox.slack import APP_ID as SLACK_APP_ID
 from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import FakeSlack, SlackMessage, SlackUser
-from stacks.config import CONTEXT_KEY
+from stacks.config import CONTEXT_KEY, project_context
 from stacks.names import MEMBER_STACK_NAME
 from tourniquet import aws as tourniquet_aws
 from tourniquet import scope as tourniquet_scope
@@ -60,6 +60,8 @@ from tourniquet.intake.normalize import parts
 REGION = "eu-west-1"
 HOST = "127.0.0.1"
 APPROVER = SlackUser("U0APPROVER", "alice", "Alice Approver")
+# The approver the sandbox deploys unless told otherwise (cdk.json's is a placeholder that a deploy refuses).
+SANDBOX_APPROVER_ID = "U0SANDBOXAPPROVER"
 OUTSIDER = SlackUser("U0OUTSIDER", "mallory", "Mallory Outsider")
 _QUIET_LOGGERS = {
     # One line per request to the moto server.
@@ -74,6 +76,14 @@ SANDBOX_CHANNELS: dict[str, dict[str, Any]] = {"pagerduty": {}, "teams": {}, "em
 _CHANNEL_SECRETS = {PAGERDUTY: "Tourniquet PagerDuty", TEAMS: "Tourniquet Microsoft Teams"}
 # moto, os.environ and the patched classes are process-wide: one sandbox at a time.
 _ACTIVE = threading.Lock()
+
+
+def playbooks_environment(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """The functions' PLAYBOOKS_FILE for the deployment's own playbooks (``overrides``, else cdk.json's),
+    if it names any: here the handlers run from the source tree, not from the asset the file is copied
+    into."""
+    named = overrides.get("playbooks", project_context().get(CONTEXT_KEY, {}).get("playbooks"))
+    return {"PLAYBOOKS_FILE": str(Path(named).resolve())} if named else {}
 
 
 class Sandbox:
@@ -103,8 +113,11 @@ class Sandbox:
         stack_name: str = "Tourniquet",
         organization: bool = True,
         model: bool = False,
+        on_stage: Callable[[str, float], None] | None = None,
     ) -> None:
         self._scale = patches.TimeScale()
+        # Told of each start-up stage (its name and seconds) as it ends, for a progress display.
+        self._on_stage = on_stage
         self.time_scale = time_scale
         self.retry_time_scale = retry_time_scale
         self._template = dict(template) if template is not None else None
@@ -298,6 +311,8 @@ class Sandbox:
 
     def _mark(self, step: str, began: float) -> None:
         self.timings[step] = round(time.monotonic() - began, 3)
+        if self._on_stage is not None:
+            self._on_stage(step, self.timings[step])
 
     def _start_moto(self) -> None:
         for name, level in _QUIET_LOGGERS.items():
@@ -342,6 +357,7 @@ class Sandbox:
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         patches.install_definition_cache(self._patcher)
+        patches.install_action_names_cache(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
         standins.install(self._patcher, self.securityhub, self.model)
         trust.install(self._patcher)
@@ -357,7 +373,9 @@ class Sandbox:
         # deploys it so); the same template serves the hub's own account.
         config.setdefault("hub_account_id", DEFAULT_ACCOUNT_ID)
         config.setdefault("channels", SANDBOX_CHANNELS)
+        config.setdefault("approvers", [SANDBOX_APPROVER_ID])
         overrides[CONTEXT_KEY] = config
+        self._function_environment.update(playbooks_environment(config))
         synthesized = synthesized_template(overrides)
         self.synth_cache_hit = synthesized.cache_hit
         return synthesized.template, synthesized.member_template

@@ -9,6 +9,8 @@
   whole ``TimeoutSeconds``. Both are scaled here; the ASL itself is never edited.
 * Requests: moto's server lists its own package directory on every request; :func:`install_module_list_cache`
   reads it once.
+* Requests: moto lists a response class's methods with ``inspect.getmembers`` on every request (a tenth of
+  a handler test's CPU); :func:`install_action_names_cache` lists each class once.
 * Step Functions: moto parses a state machine's definition with ANTLR for every execution (about 1 s of CPU
   for the incident workflow); :func:`install_definition_cache` parses each definition once and gives every
   execution its own copy of the parsed program.
@@ -45,6 +47,8 @@ from typing import Any
 
 from moto import backends
 from moto.awslambda.models import LambdaFunction
+from moto.core import responses as moto_responses
+from moto.core import utils as moto_utils
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     MultipleTransactionsException,
@@ -400,6 +404,21 @@ def install_module_list_cache(patcher: Patcher) -> None:
     changes while the process runs, so it is read once."""
     modules = tuple(backends.list_of_moto_modules())
     patcher.set(backends, "list_of_moto_modules", lambda: modules)
+
+
+def install_action_names_cache(patcher: Patcher) -> None:
+    """moto finds a request's action among its response class's functions, listed afresh on every request.
+    The list is kept per class, and made again when a class in its lineage gains or loses an attribute (as a
+    patch that adds an action does)."""
+    names: dict[tuple[tuple[type, int], ...], list[str]] = {}
+
+    def method_names_from_class(clazz: type) -> list[str]:
+        lineage = tuple((klass, len(klass.__dict__)) for klass in clazz.__mro__)
+        if lineage not in names:
+            names[lineage] = moto_utils.method_names_from_class(clazz)
+        return names[lineage]
+
+    patcher.set(moto_responses, "method_names_from_class", method_names_from_class)
 
 
 def install_definition_cache(patcher: Patcher) -> None:

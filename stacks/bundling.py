@@ -7,6 +7,7 @@ runtime's build image) is used only when neither is available.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, DockerVolume, FileSystem, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 from stacks.config import PROJECT_ROOT
@@ -27,6 +28,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"
 
 _IGNORED = ("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
+# Where a deployment's own playbooks go in the asset (the functions' PLAYBOOKS_FILE, relative to its root).
+DEPLOYED_PLAYBOOKS = "deployment-playbooks.toml"
 
 
 class BundlingFailed(RuntimeError):
@@ -66,8 +69,9 @@ def install_command(output_dir: Path, requirements: Path) -> list[str] | None:
 class LocalBundling:
     """Copies the runtime package and installs its wheels into the asset directory on the building machine."""
 
-    def __init__(self, source: Path = LAMBDAS_DIR) -> None:
+    def __init__(self, source: Path = LAMBDAS_DIR, playbooks: Path | None = None) -> None:
         self._source = source
+        self._playbooks = playbooks
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **options: Any) -> bool:
         """Bundle into ``output_dir``; False hands over to Docker when no installer is available.
@@ -84,6 +88,8 @@ class LocalBundling:
             ignore=shutil.ignore_patterns(*_IGNORED),
             dirs_exist_ok=True,
         )
+        if self._playbooks is not None:
+            shutil.copyfile(self._playbooks, out / DEPLOYED_PLAYBOOKS)
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -93,8 +99,20 @@ class LocalBundling:
         return True
 
 
-def function_code() -> lambda_.Code:
-    """One asset for every function; each picks its entry point with a dotted handler string."""
+def function_code(playbooks: Path | None = None) -> lambda_.Code:
+    """One asset for every function; each picks its entry point with a dotted handler string.
+
+    ``playbooks`` (the deployment's own file) is copied into the asset as ``DEPLOYED_PLAYBOOKS``; the asset's
+    hash then covers it too, so a change to the playbooks alone deploys new code.
+    """
+    copy, volumes, asset_hash = "", None, None
+    if playbooks is not None:
+        copy = f" && cp /playbooks/{playbooks.name} /asset-output/{DEPLOYED_PLAYBOOKS}"
+        volumes = [DockerVolume(host_path=str(playbooks.resolve().parent), container_path="/playbooks")]
+        digest = hashlib.sha256(playbooks.read_bytes())
+        excluded = [f"**/{pattern}" for pattern in _IGNORED]
+        digest.update(FileSystem.fingerprint(str(LAMBDAS_DIR), exclude=excluded).encode())
+        asset_hash = digest.hexdigest()
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
         exclude=[f"**/{pattern}" for pattern in _IGNORED],
@@ -106,8 +124,11 @@ def function_code() -> lambda_.Code:
                 "-c",
                 f"cp -R /asset-input/{PACKAGE} /asset-output/ && "
                 "pip install --no-cache-dir --only-binary=:all: "
-                f"-r /asset-input/{REQUIREMENTS} -t /asset-output",
+                f"-r /asset-input/{REQUIREMENTS} -t /asset-output" + copy,
             ],
-            local=LocalBundling(),
+            volumes=volumes,
+            local=LocalBundling(playbooks=playbooks),
         ),
+        asset_hash=asset_hash,
+        asset_hash_type=AssetHashType.CUSTOM if asset_hash else None,
     )

@@ -82,6 +82,10 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message is one line that names the key."""
 
 
+# cdk.json ships this in place of an approver: nobody can approve as it, and a deploy refuses it.
+APPROVER_PLACEHOLDER = "U0PLACEHOLDER"
+
+
 class MemberRoleNames(BaseModel):
     """The member stack's roles: read-only diagnostics, containment and release."""
 
@@ -286,6 +290,11 @@ class TourniquetConfig(BaseModel):
         "user or role names or ARNs, `*` globs allowed. Their actions wait for approval.",
     )
     dry_run: bool = False
+    playbooks: Path | None = Field(
+        default=None,
+        description="The deployment's own playbooks file (TOML, like the bundled playbooks.toml), "
+        "relative to where the synth runs; unset: the bundled playbooks.",
+    )
     release_offer_days: int = Field(
         default=30, ge=1, le=365, description="How long a closed incident's card offers the Release button."
     )
@@ -389,6 +398,16 @@ class TourniquetConfig(BaseModel):
             raise ValueError(
                 "must be a channel name like '#security-incidents' or a channel id like 'C0123ABCD'"
             )
+        return value
+
+    @field_validator("playbooks")
+    @classmethod
+    def _valid_playbooks(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            # The runtime's own loader: what it refuses here, the functions would refuse at the first alert.
+            from tourniquet.playbooks.catalog import validate  # noqa: PLC0415 - only when a file is named
+
+            validate(value)
         return value
 
     @field_validator("approvers")
@@ -674,6 +693,16 @@ def load_config(context: Mapping[str, Any]) -> TourniquetConfig:
         return TourniquetConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+
+
+def require_deployable(config: TourniquetConfig) -> None:
+    """Refuse what only a deploy must not carry (the sandbox and the tests synthesize it freely)."""
+    if APPROVER_PLACEHOLDER in config.approvers:
+        raise ConfigError(
+            f"config key 'approvers': {APPROVER_PLACEHOLDER} is cdk.json's placeholder, not a person: "
+            "name the Slack user ids of the people who may approve (cdk.json, or a file given with "
+            "-c config=FILE)"
+        )
 
 
 def _read_config_file(name: str) -> dict[str, Any]:

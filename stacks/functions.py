@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.bundling import RUNTIME, function_code
+from stacks.bundling import DEPLOYED_PLAYBOOKS, RUNTIME, function_code
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials, grant_secret_value
 from stacks.feed import SiemFeed
@@ -95,6 +95,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "DRY_RUN",
             "PROTECTED_TAG_KEY",
             "PROTECTED_PRINCIPALS",
+            "PLAYBOOKS_FILE",
             *SCOPE_ENVIRONMENT,
         ),
         placeholder="PlanFunctionArn",
@@ -247,7 +248,7 @@ class Functions(Construct):
         self._topics = topics
         self._credentials = credentials
         environment = self._environment(config)
-        code = function_code()
+        code = function_code(config.playbooks)
         self._reserve_concurrency = config.reserved_concurrency
         self._member_roles = config.member_role_names
         self.functions: dict[str, lambda_.Function] = {
@@ -325,6 +326,7 @@ class Functions(Construct):
             "PROTECTED_TAG_KEY": config.protected_tag_key,
             "PROTECTED_PRINCIPALS": ",".join(config.protected_principals),
             "DRY_RUN": "true" if config.dry_run else "false",
+            "PLAYBOOKS_FILE": DEPLOYED_PLAYBOOKS if config.playbooks else None,
             "RELEASE_OFFER_SECONDS": str(config.release_offer_days * 24 * 3600),
             "RETENTION_DAYS": str(config.retention_days),
             "WEBHOOK_MAX_ALERTS": str(config.webhook_max_alerts),

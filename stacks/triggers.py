@@ -8,6 +8,7 @@ region's forwarder (:mod:`stacks.forwarder`) sends the same events to the hub's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
@@ -16,17 +17,15 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.config import SEVERITY_LABELS, TourniquetConfig, labels_at_or_above
+from stacks.config import TourniquetConfig
 from stacks.nag import acknowledge
+from stacks.rules import rules
 
 # EventBridge delivery to the state machine: the most retries and the longest age EventBridge allows, then
 # the dead-letter queue. An alert is never dropped silently.
 EVENT_RETRY_ATTEMPTS = 185
 EVENT_MAX_AGE = Duration.hours(24)
 DEAD_LETTER_RETENTION = Duration.days(14)
-# OCSF severity_id of each label (6, Fatal, is above Critical); status_id 1 New and 2 In Progress.
-_OCSF_SEVERITY_IDS = {label: index + 1 for index, label in enumerate(SEVERITY_LABELS)}
-_OCSF_OPEN_STATUSES = [1, 2]
 
 
 @dataclass(frozen=True)
@@ -39,100 +38,25 @@ class TriggerRule:
 
 
 def trigger_rules(config: TourniquetConfig) -> tuple[TriggerRule, ...]:
-    """The rules the config enables, each with the filter that decides which events start a workflow."""
-    rules = [
-        TriggerRule(
-            "GuardDutyFindings",
-            "GuardDuty findings at or above the configured severity start the incident response.",
-            events.EventPattern(
-                source=["aws.guardduty"],
-                detail_type=["GuardDuty Finding"],
-                detail={"severity": events.Match.greater_than_or_equal(config.guardduty_min_severity)},
-            ),
-        )
-    ]
-    if config.securityhub_product_names:
-        rules.append(
-            TriggerRule(
-                "SecurityHubFindings",
-                "Active, new Security Hub findings of the configured products and severities start the "
-                "incident response.",
-                events.EventPattern(
-                    source=["aws.securityhub"],
-                    detail_type=["Security Hub Findings - Imported"],
-                    detail={
-                        "findings": {
-                            "ProductName": list(config.securityhub_product_names),
-                            "Severity": {"Label": labels_at_or_above(config.securityhub_min_severity)},
-                            "RecordState": ["ACTIVE"],
-                            # Resolved and suppressed findings are someone's decision already.
-                            "Workflow": {"Status": ["NEW", "NOTIFIED"]},
-                        }
-                    },
-                ),
-            )
-        )
-    if config.securityhub_v2_product_names:
-        rules.append(
-            TriggerRule(
-                "SecurityHubOcsfFindings",
-                "New and in-progress findings of the new Security Hub (OCSF) of the configured products and "
-                "severities start the incident response.",
-                events.EventPattern(
-                    source=["aws.securityhub"],
-                    detail_type=["Findings Imported V2"],
-                    detail={
-                        "findings": {
-                            "metadata": {"product": {"name": list(config.securityhub_v2_product_names)}},
-                            "severity_id": events.Match.greater_than_or_equal(
-                                _OCSF_SEVERITY_IDS[config.securityhub_v2_min_severity]
-                            ),
-                            # Resolved, suppressed and archived findings are someone's decision already.
-                            "status_id": _OCSF_OPEN_STATUSES,
-                        }
-                    },
-                ),
-            )
-        )
-    if config.securityhub_custom_action_ids:
-        rules.append(
-            TriggerRule(
-                "SecurityHubCustomAction",
-                "An analyst's use of Tourniquet's Security Hub custom action starts the incident response "
-                "for the findings chosen.",
-                events.EventPattern(
-                    source=["aws.securityhub"],
-                    detail_type=["Security Hub Findings - Custom Action"],
-                    # Only these custom actions: others belong to other tools. No region is named, so a
-                    # forwarded click is taken as a local one.
-                    resources=events.Match.any_of(
-                        *(
-                            events.Match.suffix(f":action/custom/{name}")
-                            for name in config.securityhub_custom_action_ids
-                        )
-                    ),
-                ),
-            )
-        )
-    if config.cloudwatch_alarm_prefixes:
-        rules.append(
-            TriggerRule(
-                "CloudWatchAlarms",
-                "Alarms named with a configured prefix open an incident in ALARM and resolve it back in OK.",
-                events.EventPattern(
-                    source=["aws.cloudwatch"],
-                    detail_type=["CloudWatch Alarm State Change"],
-                    detail={
-                        "alarmName": events.Match.any_of(
-                            *(events.Match.prefix(prefix) for prefix in config.cloudwatch_alarm_prefixes)
-                        ),
-                        # ALARM opens an incident, OK resolves it; INSUFFICIENT_DATA says nothing.
-                        "state": {"value": ["ALARM", "OK"]},
-                    },
-                ),
-            )
-        )
-    return tuple(rules)
+    """The rules the config enables (:func:`stacks.rules.rules`), each with the filter that decides which
+    events start a workflow."""
+    return tuple(
+        TriggerRule(rule.construct_id, rule.description, _event_pattern(rule.pattern()))
+        for rule in rules(config)
+    )
+
+
+def _event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
+    """The CDK's form of a JSON pattern: the detail as it is; a top-level field's value matchers as Match."""
+    resources = pattern.get("resources")
+    return events.EventPattern(
+        source=pattern["source"],
+        detail_type=pattern["detail-type"],
+        detail=pattern.get("detail"),
+        resources=events.Match.any_of(*(events.Match.suffix(r["suffix"]) for r in resources))
+        if resources
+        else None,
+    )
 
 
 def dead_letter_queue(scope: Construct, construct_id: str, rule_id: str) -> sqs.Queue:

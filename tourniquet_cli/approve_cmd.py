@@ -12,20 +12,13 @@ from Slack, and the reverse.
 from __future__ import annotations
 
 import os
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 
-from tourniquet import aws, store
-from tourniquet.approval import decisions
-from tourniquet.approval.decisions import DecisionNotDelivered, Result
-from tourniquet.approval.model import Decision
+from tourniquet_cli.options import ProfileOption, RegionOption, refuse, use_aws
 
 TABLE_ENV = "TOURNIQUET_TABLE"
-
-_EXIT_REFUSED = 1
-_EXIT_USAGE = 2
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +27,7 @@ def register(app: typer.Typer) -> None:
 
 def approve(
     incident: Annotated[str, typer.Argument(help="The incident id (inc-…).")],
+    *,
     approve_: Annotated[
         bool, typer.Option("--approve", help="Approve the pending destructive steps.")
     ] = False,
@@ -44,38 +38,48 @@ def approve(
     table: Annotated[
         str | None, typer.Option("--table", help=f"The Tourniquet table (default: ${TABLE_ENV}).")
     ] = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Approve or deny an incident's pending approval when Slack is unavailable."""
     if approve_ == deny:
-        _exit("give exactly one of --approve and --deny", _EXIT_USAGE)
+        refuse("give exactly one of --approve and --deny")
     if not reason.strip():
-        _exit("--reason is required: the audit trail records why", _EXIT_USAGE)
+        refuse("--reason is required: the audit trail records why")
     table_name = table or os.environ.get(TABLE_ENV)
     if not table_name:
-        _exit(f"name the table with --table or ${TABLE_ENV}", _EXIT_USAGE)
+        refuse(f"name the table with --table or ${TABLE_ENV}")
     # The runtime package reads its table from TABLE_NAME, like the deployed functions.
     os.environ["TABLE_NAME"] = table_name
+    use_aws(region, profile)
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - loads only to reach AWS
+
     try:
         typer.echo(_decide(incident, approve_, reason.strip()))
     except (ClientError, BotoCoreError) as exc:
-        _exit(f"AWS refused the call: {exc}", _EXIT_REFUSED)
+        refuse(f"AWS refused the call: {exc}")
 
 
 def _decide(incident_id: str, approve_: bool, reason: str) -> str:
+    from tourniquet import aws, store  # noqa: PLC0415
+    from tourniquet.approval import decisions  # noqa: PLC0415
+    from tourniquet.approval.decisions import DecisionNotDelivered, Result  # noqa: PLC0415
+    from tourniquet.approval.model import Decision  # noqa: PLC0415
+
     decision = Decision.APPROVE if approve_ else Decision.DENY
     incident = store.get_incident(incident_id)
     if incident is None:
-        _exit(f"no incident {incident_id} in the table", _EXIT_REFUSED)
+        refuse(f"no incident {incident_id} in the table")
     approval_id = incident.get("approval_id")
     if not isinstance(approval_id, str) or not approval_id:
-        _exit(f"incident {incident_id} has no approval request", _EXIT_REFUSED)
+        refuse(f"incident {incident_id} has no approval request")
     caller = str(aws.client("sts").get_caller_identity()["Arn"])
     counted = decisions.approver_identity(caller)
     who = counted if counted == caller else f"{counted} (session {caller})"
     try:
         outcome = decisions.decide(approval_id, decision, caller, reason=reason)
     except DecisionNotDelivered as exc:
-        _exit(f"{exc}; the approval is still pending, try again", _EXIT_REFUSED)
+        refuse(f"{exc}; the approval is still pending, try again")
     approval = outcome.approval
     if outcome.result is Result.DECIDED and approval is not None:
         verb = "Approved" if decision is Decision.APPROVE else "Denied"
@@ -105,9 +109,4 @@ def _decide(incident_id: str, approve_: bool, reason: str) -> str:
         Result.TOO_LATE: "this approval expired",
         Result.UNKNOWN: "the approval is unknown",
     }
-    _exit(f"{messages[outcome.result]}: nothing was changed", _EXIT_REFUSED)
-
-
-def _exit(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=code)
+    refuse(f"{messages[outcome.result]}: nothing was changed")

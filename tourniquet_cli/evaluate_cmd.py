@@ -16,23 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from tourniquet.errors import InvalidAlert
-from tourniquet.intake.model import Alert
-from tourniquet.intake.normalize import normalize
-from tourniquet.playbooks.plan import make_plan
-from tourniquet.settings import Settings
-from tourniquet.state import Diagnostic
-from tourniquet.triage import score
+from tourniquet_cli.options import refuse
 
 Label = Literal["true_positive", "benign", "drill"]
 LABELS: tuple[Label, ...] = ("true_positive", "benign", "drill")
 DEFAULT_SET = Path(__file__).resolve().parent.parent / "evaluation" / "triage"
-EXIT_UNUSABLE = 2
 # The set's findings are in scope wherever they are: the plan must be the one a deployment would make.
-_IN_SCOPE = Settings(SCOPE_ACCOUNTS=("*",), SCOPE_REGIONS=("eu-west-1", "us-east-1", "us-west-2"))
+_IN_SCOPE = {"SCOPE_ACCOUNTS": ("*",), "SCOPE_REGIONS": ("eu-west-1", "us-east-1", "us-west-2")}
 
 
 @dataclass(frozen=True)
@@ -104,6 +95,15 @@ def evaluate(directory: Path = DEFAULT_SET) -> Report:
 
 
 def _score(path: Path) -> Scored:
+    # The runtime loads when the set is scored, not for `--help`.
+    from tourniquet.errors import InvalidAlert  # noqa: PLC0415
+    from tourniquet.intake.model import Alert  # noqa: PLC0415
+    from tourniquet.intake.normalize import normalize  # noqa: PLC0415
+    from tourniquet.playbooks.plan import make_plan  # noqa: PLC0415
+    from tourniquet.settings import Settings  # noqa: PLC0415
+    from tourniquet.state import Diagnostic  # noqa: PLC0415
+    from tourniquet.triage import score  # noqa: PLC0415
+
     try:
         item = json.loads(path.read_text())
         label = item["label"]
@@ -115,7 +115,9 @@ def _score(path: Path) -> Scored:
         raise UnusableItem(f"{path.name}: label {label!r} is not one of {', '.join(LABELS)}")
     if not isinstance(alert, Alert):
         raise UnusableItem(f"{path.name}: the event opens no incident ({type(alert).__name__})")
-    verdict = score.verdict(alert, diagnostics, make_plan(alert, diagnostics, _IN_SCOPE))
+    verdict = score.verdict(
+        alert, diagnostics, make_plan(alert, diagnostics, Settings.model_validate(_IN_SCOPE))
+    )
     return Scored(path.stem, label, verdict.risk_score, verdict.analyst_action_required)
 
 
@@ -133,12 +135,14 @@ def triage_eval(directory: DirectoryArgument = DEFAULT_SET, as_json: JsonOption 
     try:
         report = evaluate(directory)
     except UnusableItem as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=EXIT_UNUSABLE) from None
+        refuse(str(exc))
     figures = report.as_json()
     if as_json:
         typer.echo(json.dumps(figures))
         return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
     console = Console()
     matrix = report.matrix
     table = Table(title=f"analyst_action_required on {figures['findings']} labelled findings")

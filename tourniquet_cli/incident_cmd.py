@@ -1,4 +1,4 @@
-"""``tourniquet incident show ID`` and ``tourniquet release INCIDENT``, against a deployed stack.
+"""``tourniquet incident list|show`` and ``tourniquet release INCIDENT``, against a deployed stack.
 
 Both use the normal AWS credentials (profile, environment or SSO) in the hub's account. The table is named by
 ``--table`` or ``TOURNIQUET_TABLE``. A release starts the stack's release workflow (``--workflow`` or
@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from tourniquet import aws, store
-from tourniquet.logs import logger
-from tourniquet.state import IncidentRef, ReleaseInput, ReleaseResult, StepError
+from tourniquet_cli.options import EXIT_FAILED, ProfileOption, RegionOption, refuse, use_aws
 
-EXIT_FAILED = 1
-EXIT_UNUSABLE = 2
+if TYPE_CHECKING:
+    from tourniquet.state import ReleaseInput
+
 RELEASE_WORKFLOW_ENV = "TOURNIQUET_RELEASE_WORKFLOW"
 # Release waits for a started instance to run (up to minutes) before it rejoins its fleet.
 RELEASE_WAIT_SECONDS = 600
@@ -55,39 +53,152 @@ _FIELDS = (
 
 
 def register(app: typer.Typer) -> None:
-    incident = typer.Typer(no_args_is_help=True, help="Incidents recorded by a deployed stack.")
+    incident = typer.Typer(
+        no_args_is_help=True, rich_markup_mode=None, help="Incidents recorded by a deployed stack."
+    )
+    incident.command("list")(list_command)
     incident.command("show")(show)
     app.add_typer(incident, name="incident")
     app.command("release")(release_command)
 
 
-def _use_table(table: str | None) -> None:
+def _use_table(table: str | None, region: str | None = None, profile: str | None = None) -> None:
     if not table:
-        typer.echo("error: name the table with --table or TOURNIQUET_TABLE", err=True)
-        raise typer.Exit(code=EXIT_UNUSABLE)
+        refuse("name the table with --table or TOURNIQUET_TABLE")
+    use_aws(region, profile)
+    from tourniquet.logs import logger  # noqa: PLC0415 - the runtime loads only when AWS is reached
+
     # Settings are read from the environment on every call, so this is what tourniquet.store uses.
     os.environ["TABLE_NAME"] = table
     # The timeline is the record; the runtime's JSON log lines would only clutter the terminal.
     logger.setLevel("WARNING")
 
 
-def _aws_failure(exc: Exception) -> typer.Exit:
-    reason = aws.error_code(exc) or type(exc).__name__
-    typer.echo(f"error: AWS refused or could not be reached: {reason}", err=True)
-    return typer.Exit(code=EXIT_UNUSABLE)
+def _aws_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    return (ClientError, BotoCoreError)
 
 
-def show(incident_id: IncidentArgument, table: TableOption = None, as_json: JsonOption = False) -> None:
+def _aws_failure(exc: Exception) -> NoReturn:
+    from tourniquet import aws  # noqa: PLC0415
+
+    refuse(f"AWS refused or could not be reached: {aws.error_code(exc) or type(exc).__name__}")
+
+
+class Status(StrEnum):
+    """An incident's status: open while the workflow runs, then its outcome; resolved, or released later."""
+
+    OPEN = "open"
+    CONTAINED = "contained"
+    PLANNED = "planned"
+    ALERTED = "alerted"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    RESOLVED = "resolved"
+    RELEASED = "released"
+
+
+_SINCE = re.compile(r"(\d+)([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def since_time(value: str, now: datetime | None = None) -> str:
+    """``7d``, ``12h``, ``30m``, ``2w`` before now, or an ISO 8601 date or time: as the index's sort key."""
+    now = now or datetime.now(UTC)
+    found = _SINCE.fullmatch(value.strip())
+    if found:
+        moment = now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            refuse(f"--since: expected a span like 7d, 12h, 30m or 2w, or an ISO 8601 date, got {value!r}")
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def list_command(
+    *,
+    status: Annotated[Status | None, typer.Option("--status", help="Only incidents in this status.")] = None,
+    incident_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="Only this alert type (exactly as recorded, e.g. Recon:EC2/PortProbeUnprotectedPort).",
+        ),
+    ] = None,
+    since: Annotated[
+        str, typer.Option("--since", help="First seen within this span (7d, 12h, 30m, 2w) or since a date.")
+    ] = "7d",
+    table: TableOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List incidents, newest first, from the table's by-type index."""
+    start = since_time(since)
+    _use_table(table, region, profile)
+    from tourniquet import store  # noqa: PLC0415
+
+    try:
+        found = store.incidents(
+            since=start, incident_type=incident_type, status=status.value if status else None
+        )
+    except _aws_errors() as exc:
+        _aws_failure(exc)
+    if as_json:
+        for item in found:
+            typer.echo(json.dumps(_summary(item)))
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    rows = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("incident", "first seen", "status", "severity", "type", "playbook", "title"):
+        rows.add_column(column)
+    for item in found:
+        rows.add_row(*(escape(str(value or "—")) for value in _summary(item).values()))
+    console = Console()
+    console.print(rows, soft_wrap=True)
+    console.print(f"{len(found)} incident(s) first seen since {start}", highlight=False)
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "incident_id": item.get("incident_id"),
+        "first_seen": item.get("first_seen"),
+        "status": item.get("status"),
+        "severity": item.get("severity"),
+        "type": item.get("type"),
+        "playbook": item.get("playbook"),
+        "title": item.get("title"),
+    }
+
+
+def show(
+    incident_id: IncidentArgument,
+    table: TableOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Print an incident and its timeline: every action with its mode, status, proof and request ids."""
-    _use_table(table)
+    _use_table(table, region, profile)
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+
+    from tourniquet import store  # noqa: PLC0415
+
     try:
         incident = store.get_incident(incident_id)
         events = store.timeline(incident_id) if incident else []
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_failure(exc) from None
+    except _aws_errors() as exc:
+        _aws_failure(exc)
     if incident is None:
-        typer.echo(f"error: incident {incident_id} does not exist", err=True)
-        raise typer.Exit(code=EXIT_UNUSABLE)
+        refuse(f"incident {incident_id} does not exist")
     if as_json:
         typer.echo(json.dumps({"incident": _public(incident), "timeline": [_public(e) for e in events]}))
         return
@@ -107,6 +218,8 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
     """One line per event (rich markup), and one indented line per problem its verification found."""
+    from rich.markup import escape  # noqa: PLC0415
+
     lines = []
     for event in events:
         fields = " ".join(f"{k}={event[k]}" for k in _FIELDS if event.get(k) not in (None, ""))
@@ -135,6 +248,8 @@ def _target(target: Any) -> str:
 
 
 def _proof(event: dict[str, Any]) -> str:
+    from rich.markup import escape  # noqa: PLC0415
+
     if "verified" not in event:
         return ""
     mark = "[green]verified[/green]" if event["verified"] else "[red]not verified[/red]"
@@ -146,6 +261,8 @@ def _proof(event: dict[str, Any]) -> str:
 
 def _run_release(workflow: str, release_input: ReleaseInput) -> dict[str, Any]:
     """Start the release workflow and wait for it to finish; its description."""
+    from tourniquet import aws  # noqa: PLC0415
+
     sfn = aws.client("stepfunctions")
     name = f"cli-{release_input.incident.id}-{uuid.uuid4().hex[:12]}"[:80]
     arn = sfn.start_execution(
@@ -162,6 +279,9 @@ def _run_release(workflow: str, release_input: ReleaseInput) -> dict[str, Any]:
 
 def _failure_reason(execution: dict[str, Any]) -> str:
     """Why a release run failed, in plain words: the error it ended with (never a stack trace)."""
+    from tourniquet import aws  # noqa: PLC0415
+    from tourniquet.state import StepError  # noqa: PLC0415
+
     history = aws.client("stepfunctions").get_execution_history(
         executionArn=execution["executionArn"], reverseOrder=True, maxResults=25
     )["events"]
@@ -175,6 +295,8 @@ def _failure_reason(execution: dict[str, Any]) -> str:
 
 def _caller() -> str:
     """Who releases: the caller's AWS identity, as recorded on the timeline."""
+    from tourniquet import aws  # noqa: PLC0415
+
     return str(aws.client("sts").get_caller_identity()["Arn"])
 
 
@@ -191,9 +313,12 @@ WorkflowOption = Annotated[
 
 def release_command(
     incident_id: IncidentArgument,
+    *,
     table: TableOption = None,
     workflow: WorkflowOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the calls; change nothing.")] = False,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Return every contained resource to its recorded before-state (snapshots are kept).
@@ -201,19 +326,24 @@ def release_command(
     The release runs in the stack's release workflow, as a Release click does, so it acts in each target's
     own account and region through the member roles there; it is recorded under your AWS identity.
     """
-    _use_table(table)
+    _use_table(table, region, profile)
     if not workflow:
-        typer.echo(f"error: name the release workflow with --workflow or {RELEASE_WORKFLOW_ENV}", err=True)
-        raise typer.Exit(code=EXIT_UNUSABLE)
+        refuse(f"name the release workflow with --workflow or {RELEASE_WORKFLOW_ENV}")
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from tourniquet import store  # noqa: PLC0415
+    from tourniquet.state import IncidentRef, ReleaseInput, ReleaseResult  # noqa: PLC0415
+
     try:
         if store.get_incident(incident_id) is None:
-            typer.echo(f"error: incident {incident_id} does not exist", err=True)
-            raise typer.Exit(code=EXIT_UNUSABLE)
+            refuse(f"incident {incident_id} does not exist")
         execution = _run_release(
             workflow, ReleaseInput(incident=IncidentRef(id=incident_id), actor=_caller(), dry_run=dry_run)
         )
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_failure(exc) from None
+    except _aws_errors() as exc:
+        _aws_failure(exc)
     if execution["status"] != "SUCCEEDED":
         typer.echo(f"release failed: {_failure_reason(execution)}", err=True)
         typer.echo(f"the timeline records each restoration: tourniquet incident show {incident_id}", err=True)

@@ -1,138 +1,47 @@
-"""The `tourniquet` command."""
+"""The `tourniquet` command.
+
+Each command lives in a module of its own and is registered here, one line each. The modules import their
+heavy parts (the sandbox, moto, the CDK, boto3, the runtime package) only when their command runs, so
+``tourniquet --help`` answers at once (``benchmarks/cli.py`` measures it).
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-from contextlib import ExitStack, nullcontext
-from pathlib import Path
-from typing import Annotated
-
 import typer
-from rich.console import Console
 
-from tourniquet_cli import approve_cmd, evaluate_cmd, incident_cmd, normalize_cmd, render
-from tourniquet_cli.scenario import AlertFileError, Decision, Progress, read_alerts
-
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Tourniquet: contain AWS incidents in seconds."
+from tourniquet_cli import (
+    approve_cmd,
+    evaluate_cmd,
+    incident_cmd,
+    normalize_cmd,
+    plan_cmd,
+    playbooks_cmd,
+    simulate_cmd,
 )
-console = Console(stderr=True)
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "guardduty-ec2-finding.json"
+from tourniquet_cli.options import OneLineErrors, VersionOption
+from tourniquet_cli.simulate_cmd import EXAMPLE
 
-DecisionOption = Annotated[
-    str, typer.Option("--decision", help="What the approver does: approve, deny, or nothing (timeout).")
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object per alert instead of a report.")
-]
-ModelOption = Annotated[
-    bool,
-    typer.Option(
-        "--model",
-        help="Let a model raise each verdict: the sandbox's stand-in for Bedrock's Converse API answers.",
-    ),
-]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Also show the functions' own log lines.")
-]
+__all__ = ["EXAMPLE", "app"]
+
+# Plain help: typer's rich rendering would import markdown and rich (a quarter of a second) on every --help.
+app = typer.Typer(
+    cls=OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Tourniquet: contain AWS incidents in seconds.",
+)
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
+@app.callback()
+def main(version: VersionOption = False) -> None:
+    """Tourniquet: contain AWS incidents in seconds."""
 
 
-def _decision(value: str) -> Decision:
-    if value not in ("approve", "deny", "timeout"):
-        raise _fail(f"--decision: expected approve, deny or timeout, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
-@app.command()
-def demo(
-    decision: DecisionOption = "approve",
-    as_json: JsonOption = False,
-    model: ModelOption = False,
-    verbose: VerboseOption = False,
-) -> None:
-    """Run the bundled GuardDuty EC2 finding through the whole workflow in the embedded sandbox."""
-    _simulate([EXAMPLE], _decision(decision), as_json, verbose, model=model)
-
-
-@app.command()
-def simulate(
-    files: Annotated[list[Path], typer.Argument(help="Alert files (JSON), run in order in one sandbox.")],
-    decision: DecisionOption = "approve",
-    as_json: JsonOption = False,
-    model: ModelOption = False,
-    verbose: VerboseOption = False,
-) -> None:
-    """Run each alert file, in order, through the workflow in one embedded sandbox."""
-    _simulate(files, _decision(decision), as_json, verbose, model=model)
-
-
-def _simulate(
-    files: list[Path], decision: Decision, as_json: bool, verbose: bool, *, model: bool = False
-) -> None:
-    """Run every file it can; each file that fails gets one line on stderr, and the exit code is then 2."""
-    # Imported here: the sandbox brings moto and the CDK, which commands that do not run it should not load.
-    from sandbox.seed import SeedError  # noqa: PLC0415
-    from tourniquet.logs import logger  # noqa: PLC0415
-    from tourniquet_cli.scenario import approval_card, run_alert, sandbox_for  # noqa: PLC0415
-
-    # In AWS the functions' logs go to CloudWatch, not to whoever sent the alert; here too, unless asked.
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    failures = 0
-
-    def fail(message: str) -> None:
-        nonlocal failures
-        failures += 1
-        typer.echo(f"error: {' '.join(message.split())}", err=True)
-
-    # Every file is read before the sandbox starts: unusable ones cost nothing, and are reported first.
-    events = []
-    for path in files:
-        try:
-            events += [(path, delivery) for delivery in read_alerts(path)]
-        except AlertFileError as exc:
-            fail(str(exc))
-    if not events:
-        raise typer.Exit(code=2)
-
-    progress = Progress() if as_json else Progress(step=lambda m: console.print(f"  [cyan]>[/cyan] {m}"))
-    with ExitStack() as stack:
-        with nullcontext() if as_json else console.status("Starting the sandbox..."):
-            sandbox = stack.enter_context(sandbox_for(decision, model=model))
-        if not as_json:
-            console.print(f"[bold]Sandbox ready[/bold] in {sandbox.startup_seconds:.1f} s")
-        for path, delivery in events:
-            if not as_json:
-                console.rule(f"[bold]{path.name}")
-            try:
-                run = run_alert(
-                    sandbox, path, delivery.event, decision, progress, via_rules=delivery.via_rules
-                )
-            except SeedError as exc:
-                fail(f"{path}: no look-alikes: {exc}")
-                continue
-            except Exception as exc:  # noqa: BLE001 - one file's failure must not cost the others their run
-                if verbose:
-                    console.print_exception()
-                fail(f"{path}: {type(exc).__name__}: {exc}")
-                continue
-            if as_json:
-                typer.echo(json.dumps(run.result, default=str))
-            else:
-                incident_id = run.result["incident_id"]
-                render.alert_report(
-                    console, run.result, approval_card(sandbox, incident_id) if incident_id else None
-                )
-    if failures:
-        raise typer.Exit(code=2)
-
-
+simulate_cmd.register(app)
 normalize_cmd.register(app)
+plan_cmd.register(app)
+playbooks_cmd.register(app)
 approve_cmd.register(app)
 incident_cmd.register(app)
 evaluate_cmd.register(app)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from tourniquet.errors import InvalidAlert
-from tourniquet.intake.common import Outcome
-from tourniquet.intake.model import Alert
-from tourniquet.intake.normalize import normalize_all
-from tourniquet.state import Ignored
+from tourniquet_cli.options import refuse
 
-EXIT_UNUSABLE = 2
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from tourniquet.intake.common import Outcome
 
 FileArgument = Annotated[
     Path, typer.Argument(help="A raw alert or delivery (JSON) from any supported source.")
@@ -33,11 +29,16 @@ def register(app: typer.Typer) -> None:
 
 def normalize(file: FileArgument, as_json: JsonOption = False) -> None:
     """Normalize a saved alert (GuardDuty, Security Hub, CloudWatch, Grafana, Alertmanager) and print it."""
+    from rich.console import Console  # noqa: PLC0415 - the runtime and rich load when the command runs
+
+    from tourniquet.errors import InvalidAlert  # noqa: PLC0415
+    from tourniquet.intake.normalize import normalize_all  # noqa: PLC0415
+    from tourniquet_cli.alert_files import AlertFileError, load_json  # noqa: PLC0415
+
     try:
-        outcomes = normalize_all(_read(file))
-    except (_Unreadable, InvalidAlert) as exc:
-        typer.echo(f"error: {_one_line(str(exc))}", err=True)
-        raise typer.Exit(code=EXIT_UNUSABLE) from None
+        outcomes = normalize_all(load_json(file))
+    except (AlertFileError, InvalidAlert) as exc:
+        refuse(str(exc))
     if as_json:
         for outcome in outcomes:
             typer.echo(json.dumps(as_json_object(outcome)))
@@ -46,10 +47,13 @@ def normalize(file: FileArgument, as_json: JsonOption = False) -> None:
     for index, outcome in enumerate(outcomes):
         if index:
             console.print()
-        console.print(_render(outcome))
+        console.print(render(outcome))
 
 
 def as_json_object(outcome: Outcome) -> dict[str, Any]:
+    from tourniquet.intake.model import Alert  # noqa: PLC0415
+    from tourniquet.state import Ignored  # noqa: PLC0415
+
     if isinstance(outcome, Alert):
         return outcome.model_dump(mode="json")
     if isinstance(outcome, Ignored):
@@ -66,30 +70,13 @@ def as_json_object(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-class _Unreadable(Exception):
-    """The file cannot be read as JSON; the message names the file and the problem."""
+def render(outcome: Outcome) -> Table | str:
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
 
+    from tourniquet.intake.model import Alert  # noqa: PLC0415
+    from tourniquet.state import Ignored  # noqa: PLC0415
 
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise _Unreadable(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise _Unreadable(f"{path}: cannot read ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(f"{path}: not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise _Unreadable(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise _Unreadable(f"{path}: JSON nested too deeply") from exc
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
-
-
-def _render(outcome: Outcome) -> Table | str:
     if isinstance(outcome, Ignored):
         return f"[yellow]ignored[/yellow] ({escape(outcome.source)}): {escape(outcome.reason)}"
     if not isinstance(outcome, Alert):

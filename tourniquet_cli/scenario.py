@@ -13,10 +13,8 @@ from typing import Any, Literal
 from sandbox.core import Sandbox
 from sandbox.slack import SlackMessage
 from stacks.config import load_config, project_context
+from stacks.rules import route, rules
 from tourniquet import store
-from tourniquet.errors import InvalidAlert
-from tourniquet.intake.normalize import parts
-from tourniquet.intake.webhook import MAX_DEPTH, unusable
 
 Decision = Literal["approve", "deny", "timeout"]
 
@@ -24,10 +22,6 @@ Decision = Literal["approve", "deny", "timeout"]
 TIMEOUT_SCENARIO_SECONDS = 2.0
 EXECUTION_TIMEOUT_SECONDS = 120.0
 RULE_DELIVERY_SECONDS = 3.0
-
-
-class AlertFileError(Exception):
-    """An input file that cannot be read as an alert; the message names the file and the problem."""
 
 
 @dataclass
@@ -52,66 +46,16 @@ class AlertRun:
     timings: Timings = field(default_factory=Timings)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One alert to run: a whole EventBridge event goes through the deployed rules, as in AWS; an alert
-    split out of a webhook body or a multi-alert delivery starts the workflow directly, as the webhook and
-    dispatcher functions do."""
-
-    event: dict[str, Any]
-    via_rules: bool
-
-
-def read_alerts(path: Path) -> list[Delivery]:
-    """The alerts in a file (a webhook body or a multi-finding event holds several)."""
-    data = read_alert(path)
-    try:
-        found = parts(data)
-        for part in found:
-            part.parse()  # unusable input is refused here, before a sandbox starts
-    except InvalidAlert as exc:
-        raise AlertFileError(f"{path}: {exc}") from exc
-    if len(found) == 1 and found[0].event == data:
-        return [Delivery(data, via_rules=True)]
-    return [Delivery(part.event, via_rules=False) for part in found]
-
-
-def read_alert(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise AlertFileError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise AlertFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise AlertFileError(f"{path}: not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise AlertFileError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    except RecursionError as exc:
-        raise AlertFileError(
-            f"{path}: the body nests objects or arrays over {MAX_DEPTH} levels deep"
-        ) from exc
-    if not isinstance(data, dict):
-        raise AlertFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    # What the webhook refuses, the workflow could not carry either: deep nesting (copying the alert
-    # recurses), lone surrogates, numbers beyond a double.
-    problem = unusable(data)
-    if problem is not None:
-        error = problem.body["error"]
-        where = f" (at {error['field']})" if error["field"] != "body" else ""
-        raise AlertFileError(f"{path}: {error['message']}{where}")
-    return data
-
-
 @contextmanager
-def sandbox_for(decision: Decision, *, model: bool = False) -> Iterator[Sandbox]:
+def sandbox_for(
+    decision: Decision, *, model: bool = False, on_stage: Callable[[str, float], None] | None = None
+) -> Iterator[Sandbox]:
     """A running sandbox; for the timeout scenario the configured approval wait is compressed to seconds.
-    With ``model`` the verdicts are raised by the sandbox's stand-in for Bedrock's Converse API."""
+    With ``model`` the verdicts are raised by the sandbox's stand-in for Bedrock's Converse API;
+    ``on_stage`` hears of each start-up stage as it ends, with its seconds."""
     timeout = load_config(project_context()).approval_timeout_seconds
     scale = TIMEOUT_SCENARIO_SECONDS / timeout if decision == "timeout" else 1.0
-    with Sandbox(time_scale=scale, model=model) as sandbox:
+    with Sandbox(time_scale=scale, model=model, on_stage=on_stage) as sandbox:
         yield sandbox
 
 
@@ -132,8 +76,10 @@ def run_alert(
     run.timings.started = time.perf_counter()
     execution_arn = submit(sandbox, event) if via_rules else sandbox.start_execution(event)
     if execution_arn is None:
-        run.result = _filtered(mapping)
-        progress.step("No rule matched: the alert is below the configured thresholds")
+        # Which filter of the deployed rules dropped it, named as `tourniquet plan` names it.
+        why = route(event, rules(load_config(project_context()))).reason
+        run.result = _filtered(mapping, why)
+        progress.step(f"No rule matched: {why}")
         return run
     progress.step("Alert submitted: execution started")
 
@@ -267,11 +213,11 @@ def _write_backs(sandbox: Sandbox, incident: dict[str, Any] | None) -> list[dict
     return [call.as_report() for call in sandbox.securityhub.calls(ref["id"])] if ref.get("id") else []
 
 
-def _filtered(mapping: dict[str, str]) -> dict[str, Any]:
+def _filtered(mapping: dict[str, str], why: str) -> dict[str, Any]:
     return {
         "incident_id": None,
         "status": "ignored",
-        "reason": "no EventBridge rule matched (below the configured thresholds)",
+        "reason": f"no EventBridge rule matched: {why}",
         "playbook": None,
         "actions": [],
         "approval": {"decision": None, "by": None},

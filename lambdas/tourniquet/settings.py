@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -72,6 +73,8 @@ class Settings(EnvironmentSettings):
     # Break-glass, CI and deploy principals: names or ARNs, globs allowed; never contained automatically.
     protected_principals: tuple[str, ...] = Field(default=(), alias="PROTECTED_PRINCIPALS")
     dry_run: bool = Field(default=False, alias="DRY_RUN")
+    # The deployment's own playbooks, relative to the asset root; unset: the bundled ones.
+    playbooks_file: Path | None = Field(default=None, alias="PLAYBOOKS_FILE")
     # The workflow an approved Release click starts, and how long a closed incident's card offers it.
     release_state_machine_arn: str | None = Field(default=None, alias="RELEASE_STATE_MACHINE_ARN")
     release_offer_seconds: int = Field(default=30 * 24 * 3600, ge=3600, alias="RELEASE_OFFER_SECONDS")

@@ -23,14 +23,16 @@ An approval's task token is erased as soon as the workflow stops waiting for it.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import operator
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
 from tourniquet import aws
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
     from tourniquet.state import Scope
 
 INCIDENT_SK = "INCIDENT"
+# The index of incidents by alert type, sorted by when each was first seen (stacks.storage creates it; the
+# deduplicate step writes its keys on incident items only).
+INCIDENTS_BY_TYPE_INDEX = "by-type"
 _seq = itertools.count()
 
 
@@ -207,4 +212,30 @@ def _query_prefix(incident_id: str, prefix: str) -> list[dict[str, Any]]:
         items.extend(plain(item) for item in page["Items"])
         if "LastEvaluatedKey" not in page:
             return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def incidents(
+    *, since: str, incident_type: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Incidents first seen at or after ``since`` (ISO 8601 UTC), newest first: of one alert type through the
+    by-type index, or of every type by reading that index (it holds incident items and nothing else)."""
+    wanted: list[ConditionBase] = [Attr("status").eq(status)] if status else []
+    kwargs: dict[str, Any] = {"IndexName": INCIDENTS_BY_TYPE_INDEX}
+    if incident_type is not None:
+        key = Key("gsi1pk").eq(f"TYPE#{incident_type}") & Key("gsi1sk").gte(since)
+        kwargs["KeyConditionExpression"] = key
+        kwargs["ScanIndexForward"] = False
+        read = table().query
+    else:
+        wanted.append(Attr("gsi1sk").gte(since))
+        read = table().scan
+    if wanted:
+        kwargs["FilterExpression"] = functools.reduce(operator.and_, wanted)
+    items: list[dict[str, Any]] = []
+    while True:
+        page = read(**kwargs)
+        items.extend(plain(item) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return sorted(items, key=lambda item: str(item.get("gsi1sk", "")), reverse=True)
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from sandbox.patches import Patcher, install_atomic_dynamodb_requests
+from sandbox.patches import Patcher, install_action_names_cache, install_atomic_dynamodb_requests
 from tests.helpers import REGION, TABLE, create_deny_all_policy, moto_client
 from tourniquet import aws as tourniquet_aws
 
@@ -30,10 +30,15 @@ def aws(monkeypatch: pytest.MonkeyPatch, no_sandbox: None) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     # Credentials assumed in an earlier test's moto mean nothing (or another account) to this one.
     tourniquet_aws.forget_credentials()
-    with mock_aws():
-        create_table(TABLE)
-        create_deny_all_policy(moto_client("iam"))
-        yield
+    patcher = Patcher()
+    install_action_names_cache(patcher)
+    try:
+        with mock_aws():
+            create_table(TABLE)
+            create_deny_all_policy(moto_client("iam"))
+            yield
+    finally:
+        patcher.restore()
 
 
 def create_table(name: str) -> None:

@@ -86,13 +86,13 @@ def test_the_table_can_be_named_on_the_command_line(pending, sfn_calls, monkeypa
     assert approval_item(pending["approval_id"])["status"] == "denied"
 
 
-def test_a_second_decision_is_refused_and_changes_nothing(pending, sfn_calls):
+def test_a_second_decision_is_refused_with_exit_code_2_and_changes_nothing(pending, sfn_calls):
     approve_cli(INCIDENT_ID, "--approve", "--reason", "first")
     after_first = snapshot(pending["approval_id"])
 
     result = approve_cli(INCIDENT_ID, "--deny", "--reason", "second")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"already approved by {CALLER}: nothing was changed" in result.output
     assert snapshot(pending["approval_id"]) == after_first
     assert [operation for operation, _ in sfn_calls] == ["SendTaskSuccess"]
@@ -107,7 +107,7 @@ def test_under_the_two_person_rule_the_cli_counts_as_one_approver(slack_down, mo
 
     assert first.exit_code == 0, first.output
     assert "(1 of 2); a different IAM principal (another role or user" in first.output
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "you have already approved this" in again.output
     assert sfn_calls == []
     # A Slack user cannot be shown to be someone else than the AWS principal: the second approval must
@@ -153,7 +153,7 @@ def test_an_unknown_incident_or_one_without_an_approval_is_refused(slack_down, s
     unknown = approve_cli("inc-doesnotexist", "--approve", "--reason", "r")
     no_approval = approve_cli(INCIDENT_ID, "--approve", "--reason", "r")
 
-    assert (unknown.exit_code, no_approval.exit_code) == (1, 1)
+    assert (unknown.exit_code, no_approval.exit_code) == (2, 2)
     assert "no incident inc-doesnotexist" in unknown.output
     assert f"incident {INCIDENT_ID} has no approval request" in no_approval.output
     assert kinds() == []

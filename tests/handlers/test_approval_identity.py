@@ -117,7 +117,7 @@ def test_two_sessions_of_one_role_count_as_one_approver(slack, sfn_calls):
 
     assert first.exit_code == 0, first.output
     assert f"Approval counted as {RESPONDER} (session {ALICE}) (1 of 2)" in first.output
-    assert second.exit_code == 1
+    assert second.exit_code == 2
     assert f"you have already approved this as {RESPONDER}" in second.output
     assert "nothing was changed" in second.output
     assert snapshot(approval["approval_id"]) == after_first
@@ -177,7 +177,7 @@ def test_the_cli_cannot_complete_an_approval_a_slack_user_started(slack, sfn_cal
 
     result = approve_as(ALICE)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "already approved in Slack" in result.output
     assert "must also come from Slack" in result.output
     assert "nothing was changed" in result.output

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import functools
 import re
 from pathlib import Path
 
-import botocore.session
-from botocore import xform_name
-
 from stacks.config import PROJECT_ROOT
+from tourniquet_cli import action_calls
 
 PACKAGE = PROJECT_ROOT / "lambdas" / "tourniquet"
 # boto3 client name → IAM service prefix.
@@ -53,15 +50,9 @@ def planned_calls(domain: str) -> set[str]:
     return found
 
 
-@functools.cache
 def operations() -> dict[str, frozenset[str]]:
     """snake_case operation name → the IAM actions it is, across the services the functions use."""
-    session = botocore.session.get_session()
-    found: dict[str, set[str]] = {}
-    for client, prefix in IAM_PREFIX.items():
-        for operation in session.get_service_model(client).operation_names:
-            found.setdefault(xform_name(operation), set()).add(f"{prefix}:{operation}")
-    return {name: frozenset(actions) for name, actions in found.items()}
+    return action_calls.operations(tuple(IAM_PREFIX.items()))
 
 
 def reads(domain: str) -> dict[str, frozenset[str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stacks.config import PROJECT_ROOT
+
 EXISTING_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:security-pager"
 ORGANIZATION_ID = "o-a1b2c3d4e5"
 VARIANT_OU = "ou-ab12-cd34ef56"
@@ -10,6 +12,7 @@ HUB_ACCOUNT = "111122223333"
 # The hub's region first (the existing escalation topic's); each other one gets a forwarder.
 VARIANT_REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2"]
 STACKSET_OUS = [VARIANT_OU, "ou-ab12-77aa88bb"]
+TEAM_PLAYBOOKS = PROJECT_ROOT / "examples" / "team-playbooks.toml"
 
 # Every channel besides Slack, each with a route of its own.
 CHANNELS = {
@@ -56,6 +59,8 @@ VARIANT = {
         "stackset_ous": STACKSET_OUS,
         "hub_account_id": HUB_ACCOUNT,
         "channels": CHANNELS,
+        # A team's own playbooks, shipped in the asset in place of the bundled ones.
+        "playbooks": str(TEAM_PLAYBOOKS),
     }
 }
 

@@ -7,8 +7,17 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from aws_cdk import App, Stack
 
-from stacks.bundling import LAMBDAS_DIR, RUNTIME, BundlingFailed, LocalBundling, install_command
+from stacks.bundling import (
+    DEPLOYED_PLAYBOOKS,
+    LAMBDAS_DIR,
+    RUNTIME,
+    BundlingFailed,
+    LocalBundling,
+    function_code,
+    install_command,
+)
 from stacks.config import PROJECT_ROOT
 
 VENDORED = ("aws-lambda-powertools", "pydantic", "py-ocsf-models", "slack-sdk")
@@ -85,6 +94,35 @@ def test_local_bundling_copies_the_package_without_caches(source: Path, tmp_path
     assert LocalBundling(source).try_bundle(str(out), image=RUNTIME.bundling_image) is True
     files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
     assert files == ["tourniquet/__init__.py", "tourniquet/intake/handler.py", "tourniquet/playbooks.toml"]
+
+
+@needs_installer
+def test_a_deployments_playbooks_file_is_copied_where_the_functions_read_it(
+    source: Path, tmp_path: Path
+) -> None:
+    team = tmp_path / "team.toml"
+    team.write_text("# the team's playbooks\n")
+    out = tmp_path / "asset"
+    out.mkdir()
+
+    assert LocalBundling(source, playbooks=team).try_bundle(str(out), image=RUNTIME.bundling_image) is True
+
+    assert (out / DEPLOYED_PLAYBOOKS).read_text() == "# the team's playbooks\n"
+    assert (out / "tourniquet" / "playbooks.toml").read_text() == "[playbook]\n"
+
+
+def test_the_asset_hash_follows_the_playbooks_file(tmp_path: Path) -> None:
+    """A change to the playbooks alone must deploy new code: the file is outside the asset's source."""
+
+    def object_key(text: str) -> str:
+        team.write_text(text)
+        # No bundling here: the hash is computed all the same.
+        stack = Stack(App(context={"aws:cdk:bundling-stacks": []}))
+        return str(function_code(team).bind(stack).s3_location.object_key)
+
+    team = tmp_path / "team.toml"
+
+    assert object_key("one") != object_key("two")
 
 
 @needs_installer

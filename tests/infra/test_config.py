@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from stacks.config import (
+    APPROVER_PLACEHOLDER,
     PROJECT_ROOT,
     ConfigError,
     SeverityLabel,
@@ -35,7 +36,7 @@ def test_cdk_json_holds_a_complete_valid_config() -> None:
     config = load_config(project_context())
     assert config == TourniquetConfig(
         slack_channel="#security-incidents",
-        approvers=("U0SANDBOXAPPROVER",),
+        approvers=(APPROVER_PLACEHOLDER,),
         approver_groups=(),
         two_person_actions=(),
         slack_team_id=None,
@@ -445,14 +446,10 @@ def test_in_process_synthesis_fails_on_a_bad_config() -> None:
         synthesize_template({"tourniquet": {"approvers": []}})
 
 
-def test_the_cdk_app_ends_with_one_line_naming_the_key(tmp_path: Path) -> None:
-    environment = {
-        **os.environ,
-        # What the CDK CLI hands the app: the context from cdk.json and -c flags, and an output directory.
-        "CDK_CONTEXT_JSON": json.dumps(context_with(approval_timeout_seconds=5)),
-        "CDK_OUTDIR": str(tmp_path),
-    }
-    result = subprocess.run(
+def run_cdk_app(context: dict[str, Any], out: Path) -> subprocess.CompletedProcess[str]:
+    """``app.py`` as the CDK CLI runs it: the context from cdk.json and -c flags, and an output directory."""
+    environment = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(out)}
+    return subprocess.run(
         [sys.executable, "app.py"],
         cwd=PROJECT_ROOT,
         env=environment,
@@ -461,6 +458,22 @@ def test_the_cdk_app_ends_with_one_line_naming_the_key(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
+
+
+def test_a_deploy_still_naming_the_placeholder_approver_ends_with_one_line(tmp_path: Path) -> None:
+    result = run_cdk_app(project_context(), tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "tourniquet: config key 'approvers': U0PLACEHOLDER is cdk.json's placeholder, not a person: name the "
+        "Slack user ids of the people who may approve (cdk.json, or a file given with -c config=FILE)"
+    ]
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_cdk_app_ends_with_one_line_naming_the_key(tmp_path: Path) -> None:
+    result = run_cdk_app(context_with(approval_timeout_seconds=5), tmp_path)
+
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "tourniquet: config key 'approval_timeout_seconds': Input should be greater than or equal to 60"

@@ -9,13 +9,21 @@ import re
 
 import pytest
 
+from stacks.bundling import DEPLOYED_PLAYBOOKS
 from stacks.config import PROJECT_ROOT
 from stacks.functions import FUNCTIONS, FunctionSpec
 from tests.infra.cfn import Template, function_by_handler, one, only, resources
 from tests.infra.configs import EXISTING_TOPIC_ARN
 
 ARCHITECTURE = PROJECT_ROOT / "docs" / "architecture.md"
-UNSET_IN_CDK_JSON = {"SLACK_TEAM_ID", "SLACK_APP_ID", "SCOPE_OUS", "EXCLUDED_ACCOUNTS", "TRIAGE_MODEL_ID"}
+UNSET_IN_CDK_JSON = {
+    "SLACK_TEAM_ID",
+    "SLACK_APP_ID",
+    "SCOPE_OUS",
+    "EXCLUDED_ACCOUNTS",
+    "TRIAGE_MODEL_ID",
+    "PLAYBOOKS_FILE",
+}
 
 
 def documented_handlers() -> set[str]:
@@ -111,7 +119,7 @@ def test_environment_values_from_cdk_json(template: Template) -> None:
         "WEBHOOK_SECRET_ARN": {"Ref": webhook_secret_id},
         "STATE_MACHINE_ARN": {"Ref": machine_id},
         "SLACK_CHANNEL": "#security-incidents",
-        "APPROVERS": "U0SANDBOXAPPROVER",
+        "APPROVERS": "U0PLACEHOLDER",
         "APPROVER_GROUPS": "",
         "TWO_PERSON_ACTIONS": "",
         "ESCALATION_TOPIC_ARN": {"Ref": topic_id},
@@ -165,6 +173,8 @@ def test_environment_values_follow_the_config(variant_template: Template) -> Non
     assert environment["ESCALATION_TOPIC_ARN"] == EXISTING_TOPIC_ARN
     _, plan = function_by_handler(variant_template, "tourniquet.playbooks.handler.plan")
     assert plan["Properties"]["Environment"]["Variables"]["APPROVAL_TIMEOUT_SECONDS"] == "900"
+    # The team's playbooks file, copied into the asset (stacks.bundling), is what the Plan step reads.
+    assert plan["Properties"]["Environment"]["Variables"]["PLAYBOOKS_FILE"] == DEPLOYED_PLAYBOOKS
     _, contain = function_by_handler(variant_template, "tourniquet.containment.handler.contain")
     assert contain["Properties"]["Environment"]["Variables"]["DRY_RUN"] == "true"
     assert contain["Properties"]["Environment"]["Variables"]["PROTECTED_TAG_KEY"] == "team:do-not-touch"

@@ -11,6 +11,7 @@ from stacks.http_edge import SLACK_INTERACTIONS_PATH, SLACK_THROTTLE, WEBHOOK_PA
 from stacks.storage import INCIDENTS_BY_TYPE_INDEX, INDEX_PARTITION_KEY, INDEX_SORT_KEY
 from stacks.triggers import EVENT_RETRY_ATTEMPTS
 from tests.infra.cfn import Template, as_list, function_by_handler, one, only, resources
+from tourniquet import store
 
 DAY_SECONDS = 24 * 3600
 
@@ -55,7 +56,9 @@ def test_incidents_are_indexed_by_type_and_first_seen(template: Template) -> Non
         ],
         "Projection": {"ProjectionType": "ALL"},
     }
-    assert INCIDENTS_BY_TYPE_INDEX == "by-type"
+    # The one `tourniquet incident list` queries.
+    assert INCIDENTS_BY_TYPE_INDEX == store.INCIDENTS_BY_TYPE_INDEX == "by-type"
+    assert (INDEX_PARTITION_KEY, INDEX_SORT_KEY) == ("gsi1pk", "gsi1sk")
 
 
 def test_table_is_encrypted_with_its_own_rotating_customer_managed_key(template: Template) -> None:

@@ -11,7 +11,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.cloudtrail.responses import CloudTrailResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from sandbox.core import Sandbox
+from sandbox.core import Sandbox, playbooks_environment
 from sandbox.intrinsics import TemplateError
 
 TEMPLATE = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
@@ -53,3 +53,20 @@ def test_a_failed_start_cleans_up_and_allows_the_next_start():
 
     with Sandbox(template=TEMPLATE) as running:
         assert running.deployment.topic_arn().endswith(":Tourniquet-Topic")
+
+
+def test_each_start_up_stage_is_told_as_it_ends():
+    told: list[tuple[str, float]] = []
+
+    with Sandbox(template=TEMPLATE, on_stage=lambda stage, seconds: told.append((stage, seconds))) as running:
+        assert told == list(running.timings.items())
+        assert [stage for stage, _ in told][:2] == ["moto", "synth"]
+
+
+def test_the_functions_read_the_deployments_own_playbooks_from_where_they_are(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    assert playbooks_environment({"playbooks": "team.toml"}) == {
+        "PLAYBOOKS_FILE": str(tmp_path / "team.toml")
+    }
+    assert playbooks_environment({}) == {}

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from tests.helpers import EVENTS, load_event
 from tourniquet_cli import scenario
+from tourniquet_cli.alert_files import read_alerts
 from tourniquet_cli.main import app
-from tourniquet_cli.scenario import read_alerts
 
 
 def _simulate(*args: str) -> tuple[int, str]:

@@ -149,7 +149,7 @@ def test_root_credentials_are_alert_only():
 def test_a_playbooks_own_approvers_and_next_steps_are_carried_into_the_plan(monkeypatch):
     ec2 = next(p for p in catalog() if p.id == "guardduty-ec2-instance")
     monkeypatch.setattr(
-        plan_module, "select", lambda _alert: ec2.model_copy(update={"approvers": ("S0SECOPS",)})
+        plan_module, "select", lambda _alert, *_: ec2.model_copy(update={"approvers": ("S0SECOPS",)})
     )
 
     plan = plan_state(_alert(), _running(), Settings())

@@ -26,7 +26,8 @@ from tests.helpers import load_event
 from tests.workflow.runner import Runner
 from tourniquet import store
 from tourniquet_cli import render
-from tourniquet_cli.scenario import read_alerts, run_alert
+from tourniquet_cli.alert_files import read_alerts
+from tourniquet_cli.scenario import run_alert
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "guardduty-ec2-member-finding.json"
 MEMBER = MEMBER_ACCOUNTS[0]

@@ -1,4 +1,9 @@
-"""Playbooks as data (playbooks.toml): matched to alerts, turned into a plan the workflow carries out."""
+"""Playbooks as data: matched to alerts, turned into a plan the workflow carries out.
+
+The bundled ``playbooks.toml`` is the default; a deployment names its own file (config key ``playbooks``),
+which the functions read from ``PLAYBOOKS_FILE``. Either is validated as a whole when loaded: the synth
+refuses a file the functions could not use, with an error naming the file, the playbook and the key.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tourniquet.intake.model import Alert, Severity
 
@@ -82,14 +87,83 @@ class Playbook(BaseModel):
     approvers: tuple[str, ...] = ()
 
 
+BUNDLED = Path(__file__).with_name("playbooks.toml")
+# A relative PLAYBOOKS_FILE is found in the function's asset, beside the runtime package.
+ASSET_ROOT = Path(__file__).resolve().parents[2]
+
+
+class PlaybookError(ValueError):
+    """A playbooks file that cannot be used; the message names the file, the playbook and the key."""
+
+
 @cache
-def catalog() -> tuple[Playbook, ...]:
-    data: dict[str, Any] = tomllib.loads((Path(__file__).with_name("playbooks.toml")).read_text())
-    return tuple(Playbook.model_validate(entry) for entry in data["playbook"])
+def catalog(path: Path | None = None) -> tuple[Playbook, ...]:
+    """The playbooks in ``path`` (relative to the asset root), or the bundled ones, in matching order."""
+    return load(ASSET_ROOT / path if path is not None else BUNDLED)
 
 
-def select(alert: Alert) -> Playbook:
-    for playbook in catalog():
+def load(path: Path) -> tuple[Playbook, ...]:
+    """Every playbook in the file, each as the model says, ids unique, the last catching every alert;
+    :class:`PlaybookError` on the first problem. What the functions read (the synth checked the rest)."""
+    try:
+        data: Any = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise PlaybookError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PlaybookError(f"{path}: not valid TOML: {exc}") from exc
+    entries = data.get("playbook")
+    if set(data) != {"playbook"} or not isinstance(entries, list) or not entries:
+        raise PlaybookError(f"{path}: expected only [[playbook]] tables, at least one")
+    playbooks: list[Playbook] = []
+    for index, entry in enumerate(entries):
+        given = entry.get("id") if isinstance(entry, dict) else None
+        name = f"playbook {given!r}" if isinstance(given, str) else f"playbook #{index + 1}"
+        try:
+            playbook = Playbook.model_validate(entry)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = ".".join(str(part) for part in error["loc"]) or "(the table)"
+            raise PlaybookError(f"{path}: {name}: key '{key}': {error['msg']}") from None
+        if playbook.id in (p.id for p in playbooks):
+            raise PlaybookError(f"{path}: {name}: key 'id': another playbook above has this id")
+        playbooks.append(playbook)
+    if playbooks[-1].match != Match():
+        raise PlaybookError(
+            f"{path}: playbook {playbooks[-1].id!r}: key 'match': the last playbook must catch every alert "
+            "(an empty match), so that no alert goes without one"
+        )
+    return tuple(playbooks)
+
+
+def validate(path: Path) -> tuple[Playbook, ...]:
+    """:func:`load`, and each action checked against the containment actions: the synth's check (and
+    ``tourniquet playbooks validate``). An action listed twice, one not built unless ``off``, or a
+    destructive one as ``auto`` is refused."""
+    # Loaded here only: the Plan function reads playbooks the synth has validated, without containment.
+    from tourniquet.containment.registry import ACTIONS  # noqa: PLC0415
+
+    playbooks = load(path)
+    for playbook in playbooks:
+        seen: set[str] = set()
+        for index, action in enumerate(playbook.actions):
+            where = f"{path}: playbook {playbook.id!r}: key 'actions.{index}"
+            implemented = ACTIONS.get(action.name)
+            if action.name in seen:
+                raise PlaybookError(f"{where}.name': {action.name} is listed twice")
+            seen.add(action.name)
+            if implemented is None and action.mode != "off":
+                known = ", ".join(sorted(ACTIONS))
+                raise PlaybookError(
+                    f"{where}.name': no containment action {action.name!r} (known: {known}); one not built "
+                    "must be 'off'"
+                )
+            if implemented is not None and implemented.destructive and action.mode == "auto":
+                raise PlaybookError(f"{where}.mode': {action.name} is destructive, so it cannot be 'auto'")
+    return playbooks
+
+
+def select(alert: Alert, playbooks: tuple[Playbook, ...] | None = None) -> Playbook:
+    for playbook in playbooks if playbooks is not None else catalog():
         if playbook.match.fits(alert):
             return playbook
-    raise LookupError("playbooks.toml: no catch-all playbook (a last entry with an empty match)")
+    raise LookupError("no catch-all playbook (a last entry with an empty match)")

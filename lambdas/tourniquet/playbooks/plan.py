@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from tourniquet.intake.model import Alert, Resource
-from tourniquet.playbooks.catalog import select
+from tourniquet.playbooks.catalog import catalog, select
 from tourniquet.scope import alert_scope, refusal
 from tourniquet.settings import Settings
 from tourniquet.state import ApprovalWaits, Diagnostic, Plan, Target
 
 
 def make_plan(alert: Alert, diagnostics: Sequence[Diagnostic], settings: Settings) -> Plan:
-    playbook = select(alert)
+    playbook = select(alert, catalog(settings.playbooks_file))
     automatic = [a.name for a in playbook.actions if a.mode == "auto"]
     approval = [a.name for a in playbook.actions if a.mode == "approval"]
     notes: list[str] = []
