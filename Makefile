@@ -36,6 +36,7 @@ bench: .venv/.synced
 	@$(UV) run --frozen python -m benchmarks.storm
 	@$(UV) run --frozen python -m benchmarks.organization
 	@$(UV) run --frozen python -m benchmarks.synth
+	@$(UV) run --frozen python -m benchmarks.report
 	@$(UV) run --frozen python -m benchmarks.cli
 	@$(UV) run --frozen python -m benchmarks.cost
 

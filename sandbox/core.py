@@ -388,6 +388,9 @@ class Sandbox:
             # The fake Slack's workspace and app: clicks are refused unless both are configured.
             "SLACK_TEAM_ID": SLACK_TEAM_ID,
             "SLACK_APP_ID": SLACK_APP_ID,
+            # In AWS the metric documents go to the function's log; here they would mix into the CLI's
+            # output. The incident keeps the same figures (`measures`), and reports compute them anew.
+            "POWERTOOLS_METRICS_DISABLED": "true",
         }
         if self.organization is not None:
             environment.update(self.organization.scope_environment())

@@ -52,6 +52,8 @@ _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 _MODEL_ID = re.compile(
     r"[a-z0-9][a-z0-9.:_-]{2,200}|arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:[a-z-]+/[\w.:-]+"
 )
+# minutes hours day-of-month month day-of-week year (one of the two days is "?").
+_SCHEDULER_CRON = re.compile(r"cron\([0-9*,/?LW#-]+( [0-9A-Za-z*,/?LW#-]+){5}\)")
 _CUSTOM_ACTION_ID = re.compile(r"[A-Za-z0-9]{1,20}")
 # A connection to GitHub, GitLab or Bitbucket (CodeConnections; CodeStar Connections is its former name).
 _CONNECTION_ARN = re.compile(
@@ -384,12 +386,26 @@ class TourniquetConfig(BaseModel):
         "FUNCTIONS). Off by default: Lambda keeps 100 executions unreserved, so reservations fail the "
         "deploy in an account whose concurrency quota is below 170.",
     )
+    weekly_report_schedule: str | None = Field(
+        default=None,
+        description="When to post the last seven days' incident report to the Slack channel: an EventBridge "
+        "Scheduler cron expression in UTC, such as 'cron(0 8 ? * MON *)'. Unset: no weekly report.",
+    )
     # After the keys it checks (pydantic validates in order).
     pipeline: PipelineConfig | None = Field(
         default=None,
         description="Deploy through a pipeline in the hub's account (docs/pipeline.md). Unset: no pipeline; "
         "cdk deploy deploys the stacks.",
     )
+
+    @field_validator("weekly_report_schedule")
+    @classmethod
+    def _valid_weekly_schedule(cls, value: str | None) -> str | None:
+        if value is not None and not _SCHEDULER_CRON.fullmatch(value):
+            raise ValueError(
+                "must be an EventBridge Scheduler cron expression of six fields, like 'cron(0 8 ? * MON *)'"
+            )
+        return value
 
     @field_validator("slack_channel")
     @classmethod

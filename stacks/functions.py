@@ -251,6 +251,7 @@ class Functions(Construct):
         code = function_code(config.playbooks)
         self._reserve_concurrency = config.reserved_concurrency
         self._member_roles = config.member_role_names
+        self._made_as = (code, environment, log_retention)
         self.functions: dict[str, lambda_.Function] = {
             spec.construct_id: self._function(spec, code, environment, log_retention) for spec in FUNCTIONS
         }
@@ -262,6 +263,14 @@ class Functions(Construct):
                 self._grant_member_role(fn, self._member_role_name(spec), config)
             if "SCOPE_OUS" in spec.environment and config.scope_ous and config.organization_id:
                 self._grant_organization_reads(fn, config.organization_id)
+
+    def add(self, spec: FunctionSpec) -> lambda_.Function:
+        """A function only some deployments have (the weekly report), made as every other one; what it may
+        do besides writing its logs and traces is for its caller to grant."""
+        fn = self._function(spec, *self._made_as)
+        acknowledge(role_of(fn), "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        self.functions[spec.construct_id] = fn
+        return fn
 
     def __getitem__(self, name: str) -> lambda_.Function:
         return self.functions[name]

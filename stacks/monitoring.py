@@ -21,9 +21,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import OWN_ALARM_PREFIX
+from tourniquet.incidents.measures import NAMESPACE
 
 PERIOD = Duration.minutes(5)
-METRIC_NAMESPACE = "Tourniquet"
+METRIC_NAMESPACE = NAMESPACE
 APPROVALS_EXPIRED_METRIC = "ApprovalsExpired"
 
 
@@ -57,6 +58,7 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._action = actions.SnsAction(topic)
+        self.alarms: list[cloudwatch.Alarm] = []
 
         self._alarm(
             "ExecutionsFailed",
@@ -137,3 +139,4 @@ class Monitoring(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(self._action)
+        self.alarms.append(alarm)

@@ -17,6 +17,7 @@ from constructs import Construct
 from stacks.channels import NOTIFIERS, Channels
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials
+from stacks.dashboard import IncidentDashboard
 from stacks.feed import SiemFeed
 from stacks.functions import Functions
 from stacks.http_edge import HttpEdge
@@ -26,6 +27,7 @@ from stacks.names import STACK_NAME
 from stacks.storage import AuditStorage
 from stacks.topics import Topics
 from stacks.triggers import Triggers
+from stacks.weekly_report import WeeklyReport
 from stacks.workflows import Workflows
 
 __all__ = ["LOG_RETENTION", "RESOURCE_STAR_WRITE_ACTIONS", "STACK_NAME", "TourniquetStack"]
@@ -81,6 +83,15 @@ class TourniquetStack(Stack):
         channels = Channels(self, "Channels", config=config.channels, topics=topics)
         for name in NOTIFIERS:
             channels.attach(functions[name])
+        if config.weekly_report_schedule:
+            WeeklyReport(
+                self,
+                "WeeklyReport",
+                schedule=config.weekly_report_schedule,
+                functions=functions,
+                storage=storage,
+                credentials=credentials,
+            )
         workflows = Workflows(
             self, "Workflows", functions=functions.by_placeholder, topics=topics, log_retention=LOG_RETENTION
         )
@@ -94,7 +105,7 @@ class TourniquetStack(Stack):
             webhook=functions["Webhook"],
             log_retention=LOG_RETENTION,
         )
-        Monitoring(
+        monitoring = Monitoring(
             self,
             "Alarms",
             topic=topics.alarm_topic,
@@ -106,6 +117,7 @@ class TourniquetStack(Stack):
             throttled_functions=functions.flood_facing,
             dead_letter_queues={**triggers.dead_letter_queues, "SiemFeedDeadLetters": feed.dead_letters},
         )
+        IncidentDashboard(self, "Incidents", alarms=monitoring.alarms)
 
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "StateMachineArn", value=workflows.incident_response.state_machine_arn)

@@ -16,6 +16,7 @@ from tourniquet_cli import (
     normalize_cmd,
     plan_cmd,
     playbooks_cmd,
+    report_cmd,
     simulate_cmd,
 )
 from tourniquet_cli.options import OneLineErrors, VersionOption
@@ -45,3 +46,4 @@ playbooks_cmd.register(app)
 approve_cmd.register(app)
 incident_cmd.register(app)
 evaluate_cmd.register(app)
+report_cmd.register(app)

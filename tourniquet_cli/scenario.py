@@ -16,7 +16,8 @@ from stacks.config import load_config, project_context
 from stacks.rules import route, rules
 from tourniquet import store
 
-Decision = Literal["approve", "deny", "timeout"]
+# "manual": a person presses the card's buttons (on the incident page), nothing clicks for them.
+Decision = Literal["approve", "deny", "timeout", "manual"]
 
 # A timed-out approval must expire quickly in the sandbox: the configured timeout is compressed to this.
 TIMEOUT_SCENARIO_SECONDS = 2.0
@@ -29,6 +30,8 @@ class Progress:
     """Callbacks for a live display; the defaults do nothing."""
 
     step: Callable[[str], None] = lambda _message: None
+    # Told each execution's ARN as it starts (the incident page follows it).
+    started: Callable[[str], None] = lambda _execution_arn: None
 
 
 @dataclass
@@ -53,10 +56,13 @@ def sandbox_for(
     """A running sandbox; for the timeout scenario the configured approval wait is compressed to seconds.
     With ``model`` the verdicts are raised by the sandbox's stand-in for Bedrock's Converse API;
     ``on_stage`` hears of each start-up stage as it ends, with its seconds."""
-    timeout = load_config(project_context()).approval_timeout_seconds
-    scale = TIMEOUT_SCENARIO_SECONDS / timeout if decision == "timeout" else 1.0
+    scale = TIMEOUT_SCENARIO_SECONDS / _approval_timeout() if decision == "timeout" else 1.0
     with Sandbox(time_scale=scale, model=model, on_stage=on_stage) as sandbox:
         yield sandbox
+
+
+def _approval_timeout() -> int:
+    return load_config(project_context()).approval_timeout_seconds
 
 
 def run_alert(
@@ -81,6 +87,7 @@ def run_alert(
         run.result = _filtered(mapping, why)
         progress.step(f"No rule matched: {why}")
         return run
+    progress.started(execution_arn)
     progress.step("Alert submitted: execution started")
 
     card = wait_for_card_or_end(sandbox, execution_arn)
@@ -89,12 +96,16 @@ def run_alert(
         progress.step("Approval card posted to Slack")
         if decision == "timeout":
             progress.step("Nobody answers: waiting for the approval to expire")
+        elif decision == "manual":
+            progress.step("Waiting for your decision on the incident page")
         else:
             run.timings.clicked = time.perf_counter()
             status, _body = sandbox.click(card, decision)
             progress.step(f"{decision.capitalize()} clicked by {sandbox.approver.id} (HTTP {status})")
 
-    execution = sandbox.wait_for_execution(execution_arn, timeout=EXECUTION_TIMEOUT_SECONDS)
+    # A person may take until the approval expires (the workflow then ends by itself).
+    timeout = EXECUTION_TIMEOUT_SECONDS + (_approval_timeout() if decision == "manual" else 0)
+    execution = sandbox.wait_for_execution(execution_arn, timeout=timeout)
     run.timings.finished = time.perf_counter()
     run.result = report(sandbox, execution, mapping)
     progress.step(f"Incident {run.result['incident_id']}: {run.result['status']}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +15,11 @@ from tourniquet_cli.options import EXIT_REFUSED
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rich.console import Console
+
+    from sandbox.core import Sandbox
     from tourniquet_cli.alert_files import Delivery
+    from tourniquet_cli.scenario import Progress
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "guardduty-ec2-finding.json"
 
@@ -40,6 +44,13 @@ ModelOption = Annotated[
         help="Let a model raise each verdict: the sandbox's stand-in for Bedrock's Converse API answers.",
     ),
 ]
+OpenOption = Annotated[
+    bool,
+    typer.Option(
+        "--open",
+        help="Serve the incident on a page at 127.0.0.1 and open it: you press Approve or Deny there.",
+    ),
+]
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also show the functions' own log lines.")
 ]
@@ -54,10 +65,11 @@ def demo(
     decision: DecisionOption = Decision.APPROVE,
     as_json: JsonOption = False,
     model: ModelOption = False,
+    open_page: OpenOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run the bundled GuardDuty EC2 finding through the whole workflow in the embedded sandbox."""
-    run_files([EXAMPLE], decision, as_json, verbose, model=model)
+    run_files([EXAMPLE], decision, as_json, verbose, model=model, open_page=open_page)
 
 
 def simulate(
@@ -65,16 +77,25 @@ def simulate(
     decision: DecisionOption = Decision.APPROVE,
     as_json: JsonOption = False,
     model: ModelOption = False,
+    *,
+    open_page: OpenOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run each alert file, in order, through the workflow in one embedded sandbox."""
-    run_files(files, decision, as_json, verbose, model=model)
+    run_files(files, decision, as_json, verbose, model=model, open_page=open_page)
 
 
 def run_files(
-    files: list[Path], decision: Decision, as_json: bool, verbose: bool, *, model: bool = False
+    files: list[Path],
+    decision: Decision,
+    as_json: bool,
+    verbose: bool,
+    *,
+    model: bool = False,
+    open_page: bool = False,
 ) -> None:
-    """Run every file it can; each file that fails gets one line on stderr, and the exit code is then 2."""
+    """Run every file it can; each file that fails gets one line on stderr, and the exit code is then 2.
+    With ``open_page`` a person decides on the incident page; nothing clicks for them."""
     # Imported here: the sandbox brings moto and the CDK, which commands that do not run it should not load.
     import logging  # noqa: PLC0415
 
@@ -112,12 +133,19 @@ def run_files(
         sandbox = stack.enter_context(sandbox_for(decision.value, model=model, on_stage=stage))
         if not as_json:
             console.print(f"[bold]Sandbox ready[/bold] in {sandbox.startup_seconds:.1f} s")
+        stack.enter_context(_incident_page(sandbox, progress, console) if open_page else nullcontext())
         for path, delivery in events:
             if not as_json:
                 console.rule(f"[bold]{path.name}")
             try:
                 run = run_alert(
-                    sandbox, path, delivery.event, decision.value, progress, via_rules=delivery.via_rules
+                    sandbox,
+                    path,
+                    delivery.event,
+                    # With the page open, a person decides there.
+                    "manual" if open_page else decision.value,
+                    progress,
+                    via_rules=delivery.via_rules,
                 )
             except SeedError as exc:
                 fail(f"{path}: no look-alikes: {exc}")
@@ -136,6 +164,12 @@ def run_files(
                 )
     if failures:
         raise typer.Exit(code=EXIT_REFUSED)
+
+
+def _incident_page(sandbox: Sandbox, progress: Progress, console: Console) -> AbstractContextManager[object]:
+    from tourniquet_cli.incident_page import served  # noqa: PLC0415
+
+    return served(sandbox, progress, lambda line: console.print(f"[bold]{line}"))
 
 
 def _deliveries(files: list[Path], fail: Callable[[str], None]) -> list[tuple[Path, Delivery]]:

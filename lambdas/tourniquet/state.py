@@ -110,6 +110,9 @@ class Diagnostic(StateModel):
     status: DiagnosticStatus
     summary: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    # When the check ran: the checks run in parallel, and the incident's timeline shows them side by side.
+    started_at: str | None = None
+    finished_at: str | None = None
 
 
 # --- plan ------------------------------------------------------------------------------------------------

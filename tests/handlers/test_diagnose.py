@@ -56,7 +56,14 @@ def test_ec2_instance_only_reads_and_its_result_is_recorded_as_it_is(aws):
     result = diagnose(event("ec2_instance", lab.instance_id), None)
 
     assert store.timeline(INCIDENT) == []
-    assert recorded(result) == {"check": "ec2_instance", "status": "ok", "summary": result["summary"]}
+    assert recorded(result) == {
+        "check": "ec2_instance",
+        "status": "ok",
+        "summary": result["summary"],
+        "started_at": result["started_at"],
+        "finished_at": result["finished_at"],
+    }
+    assert result["started_at"] <= result["finished_at"]
 
 
 def test_ec2_instance_reports_the_protected_tag(aws):

@@ -69,7 +69,14 @@ def test_cloudtrail_actor_looks_up_the_access_key_first(aws):
         "2026-11-20T09:08:00.000Z",
     )
     assert summary["headline"] == "2 events (ListBuckets, GetCallerIdentity), 1 errors, 1 source IPs"
-    assert recorded(result) == {"check": "cloudtrail_actor", "status": "ok", "summary": summary}
+    assert recorded(result) == {
+        "check": "cloudtrail_actor",
+        "status": "ok",
+        "summary": summary,
+        "started_at": result["started_at"],
+        "finished_at": result["finished_at"],
+    }
+    assert result["started_at"] <= result["finished_at"]
 
 
 def test_cloudtrail_actor_falls_back_to_the_user_name(aws):

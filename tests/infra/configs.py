@@ -12,6 +12,7 @@ HUB_ACCOUNT = "111122223333"
 # The hub's region first (the existing escalation topic's); each other one gets a forwarder.
 VARIANT_REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2"]
 STACKSET_OUS = [VARIANT_OU, "ou-ab12-77aa88bb"]
+WEEKLY_REPORT_SCHEDULE = "cron(0 8 ? * MON *)"
 TEAM_PLAYBOOKS = PROJECT_ROOT / "examples" / "team-playbooks.toml"
 
 # Every channel besides Slack, each with a route of its own.
@@ -49,6 +50,7 @@ VARIANT = {
         "reserved_concurrency": True,
         "retention_days": 30,
         "webhook_max_alerts": 250,
+        "weekly_report_schedule": WEEKLY_REPORT_SCHEDULE,
         # The whole organization, but for one OU's accounts by name and the management account.
         "scope_accounts": ["*"],
         "scope_ous": [VARIANT_OU],

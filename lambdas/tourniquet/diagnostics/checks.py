@@ -196,6 +196,7 @@ def run(request: DiagnoseRequest, settings: Settings) -> Diagnostic:
         raise errors.DiagnosticFailed(
             f"unknown check {request.check!r}; known checks: {', '.join(sorted(CHECKS))}"
         )
+    started_at = store.iso()
     try:
         finding = _in_scope(check, request, settings)
     except ClientError as exc:
@@ -204,4 +205,10 @@ def run(request: DiagnoseRequest, settings: Settings) -> Diagnostic:
             raise errors.Throttled(f"{request.check} diagnostic was throttled ({code})") from exc
         raise errors.DiagnosticFailed(f"{request.check} diagnostic failed: {code}") from exc
     logger.info("diagnostic read", check=request.check, status=finding["status"])
-    return Diagnostic(check=request.check, status=finding["status"], summary=finding["summary"])
+    return Diagnostic(
+        check=request.check,
+        status=finding["status"],
+        summary=finding["summary"],
+        started_at=started_at,
+        finished_at=store.iso(),
+    )

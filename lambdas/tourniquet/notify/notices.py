@@ -16,13 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tourniquet import escalation, store
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tourniquet import aws, escalation, store
 from tourniquet.approval import acknowledgements, card, records, release_offers, updates
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
 from tourniquet.channels import Update, UpdateKind, deliver, plain
 from tourniquet.errors import SlackUnavailable
+from tourniquet.incidents import metrics
 from tourniquet.intake.model import Severity
+from tourniquet.logs import logger
 from tourniquet.notify import failures
 from tourniquet.notify.model import (
     DuplicateNotice,
@@ -44,12 +48,26 @@ def notify(notice: Notice) -> bool:
     if isinstance(notice, DuplicateNotice):
         return _duplicate(notice)
     if isinstance(notice, OutcomeNotice):
-        return _outcome(notice)
+        posted = _outcome(notice)
+        _measure(notice.incident.id, notice.outcome.status, posted)
+        return posted
     if isinstance(notice, ReleasedNotice):
         return _released(notice)
     if isinstance(notice, ResolvedNotice):
         return _resolved(notice)
-    return _failure(notice)
+    posted = _failure(notice)
+    if notice.incident_id and not notice.approval_id:  # a release's failure closes no incident
+        _measure(notice.incident_id, "failed", posted)
+    return posted
+
+
+def _measure(incident_id: str, outcome: str, posted: bool) -> None:
+    """The incident's figures, once it is closed and people were told. They never cost the notice: a table
+    that cannot take them is logged, and the step still succeeds."""
+    try:
+        metrics.publish(incident_id, outcome, notified=posted)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("incident metrics not published", extra={"error": aws.error_code(exc) or str(exc)})
 
 
 def _duplicate(notice: DuplicateNotice) -> bool:

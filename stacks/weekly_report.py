@@ -1,0 +1,73 @@
+"""The weekly report (optional, ``weekly_report_schedule``): EventBridge Scheduler invokes a function that
+reads the week's incidents through the by-type index and posts the summary to the Slack channel."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from stacks.credentials import Credentials, grant_secret_value
+from stacks.functions import Functions, FunctionSpec
+from stacks.storage import INCIDENTS_BY_TYPE_INDEX, AuditStorage
+
+WEEKLY_REPORT = FunctionSpec(
+    "WeeklyReport",
+    "tourniquet.reports.handler.weekly",
+    "Posts the last seven days' incident report to the Slack channel.",
+    environment=("TABLE_NAME", "SLACK_SECRET_ARN", "SLACK_CHANNEL"),
+    timeout_seconds=60,
+)
+# A post that fails is tried again; the function's error alarm tells of the last failure.
+RETRY_ATTEMPTS = 2
+
+
+class WeeklyReport(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        schedule: str,
+        functions: Functions,
+        storage: AuditStorage,
+        credentials: Credentials,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        fn = functions.add(WEEKLY_REPORT)
+        # Incidents through the index (it holds incident items only), and each incident's timeline.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:Scan"],
+                resources=[f"{storage.table.table_arn}/index/{INCIDENTS_BY_TYPE_INDEX}"],
+            )
+        )
+        storage.grant(fn, ("dynamodb:Query",), partitions=("INCIDENT#*",))
+        grant_secret_value(fn, credentials.slack_secret)
+        # The scheduler's own role may invoke this function and nothing else (not its versions either), for
+        # schedules of this account only.
+        role = iam.Role(
+            self,
+            "InvokeRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+            description="Tourniquet: EventBridge Scheduler starts the weekly report",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
+        )
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            schedule_expression=schedule,
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=fn.function_arn,
+                role_arn=role.role_arn,
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=RETRY_ATTEMPTS),
+            ),
+            description="Tourniquet: the weekly incident report",
+        )

@@ -1,0 +1,93 @@
+"""The weekly report: off by default; when scheduled, EventBridge Scheduler invokes a function that may only
+read incidents through the by-type index, their timelines and the Slack secret."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from stacks.config import ConfigError, load_config
+from stacks.storage import INCIDENTS_BY_TYPE_INDEX
+from stacks.weekly_report import WEEKLY_REPORT
+from tests.infra.cfn import Template, function_by_handler, one, resources, role_of, role_statements
+from tests.infra.configs import WEEKLY_REPORT_SCHEDULE
+from tourniquet.reports.handler import weekly
+
+
+def test_no_weekly_report_is_deployed_unless_scheduled(template: Template):
+    assert resources(template, "AWS::Scheduler::Schedule") == {}
+    assert not [
+        fn
+        for fn in resources(template, "AWS::Lambda::Function").values()
+        if fn["Properties"]["Handler"] == WEEKLY_REPORT.handler
+    ]
+
+
+def test_the_schedule_invokes_the_report_function_only_and_retries_it(variant_template: Template):
+    function_id, _ = function_by_handler(variant_template, WEEKLY_REPORT.handler)
+    _, schedule = one(variant_template, "AWS::Scheduler::Schedule", "WeeklyReport")
+
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == WEEKLY_REPORT_SCHEDULE
+    assert props["ScheduleExpressionTimezone"] == "UTC"
+    assert props["Target"]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert props["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    role = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    [statement] = role_statements(variant_template, role)
+    assert (statement["Action"], statement["Resource"]) == (
+        "lambda:InvokeFunction",
+        {"Fn::GetAtt": [function_id, "Arn"]},
+    )
+    [trust] = variant_template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_report_function_reads_incidents_through_the_index_and_writes_nothing(
+    variant_template: Template,
+):
+    _, function = function_by_handler(variant_template, WEEKLY_REPORT.handler)
+    statements = role_statements(variant_template, role_of(function))
+    table_actions = {
+        action
+        for statement in statements
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        if action.startswith("dynamodb:")
+    }
+    assert table_actions == {"dynamodb:Scan", "dynamodb:Query"}
+    [scan] = [s for s in statements if s["Action"] == "dynamodb:Scan"]
+    assert scan["Resource"]["Fn::Join"][1][-1] == f"/index/{INCIDENTS_BY_TYPE_INDEX}"
+    [query] = [s for s in statements if s["Action"] == "dynamodb:Query"]
+    assert query["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["INCIDENT#*"]}}
+    assert function["Properties"]["Environment"]["Variables"]["SLACK_CHANNEL"] == "C0123ABCDEF"
+
+
+@pytest.mark.parametrize("schedule", ["cron(0 8 * * MON)", "rate(7 days)", "every monday", ""])
+def test_a_schedule_that_is_not_a_scheduler_cron_expression_stops_the_synth(schedule: str):
+    context = {
+        "tourniquet": {
+            "slack_channel": "#security-incidents",
+            "approvers": ["U0SANDBOXAPPROVER"],
+            "weekly_report_schedule": schedule,
+        }
+    }
+    with pytest.raises(ConfigError, match=r"^config key 'weekly_report_schedule': must be an EventBridge"):
+        load_config(context)
+
+
+def test_a_scheduler_cron_expression_is_taken():
+    context = {
+        "tourniquet": {
+            "slack_channel": "#security-incidents",
+            "approvers": ["U0SANDBOXAPPROVER"],
+            "weekly_report_schedule": "cron(30 7 ? * MON-FRI *)",
+        }
+    }
+    assert load_config(context).weekly_report_schedule == "cron(30 7 ? * MON-FRI *)"
+
+
+def test_the_report_function_handler_string_names_the_handler():
+    module, _, name = WEEKLY_REPORT.handler.rpartition(".")
+
+    assert getattr(importlib.import_module(module), name) is weekly

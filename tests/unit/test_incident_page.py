@@ -1,0 +1,69 @@
+"""The incident page's server: 127.0.0.1 only, and a press only from the page it served."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+
+from sandbox.core import Sandbox
+from tourniquet_cli.incident_page import PAGE_HEADER, IncidentPage
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[IncidentPage]:
+    # No execution is followed, so nothing asks the sandbox anything.
+    with IncidentPage(cast(Sandbox, object())) as served:
+        yield served
+
+
+def request(
+    page: IncidentPage, path: str, *, body: Any = None, **headers: str
+) -> tuple[int, dict[str, str], str]:
+    data = json.dumps(body).encode() if body is not None else None
+    sent = urllib.request.Request(page.url.rstrip("/") + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(sent, timeout=5) as answer:
+            return answer.status, dict(answer.headers.items()), answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers.items()), error.read().decode()
+
+
+def press_headers(page: IncidentPage, **changes: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", PAGE_HEADER: page.nonce, **changes}
+
+
+def test_the_page_is_served_on_the_loopback_address_with_its_own_script_only(page: IncidentPage):
+    status, headers, html = request(page, "/")
+
+    assert page.url.startswith("http://127.0.0.1:")
+    assert status == 200
+    assert f"script-src 'nonce-{page.nonce}'" in headers["Content-Security-Policy"]
+    assert f'<script nonce="{page.nonce}">' in html
+
+
+def test_a_press_from_the_page_reaches_the_card(page: IncidentPage):
+    status, _, body = request(page, "/press", body={"action_id": "approve"}, **press_headers(page))
+
+    assert status == 200
+    assert json.loads(body) == {"status": 409, "body": "there is no card to press yet"}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {PAGE_HEADER: "guessed"},
+        {"Content-Type": "text/plain"},
+        {"Origin": "https://attacker.example"},
+        {"Host": "rebound.example:80"},
+    ],
+    ids=["without the page's header", "as a simple form post", "from another site", "by a rebound name"],
+)
+def test_a_press_from_anywhere_else_is_refused(page: IncidentPage, changes: dict[str, str]):
+    status, _, _ = request(page, "/press", body={"action_id": "approve"}, **press_headers(page, **changes))
+
+    assert status == 403
