@@ -183,7 +183,8 @@ def _print(explained: dict[str, Any], *, first: bool) -> None:
             say(f"  resource {resource.get('type')} {resource.get('id')}")
         keys = item["keys"]
         say(f"  dedup key: {keys['dedup_key']}")
-        say(f"  correlation key: {keys['correlation_key'] or 'none: this alert opens an incident of its own'}")
+        correlation = keys["correlation_key"] or "none: this alert opens an incident of its own"
+        say(f"  correlation key: {correlation}")
         playbook = item["playbook"]
         say(f"  playbook {playbook['id']}: {playbook['title']} ({playbook['runbook']})")
         for step in item["actions"]:
