@@ -52,7 +52,8 @@ def test_a_group_of_100_alerts_makes_one_incident_one_card_and_thread_replies(sa
     # once they settled (how many depends on the sandbox's timing; the bound does not).
     assert first_posts.channel == 1 and first_posts.threaded <= 2
     [card] = [m for m in sandbox.slack.messages()[before:middle] if not m.thread_ts]
-    assert re.search(r"\*\d+ resources\*", card.text)
+    # The card's blocks (what the channel shows) list the storm's resources.
+    assert re.search(r"\*\d+ resources\*", json.dumps(card.blocks, ensure_ascii=False))
     # The next notification: summaries in the thread, nothing more in the channel.
     second = posts_since(sandbox, middle)
     assert second.channel == 0 and 1 <= second.threaded <= 2
