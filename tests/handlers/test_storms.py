@@ -25,8 +25,8 @@ from tourniquet.incidents.keys import FoldKeys, fold_keys
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize_all
 from tourniquet.notify import handler as notify_handler
-from tourniquet.slack import Slack
 from tourniquet.playbooks.catalog import select
+from tourniquet.slack import Slack
 from tourniquet.state import IncidentRef, Plan, StepError, Target
 from tourniquet_cli import incident_cmd
 
