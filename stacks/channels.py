@@ -1,6 +1,7 @@
 """The channels besides Slack that the configuration names: the PagerDuty routing key and the Teams webhook
 URL (each a secret, its value stored by an operator) and the e-mail topic. Only the functions that notify use
-them: each gets the routes (``CHANNEL_ROUTES``), the ARNs, and leave to read or publish to exactly those."""
+them: each gets the routes (``CHANNEL_ROUTES``), the ARNs, and leave to read or publish to exactly those. The
+weekly report gets the same for the channels that carry reports (Teams, e-mail)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from stacks.config import ChannelsConfig
 from stacks.credentials import grant_secret_value
 from stacks.nag import acknowledge
 from stacks.topics import Topics
+from tourniquet.channels.routing import carries_reports
 
 # The functions that tell the channels: the approval request, the click (acknowledge), and the notifications.
 NOTIFIERS = ("RequestApproval", "SlackInteraction", "Notify")
@@ -68,17 +70,26 @@ class Channels(Construct):
 
     def attach(self, fn: lambda_.Function) -> None:
         """Give ``fn`` the routes and what each configured channel needs, and nothing more."""
-        routes = self._config.routes()
+        self._attach(fn, self._config.routes())
+
+    def attach_reports(self, fn: lambda_.Function) -> None:
+        """Give ``fn`` (the weekly report) what the configured channels that carry reports need (Teams,
+        e-mail), and nothing more: PagerDuty pages people and gets no report."""
+        self._attach(
+            fn, {name: route for name, route in self._config.routes().items() if carries_reports(name)}
+        )
+
+    def _attach(self, fn: lambda_.Function, routes: dict[str, dict[str, list[str]]]) -> None:
         if not routes:
             return
         fn.add_environment("CHANNEL_ROUTES", json.dumps(routes, separators=(",", ":")))
-        if self.pagerduty_secret is not None:
+        if self.pagerduty_secret is not None and "pagerduty" in routes:
             fn.add_environment("PAGERDUTY_SECRET_ARN", self.pagerduty_secret.secret_arn)
             grant_secret_value(fn, self.pagerduty_secret)
-        if self.teams_secret is not None:
+        if self.teams_secret is not None and "teams" in routes:
             fn.add_environment("TEAMS_SECRET_ARN", self.teams_secret.secret_arn)
             grant_secret_value(fn, self.teams_secret)
-        if self.email_topic is not None:
+        if self.email_topic is not None and "email" in routes:
             fn.add_environment("EMAIL_TOPIC_ARN", self.email_topic.topic_arn)
             fn.add_to_role_policy(
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[self.email_topic.topic_arn])

@@ -91,6 +91,7 @@ class TourniquetStack(Stack):
                 functions=functions,
                 storage=storage,
                 credentials=credentials,
+                channels=channels,
             )
         workflows = Workflows(
             self, "Workflows", functions=functions.by_placeholder, topics=topics, log_retention=LOG_RETENTION

@@ -1,5 +1,6 @@
 """The weekly report (optional, ``weekly_report_schedule``): EventBridge Scheduler invokes a function that
-reads the week's incidents through the by-type index and posts the summary to the Slack channel."""
+reads the week's incidents through the by-type index and posts the summary to the Slack channel and to the
+configured channels that carry reports (Teams, e-mail)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from stacks.channels import Channels
 from stacks.credentials import Credentials, grant_secret_value
 from stacks.functions import Functions, FunctionSpec
 from stacks.storage import INCIDENTS_BY_TYPE_INDEX, AuditStorage
@@ -15,7 +17,7 @@ from stacks.storage import INCIDENTS_BY_TYPE_INDEX, AuditStorage
 WEEKLY_REPORT = FunctionSpec(
     "WeeklyReport",
     "tourniquet.reports.handler.weekly",
-    "Posts the last seven days' incident report to the Slack channel.",
+    "Posts the last seven days' incident report to the Slack channel and the report channels.",
     environment=("TABLE_NAME", "SLACK_SECRET_ARN", "SLACK_CHANNEL"),
     timeout_seconds=60,
 )
@@ -33,6 +35,7 @@ class WeeklyReport(Construct):
         functions: Functions,
         storage: AuditStorage,
         credentials: Credentials,
+        channels: Channels,
     ) -> None:
         super().__init__(scope, construct_id)
         fn = functions.add(WEEKLY_REPORT)
@@ -45,6 +48,7 @@ class WeeklyReport(Construct):
         )
         storage.grant(fn, ("dynamodb:Query",), partitions=("INCIDENT#*",))
         grant_secret_value(fn, credentials.slack_secret)
+        channels.attach_reports(fn)
         # The scheduler's own role may invoke this function and nothing else (not its versions either), for
         # schedules of this account only.
         role = iam.Role(

@@ -1,16 +1,21 @@
-"""WeeklyReport: the last seven days' incidents, read through the by-type index, posted to the channel."""
+"""WeeklyReport: the last seven days' incidents, read through the by-type index, posted to Slack and sent to
+the channels that carry reports (the Teams stand-in, e-mail through moto's SNS), never to PagerDuty."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from sandbox.channels import PAGERDUTY, TEAMS, ChannelStandIns
 from sandbox.slack import FakeSlack
 from tests.handlers.approvals import CONTEXT, SlackEnv, running_fake_slack, slack_environment
 from tests.helpers import moto_client
 from tourniquet import store
+from tourniquet.channels import http
 from tourniquet.reports import handler
 
 INDEXED_TABLE = "tourniquet-indexed"
@@ -78,7 +83,7 @@ def test_the_week_is_summed_up_in_the_channel_and_older_incidents_are_left_out(s
     incident("inc-recent2", 6, "denied", 4)
     incident("inc-old", 8, "contained", 100)
 
-    assert handler.weekly({}, CONTEXT) == {"incidents": 2, "posted": True}
+    assert handler.weekly({}, CONTEXT) == {"incidents": 2, "posted": True, "channels": {}}
 
     [message] = slack.fake.messages(slack.channel)
     assert message.text.startswith("📊 *Weekly incident report*")
@@ -86,3 +91,73 @@ def test_the_week_is_summed_up_in_the_channel_and_older_incidents_are_left_out(s
     assert "Time to contain: median 3.0 s, p90 3.8 s (2 incidents)" in message.text
     # Alert text is escaped for Slack.
     assert "`AwsEc2Instance i-0&lt;b&gt;` (2)" in message.text
+
+
+@pytest.fixture(scope="module")
+def stand_ins() -> Iterator[ChannelStandIns]:
+    running = ChannelStandIns().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def email_queue(slack: SlackEnv, stand_ins: ChannelStandIns, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every channel configured, as the sandbox configures them; e-mails land in the queue returned."""
+    monkeypatch.setattr(http, "BACKOFF_SECONDS", 0.01)
+    secrets, sns, sqs = moto_client("secretsmanager"), moto_client("sns"), moto_client("sqs")
+    teams = secrets.create_secret(Name="teams", SecretString=json.dumps(stand_ins.secrets()[TEAMS]))
+    topic = sns.create_topic(Name="tourniquet-email")["TopicArn"]
+    queue = sqs.create_queue(QueueName="emails")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=attributes["QueueArn"])
+    # Routes that take no incident of this week's: a report goes to a channel whatever its route.
+    route = {"severities": ["CRITICAL"], "playbooks": ["rds-*"]}
+    monkeypatch.setenv("CHANNEL_ROUTES", json.dumps(dict.fromkeys(("pagerduty", "teams", "email"), route)))
+    monkeypatch.setenv("TEAMS_SECRET_ARN", teams["ARN"])
+    monkeypatch.setenv("EMAIL_TOPIC_ARN", topic)
+    # The weekly report is given no PagerDuty secret: PagerDuty pages people and never gets a report.
+    monkeypatch.delenv("PAGERDUTY_SECRET_ARN", raising=False)
+    return queue
+
+
+def emails(queue: str) -> list[dict[str, Any]]:
+    messages = moto_client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def test_the_report_goes_to_slack_teams_and_email_and_never_to_pagerduty(
+    slack: SlackEnv, stand_ins: ChannelStandIns, email_queue: str
+):
+    seen = len(stand_ins.received())
+    incident("inc-recent1", 1, "contained", 2)
+
+    result = handler.weekly({}, CONTEXT)
+
+    assert result["channels"] == {"teams": "sent", "email": "sent"}
+    [message] = slack.fake.messages(slack.channel)
+    assert message.text.startswith("📊 *Weekly incident report*")
+    [teams] = [r for r in stand_ins.received()[seen:] if r.channel == TEAMS]
+    [card] = [a["content"] for a in teams.body["attachments"]]
+    assert card["body"][0]["text"].startswith("Weekly report: 1 incidents, ")
+    # Adaptive Card text is Markdown: the resource's HTML is shown as text, its emphasis escaped.
+    assert "Most affected: AwsEc2Instance i-0<b> (1)" in [block["text"] for block in card["body"]]
+    assert not [r for r in stand_ins.received()[seen:] if r.channel == PAGERDUTY]
+    [email] = emails(email_queue)
+    assert email["Subject"].startswith("[Tourniquet] Weekly report: 1 incidents, ")
+    assert "Most affected: AwsEc2Instance i-0<b> (1)" in email["Message"].splitlines()
+
+
+def test_a_teams_outage_is_returned_and_logged_and_neither_raises_nor_holds_back_email(
+    slack: SlackEnv, stand_ins: ChannelStandIns, email_queue: str, caplog: pytest.LogCaptureFixture
+):
+    incident("inc-recent1", 1, "contained", 2)
+
+    with stand_ins.outage(TEAMS):
+        result = handler.weekly({}, CONTEXT)
+
+    assert result["posted"] is True
+    assert result["channels"] == {"teams": "Teams unavailable (HTTP 503), after 3 attempts", "email": "sent"}
+    assert len(slack.fake.messages(slack.channel)) == 1
+    assert [e["Subject"][:36] for e in emails(email_queue)] == ["[Tourniquet] Weekly report: 1 incide"]
+    [logged] = [r for r in caplog.records if r.getMessage() == "report not delivered"]
+    assert (logged.levelname, logged.channel) == ("WARNING", "teams")

@@ -241,20 +241,25 @@ def test_a_failing_channel_is_recorded_and_blocks_neither_another_channel_nor_th
     recorded: list[tuple[str, str, dict[str, Any]]] = []
     delivered = threading.Event()
 
-    class Down:
+    class Stub:
+        @classmethod
+        def connect(cls) -> Stub:
+            return cls()
+
+    class Down(Stub):
         name = "pagerduty"
 
         def send(self, _update: Update, _bound: Bound) -> None:
             delivered.wait(2)  # the other channel is not held up by this one
             raise ChannelFailed("PagerDuty unavailable (HTTP 503), after 3 attempts")
 
-    class Up:
+    class Up(Stub):
         name = "teams"
 
         def send(self, _update: Update, _bound: Bound) -> None:
             delivered.set()
 
-    class Broken:
+    class Broken(Stub):
         name = "email"
 
         def send(self, _update: Update, _bound: Bound) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -77,12 +77,25 @@ def channel_secret(arn: str | None, model: type[Secret], what: str, variable: st
 
 
 class Channel(Protocol):
-    """A place people are told about incidents. ``send`` delivers one update within ``bound`` or raises
-    :class:`ChannelFailed`; it never blocks another channel, an approval or the workflow (``routing``)."""
+    """A place people are told about incidents. ``connect`` reads its configuration and credential; ``send``
+    delivers one update within ``bound``. Both raise :class:`ChannelFailed`; neither blocks another channel,
+    an approval or the workflow (``routing``)."""
 
     name: ClassVar[str]
 
+    @classmethod
+    def connect(cls) -> Channel: ...
+
     def send(self, update: Update, bound: Bound) -> None: ...
+
+
+@runtime_checkable
+class ReportChannel(Protocol):
+    """A channel that also carries reports (the weekly report), which are about every incident and no one
+    of them. ``title`` and ``text`` are plain text with alert fields inside: the channel escapes them for its
+    own markup. Delivers within ``bound`` or raises :class:`ChannelFailed`."""
+
+    def send_report(self, title: str, text: str, bound: Bound) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """E-mail, through an SNS topic with e-mail subscriptions (``EMAIL_TOPIC_ARN``): a readable subject and a
-plain-text body for each change of status. SNS sends the body as it is: no markup to escape."""
+plain-text body for each change of status and each report (the weekly report). SNS sends the body as it is:
+no markup to escape."""
 
 from __future__ import annotations
 
@@ -33,9 +34,15 @@ class Email:
         return cls(arn)
 
     def send(self, update: Update, bound: Bound) -> None:
+        self._publish(subject(update), body(update), bound)
+
+    def send_report(self, title: str, text: str, bound: Bound) -> None:
+        self._publish(report_subject(title), text, bound)
+
+    def _publish(self, subject: str, message: str, bound: Bound) -> None:
         try:
             aws.client("sns", config=_config(bound)).publish(
-                TopicArn=self._topic_arn, Subject=subject(update), Message=body(update)
+                TopicArn=self._topic_arn, Subject=subject, Message=message
             )
         except ClientError as exc:
             raise ChannelFailed(f"SNS refused the e-mail ({aws.error_code(exc) or 'error'})") from exc
@@ -55,7 +62,14 @@ def _config(bound: Bound) -> Config:
 
 
 def subject(update: Update) -> str:
-    text = f"[Tourniquet] {update.severity} {update.status}: {update.title}"
+    return _subject(f"[Tourniquet] {update.severity} {update.status}: {update.title}")
+
+
+def report_subject(title: str) -> str:
+    return _subject(f"[Tourniquet] {title}")
+
+
+def _subject(text: str) -> str:
     return _UNPRINTABLE.sub("?", " ".join(text.split()))[:_SUBJECT_LIMIT]
 
 

@@ -3,29 +3,31 @@
 A channel that fails is retried within its bound, then its failure goes on the incident's timeline
 (``channel_error``, in plain words) and the log. Channels run side by side, so a slow or failing one never
 holds up another, and :func:`deliver` never raises: no channel can block an approval or the workflow.
+Reports (:func:`deliver_report`) go the same way to the configured channels that carry them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import cast
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tourniquet import store
-from tourniquet.channels.base import STEP, Bound, Channel, ChannelFailed, Update
+from tourniquet.channels.base import STEP, Bound, Channel, ChannelFailed, ReportChannel, Update
 from tourniquet.channels.email import Email
 from tourniquet.channels.pagerduty import PagerDuty
 from tourniquet.channels.teams import Teams
 from tourniquet.logs import logger
 from tourniquet.settings import ChannelRoute, get_settings
 
-# One line per channel: its name (the key in CHANNEL_ROUTES) and how it is connected.
-CHANNELS: Mapping[str, Callable[[], Channel]] = {
-    PagerDuty.name: PagerDuty.connect,
-    Teams.name: Teams.connect,
-    Email.name: Email.connect,
+# One line per channel: its name (the key in CHANNEL_ROUTES) and its class.
+CHANNELS: Mapping[str, type[Channel]] = {
+    PagerDuty.name: PagerDuty,
+    Teams.name: Teams,
+    Email.name: Email,
 }
 
 
@@ -49,19 +51,45 @@ def routed(update: Update, routes: Mapping[str, ChannelRoute]) -> list[str]:
 def deliver(update: Update, bound: Bound = STEP) -> dict[str, str]:
     """Send ``update`` to every routed channel; returns each one's result (``sent`` or why it failed)."""
     names = routed(update, get_settings().channel_routes)
-    if not names:
-        return {}
-    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="channel") as pool:
-        results = dict(zip(names, pool.map(lambda name: _send(name, update, bound), names), strict=True))
+    results = _side_by_side(names, lambda name: CHANNELS[name].connect().send(update, bound))
     for name, result in results.items():
         if result != "sent":
             _record_failure(update, name, result)
     return results
 
 
-def _send(name: str, update: Update, bound: Bound) -> str:
+def carries_reports(name: str) -> bool:
+    channel = CHANNELS.get(name)
+    return channel is not None and issubclass(channel, ReportChannel)
+
+
+def deliver_report(title: str, text: str, bound: Bound = STEP) -> dict[str, str]:
+    """Send a report to every configured channel that carries reports, whatever its route's severities and
+    playbooks (a report is about all of them); returns each one's result (``sent`` or why it failed). Never
+    raises. A failure is logged, as a report has no incident timeline to go on."""
+    names = [name for name in get_settings().channel_routes if carries_reports(name)]
+    results = _side_by_side(
+        # The class was checked above: what it connects carries reports.
+        names,
+        lambda name: cast("ReportChannel", CHANNELS[name].connect()).send_report(title, text, bound),
+    )
+    for name, result in results.items():
+        if result != "sent":
+            logger.warning("report not delivered", extra={"channel": name, "error": result})
+    return results
+
+
+def _side_by_side(names: list[str], send: Callable[[str], None]) -> dict[str, str]:
+    """``send`` to each channel at once: a slow or failing one holds up no other."""
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="channel") as pool:
+        return dict(zip(names, pool.map(lambda name: _attempt(name, send), names), strict=True))
+
+
+def _attempt(name: str, send: Callable[[str], None]) -> str:
     try:
-        CHANNELS[name]().send(update, bound)
+        send(name)
     except ChannelFailed as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 (a channel's defect must not reach the workflow either)

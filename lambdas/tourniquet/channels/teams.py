@@ -1,5 +1,6 @@
 """Microsoft Teams: the incident as an Adaptive Card, posted through a Teams Workflows webhook (the Office 365
-connectors are retired). Each change of status goes as a follow-up card. A Workflows webhook cannot take a
+connectors are retired). Each change of status goes as a follow-up card; a report (the weekly report) as
+a card of its own. A Workflows webhook cannot take a
 decision back, so a card that waits for an approval names who decides it in Slack and the CLI fallback.
 The webhook URL is a credential (whoever holds it can post) and lives in Secrets Manager
 (``TEAMS_SECRET_ARN``: ``{"webhook_url": "https://…"}``).
@@ -46,13 +47,27 @@ class Teams:
     def send(self, update: Update, bound: Bound) -> None:
         post_json(self._url, message(update), bound, what="Teams")
 
+    def send_report(self, title: str, text: str, bound: Bound) -> None:
+        post_json(self._url, _message(report_card(title, text)), bound, what="Teams")
+
 
 def message(update: Update) -> dict[str, Any]:
     """The webhook body: one message carrying one Adaptive Card."""
+    return _message(card(update))
+
+
+def _message(content: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "message",
-        "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card(update)}],
+        "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": content}],
     }
+
+
+def report_card(title: str, text: str) -> dict[str, Any]:
+    """A report: its title, then each line of its text as a block of its own."""
+    body = [_text(title, weight="Bolder", size="Medium")]
+    body += [_text(line) for line in text.splitlines() if line.strip()]
+    return _adaptive_card(body, actions=[])
 
 
 def card(update: Update) -> dict[str, Any]:
@@ -82,14 +97,17 @@ def card(update: Update) -> dict[str, Any]:
         body.append(_text(update.approval, weight="Bolder"))
     if update.by:
         body.append(_text(f"By {update.by}", is_subtle=True))
+    actions = [{"type": "Action.OpenUrl", "title": text[:60], "url": url} for text, url in update.links[:5]]
+    return _adaptive_card(body, actions)
+
+
+def _adaptive_card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": body,
-        "actions": [
-            {"type": "Action.OpenUrl", "title": text[:60], "url": url} for text, url in update.links[:5]
-        ],
+        "actions": actions,
     }
 
 
