@@ -66,9 +66,12 @@ VARIANT = {
     }
 }
 
-# Only the GuardDuty trigger: the optional rules are off. One region, the hub's: nothing to forward.
+# Only the GuardDuty trigger: the optional rules are off. One region, the hub's: nothing to forward. The
+# weekly report with PagerDuty alone, a channel that carries no report.
 MINIMAL = {
     "tourniquet": {
+        "weekly_report_schedule": WEEKLY_REPORT_SCHEDULE,
+        "channels": {"pagerduty": {}},
         "securityhub_product_names": [],
         "securityhub_v2_product_names": [],
         "securityhub_custom_action_ids": [],

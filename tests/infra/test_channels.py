@@ -1,5 +1,6 @@
 """The channels besides Slack in the template: deployed only when configured, each secret readable and the
-e-mail topic publishable only by the functions that notify, and each told its routes."""
+e-mail topic publishable only by the functions that notify (and, for Teams and e-mail, the weekly report),
+and each told its routes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from stacks.channels import NOTIFIERS
 from stacks.config import CONTEXT_KEY, ChannelsConfig, ConfigError, load_config, project_context
+from stacks.weekly_report import WEEKLY_REPORT
 from tests.infra.cfn import (
     Template,
     as_list,
@@ -58,11 +60,13 @@ def test_each_channel_secret_and_the_email_topic_serve_only_the_notifying_functi
     variant_template: Template,
 ) -> None:
     notifiers = _notifier_roles(variant_template)
-    for prefix in ("PagerDutySecret", "TeamsSecret"):
+    # The weekly report goes to the channels that carry reports: Teams and e-mail, never PagerDuty.
+    reporter = role_of(function_by_handler(variant_template, WEEKLY_REPORT.handler)[1])
+    for prefix, readers in (("PagerDutySecret", notifiers), ("TeamsSecret", notifiers | {reporter})):
         secret_id, _ = one(variant_template, "AWS::SecretsManager::Secret", prefix)
-        assert _granted(variant_template, "secretsmanager:GetSecretValue", {"Ref": secret_id}) == notifiers
+        assert _granted(variant_template, "secretsmanager:GetSecretValue", {"Ref": secret_id}) == readers
     topic_id, topic = one(variant_template, "AWS::SNS::Topic", "EmailTopic")
-    assert _granted(variant_template, "sns:Publish", {"Ref": topic_id}) == notifiers
+    assert _granted(variant_template, "sns:Publish", {"Ref": topic_id}) == notifiers | {reporter}
     assert "KmsMasterKeyId" in topic["Properties"]
     [subscription] = [
         s["Properties"]

@@ -1,16 +1,27 @@
 """The weekly report: off by default; when scheduled, EventBridge Scheduler invokes a function that may only
-read incidents through the by-type index, their timelines and the Slack secret."""
+read incidents through the by-type index, their timelines and the Slack secret, and reach the configured
+channels that carry reports (Teams, e-mail)."""
 
 from __future__ import annotations
 
 import importlib
+import json
 
 import pytest
 
 from stacks.config import ConfigError, load_config
 from stacks.storage import INCIDENTS_BY_TYPE_INDEX
 from stacks.weekly_report import WEEKLY_REPORT
-from tests.infra.cfn import Template, function_by_handler, one, resources, role_of, role_statements
+from tests.infra.cfn import (
+    Template,
+    as_list,
+    function_by_handler,
+    granting,
+    one,
+    resources,
+    role_of,
+    role_statements,
+)
 from tests.infra.configs import WEEKLY_REPORT_SCHEDULE
 from tourniquet.reports.handler import weekly
 
@@ -91,3 +102,41 @@ def test_the_report_function_handler_string_names_the_handler():
     module, _, name = WEEKLY_REPORT.handler.rpartition(".")
 
     assert getattr(importlib.import_module(module), name) is weekly
+
+
+def test_the_report_function_reaches_teams_and_email_when_configured_and_never_pagerduty(
+    variant_template: Template,
+):
+    _, function = function_by_handler(variant_template, WEEKLY_REPORT.handler)
+    statements = role_statements(variant_template, role_of(function))
+    variables = function["Properties"]["Environment"]["Variables"]
+    teams_id, _ = one(variant_template, "AWS::SecretsManager::Secret", "TeamsSecret")
+    topic_id, _ = one(variant_template, "AWS::SNS::Topic", "EmailTopic")
+
+    # The routes of the channels that carry reports, as the notifying functions get them.
+    assert set(json.loads(variables["CHANNEL_ROUTES"])) == {"teams", "email"}
+    assert variables["TEAMS_SECRET_ARN"] == {"Ref": teams_id}
+    assert variables["EMAIL_TOPIC_ARN"] == {"Ref": topic_id}
+    assert "PAGERDUTY_SECRET_ARN" not in variables
+    read = [r for s in granting(statements, "secretsmanager:GetSecretValue") for r in as_list(s["Resource"])]
+    assert {"Ref": teams_id} in read
+    [publish] = granting(statements, "sns:Publish")
+    assert publish["Resource"] == {"Ref": topic_id}
+    pagerduty_id, _ = one(variant_template, "AWS::SecretsManager::Secret", "PagerDutySecret")
+    assert {"Ref": pagerduty_id} not in read
+
+
+def test_without_a_channel_that_carries_reports_the_report_function_gets_none(minimal_template: Template):
+    # The minimal config deploys PagerDuty, which carries no report.
+    one(minimal_template, "AWS::SecretsManager::Secret", "PagerDutySecret")
+    _, function = function_by_handler(minimal_template, WEEKLY_REPORT.handler)
+    statements = role_statements(minimal_template, role_of(function))
+    variables = function["Properties"]["Environment"]["Variables"]
+
+    assert not {"CHANNEL_ROUTES", "PAGERDUTY_SECRET_ARN", "TEAMS_SECRET_ARN", "EMAIL_TOPIC_ARN"} & set(
+        variables
+    )
+    assert granting(statements, "sns:Publish") == []
+    slack_secret_id, _ = one(minimal_template, "AWS::SecretsManager::Secret", "SlackSecret")
+    [read] = granting(statements, "secretsmanager:GetSecretValue")
+    assert as_list(read["Resource"]) == [{"Ref": slack_secret_id}]

@@ -9,9 +9,9 @@ Reports (:func:`deliver_report`) go the same way to the configured channels that
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import cast
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
+from typing import cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -68,10 +68,9 @@ def deliver_report(title: str, text: str, bound: Bound = STEP) -> dict[str, str]
     playbooks (a report is about all of them); returns each one's result (``sent`` or why it failed). Never
     raises. A failure is logged, as a report has no incident timeline to go on."""
     names = [name for name in get_settings().channel_routes if carries_reports(name)]
+    # Each class was checked to carry reports: what it connects does.
     results = _side_by_side(
-        # The class was checked above: what it connects carries reports.
-        names,
-        lambda name: cast("ReportChannel", CHANNELS[name].connect()).send_report(title, text, bound),
+        names, lambda name: cast("ReportChannel", CHANNELS[name].connect()).send_report(title, text, bound)
     )
     for name, result in results.items():
         if result != "sent":

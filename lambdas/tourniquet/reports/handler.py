@@ -1,5 +1,5 @@
-"""WeeklyReport: the last seven days' incidents, posted to Slack and sent to the configured channels that carry
-reports (Teams, e-mail); EventBridge Scheduler starts it."""
+"""WeeklyReport: the last seven days' incidents, posted to Slack and sent to the configured channels that
+carry reports (Teams, e-mail); EventBridge Scheduler starts it."""
 
 from __future__ import annotations
 
