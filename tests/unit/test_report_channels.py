@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from tourniquet.channels import Bound, ChannelFailed, Update, routing
-from tourniquet.channels.base import ReportChannel
+from tourniquet.channels import Bound, ChannelFailed, ReportChannel, Update, routing
 from tourniquet.channels.email import Email, report_subject
 from tourniquet.channels.pagerduty import PagerDuty
 from tourniquet.channels.teams import CARD_CONTENT_TYPE, Teams, report_card

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tourniquet import store
-from tourniquet.channels.routing import deliver_report
+from tourniquet.channels import deliver_report
 from tourniquet.logs import logger
 from tourniquet.reports import markdown, plain, summary
 from tourniquet.settings import get_settings
