@@ -1,7 +1,7 @@
 """Microsoft Teams: the incident as an Adaptive Card, posted through a Teams Workflows webhook (the Office 365
-connectors are retired). Each change of status goes as a follow-up card; a report (the weekly report) as
-a card of its own. A Workflows webhook cannot take a
-decision back, so a card that waits for an approval names who decides it in Slack and the CLI fallback.
+connectors are retired). Each change of status goes as a follow-up card, and a report (the weekly report)
+as a card of its own. A Workflows webhook cannot take a decision back, so a card that waits for an approval
+names who decides it in Slack and the CLI fallback.
 The webhook URL is a credential (whoever holds it can post) and lives in Secrets Manager
 (``TEAMS_SECRET_ARN``: ``{"webhook_url": "https://…"}``).
 """
