@@ -134,3 +134,42 @@ def test_the_time_to_notify_is_the_one_the_notify_step_recorded():
     )
 
     assert (told.measures.notify, INCIDENTS[2].measures.notify) == (4.5, None)
+
+
+def test_a_release_approval_is_neither_a_decision_nor_an_outcome_of_the_incident():
+    contained = INCIDENTS[0]
+    released = Incident(
+        item={
+            **contained.item,
+            "status": "released",
+            "release_approval_id": "rel-1",
+            "measures": {"TimeToContain": 2.0, "TimeToDecision": 10.0},
+        },
+        timeline=[
+            *contained.timeline,
+            {
+                "kind": "decision",
+                "at": "2026-12-04T10:00:00.000Z",
+                "decision": "approve",
+                "actor": "U9",
+                "approval_id": "rel-1",
+                "actions": ["release"],
+                "approvers": ["U9"],
+            },
+        ],
+    )
+
+    report = summarize([released], SINCE, UNTIL)
+
+    assert report.by_outcome == {"contained": 1}
+    assert report.time_to_decide == Spread(count=1, median=10.0, p90=10.0)
+    assert report.approvals_by_approver == {"U1": {"approve": 1}, "U2": {"approve": 1}}
+
+
+def test_the_figures_saved_on_the_incident_are_the_ones_reported():
+    saved = Incident(
+        item={**INCIDENTS[1].item, "measures": {"TimeToContain": 7.5, "TimeToDecision": 40.0}},
+        timeline=INCIDENTS[1].timeline,
+    )
+
+    assert (saved.measures.contain, saved.measures.decision) == (7.5, 40.0)
