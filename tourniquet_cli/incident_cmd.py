@@ -109,7 +109,10 @@ def since_time(value: str, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     found = _SINCE.fullmatch(value.strip())
     if found:
-        moment = now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+        try:
+            moment = now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+        except OverflowError:
+            refuse(f"--since: {value.strip()} reaches back before the calendar begins")
     else:
         try:
             moment = datetime.fromisoformat(value.strip())

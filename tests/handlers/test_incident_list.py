@@ -83,3 +83,23 @@ def test_a_since_it_cannot_read_is_refused_in_one_line():
     assert result.output.strip().splitlines() == [
         "error: --since: expected a span like 7d, 12h, 30m or 2w, or an ISO 8601 date, got 'last week'"
     ]
+
+
+@pytest.mark.parametrize("command", [["incident", "list"], ["report"]])
+def test_a_span_beyond_the_calendar_is_refused_in_one_line(command):
+    result = CliRunner().invoke(app, [*command, "--table", LIST_TABLE, "--since", "999999999d"])
+
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --since: 999999999d reaches back before the calendar begins"
+    ]
+
+
+def test_a_report_that_cannot_be_written_is_refused_in_one_line(incidents, tmp_path):
+    missing = tmp_path / "no-such-dir" / "report.md"
+
+    result = CliRunner().invoke(app, ["report", "--table", LIST_TABLE, "-o", str(missing)])
+
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: could not write {missing}: ")
