@@ -173,3 +173,36 @@ def test_the_figures_saved_on_the_incident_are_the_ones_reported():
     )
 
     assert (saved.measures.contain, saved.measures.decision) == (7.5, 40.0)
+
+
+HOSTILE = Incident(
+    item={
+        "incident_id": "inc-9",
+        "type": "<script>alert(1)</script>",
+        "status": "denied",
+        "first_seen": at(0),
+        "alert": {"resources": [{"type": "AwsEc2Instance", "id": "<img src=x onerror=alert(2)>"}]},
+    },
+    timeline=[
+        {"kind": "opened", "at": at(0)},
+        {"kind": "decision", "at": at(5), "decision": "deny", "actor": "<img src=y onerror=alert(3)>&"},
+    ],
+)
+
+
+def test_untrusted_text_is_escaped_in_the_markdown_report():
+    text = markdown.render(summarize([HOSTILE], SINCE, UNTIL))
+
+    assert "<script" not in text and "<img" not in text
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; |" in text
+    assert "| AwsEc2Instance &lt;img src=x onerror=alert(2)&gt; |" in text
+    assert "| &lt;img src=y onerror=alert(3)&gt;&amp; |" in text
+
+
+def test_untrusted_text_is_escaped_in_the_html_report():
+    page = render(summarize([HOSTILE], SINCE, UNTIL), [HOSTILE])
+
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "&lt;img src=y onerror=alert(3)&gt;&amp;" in page
