@@ -206,3 +206,15 @@ def test_untrusted_text_is_escaped_in_the_html_report():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
     assert "&lt;img src=y onerror=alert(3)&gt;&amp;" in page
+
+
+def test_the_weekly_message_names_approvers_without_mentioning_them():
+    slack_user = "U0AB12CD34"
+    decided = Incident(
+        item=INCIDENTS[1].item,
+        timeline=[{"kind": "decision", "at": at(3), "decision": "deny", "actor": slack_user}],
+    )
+    text = markdown.slack_text(summarize([decided, HOSTILE], SINCE, UNTIL))
+
+    assert "<@" not in text
+    assert f"Decisions: `&lt;img src=y onerror=alert(3)&gt;&amp;` 1, `{slack_user}` 1" in text

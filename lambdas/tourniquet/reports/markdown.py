@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tourniquet.approval.card import escape, who_text
+from tourniquet.approval.card import escape
 from tourniquet.reports.summary import Report, Spread
 
 
@@ -90,8 +90,9 @@ def slack_text(report: Report) -> str:
         f"Time to decide: {spread(report.time_to_decide)}",
     ]
     if report.approvals_by_approver:
+        # As code, not as mentions: a weekly summary should not ping every approver.
         people = ", ".join(
-            f"{who_text(person)} {sum(counts.values())}"
+            f"`{escape(person)}` {sum(counts.values())}"
             for person, counts in report.approvals_by_approver.items()
         )
         lines.append(f"Decisions: {people}")
