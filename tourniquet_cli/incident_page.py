@@ -206,6 +206,13 @@ def _event(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _length(value: str | None) -> int | None:
+    """A request's Content-Length (0 when there is none), or None when it is not a number of bytes."""
+    if value is None:
+        return 0
+    return int(value) if value.strip().isdigit() else None
+
+
 def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -225,7 +232,12 @@ def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
                 self._send(404, "text/plain", b"not found")
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = _length(self.headers.get("Content-Length"))
+            if length is None:
+                self._send(
+                    400, "application/json", b'{"error": "Content-Length must be a whole number of bytes"}'
+                )
+                return
             if self.path != "/press" or not page.allows(self.headers, press=True) or length > _MAX_BODY:
                 self._send(403, "application/json", b'{"error": "forbidden"}')
                 return
@@ -242,6 +254,7 @@ def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
             # Nothing but this page's own script and styles, and no framing by another site.
             self.send_header(
                 "Content-Security-Policy",
