@@ -15,7 +15,7 @@ heavier than the standard library, so the stack can read the names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,17 +63,31 @@ def moment(value: Any) -> datetime | None:
         return None
 
 
-def measure(timeline: Iterable[Mapping[str, Any]], *, notified_at: str | None = None) -> Measures:
-    """The figures of one incident's timeline; ``notified_at`` is when the outcome notice went out, for an
-    incident that posted no approval card."""
+Since = Callable[[Any], float | None]
+
+
+def since_opened(timeline: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], Since] | None:
+    """The events in time order, and the seconds from the opening to a recorded time (None for none); None
+    when the timeline has no ``opened`` event to count from."""
     events = sorted(timeline, key=lambda event: str(event.get("at", "")))
     opened = next((moment(e.get("at")) for e in events if e.get("kind") == "opened"), None)
     if opened is None:
-        return Measures()
+        return None
 
     def since(value: Any) -> float | None:
         at = moment(value)
         return round(max((at - opened).total_seconds(), 0.0), 3) if at is not None else None
+
+    return events, since
+
+
+def measure(timeline: Iterable[Mapping[str, Any]], *, notified_at: str | None = None) -> Measures:
+    """The figures of one incident's timeline; ``notified_at`` is when the outcome notice went out, for an
+    incident that posted no approval card."""
+    counted = since_opened(timeline)
+    if counted is None:
+        return Measures()
+    events, since = counted
 
     def first(matches: Any) -> float | None:
         return next((since(e.get("at")) for e in events if matches(e)), None)
