@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
 def _decided_on_the_page(ctx: typer.Context, open_page: bool) -> None:
     """With the page open a person decides there: a --decision as well would be silently ignored."""
-    from click.core import ParameterSource  # noqa: PLC0415
+    from typer._click.core import ParameterSource  # noqa: PLC0415 - the click typer runs on
 
     if open_page and ctx.get_parameter_source("decision") is not ParameterSource.DEFAULT:
         refuse("--decision: with --open a person decides on the page; leave --decision out")

@@ -148,3 +148,13 @@ def test_a_decision_with_the_page_open_is_refused_in_one_line(command, monkeypat
     assert result.output.strip().splitlines() == [
         "error: --decision: with --open a person decides on the page; leave --decision out"
     ]
+
+
+def test_the_page_alone_runs_the_demo(monkeypatch):
+    ran: list[object] = []
+    monkeypatch.setattr(simulate_cmd, "run_files", lambda *args, **options: ran.append(options))
+
+    result = CliRunner().invoke(app, ["demo", "--open"])
+
+    assert result.exit_code == 0, result.output
+    assert ran == [{"model": False, "open_page": True}]
