@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from tourniquet_cli import event_text
 from tourniquet_cli.options import EXIT_FAILED, ProfileOption, RegionOption, refuse, use_aws
 
 if TYPE_CHECKING:
@@ -36,20 +37,6 @@ TableOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a readable report.")]
 IncidentArgument = Annotated[str, typer.Argument(help="The incident id (inc-…).")]
-
-# What each timeline event shows after its kind, in this order, when present.
-_FIELDS = (
-    "check",
-    "action",
-    "step",
-    "network_interface",
-    "group",
-    "mode",
-    "status",
-    "decision",
-    "reason",
-    "error",
-)
 
 
 def register(app: typer.Typer) -> None:
@@ -225,14 +212,14 @@ def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
 
     lines = []
     for event in events:
-        fields = " ".join(f"{k}={event[k]}" for k in _FIELDS if event.get(k) not in (None, ""))
+        fields = event_text.detail(event)
         head = "  ".join(
             part
             for part in (
                 escape(str(event.get("at", ""))),
                 f"[bold]{escape(str(event.get('kind', '')))}[/bold]",
                 escape(str(event.get("actor", ""))),
-                escape(_target(event.get("target"))),
+                escape(event_text.target(event.get("target"))),
                 escape(fields),
                 _proof(event),
             )
@@ -242,12 +229,6 @@ def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
         problems = (event.get("detail") or {}).get("problems") or []
         lines.extend(f"    [red]![/red] {escape(str(problem))}" for problem in problems)
     return lines
-
-
-def _target(target: Any) -> str:
-    if isinstance(target, dict):
-        return str(target.get("id", ""))
-    return str(target or "")
 
 
 def _proof(event: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from sandbox.loopback import LoopbackServer
 from sandbox.slack import SlackMessage
 from tourniquet import store
 from tourniquet.reports import summary
-from tourniquet_cli import report_html
+from tourniquet_cli import event_text, report_html
 from tourniquet_cli.charts import spans, timeline_svg
 from tourniquet_cli.scenario import Progress
 
@@ -38,8 +38,6 @@ PAGE_HEADER = "X-Tourniquet-Page"
 # A sandbox lives for one run: the report of its table covers the day.
 REPORT_PERIOD = timedelta(days=1)
 _MAX_BODY = 4096
-# What the page shows of each timeline event after its kind, when present.
-_SHOWN = ("action", "check", "status", "decision", "step", "mode", "playbook", "change", "reason", "error")
 _HIDDEN_ELEMENT_KEYS = ("value", "url")
 
 
@@ -195,14 +193,13 @@ def _shown(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _event(event: Mapping[str, Any]) -> dict[str, Any]:
-    target = event.get("target")
     return {
         "at": event.get("at"),
         "kind": event.get("kind"),
         "actor": event.get("actor"),
-        "target": target.get("id") if isinstance(target, dict) else target,
+        "target": event_text.target(event.get("target")),
         "verified": event.get("verified"),
-        "detail": " ".join(f"{key}={event[key]}" for key in _SHOWN if event.get(key) not in (None, "")),
+        "detail": event_text.detail(event),
     }
 
 
