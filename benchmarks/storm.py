@@ -2,6 +2,7 @@
 become exactly one incident and every copy a duplicate of it.
 
     python -m benchmarks.storm [--alerts N] [--problems N] [--workflow-problems N] [--copies N] [--wave N]
+                               [--group N]
 
 Both run in one sandbox, whose embedded AWS answers over HTTP as AWS does (each call a round trip, here on
 this machine). First, the folding itself: ``--alerts`` alerts (10,000) about ``--problems`` problems (100)
@@ -13,6 +14,11 @@ the throughput of each, and their ratio.
 Then the whole workflow (``--workflow-problems`` times ``--copies`` alerts, ``--wave`` in flight): the
 incidents opened, the duplicates counted and the throughput. The sandbox runs every handler on one thread
 (AWS would run them side by side), so that figure compares changes of this code, not AWS.
+
+Last, a storm of one Alertmanager group (``--group`` alerts, 100: one alert name on that many instances)
+through the webhook, then the group's next notification (a tenth of its instances again, and a tenth more),
+next to the same alerts each in a group of its own: the incidents opened, the resources
+the incident lists, and the Slack posts per group (messages in the channel, and replies in threads).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import logging
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +81,8 @@ def problems(count: int, first: int = 0) -> list[dict[str, Any]]:
             alert["labels"]["alertname"] = f"StormAlert{n}"
             alert["fingerprint"] = f"{n:016x}"
             body["alerts"] = [alert]
+            # A group of its own: alerts of one group fold into one incident (see storm_group below).
+            body["groupKey"] = f'{{}}:{{alertname="StormAlert{n}"}}'
             event = {
                 "source": "tourniquet.webhook",
                 "detail-type": "Webhook Alert",
@@ -249,6 +258,117 @@ def workflow_storm(sandbox: Sandbox, problem_count: int, copies: int, wave: int)
     return exact
 
 
+# --- one group ---------------------------------------------------------------------------------------------
+
+GROUP = 100
+
+
+def storm_group(count: int, *, first: int = 0, group_key: str | None = None) -> dict[str, Any]:
+    """One Alertmanager delivery: the alert ``InstanceCpuHigh`` on ``count`` instances, numbered from
+    ``first``, in one group (``group_key``)."""
+    body = load_event("alertmanager_v4_firing")
+    template = body["alerts"][0]
+    body["groupKey"] = group_key or '{}:{alertname="InstanceCpuHigh"}'
+    body["alerts"] = []
+    for n in range(first, first + count):
+        alert = copy.deepcopy(template)
+        alert["labels"] = {
+            "alertname": "InstanceCpuHigh",
+            "instance_id": f"i-0cafe{n:012x}",
+            "severity": "warning",
+            "account_id": "123456789012",
+            "region": REGION,
+        }
+        alert["annotations"] = {"summary": "CPU above 95% for 10 minutes"}
+        alert["fingerprint"] = f"{n:016x}"
+        body["alerts"].append(alert)
+    return body
+
+
+def deliver(sandbox: Sandbox, *bodies: dict[str, Any]) -> list[dict[str, Any]]:
+    """Deliveries through the webhook, as Alertmanager sends them; every execution they started, finished."""
+    [token] = [s["bearer_token"] for s in sandbox.deployment.secrets.values() if "bearer_token" in s]
+    started: list[str] = []
+    for body in bodies:
+        request = urllib.request.Request(  # noqa: S310 - the sandbox's own local API
+            sandbox.api.url("/webhook/alertmanager"),
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request) as response:  # noqa: S310
+            started += [a["execution_arn"] for a in json.loads(response.read())["accepted"]]
+    return [sandbox.wait_for_execution(arn, timeout=180) for arn in started]
+
+
+@dataclass(frozen=True)
+class Posts:
+    channel: int
+    threaded: int
+
+    @property
+    def total(self) -> int:
+        return self.channel + self.threaded
+
+
+def posts_since(sandbox: Sandbox, before: int) -> Posts:
+    """The messages posted since the ``before``-th: in the channel, and as replies in threads."""
+    posted = sandbox.slack.messages()[before:]
+    threaded = sum(1 for message in posted if message.thread_ts)
+    return Posts(channel=len(posted) - threaded, threaded=threaded)
+
+
+def group_storm(sandbox: Sandbox, size: int) -> bool:
+    """One group through the webhook, then its next notification; next to the same alerts ungrouped."""
+    before = len(sandbox.slack.messages())
+    began = time.perf_counter()
+    first = deliver(sandbox, storm_group(size))
+    incidents = {json.loads(e["output"])["incident"]["id"] for e in first if e.get("output")}
+    first_posts = posts_since(sandbox, before)
+    middle = len(sandbox.slack.messages())
+    # The next notification of the changed group: a tenth of its instances again, and as many new ones
+    # (Alertmanager's max_alerts, like the webhook's cap, keeps a delivery to the first hundred or so).
+    again = deliver(sandbox, storm_group(2 * (size // 10), first=size - size // 10))
+    elapsed = time.perf_counter() - began
+    incidents |= {json.loads(e["output"])["incident"]["id"] for e in again if e.get("output")}
+    second_posts = posts_since(sandbox, middle)
+    listed = len(store.resource_items(next(iter(incidents)))) if len(incidents) == 1 else 0
+
+    before = len(sandbox.slack.messages())
+    ungrouped = deliver(
+        sandbox,
+        *(storm_group(1, first=GROUP_ALONE_FROM + n, group_key=f"alone-{n}") for n in range(size)),
+    )
+    alone = posts_since(sandbox, before)
+    alone_incidents = {json.loads(e["output"])["incident"]["id"] for e in ungrouped if e.get("output")}
+
+    exact = len(incidents) == 1 and listed == size + size // 10
+    print(f"one group: {size} alerts (one alert name, {size} instances) through the webhook, then its next")
+    print(
+        f"  notification ({size // 10} again, {size // 10} new); next to {size} alerts each in its own group"
+    )
+    print(f"  incidents opened    {len(incidents):8d}  (ungrouped: {len(alone_incidents)})")
+    print(f"  resources listed    {listed:8d}  ({'every one' if exact else 'NOT every one'})")
+    print(
+        f"  posts, first group  {first_posts.total:8d}  ({first_posts.channel} in the channel, "
+        f"{first_posts.threaded} in the thread; ungrouped: {alone.total}, {alone.channel} in the channel)"
+    )
+    print(
+        f"  posts, next one     {second_posts.total:8d}  ({second_posts.channel} in the channel, "
+        f"{second_posts.threaded} in the thread)"
+    )
+    print(
+        f"  posts per alert     {first_posts.total / size:8.2f}  (ungrouped: {alone.total / size:.2f}; "
+        f"x{alone.total / max(first_posts.total, 1):.0f} fewer)"
+    )
+    print(f"  wall time           {elapsed:8.1f} s  (both deliveries of the group)")
+    return exact
+
+
+# Instances of the ungrouped alerts: other problems than the group's.
+GROUP_ALONE_FROM = 1_000_000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -263,6 +383,7 @@ def main() -> None:
     )
     parser.add_argument("--copies", type=int, default=50, help="workflow alerts per problem (default 50)")
     parser.add_argument("--wave", type=int, default=WAVE, help=f"executions in flight (default {WAVE})")
+    parser.add_argument("--group", type=int, default=GROUP, help=f"alerts in one group (default {GROUP})")
     args = parser.parse_args()
     logger.setLevel(logging.WARNING)
 
@@ -270,7 +391,8 @@ def main() -> None:
         result = fold_storm(sandbox, args.alerts, args.problems)
         print(fold_report(result))
         exact = workflow_storm(sandbox, args.workflow_problems, args.copies, args.wave)
-    if not (result.exact and exact):
+        grouped = group_storm(sandbox, args.group)
+    if not (result.exact and exact and grouped):
         raise SystemExit(1)
 
 

@@ -54,6 +54,8 @@ Quick start::
       ``calls`` (a ``CallLog``: ``with sandbox.calls.recording() as calls: ...``).
     * ``securityhub`` (``SecurityHubStandIn``: ``calls(finding)``, ``status(finding)``), ``model``
       (``ConverseStandIn``: ``requests``, ``script(body, delay=, status=, error=)``), ``siem_messages()``.
+    * ``channels`` (``ChannelStandIns``: what PagerDuty and Teams received); the sandbox deploys every
+      channel (PagerDuty, Teams, e-mail through SNS) unless the context overrides ``channels``.
     * ``deployment`` (a ``Deployment``), ``slack`` (``FakeSlack``), ``api`` (``LocalHttpApi``),
       ``interactions_url``, ``bridge`` (``Bridge``), ``clicker`` (``Clicker``), ``client(service)``,
       ``table`` (the DynamoDB ``Table``), ``endpoint_url``, ``slack_credentials``, ``incident_id_for(arn)``.
@@ -108,6 +110,10 @@ Modules:
     ``message(channel, ts)``, ``ephemeral()``, ``find_card(needle)``, ``find_message(needle)``,
     ``wait_for(predicate, timeout)``, ``fail_next(method, error="ratelimited", status=None, times=1)``,
     ``add_user(SlackUser)``, ``add_usergroup(id, members)``; ``SlackMessage``, ``SlackCall``, ``SlackUser``.
+``sandbox.channels``
+    ``ChannelStandIns``: PagerDuty's Events API v2 and a Teams Workflows webhook on 127.0.0.1 (the sandbox's
+    ``channels``): ``received(channel=None, incident=None)``, ``events(incident_id)`` (PagerDuty's actions in
+    order), ``fail_next(channel, status=503, times=1, retry_after=None)``, ``outage(channel)``; ``Received``.
 ``sandbox.interactions``
     ``LocalHttpApi(deployment, lambda_client)``: serves the template's HTTP API routes as API Gateway
     payload 2.0 (or 1.0) events through ``lambda.invoke``; ``url(path)``, ``exchanges()``.

@@ -25,6 +25,7 @@ from moto.server import ThreadedMotoServer
 from sandbox import calls, cloudtrail, patches, standins, trust
 from sandbox.bridge import Bridge
 from sandbox.calls import CallLog
+from sandbox.channels import PAGERDUTY, TEAMS, ChannelStandIns
 from sandbox.clicker import Clicker
 from sandbox.cloudtrail import TrailStore
 from sandbox.deploy import (
@@ -69,6 +70,10 @@ _QUIET_LOGGERS = {
     "moto.stepfunctions.parser.asl.component.eval_component": logging.CRITICAL,
 }
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# Every channel, so that the demo and the tests show each one (its stand-in, or SNS for e-mail).
+SANDBOX_CHANNELS: dict[str, dict[str, Any]] = {"pagerduty": {}, "teams": {}, "email": {}}
+# The deployed secret of each channel, known by its description.
+_CHANNEL_SECRETS = {PAGERDUTY: "Tourniquet PagerDuty", TEAMS: "Tourniquet Microsoft Teams"}
 # moto, os.environ and the patched classes are process-wide: one sandbox at a time.
 _ACTIVE = threading.Lock()
 
@@ -124,6 +129,8 @@ class Sandbox:
         # Security Hub's status updates and Bedrock's Converse, which moto lacks, answered here.
         self.securityhub = standins.SecurityHubStandIn()
         self.model = standins.ConverseStandIn()
+        # PagerDuty's Events API and the Teams webhook.
+        self.channels = ChannelStandIns()
         if model:
             self._function_environment.setdefault("TRIAGE_MODEL_ID", standins.MODEL_ID)
         self.stack_name = stack_name
@@ -202,6 +209,7 @@ class Sandbox:
             self._slack = FakeSlack(self.slack_credentials["bot_token"], host=HOST).start()
             self._slack.add_user(APPROVER)
             self._slack.add_user(OUTSIDER)
+            self.channels.start(HOST)
             step = time.monotonic()
             template, member_template = self._load_templates()
             self._mark("synth", step)
@@ -217,6 +225,7 @@ class Sandbox:
                 stack_name=self.stack_name,
                 function_environment=self._deployed_environment(),
                 default_secret=self.slack_credentials,
+                secret_values=self._channel_secrets(template),
                 session=self._boto_session(),
             )
             self._mark("deploy", step)
@@ -256,6 +265,7 @@ class Sandbox:
                 self._api.stop()
             if self._slack is not None:
                 self._slack.stop()
+                self.channels.stop()
             self._runtime.shutdown()
             if self._server is not None:
                 self._stop_moto(self._server)
@@ -362,6 +372,7 @@ class Sandbox:
         # The member stack in an account other than the hub's names the hub's roles there (a StackSet
         # deploys it so); the same template serves the hub's own account.
         config.setdefault("hub_account_id", DEFAULT_ACCOUNT_ID)
+        config.setdefault("channels", SANDBOX_CHANNELS)
         config.setdefault("approvers", [SANDBOX_APPROVER_ID])
         overrides[CONTEXT_KEY] = config
         self._function_environment.update(playbooks_environment(config))
@@ -373,6 +384,7 @@ class Sandbox:
         environment = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "SLACK_API_URL": self.slack.api_url,
+            "PAGERDUTY_EVENTS_URL": self.channels.pagerduty_url,
             # The fake Slack's workspace and app: clicks are refused unless both are configured.
             "SLACK_TEAM_ID": SLACK_TEAM_ID,
             "SLACK_APP_ID": SLACK_APP_ID,
@@ -386,6 +398,17 @@ class Sandbox:
             environment["APPROVERS"] = ",".join(self._approver_override)
         environment.update(self._function_environment)
         return environment
+
+    def _channel_secrets(self, template: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        """The stand-ins' routing key and webhook URL, for the channel secrets the template deploys."""
+        values = self.channels.secrets()
+        found = {}
+        for logical_id, resource in (template.get("Resources") or {}).items():
+            description = str((resource.get("Properties") or {}).get("Description", ""))
+            for channel, prefix in _CHANNEL_SECRETS.items():
+                if resource.get("Type") == "AWS::SecretsManager::Secret" and description.startswith(prefix):
+                    found[logical_id] = dict(values[channel])
+        return found
 
     def _register_approvers(self) -> None:
         """Make the deployed approvers known to the fake Slack: user ids as users, group ids as groups."""

@@ -63,6 +63,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.sts.models import sts_backends
@@ -325,6 +326,8 @@ class TimeScale:
 
     retry: float = 0.001
     callback_timeout: float = 1.0
+    # Wait states: a storm's 30 s settle takes 3 s, still long enough for a group's alerts to fold in.
+    wait: float = 0.1
 
 
 class _ScaledTime(ModuleType):
@@ -342,8 +345,15 @@ class _ScaledTime(ModuleType):
 
 
 def install_time_scaling(patcher: Patcher, scale: TimeScale) -> None:
-    """Scale retry intervals and ``waitForTaskToken`` timeouts (3600 s at 0.001 expires in 3.6 s)."""
+    """Scale retry intervals, ``waitForTaskToken`` timeouts (3600 s at 0.001 expires in 3.6 s) and Wait
+    states."""
     patcher.set(retrier_decl, "time", _ScaledTime(scale))
+
+    def _wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
+        # Interrupted early only when the execution stops, as moto's own wait.
+        env.program_state_event.wait(max(0.0, wait_seconds * scale.wait))
+
+    patcher.set(WaitFunction, "_wait_interval", _wait_interval)
     original = state_task_service_callback.StateTaskServiceCallback._wait_for_task_token_timeout
 
     def _wait_for_task_token_timeout(

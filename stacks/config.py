@@ -111,6 +111,71 @@ class MemberRoleNames(BaseModel):
         return self
 
 
+_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+# A playbook name, or a glob over them ("*", "ec2_*").
+_PLAYBOOK_GLOB = re.compile(r"[\w*?-]{1,64}")
+
+
+class ChannelRouteConfig(BaseModel):
+    """One channel besides Slack: which incidents it hears of (docs/channels.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severities: tuple[SeverityLabel, ...] = Field(
+        default=SEVERITY_LABELS, min_length=1, description="The severities of the incidents it hears of."
+    )
+    playbooks: tuple[str, ...] = Field(
+        default=("*",),
+        min_length=1,
+        description="The playbooks (names or globs) of the incidents it hears of.",
+    )
+
+    @field_validator("playbooks")
+    @classmethod
+    def _valid_playbooks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [name for name in value if not _PLAYBOOK_GLOB.fullmatch(name)]
+        if invalid:
+            raise ValueError(f"not playbook names or globs: {', '.join(invalid)}")
+        return value
+
+
+class EmailChannelConfig(ChannelRouteConfig):
+    addresses: tuple[str, ...] = Field(
+        default=(),
+        description="Subscribed to the e-mail topic (each confirms by e-mail); more can subscribe by hand.",
+    )
+
+    @field_validator("addresses")
+    @classmethod
+    def _valid_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        invalid = [address for address in value if not _EMAIL.fullmatch(address)]
+        if invalid:
+            raise ValueError(f"not e-mail addresses: {', '.join(invalid)}")
+        return value
+
+
+class ChannelsConfig(BaseModel):
+    """The channels besides Slack; each one named here is deployed (its secret or topic) and routed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pagerduty: ChannelRouteConfig | None = Field(
+        default=None, description="PagerDuty Events API v2; the routing key goes in the PagerDutySecret."
+    )
+    teams: ChannelRouteConfig | None = Field(
+        default=None, description="A Microsoft Teams Workflows webhook; its URL goes in the TeamsSecret."
+    )
+    email: EmailChannelConfig | None = Field(default=None, description="E-mail through an SNS topic.")
+
+    def routes(self) -> dict[str, dict[str, list[str]]]:
+        """CHANNEL_ROUTES: each configured channel's severities and playbooks."""
+        return {
+            name: {"severities": list(route.severities), "playbooks": list(route.playbooks)}
+            for name, route in (("pagerduty", self.pagerduty), ("teams", self.teams), ("email", self.email))
+            if route is not None
+        }
+
+
 class PipelineConfig(BaseModel):
     """Continuous delivery: a CDK pipeline in the hub's account deploys every commit of one branch."""
 
@@ -310,6 +375,10 @@ class TourniquetConfig(BaseModel):
         "stackset_ous). Unset: the account the member stack is deployed in.",
     )
     escalation_topic_arn: str | None = None
+    channels: ChannelsConfig = Field(
+        default_factory=ChannelsConfig,
+        description="PagerDuty, Microsoft Teams and e-mail besides Slack (docs/channels.md); none by default",
+    )
     table_deletion_protection: bool = True
     reserved_concurrency: bool = Field(
         default=False,

@@ -73,7 +73,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Deduplicate",
         "tourniquet.incidents.handler.deduplicate",
         "Opens an incident or folds the alert into an open one.",
-        environment=("TABLE_NAME", "DEDUP_WINDOW_SECONDS", "RETENTION_DAYS"),
+        environment=("TABLE_NAME", "DEDUP_WINDOW_SECONDS", "RETENTION_DAYS", "PLAYBOOKS_FILE"),
         placeholder="DeduplicateFunctionArn",
         reserved_concurrency=25,
     ),

@@ -74,17 +74,18 @@ class Topics(Construct):
 
     def grant_escalation(self, grantee: iam.IGrantable) -> None:
         """Allow publishing escalations, and the use of the topic key through SNS when the topic is ours."""
-        principal = grantee.grant_principal
-        principal.add_to_principal_policy(
+        grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=["sns:Publish"], resources=[self.escalation_topic.topic_arn])
         )
         if self._owns_escalation_topic:
-            principal.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=list(TOPIC_KEY_ACTIONS),
-                    resources=[self.key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"sns.{Stack.of(self).region}.amazonaws.com"}
-                    },
-                )
+            self.grant_key(grantee)
+
+    def grant_key(self, grantee: iam.IGrantable) -> None:
+        """Allow the use of the topic key, through SNS only, to publish to a topic it encrypts."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(TOPIC_KEY_ACTIONS),
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{Stack.of(self).region}.amazonaws.com"}},
             )
+        )

@@ -14,6 +14,7 @@ from aws_cdk import CfnElement, CfnOutput, Stack, Tags
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.channels import NOTIFIERS, Channels
 from stacks.config import TourniquetConfig
 from stacks.credentials import Credentials
 from stacks.dashboard import IncidentDashboard
@@ -51,7 +52,7 @@ RESOURCE_STAR_WRITE_ACTIONS = frozenset(
 # The parts the stack's resources were grouped into after it was first deployed. Their construct ids stay
 # out of the resources' logical ids, so that CloudFormation keeps every deployed resource instead of
 # replacing it (tests/infra/test_logical_ids.py). The alarms were a construct of their own from the start.
-_GROUPS = ("Storage", "Topics", "Credentials", "Functions", "Workflows", "Triggers", "HttpEdge")
+_GROUPS = ("Storage", "Topics", "Credentials", "Channels", "Functions", "Workflows", "Triggers", "HttpEdge")
 
 
 class TourniquetStack(Stack):
@@ -79,6 +80,9 @@ class TourniquetStack(Stack):
             feed=feed,
             log_retention=LOG_RETENTION,
         )
+        channels = Channels(self, "Channels", config=config.channels, topics=topics)
+        for name in NOTIFIERS:
+            channels.attach(functions[name])
         if config.weekly_report_schedule:
             WeeklyReport(
                 self,
@@ -124,6 +128,12 @@ class TourniquetStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=topics.alarm_topic.topic_arn)
         CfnOutput(self, "SlackSecretArn", value=credentials.slack_secret.secret_arn)
         CfnOutput(self, "WebhookSecretArn", value=credentials.webhook_secret.secret_arn)
+        if channels.pagerduty_secret is not None:
+            CfnOutput(self, "PagerDutySecretArn", value=channels.pagerduty_secret.secret_arn)
+        if channels.teams_secret is not None:
+            CfnOutput(self, "TeamsSecretArn", value=channels.teams_secret.secret_arn)
+        if channels.email_topic is not None:
+            CfnOutput(self, "EmailTopicArn", value=channels.email_topic.topic_arn)
         CfnOutput(self, "SiemQueueUrl", value=feed.queue.queue_url)
         CfnOutput(self, "SiemQueueArn", value=feed.queue.queue_arn)
 

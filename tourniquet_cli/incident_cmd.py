@@ -8,6 +8,7 @@ region, keeps the evidence snapshots, and records the caller's AWS identity as w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -175,28 +176,40 @@ def show(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print an incident and its timeline: every action with its mode, status, proof and request ids."""
+    """Print an incident, every resource its alerts named (with how many alerts) and its timeline: every
+    action with its mode, status, proof and request ids."""
     _use_table(table, region, profile)
     from rich.console import Console  # noqa: PLC0415
     from rich.markup import escape  # noqa: PLC0415
 
     from tourniquet import store  # noqa: PLC0415
+    from tourniquet.incidents import storm  # noqa: PLC0415
 
     try:
         incident = store.get_incident(incident_id)
         events = store.timeline(incident_id) if incident else []
+        resources = storm.resources(incident_id) if incident else []
     except _aws_errors() as exc:
         _aws_failure(exc)
     if incident is None:
         refuse(f"incident {incident_id} does not exist")
     if as_json:
-        typer.echo(json.dumps({"incident": _public(incident), "timeline": [_public(e) for e in events]}))
+        shown = {
+            "incident": _public(incident),
+            "resources": [dataclasses.asdict(resource) for resource in resources],
+            "timeline": [_public(e) for e in events],
+        }
+        typer.echo(json.dumps(shown))
         return
     console = Console()
     console.print(
         f"[bold]Incident {escape(incident_id)}[/bold]  {escape(str(incident.get('status', '—')).upper())}"
         f"  playbook {escape(str(incident.get('playbook') or '—'))}"
     )
+    if resources:
+        console.print(f"{len(resources)} resources", highlight=False)
+        for resource in resources:
+            console.print(f"  {escape(resource.line())}", soft_wrap=True, highlight=False)
     for line in timeline_lines(events):
         console.print(line, soft_wrap=True, highlight=False)
 

@@ -98,6 +98,7 @@ def explain(path: Path, config: TourniquetConfig) -> dict[str, Any]:
 
 
 def _alert_plan(outcome: Outcome, config: TourniquetConfig) -> dict[str, Any]:
+    from tourniquet.incidents.keys import fold_keys  # noqa: PLC0415
     from tourniquet.intake.model import Alert  # noqa: PLC0415
     from tourniquet.playbooks.catalog import catalog, select  # noqa: PLC0415
     from tourniquet.playbooks.plan import make_plan  # noqa: PLC0415
@@ -135,7 +136,9 @@ def _alert_plan(outcome: Outcome, config: TourniquetConfig) -> dict[str, Any]:
             calls = describe(action.name)
             step |= {"calls": list(calls.changes), "undo": list(calls.undo), "kept": calls.kept}
         steps.append(step)
-    keys = {name: value for name, value in outcome.model_dump(mode="json").items() if name.endswith("_key")}
+    folded = fold_keys(outcome, playbook)
+    # The keys the Deduplicate step folds by: one problem per dedup key, one incident per correlation key.
+    keys = {"dedup_key": folded.dedup, "correlation_key": folded.correlation}
     return {
         "outcome": "alert",
         "alert": as_json_object(outcome),
@@ -178,8 +181,10 @@ def _print(explained: dict[str, Any], *, first: bool) -> None:
         )
         for resource in alert.get("resources") or []:
             say(f"  resource {resource.get('type')} {resource.get('id')}")
-        for name, value in item["keys"].items():
-            say(f"  {name.replace('_', ' ')}: {value}")
+        keys = item["keys"]
+        say(f"  dedup key: {keys['dedup_key']}")
+        correlation = keys["correlation_key"] or "none: this alert opens an incident of its own"
+        say(f"  correlation key: {correlation}")
         playbook = item["playbook"]
         say(f"  playbook {playbook['id']}: {playbook['title']} ({playbook['runbook']})")
         for step in item["actions"]:

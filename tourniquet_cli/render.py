@@ -22,6 +22,17 @@ STATUS_STYLE = {
 }
 
 
+def channel_facts(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """What PagerDuty and Teams received (the sandbox's stand-ins), and each channel that failed."""
+    channels = result.get("channels") or {}
+    facts = []
+    if channels.get("pagerduty") or channels.get("teams"):
+        pagerduty = ", ".join(channels.get("pagerduty") or ["nothing"])
+        facts.append(("channels", f"PagerDuty {pagerduty} · Teams {channels.get('teams', 0)} cards"))
+    facts += [("channel failed", str(error)) for error in channels.get("errors") or []]
+    return facts
+
+
 def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] | None) -> None:
     status = result["status"]
     approval = result.get("approval") or {}
@@ -41,7 +52,7 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
         facts.add_row("reason", str(result["reason"]))
     for where in acted_in(result.get("timeline") or []):
         facts.add_row("acted in", where)
-    for name, value in feed_facts(result):
+    for name, value in [*feed_facts(result), *channel_facts(result)]:
         facts.add_row(name, value)
     execution = result.get("execution") or {}
     facts.add_row(

@@ -135,10 +135,16 @@ def wait_for_card_or_end(sandbox: Sandbox, execution_arn: str) -> SlackMessage |
     while time.monotonic() < deadline:
         try:
             # A post wakes this at once (the fake Slack signals each); the end is checked twice a second.
-            return sandbox.wait_for_card(execution_arn, timeout=0.5)
+            card = sandbox.wait_for_card(execution_arn, timeout=0.5)
         except TimeoutError:
-            if stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
-                return None
+            card = None
+        # An incident nothing was done for has a card too, with an Acknowledge button: nothing waits for it.
+        if card is not None and any(e.get("action_id") == "approve" for _, e in card.buttons()):
+            return card
+        if stepfunctions.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            return None
+        if card is not None:
+            time.sleep(0.1)
     raise TimeoutError(f"{execution_arn}: neither a card nor an end within {EXECUTION_TIMEOUT_SECONDS}s")
 
 
@@ -194,7 +200,21 @@ def report(sandbox: Sandbox, execution: dict[str, Any], mapping: dict[str, str])
             if event.get("kind") == "siem"
         ],
         "securityhub": _write_backs(sandbox, incident),
+        "channels": _channels(sandbox, incident_id, timeline),
         "timeline": timeline,
+    }
+
+
+def _channels(sandbox: Sandbox, incident_id: str | None, timeline: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the PagerDuty and Teams stand-ins received about the incident, and what any channel failed."""
+    if not incident_id:
+        return {}
+    return {
+        "pagerduty": [action for action, _key in sandbox.channels.events(incident_id)],
+        "teams": sum(1 for r in sandbox.channels.received("teams", incident=incident_id) if r.ok),
+        "errors": [
+            f"{e.get('channel')}: {e.get('error')}" for e in timeline if e.get("kind") == "channel_error"
+        ],
     }
 
 

@@ -32,6 +32,19 @@ class EnvironmentSettings(BaseModel):
         return values
 
 
+SeverityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
+SEVERITIES: tuple[SeverityName, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
+
+
+class ChannelRoute(BaseModel):
+    """Which incidents a channel hears of: their severities and their playbooks (globs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    severities: tuple[SeverityName, ...] = SEVERITIES
+    playbooks: tuple[str, ...] = ("*",)
+
+
 class Settings(EnvironmentSettings):
     table_name: str = Field(default="tourniquet", alias="TABLE_NAME")
     aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
@@ -48,6 +61,14 @@ class Settings(EnvironmentSettings):
     slack_team_id: str | None = Field(default=None, alias="SLACK_TEAM_ID")
     slack_app_id: str | None = Field(default=None, alias="SLACK_APP_ID")
     escalation_topic_arn: str | None = Field(default=None, alias="ESCALATION_TOPIC_ARN")
+    # The channels besides Slack (channel name -> route) and what each one needs (docs/channels.md).
+    channel_routes: dict[str, ChannelRoute] = Field(default_factory=dict, alias="CHANNEL_ROUTES")
+    pagerduty_secret_arn: str | None = Field(default=None, alias="PAGERDUTY_SECRET_ARN")
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", alias="PAGERDUTY_EVENTS_URL"
+    )
+    teams_secret_arn: str | None = Field(default=None, alias="TEAMS_SECRET_ARN")
+    email_topic_arn: str | None = Field(default=None, alias="EMAIL_TOPIC_ARN")
     protected_tag_key: str = Field(default="tourniquet:protected", alias="PROTECTED_TAG_KEY")
     # Break-glass, CI and deploy principals: names or ARNs, globs allowed; never contained automatically.
     protected_principals: tuple[str, ...] = Field(default=(), alias="PROTECTED_PRINCIPALS")
@@ -85,7 +106,7 @@ class Settings(EnvironmentSettings):
     def retention_seconds(self) -> int:
         return self.retention_days * 86_400
 
-    @field_validator("excluded_accounts", mode="before")
+    @field_validator("excluded_accounts", "channel_routes", mode="before")
     @classmethod
     def _json_object(cls, value: object) -> object:
         return json.loads(value) if isinstance(value, str) else value

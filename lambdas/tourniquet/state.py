@@ -79,6 +79,12 @@ class IncidentRef(StateModel):
     duplicate: bool = False
     duplicate_count: int = Field(default=0, ge=0)
     dedup_key: str | None = None
+    # The alert folded into its storm's incident (docs/dedup-and-correlation.md): the thread hears of it in
+    # a summary once the storm settles, not on its own.
+    folded: bool = False
+    # A folded alert about a new resource that its playbook contains: containment still runs on it.
+    contain: bool = False
+    correlation_key: str | None = None
 
 
 # --- where an incident happened ----------------------------------------------------------------------------

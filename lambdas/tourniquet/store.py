@@ -201,6 +201,14 @@ def undo_records(incident_id: str) -> list[dict[str, Any]]:
     return _query_prefix(incident_id, "UNDO#")
 
 
+# An incident's resources: one item per problem (dedup key) its alerts named (tourniquet.incidents.dedup).
+RESOURCE_PREFIX = "RESOURCE#"
+
+
+def resource_items(incident_id: str) -> list[dict[str, Any]]:
+    return _query_prefix(incident_id, RESOURCE_PREFIX)
+
+
 def _query_prefix(incident_id: str, prefix: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {

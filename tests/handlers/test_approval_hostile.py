@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Iterator
@@ -105,6 +106,8 @@ def signed(body: str) -> dict[str, Any]:
 
 
 def mutated(payload: dict[str, Any], changes: list[tuple[int, int]]) -> dict[str, Any]:
+    """``payload`` with each change made; a change places a copy, so no later change reaches the list or
+    nests a value in itself."""
     for place, value in changes:
         *parents, last = PLACES[place]
         target: Any = payload
@@ -112,12 +115,23 @@ def mutated(payload: dict[str, Any], changes: list[tuple[int, int]]) -> dict[str
             for step in parents:
                 target = target[step]
             if isinstance(target, list) and isinstance(last, int) and last >= len(target):
-                target.append(HOSTILE[value])
+                target.append(copy.deepcopy(HOSTILE[value]))
             else:
-                target[last] = HOSTILE[value]
+                target[last] = copy.deepcopy(HOSTILE[value])
         except (KeyError, IndexError, TypeError):
             continue
     return payload
+
+
+def test_a_change_never_nests_a_hostile_value_in_itself_or_changes_the_list():
+    listed = json.dumps(HOSTILE)
+    as_dict = HOSTILE.index({"id": "U0APPROVER"})
+    user, user_id = PLACES.index(("user",)), PLACES.index(("user", "id"))
+
+    payload = mutated({"user": {"id": "U0APPROVER"}}, [(user, as_dict), (user_id, as_dict)])
+
+    assert json.loads(json.dumps(payload)) == {"user": {"id": {"id": "U0APPROVER"}}}
+    assert json.dumps(HOSTILE) == listed
 
 
 @settings(

@@ -222,7 +222,9 @@ def test_a_failure_is_posted_in_the_incident_thread_and_paged(slack):
 
     assert result == {"posted": True}
     (reply,) = thread_replies(slack, card["slack_ts"])
-    assert reply.startswith("❗ *Incident response failed*: `ContainmentFailed`")
+    assert reply.startswith("❗ *Incident response failed*: containment could not be carried out")
+    assert "*What to do next*: Contain the resource by hand" in reply
+    assert f"`tourniquet incident show {INCIDENT_ID}`" in reply
     assert "&lt;@U0BOSS&gt;" in reply
     assert "<@U0BOSS>" not in reply
     assert f"Incident `{INCIDENT_ID}` · execution `{EXECUTION}`" in reply

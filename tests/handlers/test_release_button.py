@@ -216,7 +216,15 @@ def test_an_approver_releases_and_the_release_workflow_starts_once(slack, releas
     (execution,) = executions(release_machine)
     assert execution["name"] == offer["approval_id"]
     assert json.loads(execution["input"]) == {
-        "incident": {"id": INCIDENT_ID, "duplicate": False, "duplicate_count": 0, "dedup_key": None},
+        "incident": {
+            "id": INCIDENT_ID,
+            "duplicate": False,
+            "duplicate_count": 0,
+            "dedup_key": None,
+            "folded": False,
+            "contain": False,
+            "correlation_key": None,
+        },
         "approval_id": offer["approval_id"],
         "actor": APPROVER,
         "approvers": [APPROVER],

@@ -141,7 +141,15 @@ def test_release_sends_the_caller_and_the_dry_run_to_the_workflow(cli, aws, monk
     assert "PLANNED" in result.output
     (given,) = captured
     assert given.as_state() == {
-        "incident": {"id": INCIDENT, "duplicate": False, "duplicate_count": 0, "dedup_key": None},
+        "incident": {
+            "id": INCIDENT,
+            "duplicate": False,
+            "duplicate_count": 0,
+            "dedup_key": None,
+            "folded": False,
+            "contain": False,
+            "correlation_key": None,
+        },
         "actor": moto_client("sts").get_caller_identity()["Arn"],
         "approval_id": None,
         "approvers": [],

@@ -17,6 +17,7 @@ from tourniquet.approval import decisions, records
 from tourniquet.approval.card import FinalState
 from tourniquet.approval.model import ApprovalRequest, Decision
 from tourniquet.incidents import dedup, handler
+from tourniquet.incidents.keys import FoldKeys
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.settings import Settings
@@ -105,6 +106,16 @@ def test_a_dedup_claim_outlives_its_window_by_a_day_and_an_execution_marker_by_a
     assert before + DAY <= _number_of_seconds(marker) <= int(time.time()) + DAY
 
 
+def test_a_storm_claim_outlives_its_window_by_a_day(aws):
+    alert = _alert()
+    before = int(time.time())
+
+    dedup.fold(alert, window_seconds=3600, execution_id="exec-1", keys=FoldKeys(alert.dedup_key, "storm"))
+
+    storm = _item("STORM#storm", "STORM")
+    assert before + 3600 + DAY <= _number_of_seconds(storm) <= int(time.time()) + 3600 + DAY
+
+
 def test_records_of_what_ended_without_an_incident_are_kept_for_the_retention(aws):
     before = int(time.time())
 
@@ -118,7 +129,7 @@ def test_records_of_what_ended_without_an_incident_are_kept_for_the_retention(aw
         assert before + 90 * DAY <= _number_of_seconds(item) <= int(time.time()) + 90 * DAY
 
 
-def test_incidents_their_timeline_and_undo_records_are_never_expired(aws):
+def test_incidents_their_timeline_resources_and_undo_records_are_never_expired(aws):
     incident_id = _opened()
     store.put_new(
         [
@@ -132,7 +143,12 @@ def test_incidents_their_timeline_and_undo_records_are_never_expired(aws):
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": store.incident_pk(incident_id)}
     )["Items"]
 
-    assert sorted(str(item["sk"]).split("#")[0] for item in items) == ["EVENT", "INCIDENT", "UNDO"]
+    assert sorted(str(item["sk"]).split("#")[0] for item in items) == [
+        "EVENT",
+        "INCIDENT",
+        "RESOURCE",
+        "UNDO",
+    ]
     assert all("expires_at" not in item for item in items)
 
 

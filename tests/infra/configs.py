@@ -15,6 +15,13 @@ STACKSET_OUS = [VARIANT_OU, "ou-ab12-77aa88bb"]
 WEEKLY_REPORT_SCHEDULE = "cron(0 8 ? * MON *)"
 TEAM_PLAYBOOKS = PROJECT_ROOT / "examples" / "team-playbooks.toml"
 
+# Every channel besides Slack, each with a route of its own.
+CHANNELS = {
+    "pagerduty": {"severities": ["CRITICAL", "HIGH"]},
+    "teams": {"playbooks": ["guardduty-*"]},
+    "email": {"addresses": ["secops@example.com"]},
+}
+
 # A configuration that differs from cdk.json in every value the template reflects.
 VARIANT = {
     "tourniquet": {
@@ -53,6 +60,7 @@ VARIANT = {
         # The member stack goes to two OUs by StackSet, trusting the hub's roles in the hub's account.
         "stackset_ous": STACKSET_OUS,
         "hub_account_id": HUB_ACCOUNT,
+        "channels": CHANNELS,
         # A team's own playbooks, shipped in the asset in place of the bundled ones.
         "playbooks": str(TEAM_PLAYBOOKS),
     }

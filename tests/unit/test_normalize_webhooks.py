@@ -184,3 +184,17 @@ def test_unknown_webhook_format_is_rejected_naming_the_field(source, body, field
         webhook_parts(source, body)
 
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("fixture", ["alertmanager_v4_firing", "grafana_unified_firing"])
+def test_each_alert_of_a_delivery_carries_its_group(fixture):
+    event = load_event(fixture)
+
+    assert {alert.group_key for alert in _alerts(event)} == {event["groupKey"]}
+
+
+def test_an_alert_delivered_without_a_group_has_none():
+    event = load_event("alertmanager_v4_firing")
+    del event["groupKey"]
+
+    assert {alert.group_key for alert in _alerts(event)} == {None}

@@ -13,6 +13,9 @@ from stacks.rules import route, rules
 from tests.helpers import EVENTS, load_event
 from tests.infra.calls import planned_calls
 from tourniquet.containment.registry import ACTIONS
+from tourniquet.incidents.keys import fold_keys
+from tourniquet.intake.model import Alert
+from tourniquet.playbooks.catalog import catalog, select
 from tourniquet_cli.action_calls import all_actions, describe
 from tourniquet_cli.main import app
 from tourniquet_cli.plan_cmd import explain
@@ -135,6 +138,19 @@ def test_the_plan_shows_the_alert_its_keys_the_playbook_and_each_action_with_cal
     )
     assert steps["snapshot_volumes"]["kept"] == "evidence snapshots are kept after release"
     assert steps["disassociate_eip"]["mode"] == "off"
+
+
+def test_the_plan_gives_the_keys_the_deduplicate_step_folds_by():
+    alerts = explain(EVENTS / "alertmanager_v4_firing.json", CONFIG)["alerts"]
+    [guardduty] = explain(EVENTS / "guardduty_ec2_finding.json", CONFIG)["alerts"]
+
+    for planned in alerts:
+        found = Alert.model_validate(planned["alert"])
+        folded = fold_keys(found, select(found, catalog()))
+        assert planned["keys"] == {"dedup_key": folded.dedup, "correlation_key": folded.correlation}
+    # The group's alerts correlate (one storm); a finding that came in no group correlates with nothing.
+    assert alerts[0]["keys"]["correlation_key"] is not None
+    assert guardduty["keys"]["correlation_key"] is None
 
 
 def test_the_plan_applies_the_guardrails_of_the_plan_step():

@@ -9,7 +9,7 @@ from tests.helpers import load_event
 from tourniquet.containment.registry import ACTIONS
 from tourniquet.intake.model import Alert, Severity
 from tourniquet.intake.normalize import normalize_all
-from tourniquet.playbooks.catalog import Match, catalog, select, snake
+from tourniquet.playbooks.catalog import Match, PlaybookError, catalog, load, select, snake
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK_SECTIONS = (
@@ -166,3 +166,36 @@ def test_each_playbooks_next_steps_are_its_runbooks_first_manual_steps():
         assert playbook.next_steps, playbook.id
         for step in playbook.next_steps:
             assert step in flattened, f"{playbook.id}: {step!r} is not in {playbook.runbook}"
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ('dedup_key = ["host"]', "playbook 'mine': key 'dedup_key': Value error, unknown field 'host'"),
+        ("dedup_key = []", "needs at least one field"),
+        ('correlation_key = ["type", "type"]', "key 'correlation_key': Value error, a field is named twice"),
+        ('correlation_key = ["label:"]', "unknown field 'label:'"),
+    ],
+)
+def test_a_bad_key_in_the_catalog_is_refused_naming_the_playbook_and_the_field(tmp_path, entry, problem):
+    path = tmp_path / "playbooks.toml"
+    path.write_text(f'[[playbook]]\nid = "mine"\ntitle = "t"\nrunbook = "r"\nmatch = {{}}\n{entry}\n')
+
+    with pytest.raises(PlaybookError) as refused:
+        load(path)
+
+    assert problem in str(refused.value)
+
+
+def test_keys_name_alert_fields_and_labels(tmp_path):
+    path = tmp_path / "playbooks.toml"
+    path.write_text(
+        '[[playbook]]\nid = "mine"\ntitle = "t"\nrunbook = "r"\nmatch = {}\n'
+        'dedup_key = ["finding"]\ncorrelation_key = ["type", "account", "label:team"]\n'
+    )
+
+    [playbook] = load(path)
+
+    assert playbook.dedup_key == ("finding",)
+    assert playbook.correlation_key == ("type", "account", "label:team")
+    assert all(p.dedup_key == ("account", "region", "type", "resource") for p in catalog())

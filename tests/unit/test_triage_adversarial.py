@@ -141,7 +141,9 @@ def test_nothing_that_acts_or_decides_reads_the_verdict():
         "TriageUnavailable",
     ]
     # The verdict comes after the automatic containment: it can neither steer nor delay it.
-    assert (states["PlanResponse"]["Next"], states["ContainAutomatically"]["Next"]) == (
+    # (A storm's folded alert ends after its containment; every other goes on to triage.)
+    after_containment = states[states["ContainAutomatically"]["Next"]]
+    assert (states["PlanResponse"]["Next"], after_containment["Default"]) == (
         "ContainAutomatically",
         "Triage",
     )

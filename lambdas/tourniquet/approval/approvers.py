@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from tourniquet.notify.slack import Slack
 from tourniquet.settings import get_settings
+from tourniquet.slack import Slack
 
 GROUP_CACHE_SECONDS = 60.0
 # Slack user group ids start with S; user ids with U or W.

@@ -8,7 +8,7 @@ The buttons carry only the opaque approval id, never the task token.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,11 +27,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from tourniquet.approval.model import RELEASE_ACTION_ID, ApprovalStatus, CardContext
+from tourniquet.approval.model import ACKNOWLEDGE_ACTION_ID, RELEASE_ACTION_ID, ApprovalStatus, CardContext
 from tourniquet.intake.model import Severity
 from tourniquet.state import Diagnostic, Verdict
 
 APPROVE_ACTION_ID = "approve"
+ACKNOWLEDGE_BLOCK_ID = "acknowledge"
+# An incident with no automatic action: the status people see instead of "closed".
+NEEDS_A_HUMAN = "needs a human"
 DENY_ACTION_ID = "deny"
 ACTIONS_BLOCK_ID = "approval"
 RELEASE_BLOCK_ID = "release"
@@ -194,17 +197,15 @@ def release_resolution_text(resolution: Resolution) -> str:
     return "🔓 *Release offered*"
 
 
-def card_text(ctx: CardContext) -> str:
+def card_text(ctx: CardContext, *, alert_only: bool = False) -> str:
     """The notification fallback (and screen-reader) text for the card."""
     alert = ctx.alert
     resource = ctx.plan.target.id or (alert.primary_resource.id if alert.primary_resource else None)
     needs = ", ".join(ctx.plan.approval) or "nothing"
     where = f" on {resource}" if resource else ""
     severity = f"{SEVERITY_EMOJI[alert.severity]} {alert.severity}"
-    return clip(
-        escape(f"{severity}: {alert.title.rstrip('.')}{where}. Approval needed: {needs}."),
-        _SECTION_LIMIT,
-    )
+    status = f"Status: {NEEDS_A_HUMAN}." if alert_only else f"Approval needed: {needs}."
+    return clip(escape(f"{severity}: {alert.title.rstrip('.')}{where}. {status}"), _SECTION_LIMIT)
 
 
 def resolution_text(resolution: Resolution) -> str:
@@ -221,8 +222,16 @@ def resolution_text(resolution: Resolution) -> str:
     return "⏳ *Waiting for a decision*"
 
 
+def status_text(status: str) -> str:
+    """An incident's status in words: one that nothing was done for needs a human, it is never closed."""
+    return NEEDS_A_HUMAN if status == "alerted" else status
+
+
 def outcome_text(final: FinalState) -> str:
-    lines = [f"*Outcome: {escape(final.status)}*"]
+    if final.status == "alerted":
+        lines = [f"🙋 *Status: {NEEDS_A_HUMAN}*: nothing was done automatically"]
+    else:
+        lines = [f"*Outcome: {escape(final.status)}*"]
     lines += [
         f"{_mark(action.verified)} {escape(action.name)} ({escape(action.mode)}): {escape(action.status)}"
         f"{'' if action.verified else ', not verified'}"
@@ -243,7 +252,45 @@ def people_text(people: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _body(ctx: CardContext) -> list[Block]:
+def needs_human_card(
+    ctx: CardContext, final: FinalState, ack_id: str, affected: Sequence[str] = ()
+) -> list[Block]:
+    """An incident with no automatic action: the whole card, its status "needs a human", the resources of its
+    storm (``affected``, lines of mrkdwn), and an Acknowledge button (carrying only the acknowledgement's
+    opaque id) that records who took it."""
+    return [*_alert_only_body(ctx, final, affected), _acknowledge_button(ctx, ack_id)]
+
+
+def acknowledged_card(
+    ctx: CardContext, final: FinalState, resolution: Resolution, affected: Sequence[str] = ()
+) -> list[Block]:
+    """The same card once someone took it: the button replaced by who and when."""
+    return [*_alert_only_body(ctx, final, affected), _section(acknowledged_text(resolution))]
+
+
+def _alert_only_body(ctx: CardContext, final: FinalState, affected: Sequence[str]) -> list[Block]:
+    blocks = [*_body(ctx, alert_only=True), _section(outcome_text(final))]
+    if affected:
+        blocks.append(_section(clip("\n".join(affected), _SECTION_LIMIT)))
+    return blocks
+
+
+def acknowledged_text(resolution: Resolution) -> str:
+    at = f" {when_text(resolution.at)}" if resolution.at else ""
+    if resolution.status is ApprovalStatus.APPROVED:
+        return f"🙋 *Taken* by {who_text(resolution.by)}{at}"
+    return "🙋 *Nobody has acknowledged it*"
+
+
+def seen_text(ctx: CardContext) -> str:
+    """First and last seen, and how many times: the source's count and the copies folded in."""
+    alert = ctx.alert
+    first = alert.first_seen or alert.time
+    count = max(alert.count, 1) + ctx.incident.duplicate_count
+    return f"First seen {when_text(first)} · last seen {when_text(alert.time)} · {count}× in all"  # noqa: RUF001
+
+
+def _body(ctx: CardContext, *, alert_only: bool = False) -> list[Block]:
     alert, plan = ctx.alert, ctx.plan
     header = f"{SEVERITY_EMOJI[alert.severity]} {alert.severity.value} · {alert.title}"
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip_plain(header, _HEADER_LIMIT)))]
@@ -260,14 +307,17 @@ def _body(ctx: CardContext) -> list[Block]:
     relevant = [d for d in ctx.diagnostics if d.status != "not_applicable"]
     if relevant:
         blocks.append(_section("*Diagnostics*\n" + "\n".join(_diagnostic_line(d) for d in relevant)))
-    blocks.append(_section("*Done automatically*\n" + _contained_lines(ctx)))
-    blocks.append(_section("*Requires approval*\n" + _pending_lines(ctx)))
+    if alert_only:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=seen_text(ctx))]))
+    else:
+        blocks.append(_section("*Done automatically*\n" + _contained_lines(ctx)))
+        blocks.append(_section("*Requires approval*\n" + _pending_lines(ctx)))
     if plan.notes:
         blocks.append(_section("*Notes*\n" + "\n".join(f"• {escape(note)}" for note in plan.notes)))
     if plan.next_steps:
         steps = "\n".join(f"{n}. {escape(step)}" for n, step in enumerate(plan.next_steps, 1))
         blocks.append(_section("*Next steps (runbook)*\n" + steps))
-    links = _links(ctx)
+    links = [f"<{url}|{escape(text)}>" for text, url in link_pairs(ctx)]
     if links:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(links))]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_footer(ctx))]))
@@ -312,6 +362,11 @@ def verdict_thread(verdict: Verdict) -> str:
 
 
 def _facts(ctx: CardContext) -> list[str]:
+    return [clip(f"*{name}*\n{escape(value)}", _FIELD_LIMIT) for name, value in fact_pairs(ctx)]
+
+
+def fact_pairs(ctx: CardContext) -> list[tuple[str, str]]:
+    """The incident's facts as (name, plain text)."""
     alert, target = ctx.alert, ctx.plan.target
     resource = target.id or (alert.primary_resource.id if alert.primary_resource else None)
     resource_type = target.type or (alert.primary_resource.type if alert.primary_resource else None)
@@ -324,7 +379,7 @@ def _facts(ctx: CardContext) -> list[str]:
     ]
     if alert.actor is not None:
         facts.append(("Actor", _actor(ctx)))
-    return [clip(f"*{name}*\n{escape(value)}", _FIELD_LIMIT) for name, value in facts]
+    return facts
 
 
 def _actor(ctx: CardContext) -> str:
@@ -341,15 +396,27 @@ def _actor(ctx: CardContext) -> str:
 
 
 def _diagnostic_line(diagnostic: Diagnostic) -> str:
+    label, detail = diagnostic_parts(diagnostic)
+    mark = "⚠️" if diagnostic.status == "unavailable" else "•"
+    return f"{mark} *{escape(label)}*: {escape(detail)}"
+
+
+def diagnostic_text(diagnostic: Diagnostic) -> str:
+    """One diagnostic in plain words, for the other channels."""
+    label, detail = diagnostic_parts(diagnostic)
+    return f"{label}: {detail}"
+
+
+def diagnostic_parts(diagnostic: Diagnostic) -> tuple[str, str]:
+    """A check's label and what it found, in plain text."""
     label = _CHECK_LABELS.get(diagnostic.check, diagnostic.check)
     summary = diagnostic.summary
     if diagnostic.status == "unavailable":
         why = diagnostic.error or _scalar(summary.get("reason"))
-        reason = f" ({why})" if why else ""
-        return f"⚠️ *{escape(label)}*: unavailable{escape(reason)}"
+        return label, f"unavailable ({why})" if why else "unavailable"
     if diagnostic.status != "ok":
         reason = f": {_scalar(summary.get('reason'))}" if summary.get("reason") else ""
-        return f"• *{escape(label)}*: {escape(diagnostic.status.replace('_', ' '))}{escape(reason)}"
+        return label, f"{diagnostic.status.replace('_', ' ')}{reason}"
     if diagnostic.check == "ec2_instance":
         detail = _instance_detail(summary)
     elif diagnostic.check == "cloudtrail":
@@ -358,7 +425,7 @@ def _diagnostic_line(diagnostic: Diagnostic) -> str:
         detail = _scalar(summary["headline"])
     else:
         detail = _joined((f"{key} {_scalar(value)}" for key, value in summary.items() if _scalar(value)))
-    return f"• *{escape(label)}*: {escape(detail) or 'no details'}"
+    return label, detail or "no details"
 
 
 def _instance_detail(summary: Mapping[str, Any]) -> str:
@@ -426,7 +493,8 @@ def _pending_lines(ctx: CardContext) -> str:
     return "\n".join(f"• {escape(action)}{where}" for action in ctx.plan.approval) or "Nothing."
 
 
-def _links(ctx: CardContext) -> list[str]:
+def link_pairs(ctx: CardContext) -> list[tuple[str, str]]:
+    """The console links for the card and the other channels: (text, URL)."""
     alert, target = ctx.alert, ctx.plan.target
     region = target.region or alert.region
     if not _REGION.match(region):
@@ -435,11 +503,11 @@ def _links(ctx: CardContext) -> list[str]:
     links = []
     if target.type == "AwsEc2Instance" and target.id:
         url = f"{console}/ec2/home?region={region}#InstanceDetails:instanceId={quote(target.id, safe='')}"
-        links.append(f"<{url}|Instance in the EC2 console>")
+        links.append(("Instance in the EC2 console", url))
     if alert.source == "guardduty":
         finding = quote(alert.finding_id, safe="")
         url = f"{console}/guardduty/home?region={region}#/findings?macros=current&fId={finding}"
-        links.append(f"<{url}|GuardDuty finding>")
+        links.append(("GuardDuty finding", url))
     return links
 
 
@@ -501,6 +569,15 @@ def _release_button(ctx: CardContext, approval_id: str) -> ActionsBlock:
         block_id=RELEASE_BLOCK_ID,
         elements=[
             ButtonElement(text="Release", action_id=RELEASE_ACTION_ID, value=approval_id, confirm=confirm)
+        ],
+    )
+
+
+def _acknowledge_button(ctx: CardContext, ack_id: str) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=ACKNOWLEDGE_BLOCK_ID,
+        elements=[
+            ButtonElement(text="Acknowledge", action_id=ACKNOWLEDGE_ACTION_ID, value=ack_id, style="primary")
         ],
     )
 

@@ -24,9 +24,10 @@ from typing import Literal
 from botocore.exceptions import ClientError
 
 from tourniquet import aws, store
-from tourniquet.approval import records
+from tourniquet.approval import records, updates
 from tourniquet.approval.model import ApprovalKind, ApprovalStatus, Decision
 from tourniquet.approval.records import Approval
+from tourniquet.channels import CLICK, UpdateKind, deliver
 from tourniquet.errors import ApprovalExpired
 from tourniquet.logs import logger
 from tourniquet.settings import get_settings
@@ -159,6 +160,8 @@ def _delivered(claimed: Approval, decision: Decision, actor: _Actor) -> Outcome:
     logger.append_keys(incident_id=claimed.incident_id, approval_id=claimed.approval_id)
     if claimed.kind is ApprovalKind.RELEASE:
         return _release_started(claimed, actor)
+    if claimed.kind is ApprovalKind.ACKNOWLEDGE:
+        return _acknowledged(claimed, actor)
     try:
         _deliver(claimed, decision, actor.reason)
     except ClientError as exc:
@@ -186,7 +189,35 @@ def _delivered(claimed: Approval, decision: Decision, actor: _Actor) -> Outcome:
         raise DecisionNotDelivered(f"Step Functions refused the decision: {code or 'error'}") from exc
     _record_decision(claimed, decision, actor)
     logger.info("decision delivered", extra={"decision": decision.value, "by": actor.by})
+    verb = "Approved" if decision is Decision.APPROVE else "Denied"
+    _tell_channels(claimed, actor, f"{verb} by {actor.by}: {', '.join(claimed.actions)}.")
     return Outcome(Result.DECIDED, claimed)
+
+
+def _acknowledged(claimed: Approval, actor: _Actor) -> Outcome:
+    """Someone took an incident that nothing was done for: recorded on it, and told to every channel."""
+    store.update_incident(claimed.incident_id, acknowledged_by=actor.by, acknowledged_at=claimed.decided_at)
+    store.append_event(
+        claimed.incident_id,
+        "acknowledged",
+        actor=actor.by,
+        session=actor.session,
+        approval_id=claimed.approval_id,
+        reason=actor.reason,
+    )
+    logger.info("incident acknowledged", extra={"by": actor.by})
+    _tell_channels(claimed, actor, f"Acknowledged by {actor.by}, who handles it from here.")
+    return Outcome(Result.DECIDED, claimed)
+
+
+def _tell_channels(claimed: Approval, actor: _Actor, summary: str) -> None:
+    """The first human decision or acknowledgement, to the channels besides Slack (PagerDuty acknowledges).
+
+    A click has Slack's 3 s: one quick try each, and what fails is on the timeline; the outcome follows."""
+    update = updates.from_card(
+        claimed.card, UpdateKind.ACKNOWLEDGED, status="acknowledged", summary=summary, by=actor.by
+    )
+    deliver(update, CLICK)
 
 
 def _release_started(claimed: Approval, actor: _Actor) -> Outcome:

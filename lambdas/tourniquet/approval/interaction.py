@@ -22,6 +22,7 @@ from tourniquet import store
 from tourniquet.approval import approvers, card, decisions, records
 from tourniquet.approval.decisions import DecisionNotDelivered, Result
 from tourniquet.approval.model import (
+    ACKNOWLEDGE_ACTION_ID,
     APPROVAL_ID_PATTERN,
     RELEASE_ACTION_ID,
     ApprovalKind,
@@ -33,9 +34,9 @@ from tourniquet.approval.records import Approval
 from tourniquet.approval.slack_request import BadRequest, HttpResponse, Request, refused
 from tourniquet.errors import SlackUnavailable
 from tourniquet.logs import logger
-from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
+from tourniquet.slack import Message, Slack, record_slack_error
 
 # Slack waits 3 s for the answer: each follow-up call gets a tight budget.
 SLACK_TIMEOUT_SECONDS = 2
@@ -49,6 +50,7 @@ _BUTTONS = {
     Decision.APPROVE.value: (Decision.APPROVE, ApprovalKind.CONTAIN),
     Decision.DENY.value: (Decision.DENY, ApprovalKind.CONTAIN),
     RELEASE_ACTION_ID: (Decision.APPROVE, ApprovalKind.RELEASE),
+    ACKNOWLEDGE_ACTION_ID: (Decision.APPROVE, ApprovalKind.ACKNOWLEDGE),
 }
 
 
@@ -208,6 +210,8 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
         verb = "approved" if approval.status is ApprovalStatus.APPROVED else "denied"
         if approval.kind is ApprovalKind.RELEASE:
             verb = "released"
+        elif approval.kind is ApprovalKind.ACKNOWLEDGE:
+            verb = "acknowledged"
         who, when = card.who_text(approval.decided_by), card.when_text(approval.decided_at)
         return slack.ephemeral(approval, f"This was already {verb} by {who} {when}: nothing was changed.")
     if outcome.result is Result.TOO_LATE:
@@ -251,6 +255,8 @@ def _not_counted(click: Click, result: Result, approval: Approval, slack: _Slack
 
 
 def _expired(approval: Approval) -> str:
+    if approval.kind is ApprovalKind.ACKNOWLEDGE:
+        return "This incident's Acknowledge button expired: nothing was recorded."
     if approval.kind is ApprovalKind.RELEASE:
         return (
             "This release offer expired: nothing was changed."
@@ -307,6 +313,8 @@ def _resolution(approval: Approval) -> card.Resolution:
 
 
 def _decision_summary(approval: Approval, decision: Decision) -> str:
+    if approval.kind is ApprovalKind.ACKNOWLEDGE:
+        return f"🙋 Taken by {card.who_text(approval.decided_by)}, who handles it from here."
     if approval.kind is ApprovalKind.RELEASE:
         who = card.people_text(approval.approvals or (approval.decided_by or "unknown",))
         return f"🔓 Release approved by {who}: restoring the recorded before-state; snapshots are kept."
@@ -346,6 +354,8 @@ class _SlackReplies:
         message = Message(approval.slack_channel, approval.slack_ts)
         if approval.kind is ApprovalKind.RELEASE and approval.final is not None:
             blocks = card.release_decided_card(approval.card, approval.final, _resolution(approval))
+        elif approval.kind is ApprovalKind.ACKNOWLEDGE and approval.final is not None:
+            blocks = card.acknowledged_card(approval.card, approval.final, _resolution(approval))
         else:
             blocks = card.decided_card(approval.card, _resolution(approval))
         try:

@@ -25,10 +25,14 @@ class ApprovalKind(StrEnum):
 
     CONTAIN = "contain"
     RELEASE = "release"
+    # Someone takes an incident that nothing was done for: no token, nothing runs, it records who.
+    ACKNOWLEDGE = "acknowledge"
 
 
 # The Release button's action id; a release is only ever approved, never denied (not clicking is the no).
 RELEASE_ACTION_ID = "release"
+# The Acknowledge button's action id, on the card of an incident with no automatic action.
+ACKNOWLEDGE_ACTION_ID = "acknowledge"
 
 
 class ApprovalStatus(StrEnum):

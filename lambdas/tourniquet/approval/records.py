@@ -7,7 +7,8 @@ the set of distinct people who approved; an approval that needs two of them (the
 pending, its set growing by conditional writes, until the last required approver's write also moves the
 status. A release approval (``kind`` ``release``) has no token: it is offered on the closed incident's
 card and, once approved, starts the release workflow; it keeps the card's closing state (``final``) to
-re-render it.
+re-render it. An acknowledgement (``kind`` ``acknowledge``) is the same claim on the card of an incident
+that nothing was done for: approving it records who took the incident, and runs nothing.
 Timestamps are ISO 8601 UTC strings of one fixed width (``store.iso``), so DynamoDB compares them
 correctly as strings. ``deadline`` is when the approval stops taking decisions; ``expires_at`` (epoch
 seconds, the table's TTL) is the deadline plus the retention. The task token is erased as soon as the
@@ -32,6 +33,8 @@ from tourniquet.settings import get_settings
 SK = "APPROVAL"
 # A release is approved through the same single-use path as containment; the one action it runs.
 RELEASE_ACTIONS = ("release",)
+# Acknowledging runs nothing: it records who took the incident, once.
+ACKNOWLEDGE_ACTIONS = ("acknowledge",)
 _FINAL: TypeAdapter[FinalState] = TypeAdapter(FinalState)
 
 
@@ -110,18 +113,29 @@ def create_release(
     ctx: CardContext, final: FinalState, *, deadline: str, required_approvals: int = 1
 ) -> Approval:
     """Store a pending release approval for a closed incident (no task token: nothing waits for it)."""
+    return _create_offer(ctx, final, ApprovalKind.RELEASE, deadline=deadline, required=required_approvals)
+
+
+def create_acknowledgement(ctx: CardContext, final: FinalState, *, deadline: str) -> Approval:
+    """Store the Acknowledge button's single-use claim for an incident nothing was done for."""
+    return _create_offer(ctx, final, ApprovalKind.ACKNOWLEDGE, deadline=deadline, required=1)
+
+
+def _create_offer(
+    ctx: CardContext, final: FinalState, kind: ApprovalKind, *, deadline: str, required: int
+) -> Approval:
     approval = Approval(
         approval_id=secrets.token_urlsafe(16),
         incident_id=ctx.incident.id,
         status=ApprovalStatus.PENDING,
-        actions=RELEASE_ACTIONS,
+        actions=ACKNOWLEDGE_ACTIONS if kind is ApprovalKind.ACKNOWLEDGE else RELEASE_ACTIONS,
         requested_at=store.iso(),
         deadline=deadline,
         execution_id=ctx.execution_id,
         card=ctx,
         task_token="",
-        required_approvals=required_approvals,
-        kind=ApprovalKind.RELEASE,
+        required_approvals=required,
+        kind=kind,
         final=final,
     )
     _put_new(approval)

@@ -1,4 +1,5 @@
-"""RequestApproval: store the token under an opaque id, post the card, page the escalation topic.
+"""RequestApproval: store the token under an opaque id, post the card, tell the other channels, page the
+escalation topic.
 
 The workflow waits for the token whatever happens here. If Slack cannot be reached the approval stays pending
 (the CLI can still decide it) and the escalation topic is paged; a Slack failure is never fatal.
@@ -8,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tourniquet import store
-from tourniquet.approval import card, decisions, records
+from tourniquet import escalation, store
+from tourniquet.approval import card, decisions, records, updates
 from tourniquet.approval.model import ApprovalRequest
 from tourniquet.approval.records import Approval
+from tourniquet.channels import UpdateKind, deliver
 from tourniquet.errors import EscalationFailed, SlackUnavailable
 from tourniquet.logs import logger
-from tourniquet.notify import escalation
-from tourniquet.notify.slack import Message, Slack, record_slack_error
 from tourniquet.settings import get_settings
+from tourniquet.slack import Message, Slack, record_slack_error
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def request_approval(request: ApprovalRequest) -> Requested:
         required_approvals=approval.required_approvals,
         posted=message is not None,
     )
+    _tell_channels(approval)
     _escalate(approval, posted=message is not None)
     logger.info(
         "approval requested", extra={"actions": list(approval.actions), "posted": message is not None}
@@ -84,6 +86,20 @@ def remind(incident_id: str, task_token: str) -> dict[str, object]:
     _escalate(renewed, posted=posted, event="approval_reminder")
     logger.info("approvers reminded", extra={"posted": posted})
     return {"approval_id": approval_id, "reminded": True}
+
+
+def _tell_channels(approval: Approval) -> None:
+    """The other channels (PagerDuty, Teams, e-mail) hear that a person must decide, where and by when."""
+    ctx = approval.card
+    done = ", ".join(f"{a.action} ({a.status})" for a in ctx.contained)
+    summary = (
+        f"{'Done automatically: ' + done + '. ' if done else 'Nothing was changed automatically. '}"
+        f"Waiting for approval of {', '.join(approval.actions)} on {ctx.plan.target.id or 'the target'}"
+        f" until {approval.deadline}."
+    )
+    deliver(
+        updates.from_card(ctx, UpdateKind.OPENED, status="approval needed", summary=summary, waiting=True)
+    )
 
 
 def _post_reminder(approval: Approval) -> bool:

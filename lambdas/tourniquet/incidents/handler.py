@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from tourniquet.incidents import dedup, outcome
+from tourniquet.incidents.keys import fold_keys
 from tourniquet.intake.model import Alert
 from tourniquet.logs import logger
+from tourniquet.playbooks.catalog import catalog, select
 from tourniquet.settings import get_settings
 from tourniquet.state import ApprovalResult, Ignored, IncidentRef, Plan, Resolved, StepError
 
@@ -19,12 +21,23 @@ Model = TypeVar("Model", bound=BaseModel)
 @logger.inject_lambda_context(clear_state=True)
 def deduplicate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     alert = Alert.model_validate(event["alert"])
+    settings = get_settings()
+    # The playbook the plan will follow (the same file) names the keys.
+    playbook = select(alert, catalog(settings.playbooks_file))
     incident = dedup.fold(
-        alert, window_seconds=get_settings().dedup_window_seconds, execution_id=str(event["execution_id"])
+        alert,
+        window_seconds=settings.dedup_window_seconds,
+        execution_id=str(event["execution_id"]),
+        keys=fold_keys(alert, playbook),
     )
     logger.append_keys(incident_id=incident.id)
     logger.info(
-        "Alert folded", extra={"duplicate": incident.duplicate, "duplicate_count": incident.duplicate_count}
+        "Alert folded",
+        extra={
+            "duplicate": incident.duplicate,
+            "duplicate_count": incident.duplicate_count,
+            "folded": incident.folded,
+        },
     )
     return incident.model_dump()
 

@@ -66,7 +66,10 @@ def summarize_actions(plan: Plan, timeline: list[dict[str, Any]]) -> tuple[Outco
     """One line per planned action, from the last thing the timeline says about it."""
     latest: dict[str, dict[str, Any]] = {}
     for event in timeline:
-        if event.get("kind") == "action":
+        target = event.get("target")
+        # A storm's incident also records the containment of its other resources: this plan's target only.
+        other = isinstance(target, dict) and plan.target.id and target.get("id") != plan.target.id
+        if event.get("kind") == "action" and not other:
             latest[str(event.get("action"))] = event
     planned: list[tuple[str, Literal["auto", "approval"]]] = [(name, "auto") for name in plan.automatic]
     planned += [(name, "approval") for name in plan.approval]
@@ -119,7 +122,12 @@ def record_failure(error: StepError, incident: IncidentRef | None, execution_id:
     """The run failed: the incident (if one was opened) says so in plain words; the stack trace, if any,
     stays in the function's log and the execution history."""
     reason = error.message[:_CAUSE_LIMIT]
-    if incident is not None:
+    if incident is not None and (incident.duplicate or incident.folded):
+        # The run of a copy or of a storm's later alert failed, not the incident: its own run goes on.
+        store.append_event(
+            incident.id, "failure", error=error.error, reason=reason, execution_id=execution_id
+        )
+    elif incident is not None:
         item = store.get_incident(incident.id) or {}
         if item.get("approval_id"):
             # Whatever failed, the workflow waits for no approval any more.

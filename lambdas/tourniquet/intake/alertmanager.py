@@ -44,6 +44,7 @@ _ACCOUNT_LABELS = ("account_id", "aws_account_id", "account", "aws_account")
 _REGION_LABELS = ("region", "aws_region")
 _SEVERITY_LABELS = ("severity", "priority", "level")
 _CATEGORY_LABELS = ("category", "grafana_folder", "job")
+GROUP_KEY_LIMIT = 1024
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 # Labels that name the affected thing when no AWS resource is named, most specific first.
 _GENERIC_LABELS = ("instance", "pod", "service", "job")
@@ -122,6 +123,7 @@ def parse_alert(payload: dict[str, Any], alert: Any, at: str, source: WebhookSou
         drill=is_drill(source, tags),
         raw_ref=first(alert.get("panelURL"), alert.get("dashboardURL"), alert.get("generatorURL")),
         labels=tags,
+        group_key=scalar(payload.get("groupKey"), GROUP_KEY_LIMIT),
     )
 
 

@@ -169,6 +169,11 @@ class Alert(BaseModel):
     securityhub: FindingRef | None = Field(
         default=None, description="Where Security Hub holds this finding (for its workflow status)."
     )
+    group_key: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="The group the sender delivered the alert in (Alertmanager's and Grafana's groupKey).",
+    )
 
     @property
     def primary_resource(self) -> Resource | None:

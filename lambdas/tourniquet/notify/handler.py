@@ -1,4 +1,4 @@
-"""NotifyDuplicate, NotifyOutcome, NotifyReleased and NotifyFailure."""
+"""NotifyDuplicate, NotifyOutcome, NotifyReleased, NotifyResolved and NotifyFailure."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tourniquet.logs import logger
 from tourniquet.notify import notices
-from tourniquet.notify.model import NOTICE, FailureNotice
+from tourniquet.notify.model import NOTICE, FailureNotice, ResolvedNotice
 
 
 @logger.inject_lambda_context(clear_state=True)
 def notify(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     notice = NOTICE.validate_python(event)
-    incident_id = notice.incident_id if isinstance(notice, FailureNotice) else notice.incident.id
+    incident_id = (
+        notice.incident_id if isinstance(notice, FailureNotice | ResolvedNotice) else notice.incident.id
+    )
     logger.append_keys(incident_id=incident_id, kind=notice.kind)
     posted = notices.notify(notice)
     logger.info("notified", extra={"posted": posted})

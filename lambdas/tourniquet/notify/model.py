@@ -8,7 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tourniquet.approval.model import CardContext
 from tourniquet.intake.model import Alert
-from tourniquet.state import IncidentRef, OptionalVerdict, Outcome, Plan, ReleaseResult, StepError
+from tourniquet.state import (
+    Diagnostic,
+    IncidentRef,
+    OptionalVerdict,
+    Outcome,
+    Plan,
+    Recorded,
+    ReleaseResult,
+    StepError,
+)
 
 
 class _Model(BaseModel):
@@ -20,6 +29,14 @@ class DuplicateNotice(_Model):
     incident: IncidentRef
 
 
+class FoldedNotice(_Model):
+    """An alert folded into its storm's incident, once the storm settled: the thread may hear a summary."""
+
+    kind: Literal["folded"]
+    incident: IncidentRef
+    execution_id: str = ""
+
+
 class OutcomeNotice(_Model):
     kind: Literal["outcome"]
     incident: IncidentRef
@@ -28,6 +45,7 @@ class OutcomeNotice(_Model):
     alert: Alert | None = None
     plan: Plan | None = None
     verdict: OptionalVerdict = None
+    diagnostics: tuple[Diagnostic, ...] = ()
     execution_id: str = ""
 
     def context(self) -> CardContext | None:
@@ -38,6 +56,7 @@ class OutcomeNotice(_Model):
             incident=self.incident,
             alert=self.alert,
             plan=self.plan,
+            diagnostics=self.diagnostics,
             verdict=self.verdict,
         )
 
@@ -50,6 +69,18 @@ class ReleasedNotice(_Model):
     # Who released: the approver of the click, or the caller of the CLI.
     actor: str | None = None
     release: ReleaseResult
+
+
+class ResolvedNotice(_Model):
+    """The source says the problem is over (RecordResolved's record)."""
+
+    kind: Literal["resolved"]
+    record: Recorded
+    execution_id: str = ""
+
+    @property
+    def incident_id(self) -> str | None:
+        return self.record.incident_id
 
 
 class FailureNotice(_Model):
@@ -66,6 +97,12 @@ class FailureNotice(_Model):
         incident = self.state.get("incident")
         value = incident.get("id") if isinstance(incident, dict) else None
         return value if isinstance(value, str) and value else None
+
+    @property
+    def of_incident(self) -> bool:
+        """Whether the run that failed was the incident's own, not a copy's or a storm's later alert's."""
+        incident = self.state.get("incident")
+        return not (isinstance(incident, dict) and (incident.get("duplicate") or incident.get("folded")))
 
     @property
     def error(self) -> StepError:
@@ -88,7 +125,7 @@ class FailureNotice(_Model):
         return str(error.get("Error") or "Unknown") if isinstance(error, dict) else None
 
 
-Notice = DuplicateNotice | OutcomeNotice | ReleasedNotice | FailureNotice
+Notice = DuplicateNotice | FoldedNotice | OutcomeNotice | ReleasedNotice | ResolvedNotice | FailureNotice
 NOTICE: TypeAdapter[Notice] = TypeAdapter(
     Annotated[Notice, Field(discriminator="kind")], config=ConfigDict(hide_input_in_errors=True)
 )

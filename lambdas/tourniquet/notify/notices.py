@@ -1,10 +1,14 @@
-"""NotifyDuplicate, NotifyOutcome, NotifyReleased and NotifyFailure: keep the incident's card and thread
-current, and page the escalation topic when a run fails.
+"""NotifyDuplicate, NotifyFolded, NotifyOutcome, NotifyReleased, NotifyResolved and NotifyFailure: keep the
+incident's card and thread current, tell the other channels (PagerDuty, Teams, e-mail) of each change of
+status, and page the escalation topic when a run fails.
 
 A closed incident whose containment can be undone gets a Release button on its card (``release_offers``).
+An incident that nothing was done for gets the whole card, the status "needs a human" and an Acknowledge
+button (``acknowledgements``).
 
-Slack failures are recorded on the incident and survived. A failed page (SNS) fails the step: a failure that
-nobody hears of is the one thing that must not happen quietly.
+Slack and channel failures are recorded on the incident and survived. A failed page (SNS) fails the step: a
+failure that nobody hears of is the one thing that must not happen quietly. Failures are told in plain words
+(``failures``): what failed, on what, and what to do next; a stack trace never reaches a channel.
 """
 
 from __future__ import annotations
@@ -14,18 +18,28 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tourniquet import aws, store
-from tourniquet.approval import card, records, release_offers
+from tourniquet import aws, escalation, store
+from tourniquet.approval import acknowledgements, card, records, release_offers, updates
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
+from tourniquet.channels import Update, UpdateKind, deliver, plain
 from tourniquet.errors import SlackUnavailable
-from tourniquet.incidents import metrics
+from tourniquet.incidents import metrics, storm
 from tourniquet.intake.model import Severity
 from tourniquet.logs import logger
-from tourniquet.notify import escalation
-from tourniquet.notify.model import DuplicateNotice, FailureNotice, Notice, OutcomeNotice, ReleasedNotice
-from tourniquet.notify.slack import Message, Slack, record_slack_error
+from tourniquet.notify import failures
+from tourniquet.notify.model import (
+    DuplicateNotice,
+    FailureNotice,
+    FoldedNotice,
+    Notice,
+    OutcomeNotice,
+    ReleasedNotice,
+    ResolvedNotice,
+)
 from tourniquet.settings import get_settings
+from tourniquet.slack import Message, Slack, record_slack_error
+from tourniquet.state import IncidentRef
 
 _CAUSE_IN_SLACK = 500
 _CAUSE_IN_PAGE = 1000
@@ -35,12 +49,16 @@ def notify(notice: Notice) -> bool:
     """Returns whether everything meant for Slack was posted."""
     if isinstance(notice, DuplicateNotice):
         return _duplicate(notice)
+    if isinstance(notice, FoldedNotice):
+        return _folded(notice)
     if isinstance(notice, OutcomeNotice):
         posted = _outcome(notice)
         _measure(notice.incident.id, notice.outcome.status, posted)
         return posted
     if isinstance(notice, ReleasedNotice):
         return _released(notice)
+    if isinstance(notice, ResolvedNotice):
+        return _resolved(notice)
     posted = _failure(notice)
     if notice.incident_id and not (notice.release or notice.approval_id):  # a release's closes no incident
         _measure(notice.incident_id, "failed", posted)
@@ -64,10 +82,77 @@ def _duplicate(notice: DuplicateNotice) -> bool:
     return _send(notice.incident.id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
 
 
+def _folded(notice: FoldedNotice) -> bool:
+    """A storm's summary in the card's thread, when this alert is the one to post it (see
+    :mod:`tourniquet.incidents.storm`). Before the card exists nothing is claimed: the card lists them."""
+    thread = _thread(store.get_incident(notice.incident.id))
+    if thread is None:
+        return False
+    summary = storm.claim_summary(notice.incident, notice.execution_id)
+    if summary is None:
+        return True
+    text = card.clip(_storm_text(summary), 3000)
+    return _send(notice.incident.id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
+
+
+def _storm_text(summary: storm.Summary) -> str:
+    joined, again = summary.joined, summary.seen_again
+    alerts = sum(resource.alerts for resource in summary.resources)
+    lines = [
+        f"🌩️ *Storm*: {len(joined)} resources joined, {len(again)} seen again"
+        f" · {len(summary.resources)} resources, {alerts} alerts in all"
+    ]
+    lines += storm.listing([*joined, *again], summary.incident_id)
+    for target, actions in summary.contained.items():
+        lines.append(f"🛡️ Contained `{card.escape(target)}`: {card.escape(', '.join(actions))}")
+    for target, actions in summary.waiting.items():
+        lines.append(
+            f"⚠️ Waits for a person, not on this card: {card.escape(', '.join(actions))}"
+            f" on `{card.escape(target)}` (see the runbook)"
+        )
+    return "\n".join(lines)
+
+
 def _outcome(notice: OutcomeNotice) -> bool:
-    incident_id = notice.incident.id
-    incident = store.get_incident(incident_id) or {}
+    incident = store.get_incident(notice.incident.id) or {}
     approval = records.get(incident["approval_id"]) if incident.get("approval_id") else None
+    ctx = approval.card if approval is not None else notice.context()
+    posted = _slack_outcome(notice, incident, approval)
+    deliver(_outcome_update(notice, ctx, incident))
+    return posted
+
+
+def _outcome_update(notice: OutcomeNotice, ctx: CardContext | None, incident: dict[str, Any]) -> Update:
+    """The outcome for the other channels: needs a human (opened), expired (a page), or ended (closed)."""
+    outcome = notice.outcome
+    status = card.status_text(outcome.status)
+    pending = ", ".join(a.name for a in outcome.actions if a.mode == "approval") or "the pending steps"
+    if outcome.status == "alerted":
+        kind = UpdateKind.OPENED
+        why = f" ({notice.plan.notes[0]})" if notice.plan is not None and notice.plan.notes else ""
+        summary = (
+            f"Nothing was done automatically{why}. A person must look: acknowledge it on the card in Slack,"
+            " then follow the runbook."
+        )
+    elif outcome.status == "expired":
+        kind, status = UpdateKind.EXPIRED, "approval expired"
+        summary = (
+            f"Nobody decided on {pending} in time, so it did not run. A person must decide now what to do:"
+            f" the timeline is `tourniquet incident show {notice.incident.id}`."
+        )
+    else:
+        kind = UpdateKind.CLOSED
+        done = "; ".join(
+            f"{a.name}: {a.status}{'' if a.verified else ' (not verified)'}" for a in outcome.actions
+        )
+        summary = f"The incident is {status}" + (f": {done}." if done else ".")
+    if ctx is None:
+        return _bare_update(notice.incident.id, incident, kind, status=status, summary=summary)
+    return updates.from_card(ctx, kind, status=status, summary=summary)
+
+
+def _slack_outcome(notice: OutcomeNotice, incident: dict[str, Any], approval: Approval | None) -> bool:
+    incident_id = notice.incident.id
     final = card.FinalState(
         status=notice.outcome.status,
         resolution=_resolution(approval),
@@ -78,8 +163,10 @@ def _outcome(notice: OutcomeNotice) -> bool:
     )
     thread = _thread(incident)
     ctx = approval.card if approval is not None else notice.context()
+    if ctx is not None and approval is None and final.status == "alerted":
+        return _needs_human(ctx, final, thread)
     offer = release_offers.offer(ctx, final) if ctx is not None else None
-    summary = _outcome_summary(incident_id, final)
+    summary = _outcome_summary(notice.incident, final)
     if ctx is not None and (offer is not None or (approval is not None and thread is not None)):
         return _post_final_card(ctx, final, offer=offer, thread=thread, summary=summary)
     # No card (nothing needed approval, or the card could not be posted): the outcome is the announcement.
@@ -90,6 +177,8 @@ def _outcome(notice: OutcomeNotice) -> bool:
 
     def announce(slack: Slack) -> None:
         message = slack.post(get_settings().slack_channel, text)
+        # The announcement is the incident's card: later alerts of its storm reply in its thread.
+        store.update_incident(incident_id, slack_channel=message.channel, slack_ts=message.ts)
         if verdict is not None:
             slack.post(message.channel, card.verdict_thread(verdict), thread_ts=message.ts)
 
@@ -133,6 +222,65 @@ def _post_final_card(
     return _send(ctx.incident.id, post)
 
 
+def _needs_human(ctx: CardContext, final: card.FinalState, thread: Message | None) -> bool:
+    """The whole card of an incident nothing was done for, with the Acknowledge button (or who took it)."""
+    offer = acknowledgements.offer(ctx, final)
+    decided = _resolution(offer)
+    affected = _affected(ctx.incident)
+    if decided is not None:
+        blocks = card.acknowledged_card(ctx, final, decided, affected)
+    else:
+        blocks = card.needs_human_card(ctx, final, offer.approval_id, affected)
+    text = card.card_text(ctx, alert_only=True)
+
+    def post(slack: Slack) -> None:
+        message = thread
+        if message is None:
+            message = slack.post(get_settings().slack_channel, text, blocks=blocks)
+            store.update_incident(ctx.incident.id, slack_channel=message.channel, slack_ts=message.ts)
+            if ctx.verdict is not None:
+                slack.post(message.channel, card.verdict_thread(ctx.verdict), thread_ts=message.ts)
+        else:
+            slack.update(message, text, blocks)
+        records.set_message(offer.approval_id, message.channel, message.ts)
+
+    return _send(ctx.incident.id, post)
+
+
+def _resolved(notice: ResolvedNotice) -> bool:
+    """NotifyResolved: the source says the problem is over. The card's thread says so; the channels close."""
+    incident_id = notice.incident_id
+    if incident_id is None:
+        return True
+    incident = store.get_incident(incident_id) or {}
+    reason = plain(notice.record.reason or "", 300)
+    text = "✅ *Resolved at the source*" + (f": {card.escape(reason)}" if reason else "")
+    thread = _thread(incident)
+    posted = True
+    if thread is not None:
+        posted = _send(incident_id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
+    summary = "The source reports that the problem is over" + (f": {reason}" if reason else "") + "."
+    deliver(_bare_update(incident_id, incident, UpdateKind.CLOSED, status="resolved", summary=summary))
+    return posted
+
+
+def _bare_update(
+    incident_id: str, incident: dict[str, Any], kind: UpdateKind, *, status: str, summary: str
+) -> Update:
+    """An update from the incident's record alone, when the card's context is not at hand."""
+    severity = str(incident.get("severity") or "UNKNOWN")
+    return Update(
+        kind=kind,
+        incident_id=incident_id,
+        severity=severity,
+        title=plain(str(incident.get("title") or "Incident"), 200),
+        status=status,
+        summary=plain(summary, 1000),
+        playbook=str(incident.get("playbook") or ""),
+        first_seen=incident.get("first_seen"),
+    )
+
+
 def _released(notice: ReleasedNotice) -> bool:
     """NotifyReleased: the card shows who released it and what came back; the thread lists each one."""
     incident_id = notice.incident.id
@@ -152,6 +300,7 @@ def _released(notice: ReleasedNotice) -> bool:
         headline = f"🔓 *Released* by {who}: {len(restored)} restored and verified" + (
             f", {len(kept)} kept" if kept else ""
         )
+    _tell_released(notice, approval, restored, kept)
     lines = [headline]
     lines += [
         f"{'✅' if r.verified else '⚠️'} {card.escape(r.action)} on `{card.escape(r.target)}`:"
@@ -182,19 +331,61 @@ def _released(notice: ReleasedNotice) -> bool:
     return _send(incident_id, update_and_reply)
 
 
+def _tell_released(
+    notice: ReleasedNotice, approval: Approval | None, restored: list[Any], kept: list[Any]
+) -> None:
+    who = notice.actor or (approval.decided_by if approval else None) or "unknown"
+    if notice.release.status == "planned":
+        return
+    summary = f"Released by {who}: {len(restored)} restored and verified" + (
+        f", {len(kept)} kept." if kept else "."
+    )
+    if approval is not None:
+        update = updates.from_card(
+            approval.card, UpdateKind.RELEASED, status="released", summary=summary, by=who
+        )
+    else:
+        incident = store.get_incident(notice.incident.id) or {}
+        update = _bare_update(
+            notice.incident.id, incident, UpdateKind.RELEASED, status="released", summary=summary
+        )
+    deliver(update)
+
+
 def _failure(notice: FailureNotice) -> bool:
     incident_id = notice.incident_id
     error = notice.error
-    # In plain words: the function's own message, never a stack trace (that stays in the log and history).
-    reason = error.message
-    lines = [f"❗ *Incident response failed*: `{card.escape(error.error)}`"]
+    told = failures.told(error, incident_id, notice.state)
+    # The function's own message, cut before any stack trace (that stays in the log and the history).
+    reason = plain(error.message, _CAUSE_IN_SLACK)
+    lines = [f"❗ *Incident response failed*: {card.escape(told.what)}"]
     if reason:
-        lines.append(card.clip(card.escape(reason), _CAUSE_IN_SLACK))
+        lines.append(card.escape(reason))
+    lines.append(f"*What to do next*: {card.escape(told.next)}")
     execution = card.escape(notice.execution_id or "unknown")
     lines.append(f"Incident `{card.escape(incident_id or 'none')}` · execution `{execution}`")
     text = "\n".join(lines)
     posted = False
     try:
+        deliver(
+            Update(
+                kind=UpdateKind.FAILED,
+                incident_id=incident_id or "",
+                severity=told.severity,
+                title=told.title,
+                status="failed",
+                summary=" ".join(
+                    part
+                    for part in (
+                        f"Incident response failed: {told.what}.",
+                        reason,
+                        f"What to do next: {told.next}",
+                    )
+                    if part
+                ),
+                playbook=told.playbook,
+            )
+        )
         incident = store.get_incident(incident_id) if incident_id else None
         thread = _thread(incident)
         channel = thread.channel if thread else get_settings().slack_channel
@@ -203,8 +394,8 @@ def _failure(notice: FailureNotice) -> bool:
         )
         if notice.approval_id:
             _release_failed(notice.approval_id)
-        elif incident and incident.get("approval_id"):
-            _card_failed(str(incident["approval_id"]), reason or error.error)
+        elif incident and incident.get("approval_id") and notice.of_incident:
+            _card_failed(str(incident["approval_id"]), f"{told.what}. {reason}".strip())
     finally:
         # The page goes out even if reading the incident or posting to Slack raised.
         escalation.publish(
@@ -213,7 +404,9 @@ def _failure(notice: FailureNotice) -> bool:
                 "event": "failure",
                 "incident_id": incident_id,
                 "error": error.error,
-                "reason": reason[:_CAUSE_IN_PAGE],
+                "what": told.what,
+                "next": told.next,
+                "reason": plain(error.message, _CAUSE_IN_PAGE),
                 "record_error": notice.record_error,
                 "execution_id": notice.execution_id,
                 "slack_posted": posted,
@@ -274,12 +467,24 @@ def _resolution(approval: Approval | None) -> card.Resolution | None:
     )
 
 
-def _outcome_summary(incident_id: str, final: card.FinalState) -> str:
-    lines = [f"🏁 Incident `{card.escape(incident_id)}` closed"]
+def _outcome_summary(incident: IncidentRef, final: card.FinalState) -> str:
+    if final.status == "alerted":
+        lines = [f"🙋 Incident `{card.escape(incident.id)}` {card.NEEDS_A_HUMAN}"]
+    else:
+        lines = [f"🏁 Incident `{card.escape(incident.id)}` closed"]
     if final.resolution is not None:
         lines.append(card.resolution_text(final.resolution))
     lines.append(card.outcome_text(final))
+    lines += _affected(incident)
     return "\n".join(lines)
+
+
+def _affected(incident: IncidentRef) -> list[str]:
+    """A storm's incident lists every resource its alerts named so far (later ones reach the thread)."""
+    affected = storm.resources_for_card(incident)
+    if len(affected) <= 1:
+        return []
+    return [f"*{len(affected)} resources*:", *storm.listing(affected, incident.id)]
 
 
 def _headline(incident: dict[str, Any]) -> str:

@@ -14,11 +14,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tourniquet.intake.model import Alert, Severity
 
 Mode = Literal["auto", "approval", "off"]
+
+# The alert fields a dedup or correlation key may be made of (docs/dedup-and-correlation.md), besides
+# ``label:<name>``: one of the alert's labels.
+KEY_FIELDS = ("account", "region", "source", "type", "resource", "finding", "group", "actor")
+# The same problem: same account, region, type and resource (the key every source computes at intake).
+DEFAULT_DEDUP_KEY = ("account", "region", "type", "resource")
+# One storm: the alerts a sender delivered as one group (Alertmanager's and Grafana's groupKey).
+DEFAULT_CORRELATION_KEY = ("group",)
+_LABEL = "label:"
 
 
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -85,6 +94,36 @@ class Playbook(BaseModel):
     # Who may approve this playbook's actions: Slack user ids and user group ids (``S…``). Empty means the
     # deployment's APPROVERS and APPROVER_GROUPS.
     approvers: tuple[str, ...] = ()
+    # What makes two alerts the same problem (a copy folds in as a duplicate) ...
+    dedup_key: tuple[str, ...] = DEFAULT_DEDUP_KEY
+    # ... and what makes different problems one incident (each folds in as a resource of its own). Empty:
+    # every problem is an incident of its own.
+    correlation_key: tuple[str, ...] = DEFAULT_CORRELATION_KEY
+
+    @field_validator("dedup_key", "correlation_key")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name not in KEY_FIELDS and not (name.startswith(_LABEL) and len(name) > len(_LABEL)):
+                raise ValueError(f"unknown field {name!r}: expected {', '.join(KEY_FIELDS)} or label:<name>")
+        if len(set(value)) != len(value):
+            raise ValueError("a field is named twice")
+        return value
+
+    @field_validator("dedup_key")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(
+                "needs at least one field: an empty key would fold every alert into one incident"
+            )
+        return value
+
+    @property
+    def contains(self) -> bool:
+        """Whether any action may run (automatically or once approved): a folded alert's resource is then
+        contained on its own."""
+        return any(action.mode != "off" for action in self.actions)
 
 
 BUNDLED = Path(__file__).with_name("playbooks.toml")

@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tourniquet import store
 from tourniquet.logs import logger
-from tourniquet.notify.slack import Slack
 from tourniquet.reports import markdown, summary
 from tourniquet.settings import get_settings
+from tourniquet.slack import Slack
 
 PERIOD = timedelta(days=7)
 
