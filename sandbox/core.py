@@ -49,7 +49,7 @@ from sandbox.seed import Seeder
 from sandbox.slack import APP_ID as SLACK_APP_ID
 from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import FakeSlack, SlackMessage, SlackUser
-from stacks.config import CONTEXT_KEY, project_context
+from stacks.config import CONTEXT_KEY, playbooks_file, project_context
 from stacks.names import MEMBER_STACK_NAME
 from tourniquet import aws as tourniquet_aws
 from tourniquet import scope as tourniquet_scope
@@ -83,7 +83,7 @@ def playbooks_environment(overrides: Mapping[str, Any]) -> dict[str, str]:
     if it names any: here the handlers run from the source tree, not from the asset the file is copied
     into."""
     named = overrides.get("playbooks", project_context().get(CONTEXT_KEY, {}).get("playbooks"))
-    return {"PLAYBOOKS_FILE": str(Path(named).resolve())} if named else {}
+    return {"PLAYBOOKS_FILE": str(playbooks_file(named))} if named else {}
 
 
 class Sandbox:

@@ -30,6 +30,7 @@ PYTHON_VERSION = "3.12"
 _IGNORED = ("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
 # Where a deployment's own playbooks go in the asset (the functions' PLAYBOOKS_FILE, relative to its root).
 DEPLOYED_PLAYBOOKS = "deployment-playbooks.toml"
+_CONTAINER_PLAYBOOKS = "/deployment-playbooks.toml"
 
 
 class BundlingFailed(RuntimeError):
@@ -107,8 +108,10 @@ def function_code(playbooks: Path | None = None) -> lambda_.Code:
     """
     copy, volumes, asset_hash = "", None, None
     if playbooks is not None:
-        copy = f" && cp /playbooks/{playbooks.name} /asset-output/{DEPLOYED_PLAYBOOKS}"
-        volumes = [DockerVolume(host_path=str(playbooks.resolve().parent), container_path="/playbooks")]
+        # The file alone, under a fixed name: its directory stays outside the container, and its own name
+        # (from the deployment's config) never reaches the shell.
+        copy = f" && cp {_CONTAINER_PLAYBOOKS} /asset-output/{DEPLOYED_PLAYBOOKS}"
+        volumes = [DockerVolume(host_path=str(playbooks.resolve()), container_path=_CONTAINER_PLAYBOOKS)]
         digest = hashlib.sha256(playbooks.read_bytes())
         excluded = [f"**/{pattern}" for pattern in _IGNORED]
         digest.update(FileSystem.fingerprint(str(LAMBDAS_DIR), exclude=excluded).encode())

@@ -295,7 +295,7 @@ class TourniquetConfig(BaseModel):
     playbooks: Path | None = Field(
         default=None,
         description="The deployment's own playbooks file (TOML, like the bundled playbooks.toml), "
-        "relative to where the synth runs; unset: the bundled playbooks.",
+        "relative to the file that names it (cdk.json or the config file); unset: the bundled playbooks.",
     )
     release_offer_days: int = Field(
         default=30, ge=1, le=365, description="How long a closed incident's card offers the Release button."
@@ -701,10 +701,10 @@ def load_config(context: Mapping[str, Any]) -> TourniquetConfig:
     values = context.get(CONTEXT_KEY, {})
     if not isinstance(values, Mapping):
         raise ConfigError(f"context key '{CONTEXT_KEY}': must be an object")
-    merged = dict(values)
+    merged = _anchored(values, CDK_JSON.parent)
     config_file = context.get(CONFIG_FILE_KEY)
     if config_file is not None:
-        merged.update(_read_config_file(str(config_file)))
+        merged.update(_anchored(_read_config_file(str(config_file)), Path(str(config_file)).resolve().parent))
     try:
         return TourniquetConfig.model_validate(merged)
     except ValidationError as exc:
@@ -721,10 +721,24 @@ def require_deployable(config: TourniquetConfig) -> None:
         )
 
 
+def playbooks_file(named: str | Path, base: Path = CDK_JSON.parent) -> Path:
+    """A ``playbooks`` value as a path: a relative one is read from beside the file that names it (cdk.json,
+    or the config file), wherever the command runs."""
+    return base / Path(named)
+
+
+def _anchored(values: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    anchored = dict(values)
+    if isinstance(anchored.get("playbooks"), str | Path):
+        anchored["playbooks"] = playbooks_file(anchored["playbooks"], base)
+    return anchored
+
+
 def _read_config_file(name: str) -> dict[str, Any]:
     path = Path(name)
     try:
-        text = path.read_text()
+        # A file saved by an editor that writes a byte order mark reads the same.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"config file '{name}': {exc.strerror or exc}") from exc
     try:

@@ -8,10 +8,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from tourniquet.store import INCIDENTS_BY_TYPE_INDEX
+
 # The GSI lists incidents of one alert type by when they were first seen; the deduplicate step writes both
 # attributes on incident items only, so the index holds nothing else.
 TTL_ATTRIBUTE = "expires_at"
-INCIDENTS_BY_TYPE_INDEX = "by-type"
 INDEX_PARTITION_KEY = "gsi1pk"  # "TYPE#<alert type>"
 INDEX_SORT_KEY = "gsi1sk"  # "<first_seen, ISO 8601 UTC>"
 

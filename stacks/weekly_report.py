@@ -12,7 +12,8 @@ from constructs import Construct
 from stacks.channels import Channels
 from stacks.credentials import Credentials, grant_secret_value
 from stacks.functions import Functions, FunctionSpec
-from stacks.storage import INCIDENTS_BY_TYPE_INDEX, AuditStorage
+from stacks.storage import AuditStorage
+from tourniquet.store import INCIDENTS_BY_TYPE_INDEX
 
 WEEKLY_REPORT = FunctionSpec(
     "WeeklyReport",

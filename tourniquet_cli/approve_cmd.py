@@ -11,14 +11,12 @@ from Slack, and the reverse.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
-from tourniquet_cli.options import ProfileOption, RegionOption, refuse, use_aws
-
-TABLE_ENV = "TOURNIQUET_TABLE"
+from tourniquet_cli.incident_cmd import TableOption, _aws_errors, _aws_failure, _use_table
+from tourniquet_cli.options import ProfileOption, RegionOption, refuse
 
 
 def register(app: typer.Typer) -> None:
@@ -35,9 +33,7 @@ def approve(
     reason: Annotated[
         str, typer.Option("--reason", help="Why; recorded in the incident's audit trail.")
     ] = "",
-    table: Annotated[
-        str | None, typer.Option("--table", help=f"The Tourniquet table (default: ${TABLE_ENV}).")
-    ] = None,
+    table: TableOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -46,18 +42,11 @@ def approve(
         refuse("give exactly one of --approve and --deny")
     if not reason.strip():
         refuse("--reason is required: the audit trail records why")
-    table_name = table or os.environ.get(TABLE_ENV)
-    if not table_name:
-        refuse(f"name the table with --table or ${TABLE_ENV}")
-    # The runtime package reads its table from TABLE_NAME, like the deployed functions.
-    os.environ["TABLE_NAME"] = table_name
-    use_aws(region, profile)
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - loads only to reach AWS
-
+    _use_table(table, region, profile)
     try:
         typer.echo(_decide(incident, approve_, reason.strip()))
-    except (ClientError, BotoCoreError) as exc:
-        refuse(f"AWS refused the call: {exc}")
+    except _aws_errors() as exc:
+        _aws_failure(exc)
 
 
 def _decide(incident_id: str, approve_: bool, reason: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Literal
 
-from tourniquet.incidents.measures import moment
+from tourniquet.incidents.measures import since_opened
 
 Kind = Literal["diagnostic", "automatic", "wait", "approved", "mark"]
 COLOURS: dict[str, str] = {
@@ -44,14 +44,10 @@ class Span:
 def spans(timeline: Sequence[Mapping[str, Any]]) -> list[Span]:
     """The phases of an incident, from its recorded timeline: the opening, each diagnostic check (they run
     in parallel), the automatic containment, the wait for approval, the approved steps and the outcome."""
-    events = sorted(timeline, key=lambda event: str(event.get("at", "")))
-    opened = next((moment(e.get("at")) for e in events if e.get("kind") == "opened"), None)
-    if opened is None:
+    counted = since_opened(timeline)
+    if counted is None:
         return []
-
-    def since(value: Any) -> float | None:
-        at = moment(value)
-        return max((at - opened).total_seconds(), 0.0) if at is not None else None
+    events, since = counted
 
     def first(kind: str) -> float | None:
         return next((since(e.get("at")) for e in events if e.get("kind") == kind), None)
@@ -153,7 +149,7 @@ def timeline_svg(rows: Sequence[Span], *, title: str, width: int = 860) -> str:
     return "".join(parts)
 
 
-def bars_svg(values: Mapping[str, float], *, title: str, unit: str = "", width: int = 860) -> str:
+def bars_svg(values: Mapping[str, float], *, title: str, width: int = 860) -> str:
     """Horizontal bars, one per label, longest first as given; coloured by label when it is an outcome."""
     label_width, row_height = 300, 22
     height = 28 + row_height * len(values)
@@ -167,7 +163,7 @@ def bars_svg(values: Mapping[str, float], *, title: str, unit: str = "", width: 
     for i, (label, value) in enumerate(values.items()):
         y = 28 + i * row_height
         length = (width - label_width - 90) * value / largest
-        shown = f"{value:g}{unit}"
+        shown = f"{value:g}"
         parts += [
             f'<text x="0" y="{y + 15}">{escape(label)}</text>',
             f'<rect x="{label_width}" y="{y + 4}" width="{max(length, 1):.1f}" '

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from tourniquet_cli import event_text
 from tourniquet_cli.options import EXIT_FAILED, ProfileOption, RegionOption, refuse, use_aws
 
 if TYPE_CHECKING:
@@ -37,20 +38,6 @@ TableOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a readable report.")]
 IncidentArgument = Annotated[str, typer.Argument(help="The incident id (inc-…).")]
-
-# What each timeline event shows after its kind, in this order, when present.
-_FIELDS = (
-    "check",
-    "action",
-    "step",
-    "network_interface",
-    "group",
-    "mode",
-    "status",
-    "decision",
-    "reason",
-    "error",
-)
 
 
 def register(app: typer.Typer) -> None:
@@ -110,7 +97,10 @@ def since_time(value: str, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     found = _SINCE.fullmatch(value.strip())
     if found:
-        moment = now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+        try:
+            moment = now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+        except OverflowError:
+            refuse(f"--since: {value.strip()} reaches back before the calendar begins")
     else:
         try:
             moment = datetime.fromisoformat(value.strip())
@@ -235,14 +225,14 @@ def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
 
     lines = []
     for event in events:
-        fields = " ".join(f"{k}={event[k]}" for k in _FIELDS if event.get(k) not in (None, ""))
+        fields = event_text.detail(event)
         head = "  ".join(
             part
             for part in (
                 escape(str(event.get("at", ""))),
                 f"[bold]{escape(str(event.get('kind', '')))}[/bold]",
                 escape(str(event.get("actor", ""))),
-                escape(_target(event.get("target"))),
+                escape(event_text.target(event.get("target"))),
                 escape(fields),
                 _proof(event),
             )
@@ -252,12 +242,6 @@ def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
         problems = (event.get("detail") or {}).get("problems") or []
         lines.extend(f"    [red]![/red] {escape(str(problem))}" for problem in problems)
     return lines
-
-
-def _target(target: Any) -> str:
-    if isinstance(target, dict):
-        return str(target.get("id", ""))
-    return str(target or "")
 
 
 def _proof(event: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from sandbox.loopback import LoopbackServer
 from sandbox.slack import SlackMessage
 from tourniquet import store
 from tourniquet.reports import summary
-from tourniquet_cli import report_html
+from tourniquet_cli import event_text, report_html
 from tourniquet_cli.charts import spans, timeline_svg
 from tourniquet_cli.scenario import Progress
 
@@ -38,8 +38,6 @@ PAGE_HEADER = "X-Tourniquet-Page"
 # A sandbox lives for one run: the report of its table covers the day.
 REPORT_PERIOD = timedelta(days=1)
 _MAX_BODY = 4096
-# What the page shows of each timeline event after its kind, when present.
-_SHOWN = ("action", "check", "status", "decision", "step", "mode", "playbook", "change", "reason", "error")
 _HIDDEN_ELEMENT_KEYS = ("value", "url")
 
 
@@ -195,15 +193,21 @@ def _shown(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _event(event: Mapping[str, Any]) -> dict[str, Any]:
-    target = event.get("target")
     return {
         "at": event.get("at"),
         "kind": event.get("kind"),
         "actor": event.get("actor"),
-        "target": target.get("id") if isinstance(target, dict) else target,
+        "target": event_text.target(event.get("target")),
         "verified": event.get("verified"),
-        "detail": " ".join(f"{key}={event[key]}" for key in _SHOWN if event.get(key) not in (None, "")),
+        "detail": event_text.detail(event),
     }
+
+
+def _length(value: str | None) -> int | None:
+    """A request's Content-Length (0 when there is none), or None when it is not a number of bytes."""
+    if value is None:
+        return 0
+    return int(value) if value.strip().isdigit() else None
 
 
 def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
@@ -225,7 +229,12 @@ def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
                 self._send(404, "text/plain", b"not found")
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = _length(self.headers.get("Content-Length"))
+            if length is None:
+                self._send(
+                    400, "application/json", b'{"error": "Content-Length must be a whole number of bytes"}'
+                )
+                return
             if self.path != "/press" or not page.allows(self.headers, press=True) or length > _MAX_BODY:
                 self._send(403, "application/json", b'{"error": "forbidden"}')
                 return
@@ -242,6 +251,7 @@ def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
             # Nothing but this page's own script and styles, and no framing by another site.
             self.send_header(
                 "Content-Security-Policy",

@@ -9,6 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from tourniquet_cli import event_text
+
 STATUS_STYLE = {
     "contained": "bold green",
     "denied": "bold yellow",
@@ -18,19 +20,6 @@ STATUS_STYLE = {
     "alerted": "cyan",
     "failed": "bold red",
 }
-_TIMELINE_FIELDS = (
-    "check",
-    "action",
-    "step",
-    "status",
-    "decision",
-    "change",
-    "risk_score",
-    "result",
-    "error",
-    "reason",
-    "seen",
-)
 
 
 def channel_facts(result: dict[str, Any]) -> list[tuple[str, str]]:
@@ -93,7 +82,7 @@ def alert_report(console: Console, result: dict[str, Any], card: dict[str, Any] 
         for column in ("at", "event", "by", "detail"):
             timeline.add_column(column)
         for event in result["timeline"]:
-            detail = " ".join(f"{k}={event[k]}" for k in _TIMELINE_FIELDS if event.get(k) is not None)
+            detail = event_text.detail(event)
             timeline.add_row(
                 str(event.get("at", ""))[11:23], event.get("kind", ""), event.get("actor", ""), detail
             )

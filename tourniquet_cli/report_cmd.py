@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from tourniquet_cli.incident_cmd import TableOption, _aws_errors, _aws_failure, _use_table, since_time
-from tourniquet_cli.options import ProfileOption, RegionOption
+from tourniquet_cli.options import ProfileOption, RegionOption, refuse
 
 
 class Format(StrEnum):
@@ -67,5 +67,8 @@ def report(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            refuse(f"could not write {output}: {exc.strerror or exc}")
         typer.echo(f"wrote {output}", err=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tourniquet_cli.options import EXIT_REFUSED
+from tourniquet_cli.options import EXIT_REFUSED, refuse
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,18 +61,30 @@ def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
 
 
+def _decided_on_the_page(ctx: typer.Context, open_page: bool) -> None:
+    """With the page open a person decides there: a --decision as well would be silently ignored."""
+    from typer._click.core import ParameterSource  # noqa: PLC0415 - the click typer runs on
+
+    if open_page and ctx.get_parameter_source("decision") is not ParameterSource.DEFAULT:
+        refuse("--decision: with --open a person decides on the page; leave --decision out")
+
+
 def demo(
+    ctx: typer.Context,
     decision: DecisionOption = Decision.APPROVE,
     as_json: JsonOption = False,
     model: ModelOption = False,
+    *,
     open_page: OpenOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run the bundled GuardDuty EC2 finding through the whole workflow in the embedded sandbox."""
+    _decided_on_the_page(ctx, open_page)
     run_files([EXAMPLE], decision, as_json, verbose, model=model, open_page=open_page)
 
 
 def simulate(
+    ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Alert files (JSON), run in order in one sandbox.")],
     decision: DecisionOption = Decision.APPROVE,
     as_json: JsonOption = False,
@@ -82,6 +94,7 @@ def simulate(
     verbose: VerboseOption = False,
 ) -> None:
     """Run each alert file, in order, through the workflow in one embedded sandbox."""
+    _decided_on_the_page(ctx, open_page)
     run_files(files, decision, as_json, verbose, model=model, open_page=open_page)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -83,3 +84,54 @@ def test_a_since_it_cannot_read_is_refused_in_one_line():
     assert result.output.strip().splitlines() == [
         "error: --since: expected a span like 7d, 12h, 30m or 2w, or an ISO 8601 date, got 'last week'"
     ]
+
+
+@pytest.mark.parametrize("command", [["incident", "list"], ["report"]])
+def test_a_span_beyond_the_calendar_is_refused_in_one_line(command):
+    result = CliRunner().invoke(app, [*command, "--table", LIST_TABLE, "--since", "999999999d"])
+
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --since: 999999999d reaches back before the calendar begins"
+    ]
+
+
+def test_a_report_that_cannot_be_written_is_refused_in_one_line(incidents, tmp_path):
+    missing = tmp_path / "no-such-dir" / "report.md"
+
+    result = CliRunner().invoke(app, ["report", "--table", LIST_TABLE, "-o", str(missing)])
+
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: could not write {missing}: ")
+
+
+class OneItemPages:
+    """The table, answering a page of one item at a time, as DynamoDB does when a page reaches 1 MB."""
+
+    def __init__(self, table: Any) -> None:
+        self.table, self.pages = table, 0
+
+    def query(self, **request: Any) -> Any:
+        self.pages += 1
+        return self.table.query(Limit=1, **request)
+
+    def scan(self, **request: Any) -> Any:
+        self.pages += 1
+        return self.table.scan(Limit=1, **request)
+
+
+def test_every_page_of_the_index_is_read(incidents, monkeypatch):
+    paged = OneItemPages(store.table())
+    monkeypatch.setattr(store, "table", lambda: paged)
+    ec2_type = "CryptoCurrency:EC2/BitcoinTool.B!DNS"
+
+    every = [item["incident_id"] for item in store.incidents(since="2025-12-01")]
+    scanned = paged.pages
+    of_one_type = [
+        item["incident_id"] for item in store.incidents(since="2025-12-01", incident_type=ec2_type)
+    ]
+
+    assert sorted(every) == sorted(incidents.values())
+    assert of_one_type == [incidents["ec2"], incidents["old"]]
+    assert scanned >= 3 and paged.pages - scanned >= 2

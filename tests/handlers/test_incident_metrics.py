@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,9 @@ def fake_slack() -> Iterator[FakeSlack]:
 @pytest.fixture
 def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
     return slack_environment(fake_slack, monkeypatch)
+
+
+RELEASE_WORKFLOW = Path(__file__).resolve().parents[2] / "statemachines" / "release_incident.asl.json"
 
 
 def emitted(output: str) -> list[dict[str, Any]]:
@@ -105,3 +109,20 @@ def test_a_failed_run_is_counted_as_failed_and_a_failed_release_is_not_counted(s
     [document] = emitted(capsys.readouterr().out)
     assert document["outcome"] == "failed"
     assert document[measures.TIME_TO_CONTAIN] == [2.0]
+
+
+def test_a_failed_release_started_from_the_cli_is_not_counted(slack, capsys):
+    """`tourniquet release` starts the release workflow without an approval: its failure notice is still
+    marked as a release's by the workflow's own NotifyReleaseFailed parameters."""
+    opened_seconds_ago(5)
+    machine = json.loads(RELEASE_WORKFLOW.read_text(encoding="utf-8"))
+    parameters = machine["States"]["NotifyReleaseFailed"]["Parameters"]
+    state = {"incident": {"id": INCIDENT_ID}, "approval_id": None, "error": {"Error": "ReleaseFailed"}}
+    # As Step Functions builds the task input: constants as written, `.$` paths read from the state.
+    notice = {key: value for key, value in parameters.items() if not key.endswith(".$")}
+    notice |= {"state": state, "execution_id": "arn:aws:states:us-east-1:1:execution:release:x"}
+
+    handler.notify(notice, CONTEXT)
+
+    assert emitted(capsys.readouterr().out) == []
+    assert "measured_at" not in (store.get_incident(INCIDENT_ID) or {})

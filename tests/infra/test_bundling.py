@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
 
+from stacks import bundling
 from stacks.bundling import (
     DEPLOYED_PLAYBOOKS,
     LAMBDAS_DIR,
@@ -143,3 +145,22 @@ def test_dependencies_are_chosen_for_the_lambda_platform(tmp_path: Path) -> None
     assert "3.12" in rendered
     assert "x86_64" in rendered
     assert f"--target {tmp_path}" in rendered
+
+
+def test_the_container_sees_only_the_playbooks_file_and_never_runs_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's name comes from the deployment's config: in the bundling shell it would run as code."""
+    team = tmp_path / "team $(touch pwned); x.toml"
+    team.write_text("# the team's playbooks\n")
+    (tmp_path / "secret.txt").write_text("not for the container\n")
+    used: dict[str, Any] = {}
+    monkeypatch.setattr(bundling.lambda_.Code, "from_asset", lambda path, **options: used.update(options))
+
+    bundling.function_code(team)
+
+    options = used["bundling"]
+    assert team.name not in " ".join(options.command)
+    [volume] = options.volumes
+    assert volume.host_path == str(team.resolve())
+    assert f"cp {volume.container_path} /asset-output/{DEPLOYED_PLAYBOOKS}" in options.command[-1]

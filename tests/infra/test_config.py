@@ -516,3 +516,31 @@ def test_every_key_is_documented() -> None:
     first_cells = re.findall(r"^\| (`[^|]+`) \|", deploy, flags=re.MULTILINE)
     documented = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
     assert set(TourniquetConfig.model_fields) <= documented
+
+
+def test_a_config_file_may_begin_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "prod.json"
+    path.write_text(json.dumps({"dry_run": True}), encoding="utf-8-sig")
+
+    assert load_config({**context_with(), "config": str(path)}).dry_run is True
+
+
+BUNDLED_PLAYBOOKS = PROJECT_ROOT / "lambdas" / "tourniquet" / "playbooks" / "playbooks.toml"
+
+
+def test_a_relative_playbooks_path_is_read_from_beside_the_file_that_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "ours.toml").write_bytes(BUNDLED_PLAYBOOKS.read_bytes())
+    (team / "prod.json").write_text(json.dumps({"playbooks": "ours.toml"}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    from_file = load_config({**context_with(), "config": str(team / "prod.json")})
+    from_cdk_json = load_config(context_with(playbooks="lambdas/tourniquet/playbooks/playbooks.toml"))
+
+    assert from_file.playbooks == team / "ours.toml"
+    assert from_cdk_json.playbooks == BUNDLED_PLAYBOOKS

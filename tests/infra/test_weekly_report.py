@@ -10,7 +10,6 @@ import json
 import pytest
 
 from stacks.config import ConfigError, load_config
-from stacks.storage import INCIDENTS_BY_TYPE_INDEX
 from stacks.weekly_report import WEEKLY_REPORT
 from tests.infra.cfn import (
     Template,
@@ -24,6 +23,7 @@ from tests.infra.cfn import (
 )
 from tests.infra.configs import WEEKLY_REPORT_SCHEDULE
 from tourniquet.reports.handler import weekly
+from tourniquet.store import INCIDENTS_BY_TYPE_INDEX
 
 
 def test_no_weekly_report_is_deployed_unless_scheduled(template: Template):

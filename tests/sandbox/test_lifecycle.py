@@ -13,6 +13,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from sandbox.core import Sandbox, playbooks_environment
 from sandbox.intrinsics import TemplateError
+from stacks.config import PROJECT_ROOT
 
 TEMPLATE = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
 # These tests start and stop sandboxes of their own.
@@ -63,10 +64,13 @@ def test_each_start_up_stage_is_told_as_it_ends():
         assert [stage for stage, _ in told][:2] == ["moto", "synth"]
 
 
-def test_the_functions_read_the_deployments_own_playbooks_from_where_they_are(tmp_path, monkeypatch):
+def test_the_functions_read_the_deployments_own_playbooks_from_beside_cdk_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     assert playbooks_environment({"playbooks": "team.toml"}) == {
+        "PLAYBOOKS_FILE": str(PROJECT_ROOT / "team.toml")
+    }
+    assert playbooks_environment({"playbooks": str(tmp_path / "team.toml")}) == {
         "PLAYBOOKS_FILE": str(tmp_path / "team.toml")
     }
     assert playbooks_environment({}) == {}

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import EVENTS, load_event
-from tourniquet_cli import scenario
+from tourniquet_cli import scenario, simulate_cmd
 from tourniquet_cli.alert_files import read_alerts
 from tourniquet_cli.main import app
 
@@ -134,3 +134,27 @@ def test_every_unusable_file_gets_its_own_line(tmp_path: Path, no_sandbox_start:
         f"error: {not_object}: expected a JSON object, got list",
         f"error: {missing}: no such file",
     ]
+
+
+@pytest.mark.parametrize("command", [["demo"], ["simulate", "examples/guardduty-ec2-finding.json"]])
+def test_a_decision_with_the_page_open_is_refused_in_one_line(command, monkeypatch):
+    ran: list[object] = []
+    monkeypatch.setattr(simulate_cmd, "run_files", lambda *args, **options: ran.append(args))
+
+    result = CliRunner().invoke(app, [*command, "--open", "--decision", "deny"])
+
+    assert ran == []
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --decision: with --open a person decides on the page; leave --decision out"
+    ]
+
+
+def test_the_page_alone_runs_the_demo(monkeypatch):
+    ran: list[object] = []
+    monkeypatch.setattr(simulate_cmd, "run_files", lambda *args, **options: ran.append(options))
+
+    result = CliRunner().invoke(app, ["demo", "--open"])
+
+    assert result.exit_code == 0, result.output
+    assert ran == [{"model": False, "open_page": True}]

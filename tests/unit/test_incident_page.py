@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -46,11 +47,57 @@ def test_the_page_is_served_on_the_loopback_address_with_its_own_script_only(pag
     assert f'<script nonce="{page.nonce}">' in html
 
 
-def test_a_press_from_the_page_reaches_the_card(page: IncidentPage):
+def test_a_press_from_the_page_is_handed_to_the_card_and_its_answer_returned(
+    page: IncidentPage, monkeypatch: pytest.MonkeyPatch
+):
+    pressed: list[str] = []
+
+    def press(action_id: str) -> tuple[int, str]:
+        pressed.append(action_id)
+        return 200, "approved by alice"
+
+    monkeypatch.setattr(page, "press", press)
+
+    status, _, body = request(page, "/press", body={"action_id": "approve"}, **press_headers(page))
+
+    assert status == 200
+    assert pressed == ["approve"]
+    assert json.loads(body) == {"status": 200, "body": "approved by alice"}
+
+
+def test_a_press_before_the_card_is_posted_is_told_there_is_none_yet(page: IncidentPage):
     status, _, body = request(page, "/press", body={"action_id": "approve"}, **press_headers(page))
 
     assert status == 200
     assert json.loads(body) == {"status": 409, "body": "there is no card to press yet"}
+
+
+def test_the_page_is_not_served_to_a_rebound_name(page: IncidentPage):
+    status, _, body = request(page, "/", Host="rebound.example:80")
+
+    assert (status, body) == (403, "forbidden")
+
+
+def test_every_answer_forbids_guessing_its_content_type(page: IncidentPage):
+    for path in ("/", "/nowhere"):
+        _, headers, _ = request(page, path)
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("length", ["many", "-5"])
+def test_a_press_with_an_unreadable_length_is_refused(page: IncidentPage, length: str):
+    connection = http.client.HTTPConnection(page.url.removeprefix("http://").rstrip("/"), timeout=5)
+    connection.putrequest("POST", "/press")
+    for name, value in press_headers(page).items():
+        connection.putheader(name, value)
+    connection.putheader("Content-Length", length)
+    connection.endheaders(b'{"action_id": "approve"}')
+
+    answer = connection.getresponse()
+
+    assert answer.status == 400
+    assert json.loads(answer.read()) == {"error": "Content-Length must be a whole number of bytes"}
+    connection.close()
 
 
 @pytest.mark.parametrize(

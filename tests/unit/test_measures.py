@@ -74,3 +74,13 @@ def test_what_did_not_happen_has_no_figure_and_an_expiry_is_no_decision():
 
 def test_a_timeline_without_its_opening_has_no_figures():
     assert measure([action(1, "auto")], notified_at=at(2)) == Measures()
+
+
+def test_approving_a_release_is_not_the_incident_decision():
+    released = [
+        {"kind": "opened", "at": at(0)},
+        {"kind": "decision", "at": at(50), "decision": "approve", "actions": ["release"]},
+    ]
+
+    assert measure(released).decision is None
+    assert measure([*released, {"kind": "decision", "at": at(9), "decision": "deny"}]).decision == 9.0

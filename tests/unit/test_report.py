@@ -134,3 +134,87 @@ def test_the_time_to_notify_is_the_one_the_notify_step_recorded():
     )
 
     assert (told.measures.notify, INCIDENTS[2].measures.notify) == (4.5, None)
+
+
+def test_a_release_approval_is_neither_a_decision_nor_an_outcome_of_the_incident():
+    contained = INCIDENTS[0]
+    released = Incident(
+        item={
+            **contained.item,
+            "status": "released",
+            "release_approval_id": "rel-1",
+            "measures": {"TimeToContain": 2.0, "TimeToDecision": 10.0},
+        },
+        timeline=[
+            *contained.timeline,
+            {
+                "kind": "decision",
+                "at": "2026-12-04T10:00:00.000Z",
+                "decision": "approve",
+                "actor": "U9",
+                "approval_id": "rel-1",
+                "actions": ["release"],
+                "approvers": ["U9"],
+            },
+        ],
+    )
+
+    report = summarize([released], SINCE, UNTIL)
+
+    assert report.by_outcome == {"contained": 1}
+    assert report.time_to_decide == Spread(count=1, median=10.0, p90=10.0)
+    assert report.approvals_by_approver == {"U1": {"approve": 1}, "U2": {"approve": 1}}
+
+
+def test_the_figures_saved_on_the_incident_are_the_ones_reported():
+    saved = Incident(
+        item={**INCIDENTS[1].item, "measures": {"TimeToContain": 7.5, "TimeToDecision": 40.0}},
+        timeline=INCIDENTS[1].timeline,
+    )
+
+    assert (saved.measures.contain, saved.measures.decision) == (7.5, 40.0)
+
+
+HOSTILE = Incident(
+    item={
+        "incident_id": "inc-9",
+        "type": "<script>alert(1)</script>",
+        "status": "denied",
+        "first_seen": at(0),
+        "alert": {"resources": [{"type": "AwsEc2Instance", "id": "<img src=x onerror=alert(2)>"}]},
+    },
+    timeline=[
+        {"kind": "opened", "at": at(0)},
+        {"kind": "decision", "at": at(5), "decision": "deny", "actor": "<img src=y onerror=alert(3)>&"},
+    ],
+)
+
+
+def test_untrusted_text_is_escaped_in_the_markdown_report():
+    text = markdown.render(summarize([HOSTILE], SINCE, UNTIL))
+
+    assert "<script" not in text and "<img" not in text
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; |" in text
+    assert "| AwsEc2Instance &lt;img src=x onerror=alert(2)&gt; |" in text
+    assert "| &lt;img src=y onerror=alert(3)&gt;&amp; |" in text
+
+
+def test_untrusted_text_is_escaped_in_the_html_report():
+    page = render(summarize([HOSTILE], SINCE, UNTIL), [HOSTILE])
+
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "&lt;img src=y onerror=alert(3)&gt;&amp;" in page
+
+
+def test_the_weekly_message_names_approvers_without_mentioning_them():
+    slack_user = "U0AB12CD34"
+    decided = Incident(
+        item=INCIDENTS[1].item,
+        timeline=[{"kind": "decision", "at": at(3), "decision": "deny", "actor": slack_user}],
+    )
+    text = markdown.slack_text(summarize([decided, HOSTILE], SINCE, UNTIL))
+
+    assert "<@" not in text
+    assert f"Decisions: `&lt;img src=y onerror=alert(3)&gt;&amp;` 1, `{slack_user}` 1" in text

@@ -4,7 +4,8 @@ Every figure counts seconds from the moment the incident was opened (its ``opene
 
 - time to notify: until people were first told (the approval card, or the outcome when no card was posted);
 - time to contain: until the first automatic action that changed its target and was verified;
-- time to decision: until the approvers approved or denied (an expired request has none);
+- time to decision: until the approvers approved or denied (an expired request has none; approving a later
+  release is not the incident's decision);
 - time to the destructive step: until the first approved action that changed its target and was verified.
 
 This module is the one source of the metric names: the Notify step emits them, the stack's dashboard shows
@@ -14,7 +15,7 @@ heavier than the standard library, so the stack can read the names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,17 +63,31 @@ def moment(value: Any) -> datetime | None:
         return None
 
 
-def measure(timeline: Iterable[Mapping[str, Any]], *, notified_at: str | None = None) -> Measures:
-    """The figures of one incident's timeline; ``notified_at`` is when the outcome notice went out, for an
-    incident that posted no approval card."""
+Since = Callable[[Any], float | None]
+
+
+def since_opened(timeline: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], Since] | None:
+    """The events in time order, and the seconds from the opening to a recorded time (None for none); None
+    when the timeline has no ``opened`` event to count from."""
     events = sorted(timeline, key=lambda event: str(event.get("at", "")))
     opened = next((moment(e.get("at")) for e in events if e.get("kind") == "opened"), None)
     if opened is None:
-        return Measures()
+        return None
 
     def since(value: Any) -> float | None:
         at = moment(value)
         return round(max((at - opened).total_seconds(), 0.0), 3) if at is not None else None
+
+    return events, since
+
+
+def measure(timeline: Iterable[Mapping[str, Any]], *, notified_at: str | None = None) -> Measures:
+    """The figures of one incident's timeline; ``notified_at`` is when the outcome notice went out, for an
+    incident that posted no approval card."""
+    counted = since_opened(timeline)
+    if counted is None:
+        return Measures()
+    events, since = counted
 
     def first(matches: Any) -> float | None:
         return next((since(e.get("at")) for e in events if matches(e)), None)
@@ -81,8 +96,33 @@ def measure(timeline: Iterable[Mapping[str, Any]], *, notified_at: str | None = 
     return Measures(
         notify=card if card is not None else since(notified_at),
         contain=first(lambda e: _changed(e, "auto")),
-        decision=first(lambda e: e.get("kind") == "decision"),
+        decision=first(is_decision),
         destructive=first(lambda e: _changed(e, "approval")),
+    )
+
+
+def is_decision(event: Mapping[str, Any], *, release_approval_id: str | None = None) -> bool:
+    """A decision on the incident's own approval: approving a release writes a decision event too, for the
+    release offer's approval (``release_approval_id`` on the incident item)."""
+    return (
+        event.get("kind") == "decision"
+        and list(event.get("actions") or []) != ["release"]
+        and (release_approval_id is None or event.get("approval_id") != release_approval_id)
+    )
+
+
+def saved(figures: Mapping[str, Any]) -> Measures:
+    """The figures the Notify step saved on the incident item (by metric name)."""
+
+    def seconds(name: str) -> float | None:
+        value = figures.get(name)
+        return float(value) if value is not None else None
+
+    return Measures(
+        notify=seconds(TIME_TO_NOTIFY),
+        contain=seconds(TIME_TO_CONTAIN),
+        decision=seconds(TIME_TO_DECISION),
+        destructive=seconds(TIME_TO_DESTRUCTIVE_STEP),
     )
 
 

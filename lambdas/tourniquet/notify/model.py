@@ -89,6 +89,8 @@ class FailureNotice(_Model):
     kind: Literal["failure"]
     state: dict[str, Any] = Field(default_factory=dict)
     execution_id: str = ""
+    # Set by the release workflow: its failure closes no incident (`tourniquet release` names no approval).
+    release: bool = False
 
     @property
     def incident_id(self) -> str | None:

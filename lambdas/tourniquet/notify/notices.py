@@ -60,7 +60,7 @@ def notify(notice: Notice) -> bool:
     if isinstance(notice, ResolvedNotice):
         return _resolved(notice)
     posted = _failure(notice)
-    if notice.incident_id and not notice.approval_id:  # a release's failure closes no incident
+    if notice.incident_id and not (notice.release or notice.approval_id):  # a release's closes no incident
         _measure(notice.incident_id, "failed", posted)
     return posted
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tourniquet.approval.card import escape, who_text
+from tourniquet.approval.card import escape
 from tourniquet.reports.summary import Report, Spread
 
 
@@ -26,8 +26,10 @@ def spread(value: Spread) -> str:
 
 
 def _cell(value: object) -> str:
-    """Table text: alert fields are untrusted, and a bar or a line break would break the table."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Table text: alert fields are untrusted. A bar or a line break would break the table, and markup
+    (``<script>``, ``<img onerror>``) would run where the Markdown is shown as HTML."""
+    text = escape(str(value)).replace("\\", "\\\\").replace("|", "\\|")
+    return text.replace("\r", " ").replace("\n", " ")
 
 
 def render(report: Report) -> str:
@@ -43,7 +45,7 @@ def render(report: Report) -> str:
         "",
         "## Incidents by type and outcome",
         "",
-        "| type | " + " | ".join(outcomes) + " | total |",
+        "| type | " + " | ".join(_cell(outcome) for outcome in outcomes) + " | total |",
         "|---|" + "---:|" * (len(outcomes) + 1),
     ]
     for kind, counts in report.by_type.items():
@@ -70,8 +72,9 @@ def render(report: Report) -> str:
         "|---|---|---|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {row['opened']} | {row['incident_id']} | {_cell(row['type'])} | {row['outcome']} | "
-        f"{duration(row['contain'])} | {duration(row['decision'])} | {row['duplicates']} |"
+        "| "
+        + " | ".join(_cell(row[name]) for name in ("opened", "incident_id", "type", "outcome"))
+        + f" | {duration(row['contain'])} | {duration(row['decision'])} | {row['duplicates']} |"
         for row in report.listed
     ]
     return "\n".join(lines) + "\n"
@@ -87,8 +90,9 @@ def slack_text(report: Report) -> str:
         f"Time to decide: {spread(report.time_to_decide)}",
     ]
     if report.approvals_by_approver:
+        # As code, not as mentions: a weekly summary should not ping every approver.
         people = ", ".join(
-            f"{who_text(person)} {sum(counts.values())}"
+            f"`{escape(person)}` {sum(counts.values())}"
             for person, counts in report.approvals_by_approver.items()
         )
         lines.append(f"Decisions: {people}")

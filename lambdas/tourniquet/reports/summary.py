@@ -1,7 +1,8 @@
 """What happened to the incidents opened in a period: read from the table, summed up for people.
 
-Incidents are found through the by-type index (``store.incidents``); each incident's timeline is the record
-the figures come from, read the same way as ``measures`` reads it.
+Incidents are found through the by-type index (``store.incidents``). Their figures are the ones the Notify
+step saved on the incident item, which the dashboard shows too; an incident without them (still open) is
+measured from its timeline. The timelines give the approvers and the folded duplicates.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tourniquet import store
-from tourniquet.incidents.measures import TIME_TO_NOTIFY, Measures, measure
+from tourniquet.incidents.measures import Measures, is_decision, measure, saved
 
 TOP_RESOURCES = 10
+# Timelines are read a few at a time, so that a week of incidents fits the weekly report's Lambda timeout.
+_PARALLEL_READS = 8
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,12 @@ class Incident:
 
     @property
     def outcome(self) -> str:
-        return str(self.item.get("status") or "open")
+        """How the incident ended; a released incident keeps the outcome its workflow recorded."""
+        status = str(self.item.get("status") or "open")
+        if status == "released":
+            ended = [e.get("status") for e in self.timeline if e.get("kind") == "outcome" and e.get("status")]
+            return str(ended[-1]) if ended else status
+        return status
 
     @property
     def opened(self) -> str:
@@ -53,12 +62,16 @@ class Incident:
         return sum(1 for event in self.timeline if event.get("kind") == "duplicate")
 
     @property
+    def decisions(self) -> list[dict[str, Any]]:
+        """The decisions on the incident's own approval (not on a later release)."""
+        release = self.item.get("release_approval_id")
+        return [event for event in self.timeline if is_decision(event, release_approval_id=release)]
+
+    @property
     def measures(self) -> Measures:
-        """The figures from the timeline; the time to notify as the Notify step recorded it, since the
-        timeline does not say when an outcome notice went out."""
-        figures = measure(self.timeline)
-        notified = (self.item.get("measures") or {}).get(TIME_TO_NOTIFY)
-        return replace(figures, notify=float(notified)) if notified is not None else figures
+        """The figures the Notify step saved on the incident, or, before it did, those of the timeline."""
+        figures = self.item.get("measures")
+        return saved(figures) if figures else measure(self.timeline)
 
 
 @dataclass(frozen=True)
@@ -97,8 +110,13 @@ class Report:
 
 def read(since: str) -> Iterator[Incident]:
     """The incidents first seen at or after ``since`` (ISO 8601 UTC), oldest first, each with its timeline."""
-    for item in reversed(store.incidents(since=since)):
-        yield Incident(item=item, timeline=store.timeline(str(item["incident_id"])))
+    items = list(reversed(store.incidents(since=since)))
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(items), _PARALLEL_READS)) as pool:
+        timelines = pool.map(lambda item: store.timeline(str(item["incident_id"])), items)
+        for item, timeline in zip(items, timelines, strict=True):
+            yield Incident(item=item, timeline=timeline)
 
 
 def summarize(incidents: Sequence[Incident], since: str, until: str) -> Report:
@@ -118,11 +136,10 @@ def summarize(incidents: Sequence[Incident], since: str, until: str) -> Report:
             contain.append(figures.contain)
         if figures.decision is not None:
             decide.append(figures.decision)
-        for event in incident.timeline:
-            if event.get("kind") == "decision":
-                decision = str(event.get("decision", ""))
-                for person in event.get("approvers") or [event.get("actor")]:
-                    approvals[str(person)][decision] += 1
+        for event in incident.decisions:
+            decision = str(event.get("decision", ""))
+            for person in event.get("approvers") or [event.get("actor")]:
+                approvals[str(person)][decision] += 1
     return Report(
         since=since,
         until=until,
