@@ -262,6 +262,20 @@ def test_a_failure_while_the_card_waits_replaces_its_buttons_with_the_reason(sla
     assert "runner.py" not in shown
 
 
+def test_a_failed_release_started_from_the_cli_leaves_the_incidents_card_as_it_was(slack):
+    card = request_card()
+    before = slack.fake.message(slack.channel, card["slack_ts"])
+    assert before is not None
+    event = failure_event() | {"release": True}  # as NotifyReleaseFailed sends it; no release approval
+
+    notify(event)
+
+    after = slack.fake.message(slack.channel, card["slack_ts"])
+    assert after is not None
+    assert (after.blocks, after.buttons()) == (before.blocks, before.buttons())
+    assert thread_replies(slack, card["slack_ts"])[0].startswith("❗")
+
+
 def test_a_failure_before_any_incident_existed_goes_to_the_channel_and_is_paged(slack):
     result = notify(failure_event(with_incident=False))
 

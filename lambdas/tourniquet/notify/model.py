@@ -100,9 +100,11 @@ class FailureNotice(_Model):
 
     @property
     def of_incident(self) -> bool:
-        """Whether the run that failed was the incident's own, not a copy's or a storm's later alert's."""
+        """Whether the run that failed was the incident's own, not a release's, a copy's or a storm's later
+        alert's."""
         incident = self.state.get("incident")
-        return not (isinstance(incident, dict) and (incident.get("duplicate") or incident.get("folded")))
+        folded = isinstance(incident, dict) and (incident.get("duplicate") or incident.get("folded"))
+        return not (self.release or folded)
 
     @property
     def error(self) -> StepError:
