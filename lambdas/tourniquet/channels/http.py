@@ -60,6 +60,7 @@ def post_json(url: str, body: dict[str, Any], bound: Bound, *, what: str) -> Non
             reason = "timed out" if _timed_out(exc) else f"unreachable ({type(exc).__name__})"
         if attempt == bound.attempts or time.monotonic() + wait >= deadline:
             break
+        # The backoff (or the server's Retry-After) before the next attempt, always inside the bound.
         time.sleep(wait)
     raise ChannelFailed(f"{what} {reason}, after {attempt} attempt{'s' if attempt > 1 else ''}")
 
