@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from sandbox.loopback import LoopbackServer
+from sandbox.loopback import LoopbackServer, reply
 
 PAGERDUTY = "pagerduty"
 TEAMS = "teams"
@@ -173,14 +173,7 @@ def _handler_class(stand_ins: ChannelStandIns) -> type[BaseHTTPRequestHandler]:
             self._reply(*stand_ins.answer(self.path, body))
 
         def _reply(self, status: int, headers: Mapping[str, str], body: Mapping[str, Any]) -> None:
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            reply(self, status, json.dumps(body).encode(), headers=headers)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Requests are recorded; nothing goes to stderr."""

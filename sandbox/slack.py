@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from sandbox.loopback import LoopbackServer
+from sandbox.loopback import LoopbackServer, reply
 
 T = TypeVar("T")
 
@@ -494,13 +494,7 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             else:
                 payload = json.dumps(body).encode()
                 content_type = "application/json; charset=utf-8"
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            reply(self, status, payload, content_type, headers)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Requests are recorded as calls; nothing goes to stderr."""
