@@ -7,6 +7,12 @@ IAM lets write the table and answer the workflow's task token. It counts as its 
 a role names the session; the full session ARN stays on the timeline. A Slack user and an AWS principal
 cannot be shown to be different people, so an approval that a Slack user approved can only be completed
 from Slack, and the reverse.
+
+A storm's incident (docs/dedup-and-correlation.md) may have more approvals waiting: one per folded resource.
+A decision names what it decides: without ``--resource`` the command decides the incident's own approval
+(the card's resource) and says which folded resources still wait; ``--resource ID`` (repeatable) decides
+the named folded resources' approvals, each once, and nothing else. Every named resource must be waiting
+before anything is decided.
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ def approve(
     reason: Annotated[
         str, typer.Option("--reason", help="Why; recorded in the incident's audit trail.")
     ] = "",
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resource",
+            help="A folded resource of the storm's incident whose own approval to decide (repeatable);"
+            " without it, the incident's own approval is decided.",
+        ),
+    ] = None,
     table: TableOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -44,35 +58,75 @@ def approve(
         refuse("--reason is required: the audit trail records why")
     _use_table(table, region, profile)
     try:
-        typer.echo(_decide(incident, approve_, reason.strip()))
+        if resource:
+            for line in _decide_folded(incident, resource, approve_, reason.strip()):
+                typer.echo(line)
+        else:
+            typer.echo(_decide(incident, approve_, reason.strip()))
     except _aws_errors() as exc:
         _aws_failure(exc)
 
 
 def _decide(incident_id: str, approve_: bool, reason: str) -> str:
-    from tourniquet import aws, store  # noqa: PLC0415
+    from tourniquet import store  # noqa: PLC0415
+    from tourniquet.approval import members  # noqa: PLC0415
+
+    incident = store.get_incident(incident_id)
+    if incident is None:
+        refuse(f"no incident {incident_id} in the table")
+    waiting = members.waiting(incident_id)
+    folded = (
+        f" {len(waiting)} folded resources wait for a decision of their own: "
+        + ", ".join(f"{m.card.plan.target.id} ({', '.join(m.actions)})" for m in waiting[:10])
+        + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
+        + f"; decide them with --resource ID (`tourniquet incident show {incident_id}` lists them)."
+        if waiting
+        else ""
+    )
+    approval_id = incident.get("approval_id")
+    if not isinstance(approval_id, str) or not approval_id:
+        refuse(f"incident {incident_id} has no approval request of its own.{folded}")
+    return _decided(incident_id, approval_id, approve_, reason) + folded
+
+
+def _decide_folded(incident_id: str, resources: list[str], approve_: bool, reason: str) -> list[str]:
+    """Each named folded resource's own approval, once every one of them was found waiting."""
+    from tourniquet import store  # noqa: PLC0415
+    from tourniquet.approval import members  # noqa: PLC0415
+
+    if store.get_incident(incident_id) is None:
+        refuse(f"no incident {incident_id} in the table")
+    by_resource = {m.card.plan.target.id: m for m in members.waiting(incident_id)}
+    missing = [name for name in dict.fromkeys(resources) if name not in by_resource]
+    if missing:
+        refuse(
+            f"no folded resource {', '.join(missing)} of incident {incident_id} waits for a decision"
+            f" (`tourniquet incident show {incident_id}` lists them): nothing was changed"
+        )
+    return [
+        _decided(f"{incident_id} {name}", by_resource[name].approval_id, approve_, reason)
+        for name in dict.fromkeys(resources)
+    ]
+
+
+def _decided(subject: str, approval_id: str, approve_: bool, reason: str) -> str:
+    from tourniquet import aws  # noqa: PLC0415
     from tourniquet.approval import decisions  # noqa: PLC0415
     from tourniquet.approval.decisions import DecisionNotDelivered, Result  # noqa: PLC0415
     from tourniquet.approval.model import Decision  # noqa: PLC0415
 
     decision = Decision.APPROVE if approve_ else Decision.DENY
-    incident = store.get_incident(incident_id)
-    if incident is None:
-        refuse(f"no incident {incident_id} in the table")
-    approval_id = incident.get("approval_id")
-    if not isinstance(approval_id, str) or not approval_id:
-        refuse(f"incident {incident_id} has no approval request")
     caller = str(aws.client("sts").get_caller_identity()["Arn"])
     counted = decisions.approver_identity(caller)
     who = counted if counted == caller else f"{counted} (session {caller})"
     try:
         outcome = decisions.decide(approval_id, decision, caller, reason=reason)
     except DecisionNotDelivered as exc:
-        refuse(f"{exc}; the approval is still pending, try again")
+        refuse(f"{subject}: {exc}; the approval is still pending, try again")
     approval = outcome.approval
     if outcome.result is Result.DECIDED and approval is not None:
         verb = "Approved" if decision is Decision.APPROVE else "Denied"
-        return f"{verb} {incident_id} as {who}: {', '.join(approval.actions) or 'nothing'}."
+        return f"{verb} {subject} as {who}: {', '.join(approval.actions) or 'nothing'}."
     if outcome.result is Result.PARTIAL and approval is not None:
         return (
             f"Approval counted as {who} ({len(approval.approvals)} of {approval.required_approvals});"
@@ -98,4 +152,4 @@ def _decide(incident_id: str, approve_: bool, reason: str) -> str:
         Result.TOO_LATE: "this approval expired",
         Result.UNKNOWN: "the approval is unknown",
     }
-    refuse(f"{messages[outcome.result]}: nothing was changed")
+    refuse(f"{subject}: {messages[outcome.result]}: nothing was changed")

@@ -317,20 +317,18 @@ def test_incident_show_lists_every_resource_with_its_count(aws):
     assert sorted(r["alerts"] for r in shown["resources"]) == [1] * 11 + [2]
 
 
-def test_a_summary_names_what_was_contained_on_folded_resources_and_what_waits_for_a_person(aws):
+def test_a_summary_names_what_was_contained_on_folded_resources(aws):
     first, second = alerts_of(group(2))
     opened = fold(first, "exec-0")
     joined = fold(second, "exec-1")
     own, other = {"id": "i-0cafe000000000000"}, {"id": "i-0cafe000000000001"}
     for target in (own, other):
-        store.append_event(opened.id, "planned", target=target, approval=["stop_instance"])
         store.append_event(opened.id, "action", target=target, action="isolate_network", status="done")
 
     summary = storm.claim_summary(joined, "exec-1")
 
     assert summary is not None
     assert summary.contained == {"i-0cafe000000000001": ("isolate_network",)}
-    assert summary.waiting == {"i-0cafe000000000001": ("stop_instance",)}
     assert [resource.id for resource in summary.joined] == ["i-0cafe000000000001"]
 
 
@@ -341,7 +339,12 @@ def test_the_workflow_contains_a_folded_alert_only_when_its_playbook_contains_th
     assert list(routes) == ["Diagnose", "SettleFold", "NotifyDuplicate"]
     assert [c["Variable"] for c in routes["Diagnose"]["And"]] == ["$.incident.folded", "$.incident.contain"]
     assert states["ContainAutomatically"]["Next"] == "ContainedFolded"
-    assert states["ContainedFolded"]["Choices"][0]["Next"] == "SettleFold"
+    folded = {choice["Next"]: choice for choice in states["ContainedFolded"]["Choices"]}
+    assert list(folded) == ["RegisterFoldedApproval", "SettleFold"]
+    assert [c["Variable"] for c in folded["RegisterFoldedApproval"]["And"]] == [
+        "$.incident.folded",
+        "$.plan.approval_required",
+    ]
     assert (states["SettleFold"]["Seconds"], states["SettleFold"]["Next"]) == (
         storm.SETTLE_SECONDS,
         "NotifyFolded",

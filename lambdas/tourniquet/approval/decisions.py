@@ -6,6 +6,11 @@ Under the two-person rule an approval only counts the approver until enough diff
 the write that adds the last of them is the claim. One deny decides. Callers (the Slack interaction, the CLI)
 authorize the person first. An approved release starts the release workflow instead of answering a token.
 
+A storm's folded resources are decided together through a ``batch`` approval (the buttons of the storm's
+summary): claimed like any other, then its decision is taken on each member it names, each through its own
+conditional write (so once, however often the click is retried), and delivered to that member's workflow.
+A member whose workflow is not waiting yet keeps the decision until it does (``deliver_taken``).
+
 The rule counts people, as far as identities can tell them apart (:func:`approver_identity`): a Slack user
 by user id; an AWS caller (the CLI) by IAM principal, so every session of one role is one approver, since
 whoever assumes a role names the session. A Slack user and an AWS principal cannot be shown to be different
@@ -19,7 +24,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -156,12 +161,28 @@ def _counted(updated: Approval, actor: _Actor) -> Outcome:
     return Outcome(Result.PARTIAL, updated)
 
 
-def _delivered(claimed: Approval, decision: Decision, actor: _Actor) -> Outcome:
+def _delivered(
+    claimed: Approval, decision: Decision, actor: _Actor, *, batch: Approval | None = None
+) -> Outcome:
+    """``batch``: the batch that decided this folded resource's approval (told to the channels once)."""
     logger.append_keys(incident_id=claimed.incident_id, approval_id=claimed.approval_id)
     if claimed.kind is ApprovalKind.RELEASE:
         return _release_started(claimed, actor)
     if claimed.kind is ApprovalKind.ACKNOWLEDGE:
         return _acknowledged(claimed, actor)
+    if claimed.kind is ApprovalKind.BATCH:
+        return _batch_decided(claimed, decision, actor)
+    return _answered(claimed, decision, actor, batch)
+
+
+def _answered(claimed: Approval, decision: Decision, actor: _Actor, batch: Approval | None) -> Outcome:
+    """The decision handed to the workflow that waits for it (or kept until it waits)."""
+    if not claimed.task_token:
+        # A folded resource's workflow that does not wait yet: it takes the decision when it starts waiting
+        # (see deliver_taken), so the decision stands.
+        _record_decision(claimed, decision, actor, batch)
+        logger.info("decision kept until the workflow waits", extra={"decision": decision.value})
+        return Outcome(Result.DECIDED, claimed)
     try:
         _deliver(claimed, decision, actor.reason)
     except ClientError as exc:
@@ -169,7 +190,7 @@ def _delivered(claimed: Approval, decision: Decision, actor: _Actor) -> Outcome:
         if code == "TaskTimedOut" and claimed.deadline > store.iso():
             # The workflow is between its two waits (at the reminder): it takes the decision under its
             # next token (see deliver_taken), so the decision stands.
-            _record_decision(claimed, decision, actor)
+            _record_decision(claimed, decision, actor, batch)
             logger.info("decision kept for the workflow's next wait", extra={"decision": decision.value})
             return Outcome(Result.DECIDED, claimed)
         if code in _DEAD_TOKEN_CODES:
@@ -187,11 +208,54 @@ def _delivered(claimed: Approval, decision: Decision, actor: _Actor) -> Outcome:
             return Outcome(Result.TOO_LATE, expired)
         records.release(claimed)
         raise DecisionNotDelivered(f"Step Functions refused the decision: {code or 'error'}") from exc
-    _record_decision(claimed, decision, actor)
+    _record_decision(claimed, decision, actor, batch)
     logger.info("decision delivered", extra={"decision": decision.value, "by": actor.by})
-    verb = "Approved" if decision is Decision.APPROVE else "Denied"
-    _tell_channels(claimed, actor, f"{verb} by {actor.by}: {', '.join(claimed.actions)}.")
+    if batch is None:
+        verb = "Approved" if decision is Decision.APPROVE else "Denied"
+        _tell_channels(claimed, actor, f"{verb} by {actor.by}: {', '.join(claimed.actions)}.")
     return Outcome(Result.DECIDED, claimed)
+
+
+def _batch_decided(batch: Approval, decision: Decision, actor: _Actor) -> Outcome:
+    """A storm's folded resources, decided together: recorded, taken on each member, told once."""
+    store.append_event(
+        batch.incident_id,
+        "folded_decision",
+        actor=actor.by,
+        session=actor.session,
+        approval_id=batch.approval_id,
+        decision=decision.value,
+        actions=list(batch.actions),
+        members=len(batch.members),
+        approvers=list(batch.approvals) if decision is Decision.APPROVE else None,
+        reason=actor.reason,
+    )
+    _decide_members(batch, decision, actor)
+    verb = "Approved" if decision is Decision.APPROVE else "Denied"
+    _tell_channels(
+        batch,
+        actor,
+        f"{verb} by {actor.by}: {', '.join(batch.actions)} on {len(batch.members)} folded resources.",
+    )
+    return Outcome(Result.DECIDED, batch)
+
+
+def _decide_members(batch: Approval, decision: Decision, actor: _Actor) -> None:
+    """The decided batch's decision, on each member still pending and unexpired (a member decided or
+    expired meanwhile keeps its own fate). Raises :class:`DecisionNotDelivered` when a workflow could not
+    take its decision: that member is pending again, and clicking again finishes the batch."""
+    undelivered = 0
+    for member_id in batch.members:
+        member = records.decide_member(member_id, batch)
+        if member is None:
+            continue
+        try:
+            _delivered(member, decision, actor, batch=batch)
+        except DecisionNotDelivered as exc:
+            logger.error("folded resource's decision not delivered", extra={"error": str(exc)})
+            undelivered += 1
+    if undelivered:
+        raise DecisionNotDelivered(f"{undelivered} folded resources did not take the decision")
 
 
 def _acknowledged(claimed: Approval, actor: _Actor) -> Outcome:
@@ -246,7 +310,15 @@ def _release_started(claimed: Approval, actor: _Actor) -> Outcome:
     return Outcome(Result.DECIDED, claimed)
 
 
-def _record_decision(claimed: Approval, decision: Decision, actor: _Actor) -> None:
+def _record_decision(
+    claimed: Approval, decision: Decision, actor: _Actor, batch: Approval | None = None
+) -> None:
+    # A folded resource's decision names its resource, and the batch it was taken in (if any).
+    member: dict[str, Any] = {}
+    if claimed.folded:
+        member = {"folded": True, "target": claimed.card.plan.target.id}
+        if batch is not None:
+            member["batch_id"] = batch.approval_id
     store.append_event(
         claimed.incident_id,
         "decision",
@@ -257,6 +329,7 @@ def _record_decision(claimed: Approval, decision: Decision, actor: _Actor) -> No
         actions=list(claimed.actions),
         approvers=list(claimed.approvals) if decision is Decision.APPROVE else None,
         reason=actor.reason,
+        **member,
     )
 
 
@@ -284,8 +357,14 @@ def _refused(approval_id: str, at: str) -> Outcome:
 
 
 def _settled(current: Approval) -> Outcome:
-    """Why a decision on an approval that is no longer pending-and-unexpired changed nothing."""
+    """Why a decision on an approval that is no longer pending-and-unexpired changed nothing.
+
+    A decided batch is finished first: members its decision did not reach (the click's run ended early, or
+    a workflow could not take it) take it now, the decision of whoever decided the batch."""
     if current.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED):
+        if current.kind is ApprovalKind.BATCH:
+            decided = Decision.APPROVE if current.status is ApprovalStatus.APPROVED else Decision.DENY
+            _decide_members(current, decided, _Actor(current.decided_by or "unknown", None, None))
         return Outcome(Result.ALREADY_DECIDED, current)
     return Outcome(Result.EXPIRED, current)
 

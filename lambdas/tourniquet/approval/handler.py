@@ -1,4 +1,6 @@
-"""RequestApproval: the workflow's waitForTaskToken task (the Slack interaction endpoint is ``callback``)."""
+"""RequestApproval and RemindApprovers: the workflow's waitForTaskToken tasks (the Slack interaction endpoint
+is ``callback``); and a storm's folded resource's approval: RegisterFoldedApproval, AwaitFoldedDecision and
+ExpireFoldedApproval (``folded``: register, wait, expire)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tourniquet.approval import requests
-from tourniquet.approval.model import ApprovalRequest
+from tourniquet.approval import members, requests
+from tourniquet.approval.model import ApprovalRequest, CardContext
 from tourniquet.logs import logger
 
 
@@ -16,6 +18,16 @@ def request_approval(event: dict[str, Any], context: LambdaContext) -> dict[str,
     if event.get("reminder") is True:
         logger.append_keys(incident_id=event["incident_id"])
         return requests.remind(str(event["incident_id"]), str(event["task_token"]))
+    folded = event.get("folded")
+    if folded == "register":
+        ctx = CardContext.model_validate(event)
+        logger.append_keys(incident_id=ctx.incident.id)
+        return {"approval_id": members.register(ctx).approval_id}
+    if folded in ("wait", "expire"):
+        logger.append_keys(incident_id=event["incident_id"], approval_id=event["approval_id"])
+        if folded == "wait":
+            return members.wait(str(event["approval_id"]), str(event["task_token"]))
+        return members.expire(str(event["approval_id"]))
     request = ApprovalRequest.model_validate(event)
     logger.append_keys(incident_id=request.incident.id)
     return requests.request_approval(request).as_dict()

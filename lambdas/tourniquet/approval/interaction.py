@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from pydantic import ValidationError
+from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
 from tourniquet import store
-from tourniquet.approval import approvers, card, decisions, records
+from tourniquet.approval import approvers, batches, card, decisions, records
 from tourniquet.approval.decisions import DecisionNotDelivered, Result
 from tourniquet.approval.model import (
     ACKNOWLEDGE_ACTION_ID,
     APPROVAL_ID_PATTERN,
+    APPROVE_BATCH_ACTION_ID,
+    DENY_BATCH_ACTION_ID,
     RELEASE_ACTION_ID,
     ApprovalKind,
     ApprovalStatus,
@@ -51,6 +54,8 @@ _BUTTONS = {
     Decision.DENY.value: (Decision.DENY, ApprovalKind.CONTAIN),
     RELEASE_ACTION_ID: (Decision.APPROVE, ApprovalKind.RELEASE),
     ACKNOWLEDGE_ACTION_ID: (Decision.APPROVE, ApprovalKind.ACKNOWLEDGE),
+    APPROVE_BATCH_ACTION_ID: (Decision.APPROVE, ApprovalKind.BATCH),
+    DENY_BATCH_ACTION_ID: (Decision.DENY, ApprovalKind.BATCH),
 }
 
 
@@ -222,15 +227,18 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
         return _not_counted(click, outcome.result, approval, slack)
     if outcome.result is Result.PARTIAL:
         slack.update_pending_card(approval)
-        actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
-        slack.thread_reply(
-            approval,
-            f"👍 Approved by {card.who_text(click.user)} ({_count(approval)}):"
-            f" {actions} waits for a different approver.",
-        )
+        if approval.kind is not ApprovalKind.BATCH:
+            actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
+            slack.thread_reply(
+                approval,
+                f"👍 Approved by {card.who_text(click.user)} ({_count(approval)}):"
+                f" {actions} waits for a different approver.",
+            )
         return HttpResponse(200)
     slack.update_card(approval)
-    slack.thread_reply(approval, _decision_summary(approval, click.decision))
+    if approval.kind is not ApprovalKind.BATCH:
+        # A storm's summary is itself a reply in the card's thread: it shows the decision in place.
+        slack.thread_reply(approval, _decision_summary(approval, click.decision))
     return HttpResponse(200)
 
 
@@ -352,6 +360,9 @@ class _SlackReplies:
         if not approval.slack_channel or not approval.slack_ts:
             return
         message = Message(approval.slack_channel, approval.slack_ts)
+        if approval.kind is ApprovalKind.BATCH:
+            self._update(approval, message, batches.fallback_text(approval), batches.decided_blocks(approval))
+            return
         if approval.kind is ApprovalKind.RELEASE and approval.final is not None:
             blocks = card.release_decided_card(approval.card, approval.final, _resolution(approval))
         elif approval.kind is ApprovalKind.ACKNOWLEDGE and approval.final is not None:
@@ -369,6 +380,9 @@ class _SlackReplies:
             return
         message = Message(approval.slack_channel, approval.slack_ts)
         votes = card.Votes(approval.required_approvals, approval.approvals)
+        if approval.kind is ApprovalKind.BATCH:
+            self._update(approval, message, batches.fallback_text(approval), batches.pending_blocks(approval))
+            return
         if approval.kind is ApprovalKind.RELEASE and approval.final is not None:
             blocks = card.releasable_card(
                 approval.card, approval.final, approval.approval_id, approval.deadline, votes
@@ -377,6 +391,12 @@ class _SlackReplies:
             blocks = card.approval_card(approval.card, approval.approval_id, approval.deadline, votes)
         try:
             self.client().update(message, card.card_text(approval.card), blocks)
+        except SlackUnavailable as exc:
+            record_slack_error(approval.incident_id, exc)
+
+    def _update(self, approval: Approval, message: Message, text: str, blocks: list[Block]) -> None:
+        try:
+            self.client().update(message, text, blocks)
         except SlackUnavailable as exc:
             record_slack_error(approval.incident_id, exc)
 

@@ -27,12 +27,18 @@ class ApprovalKind(StrEnum):
     RELEASE = "release"
     # Someone takes an incident that nothing was done for: no token, nothing runs, it records who.
     ACKNOWLEDGE = "acknowledge"
+    # One decision on the approvals of a storm's folded resources that its summary listed: no token of its
+    # own; it decides each of them (``members``), each once.
+    BATCH = "batch"
 
 
 # The Release button's action id; a release is only ever approved, never denied (not clicking is the no).
 RELEASE_ACTION_ID = "release"
 # The Acknowledge button's action id, on the card of an incident with no automatic action.
 ACKNOWLEDGE_ACTION_ID = "acknowledge"
+# The buttons of a storm's summary, deciding the folded resources' approvals it lists.
+APPROVE_BATCH_ACTION_ID = "approve_folded"
+DENY_BATCH_ACTION_ID = "deny_folded"
 
 
 class ApprovalStatus(StrEnum):

@@ -9,6 +9,11 @@ status. A release approval (``kind`` ``release``) has no token: it is offered on
 card and, once approved, starts the release workflow; it keeps the card's closing state (``final``) to
 re-render it. An acknowledgement (``kind`` ``acknowledge``) is the same claim on the card of an incident
 that nothing was done for: approving it records who took the incident, and runs nothing.
+A folded resource of a storm (docs/dedup-and-correlation.md) waits under an approval of its own, created
+before its workflow waits (so without a token until then: ``renew_token`` hands it over). Its storm's
+summary offers it, with the others waiting then, under one ``batch`` approval (``members``: their ids;
+``sections``: the message's text, to re-render it): deciding the batch decides each member once, through the
+same conditional write as any other approval (``decide_member``).
 Timestamps are ISO 8601 UTC strings of one fixed width (``store.iso``), so DynamoDB compares them
 correctly as strings. ``deadline`` is when the approval stops taking decisions; ``expires_at`` (epoch
 seconds, the table's TTL) is the deadline plus the retention. The task token is erased as soon as the
@@ -18,6 +23,7 @@ workflow stops waiting for it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -36,6 +42,8 @@ RELEASE_ACTIONS = ("release",)
 # Acknowledging runs nothing: it records who took the incident, once.
 ACKNOWLEDGE_ACTIONS = ("acknowledge",)
 _FINAL: TypeAdapter[FinalState] = TypeAdapter(FinalState)
+# Keys one BatchGetItem request reads.
+_BATCH_GET = 100
 
 
 def _key(approval_id: str) -> dict[str, str]:
@@ -61,6 +69,11 @@ class Approval:
     approvals: tuple[str, ...] = ()
     kind: ApprovalKind = ApprovalKind.CONTAIN
     final: FinalState | None = None
+    members: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
+    # A storm's folded resource's approval, and the batch that first offered it in the storm's thread.
+    folded: bool = False
+    offered_in: str | None = None
 
     @property
     def approvals_missing(self) -> int:
@@ -87,23 +100,61 @@ class Approval:
             approvals=tuple(sorted(item.get("approvals", ()))),
             kind=ApprovalKind(item.get("kind", ApprovalKind.CONTAIN.value)),
             final=_FINAL.validate_json(item["final"]) if item.get("final") else None,
+            members=tuple(item.get("members", ())),
+            sections=tuple(str(section) for section in item.get("sections", ())),
+            folded=bool(item.get("folded", False)),
+            offered_in=item.get("offered_in"),
         )
 
 
 def create(request: ApprovalRequest, required_approvals: int = 1) -> Approval:
     """Store a new pending approval for the workflow waiting on ``request``'s task token."""
+    return _create_contain(request.context(), request.task_token, required_approvals, folded=False)
+
+
+def create_waiting(ctx: CardContext, required_approvals: int = 1) -> Approval:
+    """Store a new pending approval whose workflow will wait for it later (a storm's folded resource): it
+    takes decisions at once, and the workflow's token when it starts waiting (``renew_token``)."""
+    return _create_contain(ctx, "", required_approvals, folded=True)
+
+
+def _create_contain(ctx: CardContext, task_token: str, required_approvals: int, *, folded: bool) -> Approval:
     now = store.now()
     approval = Approval(
         approval_id=secrets.token_urlsafe(16),
-        incident_id=request.incident.id,
+        incident_id=ctx.incident.id,
         status=ApprovalStatus.PENDING,
-        actions=request.plan.approval,
+        actions=ctx.plan.approval,
         requested_at=store.iso(now),
-        deadline=store.iso(now + timedelta(seconds=request.plan.approval_timeout_seconds)),
-        execution_id=request.execution_id,
-        card=request.context(),
-        task_token=request.task_token,
+        deadline=store.iso(now + timedelta(seconds=ctx.plan.approval_timeout_seconds)),
+        execution_id=ctx.execution_id,
+        card=ctx,
+        task_token=task_token,
         required_approvals=required_approvals,
+        folded=folded,
+    )
+    _put_new(approval)
+    return approval
+
+
+def create_batch(members: Sequence[Approval], sections: Sequence[str]) -> Approval:
+    """Store one pending decision on ``members`` (pending approvals of one incident's folded resources,
+    sharing their playbook's approvers): the strictest two-person rule of theirs, until the last deadline."""
+    first = members[0]
+    approval = Approval(
+        approval_id=secrets.token_urlsafe(16),
+        incident_id=first.incident_id,
+        status=ApprovalStatus.PENDING,
+        actions=tuple(dict.fromkeys(action for member in members for action in member.actions)),
+        requested_at=store.iso(),
+        deadline=max(member.deadline for member in members),
+        execution_id=first.execution_id,
+        card=first.card,
+        task_token="",
+        required_approvals=max(member.required_approvals for member in members),
+        kind=ApprovalKind.BATCH,
+        members=tuple(member.approval_id for member in members),
+        sections=tuple(sections),
     )
     _put_new(approval)
     return approval
@@ -163,12 +214,73 @@ def _put_new(approval: Approval) -> None:
         item["task_token"] = approval.task_token
     if approval.final is not None:
         item["final"] = _FINAL.dump_json(approval.final).decode()
+    if approval.members:
+        item["members"] = list(approval.members)
+        item["sections"] = list(approval.sections)
+    if approval.folded:
+        item["folded"] = True
     store.table().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
 
 
 def get(approval_id: str) -> Approval | None:
     item = store.table().get_item(Key=_key(approval_id), ConsistentRead=True).get("Item")
     return Approval.from_item(store.plain(item)) if item else None
+
+
+def get_many(approval_ids: Sequence[str]) -> list[Approval]:
+    """The approvals of these ids that exist, in the order given."""
+    table = store.table()
+    found: dict[str, Approval] = {}
+    keys = [_key(approval_id) for approval_id in dict.fromkeys(approval_ids)]
+    for start in range(0, len(keys), _BATCH_GET):
+        chunk = keys[start : start + _BATCH_GET]
+        request: dict[str, Any] = {table.name: {"Keys": chunk, "ConsistentRead": True}}
+        while request:
+            response = table.meta.client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table.name, []):
+                approval = Approval.from_item(store.plain(item))
+                found[approval.approval_id] = approval
+            request = response.get("UnprocessedKeys") or {}
+    return [found[approval_id] for approval_id in approval_ids if approval_id in found]
+
+
+def mark_offered(approval_id: str, batch_id: str) -> None:
+    """A folded resource's approval is on a posted summary: its workflow stops asking for one."""
+    store.table().update_item(
+        Key=_key(approval_id),
+        UpdateExpression="SET offered_in = if_not_exists(offered_in, :batch)",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":batch": batch_id},
+    )
+
+
+def decide_member(member_id: str, batch: Approval) -> Approval | None:
+    """Take the decided ``batch``'s decision on one of its members, if that one is still pending and
+    unexpired (its own deadline); None if it was decided or expired meanwhile: nothing is decided twice."""
+    update = "SET #status = :status, decided_by = :by, decided_at = :at, decided_in = :batch"
+    values: dict[str, Any] = {
+        ":status": batch.status.value,
+        ":by": batch.decided_by,
+        ":at": batch.decided_at,
+        ":batch": batch.approval_id,
+        ":incident": batch.incident_id,
+    }
+    if batch.status is ApprovalStatus.APPROVED:
+        update += ", approvals = :approvers"
+        values[":approvers"] = set(batch.approvals)
+    return _update_if(
+        member_id, update, "#status = :pending AND deadline > :at AND incident_id = :incident", values
+    )
+
+
+def expire_waiting(approval_id: str) -> Approval | None:
+    """Nobody decided in time: the pending approval expires (its token erased); None if it was decided."""
+    return _update_if(
+        approval_id,
+        "SET #status = :expired REMOVE task_token",
+        "#status = :pending",
+        {":expired": ApprovalStatus.EXPIRED.value},
+    )
 
 
 def set_message(approval_id: str, channel: str, ts: str) -> None:
@@ -231,10 +343,11 @@ def _update_if(approval_id: str, update: str, condition: str, values: dict[str, 
 
 
 def renew_token(approval_id: str, task_token: str, at: str) -> Approval | None:
-    """Hand a still-pending approval the workflow's next task token; None if it was decided or expired."""
+    """Hand a still-pending approval the workflow's next task token (after the reminder; or a folded
+    resource's first, when its workflow starts waiting); None if it was decided or expired."""
     return _update_if(
         approval_id,
-        "SET task_token = :token, reminded_at = :at",
+        "SET task_token = :token, token_at = :at",
         "#status = :pending AND deadline > :at",
         {":token": task_token, ":at": at},
     )

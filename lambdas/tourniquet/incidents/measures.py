@@ -103,9 +103,11 @@ def measure(timeline: Iterable[Mapping[str, Any]], *, notified_at: str | None = 
 
 def is_decision(event: Mapping[str, Any], *, release_approval_id: str | None = None) -> bool:
     """A decision on the incident's own approval: approving a release writes a decision event too, for the
-    release offer's approval (``release_approval_id`` on the incident item)."""
+    release offer's approval (``release_approval_id`` on the incident item), as does each of a storm's
+    folded resources (``folded``)."""
     return (
         event.get("kind") == "decision"
+        and not event.get("folded")
         and list(event.get("actions") or []) != ["release"]
         and (release_approval_id is None or event.get("approval_id") != release_approval_id)
     )

@@ -7,6 +7,11 @@ is still the last that folded in (nothing joined while it waited), or when the l
 :data:`SUMMARY_INTERVAL_SECONDS` (a storm that never pauses). A compare-and-set of the storm's summary item
 (``STORM#<key>``, ``SUMMARY``; with a check of the storm's claim for the last alert) lets exactly one alert
 post each summary: a group of 100 alerts delivered at once makes one thread reply.
+
+A folded alert whose resource waits for a person (``tourniquet.approval.members``) asks again after each
+settle until a posted summary offered its approval; it may post one itself once the last summary is older
+than the settle time, so that no waiting resource goes unoffered, and still at most one summary a settle
+time goes out while they wait.
 """
 
 from __future__ import annotations
@@ -113,10 +118,8 @@ class Summary:
     incident_id: str
     resources: tuple[AffectedResource, ...]
     since: str
-    # Folded resources contained on their own (target id -> actions done), and the steps of theirs that
-    # wait for a person: the card's buttons decide its own resource's only.
+    # Folded resources contained on their own: target id -> actions done.
     contained: dict[str, tuple[str, ...]]
-    waiting: dict[str, tuple[str, ...]]
 
     @property
     def joined(self) -> list[AffectedResource]:
@@ -127,8 +130,10 @@ class Summary:
         return [r for r in self.resources if r.first_seen <= self.since < r.last_seen]
 
 
-def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
-    """The summary this alert posts, or None when another alert's summary will tell (or already told)."""
+def claim_summary(incident: IncidentRef, execution_id: str, *, unoffered: bool = False) -> Summary | None:
+    """The summary this alert posts, or None when another alert's summary will tell (or already told).
+
+    ``unoffered``: the alert's resource waits for a person and no posted summary offered it yet."""
     if not incident.correlation_key:
         return None
     table = store.table()
@@ -136,11 +141,14 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
     item = store.plain(
         table.get_item(Key={"pk": key, "sk": SUMMARY_SK}, ConsistentRead=True).get("Item") or {}
     )
-    # A retried step finds its own summary taken: it posts nothing more.
-    if item.get("incident_id") != incident.id or item.get("summarized_by") == execution_id:
+    if item.get("incident_id") != incident.id:
         return None
     previous = str(item.get("summarized_at", ""))
     now = store.now()
+    settled = unoffered and previous < store.iso(now - timedelta(seconds=SETTLE_SECONDS))
+    # A retried step finds its own summary taken: it posts nothing more.
+    if item.get("summarized_by") == execution_id and not settled:
+        return None
     # Compare and set: of the alerts that may post this summary, one does.
     update = {
         "TableName": table.name,
@@ -155,8 +163,9 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
             ":previous": previous,
         },
     }
-    if previous < store.iso(now - timedelta(seconds=SUMMARY_INTERVAL_SECONDS)):
-        # A storm that never paused: the first alert to ask after the interval.
+    if settled or previous < store.iso(now - timedelta(seconds=SUMMARY_INTERVAL_SECONDS)):
+        # A resource still not offered a settle time on, or a storm that never paused: the first alert to
+        # ask.
         writes = [{"Update": update}]
     else:
         # The storm settled: the last alert that folded in, as its claim names it.
@@ -173,33 +182,29 @@ def claim_summary(incident: IncidentRef, execution_id: str) -> Summary | None:
         if aws.error_code(exc) == "TransactionCanceledException":
             return None
         raise
-    contained, waiting = _folded_containment(incident.id)
     return Summary(
         incident_id=incident.id,
         resources=tuple(resources(incident.id)),
         since=previous,
-        contained=contained,
-        waiting=waiting,
+        contained=_folded_containment(incident.id),
     )
 
 
-def _folded_containment(incident_id: str) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    """From the timeline: what containment did to each resource that folded in, and which of their steps
-    wait for a person. The resource of the alert that opened the incident is the card's, and left out."""
+def _folded_containment(incident_id: str) -> dict[str, tuple[str, ...]]:
+    """From the timeline: what containment did to each resource that folded in. The resource of the alert
+    that opened the incident is the card's, and left out. (The steps that wait for a person are offered
+    with the summary's buttons: ``tourniquet.approval.batches``.)"""
     alert = (store.get_incident(incident_id) or {}).get("alert")
     resources = alert.get("resources") if isinstance(alert, dict) else None
     own = resources[0].get("id") if resources and isinstance(resources[0], dict) else None
     done: dict[str, dict[str, None]] = {}
-    waiting: dict[str, tuple[str, ...]] = {}
     for event in store.timeline(incident_id):
         target = _target_id(event)
         if target is None or target == own:
             continue
         if event.get("kind") == "action" and event.get("status") == "done":
             done.setdefault(target, {})[str(event.get("action"))] = None
-        elif event.get("kind") == "planned" and event.get("approval"):
-            waiting[target] = tuple(str(action) for action in event["approval"])
-    return {target: tuple(actions) for target, actions in done.items()}, waiting
+    return {target: tuple(actions) for target, actions in done.items()}
 
 
 def _target_id(event: dict[str, Any]) -> str | None:
@@ -209,12 +214,13 @@ def _target_id(event: dict[str, Any]) -> str | None:
 
 def listing(found: Sequence[AffectedResource], incident_id: str) -> list[str]:
     """Up to :data:`LISTED` resources, one line each, and how many more there are (as Slack mrkdwn)."""
-    lines = [f"• `{_escape(resource.line())}`" for resource in found[:LISTED]]
+    lines = [f"• `{code(resource.line())}`" for resource in found[:LISTED]]
     if len(found) > LISTED:
-        lines.append(f"…and {len(found) - LISTED} more: `tourniquet incident show {_escape(incident_id)}`")
+        lines.append(f"…and {len(found) - LISTED} more: `tourniquet incident show {code(incident_id)}`")
     return lines
 
 
-def _escape(text: str) -> str:
-    # Resource ids come from alerts: untrusted text, never markup (and never a closing backtick).
+def code(text: str) -> str:
+    """Text for inside a code span. Resource ids come from alerts: untrusted text, never markup (and never
+    a closing backtick)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")

@@ -6,9 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tourniquet.approval import members
 from tourniquet.logs import logger
 from tourniquet.notify import notices
-from tourniquet.notify.model import NOTICE, FailureNotice, ResolvedNotice
+from tourniquet.notify.model import NOTICE, FailureNotice, FoldedNotice, ResolvedNotice
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -20,4 +21,7 @@ def notify(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(incident_id=incident_id, kind=notice.kind)
     posted = notices.notify(notice)
     logger.info("notified", extra={"posted": posted})
+    if isinstance(notice, FoldedNotice) and notice.approval_id:
+        # The workflow asks again after the next settle while no posted summary offered its resource.
+        return {"posted": posted, "awaiting_summary": members.awaiting_summary(notice.approval_id)}
     return {"posted": posted}

@@ -35,6 +35,8 @@ class FoldedNotice(_Model):
     kind: Literal["folded"]
     incident: IncidentRef
     execution_id: str = ""
+    # The alert's own resource waits for a person under this approval (OfferFoldedApproval).
+    approval_id: str | None = None
 
 
 class OutcomeNotice(_Model):

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tourniquet import aws, escalation, store
-from tourniquet.approval import acknowledgements, card, records, release_offers, updates
+from tourniquet.approval import acknowledgements, batches, card, members, records, release_offers, updates
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
 from tourniquet.channels import Update, UpdateKind, deliver, plain
@@ -84,15 +84,17 @@ def _duplicate(notice: DuplicateNotice) -> bool:
 
 def _folded(notice: FoldedNotice) -> bool:
     """A storm's summary in the card's thread, when this alert is the one to post it (see
-    :mod:`tourniquet.incidents.storm`). Before the card exists nothing is claimed: the card lists them."""
+    :mod:`tourniquet.incidents.storm`), with the buttons of the folded resources waiting for a person
+    (:mod:`tourniquet.approval.batches`). Before the card exists nothing is claimed: the card lists them."""
     thread = _thread(store.get_incident(notice.incident.id))
     if thread is None:
         return False
-    summary = storm.claim_summary(notice.incident, notice.execution_id)
+    unoffered = notice.approval_id is not None and members.awaiting_summary(notice.approval_id)
+    summary = storm.claim_summary(notice.incident, notice.execution_id, unoffered=unoffered)
     if summary is None:
         return True
     text = card.clip(_storm_text(summary), 3000)
-    return _send(notice.incident.id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
+    return _send(notice.incident.id, lambda slack: batches.post(slack, thread, text, notice.incident.id))
 
 
 def _storm_text(summary: storm.Summary) -> str:
@@ -105,11 +107,6 @@ def _storm_text(summary: storm.Summary) -> str:
     lines += storm.listing([*joined, *again], summary.incident_id)
     for target, actions in summary.contained.items():
         lines.append(f"🛡️ Contained `{card.escape(target)}`: {card.escape(', '.join(actions))}")
-    for target, actions in summary.waiting.items():
-        lines.append(
-            f"⚠️ Waits for a person, not on this card: {card.escape(', '.join(actions))}"
-            f" on `{card.escape(target)}` (see the runbook)"
-        )
     return "\n".join(lines)
 
 
