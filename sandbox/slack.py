@@ -230,8 +230,9 @@ class FakeSlack:
             return copy.deepcopy(self._ephemeral)
 
     def find_card(self, needle: str) -> SlackMessage | None:
-        """The latest message with buttons that mentions ``needle`` (an incident or approval id)."""
-        cards = [m for m in self.messages() if m.buttons() and m.mentions(needle)]
+        """The latest message with buttons that mentions ``needle`` (an incident or approval id), in the
+        channel (a storm's summary in a card's thread has buttons too)."""
+        cards = [m for m in self.messages() if m.buttons() and not m.thread_ts and m.mentions(needle)]
         return cards[-1] if cards else None
 
     def find_message(self, needle: str) -> SlackMessage | None:

@@ -9,12 +9,20 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
+import pytest
 from boto3.dynamodb.conditions import Attr
 
 from benchmarks.storm import deliver, folded, posts_since, run_storm, storm, storm_group
 from sandbox.core import Sandbox
+from sandbox.slack import SlackMessage
+from tests.workflow.runner import Runner
 from tourniquet import store
+from tourniquet.approval import records
+from tourniquet.approval.records import Approval
+from tourniquet.incidents import storm as storm_rule
 
 PROBLEMS = 3
 COPIES = 8
@@ -59,3 +67,108 @@ def test_a_group_of_100_alerts_makes_one_incident_one_card_and_thread_replies(sa
     assert second.channel == 0 and 1 <= second.threaded <= 2
     last = [m for m in sandbox.slack.messages()[middle:] if m.thread_ts == card.ts][-1]
     assert "110 resources, 120 alerts in all" in last.text
+
+
+# --- a storm's folded resources that wait for a person ------------------------------------------------
+
+STORM_PLAYBOOKS = """
+[[playbook]]
+id = "storm-ec2"
+title = "EC2 findings of one kind, folded by type and account"
+runbook = "docs/runbooks/ec2-compromise.md"
+match = { products = ["GuardDuty"], resource_types = ["AwsEc2Instance"] }
+correlation_key = ["type", "account"]
+actions = [
+  { name = "tag_instance", mode = "auto" },
+  { name = "stop_instance", mode = "approval" },
+]
+
+[[playbook]]
+id = "storm-alert-only"
+title = "Alert only"
+runbook = "docs/runbooks/alert-only.md"
+match = {}
+"""
+
+
+def test_folded_resources_are_approved_or_denied_with_one_button_in_the_storms_thread(
+    sandbox: Sandbox, runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    playbooks = tmp_path / "storm-playbooks.toml"
+    playbooks.write_text(STORM_PLAYBOOKS)
+    # The handlers run in this process and read the deployment's playbooks file from its environment.
+    monkeypatch.setenv("PLAYBOOKS_FILE", str(playbooks))
+    # The sandbox runs the settle wait at a tenth of its length; the storm's rule measures the same.
+    monkeypatch.setattr(storm_rule, "SETTLE_SECONDS", storm_rule.SETTLE_SECONDS // 10)
+    storms = {
+        "approve": _storm_of(runner, "Backdoor:EC2/C&CActivity.B!DNS"),
+        "deny": _storm_of(runner, "Trojan:EC2/BlackholeTraffic"),
+    }
+    openers = {decision: sandbox.start_execution(alerts[0]) for decision, alerts in storms.items()}
+    cards = {decision: sandbox.wait_for_card(arn, timeout=60) for decision, arn in openers.items()}
+    joining = {
+        decision: [sandbox.start_execution(a) for a in alerts[1:]] for decision, alerts in storms.items()
+    }
+
+    waiting = {decision: _summary_offering_both(sandbox, card) for decision, card in cards.items()}
+    for decision, (summary, _) in waiting.items():
+        assert sandbox.click(summary, f"{decision}_folded")[0] == 200
+    finished = {
+        decision: [sandbox.wait_for_execution(a, timeout=60) for a in arns]
+        for decision, arns in joining.items()
+    }
+    for decision, card in cards.items():
+        sandbox.click(card, decision)
+        sandbox.wait_for_execution(openers[decision], timeout=60)
+
+    assert {e["status"] for executions in finished.values() for e in executions} == {"SUCCEEDED"}
+    stopped = {
+        decision: {
+            event["target"]["id"]
+            for event in store.timeline(batch.incident_id)
+            if event.get("kind") == "action"
+            and event.get("action") == "stop_instance"
+            and event.get("status") == "done"
+        }
+        for decision, (_, batch) in waiting.items()
+    }
+    resources = {decision: _resources(batch) for decision, (_, batch) in waiting.items()}
+    # Approved from one button: the gated step ran on each folded resource (and on the card's own).
+    assert resources["approve"] <= stopped["approve"]
+    assert all(_state(sandbox, instance) in ("stopping", "stopped") for instance in resources["approve"])
+    # Denied: nothing destructive ran on any of them.
+    assert stopped["deny"] == set()
+    assert all(_state(sandbox, instance) == "running" for instance in resources["deny"])
+
+
+def _storm_of(runner: Runner, finding_type: str) -> list[dict[str, Any]]:
+    """Three findings of one type on three look-alike instances: one storm under the storm playbook."""
+    alerts = []
+    for _ in range(3):
+        event, _ = runner.sandbox.map_alert(runner.event())
+        event["detail"]["type"] = finding_type
+        alerts.append(event)
+    return alerts
+
+
+def _summary_offering_both(sandbox: Sandbox, card: SlackMessage) -> tuple[SlackMessage, Approval]:
+    """The summary in the card's thread whose buttons decide both folded resources."""
+
+    def found() -> tuple[SlackMessage, Approval] | None:
+        for message in reversed(sandbox.slack.messages()):
+            if message.thread_ts == card.ts and message.buttons():
+                batch = records.get(message.buttons()[0][1]["value"])
+                if batch is not None and len(batch.members) == 2:
+                    return message, batch
+        return None
+
+    return sandbox.slack.wait_for(found, timeout=60)
+
+
+def _resources(batch: Approval) -> set[str]:
+    return {str(member.card.plan.target.id) for member in records.get_many(batch.members)}
+
+
+def _state(sandbox: Sandbox, instance_id: str) -> str:
+    reservations = sandbox.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return str(reservations[0]["Instances"][0]["State"]["Name"])

@@ -1,0 +1,423 @@
+"""A storm's folded resources whose steps wait for a person: each has an approval of its own, registered
+before its alert asks for the storm's summary; one summary offers all that wait with one set of buttons,
+and one click decides each of them once, resuming each one's workflow."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from sandbox.slack import FakeSlack, SlackMessage
+from tests.handlers.approvals import (
+    APPROVER,
+    CONTEXT,
+    STRANGER,
+    SlackEnv,
+    approval_item,
+    approve_cli,
+    click_payload,
+    ephemeral_texts,
+    interact,
+    running_fake_slack,
+    slack_environment,
+    slack_request,
+)
+from tests.handlers.test_storms import alerts_of, fold, group
+from tests.helpers import LAMBDA_CONTEXT, TABLE
+from tourniquet import store
+from tourniquet.approval import handler, members, records
+from tourniquet.approval.model import APPROVE_BATCH_ACTION_ID, DENY_BATCH_ACTION_ID
+from tourniquet.incidents import storm
+from tourniquet.intake.model import Alert
+from tourniquet.notify import handler as notify_handler
+from tourniquet.slack import Slack
+from tourniquet.state import IncidentRef
+
+# Another approver of the deployment (slack_environment's APPROVERS).
+OTHER_APPROVER = "U0OTHERAPP"
+
+
+@pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlack]:
+    with running_fake_slack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
+    env = slack_environment(fake_slack, monkeypatch)
+    monkeypatch.setenv("TOURNIQUET_TABLE", TABLE)
+    return env
+
+
+def register(incident: IncidentRef, alert: Alert, execution_id: str, target_id: str | None = None) -> str:
+    """RegisterFoldedApproval for a folded alert whose plan waits for a person to stop its instance."""
+    resource = alert.primary_resource
+    assert resource is not None
+    event = {
+        "folded": "register",
+        "execution_id": execution_id,
+        "incident": incident.model_dump(),
+        "alert": alert.model_dump(mode="json"),
+        "plan": {
+            "playbook": "storm-ec2",
+            "target": {
+                "type": "AwsEc2Instance",
+                "id": target_id or resource.id,
+                "account": "123456789012",
+                "region": "eu-west-1",
+            },
+            "automatic": ["tag_instance"],
+            "approval": ["stop_instance"],
+            "approval_required": True,
+            "approval_timeout_seconds": 3600,
+        },
+        "diagnostics": [],
+        "contained": [],
+    }
+    return str(handler.request_approval(event, CONTEXT)["approval_id"])
+
+
+def wait(incident: IncidentRef, approval_id: str, token: str) -> dict[str, Any]:
+    """AwaitFoldedDecision, as the workflow invokes it with its task token."""
+    event = {"folded": "wait", "task_token": token, "approval_id": approval_id, "incident_id": incident.id}
+    return handler.request_approval(event, CONTEXT)
+
+
+def offer(incident: IncidentRef, execution_id: str, approval_id: str) -> dict[str, Any]:
+    """OfferFoldedApproval: the folded alert asks for the storm's summary."""
+    event = {
+        "kind": "folded",
+        "incident": incident.model_dump(),
+        "execution_id": execution_id,
+        "approval_id": approval_id,
+    }
+    return notify_handler.notify(event, LAMBDA_CONTEXT)
+
+
+def with_card(slack: SlackEnv, incident_id: str) -> str:
+    posted = Slack.connect().post(slack.channel, "card")
+    store.update_incident(incident_id, slack_channel=posted.channel, slack_ts=posted.ts)
+    return posted.ts
+
+
+def summaries(slack: SlackEnv, ts: str) -> list[SlackMessage]:
+    return [m for m in slack.fake.messages(slack.channel) if m.thread_ts == ts]
+
+
+@pytest.fixture
+def waiting(slack: SlackEnv) -> tuple[IncidentRef, list[IncidentRef], list[str], str]:
+    """A storm of three alerts: the card of the one that opened it, and two folded resources that wait."""
+    first, *rest = alerts_of(group(3))
+    opened = fold(first, "exec-0")
+    ts = with_card(slack, opened.id)
+    joined = [fold(alert, f"exec-{n}") for n, alert in enumerate(rest, 1)]
+    approvals = [register(j, a, f"exec-{n}") for n, (j, a) in enumerate(zip(joined, rest, strict=True), 1)]
+    return opened, joined, approvals, ts
+
+
+def offered(slack: SlackEnv, waiting: Any) -> tuple[SlackMessage, dict[str, Any]]:
+    """The last folded alert asks for the summary: the summary posted, and its batch approval."""
+    _, joined, approvals, ts = waiting
+    assert offer(joined[-1], "exec-2", approvals[-1]) == {"posted": True, "awaiting_summary": False}
+    [summary] = summaries(slack, ts)
+    batch = approval_item(summary.buttons()[0][1]["value"])
+    assert batch is not None
+    return summary, batch
+
+
+def click(batch: dict[str, Any], action: str = APPROVE_BATCH_ACTION_ID, **kwargs: Any) -> dict[str, Any]:
+    return interact(slack_request(click_payload(batch, action=action, **kwargs)))
+
+
+def statuses(approvals: list[str]) -> list[str]:
+    return [str((approval_item(a) or {}).get("status")) for a in approvals]
+
+
+def test_a_folded_resource_registers_an_approval_of_its_own_without_a_token_and_once(slack):
+    first, second = alerts_of(group(2))
+    opened = fold(first, "exec-0")
+    joined = fold(second, "exec-1")
+
+    approval_id = register(joined, second, "exec-1")
+    retried = register(joined, second, "exec-1")
+
+    item = approval_item(approval_id)
+    assert retried == approval_id
+    assert item is not None
+    assert (item["status"], item["folded"], item["incident_id"]) == ("pending", True, opened.id)
+    assert "task_token" not in item
+    [resource] = [r for r in store.resource_items(opened.id) if r.get("approval_id")]
+    assert (resource["resource_id"], resource["approval_id"]) == ("i-0cafe000000000001", approval_id)
+    [event] = [e for e in store.timeline(opened.id) if e["kind"] == "folded_approval_requested"]
+    assert (event["target"], event["actions"]) == ("i-0cafe000000000001", ["stop_instance"])
+
+
+def test_one_summary_offers_every_waiting_resource_with_one_set_of_buttons_and_no_token(slack, waiting):
+    opened, joined, approvals, ts = waiting
+    wait(joined[0], approvals[0], "token-of-the-first")
+
+    summary, batch = offered(slack, waiting)
+
+    assert [(e["action_id"], e["value"]) for _, e in summary.buttons()] == [
+        (APPROVE_BATCH_ACTION_ID, batch["approval_id"]),
+        (DENY_BATCH_ACTION_ID, batch["approval_id"]),
+    ]
+    assert summary.buttons()[0][1]["text"]["text"] == "Approve stop_instance on 2 resources"
+    shown = json.dumps(summary.blocks, ensure_ascii=False)
+    assert "token-of-the-first" not in shown
+    assert "2 steps on 2 resources" in shown
+    assert all(f"i-0cafe{n:012x} (AwsEc2Instance, 123456789012 eu-west-1)" in shown for n in (1, 2))
+    assert "3 resources, 3 alerts in all" in shown
+    assert (batch["kind"], batch["members"], batch["slack_ts"]) == ("batch", approvals, summary.ts)
+    assert all((approval_item(a) or {}).get("offered_in") == batch["approval_id"] for a in approvals)
+    # The other alert asks after it: offered already, it waits for the decision and posts nothing.
+    assert offer(joined[0], "exec-1", approvals[0]) == {"posted": True, "awaiting_summary": False}
+    assert len(summaries(slack, ts)) == 1
+    assert opened.id == batch["incident_id"]
+
+
+def test_a_resource_that_waits_after_the_summary_goes_on_the_next_one(slack, waiting, monkeypatch):
+    _, _, approvals, ts = waiting
+    offered(slack, waiting)
+    [late] = alerts_of(group(1, first=3))
+    joined = fold(late, "exec-3")
+    late_id = register(joined, late, "exec-3")
+    # A copy of another resource's alert folds in after it: the last alert is that one.
+    fold(alerts_of(group(1, first=1))[0], "exec-copy")
+
+    # Not the last alert, and the last summary is fresh: it asks again after the next settle.
+    assert offer(joined, "exec-3", late_id) == {"posted": True, "awaiting_summary": True}
+    later = store.now() + timedelta(seconds=storm.SETTLE_SECONDS + 1)
+    monkeypatch.setattr(store, "now", lambda: later)
+    assert offer(joined, "exec-3", late_id) == {"posted": True, "awaiting_summary": False}
+
+    first, second = summaries(slack, ts)
+    assert first.buttons()[0][1]["value"] != second.buttons()[0][1]["value"]
+    next_batch = approval_item(second.buttons()[0][1]["value"])
+    assert next_batch is not None
+    # The next summary offers every approval still waiting, the late one with them.
+    assert next_batch["members"] == [*approvals, late_id]
+
+
+def test_the_summary_lists_ten_resources_counts_the_rest_and_never_renders_alert_text(slack):
+    first, *rest = alerts_of(group(13))
+    opened = fold(first, "exec-0")
+    ts = with_card(slack, opened.id)
+    joined = [fold(alert, f"exec-{n}") for n, alert in enumerate(rest, 1)]
+    approvals = [
+        register(j, a, f"exec-{n}", target_id="<!channel> `x` *bold*" if n == 1 else None)
+        for n, (j, a) in enumerate(zip(joined, rest, strict=True), 1)
+    ]
+
+    offer(joined[-1], "exec-12", approvals[-1])
+
+    [summary] = summaries(slack, ts)
+    shown = json.dumps(summary.blocks, ensure_ascii=False)
+    assert "<!channel>" not in shown
+    assert "&lt;!channel&gt; 'x' *bold*" in shown
+    assert "12 steps on 12 resources" in shown
+    assert f"…and 2 more: `tourniquet incident show {opened.id}`" in shown
+    assert summary.buttons()[0][1]["text"]["text"] == "Approve stop_instance on 12 resources"
+    batch = approval_item(summary.buttons()[0][1]["value"])
+    assert batch is not None and len(batch["members"]) == 12
+
+
+def test_one_click_decides_each_folded_resource_once_and_resumes_each_workflow(slack, waiting, sfn_calls):
+    opened, joined, approvals, _ = waiting
+    for incident, approval_id, token in zip(joined, approvals, ("token-1", "token-2"), strict=True):
+        assert wait(incident, approval_id, token) == {"approval_id": approval_id, "waiting": True}
+    summary, batch = offered(slack, waiting)
+
+    response = click(batch)
+    again = click(batch)
+
+    assert (response["statusCode"], again["statusCode"]) == (200, 200)
+    assert sorted((op, p["taskToken"]) for op, p in sfn_calls) == [
+        ("SendTaskSuccess", "token-1"),
+        ("SendTaskSuccess", "token-2"),
+    ]
+    assert all(json.loads(p["output"])["by"] == APPROVER for _, p in sfn_calls)
+    assert statuses(approvals) == ["approved", "approved"]
+    assert all("task_token" not in (approval_item(a) or {}) for a in approvals)
+    decisions = [e for e in store.timeline(opened.id) if e["kind"] == "decision"]
+    assert sorted((e["target"], e["decision"], e["batch_id"]) for e in decisions) == [
+        (f"i-0cafe{n:012x}", "approve", batch["approval_id"]) for n in (1, 2)
+    ]
+    assert Counter(e["kind"] for e in store.timeline(opened.id))["folded_decision"] == 1
+    decided = slack.fake.message(summary.channel, summary.ts)
+    assert decided is not None and decided.buttons() == []
+    shown = json.dumps(decided.blocks, ensure_ascii=False)
+    assert "✅ *Approved* by" in shown and "stop_instance on 2 folded resources" in shown
+    [told] = ephemeral_texts(slack, APPROVER)
+    assert told.startswith(f"This was already approved by <@{APPROVER}>")
+
+
+def test_deny_decides_each_folded_resource_and_fails_each_wait_with_approval_denied(
+    slack, waiting, sfn_calls
+):
+    _, joined, approvals, _ = waiting
+    for incident, approval_id, token in zip(joined, approvals, ("token-1", "token-2"), strict=True):
+        wait(incident, approval_id, token)
+    _, batch = offered(slack, waiting)
+
+    click(batch, action=DENY_BATCH_ACTION_ID)
+
+    assert sorted((op, p["taskToken"], p["error"]) for op, p in sfn_calls) == [
+        ("SendTaskFailure", "token-1", "ApprovalDenied"),
+        ("SendTaskFailure", "token-2", "ApprovalDenied"),
+    ]
+    assert statuses(approvals) == ["denied", "denied"]
+
+
+def test_a_decision_taken_before_the_workflow_waits_is_delivered_when_it_waits(slack, waiting, sfn_calls):
+    _, joined, approvals, _ = waiting
+    _, batch = offered(slack, waiting)
+
+    click(batch)
+    assert sfn_calls == []
+    assert statuses(approvals) == ["approved", "approved"]
+
+    assert wait(joined[0], approvals[0], "token-1") == {"approval_id": approvals[0], "waiting": False}
+    [(operation, params)] = sfn_calls
+    assert (operation, params["taskToken"]) == ("SendTaskSuccess", "token-1")
+
+
+def test_a_stranger_cannot_decide_and_the_attempt_is_recorded(slack, waiting, sfn_calls):
+    opened, _, approvals, _ = waiting
+    _, batch = offered(slack, waiting)
+
+    click(batch, user=STRANGER)
+
+    assert statuses(approvals) == ["pending", "pending"]
+    assert (approval_item(batch["approval_id"]) or {})["status"] == "pending"
+    assert sfn_calls == []
+    [rejected] = [e for e in store.timeline(opened.id) if e["kind"] == "rejected_click"]
+    assert rejected["reason"] == "not_authorized"
+
+
+def test_the_buttons_decide_only_on_the_summary_they_were_posted_on(slack, waiting, sfn_calls):
+    opened, _, approvals, ts = waiting
+    _, batch = offered(slack, waiting)
+
+    on_the_card = click({**batch, "slack_ts": ts})
+    # The card's own Approve button never carries a batch: a forged value decides nothing.
+    as_the_cards = click(batch, action="approve")
+    # Nor can a folded resource's own approval be clicked: no message carries it.
+    one_member = click(batch, value=approvals[0])
+
+    assert {r["statusCode"] for r in (on_the_card, as_the_cards, one_member)} == {200}
+    assert statuses(approvals) == ["pending", "pending"]
+    assert (approval_item(batch["approval_id"]) or {})["status"] == "pending"
+    assert sfn_calls == []
+    reasons = [e["reason"] for e in store.timeline(opened.id) if e["kind"] == "rejected_click"]
+    assert reasons == ["wrong_message"]
+
+
+def test_under_the_two_person_rule_the_batch_waits_for_a_second_approver(slack, monkeypatch, sfn_calls):
+    monkeypatch.setenv("TWO_PERSON_ACTIONS", "stop_instance")
+    first, *rest = alerts_of(group(2))
+    opened = fold(first, "exec-10")
+    ts = with_card(slack, opened.id)
+    joined = [fold(rest[0], "exec-11")]
+    approval_id = register(joined[0], rest[0], "exec-11")
+    wait(joined[0], approval_id, "token-11")
+    offer(joined[0], "exec-11", approval_id)
+    [summary] = summaries(slack, ts)
+    batch = approval_item(summary.buttons()[0][1]["value"])
+    assert batch is not None and batch["required_approvals"] == 2
+
+    click(batch)
+    assert statuses([approval_id]) == ["pending"]
+    assert sfn_calls == []
+    assert len((slack.fake.message(summary.channel, summary.ts) or summary).buttons()) == 2
+    click(batch, user=OTHER_APPROVER)
+
+    assert statuses([approval_id]) == ["approved"]
+    assert sorted((approval_item(approval_id) or {})["approvals"]) == [APPROVER, OTHER_APPROVER]
+    assert [op for op, _ in sfn_calls] == ["SendTaskSuccess"]
+
+
+def test_an_expired_resource_is_never_decided_and_its_expiry_is_recorded_and_paged_once(slack, waiting):
+    opened, _, approvals, _ = waiting
+    _, batch = offered(slack, waiting)
+    past = store.iso(store.now() - timedelta(seconds=1))
+    store.table().update_item(
+        Key={"pk": f"APPROVAL#{approvals[0]}", "sk": "APPROVAL"},
+        UpdateExpression="SET deadline = :past",
+        ExpressionAttributeValues={":past": past},
+    )
+
+    click(batch)
+    for approval_id in approvals[:1]:
+        handler.request_approval(
+            {"folded": "expire", "approval_id": approval_id, "incident_id": opened.id}, CONTEXT
+        )
+
+    assert statuses(approvals) == ["expired", "approved"]
+    expired = [e for e in store.timeline(opened.id) if e["kind"] == "folded_approval_expired"]
+    assert [(e["target"], e["actions"]) for e in expired] == [("i-0cafe000000000001", ["stop_instance"])]
+    [page] = slack.pages()
+    assert (page["event"], page["resource"]) == ("folded_approval_expired", "i-0cafe000000000001")
+    # The incident's next expiry is on the timeline only.
+    [alert] = alerts_of(group(1, first=5))
+    late = register(fold(alert, "exec-5"), alert, "exec-5")
+    handler.request_approval({"folded": "expire", "approval_id": late, "incident_id": opened.id}, CONTEXT)
+    assert statuses([late]) == ["expired"]
+    assert slack.pages() == []
+
+
+def test_a_batch_decided_before_its_members_were_finishes_them_on_the_next_click(slack, waiting, sfn_calls):
+    _, joined, approvals, _ = waiting
+    wait(joined[0], approvals[0], "token-1")
+    _, batch = offered(slack, waiting)
+    # The click's run ended after the batch was claimed and before its members were decided.
+    current = records.get(batch["approval_id"])
+    assert current is not None
+    records.add_approval(current, APPROVER, store.iso())
+
+    click(batch, user=OTHER_APPROVER)
+
+    assert statuses(approvals) == ["approved", "approved"]
+    assert [(op, p["taskToken"]) for op, p in sfn_calls] == [("SendTaskSuccess", "token-1")]
+    assert {(approval_item(a) or {})["decided_by"] for a in approvals} == {APPROVER}
+
+
+def test_a_resource_decided_through_the_cli_is_not_decided_again_by_the_buttons(slack, waiting, sfn_calls):
+    opened, _, approvals, _ = waiting
+    _, batch = offered(slack, waiting)
+
+    cli = approve_cli(opened.id, "--deny", "--reason", "owner says no", "--resource", "i-0cafe000000000001")
+    click(batch)
+
+    assert cli.exit_code == 0, cli.output
+    assert f"Denied {opened.id} i-0cafe000000000001 as" in cli.output
+    assert statuses(approvals) == ["denied", "approved"]
+    decisions = [e for e in store.timeline(opened.id) if e["kind"] == "decision"]
+    assert sorted((e["target"], e["decision"]) for e in decisions) == [
+        ("i-0cafe000000000001", "deny"),
+        ("i-0cafe000000000002", "approve"),
+    ]
+
+
+def test_the_cli_decides_only_the_resources_it_names(slack, waiting, sfn_calls):
+    opened, _, approvals, _ = waiting
+
+    unnamed = approve_cli(opened.id, "--approve", "--reason", "r")
+    unknown = approve_cli(
+        opened.id, "--approve", "--reason", "r", "--resource", "i-0cafe000000000001", "--resource", "i-nope"
+    )
+
+    assert (unnamed.exit_code, unknown.exit_code) == (2, 2)
+    assert "2 folded resources wait for a decision of their own" in unnamed.output
+    assert "i-0cafe000000000001 (stop_instance)" in unnamed.output
+    assert "--resource" in unnamed.output
+    assert "no folded resource i-nope" in unknown.output
+    assert statuses(approvals) == ["pending", "pending"]
+    assert sfn_calls == []
+    assert members.waiting(opened.id)[0].approval_id == approvals[0]
