@@ -11,7 +11,7 @@ timeline event (append)       ``INCIDENT#<id>``      ``EVENT#<iso time>#<seq>`` 
 undo record (before-state)    ``INCIDENT#<id>``      ``UNDO#<action>#<target>``   none: release needs it
 dedup claim                   ``DEDUP#<key>``        ``DEDUP``                    last seen + window + 1 day
 execution marker              ``DEDUP#<key>``        ``EXECUTION#<execution>``    written + 1 day
-approval, release offer       ``APPROVAL#<id>``      ``APPROVAL``                 deadline + retention
+approval, offer, batch        ``APPROVAL#<id>``      ``APPROVAL``                 deadline + retention
 ignored / resolved / failure  ``IGNORED#<day>`` …    ``<iso time>#<execution>``   written + retention
 ============================  =====================  ===========================  ==========================
 

@@ -310,13 +310,17 @@ def test_the_buttons_decide_only_on_the_summary_they_were_posted_on(slack, waiti
     as_the_cards = click(batch, action="approve")
     # Nor can a folded resource's own approval be clicked: no message carries it.
     one_member = click(batch, value=approvals[0])
+    as_a_card = click(batch, action="approve", value=approvals[0])
 
-    assert {r["statusCode"] for r in (on_the_card, as_the_cards, one_member)} == {200}
+    assert {r["statusCode"] for r in (on_the_card, as_the_cards, one_member, as_a_card)} == {200}
     assert statuses(approvals) == ["pending", "pending"]
     assert (approval_item(batch["approval_id"]) or {})["status"] == "pending"
     assert sfn_calls == []
     reasons = [e["reason"] for e in store.timeline(opened.id) if e["kind"] == "rejected_click"]
-    assert reasons == ["wrong_message"]
+    assert reasons == ["wrong_message", "card_not_posted"]
+    assert ephemeral_texts(slack, APPROVER)[-1].endswith(
+        f"`tourniquet approve {opened.id} --resource i-0cafe000000000001`."
+    )
 
 
 def test_under_the_two_person_rule_the_batch_waits_for_a_second_approver(slack, monkeypatch, sfn_calls):

@@ -3,9 +3,9 @@
 Order matters: nothing in the body is read before its signature is checked on the raw bytes, then the click
 must come from the configured workspace and app, and a bad request gets a 4xx, never a 5xx. A click decides
 only the approval whose card it was clicked on (the payload's channel and message timestamp are the ones the
-approval recorded when it posted the card). A click is answered with HTTP 200 and, when something needs
-saying, an ephemeral message to the person who clicked; a click that may not decide is also recorded on the
-incident's timeline (``rejected_click``, with its reason).
+approval recorded when it posted the card; for a storm summary's buttons, the summary). A click is answered
+with HTTP 200 and, when something needs saying, an ephemeral message to the person who clicked; a click that
+may not decide is also recorded on the incident's timeline (``rejected_click``, with its reason).
 """
 
 from __future__ import annotations
@@ -288,9 +288,13 @@ _WRONG_MESSAGE = "This button is not on this approval's card: nothing was change
 
 
 def _never_posted(approval: Approval) -> str:
+    command = f"tourniquet approve {approval.incident_id}"
+    if approval.folded:
+        # A storm's folded resource: its summary's buttons decide it, or the CLI naming the resource.
+        command += f" --resource {card.escape(approval.card.plan.target.id or '')}"
     return (
         "This approval's card was never posted, so no button can decide it: nothing was changed."
-        f" Decide it with `tourniquet approve {approval.incident_id}`."
+        f" Decide it with `{command}`."
     )
 
 
