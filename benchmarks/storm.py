@@ -19,6 +19,9 @@ Last, a storm of one Alertmanager group (``--group`` alerts, 100: one alert name
 through the webhook, then the group's next notification (a tenth of its instances again, and a tenth more),
 next to the same alerts each in a group of its own: the incidents opened, the resources
 the incident lists, and the Slack posts per group (messages in the channel, and replies in threads).
+
+And a storm of ``--approvals`` GuardDuty findings (20) whose step waits for a person: the posts and clicks it
+takes, and how long one click takes to decide every folded resource.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import argparse
 import copy
 import json
 import logging
+import os
+import tempfile
 import threading
 import time
 import urllib.request
@@ -35,6 +40,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,6 +49,9 @@ from botocore.client import BaseClient
 from sandbox.core import Sandbox
 from tests.helpers import load_event
 from tourniquet import store
+from tourniquet.approval import records
+from tourniquet.approval.records import Approval
+from tourniquet.incidents import storm as storm_rule
 from tourniquet.incidents.handler import deduplicate
 from tourniquet.intake.handler import normalize
 from tourniquet.logs import logger
@@ -369,6 +378,127 @@ def group_storm(sandbox: Sandbox, size: int) -> bool:
 GROUP_ALONE_FROM = 1_000_000
 
 
+# --- a storm whose resources wait for a person -----------------------------------------------------------
+
+APPROVALS = 20
+# A playbook that folds EC2 findings of one type in one account into one incident, and stops each instance
+# only after a person approves it (the bundled playbooks fold only Alertmanager and Grafana groups).
+STORM_PLAYBOOKS = """
+[[playbook]]
+id = "storm-ec2"
+title = "EC2 findings of one kind, folded by type and account"
+runbook = "docs/runbooks/ec2-compromise.md"
+match = { products = ["GuardDuty"], resource_types = ["AwsEc2Instance"] }
+correlation_key = ["type", "account"]
+actions = [
+  { name = "tag_instance", mode = "auto" },
+  { name = "stop_instance", mode = "approval" },
+]
+
+[[playbook]]
+id = "storm-alert-only"
+title = "Alert only"
+runbook = "docs/runbooks/alert-only.md"
+match = {}
+"""
+
+
+@contextmanager
+def storm_playbooks(directory: Path) -> Iterator[None]:
+    """The handlers (in this process) read :data:`STORM_PLAYBOOKS`; the storm's settle time is the sandbox's
+    (its Wait states run at a tenth of their length)."""
+    path = directory / "storm-playbooks.toml"
+    path.write_text(STORM_PLAYBOOKS)
+    saved, settle = os.environ.get("PLAYBOOKS_FILE"), storm_rule.SETTLE_SECONDS
+    os.environ["PLAYBOOKS_FILE"] = str(path)
+    storm_rule.SETTLE_SECONDS = settle // 10
+    try:
+        yield
+    finally:
+        storm_rule.SETTLE_SECONDS = settle
+        if saved is None:
+            os.environ.pop("PLAYBOOKS_FILE", None)
+        else:
+            os.environ["PLAYBOOKS_FILE"] = saved
+
+
+def ec2_storm(sandbox: Sandbox, count: int, finding_type: str, first: int) -> list[dict[str, Any]]:
+    """``count`` findings of one type on as many look-alike instances, numbered from ``first``."""
+    alerts = []
+    for n in range(first, first + count):
+        event = load_event("guardduty_ec2_finding")
+        event["detail"]["id"] = f"approval-storm-{n}"
+        event["detail"]["type"] = finding_type
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = f"i-0a55{n:013x}"
+        alerts.append(sandbox.map_alert(event)[0])
+    return alerts
+
+
+def summary_offering(sandbox: Sandbox, card: Any, count: int, timeout: float = 120) -> tuple[Any, Approval]:
+    """The latest summary in ``card``'s thread whose buttons decide ``count`` folded resources."""
+
+    def found() -> tuple[Any, Approval] | None:
+        for message in reversed(sandbox.slack.messages()):
+            if message.thread_ts == card.ts and message.buttons():
+                batch = records.get(message.buttons()[0][1]["value"])
+                if batch is not None and len(batch.members) == count:
+                    return message, batch
+        return None
+
+    return sandbox.slack.wait_for(found, timeout=timeout)
+
+
+def approval_storm(sandbox: Sandbox, size: int) -> bool:
+    """A storm of ``size`` findings whose steps wait for a person: the posts it makes and the clicks it
+    takes, next to the same findings each an incident of its own (a card and a click each)."""
+    with tempfile.TemporaryDirectory() as directory, storm_playbooks(Path(directory)):
+        alerts = ec2_storm(sandbox, size, "Backdoor:EC2/C&CActivity.B!DNS", first=0)
+        before = len(sandbox.slack.messages())
+        began = time.perf_counter()
+        opener = sandbox.start_execution(alerts[0])
+        card = sandbox.wait_for_card(opener, timeout=60)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            joined = list(pool.map(sandbox.start_execution, alerts[1:]))
+        summary, batch = summary_offering(sandbox, card, size - 1, timeout=300)
+        offered = time.perf_counter()
+        posts = posts_since(sandbox, before)
+        buttons = sum(1 for m in sandbox.slack.messages()[before:] if m.thread_ts and m.buttons())
+        clicked = time.perf_counter()
+        sandbox.click(summary, "approve_folded")
+        click_seconds = time.perf_counter() - clicked
+        finished = [sandbox.wait_for_execution(arn, timeout=300) for arn in joined]
+        decided = time.perf_counter()
+        sandbox.click(card, "approve")
+        sandbox.wait_for_execution(opener, timeout=60)
+    stopped = {
+        event["target"]["id"]
+        for event in store.timeline(batch.incident_id)
+        if event.get("kind") == "action"
+        and event.get("action") == "stop_instance"
+        and event.get("status") == "done"
+    }
+    exact = len(stopped) == size and all(e["status"] == "SUCCEEDED" for e in finished)
+    print(f"a storm whose resources wait for a person: {size} GuardDuty findings of one type, each stopped")
+    print("  only after approval, folded into one incident (next to each an incident of its own)")
+    print(
+        f"  posts               {posts.total:8d}  ({posts.channel} in the channel, {posts.threaded} in"
+        f" the thread, {buttons} with buttons; alone: {size} cards)"
+    )
+    # Clicked: the card's Approve, and the summary's.
+    clicks = 2
+    print(
+        f"  clicks to decide    {clicks:8d}  (the card, and one in the thread; alone: {size},"
+        f" x{size / clicks:.0f} more)"
+    )
+    print(f"  stopped             {len(stopped):8d}  ({'every one' if exact else 'NOT every one'})")
+    print(f"  one click decided   {size - 1:8d}  in {click_seconds:.2f} s (the sandbox's AWS, over HTTP)")
+    print(
+        f"  offered after       {offered - began:8.1f} s  (all stopped"
+        f" {decided - clicked:.1f} s after the click)"
+    )
+    return exact
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -384,6 +514,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=50, help="workflow alerts per problem (default 50)")
     parser.add_argument("--wave", type=int, default=WAVE, help=f"executions in flight (default {WAVE})")
     parser.add_argument("--group", type=int, default=GROUP, help=f"alerts in one group (default {GROUP})")
+    parser.add_argument(
+        "--approvals",
+        type=int,
+        default=APPROVALS,
+        help=f"findings that wait for a person (default {APPROVALS})",
+    )
     args = parser.parse_args()
     logger.setLevel(logging.WARNING)
 
@@ -392,7 +528,8 @@ def main() -> None:
         print(fold_report(result))
         exact = workflow_storm(sandbox, args.workflow_problems, args.copies, args.wave)
         grouped = group_storm(sandbox, args.group)
-    if not (result.exact and exact and grouped):
+        approved = approval_storm(sandbox, args.approvals)
+    if not (result.exact and exact and grouped and approved):
         raise SystemExit(1)
 
 

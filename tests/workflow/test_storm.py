@@ -1,5 +1,6 @@
 """An alert storm: copies of a few problems from three sources, interleaved, make one incident each; the
-alerts of one group make one incident that lists every resource, with one card and thread replies.
+alerts of one group make one incident that lists every resource, with one card and thread replies; and the
+folded resources whose steps wait for a person are decided with one button in the storm's thread.
 
 The 500-alert storm is a benchmark (``python -m benchmarks.storm``); this one keeps the guarantee tested.
 """
@@ -10,19 +11,24 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-import pytest
 from boto3.dynamodb.conditions import Attr
 
-from benchmarks.storm import deliver, folded, posts_since, run_storm, storm, storm_group
+from benchmarks.storm import (
+    deliver,
+    ec2_storm,
+    folded,
+    posts_since,
+    run_storm,
+    storm,
+    storm_group,
+    storm_playbooks,
+    summary_offering,
+)
 from sandbox.core import Sandbox
-from sandbox.slack import SlackMessage
-from tests.workflow.runner import Runner
 from tourniquet import store
 from tourniquet.approval import records
 from tourniquet.approval.records import Approval
-from tourniquet.incidents import storm as storm_rule
 
 PROBLEMS = 3
 COPIES = 8
@@ -71,55 +77,33 @@ def test_a_group_of_100_alerts_makes_one_incident_one_card_and_thread_replies(sa
 
 # --- a storm's folded resources that wait for a person ------------------------------------------------
 
-STORM_PLAYBOOKS = """
-[[playbook]]
-id = "storm-ec2"
-title = "EC2 findings of one kind, folded by type and account"
-runbook = "docs/runbooks/ec2-compromise.md"
-match = { products = ["GuardDuty"], resource_types = ["AwsEc2Instance"] }
-correlation_key = ["type", "account"]
-actions = [
-  { name = "tag_instance", mode = "auto" },
-  { name = "stop_instance", mode = "approval" },
-]
-
-[[playbook]]
-id = "storm-alert-only"
-title = "Alert only"
-runbook = "docs/runbooks/alert-only.md"
-match = {}
-"""
-
 
 def test_folded_resources_are_approved_or_denied_with_one_button_in_the_storms_thread(
-    sandbox: Sandbox, runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, tmp_path: Path
 ):
-    playbooks = tmp_path / "storm-playbooks.toml"
-    playbooks.write_text(STORM_PLAYBOOKS)
-    # The handlers run in this process and read the deployment's playbooks file from its environment.
-    monkeypatch.setenv("PLAYBOOKS_FILE", str(playbooks))
-    # The sandbox runs the settle wait at a tenth of its length; the storm's rule measures the same.
-    monkeypatch.setattr(storm_rule, "SETTLE_SECONDS", storm_rule.SETTLE_SECONDS // 10)
-    storms = {
-        "approve": _storm_of(runner, "Backdoor:EC2/C&CActivity.B!DNS"),
-        "deny": _storm_of(runner, "Trojan:EC2/BlackholeTraffic"),
-    }
-    openers = {decision: sandbox.start_execution(alerts[0]) for decision, alerts in storms.items()}
-    cards = {decision: sandbox.wait_for_card(arn, timeout=60) for decision, arn in openers.items()}
-    joining = {
-        decision: [sandbox.start_execution(a) for a in alerts[1:]] for decision, alerts in storms.items()
-    }
+    with storm_playbooks(tmp_path):
+        storms = {
+            "approve": ec2_storm(sandbox, 3, "Backdoor:EC2/C&CActivity.B!DNS", first=100),
+            "deny": ec2_storm(sandbox, 3, "Trojan:EC2/BlackholeTraffic", first=200),
+        }
+        openers = {decision: sandbox.start_execution(alerts[0]) for decision, alerts in storms.items()}
+        cards = {decision: sandbox.wait_for_card(arn, timeout=60) for decision, arn in openers.items()}
+        joining = {
+            decision: [sandbox.start_execution(a) for a in alerts[1:]] for decision, alerts in storms.items()
+        }
 
-    waiting = {decision: _summary_offering_both(sandbox, card) for decision, card in cards.items()}
-    for decision, (summary, _) in waiting.items():
-        assert sandbox.click(summary, f"{decision}_folded")[0] == 200
-    finished = {
-        decision: [sandbox.wait_for_execution(a, timeout=60) for a in arns]
-        for decision, arns in joining.items()
-    }
-    for decision, card in cards.items():
-        sandbox.click(card, decision)
-        sandbox.wait_for_execution(openers[decision], timeout=60)
+        waiting = {
+            decision: summary_offering(sandbox, card, 2, timeout=60) for decision, card in cards.items()
+        }
+        for decision, (summary, _) in waiting.items():
+            assert sandbox.click(summary, f"{decision}_folded")[0] == 200
+        finished = {
+            decision: [sandbox.wait_for_execution(a, timeout=60) for a in arns]
+            for decision, arns in joining.items()
+        }
+        for decision, card in cards.items():
+            sandbox.click(card, decision)
+            sandbox.wait_for_execution(openers[decision], timeout=60)
 
     assert {e["status"] for executions in finished.values() for e in executions} == {"SUCCEEDED"}
     stopped = {
@@ -134,35 +118,13 @@ def test_folded_resources_are_approved_or_denied_with_one_button_in_the_storms_t
     }
     resources = {decision: _resources(batch) for decision, (_, batch) in waiting.items()}
     # Approved from one button: the gated step ran on each folded resource (and on the card's own).
+    assert len(resources["approve"]) == 2
     assert resources["approve"] <= stopped["approve"]
     assert all(_state(sandbox, instance) in ("stopping", "stopped") for instance in resources["approve"])
     # Denied: nothing destructive ran on any of them.
+    assert len(resources["deny"]) == 2
     assert stopped["deny"] == set()
     assert all(_state(sandbox, instance) == "running" for instance in resources["deny"])
-
-
-def _storm_of(runner: Runner, finding_type: str) -> list[dict[str, Any]]:
-    """Three findings of one type on three look-alike instances: one storm under the storm playbook."""
-    alerts = []
-    for _ in range(3):
-        event, _ = runner.sandbox.map_alert(runner.event())
-        event["detail"]["type"] = finding_type
-        alerts.append(event)
-    return alerts
-
-
-def _summary_offering_both(sandbox: Sandbox, card: SlackMessage) -> tuple[SlackMessage, Approval]:
-    """The summary in the card's thread whose buttons decide both folded resources."""
-
-    def found() -> tuple[SlackMessage, Approval] | None:
-        for message in reversed(sandbox.slack.messages()):
-            if message.thread_ts == card.ts and message.buttons():
-                batch = records.get(message.buttons()[0][1]["value"])
-                if batch is not None and len(batch.members) == 2:
-                    return message, batch
-        return None
-
-    return sandbox.slack.wait_for(found, timeout=60)
 
 
 def _resources(batch: Approval) -> set[str]:
