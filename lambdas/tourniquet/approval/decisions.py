@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -67,6 +68,8 @@ class DecisionNotDelivered(Exception):
     """The decision could not be handed to the workflow; the claim was released, so it can be taken again."""
 
 
+# A batch's members decided side by side (each a few round trips).
+_PARALLEL_MEMBERS = 8
 # Each lost race means another approver's write landed; a handful of rounds settles any real contention.
 _ATTEMPTS = 5
 
@@ -161,10 +164,7 @@ def _counted(updated: Approval, actor: _Actor) -> Outcome:
     return Outcome(Result.PARTIAL, updated)
 
 
-def _delivered(
-    claimed: Approval, decision: Decision, actor: _Actor, *, batch: Approval | None = None
-) -> Outcome:
-    """``batch``: the batch that decided this folded resource's approval (told to the channels once)."""
+def _delivered(claimed: Approval, decision: Decision, actor: _Actor) -> Outcome:
     logger.append_keys(incident_id=claimed.incident_id, approval_id=claimed.approval_id)
     if claimed.kind is ApprovalKind.RELEASE:
         return _release_started(claimed, actor)
@@ -172,11 +172,12 @@ def _delivered(
         return _acknowledged(claimed, actor)
     if claimed.kind is ApprovalKind.BATCH:
         return _batch_decided(claimed, decision, actor)
-    return _answered(claimed, decision, actor, batch)
+    return _answered(claimed, decision, actor)
 
 
-def _answered(claimed: Approval, decision: Decision, actor: _Actor, batch: Approval | None) -> Outcome:
-    """The decision handed to the workflow that waits for it (or kept until it waits)."""
+def _answered(claimed: Approval, decision: Decision, actor: _Actor, batch: Approval | None = None) -> Outcome:
+    """The decision handed to the workflow that waits for it (or kept until it waits). ``batch``: the
+    batch that decided this folded resource's approval (it tells the channels, once)."""
     if not claimed.task_token:
         # A folded resource's workflow that does not wait yet: it takes the decision when it starts waiting
         # (see deliver_taken), so the decision stands.
@@ -244,16 +245,23 @@ def _decide_members(batch: Approval, decision: Decision, actor: _Actor) -> None:
     """The decided batch's decision, on each member still pending and unexpired (a member decided or
     expired meanwhile keeps its own fate). Raises :class:`DecisionNotDelivered` when a workflow could not
     take its decision: that member is pending again, and clicking again finishes the batch."""
-    undelivered = 0
-    for member_id in batch.members:
+
+    def decide_one(member_id: str) -> bool:
         member = records.decide_member(member_id, batch)
         if member is None:
-            continue
+            return True
         try:
-            _delivered(member, decision, actor, batch=batch)
+            _answered(member, decision, actor, batch)
         except DecisionNotDelivered as exc:
             logger.error("folded resource's decision not delivered", extra={"error": str(exc)})
-            undelivered += 1
+            return False
+        return True
+
+    if not batch.members:
+        return
+    # Side by side: a storm's click decides many resources within the few seconds Slack waits.
+    with ThreadPoolExecutor(max_workers=min(len(batch.members), _PARALLEL_MEMBERS)) as pool:
+        undelivered = sum(1 for delivered in pool.map(decide_one, batch.members) if not delivered)
     if undelivered:
         raise DecisionNotDelivered(f"{undelivered} folded resources did not take the decision")
 
