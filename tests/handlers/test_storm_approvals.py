@@ -27,7 +27,7 @@ from tests.handlers.approvals import (
     slack_environment,
     slack_request,
 )
-from tests.handlers.test_storms import alerts_of, fold, group
+from tests.handlers.test_storms import ASL, alerts_of, fold, group
 from tests.helpers import LAMBDA_CONTEXT, TABLE
 from tourniquet import store
 from tourniquet.approval import handler, members, records
@@ -425,3 +425,42 @@ def test_the_cli_decides_only_the_resources_it_names(slack, waiting, sfn_calls):
     assert statuses(approvals) == ["pending", "pending"]
     assert sfn_calls == []
     assert members.waiting(opened.id)[0].approval_id == approvals[0]
+
+
+def test_before_the_card_exists_a_waiting_resource_keeps_asking(slack):
+    first, second = alerts_of(group(2))
+    opened = fold(first, "exec-0")
+    joined = fold(second, "exec-1")
+    approval_id = register(joined, second, "exec-1")
+
+    assert offer(joined, "exec-1", approval_id) == {"posted": False, "awaiting_summary": True}
+    ts = with_card(slack, opened.id)
+    assert offer(joined, "exec-1", approval_id) == {"posted": True, "awaiting_summary": False}
+    [summary] = summaries(slack, ts)
+    assert len(summary.buttons()) == 2
+
+
+def test_the_workflow_registers_offers_then_waits_and_expires_through_the_watched_state():
+    states = json.loads(ASL.read_text())["States"]
+    catches = {tuple(c["ErrorEquals"]): c["Next"] for c in states["AwaitFoldedDecision"]["Catch"]}
+
+    assert states["RegisterFoldedApproval"]["Next"] == "SettleFoldedApproval"
+    assert (states["SettleFoldedApproval"]["Seconds"], states["SettleFoldedApproval"]["Next"]) == (
+        storm.SETTLE_SECONDS,
+        "OfferFoldedApproval",
+    )
+    assert states["OfferFoldedApproval"]["Parameters"]["approval_id.$"] == "$.folded_approval.approval_id"
+    [again] = states["FoldedApprovalOffered"]["Choices"]
+    assert (again["Variable"], again["Next"]) == ("$.notified.awaiting_summary", "SettleFoldedApproval")
+    assert states["FoldedApprovalOffered"]["Default"] == "AwaitFoldedDecision"
+    assert states["AwaitFoldedDecision"]["Resource"].endswith(".waitForTaskToken")
+    assert catches[("ApprovalDenied",)] == "FoldedDenied"
+    assert catches[("ApprovalExpired", "States.HeartbeatTimeout", "States.Timeout")] == "Expired"
+    assert [c["Next"] for c in states["FoldedApprovalDecision"]["Choices"]] == ["RunFoldedApprovedActions"]
+    assert states["FoldedApprovalDecision"]["Default"] == "FoldedDenied"
+    assert states["RunFoldedApprovedActions"]["Parameters"]["mode"] == "approval"
+    assert states["Expired"]["Next"] == "ExpiredFolded"
+    assert states["ExpiredFolded"]["Choices"][0]["Next"] == "ExpireFoldedApproval"
+    assert {
+        states[name]["Next"] for name in ("RunFoldedApprovedActions", "FoldedDenied", "ExpireFoldedApproval")
+    } == {"Folded"}
