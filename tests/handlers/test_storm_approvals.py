@@ -27,7 +27,7 @@ from tests.handlers.approvals import (
     slack_environment,
     slack_request,
 )
-from tests.handlers.test_storms import ASL, alerts_of, fold, group
+from tests.handlers.test_storms import ASL, alerts_of, fold, group, with_card
 from tests.helpers import LAMBDA_CONTEXT, TABLE
 from tourniquet import store
 from tourniquet.approval import handler, members, records
@@ -35,7 +35,6 @@ from tourniquet.approval.model import APPROVE_BATCH_ACTION_ID, DENY_BATCH_ACTION
 from tourniquet.incidents import storm
 from tourniquet.intake.model import Alert
 from tourniquet.notify import handler as notify_handler
-from tourniquet.slack import Slack
 from tourniquet.state import IncidentRef
 
 # Another approver of the deployment (slack_environment's APPROVERS).
@@ -98,12 +97,6 @@ def offer(incident: IncidentRef, execution_id: str, approval_id: str) -> dict[st
         "approval_id": approval_id,
     }
     return notify_handler.notify(event, LAMBDA_CONTEXT)
-
-
-def with_card(slack: SlackEnv, incident_id: str) -> str:
-    posted = Slack.connect().post(slack.channel, "card")
-    store.update_incident(incident_id, slack_channel=posted.channel, slack_ts=posted.ts)
-    return posted.ts
 
 
 def summaries(slack: SlackEnv, ts: str) -> list[SlackMessage]:

@@ -219,18 +219,7 @@ def _answered(claimed: Approval, decision: Decision, actor: _Actor, batch: Appro
 
 def _batch_decided(batch: Approval, decision: Decision, actor: _Actor) -> Outcome:
     """A storm's folded resources, decided together: recorded, taken on each member, told once."""
-    store.append_event(
-        batch.incident_id,
-        "folded_decision",
-        actor=actor.by,
-        session=actor.session,
-        approval_id=batch.approval_id,
-        decision=decision.value,
-        actions=list(batch.actions),
-        members=len(batch.members),
-        approvers=list(batch.approvals) if decision is Decision.APPROVE else None,
-        reason=actor.reason,
-    )
+    _record_decision(batch, decision, actor)
     _decide_members(batch, decision, actor)
     verb = "Approved" if decision is Decision.APPROVE else "Denied"
     _tell_channels(
@@ -321,15 +310,19 @@ def _release_started(claimed: Approval, actor: _Actor) -> Outcome:
 def _record_decision(
     claimed: Approval, decision: Decision, actor: _Actor, batch: Approval | None = None
 ) -> None:
-    # A folded resource's decision names its resource, and the batch it was taken in (if any).
-    member: dict[str, Any] = {}
-    if claimed.folded:
-        member = {"folded": True, "target": claimed.card.plan.target.id}
+    kind = "decision"
+    detail: dict[str, Any] = {}
+    if claimed.kind is ApprovalKind.BATCH:
+        # The storm summary's decision: each resource it reaches has a decision of its own.
+        kind, detail = "folded_decision", {"members": len(claimed.members)}
+    elif claimed.folded:
+        # A folded resource's decision names its resource, and the batch it was taken in (if any).
+        detail = {"folded": True, "target": claimed.card.plan.target.id}
         if batch is not None:
-            member["batch_id"] = batch.approval_id
+            detail["batch_id"] = batch.approval_id
     store.append_event(
         claimed.incident_id,
-        "decision",
+        kind,
         actor=actor.by,
         session=actor.session,
         approval_id=claimed.approval_id,
@@ -337,7 +330,7 @@ def _record_decision(
         actions=list(claimed.actions),
         approvers=list(claimed.approvals) if decision is Decision.APPROVE else None,
         reason=actor.reason,
-        **member,
+        **detail,
     )
 
 
