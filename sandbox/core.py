@@ -354,6 +354,7 @@ class Sandbox:
         patches.install_eni_groups_fix(self._patcher)
         patches.install_transaction_fix(self._patcher)
         patches.install_atomic_dynamodb_requests(self._patcher)
+        patches.install_direct_dynamodb_items(self._patcher)
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         patches.install_definition_cache(self._patcher)

@@ -13,6 +13,7 @@ from sandbox.patches import (
     Patcher,
     install_action_names_cache,
     install_atomic_dynamodb_requests,
+    install_direct_dynamodb_items,
     install_sns_signing_key,
 )
 from tests.helpers import REGION, TABLE, create_deny_all_policy, moto_client
@@ -38,6 +39,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, no_sandbox: None) -> Iterator[None]:
     patcher = Patcher()
     install_action_names_cache(patcher)
     install_sns_signing_key(patcher)
+    install_direct_dynamodb_items(patcher)
     try:
         with mock_aws():
             create_table(TABLE)
