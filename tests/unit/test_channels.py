@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.channels import PAGERDUTY, TEAMS, ChannelStandIns
 from tourniquet.channels import Bound, ChannelFailed, Update, UpdateKind, http, plain, routing
-from tourniquet.channels.base import has_stack_trace
+from tourniquet.channels.base import STATUS_CHANGES, has_stack_trace
 from tourniquet.channels.email import body, subject
 from tourniquet.channels.http import check_url, post_json
 from tourniquet.channels.pagerduty import PagerDuty
@@ -242,6 +242,8 @@ def test_a_failing_channel_is_recorded_and_blocks_neither_another_channel_nor_th
     delivered = threading.Event()
 
     class Stub:
+        kinds = STATUS_CHANGES
+
         @classmethod
         def connect(cls) -> Stub:
             return cls()

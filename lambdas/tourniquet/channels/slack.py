@@ -8,8 +8,9 @@ what follows (later alerts of a storm, the failure, the release) replies in its 
 Slack also carries the approval gate: the cards with buttons (Approve and Deny, Acknowledge, Release) and
 their updates in place are posted by ``tourniquet.approval`` and ``tourniquet.notify`` through the client
 (``tourniquet.slack``), since a button needs the card it is on. So this channel does not tell what the
-card itself shows: ``acknowledged`` (the card shows who took it, the click's reply says so), and ``opened``
-for an incident that has its card. The bot token lives in Secrets Manager (``SLACK_SECRET_ARN``).
+cards show: ``opened`` (the approval card, or the whole card of an incident that needs a human; when it
+cannot be posted, the CLI and the escalation page are the fallback) and ``acknowledged`` (the card shows who
+took it, and the click's reply says so). The bot token lives in Secrets Manager (``SLACK_SECRET_ARN``).
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from tourniquet.slack import Message, Slack, mrkdwn
 from tourniquet.slack.client import retries_within
 
 _LISTED = 10
+# Said only in the thread of a card people have seen: a repeat, or the all-clear of an incident never shown.
+_IN_THREAD_ONLY = frozenset({UpdateKind.REPEATED, UpdateKind.RESOLVED})
 _SEVERITY = {severity.value: emoji for severity, emoji in mrkdwn.SEVERITY_EMOJI.items()}
 
 
 class SlackChannel:
     name: ClassVar[str] = "slack"
-    kinds: ClassVar[frozenset[UpdateKind]] = frozenset(UpdateKind) - {UpdateKind.ACKNOWLEDGED}
+    kinds: ClassVar[frozenset[UpdateKind]] = frozenset(UpdateKind) - {
+        UpdateKind.OPENED,
+        UpdateKind.ACKNOWLEDGED,
+    }
 
     def __init__(self, channel: str) -> None:
         self._channel = channel
@@ -46,8 +52,8 @@ class SlackChannel:
     def send(self, update: Update, bound: Bound) -> None:
         incident = store.get_incident(update.incident_id) if update.incident_id else None
         card = _card(incident)
-        if card is not None and update.kind is UpdateKind.OPENED:
-            return  # The card is the incident's opening post.
+        if card is None and update.kind in _IN_THREAD_ONLY:
+            return
         try:
             slack = _client(bound)
             if card is not None:
@@ -67,11 +73,16 @@ class SlackChannel:
             raise ChannelFailed(f"Slack {exc}") from exc
 
     def send_report(self, title: str, text: str, bound: Bound) -> None:
-        lines = [f"📊 *{mrkdwn.escape(title)}*", *(mrkdwn.escape(line) for line in text.splitlines())]
         try:
-            _client(bound).post(self._channel, mrkdwn.clip("\n".join(lines), mrkdwn.SECTION_LIMIT))
+            _client(bound).post(self._channel, report_text(title, text))
         except SlackUnavailable as exc:
             raise ChannelFailed(f"Slack {exc}") from exc
+
+
+def report_text(title: str, text: str) -> str:
+    """A report: its title in bold, then its lines, escaped (a name in it never mentions anyone)."""
+    lines = [f"📊 *{mrkdwn.escape(title)}*", *(mrkdwn.escape(line) for line in text.splitlines())]
+    return mrkdwn.clip("\n".join(lines), mrkdwn.SECTION_LIMIT)
 
 
 def _client(bound: Bound) -> Slack:
@@ -101,12 +112,8 @@ def render(update: Update) -> str:
         lines = _failed(update)
     elif kind in (UpdateKind.RELEASED, UpdateKind.RELEASE_PLANNED):
         lines = [release_headline(update), *_restorations(update)]
-    elif kind in (UpdateKind.CLOSED, UpdateKind.EXPIRED):
-        lines = _outcome(update)
     else:
-        lines = [f"*{mrkdwn.escape(update.status.capitalize())}*: {mrkdwn.escape(update.summary)}"]
-        if update.approval:
-            lines.append(mrkdwn.escape(update.approval))
+        lines = _outcome(update)
     return mrkdwn.clip("\n".join(lines), mrkdwn.SECTION_LIMIT)
 
 
