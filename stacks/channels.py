@@ -74,8 +74,8 @@ class Channels(Construct):
         self._attach(fn, self._config.routes())
 
     def attach_reports(self, fn: lambda_.Function) -> None:
-        """Give ``fn`` (the weekly report) what the configured channels that carry reports need (Slack's route,
-        Teams, e-mail), and nothing more: PagerDuty pages people and gets no report."""
+        """Give ``fn`` (the weekly report) what the configured channels that carry reports need (Slack's
+        route, Teams, e-mail), and nothing more: PagerDuty pages people and gets no report."""
         self._attach(
             fn, {name: route for name, route in self._config.routes().items() if carries_reports(name)}
         )

@@ -235,6 +235,29 @@ def test_routes_pick_channels_by_severity_and_playbook():
     assert routing.routed(update(severity="UNKNOWN", playbook=""), routes) == ["pagerduty", "teams", "email"]
 
 
+def test_slack_hears_of_every_incident_unless_a_route_is_configured_for_it(monkeypatch: pytest.MonkeyPatch):
+    closed = update(UpdateKind.CLOSED, severity="HIGH", status="contained")
+    monkeypatch.setenv("CHANNEL_ROUTES", json.dumps({"teams": {"severities": ["CRITICAL"]}}))
+    assert routing.configured_routes()["slack"] == ChannelRoute()
+    assert routing.routed(closed, routing.configured_routes()) == ["slack"]
+
+    monkeypatch.setenv("CHANNEL_ROUTES", json.dumps({"slack": {"severities": ["CRITICAL"]}, "teams": {}}))
+    assert routing.routed(closed, routing.configured_routes()) == ["teams"]
+    assert routing.routed(update(UpdateKind.CLOSED), routing.configured_routes()) == ["slack", "teams"]
+
+
+def test_each_channel_is_routed_only_the_kinds_of_update_it_tells():
+    routes = {name: ChannelRoute() for name in ("slack", "pagerduty", "teams", "email")}
+
+    # The approval gate's cards show these in Slack.
+    assert routing.routed(update(UpdateKind.OPENED), routes) == ["pagerduty", "teams", "email"]
+    assert routing.routed(update(UpdateKind.ACKNOWLEDGED), routes) == ["pagerduty", "teams", "email"]
+    # A repeat and a dry run are for the card's thread only.
+    assert routing.routed(update(UpdateKind.REPEATED), routes) == ["slack"]
+    assert routing.routed(update(UpdateKind.RELEASE_PLANNED), routes) == ["slack"]
+    assert routing.routed(update(UpdateKind.FAILED), routes) == ["slack", "pagerduty", "teams", "email"]
+
+
 def test_a_failing_channel_is_recorded_and_blocks_neither_another_channel_nor_the_caller(
     monkeypatch: pytest.MonkeyPatch,
 ):

@@ -20,6 +20,7 @@ from slack_sdk.http_retry import (
     RetryState,
 )
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 
@@ -30,6 +31,8 @@ from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
 
 DEFAULT_TIMEOUT_SECONDS = 10
+# The pause before each retry of a dropped connection or a 5xx: 0.5 s, then 1 s, 2 s, …
+RETRY_INTERVAL = BackoffRetryIntervalCalculator(backoff_factor=0.5)
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,12 @@ def retries_within(attempts: int, seconds: float) -> list[RetryHandler]:
     ``attempts`` tries in all, each retry only when its wait ends within ``seconds`` from now."""
     deadline = time.monotonic() + seconds
     count = max(attempts - 1, 0)
-    connection = ConnectionErrorRetryHandler(count)
+    connection = ConnectionErrorRetryHandler(count, RETRY_INTERVAL)
     # A read that times out raises TimeoutError itself, not wrapped in a URLError.
     connection.error_types_to_do_retries = [*connection.error_types_to_do_retries, TimeoutError]
     handlers: list[RetryHandler] = [
         connection,
-        ServerErrorRetryHandler(count),
+        ServerErrorRetryHandler(count, RETRY_INTERVAL),
         RateLimitErrorRetryHandler(count),
     ]
     return [_Within(handler, deadline) for handler in handlers]
@@ -165,7 +168,12 @@ def _call(operation: str, call: Callable[[], SlackResponse]) -> SlackResponse:
     try:
         return call()
     except SlackApiError as exc:
-        reason = exc.response.get("error") if exc.response is not None else None
+        response = exc.response
+        if response is not None and response.status_code >= 500:
+            # Its body is the server's page, not Slack's answer.
+            reason: object = f"HTTP {response.status_code}"
+        else:
+            reason = response.get("error") if response is not None else None
         raise SlackUnavailable(f"{operation} failed: {reason or 'error'}") from exc
     # urllib reports refused connections, resets and timeouts as OSError subclasses.
     except (OSError, http.client.HTTPException) as exc:
