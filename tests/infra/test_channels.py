@@ -110,4 +110,3 @@ def test_a_channel_left_empty_hears_of_every_severity_and_playbook() -> None:
     assert ChannelsConfig.model_validate({"teams": {}}).routes() == {
         "teams": {"severities": ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"], "playbooks": ["*"]}
     }
-
