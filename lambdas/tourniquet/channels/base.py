@@ -138,7 +138,7 @@ class ReportChannel(Protocol):
     def send_report(self, title: str, text: str, bound: Bound) -> None: ...
 
 
-# What the channels besides Slack tell: every change of status, not each repeat or dry run.
+# What PagerDuty, Teams and e-mail tell: every change of status, not each repeat or dry run.
 STATUS_CHANGES = frozenset(UpdateKind) - {UpdateKind.REPEATED, UpdateKind.RELEASE_PLANNED}
 
 
