@@ -1,6 +1,7 @@
 """NotifyDuplicate, NotifyFolded, NotifyOutcome, NotifyReleased, NotifyResolved and NotifyFailure: keep the
-incident's card and thread current, tell the other channels (PagerDuty, Teams, e-mail) of each change of
-status, and page the escalation topic when a run fails.
+incident's card current (the approval gate, through the Slack client), tell every channel (Slack in the
+card's thread, PagerDuty, Teams, e-mail) of each change of status through ``channels.deliver``, and page the
+escalation topic when a run fails.
 
 A closed incident whose containment can be undone gets a Release button on its card (``release_offers``).
 An incident that nothing was done for gets the whole card, the status "needs a human" and an Acknowledge
@@ -426,8 +427,9 @@ def _release_failed(approval_id: str) -> None:
 
 
 def _told(results: dict[str, str]) -> bool:
-    """Whether Slack took the update (the other channels' failures are on the timeline)."""
-    return results.get(slack_channel.SlackChannel.name) == "sent"
+    """Whether Slack took the update, when it was meant for Slack (its kind and its route); the other
+    channels' failures are on the timeline."""
+    return results.get(slack_channel.SlackChannel.name, "sent") == "sent"
 
 
 def _send(incident_id: str | None, call: Callable[[Slack], Any]) -> bool:
