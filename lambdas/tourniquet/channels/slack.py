@@ -15,7 +15,7 @@ took it, and the click's reply says so). The bot token lives in Secrets Manager 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from tourniquet import store
 from tourniquet.channels.base import Bound, ChannelFailed, Update, UpdateKind
@@ -26,6 +26,7 @@ from tourniquet.slack import Message, Slack, mrkdwn
 from tourniquet.slack.client import retries_within
 
 _LISTED = 10
+_HEADLINE_LIMIT = 1000
 # Said only in the thread of a card people have seen: a repeat, or the all-clear of an incident never shown.
 _IN_THREAD_ONLY = frozenset({UpdateKind.REPEATED, UpdateKind.RESOLVED})
 _SEVERITY = {severity.value: emoji for severity, emoji in mrkdwn.SEVERITY_EMOJI.items()}
@@ -51,7 +52,7 @@ class SlackChannel:
 
     def send(self, update: Update, bound: Bound) -> None:
         incident = store.get_incident(update.incident_id) if update.incident_id else None
-        card = _card(incident)
+        card = Message.card_of(incident)
         if card is None and update.kind in _IN_THREAD_ONLY:
             return
         try:
@@ -90,15 +91,6 @@ def _client(bound: Bound) -> Slack:
     return Slack.connect(timeout=bound.timeout, retries=retries_within(bound.attempts, bound.total))
 
 
-def _card(incident: dict[str, Any] | None) -> Message | None:
-    if not incident:
-        return None
-    channel, ts = incident.get("slack_channel"), incident.get("slack_ts")
-    if isinstance(channel, str) and channel and isinstance(ts, str) and ts:
-        return Message(channel=channel, ts=ts)
-    return None
-
-
 def render(update: Update) -> str:
     """The update in Slack's mrkdwn, every alert field escaped."""
     kind = update.kind
@@ -120,10 +112,11 @@ def render(update: Update) -> str:
 def headline(update: Update) -> str:
     """An announcement's first lines: the severity, the title and the verdict in one line."""
     emoji = _SEVERITY.get(update.severity, "⚪")
-    lines = [f"{emoji} *{mrkdwn.escape(update.severity)}* · {mrkdwn.escape(update.title)}"]
+    title = f"{emoji} *{mrkdwn.escape(update.severity)}* · {mrkdwn.escape(update.title)}"
+    lines = [mrkdwn.clip(title, _HEADLINE_LIMIT)]
     if update.verdict is not None:
         lines.append(mrkdwn.verdict_line(update.verdict))
-    return mrkdwn.clip("\n".join(lines), 1000 + mrkdwn.FIELD_LIMIT)
+    return "\n".join(lines)
 
 
 def release_headline(update: Update) -> str:

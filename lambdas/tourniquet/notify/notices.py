@@ -444,12 +444,7 @@ def _send(incident_id: str | None, call: Callable[[Slack], Any]) -> bool:
 
 def _thread(incident: dict[str, Any] | None) -> Message | None:
     """The incident's card, if one was posted."""
-    if not incident:
-        return None
-    channel, ts = incident.get("slack_channel"), incident.get("slack_ts")
-    if isinstance(channel, str) and channel and isinstance(ts, str) and ts:
-        return Message(channel=channel, ts=ts)
-    return None
+    return Message.card_of(incident)
 
 
 def _resolution(approval: Approval | None) -> card.Resolution | None:

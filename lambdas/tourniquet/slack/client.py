@@ -6,8 +6,9 @@ from __future__ import annotations
 import http.client
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -41,6 +42,16 @@ class Message:
 
     channel: str
     ts: str
+
+    @classmethod
+    def card_of(cls, incident: Mapping[str, Any] | None) -> Message | None:
+        """The incident's card (its location is on the incident record), if one was posted."""
+        if not incident:
+            return None
+        channel, ts = incident.get("slack_channel"), incident.get("slack_ts")
+        if isinstance(channel, str) and channel and isinstance(ts, str) and ts:
+            return cls(channel=channel, ts=ts)
+        return None
 
 
 class Slack:
