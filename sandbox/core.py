@@ -358,6 +358,7 @@ class Sandbox:
         patches.install_module_list_cache(self._patcher)
         patches.install_definition_cache(self._patcher)
         patches.install_action_names_cache(self._patcher)
+        patches.install_sns_signing_key(self._patcher)
         cloudtrail.install(self._patcher, self.trail)
         standins.install(self._patcher, self.securityhub, self.model)
         trust.install(self._patcher)

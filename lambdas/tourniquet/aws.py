@@ -226,14 +226,15 @@ def _credentials(acting: Acting, endpoint: str | None) -> _Credentials:
 
 
 def forget_credentials() -> None:
-    """Drop every assumed credential and client, so the next call assumes afresh (when the accounts
-    behind an endpoint were replaced, as between two emulated AWS backends)."""
+    """Drop every assumed credential and the clients made with them, so the next call in a target's
+    account assumes afresh (when the accounts behind an endpoint were replaced, as between two emulated AWS
+    backends). The hub's own clients stay: they carry the function's own credentials, which are part of
+    their key, as the endpoint is."""
     with _assumed_lock:
         _assumed.clear()
     with _clients_lock:
-        _clients.clear()
-    _local.__dict__.pop("resources", None)
-    _local.__dict__.pop("tables", None)
+        for member in [key for key in _clients if key[0] in MEMBER_SERVICES]:
+            del _clients[member]
 
 
 def _assume(acting: Acting, endpoint: str | None) -> _Credentials:

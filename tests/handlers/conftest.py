@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from sandbox.patches import Patcher, install_action_names_cache, install_atomic_dynamodb_requests
+from sandbox.patches import (
+    Patcher,
+    install_action_names_cache,
+    install_atomic_dynamodb_requests,
+    install_sns_signing_key,
+)
 from tests.helpers import REGION, TABLE, create_deny_all_policy, moto_client
 from tourniquet import aws as tourniquet_aws
 
@@ -32,6 +37,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, no_sandbox: None) -> Iterator[None]:
     tourniquet_aws.forget_credentials()
     patcher = Patcher()
     install_action_names_cache(patcher)
+    install_sns_signing_key(patcher)
     try:
         with mock_aws():
             create_table(TABLE)

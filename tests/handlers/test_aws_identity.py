@@ -65,3 +65,18 @@ def test_a_hub_client_is_made_for_the_credentials_of_its_caller(aws, monkeypatch
         clients.append((credentials["AWS_ACCESS_KEY_ID"], tourniquet_aws.client("dynamodb")))
 
     assert [_signer(client) for _, client in clients] == [key for key, _ in clients]
+
+
+def test_forgetting_credentials_drops_the_member_clients_and_keeps_the_hubs(aws, assume_calls):
+    def clients() -> tuple[Any, Any]:
+        with tourniquet_aws.acting_in(TEST_SCOPE, incident_id="inc-forget", purpose="contain"):
+            return tourniquet_aws.client("ec2"), tourniquet_aws.client("dynamodb")
+
+    member, hub = clients()
+    tourniquet_aws.forget_credentials()
+    member_again, hub_again = clients()
+
+    # The member role is assumed afresh, for a client of its own; the hub's credentials never changed.
+    assert len(assume_calls) == 2
+    assert member_again is not member
+    assert hub_again is hub
