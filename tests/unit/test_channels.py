@@ -143,6 +143,27 @@ def test_the_email_has_a_readable_subject_and_body():
     assert text.endswith("The timeline: tourniquet incident show inc-0123456789ab")
 
 
+def test_a_failure_names_its_reason_and_what_to_do_next_on_every_channel():
+    failed = update(
+        UpdateKind.FAILED,
+        status="failed",
+        summary="containment could not be carried out on i-0a1b2c3d4e5f67890",
+        reason="eni-1 refused",
+        next_step="Contain the resource by hand.",
+    )
+
+    told = body(failed)
+    assert "containment could not be carried out on i-0a1b2c3d4e5f67890\n\neni-1 refused\n\n" in told
+    assert "What to do next: Contain the resource by hand." in told
+    texts = [block.get("text") for block in card(failed)["body"]]
+    assert ["eni-1 refused", "What to do next: Contain the resource by hand."] == texts[3:5]
+    details = PagerDuty("key", "https://events.pagerduty.com/v2/enqueue").event(failed)["payload"]
+    assert (details["custom_details"]["reason"], details["custom_details"]["next"]) == (
+        "eni-1 refused",
+        "Contain the resource by hand.",
+    )
+
+
 def test_an_email_subject_is_one_line_of_printable_ascii():
     assert (
         subject(update(title="Bad\nline — ünïcode"))
