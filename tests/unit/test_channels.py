@@ -156,7 +156,7 @@ def test_a_failure_names_its_reason_and_what_to_do_next_on_every_channel():
     assert "containment could not be carried out on i-0a1b2c3d4e5f67890\n\neni-1 refused\n\n" in told
     assert "What to do next: Contain the resource by hand." in told
     texts = [block.get("text") for block in card(failed)["body"]]
-    assert ["eni-1 refused", "What to do next: Contain the resource by hand."] == texts[3:5]
+    assert texts[3:5] == ["eni-1 refused", "What to do next: Contain the resource by hand."]
     details = PagerDuty("key", "https://events.pagerduty.com/v2/enqueue").event(failed)["payload"]
     assert (details["custom_details"]["reason"], details["custom_details"]["next"]) == (
         "eni-1 refused",
