@@ -36,7 +36,7 @@ from tourniquet.errors import SlackUnavailable
 from tourniquet.logs import logger
 from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
-from tourniquet.slack import Message, Slack, record_slack_error
+from tourniquet.slack import Message, Slack, mrkdwn, record_slack_error
 
 # Slack waits 3 s for the answer: each follow-up call gets a tight budget.
 SLACK_TIMEOUT_SECONDS = 2
@@ -212,7 +212,7 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
             verb = "released"
         elif approval.kind is ApprovalKind.ACKNOWLEDGE:
             verb = "acknowledged"
-        who, when = card.who_text(approval.decided_by), card.when_text(approval.decided_at)
+        who, when = mrkdwn.who_text(approval.decided_by), mrkdwn.when_text(approval.decided_at)
         return slack.ephemeral(approval, f"This was already {verb} by {who} {when}: nothing was changed.")
     if outcome.result is Result.TOO_LATE:
         slack.update_card(approval)
@@ -222,10 +222,10 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
         return _not_counted(click, outcome.result, approval, slack)
     if outcome.result is Result.PARTIAL:
         slack.update_pending_card(approval)
-        actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
+        actions = ", ".join(mrkdwn.escape(action) for action in approval.actions) or "nothing"
         slack.thread_reply(
             approval,
-            f"👍 Approved by {card.who_text(click.user)} ({_count(approval)}):"
+            f"👍 Approved by {mrkdwn.who_text(click.user)} ({_count(approval)}):"
             f" {actions} waits for a different approver.",
         )
         return HttpResponse(200)
@@ -314,14 +314,14 @@ def _resolution(approval: Approval) -> card.Resolution:
 
 def _decision_summary(approval: Approval, decision: Decision) -> str:
     if approval.kind is ApprovalKind.ACKNOWLEDGE:
-        return f"🙋 Taken by {card.who_text(approval.decided_by)}, who handles it from here."
+        return f"🙋 Taken by {mrkdwn.who_text(approval.decided_by)}, who handles it from here."
     if approval.kind is ApprovalKind.RELEASE:
-        who = card.people_text(approval.approvals or (approval.decided_by or "unknown",))
+        who = mrkdwn.people_text(approval.approvals or (approval.decided_by or "unknown",))
         return f"🔓 Release approved by {who}: restoring the recorded before-state; snapshots are kept."
-    actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
-    who = card.who_text(approval.decided_by)
+    actions = ", ".join(mrkdwn.escape(action) for action in approval.actions) or "nothing"
+    who = mrkdwn.who_text(approval.decided_by)
     if decision is Decision.APPROVE and len(approval.approvals) > 1:
-        return f"✅ Approved by {card.people_text(approval.approvals)}: running {actions}."
+        return f"✅ Approved by {mrkdwn.people_text(approval.approvals)}: running {actions}."
     if decision is Decision.APPROVE:
         return f"✅ Approved by {who}: running {actions}."
     return f"⛔ Denied by {who}: {actions} will not run."
