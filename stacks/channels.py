@@ -1,7 +1,8 @@
-"""The channels besides Slack that the configuration names: the PagerDuty routing key and the Teams webhook
-URL (each a secret, its value stored by an operator) and the e-mail topic. Only the functions that notify use
-them: each gets the routes (``CHANNEL_ROUTES``), the ARNs, and leave to read or publish to exactly those. The
-weekly report gets the same for the channels that carry reports (Teams, e-mail)."""
+"""The channels that the configuration names: the PagerDuty routing key and the Teams webhook URL (each a
+secret, its value stored by an operator), the e-mail topic, and Slack's route (Slack's own secret and channel
+are every Slack function's, ``stacks.functions``). Only the functions that notify use them: each gets the
+routes (``CHANNEL_ROUTES``), the ARNs, and leave to read or publish to exactly those. The weekly report gets
+the same for the channels that carry reports (Slack, Teams, e-mail)."""
 
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ class Channels(Construct):
         self._attach(fn, self._config.routes())
 
     def attach_reports(self, fn: lambda_.Function) -> None:
-        """Give ``fn`` (the weekly report) what the configured channels that carry reports need (Teams,
-        e-mail), and nothing more: PagerDuty pages people and gets no report."""
+        """Give ``fn`` (the weekly report) what the configured channels that carry reports need (Slack's
+        route, Teams, e-mail), and nothing more: PagerDuty pages people and gets no report."""
         self._attach(
             fn, {name: route for name, route in self._config.routes().items() if carries_reports(name)}
         )

@@ -117,7 +117,7 @@ _PLAYBOOK_GLOB = re.compile(r"[\w*?-]{1,64}")
 
 
 class ChannelRouteConfig(BaseModel):
-    """One channel besides Slack: which incidents it hears of (docs/channels.md)."""
+    """One channel's route: which incidents it hears of (docs/channels.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,9 +155,16 @@ class EmailChannelConfig(ChannelRouteConfig):
 
 
 class ChannelsConfig(BaseModel):
-    """The channels besides Slack; each one named here is deployed (its secret or topic) and routed."""
+    """The channels; each one named here is deployed (its secret or topic) and routed. Slack is always
+    deployed (it carries the approval gate) and, unless routed here, hears of every incident."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slack: ChannelRouteConfig | None = Field(
+        default=None,
+        description="Which incidents' changes of status Slack is told of; unset, every incident's. The cards "
+        "and their buttons (the approval gate) are posted whatever the route.",
+    )
 
     pagerduty: ChannelRouteConfig | None = Field(
         default=None, description="PagerDuty Events API v2; the routing key goes in the PagerDutySecret."
@@ -171,7 +178,12 @@ class ChannelsConfig(BaseModel):
         """CHANNEL_ROUTES: each configured channel's severities and playbooks."""
         return {
             name: {"severities": list(route.severities), "playbooks": list(route.playbooks)}
-            for name, route in (("pagerduty", self.pagerduty), ("teams", self.teams), ("email", self.email))
+            for name, route in (
+                ("slack", self.slack),
+                ("pagerduty", self.pagerduty),
+                ("teams", self.teams),
+                ("email", self.email),
+            )
             if route is not None
         }
 
@@ -377,7 +389,8 @@ class TourniquetConfig(BaseModel):
     escalation_topic_arn: str | None = None
     channels: ChannelsConfig = Field(
         default_factory=ChannelsConfig,
-        description="PagerDuty, Microsoft Teams and e-mail besides Slack (docs/channels.md); none by default",
+        description="Slack's route, and PagerDuty, Microsoft Teams and e-mail (docs/channels.md); none of "
+        "those by default",
     )
     table_deletion_protection: bool = True
     reserved_concurrency: bool = Field(

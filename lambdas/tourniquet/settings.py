@@ -61,7 +61,8 @@ class Settings(EnvironmentSettings):
     slack_team_id: str | None = Field(default=None, alias="SLACK_TEAM_ID")
     slack_app_id: str | None = Field(default=None, alias="SLACK_APP_ID")
     escalation_topic_arn: str | None = Field(default=None, alias="ESCALATION_TOPIC_ARN")
-    # The channels besides Slack (channel name -> route) and what each one needs (docs/channels.md).
+    # The channels (channel name -> route) and what each one needs (docs/channels.md); Slack without a route
+    # of its own hears of every incident (channels.routing).
     channel_routes: dict[str, ChannelRoute] = Field(default_factory=dict, alias="CHANNEL_ROUTES")
     pagerduty_secret_arn: str | None = Field(default=None, alias="PAGERDUTY_SECRET_ARN")
     pagerduty_events_url: str = Field(

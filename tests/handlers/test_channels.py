@@ -1,4 +1,4 @@
-"""The channels besides Slack as the handlers use them (moto, the fake Slack, the PagerDuty and Teams
+"""The channels as the handlers use them (moto, the fake Slack, the PagerDuty and Teams
 stand-ins): the Acknowledge button of an alert-only incident, what each status change sends, and failures
 told in plain words on every channel, never with a stack trace."""
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
 from sandbox.channels import PAGERDUTY, TEAMS, ChannelStandIns
 from sandbox.slack import FakeSlack
@@ -35,6 +36,7 @@ from tourniquet.approval.model import ACKNOWLEDGE_ACTION_ID
 from tourniquet.channels import http
 from tourniquet.channels.base import has_stack_trace
 from tourniquet.notify import handler
+from tourniquet.slack import client
 
 EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:tourniquet:run-1"
 
@@ -43,6 +45,7 @@ EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:tourniquet:run-1"
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The pause between a channel's attempts, shortened: the tests count attempts, not seconds."""
     monkeypatch.setattr(http, "BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(client, "RETRY_INTERVAL", BackoffRetryIntervalCalculator(backoff_factor=0.01))
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +131,8 @@ def alert_only_outcome() -> dict[str, Any]:
 
 def needs_human_card(channels: Channels) -> dict[str, Any]:
     open_incident()
-    notify(alert_only_outcome())
+    # The card is all Slack is meant to get: the "opened" update is the card's.
+    assert notify(alert_only_outcome()) == {"posted": True}
     incident = store.get_incident(INCIDENT_ID) or {}
     item = store.table().get_item(Key={"pk": f"APPROVAL#{incident['ack_approval_id']}", "sk": "APPROVAL"})[
         "Item"
@@ -266,3 +270,19 @@ def test_a_channel_outage_is_on_the_timeline_and_slack_and_the_other_channels_st
     assert error["error"] == "PagerDuty unavailable (HTTP 503), after 3 attempts"
     assert len(channels.received(TEAMS)) == 1
     assert "approval_requested" in kinds()
+
+
+def test_a_slack_outage_is_on_the_timeline_and_the_other_channels_still_hear(channels: Channels):
+    request_card()
+    channels.slack.fake.fail_next("chat.postMessage", status=503, times=3)
+
+    expired = {"status": "expired", "approval": {"decision": "expired"}}
+    result = notify({"kind": "outcome", "incident": {"id": INCIDENT_ID}, "outcome": expired})
+
+    assert result == {"posted": False}
+    [error] = [e for e in store.timeline(INCIDENT_ID) if e["kind"] == "channel_error"]
+    assert (error["channel"], error["update"]) == ("slack", "expired")
+    assert error["error"] == "Slack chat.postMessage failed: HTTP 503"
+    assert [e["dedup_key"] for e in channels.received(PAGERDUTY)][-1] == f"{INCIDENT_ID}:approval-expired"
+    assert len(channels.received(TEAMS)) == 2
+    assert [e["Subject"] for e in channels.emails()][-1].startswith("[Tourniquet] HIGH approval expired: ")

@@ -138,13 +138,14 @@ def test_a_duplicate_of_an_incident_without_a_card_posts_nothing(slack):
 
 def test_a_slack_failure_on_a_duplicate_is_recorded_not_raised(slack):
     request_card()
-    slack.fake.fail_next("chat.postMessage", error="ratelimited")
+    slack.fake.fail_next("chat.postMessage", error="not_in_channel")
 
     result = notify({"kind": "duplicate", "incident": incident_state(duplicate_count=2)})
 
     assert result == {"posted": False}
-    assert kinds()[-1] == "slack_error"
-    assert store.timeline(INCIDENT_ID)[-1]["error"] == "chat.postMessage failed: ratelimited"
+    error = store.timeline(INCIDENT_ID)[-1]
+    assert (error["kind"], error["channel"], error["update"]) == ("channel_error", "slack", "repeated")
+    assert error["error"] == "Slack chat.postMessage failed: not_in_channel"
 
 
 # Outcomes
@@ -305,7 +306,8 @@ def test_when_slack_fails_a_failure_is_still_paged_and_the_slack_error_recorded(
     result = notify(failure_event())
 
     assert result == {"posted": False}
-    assert kinds()[-1] == "slack_error"
+    error = store.timeline(INCIDENT_ID)[-1]
+    assert (error["kind"], error["channel"], error["update"]) == ("channel_error", "slack", "failed")
     (page,) = slack.pages()
     assert page["slack_posted"] is False
 

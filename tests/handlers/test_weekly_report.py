@@ -15,7 +15,7 @@ from sandbox.slack import FakeSlack
 from tests.handlers.approvals import CONTEXT, SlackEnv, running_fake_slack, slack_environment
 from tests.helpers import moto_client
 from tourniquet import store
-from tourniquet.channels import http
+from tourniquet.channels import ChannelFailed, http
 from tourniquet.reports import handler
 
 INDEXED_TABLE = "tourniquet-indexed"
@@ -86,11 +86,11 @@ def test_the_week_is_summed_up_in_the_channel_and_older_incidents_are_left_out(s
     assert handler.weekly({}, CONTEXT) == {"incidents": 2, "posted": True, "channels": {}}
 
     [message] = slack.fake.messages(slack.channel)
-    assert message.text.startswith("📊 *Weekly incident report*")
-    assert "*2 incidents*: 1 contained, 1 denied; 0 duplicate alerts folded" in message.text
+    assert message.text.startswith("📊 *Weekly report: 2 incidents, ")
+    assert "\n2 incidents: 1 contained, 1 denied; 0 duplicate alerts folded\n" in message.text
     assert "Time to contain: median 3.0 s, p90 3.8 s (2 incidents)" in message.text
     # Alert text is escaped for Slack.
-    assert "`AwsEc2Instance i-0&lt;b&gt;` (2)" in message.text
+    assert "Most affected: AwsEc2Instance i-0&lt;b&gt; (2)" in message.text
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_the_report_goes_to_slack_teams_and_email_and_never_to_pagerduty(
 
     assert result["channels"] == {"teams": "sent", "email": "sent"}
     [message] = slack.fake.messages(slack.channel)
-    assert message.text.startswith("📊 *Weekly incident report*")
+    assert message.text.startswith("📊 *Weekly report: 1 incidents, ")
     [teams] = [r for r in stand_ins.received()[seen:] if r.channel == TEAMS]
     [card] = [a["content"] for a in teams.body["attachments"]]
     assert card["body"][0]["text"].startswith("Weekly report: 1 incidents, ")
@@ -161,3 +161,19 @@ def test_a_teams_outage_is_returned_and_logged_and_neither_raises_nor_holds_back
     assert [e["Subject"][:36] for e in emails(email_queue)] == ["[Tourniquet] Weekly report: 1 incide"]
     [logged] = [r for r in caplog.records if r.getMessage() == "report not delivered"]
     assert (logged.levelname, logged.channel) == ("WARNING", "teams")
+
+
+def test_when_slack_cannot_take_the_report_the_run_fails_before_any_other_channel_is_sent_it(
+    slack: SlackEnv, stand_ins: ChannelStandIns, email_queue: str
+):
+    """The schedule's retry then sends the report once everywhere."""
+    seen = len(stand_ins.received())
+    incident("inc-recent1", 1, "contained", 2)
+    slack.fake.fail_next("chat.postMessage", error="not_in_channel")
+
+    with pytest.raises(ChannelFailed, match="not_in_channel"):
+        handler.weekly({}, CONTEXT)
+
+    assert slack.fake.messages(slack.channel) == []
+    assert stand_ins.received()[seen:] == []
+    assert emails(email_queue) == []

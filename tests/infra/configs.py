@@ -17,6 +17,7 @@ TEAM_PLAYBOOKS = PROJECT_ROOT / "examples" / "team-playbooks.toml"
 
 # Every channel besides Slack, each with a route of its own.
 CHANNELS = {
+    "slack": {"severities": ["CRITICAL", "HIGH", "MEDIUM"]},
     "pagerduty": {"severities": ["CRITICAL", "HIGH"]},
     "teams": {"playbooks": ["guardduty-*"]},
     "email": {"addresses": ["secops@example.com"]},

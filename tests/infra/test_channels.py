@@ -1,6 +1,6 @@
-"""The channels besides Slack in the template: deployed only when configured, each secret readable and the
-e-mail topic publishable only by the functions that notify (and, for Teams and e-mail, the weekly report),
-and each told its routes."""
+"""The channels in the template: deployed only when configured, each secret readable and the e-mail topic
+publishable only by the functions that notify (and, for Teams and e-mail, the weekly report), and each told
+its routes, Slack's among them when one is configured."""
 
 from __future__ import annotations
 
@@ -85,6 +85,7 @@ def test_the_notifying_functions_are_told_the_routes_and_where_each_channel_is(
         routes = json.loads(variables["CHANNEL_ROUTES"])
         assert routes["pagerduty"] == {"severities": ["CRITICAL", "HIGH"], "playbooks": ["*"]}
         assert routes["teams"]["playbooks"] == ["guardduty-*"]
+        assert routes["slack"]["severities"] == ["CRITICAL", "HIGH", "MEDIUM"]
         assert set(routes) == set(CHANNELS)
         assert {"PAGERDUTY_SECRET_ARN", "TEAMS_SECRET_ARN", "EMAIL_TOPIC_ARN"} <= set(variables)
 
@@ -96,7 +97,8 @@ def test_the_notifying_functions_are_told_the_routes_and_where_each_channel_is(
         ({"teams": {"playbooks": ["ec2 isolate"]}}, "not playbook names or globs"),
         ({"email": {"addresses": ["not-an-address"]}}, "not e-mail addresses"),
         ({"pagerduty": {"severities": []}}, "channels.pagerduty.severities"),
-        ({"slack": {}}, "channels.slack"),
+        ({"slack": {"severities": ["SEVERE"]}}, "channels.slack.severities"),
+        ({"sms": {}}, "channels.sms"),
     ],
 )
 def test_an_invalid_channel_config_fails_naming_the_key(channels: dict[str, Any], message: str) -> None:

@@ -113,8 +113,9 @@ def test_the_report_function_reaches_teams_and_email_when_configured_and_never_p
     teams_id, _ = one(variant_template, "AWS::SecretsManager::Secret", "TeamsSecret")
     topic_id, _ = one(variant_template, "AWS::SNS::Topic", "EmailTopic")
 
-    # The routes of the channels that carry reports, as the notifying functions get them.
-    assert set(json.loads(variables["CHANNEL_ROUTES"])) == {"teams", "email"}
+    # The routes of the channels that carry reports (Slack's, when one is configured), as the notifying
+    # functions get them.
+    assert set(json.loads(variables["CHANNEL_ROUTES"])) == {"slack", "teams", "email"}
     assert variables["TEAMS_SECRET_ARN"] == {"Ref": teams_id}
     assert variables["EMAIL_TOPIC_ARN"] == {"Ref": topic_id}
     assert "PAGERDUTY_SECRET_ARN" not in variables

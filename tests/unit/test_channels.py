@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.channels import PAGERDUTY, TEAMS, ChannelStandIns
 from tourniquet.channels import Bound, ChannelFailed, Update, UpdateKind, http, plain, routing
-from tourniquet.channels.base import has_stack_trace
+from tourniquet.channels.base import STATUS_CHANGES, has_stack_trace
 from tourniquet.channels.email import body, subject
 from tourniquet.channels.http import check_url, post_json
 from tourniquet.channels.pagerduty import PagerDuty
@@ -143,6 +143,27 @@ def test_the_email_has_a_readable_subject_and_body():
     assert text.endswith("The timeline: tourniquet incident show inc-0123456789ab")
 
 
+def test_a_failure_names_its_reason_and_what_to_do_next_on_every_channel():
+    failed = update(
+        UpdateKind.FAILED,
+        status="failed",
+        summary="containment could not be carried out on i-0a1b2c3d4e5f67890",
+        reason="eni-1 refused",
+        next_step="Contain the resource by hand.",
+    )
+
+    told = body(failed)
+    assert "containment could not be carried out on i-0a1b2c3d4e5f67890\n\neni-1 refused\n\n" in told
+    assert "What to do next: Contain the resource by hand." in told
+    texts = [block.get("text") for block in card(failed)["body"]]
+    assert texts[3:5] == ["eni-1 refused", "What to do next: Contain the resource by hand."]
+    details = PagerDuty("key", "https://events.pagerduty.com/v2/enqueue").event(failed)["payload"]
+    assert (details["custom_details"]["reason"], details["custom_details"]["next"]) == (
+        "eni-1 refused",
+        "Contain the resource by hand.",
+    )
+
+
 def test_an_email_subject_is_one_line_of_printable_ascii():
     assert (
         subject(update(title="Bad\nline — ünïcode"))
@@ -235,6 +256,29 @@ def test_routes_pick_channels_by_severity_and_playbook():
     assert routing.routed(update(severity="UNKNOWN", playbook=""), routes) == ["pagerduty", "teams", "email"]
 
 
+def test_slack_hears_of_every_incident_unless_a_route_is_configured_for_it(monkeypatch: pytest.MonkeyPatch):
+    closed = update(UpdateKind.CLOSED, severity="HIGH", status="contained")
+    monkeypatch.setenv("CHANNEL_ROUTES", json.dumps({"teams": {"severities": ["CRITICAL"]}}))
+    assert routing.configured_routes()["slack"] == ChannelRoute()
+    assert routing.routed(closed, routing.configured_routes()) == ["slack"]
+
+    monkeypatch.setenv("CHANNEL_ROUTES", json.dumps({"slack": {"severities": ["CRITICAL"]}, "teams": {}}))
+    assert routing.routed(closed, routing.configured_routes()) == ["teams"]
+    assert routing.routed(update(UpdateKind.CLOSED), routing.configured_routes()) == ["slack", "teams"]
+
+
+def test_each_channel_is_routed_only_the_kinds_of_update_it_tells():
+    routes = {name: ChannelRoute() for name in ("slack", "pagerduty", "teams", "email")}
+
+    # The approval gate's cards show these in Slack.
+    assert routing.routed(update(UpdateKind.OPENED), routes) == ["pagerduty", "teams", "email"]
+    assert routing.routed(update(UpdateKind.ACKNOWLEDGED), routes) == ["pagerduty", "teams", "email"]
+    # A repeat and a dry run are for the card's thread only.
+    assert routing.routed(update(UpdateKind.REPEATED), routes) == ["slack"]
+    assert routing.routed(update(UpdateKind.RELEASE_PLANNED), routes) == ["slack"]
+    assert routing.routed(update(UpdateKind.FAILED), routes) == ["slack", "pagerduty", "teams", "email"]
+
+
 def test_a_failing_channel_is_recorded_and_blocks_neither_another_channel_nor_the_caller(
     monkeypatch: pytest.MonkeyPatch,
 ):
@@ -242,6 +286,8 @@ def test_a_failing_channel_is_recorded_and_blocks_neither_another_channel_nor_th
     delivered = threading.Event()
 
     class Stub:
+        kinds = STATUS_CHANGES
+
         @classmethod
         def connect(cls) -> Stub:
             return cls()

@@ -11,6 +11,7 @@ import pytest
 from tourniquet.channels import Bound, ChannelFailed, ReportChannel, Update, routing
 from tourniquet.channels.email import Email, report_subject
 from tourniquet.channels.pagerduty import PagerDuty
+from tourniquet.channels.slack import SlackChannel
 from tourniquet.channels.teams import CARD_CONTENT_TYPE, Teams, report_card
 from tourniquet.reports import plain
 from tourniquet.reports.summary import Report, Spread
@@ -121,11 +122,12 @@ def test_a_report_subject_stays_one_line_of_printable_ascii():
     assert len(report_subject("x" * 300)) == 100
 
 
-def test_teams_and_email_carry_reports_and_pagerduty_does_not():
+def test_slack_teams_and_email_carry_reports_and_pagerduty_does_not():
+    assert issubclass(SlackChannel, ReportChannel)
     assert issubclass(Teams, ReportChannel)
     assert issubclass(Email, ReportChannel)
     assert not issubclass(PagerDuty, ReportChannel)
-    assert [name for name in routing.CHANNELS if routing.carries_reports(name)] == ["teams", "email"]
+    assert [name for name in routing.CHANNELS if routing.carries_reports(name)] == ["slack", "teams", "email"]
 
 
 def test_a_report_goes_to_every_report_channel_whatever_its_route_and_a_failure_is_returned(

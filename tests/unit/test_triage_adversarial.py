@@ -18,6 +18,7 @@ from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
 from tourniquet.playbooks.plan import make_plan
 from tourniquet.settings import Settings
+from tourniquet.slack import mrkdwn
 from tourniquet.state import IncidentRef, Verdict
 from tourniquet.triage import model, score
 
@@ -116,7 +117,7 @@ def test_a_hijacked_summary_reaches_the_card_as_text_and_the_buttons_stay():
     )
 
     blocks = [b.to_dict() for b in card.approval_card(ctx, "a" * 20, "2026-11-20T10:00:00Z")]
-    thread = card.verdict_thread(hijacked)
+    thread = mrkdwn.verdict_thread(hijacked)
 
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert [(b["action_id"], b["value"]) for b in buttons] == [("approve", "a" * 20), ("deny", "a" * 20)]

@@ -20,10 +20,10 @@ from sandbox.slack import SlackMessage, SlackUser
 from tests.helpers import load_event
 from tests.workflow.runner import Runner
 from tourniquet import store
-from tourniquet.approval.card import escape
 from tourniquet.feed.envelope import Envelope
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
+from tourniquet.slack.mrkdwn import escape
 from tourniquet_cli.main import app
 from tourniquet_cli.scenario import approval_card
 

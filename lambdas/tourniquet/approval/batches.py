@@ -28,10 +28,10 @@ from tourniquet.approval import card, members, records
 from tourniquet.approval.model import APPROVE_BATCH_ACTION_ID, DENY_BATCH_ACTION_ID
 from tourniquet.approval.records import Approval
 from tourniquet.incidents import storm
-from tourniquet.slack import Message, Slack
+from tourniquet.slack import Message, Slack, mrkdwn
 
 BLOCK_ID = "folded_approval"
-_SECTION_LIMIT = 3000
+_SECTION_LIMIT = mrkdwn.SECTION_LIMIT
 _BUTTON_TEXT_LIMIT = 75
 _CONFIRM_TEXT_LIMIT = 300
 
@@ -63,7 +63,7 @@ def waiting_text(waiting: Sequence[Approval], incident_id: str) -> str:
         where = f"{target.type or 'resource'}, {target.account or '?'} {target.region or '?'}"
         lines.append(
             f"• `{storm.code(f'{target.id or member.approval_id} ({where})')}`:"
-            f" {card.escape(', '.join(member.actions))}"
+            f" {mrkdwn.escape(', '.join(member.actions))}"
         )
     if len(waiting) > storm.LISTED:
         lines.append(
@@ -73,16 +73,14 @@ def waiting_text(waiting: Sequence[Approval], incident_id: str) -> str:
 
 
 def fallback_text(batch: Approval) -> str:
-    return card.clip(
-        f"Storm summary: {_decides(batch)} wait for a decision (incident {card.escape(batch.incident_id)}).",
-        _SECTION_LIMIT,
-    )
+    text = f"Storm summary: {_decides(batch)} wait for a decision (incident {batch.incident_id})."
+    return mrkdwn.clip(mrkdwn.escape(text), _SECTION_LIMIT)
 
 
 def pending_blocks(batch: Approval) -> list[Block]:
     """The summary with its buttons, and how far the two-person rule has come."""
     votes = card.Votes(batch.required_approvals, batch.approvals)
-    status = [f"⏳ Until {card.when_text(batch.deadline)}"]
+    status = [f"⏳ Until {mrkdwn.when_text(batch.deadline)}"]
     if votes.required > 1:
         status.insert(0, card.votes_text(votes))
     return [
@@ -97,7 +95,7 @@ def decided_blocks(batch: Approval) -> list[Block]:
     resolution = card.Resolution(
         status=batch.status, by=batch.decided_by, at=batch.decided_at, approvers=batch.approvals
     )
-    decided = f"{card.resolution_text(resolution)}: {card.escape(_decides(batch))}"
+    decided = f"{card.resolution_text(resolution)}: {mrkdwn.escape(_decides(batch))}"
     return [*_sections(batch), _section(decided)]
 
 
@@ -106,7 +104,7 @@ def _sections(batch: Approval) -> list[Block]:
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=card.clip(text, _SECTION_LIMIT)))
+    return SectionBlock(text=MarkdownTextObject(text=mrkdwn.clip(text, _SECTION_LIMIT)))
 
 
 def _decides(batch: Approval) -> str:

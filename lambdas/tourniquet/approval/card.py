@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -28,24 +27,30 @@ from slack_sdk.models.blocks import (
 )
 
 from tourniquet.approval.model import ACKNOWLEDGE_ACTION_ID, RELEASE_ACTION_ID, ApprovalStatus, CardContext
-from tourniquet.intake.model import Severity
-from tourniquet.state import Diagnostic, Verdict
+from tourniquet.slack.mrkdwn import (
+    FIELD_LIMIT,
+    NEEDS_A_HUMAN,
+    SECTION_LIMIT,
+    SEVERITY_EMOJI,
+    decision_text,
+    mark,
+    people_text,
+    verdict_line,
+    when_text,
+    who_text,
+)
+
+# card.clip and card.escape, as the storm summary in notify uses them.
+from tourniquet.slack.mrkdwn import clip as clip  # noqa: PLC0414
+from tourniquet.slack.mrkdwn import escape as escape  # noqa: PLC0414
+from tourniquet.slack.mrkdwn import outcome_text as mrkdwn_outcome
+from tourniquet.state import Diagnostic
 
 APPROVE_ACTION_ID = "approve"
 ACKNOWLEDGE_BLOCK_ID = "acknowledge"
-# An incident with no automatic action: the status people see instead of "closed".
-NEEDS_A_HUMAN = "needs a human"
 DENY_ACTION_ID = "deny"
 ACTIONS_BLOCK_ID = "approval"
 RELEASE_BLOCK_ID = "release"
-
-SEVERITY_EMOJI = {
-    Severity.CRITICAL: "🔴",
-    Severity.HIGH: "🟠",
-    Severity.MEDIUM: "🟡",
-    Severity.LOW: "🔵",
-    Severity.INFORMATIONAL: "⚪",
-}
 
 _CHECK_LABELS = {
     "ec2_instance": "Instance",
@@ -58,14 +63,10 @@ _CHECK_LABELS = {
 
 # Slack limits (characters).
 _HEADER_LIMIT = 150
-_SECTION_LIMIT = 3000
-_FIELD_LIMIT = 2000
 _CONFIRM_TEXT_LIMIT = 300
 _LIST_LIMIT = 5
 
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,6 @@ class FinalState:
     status: str
     resolution: Resolution | None
     actions: tuple[ActionSummary, ...] = ()
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn escaping: the only characters Slack interprets as control sequences."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    """Shorten already-escaped text to ``limit`` characters without cutting an entity in half."""
-    if len(text) <= limit:
-        return text
-    return _ENTITY_TAIL.sub("", text[: limit - 1]) + "…"
 
 
 def approval_card(ctx: CardContext, approval_id: str, deadline: str, votes: Votes = Votes()) -> list[Block]:
@@ -158,7 +147,7 @@ def failed_card(ctx: CardContext, reason: str) -> list[Block]:
     return [
         *_body(ctx),
         _section(
-            clip(f"❗ *Failed*: {escape(reason)}", _SECTION_LIMIT - 120)
+            clip(f"❗ *Failed*: {escape(reason)}", SECTION_LIMIT - 120)
             + f"\nNothing more runs. The timeline: `tourniquet incident show {escape(ctx.incident.id)}`"
         ),
     ]
@@ -205,21 +194,11 @@ def card_text(ctx: CardContext, *, alert_only: bool = False) -> str:
     where = f" on {resource}" if resource else ""
     severity = f"{SEVERITY_EMOJI[alert.severity]} {alert.severity}"
     status = f"Status: {NEEDS_A_HUMAN}." if alert_only else f"Approval needed: {needs}."
-    return clip(escape(f"{severity}: {alert.title.rstrip('.')}{where}. {status}"), _SECTION_LIMIT)
+    return clip(escape(f"{severity}: {alert.title.rstrip('.')}{where}. {status}"), SECTION_LIMIT)
 
 
 def resolution_text(resolution: Resolution) -> str:
-    who = who_text(resolution.by)
-    at = f" {when_text(resolution.at)}" if resolution.at else ""
-    if resolution.status is ApprovalStatus.APPROVED and len(resolution.approvers) > 1:
-        return f"✅ *Approved* by {people_text(resolution.approvers)}{at}"
-    if resolution.status is ApprovalStatus.APPROVED:
-        return f"✅ *Approved* by {who}{at}"
-    if resolution.status is ApprovalStatus.DENIED:
-        return f"⛔ *Denied* by {who}{at}"
-    if resolution.status is ApprovalStatus.EXPIRED:
-        return f"⌛ *Expired*{at}: no decision reached the workflow in time"
-    return "⏳ *Waiting for a decision*"
+    return decision_text(resolution.status.value, resolution.by, resolution.approvers, resolution.at)
 
 
 def status_text(status: str) -> str:
@@ -228,28 +207,7 @@ def status_text(status: str) -> str:
 
 
 def outcome_text(final: FinalState) -> str:
-    if final.status == "alerted":
-        lines = [f"🙋 *Status: {NEEDS_A_HUMAN}*: nothing was done automatically"]
-    else:
-        lines = [f"*Outcome: {escape(final.status)}*"]
-    lines += [
-        f"{_mark(action.verified)} {escape(action.name)} ({escape(action.mode)}): {escape(action.status)}"
-        f"{'' if action.verified else ', not verified'}"
-        for action in final.actions
-    ]
-    return clip("\n".join(lines), _SECTION_LIMIT)
-
-
-def who_text(by: str | None) -> str:
-    """A Slack user as a mention; any other principal (the CLI's IAM identity) as escaped code."""
-    if by is None:
-        return "unknown"
-    return f"<@{by}>" if _SLACK_USER.match(by) else f"`{escape(by)}`"
-
-
-def people_text(people: tuple[str, ...]) -> str:
-    names = [who_text(person) for person in people]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return mrkdwn_outcome(final.status, final.actions)
 
 
 def needs_human_card(
@@ -271,7 +229,7 @@ def acknowledged_card(
 def _alert_only_body(ctx: CardContext, final: FinalState, affected: Sequence[str]) -> list[Block]:
     blocks = [*_body(ctx, alert_only=True), _section(outcome_text(final))]
     if affected:
-        blocks.append(_section(clip("\n".join(affected), _SECTION_LIMIT)))
+        blocks.append(_section(clip("\n".join(affected), SECTION_LIMIT)))
     return blocks
 
 
@@ -325,44 +283,8 @@ def _body(ctx: CardContext, *, alert_only: bool = False) -> list[Block]:
     return blocks
 
 
-def verdict_line(verdict: Verdict) -> str:
-    """The verdict in one line for the card; its reasons go in the thread (:func:`verdict_thread`)."""
-    look = "👀 *analyst action required*" if verdict.analyst_action_required else "no analyst action required"
-    tactics = ", ".join(t.name for t in verdict.tactics[:3])
-    parts = [
-        f"🧭 *Triage*: risk *{verdict.risk_score}*/100",
-        f"{SEVERITY_EMOJI[verdict.severity]} {verdict.severity.value}",
-        look,
-        *([escape(tactics)] if tactics else []),
-        *(["model raised it"] if verdict.model is not None and verdict.model.status == "raised" else []),
-    ]
-    return clip(" · ".join(parts), _FIELD_LIMIT)
-
-
-def verdict_thread(verdict: Verdict) -> str:
-    """The verdict's reasons, for the card's thread: every point of the score with its reason, why a person
-    must look, the ATT&CK tactics and techniques, the indicators, and what the model did."""
-    lines = [f"🧭 *Triage*: {escape(verdict.summary)}", f"*Risk {verdict.risk_score}/100*"]
-    lines += [f"• {r.points:+d} {escape(r.reason)}" for r in verdict.reasons]
-    if verdict.attention:
-        lines.append("*Why a person must look*: " + escape("; ".join(verdict.attention)))
-    attacks = [f"{t.uid} {t.name}" for t in (*verdict.tactics, *verdict.techniques)]
-    if attacks:
-        lines.append("*ATT&amp;CK*: " + escape(", ".join(attacks)))
-    if verdict.iocs:
-        lines.append(
-            "*Indicators*: " + ", ".join(f"`{escape(i.value)}` ({i.type})" for i in verdict.iocs[:10])
-        )
-    model = verdict.model
-    if model is not None:
-        what = f"raised {', '.join(model.raised)}" if model.raised else model.status
-        why = "" if model.status == "raised" else f": {model.reason}"
-        lines.append(escape(f"Model {model.model_id}: {what}{why}"))
-    return clip("\n".join(lines), _SECTION_LIMIT)
-
-
 def _facts(ctx: CardContext) -> list[str]:
-    return [clip(f"*{name}*\n{escape(value)}", _FIELD_LIMIT) for name, value in fact_pairs(ctx)]
+    return [clip(f"*{name}*\n{escape(value)}", FIELD_LIMIT) for name, value in fact_pairs(ctx)]
 
 
 def fact_pairs(ctx: CardContext) -> list[tuple[str, str]]:
@@ -481,7 +403,7 @@ def _contained_lines(ctx: CardContext) -> str:
     if not ctx.contained:
         return "Nothing was changed automatically."
     return "\n".join(
-        f"{_mark(item.verified)} {escape(item.action)}: {escape(item.status)}"
+        f"{mark(item.verified)} {escape(item.action)}: {escape(item.status)}"
         f"{'' if item.verified else ', not verified'}"
         for item in ctx.contained
     )
@@ -519,7 +441,7 @@ def _footer(ctx: CardContext) -> str:
     ]
     if ctx.plan.runbook:
         parts.append(f"runbook `{escape(ctx.plan.runbook)}`")
-    return clip(" · ".join(parts), _FIELD_LIMIT)
+    return clip(" · ".join(parts), FIELD_LIMIT)
 
 
 def _buttons(ctx: CardContext, approval_id: str) -> ActionsBlock:
@@ -587,24 +509,8 @@ def _resolution_block(resolution: Resolution) -> SectionBlock:
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, _SECTION_LIMIT)))
-
-
-def _mark(verified: bool) -> str:
-    return "✅" if verified else "⚠️"
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
 
 
 def _clip_plain(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def when_text(iso: str | None) -> str:
-    """A Slack date token: each reader sees their own time zone; the fallback is the UTC time."""
-    if not iso:
-        return "at an unknown time"
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return escape(iso)
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"

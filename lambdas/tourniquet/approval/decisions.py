@@ -272,7 +272,8 @@ def _acknowledged(claimed: Approval, actor: _Actor) -> Outcome:
 
 
 def _tell_channels(claimed: Approval, actor: _Actor, summary: str) -> None:
-    """The first human decision or acknowledgement, to the channels besides Slack (PagerDuty acknowledges).
+    """The first human decision or acknowledgement, to the channels (PagerDuty acknowledges); in Slack the
+    card itself shows it.
 
     A click has Slack's 3 s: one quick try each, and what fails is on the timeline; the outcome follows."""
     update = updates.from_card(

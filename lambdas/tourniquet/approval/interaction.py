@@ -39,7 +39,7 @@ from tourniquet.errors import SlackUnavailable
 from tourniquet.logs import logger
 from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
-from tourniquet.slack import Message, Slack, record_slack_error
+from tourniquet.slack import Message, Slack, mrkdwn, record_slack_error
 
 # Slack waits 3 s for the answer: each follow-up call gets a tight budget.
 SLACK_TIMEOUT_SECONDS = 2
@@ -217,7 +217,7 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
             verb = "released"
         elif approval.kind is ApprovalKind.ACKNOWLEDGE:
             verb = "acknowledged"
-        who, when = card.who_text(approval.decided_by), card.when_text(approval.decided_at)
+        who, when = mrkdwn.who_text(approval.decided_by), mrkdwn.when_text(approval.decided_at)
         return slack.ephemeral(approval, f"This was already {verb} by {who} {when}: nothing was changed.")
     if outcome.result is Result.TOO_LATE:
         slack.update_card(approval)
@@ -228,10 +228,10 @@ def _answer(click: Click, outcome: decisions.Outcome, slack: _SlackReplies) -> H
     if outcome.result is Result.PARTIAL:
         slack.update_pending_card(approval)
         if approval.kind is not ApprovalKind.BATCH:
-            actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
+            actions = ", ".join(mrkdwn.escape(action) for action in approval.actions) or "nothing"
             slack.thread_reply(
                 approval,
-                f"👍 Approved by {card.who_text(click.user)} ({_count(approval)}):"
+                f"👍 Approved by {mrkdwn.who_text(click.user)} ({_count(approval)}):"
                 f" {actions} waits for a different approver.",
             )
         return HttpResponse(200)
@@ -291,7 +291,7 @@ def _never_posted(approval: Approval) -> str:
     command = f"tourniquet approve {approval.incident_id}"
     if approval.folded:
         # A storm's folded resource: its summary's buttons decide it, or the CLI naming the resource.
-        command += f" --resource {card.escape(approval.card.plan.target.id or '')}"
+        command += f" --resource {mrkdwn.escape(approval.card.plan.target.id or '')}"
     return (
         "This approval's card was never posted, so no button can decide it: nothing was changed."
         f" Decide it with `{command}`."
@@ -326,14 +326,14 @@ def _resolution(approval: Approval) -> card.Resolution:
 
 def _decision_summary(approval: Approval, decision: Decision) -> str:
     if approval.kind is ApprovalKind.ACKNOWLEDGE:
-        return f"🙋 Taken by {card.who_text(approval.decided_by)}, who handles it from here."
+        return f"🙋 Taken by {mrkdwn.who_text(approval.decided_by)}, who handles it from here."
     if approval.kind is ApprovalKind.RELEASE:
-        who = card.people_text(approval.approvals or (approval.decided_by or "unknown",))
+        who = mrkdwn.people_text(approval.approvals or (approval.decided_by or "unknown",))
         return f"🔓 Release approved by {who}: restoring the recorded before-state; snapshots are kept."
-    actions = ", ".join(card.escape(action) for action in approval.actions) or "nothing"
-    who = card.who_text(approval.decided_by)
+    actions = ", ".join(mrkdwn.escape(action) for action in approval.actions) or "nothing"
+    who = mrkdwn.who_text(approval.decided_by)
     if decision is Decision.APPROVE and len(approval.approvals) > 1:
-        return f"✅ Approved by {card.people_text(approval.approvals)}: running {actions}."
+        return f"✅ Approved by {mrkdwn.people_text(approval.approvals)}: running {actions}."
     if decision is Decision.APPROVE:
         return f"✅ Approved by {who}: running {actions}."
     return f"⛔ Denied by {who}: {actions} will not run."

@@ -17,7 +17,7 @@ from tourniquet.channels import UpdateKind, deliver
 from tourniquet.errors import EscalationFailed, SlackUnavailable
 from tourniquet.logs import logger
 from tourniquet.settings import get_settings
-from tourniquet.slack import Message, Slack, record_slack_error
+from tourniquet.slack import Message, Slack, mrkdwn, record_slack_error
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def _post_card(approval: Approval) -> Message | None:
     verdict = approval.card.verdict
     if verdict is not None:
         try:
-            slack.post(message.channel, card.verdict_thread(verdict), thread_ts=message.ts)
+            slack.post(message.channel, mrkdwn.verdict_thread(verdict), thread_ts=message.ts)
         except SlackUnavailable as exc:
             record_slack_error(approval.incident_id, exc)
     return message

@@ -1,8 +1,9 @@
-"""Notification channels behind one protocol (:class:`Channel`). Slack, which carries the cards and the
-approval gate, is the package ``tourniquet.slack``; the others (PagerDuty, Microsoft Teams, e-mail) hear of
-every change of status through :func:`deliver`; those that also implement :class:`ReportChannel` (Teams,
-e-mail) carry the weekly report through :func:`deliver_report`. A new channel is one module here, one line in
-``routing.CHANNELS`` and its route in the configuration (docs/channels.md)."""
+"""Notification channels behind one protocol (:class:`Channel`): Slack (``slack``), PagerDuty, Microsoft
+Teams and e-mail hear of every change of status through :func:`deliver`; those that also implement
+:class:`ReportChannel` (Slack, Teams, e-mail) carry the weekly report through :func:`deliver_report`. The
+approval gate (the Slack cards with buttons) is no channel's: ``tourniquet.approval`` posts it through the
+Slack client (``tourniquet.slack``). A new channel is one module here, one line in ``routing.CHANNELS`` and
+its route in the configuration (docs/channels.md)."""
 
 from tourniquet.channels.base import (
     CLICK,
@@ -10,7 +11,9 @@ from tourniquet.channels.base import (
     Bound,
     Channel,
     ChannelFailed,
+    Decided,
     ReportChannel,
+    Step,
     Update,
     UpdateKind,
     plain,
@@ -23,7 +26,9 @@ __all__ = [
     "Bound",
     "Channel",
     "ChannelFailed",
+    "Decided",
     "ReportChannel",
+    "Step",
     "Update",
     "UpdateKind",
     "deliver",

@@ -14,6 +14,7 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel
 
 from tourniquet.secrets import SecretUnreadable, read_json_secret
+from tourniquet.state import Verdict
 
 Secret = TypeVar("Secret", bound=BaseModel)
 
@@ -27,8 +28,35 @@ class UpdateKind(StrEnum):
     EXPIRED = "expired"
     # The incident ended: contained, denied, planned (dry run) or resolved at its source.
     CLOSED = "closed"
+    # The source says the problem is over.
+    RESOLVED = "resolved"
     RELEASED = "released"
+    # A release run as a dry run: what would be restored; nothing was changed.
+    RELEASE_PLANNED = "release_planned"
     FAILED = "failed"
+    # The same alert again, on an incident that already has its card.
+    REPEATED = "repeated"
+
+
+@dataclass(frozen=True)
+class Step:
+    """An action of the response (``mode`` auto or approval), or a restoration of a release, and how it
+    ended."""
+
+    name: str
+    status: str
+    verified: bool
+    mode: str = ""
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Decided:
+    """How an approval ended (approved, denied, expired) or who released: people, and when."""
+
+    status: str
+    people: tuple[str, ...] = ()
+    at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,16 @@ class Update:
     source: str = "tourniquet"
     resource: str | None = None
     finding_type: str | None = None
+    # What ran and how it ended (the actions of an outcome, the restorations of a release).
+    steps: tuple[Step, ...] = ()
+    decided: Decided | None = None
+    # In the source's or the failed step's own words (never a stack trace), and what to do next.
+    reason: str | None = None
+    next_step: str | None = None
+    execution_id: str | None = None
+    # A storm's resources, one plain line each.
+    affected: tuple[str, ...] = ()
+    verdict: Verdict | None = None
 
 
 class ChannelFailed(Exception):
@@ -82,6 +120,8 @@ class Channel(Protocol):
     an approval or the workflow (``routing``)."""
 
     name: ClassVar[str]
+    # The kinds of update it tells; the others are not its to tell.
+    kinds: ClassVar[frozenset[UpdateKind]]
 
     @classmethod
     def connect(cls) -> Channel: ...
@@ -96,6 +136,10 @@ class ReportChannel(Protocol):
     own markup. Delivers within ``bound`` or raises :class:`ChannelFailed`."""
 
     def send_report(self, title: str, text: str, bound: Bound) -> None: ...
+
+
+# What PagerDuty, Teams and e-mail tell: every change of status, not each repeat or dry run.
+STATUS_CHANGES = frozenset(UpdateKind) - {UpdateKind.REPEATED, UpdateKind.RELEASE_PLANNED}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tourniquet import aws
-from tourniquet.channels.base import Bound, ChannelFailed, Update, UpdateKind
+from tourniquet.channels.base import STATUS_CHANGES, Bound, ChannelFailed, Update, UpdateKind
 from tourniquet.settings import get_settings
 
 # SNS subjects: at most 100 printable ASCII characters, no line breaks.
@@ -22,6 +22,7 @@ _CONFIGS: dict[Bound, Config] = {}
 
 class Email:
     name: ClassVar[str] = "email"
+    kinds: ClassVar[frozenset[UpdateKind]] = STATUS_CHANGES
 
     def __init__(self, topic_arn: str) -> None:
         self._topic_arn = topic_arn
@@ -80,6 +81,10 @@ def body(update: Update) -> str:
         update.summary,
         "",
     ]
+    if update.reason:
+        lines += [update.reason, ""]
+    if update.next_step:
+        lines += [f"What to do next: {update.next_step}", ""]
     if update.kind is UpdateKind.OPENED:
         lines += [f"{name}: {value}" for name, value in update.facts]
         lines += [

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from tourniquet.channels.base import Bound, Update, UpdateKind, channel_secret
+from tourniquet.channels.base import STATUS_CHANGES, Bound, Update, UpdateKind, channel_secret
 from tourniquet.channels.http import check_url, post_json
 from tourniquet.settings import get_settings
 
@@ -38,6 +38,7 @@ class PagerDutySecret(BaseModel):
 
 class PagerDuty:
     name: ClassVar[str] = "pagerduty"
+    kinds: ClassVar[frozenset[UpdateKind]] = STATUS_CHANGES
 
     def __init__(self, routing_key: str, url: str) -> None:
         self._routing_key = routing_key
@@ -59,7 +60,7 @@ class PagerDuty:
         key = update.incident_id[:_DEDUP_LIMIT]
         if update.kind is UpdateKind.ACKNOWLEDGED:
             return self._action("acknowledge", key)
-        if update.kind in (UpdateKind.CLOSED, UpdateKind.RELEASED):
+        if update.kind in (UpdateKind.CLOSED, UpdateKind.RESOLVED, UpdateKind.RELEASED):
             return self._action("resolve", key)
         severity = SEVERITY.get(update.severity, "error")
         if update.kind is UpdateKind.EXPIRED:
@@ -89,6 +90,8 @@ def _details(update: Update) -> dict[str, Any]:
     details: dict[str, Any] = {
         "incident": update.incident_id,
         "status": update.status,
+        "reason": update.reason,
+        "next": update.next_step,
         **dict(update.facts),
         "first_seen": update.first_seen,
         "last_seen": update.last_seen,

@@ -1,5 +1,7 @@
 """Which channels hear of an update (``CHANNEL_ROUTES``), and delivering it to each of them at once.
 
+Slack is the primary channel: without a route of its own in ``CHANNEL_ROUTES`` it hears of every incident.
+
 A channel that fails is retried within its bound, then its failure goes on the incident's timeline
 (``channel_error``, in plain words) and the log. Channels run side by side, so a slow or failing one never
 holds up another, and :func:`deliver` never raises: no channel can block an approval or the workflow.
@@ -19,25 +21,33 @@ from tourniquet import store
 from tourniquet.channels.base import STEP, Bound, Channel, ChannelFailed, ReportChannel, Update
 from tourniquet.channels.email import Email
 from tourniquet.channels.pagerduty import PagerDuty
+from tourniquet.channels.slack import SlackChannel
 from tourniquet.channels.teams import Teams
 from tourniquet.logs import logger
 from tourniquet.settings import ChannelRoute, get_settings
 
 # One line per channel: its name (the key in CHANNEL_ROUTES) and its class.
 CHANNELS: Mapping[str, type[Channel]] = {
+    SlackChannel.name: SlackChannel,
     PagerDuty.name: PagerDuty,
     Teams.name: Teams,
     Email.name: Email,
 }
 
 
+def configured_routes() -> dict[str, ChannelRoute]:
+    """The configured routes, and Slack's (every incident) when none is configured for it."""
+    return {SlackChannel.name: ChannelRoute(), **get_settings().channel_routes}
+
+
 def routed(update: Update, routes: Mapping[str, ChannelRoute]) -> list[str]:
-    """The configured channels whose route takes ``update``: its severity and its playbook. A failure that
-    came before the alert was read (its severity unknown) goes to every channel."""
+    """The configured channels that tell this kind of update and whose route takes it: its severity and its
+    playbook. A failure that came before the alert was read (its severity unknown) goes to every channel."""
     return [
         name
         for name, route in routes.items()
         if name in CHANNELS
+        and update.kind in CHANNELS[name].kinds
         and (
             update.severity == "UNKNOWN"
             or (
@@ -50,7 +60,7 @@ def routed(update: Update, routes: Mapping[str, ChannelRoute]) -> list[str]:
 
 def deliver(update: Update, bound: Bound = STEP) -> dict[str, str]:
     """Send ``update`` to every routed channel; returns each one's result (``sent`` or why it failed)."""
-    names = routed(update, get_settings().channel_routes)
+    names = routed(update, configured_routes())
     results = _side_by_side(names, lambda name: CHANNELS[name].connect().send(update, bound))
     for name, result in results.items():
         if result != "sent":
@@ -63,19 +73,30 @@ def carries_reports(name: str) -> bool:
     return channel is not None and issubclass(channel, ReportChannel)
 
 
-def deliver_report(title: str, text: str, bound: Bound = STEP) -> dict[str, str]:
+def deliver_report(title: str, text: str, bound: Bound = STEP, *, first: str | None = None) -> dict[str, str]:
     """Send a report to every configured channel that carries reports, whatever its route's severities and
-    playbooks (a report is about all of them); returns each one's result (``sent`` or why it failed). Never
-    raises. A failure is logged, as a report has no incident timeline to go on."""
-    names = [name for name in get_settings().channel_routes if carries_reports(name)]
-    # Each class was checked to carry reports: what it connects does.
-    results = _side_by_side(
-        names, lambda name: cast("ReportChannel", CHANNELS[name].connect()).send_report(title, text, bound)
-    )
+    playbooks (a report is about all of them); returns each one's result (``sent`` or why it failed). A
+    failure is logged, as a report has no incident timeline to go on.
+
+    ``first``: the channel that must have the report. It is sent to before any other; if it fails, no other
+    is sent anything and :class:`ChannelFailed` is raised, so that a retry of the whole sends the report
+    once everywhere. Otherwise this never raises."""
+    names = [name for name in configured_routes() if carries_reports(name)]
+    results: dict[str, str] = {}
+    if first in names:
+        names.remove(first)
+        _report_channel(first).send_report(title, text, bound)
+        results[first] = "sent"
+    results |= _side_by_side(names, lambda name: _report_channel(name).send_report(title, text, bound))
     for name, result in results.items():
         if result != "sent":
             logger.warning("report not delivered", extra={"channel": name, "error": result})
     return results
+
+
+def _report_channel(name: str) -> ReportChannel:
+    # Each class was checked to carry reports (carries_reports): what it connects does.
+    return cast("ReportChannel", CHANNELS[name].connect())
 
 
 def _side_by_side(names: list[str], send: Callable[[str], None]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from tourniquet.channels.base import Bound, Update, UpdateKind, channel_secret
+from tourniquet.channels.base import STATUS_CHANGES, Bound, Update, UpdateKind, channel_secret
 from tourniquet.channels.http import check_url, post_json
 from tourniquet.settings import get_settings
 
@@ -34,6 +34,7 @@ class TeamsSecret(BaseModel):
 
 class Teams:
     name: ClassVar[str] = "teams"
+    kinds: ClassVar[frozenset[UpdateKind]] = STATUS_CHANGES
 
     def __init__(self, webhook_url: str) -> None:
         self._url = check_url(webhook_url, "Teams webhook URL")
@@ -80,6 +81,10 @@ def card(update: Update) -> dict[str, Any]:
         _text(f"Status: {update.status}", weight="Bolder"),
         _text(update.summary),
     ]
+    if update.reason:
+        body.append(_text(update.reason))
+    if update.next_step:
+        body.append(_text(f"What to do next: {update.next_step}"))
     if not follow_up:
         facts = [
             *update.facts,

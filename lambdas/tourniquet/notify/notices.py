@@ -1,6 +1,7 @@
 """NotifyDuplicate, NotifyFolded, NotifyOutcome, NotifyReleased, NotifyResolved and NotifyFailure: keep the
-incident's card and thread current, tell the other channels (PagerDuty, Teams, e-mail) of each change of
-status, and page the escalation topic when a run fails.
+incident's card current (the approval gate, through the Slack client), tell every channel (Slack in the
+card's thread, PagerDuty, Teams, e-mail) of each change of status through ``channels.deliver``, and page the
+escalation topic when a run fails.
 
 A closed incident whose containment can be undone gets a Release button on its card (``release_offers``).
 An incident that nothing was done for gets the whole card, the status "needs a human" and an Acknowledge
@@ -13,6 +14,7 @@ failure that nobody hears of is the one thing that must not happen quietly. Fail
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +24,10 @@ from tourniquet import aws, escalation, store
 from tourniquet.approval import acknowledgements, batches, card, members, records, release_offers, updates
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
-from tourniquet.channels import Update, UpdateKind, deliver, plain
+from tourniquet.channels import Decided, Step, Update, UpdateKind, deliver, plain
+from tourniquet.channels import slack as slack_channel
 from tourniquet.errors import SlackUnavailable
 from tourniquet.incidents import metrics, storm
-from tourniquet.intake.model import Severity
 from tourniquet.logs import logger
 from tourniquet.notify import failures
 from tourniquet.notify.model import (
@@ -38,7 +40,7 @@ from tourniquet.notify.model import (
     ResolvedNotice,
 )
 from tourniquet.settings import get_settings
-from tourniquet.slack import Message, Slack, record_slack_error
+from tourniquet.slack import Message, Slack, mrkdwn, record_slack_error
 from tourniquet.state import IncidentRef
 
 _CAUSE_IN_SLACK = 500
@@ -75,11 +77,18 @@ def _measure(incident_id: str, outcome: str, posted: bool) -> None:
 
 
 def _duplicate(notice: DuplicateNotice) -> bool:
-    thread = _thread(store.get_incident(notice.incident.id))
-    if thread is None:
-        return False
-    text = f"🔁 Seen again ({notice.incident.duplicate_count}×)"  # noqa: RUF001 (the multiplication sign)
-    return _send(notice.incident.id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
+    incident = store.get_incident(notice.incident.id)
+    if _thread(incident) is None:
+        return False  # No card yet: when it is posted, it counts the alerts.
+    times = notice.incident.duplicate_count
+    update = _bare_update(
+        notice.incident.id,
+        incident or {},
+        UpdateKind.REPEATED,
+        status="seen again",
+        summary=f"Seen again ({times}×)",  # noqa: RUF001 (the multiplication sign)
+    )
+    return _told(deliver(update))
 
 
 def _folded(notice: FoldedNotice) -> bool:
@@ -111,16 +120,28 @@ def _storm_text(summary: storm.Summary) -> str:
 
 
 def _outcome(notice: OutcomeNotice) -> bool:
+    """The card (the approval gate's) in its final state, then the outcome told on every channel: in Slack,
+    in the card's thread, or as the incident's announcement when it has no card."""
     incident = store.get_incident(notice.incident.id) or {}
     approval = records.get(incident["approval_id"]) if incident.get("approval_id") else None
     ctx = approval.card if approval is not None else notice.context()
-    posted = _slack_outcome(notice, incident, approval)
-    deliver(_outcome_update(notice, ctx, incident))
-    return posted
+    final = card.FinalState(
+        status=notice.outcome.status,
+        resolution=_resolution(approval),
+        actions=tuple(
+            card.ActionSummary(name=a.name, mode=a.mode, status=a.status, verified=a.verified)
+            for a in notice.outcome.actions
+        ),
+    )
+    carded = _final_card(ctx, final, approval, _thread(incident))
+    told = _told(deliver(_outcome_update(notice, ctx, incident, final)))
+    return carded and told
 
 
-def _outcome_update(notice: OutcomeNotice, ctx: CardContext | None, incident: dict[str, Any]) -> Update:
-    """The outcome for the other channels: needs a human (opened), expired (a page), or ended (closed)."""
+def _outcome_update(
+    notice: OutcomeNotice, ctx: CardContext | None, incident: dict[str, Any], final: card.FinalState
+) -> Update:
+    """The outcome for every channel: needs a human (opened), expired (a page), or ended (closed)."""
     outcome = notice.outcome
     status = card.status_text(outcome.status)
     pending = ", ".join(a.name for a in outcome.actions if a.mode == "approval") or "the pending steps"
@@ -144,42 +165,47 @@ def _outcome_update(notice: OutcomeNotice, ctx: CardContext | None, incident: di
         )
         summary = f"The incident is {status}" + (f": {done}." if done else ".")
     if ctx is None:
-        return _bare_update(notice.incident.id, incident, kind, status=status, summary=summary)
-    return updates.from_card(ctx, kind, status=status, summary=summary)
-
-
-def _slack_outcome(notice: OutcomeNotice, incident: dict[str, Any], approval: Approval | None) -> bool:
-    incident_id = notice.incident.id
-    final = card.FinalState(
-        status=notice.outcome.status,
-        resolution=_resolution(approval),
-        actions=tuple(
-            card.ActionSummary(name=a.name, mode=a.mode, status=a.status, verified=a.verified)
-            for a in notice.outcome.actions
+        update = _bare_update(notice.incident.id, incident, kind, status=status, summary=summary)
+    else:
+        update = updates.from_card(ctx, kind, status=status, summary=summary)
+    # An incident that needs a human lists its storm's resources on its card (``_needs_human``).
+    affected = storm.resources_for_card(notice.incident) if kind is not UpdateKind.OPENED else []
+    return dataclasses.replace(
+        update,
+        steps=tuple(
+            Step(name=a.name, status=a.status, verified=a.verified, mode=a.mode, target=a.target or "")
+            for a in outcome.actions
         ),
+        decided=_decided(final.resolution),
+        affected=tuple(resource.line() for resource in affected),
+        verdict=notice.verdict,
     )
-    thread = _thread(incident)
-    ctx = approval.card if approval is not None else notice.context()
-    if ctx is not None and approval is None and final.status == "alerted":
+
+
+def _decided(resolution: card.Resolution | None) -> Decided | None:
+    if resolution is None:
+        return None
+    people = (
+        resolution.approvers if len(resolution.approvers) > 1 else (resolution.by,) if resolution.by else ()
+    )
+    return Decided(status=resolution.status.value, people=people, at=resolution.at)
+
+
+def _final_card(
+    ctx: CardContext | None, final: card.FinalState, approval: Approval | None, thread: Message | None
+) -> bool:
+    """The card in its final state: the whole card of an incident nothing was done for, or the approval's
+    card closed (with the Release button when something can be released). Without one (nothing needed
+    approval, and nothing can be released), the outcome told on the channels is the incident's announcement.
+    Returns whether Slack took what was meant for it."""
+    if ctx is None:
+        return True
+    if approval is None and final.status == "alerted":
         return _needs_human(ctx, final, thread)
-    offer = release_offers.offer(ctx, final) if ctx is not None else None
-    summary = _outcome_summary(notice.incident, final)
-    if ctx is not None and (offer is not None or (approval is not None and thread is not None)):
-        return _post_final_card(ctx, final, offer=offer, thread=thread, summary=summary)
-    # No card (nothing needed approval, or the card could not be posted): the outcome is the announcement.
-    verdict = notice.verdict
-    text = _headline(incident) + "\n" + (card.verdict_line(verdict) + "\n" if verdict else "") + summary
-    if thread is not None:
-        return _send(incident_id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
-
-    def announce(slack: Slack) -> None:
-        message = slack.post(get_settings().slack_channel, text)
-        # The announcement is the incident's card: later alerts of its storm reply in its thread.
-        store.update_incident(incident_id, slack_channel=message.channel, slack_ts=message.ts)
-        if verdict is not None:
-            slack.post(message.channel, card.verdict_thread(verdict), thread_ts=message.ts)
-
-    return _send(incident_id, announce)
+    offer = release_offers.offer(ctx, final)
+    if offer is not None or (approval is not None and thread is not None):
+        return _post_final_card(ctx, final, offer=offer, thread=thread)
+    return True
 
 
 def _post_final_card(
@@ -188,10 +214,9 @@ def _post_final_card(
     *,
     offer: Approval | None,
     thread: Message | None,
-    summary: str,
 ) -> bool:
     """The card in its closed state (updated in place, or posted when there was none), with the Release
-    button when something can be released; the summary goes in its thread."""
+    button when something can be released."""
     decided = _resolution(offer)
     if offer is not None and decided is None:
         votes = card.Votes(offer.required_approvals, offer.approvals)
@@ -209,12 +234,11 @@ def _post_final_card(
             store.update_incident(ctx.incident.id, slack_channel=message.channel, slack_ts=message.ts)
             if ctx.verdict is not None:
                 # A card posted only now: the verdict's reasons open its thread.
-                slack.post(message.channel, card.verdict_thread(ctx.verdict), thread_ts=message.ts)
+                slack.post(message.channel, mrkdwn.verdict_thread(ctx.verdict), thread_ts=message.ts)
         else:
             slack.update(message, card.card_text(ctx), blocks)
         if offer is not None:
             records.set_message(offer.approval_id, message.channel, message.ts)
-        slack.post(message.channel, summary, thread_ts=message.ts)
 
     return _send(ctx.incident.id, post)
 
@@ -236,7 +260,7 @@ def _needs_human(ctx: CardContext, final: card.FinalState, thread: Message | Non
             message = slack.post(get_settings().slack_channel, text, blocks=blocks)
             store.update_incident(ctx.incident.id, slack_channel=message.channel, slack_ts=message.ts)
             if ctx.verdict is not None:
-                slack.post(message.channel, card.verdict_thread(ctx.verdict), thread_ts=message.ts)
+                slack.post(message.channel, mrkdwn.verdict_thread(ctx.verdict), thread_ts=message.ts)
         else:
             slack.update(message, text, blocks)
         records.set_message(offer.approval_id, message.channel, message.ts)
@@ -250,15 +274,15 @@ def _resolved(notice: ResolvedNotice) -> bool:
     if incident_id is None:
         return True
     incident = store.get_incident(incident_id) or {}
+    update = _bare_update(
+        incident_id,
+        incident,
+        UpdateKind.RESOLVED,
+        status="resolved",
+        summary="The source reports that the problem is over.",
+    )
     reason = plain(notice.record.reason or "", 300)
-    text = "✅ *Resolved at the source*" + (f": {card.escape(reason)}" if reason else "")
-    thread = _thread(incident)
-    posted = True
-    if thread is not None:
-        posted = _send(incident_id, lambda slack: slack.post(thread.channel, text, thread_ts=thread.ts))
-    summary = "The source reports that the problem is over" + (f": {reason}" if reason else "") + "."
-    deliver(_bare_update(incident_id, incident, UpdateKind.CLOSED, status="resolved", summary=summary))
-    return posted
+    return _told(deliver(dataclasses.replace(update, reason=reason or None)))
 
 
 def _bare_update(
@@ -279,74 +303,54 @@ def _bare_update(
 
 
 def _released(notice: ReleasedNotice) -> bool:
-    """NotifyReleased: the card shows who released it and what came back; the thread lists each one."""
-    incident_id = notice.incident.id
+    """NotifyReleased: the card shows who released it and what came back; every channel is told, and in
+    Slack the thread lists each restoration."""
     approval = records.get(notice.approval_id) if notice.approval_id else None
-    restored = [r for r in notice.release.restorations if r.status in ("done", "unchanged")]
-    kept = [r for r in notice.release.restorations if r.status == "kept"]
-    if approval and approval.approvals:
-        who = card.people_text(approval.approvals)
-    else:
-        who = card.who_text(notice.actor)
-    if notice.release.status == "planned":
-        headline = (
-            f"🔎 *Release planned* by {who} (dry run): {len(notice.release.restorations)} restorations"
-            " listed, nothing was changed"
-        )
-    else:
-        headline = f"🔓 *Released* by {who}: {len(restored)} restored and verified" + (
-            f", {len(kept)} kept" if kept else ""
-        )
-    _tell_released(notice, approval, restored, kept)
-    lines = [headline]
-    lines += [
-        f"{'✅' if r.verified else '⚠️'} {card.escape(r.action)} on `{card.escape(r.target)}`:"
-        f" {card.escape(r.status)}"
-        for r in notice.release.restorations
-    ]
-    text = card.clip("\n".join(lines), 3000)
+    update = _release_update(notice, approval)
+    carded = True
     if (
-        approval is None
-        or not (approval.slack_channel and approval.slack_ts)
-        or notice.release.status == "planned"
+        approval is not None
+        and approval.slack_channel
+        and approval.slack_ts
+        and approval.final is not None
+        and update.kind is UpdateKind.RELEASED
     ):
-        thread = _thread(store.get_incident(incident_id))
-        channel = thread.channel if thread else get_settings().slack_channel
-        return _send(
-            incident_id, lambda slack: slack.post(channel, text, thread_ts=thread.ts if thread else None)
+        message = Message(approval.slack_channel, approval.slack_ts)
+        blocks = card.released_card(approval.card, approval.final, slack_channel.release_headline(update))
+        carded = _send(
+            approval.incident_id, lambda slack: slack.update(message, card.card_text(approval.card), blocks)
         )
-    message = Message(approval.slack_channel, approval.slack_ts)
-    final = approval.final
-
-    def update_and_reply(slack: Slack) -> None:
-        if final is not None:
-            slack.update(
-                message, card.card_text(approval.card), card.released_card(approval.card, final, headline)
-            )
-        slack.post(message.channel, text, thread_ts=message.ts)
-
-    return _send(incident_id, update_and_reply)
+    return carded and _told(deliver(update))
 
 
-def _tell_released(
-    notice: ReleasedNotice, approval: Approval | None, restored: list[Any], kept: list[Any]
-) -> None:
+def _release_update(notice: ReleasedNotice, approval: Approval | None) -> Update:
+    restorations = notice.release.restorations
+    restored = [r for r in restorations if r.status in ("done", "unchanged")]
+    kept = [r for r in restorations if r.status == "kept"]
     who = notice.actor or (approval.decided_by if approval else None) or "unknown"
     if notice.release.status == "planned":
-        return
-    summary = f"Released by {who}: {len(restored)} restored and verified" + (
-        f", {len(kept)} kept." if kept else "."
-    )
-    if approval is not None:
-        update = updates.from_card(
-            approval.card, UpdateKind.RELEASED, status="released", summary=summary, by=who
+        kind, status = UpdateKind.RELEASE_PLANNED, "release planned"
+        listed = len(restorations)
+        summary = f"Release planned by {who} (dry run): {listed} restorations listed, nothing was changed."
+    else:
+        kind, status = UpdateKind.RELEASED, "released"
+        summary = f"Released by {who}: {len(restored)} restored and verified" + (
+            f", {len(kept)} kept." if kept else "."
         )
+    if approval is not None:
+        update = updates.from_card(approval.card, kind, status=status, summary=summary, by=who)
     else:
         incident = store.get_incident(notice.incident.id) or {}
-        update = _bare_update(
-            notice.incident.id, incident, UpdateKind.RELEASED, status="released", summary=summary
-        )
-    deliver(update)
+        update = _bare_update(notice.incident.id, incident, kind, status=status, summary=summary)
+    people = (approval.approvals if approval else ()) or ((notice.actor,) if notice.actor else ())
+    return dataclasses.replace(
+        update,
+        by=who,
+        steps=tuple(
+            Step(name=r.action, status=r.status, verified=r.verified, target=r.target) for r in restorations
+        ),
+        decided=Decided(status=status, people=people),
+    )
 
 
 def _failure(notice: FailureNotice) -> bool:
@@ -355,40 +359,22 @@ def _failure(notice: FailureNotice) -> bool:
     told = failures.told(error, incident_id, notice.state)
     # The function's own message, cut before any stack trace (that stays in the log and the history).
     reason = plain(error.message, _CAUSE_IN_SLACK)
-    lines = [f"❗ *Incident response failed*: {card.escape(told.what)}"]
-    if reason:
-        lines.append(card.escape(reason))
-    lines.append(f"*What to do next*: {card.escape(told.next)}")
-    execution = card.escape(notice.execution_id or "unknown")
-    lines.append(f"Incident `{card.escape(incident_id or 'none')}` · execution `{execution}`")
-    text = "\n".join(lines)
     posted = False
     try:
-        deliver(
-            Update(
-                kind=UpdateKind.FAILED,
-                incident_id=incident_id or "",
-                severity=told.severity,
-                title=told.title,
-                status="failed",
-                summary=" ".join(
-                    part
-                    for part in (
-                        f"Incident response failed: {told.what}.",
-                        reason,
-                        f"What to do next: {told.next}",
-                    )
-                    if part
-                ),
-                playbook=told.playbook,
-            )
+        update = Update(
+            kind=UpdateKind.FAILED,
+            incident_id=incident_id or "",
+            severity=told.severity,
+            title=told.title,
+            status="failed",
+            summary=told.what,
+            reason=reason or None,
+            next_step=told.next,
+            playbook=told.playbook,
+            execution_id=notice.execution_id or None,
         )
+        posted = _told(deliver(update))
         incident = store.get_incident(incident_id) if incident_id else None
-        thread = _thread(incident)
-        channel = thread.channel if thread else get_settings().slack_channel
-        posted = _send(
-            incident_id, lambda slack: slack.post(channel, text, thread_ts=thread.ts if thread else None)
-        )
         if notice.approval_id:
             _release_failed(notice.approval_id)
         elif incident and incident.get("approval_id") and notice.of_incident:
@@ -437,7 +423,14 @@ def _release_failed(approval_id: str) -> None:
     _send(approval.incident_id, lambda slack: slack.update(message, card.card_text(approval.card), blocks))
 
 
+def _told(results: dict[str, str]) -> bool:
+    """Whether Slack took the update, when it was meant for Slack (its kind and its route); the other
+    channels' failures are on the timeline."""
+    return results.get(slack_channel.SlackChannel.name, "sent") == "sent"
+
+
 def _send(incident_id: str | None, call: Callable[[Slack], Any]) -> bool:
+    """A call of the approval gate's (a card posted or updated in place)."""
     try:
         call(Slack.connect())
     except SlackUnavailable as exc:
@@ -448,12 +441,7 @@ def _send(incident_id: str | None, call: Callable[[Slack], Any]) -> bool:
 
 def _thread(incident: dict[str, Any] | None) -> Message | None:
     """The incident's card, if one was posted."""
-    if not incident:
-        return None
-    channel, ts = incident.get("slack_channel"), incident.get("slack_ts")
-    if isinstance(channel, str) and channel and isinstance(ts, str) and ts:
-        return Message(channel=channel, ts=ts)
-    return None
+    return Message.card_of(incident)
 
 
 def _resolution(approval: Approval | None) -> card.Resolution | None:
@@ -464,28 +452,9 @@ def _resolution(approval: Approval | None) -> card.Resolution | None:
     )
 
 
-def _outcome_summary(incident: IncidentRef, final: card.FinalState) -> str:
-    if final.status == "alerted":
-        lines = [f"🙋 Incident `{card.escape(incident.id)}` {card.NEEDS_A_HUMAN}"]
-    else:
-        lines = [f"🏁 Incident `{card.escape(incident.id)}` closed"]
-    if final.resolution is not None:
-        lines.append(card.resolution_text(final.resolution))
-    lines.append(card.outcome_text(final))
-    lines += _affected(incident)
-    return "\n".join(lines)
-
-
 def _affected(incident: IncidentRef) -> list[str]:
     """A storm's incident lists every resource its alerts named so far (later ones reach the thread)."""
     affected = storm.resources_for_card(incident)
     if len(affected) <= 1:
         return []
     return [f"*{len(affected)} resources*:", *storm.listing(affected, incident.id)]
-
-
-def _headline(incident: dict[str, Any]) -> str:
-    severity = incident.get("severity")
-    emoji = card.SEVERITY_EMOJI[Severity(severity)] if severity in set(Severity) else "⚪"
-    title = card.escape(str(incident.get("title") or "Incident"))
-    return card.clip(f"{emoji} *{card.escape(str(severity or 'UNKNOWN'))}* · {title}", 1000)

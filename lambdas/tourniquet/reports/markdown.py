@@ -1,11 +1,9 @@
-"""A report as Markdown (``tourniquet report``), and as the shorter Slack message of the weekly report."""
+"""A report as Markdown (``tourniquet report``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from tourniquet.approval.card import escape
 from tourniquet.reports.summary import Report, Spread
+from tourniquet.slack.mrkdwn import escape
 
 
 def duration(seconds: float | None) -> str:
@@ -80,37 +78,3 @@ def render(report: Report) -> str:
         for row in report.listed
     ]
     return "\n".join(lines) + "\n"
-
-
-def slack_text(report: Report) -> str:
-    """The weekly message: the figures, the outcomes and the busiest resources, in Slack's mrkdwn."""
-    header = f"📊 *Weekly incident report* ({report.since[:10]} to {report.until[:10]})"
-    # Approvers as code, not as mentions: a weekly summary should not ping every approver.
-    return "\n".join([header, *weekly_lines(report, code=lambda text: f"`{escape(text)}`", strong=_strong)])
-
-
-def _strong(text: str) -> str:
-    return f"*{text}*"
-
-
-def weekly_lines(report: Report, *, code: Callable[[str], str], strong: Callable[[str], str]) -> list[str]:
-    """The weekly report's figures, one line each; ``code`` and ``strong`` mark up names and the count in a
-    channel's own format (its escaping included)."""
-    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in report.by_outcome.items()) or "none"
-    folded = f"{report.duplicates_folded} duplicate alerts folded"
-    lines = [
-        f"{strong(f'{report.incidents} incidents')}: {outcomes}; {folded}",
-        f"Time to contain: {spread(report.time_to_contain)}",
-        f"Time to decide: {spread(report.time_to_decide)}",
-    ]
-    if report.approvals_by_approver:
-        people = ", ".join(
-            f"{code(person)} {sum(counts.values())}"
-            for person, counts in report.approvals_by_approver.items()
-        )
-        lines.append(f"Decisions: {people}")
-    if report.top_resources:
-        top = ", ".join(f"{code(row['resource'])} ({row['incidents']})" for row in report.top_resources[:3])
-        lines.append(f"Most affected: {top}")
-    lines.append(f"Details: {code('tourniquet report --since 7d --format html')}")
-    return lines

@@ -1,9 +1,9 @@
-"""The weekly report in plain text, for the channels that carry reports (Teams, e-mail): each escapes it for
-its own markup. Slack gets the same figures in its mrkdwn (``markdown.slack_text``)."""
+"""The weekly report in plain text, for every channel that carries reports (Slack, Teams, e-mail): each
+escapes it for its own markup."""
 
 from __future__ import annotations
 
-from tourniquet.reports.markdown import weekly_lines
+from tourniquet.reports.markdown import spread
 from tourniquet.reports.summary import Report
 
 
@@ -13,8 +13,21 @@ def title(report: Report) -> str:
 
 
 def text(report: Report) -> str:
-    return "\n".join(weekly_lines(report, code=_as_is, strong=_as_is))
-
-
-def _as_is(text: str) -> str:
-    return text
+    """The figures, one line each. Approvers are named by their ids, never mentioned: a weekly summary
+    should not ping every approver."""
+    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in report.by_outcome.items()) or "none"
+    lines = [
+        f"{report.incidents} incidents: {outcomes}; {report.duplicates_folded} duplicate alerts folded",
+        f"Time to contain: {spread(report.time_to_contain)}",
+        f"Time to decide: {spread(report.time_to_decide)}",
+    ]
+    if report.approvals_by_approver:
+        people = ", ".join(
+            f"{person} {sum(counts.values())}" for person, counts in report.approvals_by_approver.items()
+        )
+        lines.append(f"Decisions: {people}")
+    if report.top_resources:
+        top = ", ".join(f"{row['resource']} ({row['incidents']})" for row in report.top_resources[:3])
+        lines.append(f"Most affected: {top}")
+    lines.append("Details: tourniquet report --since 7d --format html")
+    return "\n".join(lines)

@@ -4,11 +4,24 @@ Slack is a convenience for people, never a dependency of containment."""
 from __future__ import annotations
 
 import http.client
-from collections.abc import Callable, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    HttpRequest,
+    HttpResponse,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+    RetryState,
+)
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 
@@ -19,6 +32,8 @@ from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
 
 DEFAULT_TIMEOUT_SECONDS = 10
+# The pause before each retry of a dropped connection or a 5xx: 0.5 s, then 1 s, 2 s, …
+RETRY_INTERVAL = BackoffRetryIntervalCalculator(backoff_factor=0.5)
 
 
 @dataclass(frozen=True)
@@ -28,16 +43,35 @@ class Message:
     channel: str
     ts: str
 
+    @classmethod
+    def card_of(cls, incident: Mapping[str, Any] | None) -> Message | None:
+        """The incident's card (its location is on the incident record), if one was posted."""
+        if not incident:
+            return None
+        channel, ts = incident.get("slack_channel"), incident.get("slack_ts")
+        if isinstance(channel, str) and channel and isinstance(ts, str) and ts:
+            return cls(channel=channel, ts=ts)
+        return None
+
 
 class Slack:
     def __init__(self, client: WebClient) -> None:
         self._client = client
 
     @classmethod
-    def connect(cls, *, timeout: int = DEFAULT_TIMEOUT_SECONDS) -> Slack:
-        """A client with the bot token; raises :class:`SlackUnavailable` if the secret cannot be read."""
+    def connect(
+        cls, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, retries: Sequence[RetryHandler] | None = None
+    ) -> Slack:
+        """A client with the bot token; raises :class:`SlackUnavailable` if the secret cannot be read.
+        ``retries``: slack-sdk's retry handlers (its default, one retry of a dropped connection, without)."""
         token = slack_secret().bot_token.get_secret_value()
-        return cls(WebClient(token=token, base_url=get_settings().slack_api_url, timeout=timeout))
+        client = WebClient(
+            token=token,
+            base_url=get_settings().slack_api_url,
+            timeout=math.ceil(timeout),
+            retry_handlers=list(retries) if retries is not None else None,
+        )
+        return cls(client)
 
     def post(
         self, channel: str, text: str, *, blocks: Sequence[Block] | None = None, thread_ts: str | None = None
@@ -78,11 +112,79 @@ class Slack:
         )
 
 
+def retries_within(attempts: int, seconds: float) -> list[RetryHandler]:
+    """slack-sdk's retries of a dropped or timed-out connection, a 5xx and a 429 (after its Retry-After),
+    ``attempts`` tries in all, each retry only when its wait ends within ``seconds`` from now."""
+    deadline = time.monotonic() + seconds
+    count = max(attempts - 1, 0)
+    connection = ConnectionErrorRetryHandler(count, RETRY_INTERVAL)
+    # A read that times out raises TimeoutError itself, not wrapped in a URLError.
+    connection.error_types_to_do_retries = [*connection.error_types_to_do_retries, TimeoutError]
+    handlers: list[RetryHandler] = [
+        connection,
+        ServerErrorRetryHandler(count, RETRY_INTERVAL),
+        RateLimitErrorRetryHandler(count),
+    ]
+    return [_Within(handler, deadline) for handler in handlers]
+
+
+class _Within(RetryHandler):
+    """A retry handler that retries only when its wait ends before ``deadline`` (a Retry-After longer than
+    what is left fails at once)."""
+
+    def __init__(self, handler: RetryHandler, deadline: float) -> None:
+        super().__init__(handler.max_retry_count, handler.interval_calculator)
+        self._handler = handler
+        self._deadline = deadline
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is not None and response.status_code == 429:
+            # RateLimitErrorRetryHandler sleeps Retry-After and up to a second more.
+            wait = _retry_after(response) + 1
+        else:
+            wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
+        return time.monotonic() + wait < self._deadline and self._handler.can_retry(
+            state=state, request=request, response=response, error=error
+        )
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        self._handler.prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+
+
+def _retry_after(response: HttpResponse) -> float:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after" and values:
+            try:
+                return float(values[0])
+            except ValueError:
+                break
+    return 1.0
+
+
 def _call(operation: str, call: Callable[[], SlackResponse]) -> SlackResponse:
     try:
         return call()
     except SlackApiError as exc:
-        reason = exc.response.get("error") if exc.response is not None else None
+        response = exc.response
+        if response is not None and response.status_code >= 500:
+            # Its body is the server's page, not Slack's answer.
+            reason: object = f"HTTP {response.status_code}"
+        else:
+            reason = response.get("error") if response is not None else None
         raise SlackUnavailable(f"{operation} failed: {reason or 'error'}") from exc
     # urllib reports refused connections, resets and timeouts as OSError subclasses.
     except (OSError, http.client.HTTPException) as exc:
