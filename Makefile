@@ -2,7 +2,7 @@
 UV := python3 -m uv
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo demo-org test lint bytecode browser unit bench synth deploy clean
+.PHONY: demo demo-org test lint bytecode syntheses browser unit bench synth deploy clean
 
 .venv/.synced: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -17,15 +17,19 @@ demo-org: .venv/.synced
 	@$(UV) run --frozen tourniquet simulate examples/guardduty-ec2-member-finding.json
 
 # Before the tests, side by side: the linters; one import of everything the tests load, which leaves compiled
-# bytecode, so the workers do not each compile the same modules where PYTHONDONTWRITEBYTECODE is set; and, where
-# the browser test is required (CI sets TOURNIQUET_REQUIRE_BROWSER), Debian's Chromium.
+# bytecode, so the workers do not each compile the same modules where PYTHONDONTWRITEBYTECODE is set; every
+# synthesis the tests read, made in one process (tests/warm_caches.py); and, where the browser test is required
+# (CI sets TOURNIQUET_REQUIRE_BROWSER), Debian's Chromium.
 # Three workers on two cores: the workflow scenarios wait on their workflows, and a third worker fills those waits.
 test: .venv/.synced
-	@$(MAKE) --no-print-directory -j 3 lint bytecode $(if $(TOURNIQUET_REQUIRE_BROWSER),browser)
+	@$(MAKE) --no-print-directory -j 4 lint bytecode syntheses $(if $(TOURNIQUET_REQUIRE_BROWSER),browser)
 	@$(UV) run --frozen pytest -q -n 3
 
 bytecode: .venv/.synced
 	@PYTHONDONTWRITEBYTECODE= $(UV) run --frozen pytest -q --collect-only -p no:cacheprovider >/dev/null
+
+syntheses: .venv/.synced
+	@PYTHONDONTWRITEBYTECODE= $(UV) run --frozen python -m tests.warm_caches
 
 # The incident page's browser test drives Debian's Chromium through its driver.
 browser:

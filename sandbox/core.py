@@ -78,6 +78,20 @@ _CHANNEL_SECRETS = {PAGERDUTY: "Tourniquet PagerDuty", TEAMS: "Tourniquet Micros
 _ACTIVE = threading.Lock()
 
 
+def deployed_context(context_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The context the sandbox synthesizes the app with: ``context_overrides`` over the sandbox's own hub
+    account, channels and approver."""
+    overrides = dict(context_overrides or {})
+    config = dict(overrides.get(CONTEXT_KEY) or {})
+    # The member stack in an account other than the hub's names the hub's roles there (a StackSet deploys
+    # it so); the same template serves the hub's own account.
+    config.setdefault("hub_account_id", DEFAULT_ACCOUNT_ID)
+    config.setdefault("channels", SANDBOX_CHANNELS)
+    config.setdefault("approvers", [SANDBOX_APPROVER_ID])
+    overrides[CONTEXT_KEY] = config
+    return overrides
+
+
 def playbooks_environment(overrides: Mapping[str, Any]) -> dict[str, str]:
     """The functions' PLAYBOOKS_FILE for the deployment's own playbooks (``overrides``, else cdk.json's),
     if it names any: here the handlers run from the source tree, not from the asset the file is copied
@@ -369,15 +383,8 @@ class Sandbox:
         """The hub's template and, when synthesized from the app, the member stack's."""
         if self._template is not None:
             return self._template, None
-        overrides = dict(self._context_overrides or {})
-        config = dict(overrides.get(CONTEXT_KEY) or {})
-        # The member stack in an account other than the hub's names the hub's roles there (a StackSet
-        # deploys it so); the same template serves the hub's own account.
-        config.setdefault("hub_account_id", DEFAULT_ACCOUNT_ID)
-        config.setdefault("channels", SANDBOX_CHANNELS)
-        config.setdefault("approvers", [SANDBOX_APPROVER_ID])
-        overrides[CONTEXT_KEY] = config
-        self._function_environment.update(playbooks_environment(config))
+        overrides = deployed_context(self._context_overrides)
+        self._function_environment.update(playbooks_environment(overrides[CONTEXT_KEY]))
         synthesized = synthesized_template(overrides)
         self.synth_cache_hit = synthesized.cache_hit
         return synthesized.template, synthesized.member_template

@@ -13,6 +13,7 @@ starts the executions.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import io
@@ -92,23 +93,28 @@ def synthesized_template(
     cache_dir: Path | None = None,
     synthesize: Callable[[dict[str, Any] | None], dict[str, dict[str, Any]]] | None = None,
 ) -> SynthesizedTemplate:
-    """The templates the CDK app synthesizes, from the on-disk cache when its inputs are unchanged."""
+    """The templates the CDK app synthesizes, from the on-disk cache when its inputs are unchanged. Sandboxes
+    starting at once (in test workers) synthesize the same inputs once: the others wait, then read it."""
     key = synth_cache_key(context_overrides, root=root)
     directory = cache_dir if cache_dir is not None else root / ".cache" / "tourniquet"
     cached = directory / f"template-{key}.json"
     if cached.is_file():
         return SynthesizedTemplate(json.loads(cached.read_text()), key, cache_hit=True)
-    if synthesize is None:
-        from stacks.synth import synthesize_templates  # noqa: PLC0415 - CDK and jsii load only on a cache miss
-
-        synthesize = synthesize_templates
-    templates = synthesize(dict(context_overrides) if context_overrides else None)
     directory.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so a concurrent start never reads half a file.
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".template-", suffix=".json")
-    with os.fdopen(handle, "w") as out:
-        json.dump(templates, out)
-    Path(temporary).replace(cached)
+    with (directory / ".template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.is_file():
+            return SynthesizedTemplate(json.loads(cached.read_text()), key, cache_hit=True)
+        if synthesize is None:
+            from stacks.synth import synthesize_templates  # noqa: PLC0415 - CDK and jsii load only on a miss
+
+            synthesize = synthesize_templates
+        templates = synthesize(dict(context_overrides) if context_overrides else None)
+        # Write then rename, so a reader never sees half a file.
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".template-", suffix=".json")
+        with os.fdopen(handle, "w") as out:
+            json.dump(templates, out)
+        Path(temporary).replace(cached)
     _prune(directory)
     return SynthesizedTemplate(templates, key, cache_hit=False)
 

@@ -1,7 +1,6 @@
-"""Infrastructure tests read templates synthesized in process, once per test run, with cdk-nag's AwsSolutions
-checks attached: the default configuration (cdk.json), two small variants and the variant with the pipeline.
-Each synthesis holds every stack of the app: ``template`` fixtures are the hub's, ``member_template`` fixtures
-the member stack's."""
+"""Infrastructure tests read templates synthesized in process, once per test run
+(:mod:`tests.infra.syntheses`). Each synthesis holds every stack of the app: ``template`` fixtures are the
+hub's, ``member_template`` fixtures the member stack's."""
 
 from __future__ import annotations
 
@@ -9,41 +8,35 @@ import json
 from typing import Any
 
 import pytest
-from cdk_nag import AwsSolutionsChecks
 
-from stacks.synth import Synthesis, synthesize
+from stacks.synth import Synthesis
 from stacks.workflows import ASL_PATH
+from tests.infra import syntheses
 from tests.infra.cfn import Template
-from tests.infra.configs import MINIMAL, PIPELINE, VARIANT
-from tests.infra.synth_cache import cached_synthesis
-
-
-def _synthesize(name: str, overrides: dict[str, Any] | None) -> Synthesis:
-    return cached_synthesis(name, overrides, lambda: synthesize(overrides, plugins=[AwsSolutionsChecks]))
 
 
 @pytest.fixture(scope="session")
 def synthesis() -> Synthesis:
     """The stack as configured by cdk.json."""
-    return _synthesize("default", None)
+    return syntheses.synthesis("default")
 
 
 @pytest.fixture(scope="session")
 def variant_synthesis() -> Synthesis:
     """The stack as configured by :data:`VARIANT`."""
-    return _synthesize("variant", VARIANT)
+    return syntheses.synthesis("variant")
 
 
 @pytest.fixture(scope="session")
 def minimal_synthesis() -> Synthesis:
     """The stack as configured by :data:`MINIMAL`."""
-    return _synthesize("minimal", MINIMAL)
+    return syntheses.synthesis("minimal")
 
 
 @pytest.fixture(scope="session")
 def pipeline_synthesis() -> Synthesis:
     """The stacks as configured by :data:`PIPELINE`: the pipeline, and the variant's stacks in its stages."""
-    return _synthesize("pipeline", PIPELINE)
+    return syntheses.synthesis("pipeline")
 
 
 @pytest.fixture(scope="session")

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment
 
 from stacks import pipeline as pipeline_module
 from stacks.config import PROJECT_ROOT, ConfigError, load_config, project_context
-from stacks.member import MemberStack
 from stacks.names import (
     MEMBER_STACK_NAME,
     PIPELINE_STACK_NAME,
@@ -30,8 +26,8 @@ from stacks.pipeline import (
     repository_path,
     synth_commands,
 )
-from stacks.synth import BUNDLING_STACKS_KEY, VERSION_REPORTING_KEY, Synthesis
-from stacks.tourniquet_stack import TourniquetStack
+from stacks.synth import Synthesis
+from tests.infra import syntheses
 from tests.infra.cfn import Template, arn_text, as_list, only, resources, role_statements
 from tests.infra.configs import (
     BRANCH,
@@ -41,7 +37,6 @@ from tests.infra.configs import (
     REPOSITORY,
     VARIANT_REGIONS,
 )
-from tests.infra.synth_cache import cached_synthesis
 
 HOME, *FORWARDED = VARIANT_REGIONS
 SUPPORT_STACKS = {f"{PIPELINE_STACK_NAME}-support-{region}" for region in FORWARDED}
@@ -49,33 +44,6 @@ PIPELINE_STACKS = {PIPELINE_STACK_NAME, *SUPPORT_STACKS}
 # CDK names the statement that lets a rule use its dead-letter queue after the rule's construct path, which
 # in a pipeline's stage starts with the stage.
 _RULE_SID = re.compile(r'"AllowEventRule[A-Za-z0-9]+"')
-
-
-def _stacks_alone() -> Synthesis:
-    """The default config's stacks added straight to an app, as the app was before it had a pipeline."""
-    context = project_context()
-    config = load_config(context)
-    assert not (config.forwarded_regions or config.stackset_ous or config.pipeline), "cdk.json grew stacks"
-    context[BUNDLING_STACKS_KEY] = []
-    context[VERSION_REPORTING_KEY] = False
-    env = Environment(region=config.home_region) if config.home_region else None
-    with tempfile.TemporaryDirectory() as outdir:
-        app = App(context=context, outdir=outdir)
-        hub = TourniquetStack(app, STACK_NAME, config=config, env=env)
-        member = MemberStack(app, MEMBER_STACK_NAME, config=config, env=env)
-        member.add_stack_dependency(hub)
-        app.synth()
-        templates = {
-            stack.stack_name: json.loads((Path(outdir) / stack.template_file).read_text())
-            for stack in (hub, member)
-        }
-    return Synthesis(
-        template=templates[STACK_NAME],
-        templates=templates,
-        dependencies={STACK_NAME: frozenset(), MEMBER_STACK_NAME: frozenset({STACK_NAME})},
-        acknowledgments={},
-        validation_report=None,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +85,7 @@ def test_the_pipeline_is_off_by_default_and_leaves_no_trace(
 def test_without_the_pipeline_the_default_templates_are_byte_for_byte_the_stacks_alone(
     synthesis: Synthesis,
 ) -> None:
-    # Cached by everything a synthesis reads, and by this file, which builds the stacks.
-    alone = cached_synthesis("stacks-alone", {"built by": Path(__file__).read_text()}, _stacks_alone)
+    alone = syntheses.synthesis(syntheses.STACKS_ALONE)
     assert synthesis.dependencies == alone.dependencies
     assert set(synthesis.templates) == set(alone.templates)
     for stack, template in alone.templates.items():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -226,6 +229,27 @@ def test_the_synthesized_template_is_cached_by_the_hash_of_its_inputs(tmp_path):
     assert calls == [{"dry_run": True}, {"dry_run": True}]
     assert (tmp_path / ".cache" / "tourniquet" / f"template-{third.key}.json").is_file()
     assert synth_cache_key({"dry_run": False}, root=tmp_path) != third.key
+
+
+def test_sandboxes_starting_at_once_synthesize_the_same_inputs_once(tmp_path):
+    (tmp_path / "app.py").write_text("app")
+    calls = []
+    started = threading.Barrier(3)
+
+    def synthesize(overrides):
+        calls.append(overrides)
+        time.sleep(0.2)  # a synthesis takes seconds: the others arrive while it runs
+        return {"Tourniquet": {"Resources": {}}, "TourniquetMember": {"Resources": {}}}
+
+    def start() -> bool:
+        started.wait()
+        return synthesized_template({"dry_run": True}, root=tmp_path, synthesize=synthesize).cache_hit
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        hits = sorted(pool.map(lambda _: start(), range(3)))
+
+    assert calls == [{"dry_run": True}]
+    assert hits == [False, True, True]
 
 
 def test_the_cache_keeps_only_the_most_recent_templates(tmp_path):
