@@ -24,7 +24,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -46,17 +46,42 @@ if TYPE_CHECKING:
 # Standard retry mode backs off on throttling before a Step Functions Retry ever sees it.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 _local = threading.local()
-# Every session reads the service models through one loader, which keeps what it parsed: a new session (for
-# new credentials, say) would otherwise parse the same large JSON models again.
-_LOADER = botocore.loaders.create_loader()
+# One session makes every client and resource, each with its credentials given explicitly: the session reads
+# the service models, the endpoints and its handlers once (a session per client cost about 10 ms a client).
+# Making clients from one session is not thread-safe, so it happens under this lock.
+_session_lock = threading.Lock()
+_shared_session: boto3.session.Session | None = None
 
 
-def _session(**credentials: Any) -> boto3.session.Session:
-    """A boto3 session with its own credentials (``credentials``, else the default chain) and the shared
-    model loader."""
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _LOADER)
-    return boto3.session.Session(botocore_session=core, **credentials)
+def _session() -> boto3.session.Session:
+    """The shared session; call it under ``_session_lock``."""
+    global _shared_session  # noqa: PLW0603 (made once, on first use, under the lock)
+    if _shared_session is None:
+        core = botocore.session.get_session()
+        # Every session would parse the same large JSON models again; one loader keeps what it parsed.
+        core.register_component("data_loader", botocore.loaders.create_loader())
+        _shared_session = boto3.session.Session(botocore_session=core)
+    return _shared_session
+
+
+def _own_credentials() -> dict[str, str | None]:
+    """The function's own credentials, as Lambda puts them in the environment (read at each client, since
+    functions share a process in the sandbox); none where the environment names none, and the session's
+    default chain (a profile, say) applies."""
+    access_key = os.environ.get("AWS_ACCESS_KEY_ID")
+    if not access_key:
+        return {}
+    return {
+        "aws_access_key_id": access_key,
+        "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        "aws_session_token": os.environ.get("AWS_SESSION_TOKEN"),
+    }
+
+
+def _new_client(service: str, *, credentials: Mapping[str, str | None], **arguments: Any) -> Any:
+    with _session_lock:
+        # The service name is only known at run time, which the typed overloads cannot express.
+        return _session().client(service, **credentials, **arguments)  # type: ignore[call-overload]
 
 
 # Services that hold a target: reached only in the target's own account and region.
@@ -104,7 +129,8 @@ def acted_as() -> dict[str, str] | None:
 @functools.cache
 def partition(region: str) -> str:
     """The partition (aws, aws-cn, aws-us-gov) of ``region``."""
-    return _session().get_partition_for_region(region)
+    with _session_lock:
+        return _session().get_partition_for_region(region)
 
 
 _acting: ContextVar[Acting | None] = ContextVar("tourniquet_acting", default=None)
@@ -155,9 +181,12 @@ def client(service: str, *, region: str | None = None, config: Config | None = N
         chosen = _CONFIG.merge(config) if config is not None else _CONFIG
         return _shared(
             (service, endpoint, _caller(), region, str(id(config)) if config is not None else None),
-            # The service name is only known at run time, which the typed overloads cannot express.
-            lambda: _session().client(  # type: ignore[call-overload]
-                service, region_name=region, endpoint_url=endpoint, config=chosen
+            lambda: _new_client(
+                service,
+                credentials=_own_credentials(),
+                region_name=region,
+                endpoint_url=endpoint,
+                config=chosen,
             ),
         )
     acting = _acting.get()
@@ -165,14 +194,16 @@ def client(service: str, *, region: str | None = None, config: Config | None = N
         raise errors.OutOfScope(f"{service} is only reached in a target's own account and region")
     credentials = _credentials(acting, endpoint)
     region = acting.scope.region
+    assumed = {
+        "aws_access_key_id": credentials.access_key,
+        "aws_secret_access_key": credentials.secret_key,
+        "aws_session_token": credentials.token,
+    }
     return _shared(
         (service, endpoint, region, credentials.access_key),
-        lambda: _session(
-            aws_access_key_id=credentials.access_key,
-            aws_secret_access_key=credentials.secret_key,
-            aws_session_token=credentials.token,
-            region_name=region,
-        ).client(service, endpoint_url=endpoint, config=_CONFIG),  # type: ignore[call-overload]
+        lambda: _new_client(
+            service, credentials=assumed, region_name=region, endpoint_url=endpoint, config=_CONFIG
+        ),
     )
 
 
@@ -241,7 +272,13 @@ def _assume(acting: Acting, endpoint: str | None) -> _Credentials:
     settings = get_settings()
     # The region's own STS endpoint: the call stays in the target's region, and works there even if
     # another region's STS is impaired.
-    sts = _session().client("sts", region_name=acting.scope.region, endpoint_url=endpoint, config=_CONFIG)
+    sts = _new_client(
+        "sts",
+        credentials=_own_credentials(),
+        region_name=acting.scope.region,
+        endpoint_url=endpoint,
+        config=_CONFIG,
+    )
     session_name = acting.incident_id[:64]
     arguments: dict[str, Any] = {
         "RoleArn": acting.role_arn,
@@ -302,9 +339,14 @@ def resource(service: str) -> Any:
     cache: dict[tuple[str, str | None, str | None], Any] = _local.__dict__.setdefault("resources", {})
     key = (service, endpoint, _caller())
     if key not in cache:
-        cache[key] = _session().resource(  # type: ignore[call-overload]
-            service, endpoint_url=endpoint, config=_CONFIG
-        )
+        with _session_lock:
+            cache[key] = _session().resource(  # type: ignore[call-overload]
+                service,
+                region_name=os.environ.get("AWS_REGION"),
+                endpoint_url=endpoint,
+                config=_CONFIG,
+                **_own_credentials(),
+            )
     return cache[key]
 
 

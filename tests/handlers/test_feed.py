@@ -44,7 +44,9 @@ class SecurityHub:
     def stubber(self, region: str = REGION) -> Stubber:
         if region not in self.stubbers:
             # The runtime's session shares its parsed service models: Security Hub's is large.
-            client = tourniquet_aws._session().client("securityhub", region_name=region)
+            client = tourniquet_aws._new_client(
+                "securityhub", credentials=tourniquet_aws._own_credentials(), region_name=region
+            )
             self.clients[region] = client
             self.stubbers[region] = Stubber(client)
             self.stubbers[region].activate()
