@@ -11,18 +11,22 @@ from Slack, and the reverse.
 A storm's incident (docs/dedup-and-correlation.md) may have more approvals waiting: one per folded resource.
 A decision names what it decides: without ``--resource`` the command decides the incident's own approval
 (the card's resource) and says which folded resources still wait; ``--resource ID`` (repeatable) decides
-the named folded resources' approvals, each once, and nothing else. Every named resource must be waiting
-before anything is decided.
+the named folded resources' approvals, each once, and nothing else (an id that two accounts or regions
+share is refused: name it as ``ACCOUNT/REGION/ID``). Every named resource must be waiting before anything is
+decided.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tourniquet_cli.incident_cmd import TableOption, _aws_errors, _aws_failure, _use_table
 from tourniquet_cli.options import ProfileOption, RegionOption, refuse
+
+if TYPE_CHECKING:
+    from tourniquet.approval.records import Approval
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +47,8 @@ def approve(
         list[str] | None,
         typer.Option(
             "--resource",
-            help="A folded resource of the storm's incident whose own approval to decide (repeatable);"
-            " without it, the incident's own approval is decided.",
+            help="A folded resource of the storm's incident whose own approval to decide (repeatable), as"
+            " ID or ACCOUNT/REGION/ID; without it, the incident's own approval is decided.",
         ),
     ] = None,
     table: TableOption = None,
@@ -90,22 +94,38 @@ def _decide(incident_id: str, approve_: bool, reason: str) -> str:
 
 
 def _decide_folded(incident_id: str, resources: list[str], approve_: bool, reason: str) -> list[str]:
-    """Each named folded resource's own approval, once every one of them was found waiting."""
+    """Each named folded resource's own approval, once every one of them was found waiting, and only
+    waiting, under its name: an id that names resources in two accounts or regions must be given as
+    ACCOUNT/REGION/ID."""
     from tourniquet import store  # noqa: PLC0415
     from tourniquet.approval import members  # noqa: PLC0415
 
     if store.get_incident(incident_id) is None:
         refuse(f"no incident {incident_id} in the table")
-    by_resource = {m.card.plan.target.id: m for m in members.waiting(incident_id)}
-    missing = [name for name in dict.fromkeys(resources) if name not in by_resource]
+    by_name: dict[str, list[Approval]] = {}
+    for member in members.waiting(incident_id):
+        target = member.card.plan.target
+        for name in (target.id, f"{target.account}/{target.region}/{target.id}"):
+            by_name.setdefault(str(name), []).append(member)
+    named = list(dict.fromkeys(resources))
+    missing = [name for name in named if name not in by_name]
     if missing:
         refuse(
             f"no folded resource {', '.join(missing)} of incident {incident_id} waits for a decision"
             f" (`tourniquet incident show {incident_id}` lists them): nothing was changed"
         )
+    for name in named:
+        if len(by_name[name]) > 1:
+            each = ", ".join(
+                f"{m.card.plan.target.account}/{m.card.plan.target.region}/{m.card.plan.target.id}"
+                for m in by_name[name]
+            )
+            refuse(
+                f"{name} names {len(by_name[name])} folded resources of incident {incident_id} ({each});"
+                " name one as ACCOUNT/REGION/ID: nothing was changed"
+            )
     return [
-        _decided(f"{incident_id} {name}", by_resource[name].approval_id, approve_, reason)
-        for name in dict.fromkeys(resources)
+        _decided(f"{incident_id} {name}", by_name[name][0].approval_id, approve_, reason) for name in named
     ]
 
 

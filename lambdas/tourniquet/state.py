@@ -18,6 +18,9 @@ state path             model                                   written by
 ``$.contained``        a list of :class:`ActionResult`         ContainAutomatically (``$.approved``: the
                                                                approved ones)
 ``$.approval``         :class:`ApprovalResult`                 the approval decision, or the Pass states
+                                                               (a folded resource's too, and its expiry)
+``$.folded_approval``  :class:`FoldedApproval`                 RegisterFoldedApproval
+``$.notified``         :class:`FoldedOffer`                    OfferFoldedApproval
 ``$.outcome``          :class:`Outcome`                        RecordOutcome
 ``$.release``          :class:`ReleaseResult`                  ReleaseContainment
 ``$.error``            :class:`StepError`                      any Catch
@@ -281,6 +284,21 @@ class ApprovalResult(StateModel):
     reason: str | None = None
 
 
+class FoldedApproval(StateModel):
+    """A storm's folded resource's own approval, registered before its alert asks for a summary."""
+
+    approval_id: str
+
+
+class FoldedOffer(StateModel):
+    """Whether a folded resource's alert asks for a summary again, and how long its wait for a decision
+    may last: until its approval's deadline."""
+
+    posted: bool
+    awaiting_summary: bool
+    wait_seconds: int = Field(ge=1)
+
+
 OutcomeStatus = Literal["contained", "planned", "alerted", "denied", "expired", "failed"]
 
 
@@ -389,6 +407,8 @@ __all__ = [
     "AttackRef",
     "Diagnostic",
     "Evidence",
+    "FoldedApproval",
+    "FoldedOffer",
     "Ignored",
     "IncidentRef",
     "Indicator",

@@ -29,9 +29,10 @@ from tests.handlers.approvals import (
 )
 from tests.handlers.test_storms import ASL, alerts_of, fold, group, with_card
 from tests.helpers import LAMBDA_CONTEXT, TABLE
-from tourniquet import store
-from tourniquet.approval import handler, members, records
+from tourniquet import escalation, store
+from tourniquet.approval import decisions, handler, members, records
 from tourniquet.approval.model import APPROVE_BATCH_ACTION_ID, DENY_BATCH_ACTION_ID
+from tourniquet.errors import Throttled
 from tourniquet.incidents import storm
 from tourniquet.intake.model import Alert
 from tourniquet.notify import handler as notify_handler
@@ -54,7 +55,15 @@ def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> 
     return env
 
 
-def register(incident: IncidentRef, alert: Alert, execution_id: str, target_id: str | None = None) -> str:
+def register(
+    incident: IncidentRef,
+    alert: Alert,
+    execution_id: str,
+    target_id: str | None = None,
+    *,
+    account: str = "123456789012",
+    approvers: tuple[str, ...] = (),
+) -> str:
     """RegisterFoldedApproval for a folded alert whose plan waits for a person to stop its instance."""
     resource = alert.primary_resource
     assert resource is not None
@@ -68,13 +77,14 @@ def register(incident: IncidentRef, alert: Alert, execution_id: str, target_id: 
             "target": {
                 "type": "AwsEc2Instance",
                 "id": target_id or resource.id,
-                "account": "123456789012",
+                "account": account,
                 "region": "eu-west-1",
             },
             "automatic": ["tag_instance"],
             "approval": ["stop_instance"],
             "approval_required": True,
             "approval_timeout_seconds": 3600,
+            "approvers": list(approvers),
         },
         "diagnostics": [],
         "contained": [],
@@ -99,6 +109,11 @@ def offer(incident: IncidentRef, execution_id: str, approval_id: str) -> dict[st
     return notify_handler.notify(event, LAMBDA_CONTEXT)
 
 
+def asked(offered: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether OfferFoldedApproval's summary was posted, and whether its alert asks again."""
+    return offered["posted"], offered["awaiting_summary"]
+
+
 def summaries(slack: SlackEnv, ts: str) -> list[SlackMessage]:
     return [m for m in slack.fake.messages(slack.channel) if m.thread_ts == ts]
 
@@ -117,7 +132,7 @@ def waiting(slack: SlackEnv) -> tuple[IncidentRef, list[IncidentRef], list[str],
 def offered(slack: SlackEnv, waiting: Any) -> tuple[SlackMessage, dict[str, Any]]:
     """The last folded alert asks for the summary: the summary posted, and its batch approval."""
     _, joined, approvals, ts = waiting
-    assert offer(joined[-1], "exec-2", approvals[-1]) == {"posted": True, "awaiting_summary": False}
+    assert asked(offer(joined[-1], "exec-2", approvals[-1])) == (True, False)
     [summary] = summaries(slack, ts)
     batch = approval_item(summary.buttons()[0][1]["value"])
     assert batch is not None
@@ -170,13 +185,13 @@ def test_one_summary_offers_every_waiting_resource_with_one_set_of_buttons_and_n
     assert (batch["kind"], batch["members"], batch["slack_ts"]) == ("batch", approvals, summary.ts)
     assert all((approval_item(a) or {}).get("offered_in") == batch["approval_id"] for a in approvals)
     # The other alert asks after it: offered already, it waits for the decision and posts nothing.
-    assert offer(joined[0], "exec-1", approvals[0]) == {"posted": True, "awaiting_summary": False}
+    assert asked(offer(joined[0], "exec-1", approvals[0])) == (True, False)
     assert len(summaries(slack, ts)) == 1
     assert opened.id == batch["incident_id"]
 
 
 def test_a_resource_that_waits_after_the_summary_goes_on_the_next_one(slack, waiting, monkeypatch):
-    _, _, approvals, ts = waiting
+    _, _, _, ts = waiting
     offered(slack, waiting)
     [late] = alerts_of(group(1, first=3))
     joined = fold(late, "exec-3")
@@ -185,20 +200,20 @@ def test_a_resource_that_waits_after_the_summary_goes_on_the_next_one(slack, wai
     fold(alerts_of(group(1, first=1))[0], "exec-copy")
 
     # Not the last alert, and the last summary is fresh: it asks again after the next settle.
-    assert offer(joined, "exec-3", late_id) == {"posted": True, "awaiting_summary": True}
+    assert asked(offer(joined, "exec-3", late_id)) == (True, True)
     later = store.now() + timedelta(seconds=storm.SETTLE_SECONDS + 1)
     monkeypatch.setattr(store, "now", lambda: later)
-    assert offer(joined, "exec-3", late_id) == {"posted": True, "awaiting_summary": False}
+    assert asked(offer(joined, "exec-3", late_id)) == (True, False)
 
     first, second = summaries(slack, ts)
     assert first.buttons()[0][1]["value"] != second.buttons()[0][1]["value"]
     next_batch = approval_item(second.buttons()[0][1]["value"])
     assert next_batch is not None
-    # The next summary offers every approval still waiting, the late one with them.
-    assert next_batch["members"] == [*approvals, late_id]
+    # The next summary offers the late one only: the others are on the first.
+    assert next_batch["members"] == [late_id]
 
 
-def test_the_summary_lists_ten_resources_counts_the_rest_and_never_renders_alert_text(slack):
+def test_the_summary_offers_ten_resources_counts_the_rest_and_never_renders_alert_text(slack):
     first, *rest = alerts_of(group(13))
     opened = fold(first, "exec-0")
     ts = with_card(slack, opened.id)
@@ -214,17 +229,17 @@ def test_the_summary_lists_ten_resources_counts_the_rest_and_never_renders_alert
     shown = json.dumps(summary.blocks, ensure_ascii=False)
     assert "<!channel>" not in shown
     assert "&lt;!channel&gt; 'x' *bold*" in shown
-    assert "12 steps on 12 resources" in shown
-    assert f"…and 2 more: `tourniquet incident show {opened.id}`" in shown
-    assert summary.buttons()[0][1]["text"]["text"] == "Approve stop_instance on 12 resources"
+    assert "10 steps on 10 resources" in shown
+    assert "…and 2 more, offered by the next summary" in shown
+    assert summary.buttons()[0][1]["text"]["text"] == "Approve stop_instance on 10 resources"
     batch = approval_item(summary.buttons()[0][1]["value"])
-    assert batch is not None and len(batch["members"]) == 12
+    assert batch is not None and len(batch["members"]) == 10
 
 
 def test_one_click_decides_each_folded_resource_once_and_resumes_each_workflow(slack, waiting, sfn_calls):
     opened, joined, approvals, _ = waiting
     for incident, approval_id, token in zip(joined, approvals, ("token-1", "token-2"), strict=True):
-        assert wait(incident, approval_id, token) == {"approval_id": approval_id, "waiting": True}
+        assert wait(incident, approval_id, token) == {}
     summary, batch = offered(slack, waiting)
 
     response = click(batch)
@@ -276,7 +291,7 @@ def test_a_decision_taken_before_the_workflow_waits_is_delivered_when_it_waits(s
     assert sfn_calls == []
     assert statuses(approvals) == ["approved", "approved"]
 
-    assert wait(joined[0], approvals[0], "token-1") == {"approval_id": approvals[0], "waiting": False}
+    assert wait(joined[0], approvals[0], "token-1") == {}
     [(operation, params)] = sfn_calls
     assert (operation, params["taskToken"]) == ("SendTaskSuccess", "token-1")
 
@@ -426,9 +441,9 @@ def test_before_the_card_exists_a_waiting_resource_keeps_asking(slack):
     joined = fold(second, "exec-1")
     approval_id = register(joined, second, "exec-1")
 
-    assert offer(joined, "exec-1", approval_id) == {"posted": False, "awaiting_summary": True}
+    assert asked(offer(joined, "exec-1", approval_id)) == (False, True)
     ts = with_card(slack, opened.id)
-    assert offer(joined, "exec-1", approval_id) == {"posted": True, "awaiting_summary": False}
+    assert asked(offer(joined, "exec-1", approval_id)) == (True, False)
     [summary] = summaries(slack, ts)
     assert len(summary.buttons()) == 2
 
@@ -457,3 +472,184 @@ def test_the_workflow_registers_offers_then_waits_and_expires_through_the_watche
     assert {
         states[name]["Next"] for name in ("RunFoldedApprovedActions", "FoldedDenied", "ExpireFoldedApproval")
     } == {"Folded"}
+
+
+# --- what the review of the folded approvals found --------------------------------------------------------
+
+
+def test_a_summarys_click_decides_only_the_resources_its_message_names(slack):
+    first, *rest = alerts_of(group(13))
+    opened = fold(first, "exec-0")
+    ts = with_card(slack, opened.id)
+    joined = [fold(alert, f"exec-{n}") for n, alert in enumerate(rest, 1)]
+    # Ids come from alerts: ten long ones would not fit one section whole.
+    approvals = [
+        register(j, a, f"exec-{n}", target_id=f"i-{n:02d}-" + "x" * 400)
+        for n, (j, a) in enumerate(zip(joined, rest, strict=True), 1)
+    ]
+
+    offer(joined[-1], "exec-12", approvals[-1])
+    [summary] = summaries(slack, ts)
+    click(approval_item(summary.buttons()[0][1]["value"]) or {})
+
+    decided = [a for a, status in zip(approvals, statuses(approvals), strict=True) if status == "approved"]
+    assert len(decided) == storm.LISTED
+    shown = json.dumps(summary.blocks, ensure_ascii=False)
+    for approval_id in decided:
+        target = (records.get(approval_id) or pytest.fail("unknown approval")).card.plan.target.id or ""
+        assert target[:5] in shown
+    assert summary.buttons()[0][1]["text"]["text"] == "Approve stop_instance on 10 resources"
+    assert "10 steps on 10 resources" in shown
+    # The other two are offered by the next summary.
+    assert all(members.awaiting_summary(a) for a in approvals if a not in decided)
+
+
+def test_a_waiting_resource_is_on_one_live_summary_and_none_repeats_every_settle(slack, waiting, monkeypatch):
+    _, _, approvals, ts = waiting
+    offered(slack, waiting)
+    [late] = alerts_of(group(1, first=3))
+    joined = fold(late, "exec-3")
+    # Its approvers differ from the others' (the playbook changed meanwhile).
+    late_id = register(joined, late, "exec-3", approvers=(OTHER_APPROVER,))
+    later = store.now() + timedelta(seconds=storm.SETTLE_SECONDS + 1)
+    monkeypatch.setattr(store, "now", lambda: later)
+
+    assert offer(joined, "exec-3", late_id)["awaiting_summary"] is False
+
+    _, second = summaries(slack, ts)
+    batch = approval_item(second.buttons()[0][1]["value"]) or {}
+    assert batch["members"] == [late_id]
+    assert (approval_item(late_id) or {})["offered_in"] == batch["approval_id"]
+    assert {(approval_item(a) or {})["offered_in"] for a in approvals} != {batch["approval_id"]}
+    # Denying it tells the channels of the one resource it decided.
+    click(batch, action=DENY_BATCH_ACTION_ID, user=OTHER_APPROVER)
+    assert statuses([late_id, *approvals]) == ["denied", "pending", "pending"]
+
+
+def test_a_denial_announces_only_the_resources_it_decided(slack, waiting, monkeypatch):
+    opened, _, _, _ = waiting
+    _, batch = offered(slack, waiting)
+    approve_cli(opened.id, "--deny", "--reason", "r", "--resource", "i-0cafe000000000001")
+    told: list[str] = []
+    monkeypatch.setattr(decisions, "deliver", lambda update, *_: told.append(update.summary) or {})
+
+    click(batch, action=DENY_BATCH_ACTION_ID)
+
+    assert told == [f"Denied by {APPROVER}: stop_instance on 1 folded resource."]
+
+
+def test_a_folded_wait_ends_at_its_approvals_deadline(slack, waiting, monkeypatch, sfn_calls):
+    _, joined, approvals, ts = waiting
+    deadline = store.epoch(str((approval_item(approvals[-1]) or {})["deadline"]))
+    later = store.now() + timedelta(seconds=100)
+    monkeypatch.setattr(store, "now", lambda: later)
+
+    result = offer(joined[-1], "exec-2", approvals[-1])
+
+    assert 0 < result["wait_seconds"] <= deadline - int(later.timestamp()) + 1
+    # A click on a batch decided before a member's deadline passed decides nothing after it.
+    [summary] = summaries(slack, ts)
+    batch = records.get(summary.buttons()[0][1]["value"])
+    assert batch is not None
+    records.add_approval(batch, APPROVER, store.iso(store.now() - timedelta(seconds=10)))
+    past = store.iso(store.now() - timedelta(seconds=1))
+    store.table().update_item(
+        Key={"pk": f"APPROVAL#{approvals[0]}", "sk": "APPROVAL"},
+        UpdateExpression="SET deadline = :past",
+        ExpressionAttributeValues={":past": past},
+    )
+    click(approval_item(batch.approval_id) or {}, user=OTHER_APPROVER)
+    assert statuses(approvals) == ["pending", "approved"]
+
+
+def test_a_resource_that_is_never_offered_stops_asking_after_a_bound(slack):
+    first, second = alerts_of(group(2))
+    fold(first, "exec-0")
+    joined = fold(second, "exec-1")
+    approval_id = register(joined, second, "exec-1")
+    assert offer(joined, "exec-1", approval_id)["awaiting_summary"] is True
+
+    later = store.now() + timedelta(seconds=members.OFFER_WINDOW_SECONDS + 1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "now", lambda: later)
+        assert offer(joined, "exec-1", approval_id)["awaiting_summary"] is False
+
+
+def test_a_throttled_expiry_page_is_sent_on_the_steps_retry(slack, waiting, monkeypatch):
+    opened, _, approvals, _ = waiting
+    publish = escalation.publish
+    calls: list[str] = []
+
+    def throttled_once(subject: str, message: dict[str, Any]) -> None:
+        calls.append(subject)
+        if len(calls) == 1:
+            raise Throttled("SNS throttled")
+        publish(subject, message)
+
+    monkeypatch.setattr(escalation, "publish", throttled_once)
+    expire = {"folded": "expire", "approval_id": approvals[0], "incident_id": opened.id}
+    with pytest.raises(Throttled):
+        handler.request_approval(expire, CONTEXT)
+    handler.request_approval(expire, CONTEXT)
+
+    [page] = slack.pages()
+    assert (page["event"], page["resource"]) == ("folded_approval_expired", "i-0cafe000000000001")
+    expired = [e for e in store.timeline(opened.id) if e["kind"] == "folded_approval_expired"]
+    assert [e["approval_id"] for e in expired] == [approvals[0]]
+
+
+def test_a_folded_approval_whose_workflow_failed_before_waiting_cannot_be_approved(slack, waiting, sfn_calls):
+    opened, joined, approvals, _ = waiting
+    _, batch = offered(slack, waiting)
+    # OfferFoldedApproval (say) failed for the first alert: its Catch abandons the approval first.
+    abandon = {
+        "folded": "abandon",
+        "execution_id": "exec-1",
+        "incident": joined[0].model_dump(),
+    }
+    handler.request_approval(abandon, CONTEXT)
+    handler.request_approval(abandon, CONTEXT)
+
+    click(batch)
+
+    assert statuses(approvals) == ["expired", "approved"]
+    decided = [e["target"] for e in store.timeline(opened.id) if e["kind"] == "decision"]
+    assert decided == ["i-0cafe000000000002"]
+    [abandoned] = [e for e in store.timeline(opened.id) if e["kind"] == "folded_approval_abandoned"]
+    assert abandoned["target"] == "i-0cafe000000000001"
+
+
+def test_the_workflow_abandons_a_folded_approval_whenever_it_fails_before_its_decision():
+    states = json.loads(ASL.read_text())["States"]
+
+    for name in ("RegisterFoldedApproval", "OfferFoldedApproval", "AwaitFoldedDecision"):
+        [last] = [c for c in states[name]["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
+        assert (last["Next"], last["ResultPath"]) == ("AbandonFoldedApproval", "$.error")
+    abandon = states["AbandonFoldedApproval"]
+    assert (abandon["Parameters"]["folded"], abandon["ResultPath"], abandon["Next"]) == (
+        "abandon",
+        None,
+        "RecordFailure",
+    )
+    assert [c["Next"] for c in abandon["Catch"]] == ["RecordFailure"]
+    assert states["AwaitFoldedDecision"]["TimeoutSecondsPath"] == "$.notified.wait_seconds"
+
+
+def test_an_ambiguous_resource_is_refused_and_account_region_id_names_one(slack, sfn_calls):
+    first, *rest = alerts_of(group(3))
+    opened = fold(first, "exec-0")
+    joined = [fold(alert, f"exec-{n}") for n, alert in enumerate(rest, 1)]
+    accounts = ("111111111111", "222222222222")
+    approvals = [
+        register(j, a, f"exec-{n}", target_id="i-0same", account=account)
+        for n, (j, a, account) in enumerate(zip(joined, rest, accounts, strict=True), 1)
+    ]
+
+    ambiguous = approve_cli(opened.id, "--deny", "--reason", "r", "--resource", "i-0same")
+    named = approve_cli(opened.id, "--deny", "--reason", "r", "--resource", "222222222222/eu-west-1/i-0same")
+
+    assert ambiguous.exit_code == 2
+    assert "i-0same names 2 folded resources" in ambiguous.output
+    assert "222222222222/eu-west-1/i-0same" in ambiguous.output
+    assert named.exit_code == 0, named.output
+    assert statuses(approvals) == ["pending", "denied"]

@@ -1,10 +1,11 @@
 """The buttons of a storm's summary: one decision on the folded resources' approvals waiting when it is
 posted (docs/dedup-and-correlation.md).
 
-A summary lists those resources and their steps (the first :data:`~tourniquet.incidents.storm.LISTED`,
-then how many more) and carries one Approve and one Deny button, whose value is the opaque id of a
-``batch`` approval naming exactly those approvals: a resource that waits only after the summary was posted
-goes on the next one, so no decision reaches a resource its summary did not count. Clicks go through the
+A summary offers the folded resources waiting when it is posted that no live summary offers yet (up to
+:data:`~tourniquet.incidents.storm.LISTED`, each named with its steps; the rest go on the next summary) and
+carries one Approve and one Deny button, whose value is the opaque id of a ``batch`` approval naming exactly
+those approvals: so no decision reaches a resource its message does not name, and no resource is on two
+summaries. Clicks go through the
 same path as any approval's (``interaction``), bound to the summary's channel and message; deciding is
 ``decisions``'. Pure rendering besides :func:`post`.
 """
@@ -34,19 +35,26 @@ BLOCK_ID = "folded_approval"
 _SECTION_LIMIT = mrkdwn.SECTION_LIMIT
 _BUTTON_TEXT_LIMIT = 75
 _CONFIRM_TEXT_LIMIT = 300
+# A listed resource's line: ten of them and the counts fit one section, whatever the alerts' ids.
+_RESOURCE_LIMIT = 180
+_STEPS_LIMIT = 80
 
 
-def post(slack: Slack, thread: Message, text: str, incident_id: str) -> None:
-    """The storm's summary ``text`` in the card's thread, with buttons when folded resources wait: the
-    batch is bound to the message once it is posted, and its members know they were offered."""
-    waiting = members.waiting(incident_id)
-    if not waiting:
+def post(slack: Slack, thread: Message, text: str, incident_id: str, asking: str | None = None) -> None:
+    """The storm's summary ``text`` in the card's thread, with buttons when folded resources wait that no
+    live summary offers yet: the batch is bound to the message once it is posted, and its members know they
+    were offered. ``asking``: the approval of the alert that asks for the summary (it is offered first)."""
+    unoffered = [member for member in members.waiting(incident_id) if member.offered_in is None]
+    if not unoffered:
         slack.post(thread.channel, text, thread_ts=thread.ts)
         return
     # One storm is one playbook, so its resources share their approvers; a resource whose approvers differ
-    # (the playbook changed meanwhile) is never decided by people its approvers did not name.
-    waiting = [m for m in waiting if m.card.plan.approvers == waiting[0].card.plan.approvers]
-    batch = records.create_batch(waiting, (text, waiting_text(waiting, incident_id)))
+    # (the playbook changed meanwhile) is never decided by people its approvers did not name: it goes on
+    # the summary its own alert asks for. The message names every resource its buttons decide.
+    first = next((member for member in unoffered if member.approval_id == asking), unoffered[0])
+    alike = [member for member in unoffered if member.card.plan.approvers == first.card.plan.approvers]
+    offered = alike[: storm.LISTED]
+    batch = records.create_batch(offered, (text, waiting_text(offered, len(unoffered) - len(offered))))
     blocks = pending_blocks(batch)
     message = slack.post(thread.channel, fallback_text(batch), blocks=blocks, thread_ts=thread.ts)
     records.set_message(batch.approval_id, message.channel, message.ts)
@@ -54,22 +62,24 @@ def post(slack: Slack, thread: Message, text: str, incident_id: str) -> None:
         records.mark_offered(member_id, batch.approval_id)
 
 
-def waiting_text(waiting: Sequence[Approval], incident_id: str) -> str:
-    """The resources the buttons decide, one line each with its steps, and how many more there are."""
-    steps = sum(len(member.actions) for member in waiting)
-    lines = [f"⏸️ *Waiting for a person*: {_count(steps, 'step')} on {_count(len(waiting), 'resource')}"]
-    for member in waiting[: storm.LISTED]:
+def waiting_text(offered: Sequence[Approval], more: int) -> str:
+    """The resources the buttons decide, one line each with its steps (each line short enough that all fit
+    one section), and how many more wait for the next summary."""
+    steps = sum(len(member.actions) for member in offered)
+    lines = [f"⏸️ *Waiting for a person*: {_count(steps, 'step')} on {_count(len(offered), 'resource')}"]
+    for member in offered:
         target = member.card.plan.target
         where = f"{target.type or 'resource'}, {target.account or '?'} {target.region or '?'}"
-        lines.append(
-            f"• `{storm.code(f'{target.id or member.approval_id} ({where})')}`:"
-            f" {mrkdwn.escape(', '.join(member.actions))}"
-        )
-    if len(waiting) > storm.LISTED:
-        lines.append(
-            f"…and {len(waiting) - storm.LISTED} more: `tourniquet incident show {storm.code(incident_id)}`"
-        )
+        resource = _code(f"{target.id or member.approval_id} ({where})", _RESOURCE_LIMIT)
+        lines.append(f"• {resource}: {mrkdwn.clip(mrkdwn.escape(', '.join(member.actions)), _STEPS_LIMIT)}")
+    if more:
+        lines.append(f"…and {more} more, offered by the next summary")
     return "\n".join(lines)
+
+
+def _code(text: str, limit: int) -> str:
+    quoted = mrkdwn.code(text)
+    return quoted if len(quoted) <= limit else mrkdwn.clip(quoted[:-1], limit - 1) + "`"
 
 
 def fallback_text(batch: Approval) -> str:

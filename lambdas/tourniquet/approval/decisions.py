@@ -220,39 +220,40 @@ def _answered(claimed: Approval, decision: Decision, actor: _Actor, batch: Appro
 def _batch_decided(batch: Approval, decision: Decision, actor: _Actor) -> Outcome:
     """A storm's folded resources, decided together: recorded, taken on each member, told once."""
     _record_decision(batch, decision, actor)
-    _decide_members(batch, decision, actor)
-    verb = "Approved" if decision is Decision.APPROVE else "Denied"
-    _tell_channels(
-        batch,
-        actor,
-        f"{verb} by {actor.by}: {', '.join(batch.actions)} on {len(batch.members)} folded resources.",
-    )
+    decided = _decide_members(batch, decision, actor)
+    if decided:
+        # Only what this decision reached: a member decided or expired meanwhile keeps its own fate.
+        verb = "Approved" if decision is Decision.APPROVE else "Denied"
+        resources = f"{decided} folded resource" + ("" if decided == 1 else "s")
+        _tell_channels(batch, actor, f"{verb} by {actor.by}: {', '.join(batch.actions)} on {resources}.")
     return Outcome(Result.DECIDED, batch)
 
 
-def _decide_members(batch: Approval, decision: Decision, actor: _Actor) -> None:
+def _decide_members(batch: Approval, decision: Decision, actor: _Actor) -> int:
     """The decided batch's decision, on each member still pending and unexpired (a member decided or
-    expired meanwhile keeps its own fate). Raises :class:`DecisionNotDelivered` when a workflow could not
-    take its decision: that member is pending again, and clicking again finishes the batch."""
+    expired meanwhile keeps its own fate); how many took it. Raises :class:`DecisionNotDelivered` when a
+    workflow could not take its decision: that member is pending again, and clicking again finishes the
+    batch."""
 
-    def decide_one(member_id: str) -> bool:
+    def decide_one(member_id: str) -> bool | None:
         member = records.decide_member(member_id, batch)
         if member is None:
-            return True
+            return None
         try:
-            _answered(member, decision, actor, batch)
+            outcome = _answered(member, decision, actor, batch)
         except DecisionNotDelivered as exc:
             logger.error("folded resource's decision not delivered", extra={"error": str(exc)})
             return False
-        return True
+        return outcome.result is Result.DECIDED
 
     if not batch.members:
-        return
+        return 0
     # Side by side: a storm's click decides many resources within the few seconds Slack waits.
     with ThreadPoolExecutor(max_workers=min(len(batch.members), _PARALLEL_MEMBERS)) as pool:
-        undelivered = sum(1 for delivered in pool.map(decide_one, batch.members) if not delivered)
-    if undelivered:
-        raise DecisionNotDelivered(f"{undelivered} folded resources did not take the decision")
+        results = list(pool.map(decide_one, batch.members))
+    if False in results:
+        raise DecisionNotDelivered(f"{results.count(False)} folded resources did not take the decision")
+    return results.count(True)
 
 
 def _acknowledged(claimed: Approval, actor: _Actor) -> Outcome:

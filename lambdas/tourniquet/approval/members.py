@@ -10,7 +10,8 @@ buttons or ``tourniquet approve INCIDENT --resource ID``, or until it expires (E
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
@@ -18,17 +19,20 @@ from tourniquet import escalation, store
 from tourniquet.approval import decisions, records, requests
 from tourniquet.approval.model import ApprovalStatus, CardContext
 from tourniquet.approval.records import Approval
-from tourniquet.errors import EscalationFailed
 from tourniquet.logs import logger
+from tourniquet.state import ApprovalResult, FoldedOffer, IncidentRef
+
+# How long an un-offered resource's alert keeps asking for a summary: each round adds events to its
+# workflow's history, which Step Functions bounds (25,000).
+OFFER_WINDOW_SECONDS = 1800
 
 
 def register(ctx: CardContext) -> Approval:
     """The folded resource's approval: a new one, or the one a retried step already registered."""
     incident_id = ctx.incident.id
-    key = _resource_key(ctx)
-    resource = store.plain(store.table().get_item(Key=key, ConsistentRead=True).get("Item") or {})
-    registered = records.get(str(resource["approval_id"])) if resource.get("approval_id") else None
-    if registered is not None and registered.execution_id == ctx.execution_id:
+    key = _resource_key(ctx.incident)
+    registered = _registered(key, ctx.execution_id)
+    if registered is not None:
         return registered
     approval = records.create_waiting(ctx, requests.required_approvals(ctx.plan.approval))
     store.table().update_item(
@@ -51,13 +55,35 @@ def register(ctx: CardContext) -> Approval:
     return approval
 
 
-def _resource_key(ctx: CardContext) -> dict[str, str]:
-    if not ctx.incident.dedup_key:
-        raise ValueError(f"incident {ctx.incident.id}: a folded alert without its dedup key")
-    return {
-        "pk": store.incident_pk(ctx.incident.id),
-        "sk": f"{store.RESOURCE_PREFIX}{ctx.incident.dedup_key}",
-    }
+def _registered(key: dict[str, str], execution_id: str) -> Approval | None:
+    """The approval this execution registered for the resource, if it did."""
+    resource = store.plain(store.table().get_item(Key=key, ConsistentRead=True).get("Item") or {})
+    registered = records.get(str(resource["approval_id"])) if resource.get("approval_id") else None
+    return registered if registered is not None and registered.execution_id == execution_id else None
+
+
+def _resource_key(incident: IncidentRef) -> dict[str, str]:
+    if not incident.dedup_key:
+        raise ValueError(f"incident {incident.id}: a folded alert without its dedup key")
+    return {"pk": store.incident_pk(incident.id), "sk": f"{store.RESOURCE_PREFIX}{incident.dedup_key}"}
+
+
+def abandon(incident: IncidentRef, execution_id: str) -> None:
+    """AbandonFoldedApproval: the alert's workflow fails before its decision reached it (a step between
+    registering and waiting failed), so its approval expires: no summary offers it, and no click can take a
+    decision that nothing would run."""
+    registered = _registered(_resource_key(incident), execution_id)
+    abandoned = records.expire_waiting(registered.approval_id) if registered is not None else None
+    if abandoned is None:
+        return
+    store.append_event(
+        incident.id,
+        "folded_approval_abandoned",
+        approval_id=abandoned.approval_id,
+        target=abandoned.card.plan.target.id,
+        actions=list(abandoned.actions),
+    )
+    logger.warning("folded resource's approval abandoned: its workflow failed")
 
 
 def waiting(incident_id: str) -> list[Approval]:
@@ -69,47 +95,66 @@ def waiting(incident_id: str) -> list[Approval]:
 
 
 def awaiting_summary(approval_id: str) -> bool:
-    """Whether the folded alert must still ask for a summary: its approval takes decisions, and no posted
-    summary offered it yet."""
+    """Whether the folded alert must still ask for a summary: its approval takes decisions, no posted
+    summary offered it yet, and it has asked for less than :data:`OFFER_WINDOW_SECONDS` (then it waits for a
+    summary that others ask for, or the CLI, so that its workflow's history stays bounded)."""
     approval = records.get(approval_id)
+    now = store.now()
     return (
         approval is not None
         and approval.status is ApprovalStatus.PENDING
-        and approval.deadline > store.iso()
+        and approval.deadline > store.iso(now)
         and approval.offered_in is None
+        and approval.requested_at > store.iso(now - timedelta(seconds=OFFER_WINDOW_SECONDS))
     )
 
 
-def wait(approval_id: str, task_token: str) -> dict[str, Any]:
+def offer_state(approval_id: str, posted: bool) -> FoldedOffer:
+    """OfferFoldedApproval's result: whether to ask again, and how long the wait may last (until the
+    approval's deadline, not a whole timeout from now)."""
+    approval = records.get(approval_id)
+    left = store.epoch(approval.deadline) - store.now().timestamp() if approval is not None else 0
+    return FoldedOffer(
+        posted=posted, awaiting_summary=awaiting_summary(approval_id), wait_seconds=max(math.ceil(left), 1)
+    )
+
+
+def wait(approval_id: str, task_token: str) -> None:
     """AwaitFoldedDecision: wait under the workflow's token; or hand over a decision already taken
     (:class:`~tourniquet.errors.ApprovalExpired` when nobody decided in time)."""
     if records.renew_token(approval_id, task_token, store.iso()) is None:
         decisions.deliver_taken(approval_id, task_token)
-        return {"approval_id": approval_id, "waiting": False}
+        return
     logger.info("waiting for a decision on the folded resource")
-    return {"approval_id": approval_id, "waiting": True}
 
 
-def expire(approval_id: str) -> dict[str, Any]:
+def expire(approval_id: str) -> ApprovalResult:
     """ExpireFoldedApproval: nobody decided in time. The approval expires (on the timeline, with its
-    resource) and the first expiry of the incident's folded resources pages the escalation topic."""
+    resource) and the first expiry of the incident's folded resources pages the escalation topic. A retried
+    step finds it expired already and finishes what the first try did not (the event, the page)."""
     expired = records.expire_waiting(approval_id)
+    if expired is None:
+        current = records.get(approval_id)
+        expired = current if current is not None and current.status is ApprovalStatus.EXPIRED else None
     if expired is not None:
-        store.append_event(
-            expired.incident_id,
-            "folded_approval_expired",
-            approval_id=approval_id,
-            target=expired.card.plan.target.id,
-            actions=list(expired.actions),
-        )
+        if not expired.expiry_recorded:
+            store.append_event(
+                expired.incident_id,
+                "folded_approval_expired",
+                approval_id=approval_id,
+                target=expired.card.plan.target.id,
+                actions=list(expired.actions),
+            )
+            records.mark_expiry_recorded(approval_id)
         _page_first_expiry(expired)
         logger.warning("folded resource's approval expired", extra={"actions": list(expired.actions)})
-    return {"decision": "expired", "approval_id": approval_id}
+    return ApprovalResult(decision="expired", approval_id=approval_id)
 
 
 def _page_first_expiry(expired: Approval) -> None:
     """One page per incident, however many of its folded resources expire: they expire together, and the
-    timeline has each one. If the page cannot go out the mark is taken back, so that a retry pages."""
+    timeline has each one. If the page cannot go out (whatever the error) the mark is taken back, so that a
+    retry pages."""
     key = {"pk": store.incident_pk(expired.incident_id), "sk": store.INCIDENT_SK}
     table = store.table()
     try:
@@ -138,6 +183,6 @@ def _page_first_expiry(expired: Approval) -> None:
                 "timeline": f"tourniquet incident show {expired.incident_id}",
             },
         )
-    except EscalationFailed:
+    except Exception:
         table.update_item(Key=key, UpdateExpression="REMOVE folded_expiry_paged_at")
         raise

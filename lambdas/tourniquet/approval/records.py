@@ -74,6 +74,8 @@ class Approval:
     # A storm's folded resource's approval, and the batch that first offered it in the storm's thread.
     folded: bool = False
     offered_in: str | None = None
+    # A folded resource's expiry is on the timeline (ExpireFoldedApproval writes it once, however retried).
+    expiry_recorded: bool = False
 
     @property
     def approvals_missing(self) -> int:
@@ -104,6 +106,7 @@ class Approval:
             sections=tuple(str(section) for section in item.get("sections", ())),
             folded=bool(item.get("folded", False)),
             offered_in=item.get("offered_in"),
+            expiry_recorded=bool(item.get("expiry_recorded", False)),
         )
 
 
@@ -256,7 +259,8 @@ def mark_offered(approval_id: str, batch_id: str) -> None:
 
 def decide_member(member_id: str, batch: Approval) -> Approval | None:
     """Take the decided ``batch``'s decision on one of its members, if that one is still pending and
-    unexpired (its own deadline); None if it was decided or expired meanwhile: nothing is decided twice."""
+    unexpired now (its own deadline: a click on a batch decided earlier decides nothing after it); None if
+    it was decided or expired meanwhile: nothing is decided twice."""
     update = "SET #status = :status, decided_by = :by, decided_at = :at, decided_in = :batch"
     values: dict[str, Any] = {
         ":status": batch.status.value,
@@ -264,12 +268,13 @@ def decide_member(member_id: str, batch: Approval) -> Approval | None:
         ":at": batch.decided_at,
         ":batch": batch.approval_id,
         ":incident": batch.incident_id,
+        ":now": store.iso(),
     }
     if batch.status is ApprovalStatus.APPROVED:
         update += ", approvals = :approvers"
         values[":approvers"] = set(batch.approvals)
     return _update_if(
-        member_id, update, "#status = :pending AND deadline > :at AND incident_id = :incident", values
+        member_id, update, "#status = :pending AND deadline > :now AND incident_id = :incident", values
     )
 
 
@@ -280,6 +285,15 @@ def expire_waiting(approval_id: str) -> Approval | None:
         "SET #status = :expired REMOVE task_token",
         "#status = :pending",
         {":expired": ApprovalStatus.EXPIRED.value},
+    )
+
+
+def mark_expiry_recorded(approval_id: str) -> None:
+    store.table().update_item(
+        Key=_key(approval_id),
+        UpdateExpression="SET expiry_recorded = :yes",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":yes": True},
     )
 
 
@@ -347,7 +361,7 @@ def renew_token(approval_id: str, task_token: str, at: str) -> Approval | None:
     resource's first, when its workflow starts waiting); None if it was decided or expired."""
     return _update_if(
         approval_id,
-        "SET task_token = :token, token_at = :at",
+        "SET task_token = :token",
         "#status = :pending AND deadline > :at",
         {":token": task_token, ":at": at},
     )

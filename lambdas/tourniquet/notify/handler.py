@@ -23,5 +23,5 @@ def notify(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("notified", extra={"posted": posted})
     if isinstance(notice, FoldedNotice) and notice.approval_id:
         # The workflow asks again after the next settle while no posted summary offered its resource.
-        return {"posted": posted, "awaiting_summary": members.awaiting_summary(notice.approval_id)}
+        return members.offer_state(notice.approval_id, posted).as_state()
     return {"posted": posted}

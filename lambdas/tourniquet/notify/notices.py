@@ -103,7 +103,10 @@ def _folded(notice: FoldedNotice) -> bool:
     if summary is None:
         return True
     text = card.clip(_storm_text(summary), 3000)
-    return _send(notice.incident.id, lambda slack: batches.post(slack, thread, text, notice.incident.id))
+    return _send(
+        notice.incident.id,
+        lambda slack: batches.post(slack, thread, text, notice.incident.id, notice.approval_id),
+    )
 
 
 def _storm_text(summary: storm.Summary) -> str:
