@@ -128,7 +128,7 @@ def _buttons(batch: Approval) -> ActionsBlock:
     confirm = ConfirmObject(
         title="Run destructive steps?",
         text=PlainTextObject(
-            text=_clip_plain(
+            text=card.clip_plain(
                 f"Approving runs {', '.join(batch.actions)} on the {resources} this summary counts, each on"
                 " its own resource, now. These steps are destructive.",
                 _CONFIRM_TEXT_LIMIT,
@@ -158,7 +158,3 @@ def _buttons(batch: Approval) -> ActionsBlock:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _clip_plain(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -251,7 +251,7 @@ def seen_text(ctx: CardContext) -> str:
 def _body(ctx: CardContext, *, alert_only: bool = False) -> list[Block]:
     alert, plan = ctx.alert, ctx.plan
     header = f"{SEVERITY_EMOJI[alert.severity]} {alert.severity.value} · {alert.title}"
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip_plain(header, _HEADER_LIMIT)))]
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=clip_plain(header, _HEADER_LIMIT)))]
     flags = [
         *(["🧪 *Drill*: a sample finding, handled end to end"] if alert.drill else []),
         *(["🧯 *Dry run*: actions are planned, nothing is changed"] if plan.dry_run else []),
@@ -448,7 +448,7 @@ def _buttons(ctx: CardContext, approval_id: str) -> ActionsBlock:
     target = ctx.plan.target.id or "the target"
     actions = ", ".join(ctx.plan.approval)
     # Plain text: the confirm dialog must show the target verbatim, never render it as markup.
-    text = _clip_plain(
+    text = clip_plain(
         f"Approving runs {actions} on {target} now. These steps are destructive.", _CONFIRM_TEXT_LIMIT
     )
     confirm = ConfirmObject(
@@ -475,7 +475,7 @@ def _buttons(ctx: CardContext, approval_id: str) -> ActionsBlock:
 
 def _release_button(ctx: CardContext, approval_id: str) -> ActionsBlock:
     target = ctx.plan.target.id or "the target"
-    text = _clip_plain(
+    text = clip_plain(
         f"Releasing returns {target} to the before-state its undo records hold (network access, instance "
         "profile, scaling group and load balancers, keys and policies). Evidence snapshots are kept.",
         _CONFIRM_TEXT_LIMIT,
@@ -512,5 +512,6 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
 
 
-def _clip_plain(text: str, limit: int) -> str:
+def clip_plain(text: str, limit: int) -> str:
+    """Plain text (a header, a dialog) shortened to ``limit`` characters."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -9,9 +9,9 @@ is still the last that folded in (nothing joined while it waited), or when the l
 post each summary: a group of 100 alerts delivered at once makes one thread reply.
 
 A folded alert whose resource waits for a person (``tourniquet.approval.members``) asks again after each
-settle until a posted summary offered its approval; it may post one itself once the last summary is older
-than the settle time, so that no waiting resource goes unoffered, and still at most one summary a settle
-time goes out while they wait.
+settle until a posted summary offered its approval (for at most ``members.OFFER_WINDOW_SECONDS``); it may
+post one itself once the last summary is older than the settle time, so that no waiting resource goes
+unoffered, and still at most one summary a settle time goes out while they wait.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from tourniquet import aws, store
 from tourniquet.incidents.dedup import CLAIM_SK, STORM_SK, SUMMARY_SK
+from tourniquet.slack import mrkdwn
 from tourniquet.state import IncidentRef
 
 # The SettleFold state's wait (statemachines/incident_response.asl.json).
@@ -213,14 +214,10 @@ def _target_id(event: dict[str, Any]) -> str | None:
 
 
 def listing(found: Sequence[AffectedResource], incident_id: str) -> list[str]:
-    """Up to :data:`LISTED` resources, one line each, and how many more there are (as Slack mrkdwn)."""
-    lines = [f"• `{code(resource.line())}`" for resource in found[:LISTED]]
+    """Up to :data:`LISTED` resources, one line each, and how many more there are (as Slack mrkdwn; resource
+    ids come from alerts, so each is code, never markup)."""
+    lines = [f"• {mrkdwn.code(resource.line())}" for resource in found[:LISTED]]
     if len(found) > LISTED:
-        lines.append(f"…and {len(found) - LISTED} more: `tourniquet incident show {code(incident_id)}`")
+        command = mrkdwn.code(f"tourniquet incident show {incident_id}")
+        lines.append(f"…and {len(found) - LISTED} more: {command}")
     return lines
-
-
-def code(text: str) -> str:
-    """Text for inside a code span. Resource ids come from alerts: untrusted text, never markup (and never
-    a closing backtick)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
