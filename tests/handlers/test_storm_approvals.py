@@ -469,9 +469,7 @@ def test_the_workflow_registers_offers_then_waits_and_expires_through_the_watche
     assert states["RunFoldedApprovedActions"]["Parameters"]["mode"] == "approval"
     assert states["Expired"]["Next"] == "ExpiredFolded"
     assert states["ExpiredFolded"]["Choices"][0]["Next"] == "ExpireFoldedApproval"
-    assert {
-        states[name]["Next"] for name in ("RunFoldedApprovedActions", "FoldedDenied", "ExpireFoldedApproval")
-    } == {"Folded"}
+    assert {states[name]["Next"] for name in ("FoldedDenied", "ExpireFoldedApproval")} == {"Folded"}
 
 
 # --- what the review of the folded approvals found --------------------------------------------------------
@@ -653,3 +651,54 @@ def test_an_ambiguous_resource_is_refused_and_account_region_id_names_one(slack,
     assert "222222222222/eu-west-1/i-0same" in ambiguous.output
     assert named.exit_code == 0, named.output
     assert statuses(approvals) == ["pending", "denied"]
+
+
+def test_an_approved_folded_resources_result_is_told_in_the_storms_thread(slack, waiting, monkeypatch):
+    opened, joined, _, ts = waiting
+    _, batch = offered(slack, waiting)
+    click(batch)
+    # RunFoldedApprovedActions on each: one stop was done but a fresh read could not prove it.
+    for n, verified in ((1, False), (2, True)):
+        target = {"type": "AwsEc2Instance", "id": f"i-0cafe{n:012x}"}
+        store.append_event(
+            opened.id,
+            "action",
+            action="stop_instance",
+            target=target,
+            mode="approval",
+            status="done",
+            verified=verified,
+        )
+    later = store.now() + timedelta(seconds=storm.SETTLE_SECONDS + 1)
+    monkeypatch.setattr(store, "now", lambda: later)
+
+    told = [
+        notify_handler.notify(
+            {"kind": "folded", "incident": j.model_dump(), "execution_id": f"exec-{n}", "ran": True},
+            LAMBDA_CONTEXT,
+        )
+        for n, j in enumerate(joined, 1)
+    ]
+
+    assert [t["posted"] for t in told] == [True, True]
+    *_, outcome = summaries(slack, ts)
+    assert len(summaries(slack, ts)) == 2
+    assert outcome.buttons() == []
+    shown = json.dumps(outcome.blocks or outcome.text, ensure_ascii=False)
+    assert "`i-0cafe000000000001`: stop_instance (not verified)" in shown
+    assert "`i-0cafe000000000002`: stop_instance" in shown
+
+
+def test_the_workflow_tells_the_thread_what_an_approved_folded_resource_ran():
+    states = json.loads(ASL.read_text())["States"]
+
+    assert states["RunFoldedApprovedActions"]["Next"] == "SettleFoldedOutcome"
+    settle = states["SettleFoldedOutcome"]
+    assert (settle["Seconds"], settle["Next"]) == (storm.SETTLE_SECONDS, "NotifyFoldedOutcome")
+    notify = states["NotifyFoldedOutcome"]
+    assert (notify["Parameters"]["kind"], notify["Parameters"]["ran"], notify["Next"]) == (
+        "folded",
+        True,
+        "Folded",
+    )
+    assert [c["Next"] for c in notify["Catch"]] == ["RecordFailure"]

@@ -323,7 +323,9 @@ def test_a_summary_names_what_was_contained_on_folded_resources(aws):
     joined = fold(second, "exec-1")
     own, other = {"id": "i-0cafe000000000000"}, {"id": "i-0cafe000000000001"}
     for target in (own, other):
-        store.append_event(opened.id, "action", target=target, action="isolate_network", status="done")
+        store.append_event(
+            opened.id, "action", target=target, action="isolate_network", status="done", verified=True
+        )
 
     summary = storm.claim_summary(joined, "exec-1")
 

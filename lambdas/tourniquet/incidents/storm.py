@@ -119,7 +119,8 @@ class Summary:
     incident_id: str
     resources: tuple[AffectedResource, ...]
     since: str
-    # Folded resources contained on their own: target id -> actions done.
+    # How containment ended on folded resources, automatically or once approved, the latest first:
+    # target id -> each action as told (its name, and how it ended unless done and verified).
     contained: dict[str, tuple[str, ...]]
 
     @property
@@ -131,10 +132,14 @@ class Summary:
         return [r for r in self.resources if r.first_seen <= self.since < r.last_seen]
 
 
-def claim_summary(incident: IncidentRef, execution_id: str, *, unoffered: bool = False) -> Summary | None:
+def claim_summary(
+    incident: IncidentRef, execution_id: str, *, unoffered: bool = False, ran: bool = False
+) -> Summary | None:
     """The summary this alert posts, or None when another alert's summary will tell (or already told).
 
-    ``unoffered``: the alert's resource waits for a person and no posted summary offered it yet."""
+    ``unoffered``: the alert's resource waits for a person and no posted summary offered it yet. ``ran``:
+    its resource's approved steps ran a settle time ago; a summary claimed since then tells them, so it
+    posts only when none was."""
     if not incident.correlation_key:
         return None
     table = store.table()
@@ -146,7 +151,9 @@ def claim_summary(incident: IncidentRef, execution_id: str, *, unoffered: bool =
         return None
     previous = str(item.get("summarized_at", ""))
     now = store.now()
-    settled = unoffered and previous < store.iso(now - timedelta(seconds=SETTLE_SECONDS))
+    settled = (unoffered or ran) and previous < store.iso(now - timedelta(seconds=SETTLE_SECONDS))
+    if ran and not settled:
+        return None
     # A retried step finds its own summary taken: it posts nothing more.
     if item.get("summarized_by") == execution_id and not settled:
         return None
@@ -192,20 +199,31 @@ def claim_summary(incident: IncidentRef, execution_id: str, *, unoffered: bool =
 
 
 def _folded_containment(incident_id: str) -> dict[str, tuple[str, ...]]:
-    """From the timeline: what containment did to each resource that folded in. The resource of the alert
-    that opened the incident is the card's, and left out. (The steps that wait for a person are offered
-    with the summary's buttons: ``tourniquet.approval.batches``.)"""
+    """From the timeline: how containment ended on each resource that folded in (automatic steps, and those
+    a person approved), the latest first. The resource of the alert that opened the incident is the card's,
+    and left out. (The steps that wait for a person are offered with the summary's buttons:
+    ``tourniquet.approval.batches``.)"""
     alert = (store.get_incident(incident_id) or {}).get("alert")
     resources = alert.get("resources") if isinstance(alert, dict) else None
     own = resources[0].get("id") if resources and isinstance(resources[0], dict) else None
-    done: dict[str, dict[str, None]] = {}
-    for event in store.timeline(incident_id):
+    done: dict[str, dict[str, str]] = {}
+    for event in reversed(store.timeline(incident_id)):
         target = _target_id(event)
-        if target is None or target == own:
+        if target is None or target == own or event.get("kind") != "action":
             continue
-        if event.get("kind") == "action" and event.get("status") == "done":
-            done.setdefault(target, {})[str(event.get("action"))] = None
-    return {target: tuple(actions) for target, actions in done.items()}
+        status, action = event.get("status"), str(event.get("action"))
+        if status == "done":
+            told = action if event.get("verified") else f"{action} (not verified)"
+        elif status in _REFUSED:
+            told = f"{action} ({status})"
+        else:
+            continue
+        done.setdefault(target, {}).setdefault(action, told)
+    return {target: tuple(reversed(actions.values())) for target, actions in done.items()}
+
+
+# Besides what was done (verified or not), the results a summary tells: nothing to do, or refused and why.
+_REFUSED = frozenset({"unchanged", "refused", "skipped_protected"})
 
 
 def _target_id(event: dict[str, Any]) -> str | None:

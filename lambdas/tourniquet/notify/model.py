@@ -37,6 +37,8 @@ class FoldedNotice(_Model):
     execution_id: str = ""
     # The alert's own resource waits for a person under this approval (OfferFoldedApproval).
     approval_id: str | None = None
+    # Its resource's approved steps ran (NotifyFoldedOutcome): the thread must hear how they ended.
+    ran: bool = False
 
 
 class OutcomeNotice(_Model):

@@ -99,7 +99,7 @@ def _folded(notice: FoldedNotice) -> bool:
     if thread is None:
         return False
     unoffered = notice.approval_id is not None and members.awaiting_summary(notice.approval_id)
-    summary = storm.claim_summary(notice.incident, notice.execution_id, unoffered=unoffered)
+    summary = storm.claim_summary(notice.incident, notice.execution_id, unoffered=unoffered, ran=notice.ran)
     if summary is None:
         return True
     text = card.clip(_storm_text(summary), 3000)
@@ -117,8 +117,12 @@ def _storm_text(summary: storm.Summary) -> str:
         f" · {len(summary.resources)} resources, {alerts} alerts in all"
     ]
     lines += storm.listing([*joined, *again], summary.incident_id)
-    for target, actions in summary.contained.items():
-        lines.append(f"🛡️ Contained `{card.escape(target)}`: {card.escape(', '.join(actions))}")
+    contained = list(summary.contained.items())
+    for target, actions in contained[: storm.LISTED]:
+        lines.append(f"🛡️ {mrkdwn.code(target)}: {card.escape(', '.join(actions))}")
+    if len(contained) > storm.LISTED:
+        more = len(contained) - storm.LISTED
+        lines.append(f"🛡️ …and {more} more: {mrkdwn.code(f'tourniquet incident show {summary.incident_id}')}")
     return "\n".join(lines)
 
 
