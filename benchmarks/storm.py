@@ -475,10 +475,10 @@ def approval_storm(sandbox: Sandbox, size: int) -> bool:
             click_seconds = max(click_seconds, time.perf_counter() - started)
             clicked_on.append(summary.ts)
             decided_in_clicks += len(batch.members)
-        posts = posts_since(sandbox, before)
-        buttons = sum(1 for m in sandbox.slack.messages()[before:] if m.thread_ts and m.buttons())
         finished = [sandbox.wait_for_execution(arn, timeout=300) for arn in joined]
         decided = time.perf_counter()
+        # Every post of the storm until its folded resources are done (the results told in the thread too).
+        posts = posts_since(sandbox, before)
         sandbox.click(card, "approve")
         sandbox.wait_for_execution(opener, timeout=60)
     stopped = {
@@ -493,7 +493,7 @@ def approval_storm(sandbox: Sandbox, size: int) -> bool:
     print("  only after approval, folded into one incident (next to each an incident of its own)")
     print(
         f"  posts               {posts.total:8d}  ({posts.channel} in the channel, {posts.threaded} in"
-        f" the thread, {buttons} with buttons; alone: {size} cards)"
+        f" the thread, {len(clicked_on)} with buttons; alone: {size} cards)"
     )
     # Clicked: the card's Approve, and each summary's.
     clicks = 1 + len(clicked_on)
