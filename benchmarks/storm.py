@@ -21,7 +21,7 @@ next to the same alerts each in a group of its own: the incidents opened, the re
 the incident lists, and the Slack posts per group (messages in the channel, and replies in threads).
 
 And a storm of ``--approvals`` GuardDuty findings (20) whose step waits for a person: the posts and clicks it
-takes, and how long one click takes to decide every folded resource.
+takes (a summary offers ten at most), and how long a summary's click takes to decide its resources.
 """
 
 from __future__ import annotations
