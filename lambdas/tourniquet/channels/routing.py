@@ -1,6 +1,7 @@
 """Which channels hear of an update (``CHANNEL_ROUTES``), and delivering it to each of them at once.
 
-Slack is the primary channel: without a route of its own in ``CHANNEL_ROUTES`` it hears of every incident.
+Slack is the primary channel: without a route of its own in ``CHANNEL_ROUTES`` it hears of every incident,
+and whatever its route it hears of every failure.
 
 A channel that fails is retried within its bound, then its failure goes on the incident's timeline
 (``channel_error``, in plain words) and the log. Channels run side by side, so a slow or failing one never
@@ -18,7 +19,7 @@ from typing import cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tourniquet import store
-from tourniquet.channels.base import STEP, Bound, Channel, ChannelFailed, ReportChannel, Update
+from tourniquet.channels.base import STEP, Bound, Channel, ChannelFailed, ReportChannel, Update, UpdateKind
 from tourniquet.channels.email import Email
 from tourniquet.channels.pagerduty import PagerDuty
 from tourniquet.channels.slack import SlackChannel
@@ -42,20 +43,24 @@ def configured_routes() -> dict[str, ChannelRoute]:
 
 def routed(update: Update, routes: Mapping[str, ChannelRoute]) -> list[str]:
     """The configured channels that tell this kind of update and whose route takes it: its severity and its
-    playbook. A failure that came before the alert was read (its severity unknown) goes to every channel."""
+    playbook. A failure reaches every channel when its severity or its playbook is not known yet (it came
+    before the alert was read or the plan was made: no route can tell whether it is theirs), and always
+    reaches Slack, which carries the card people act on."""
     return [
         name
         for name, route in routes.items()
-        if name in CHANNELS
-        and update.kind in CHANNELS[name].kinds
-        and (
-            update.severity == "UNKNOWN"
-            or (
-                update.severity in route.severities
-                and any(fnmatchcase(update.playbook, pattern) for pattern in route.playbooks)
-            )
-        )
+        if name in CHANNELS and update.kind in CHANNELS[name].kinds and _takes(name, route, update)
     ]
+
+
+def _takes(name: str, route: ChannelRoute, update: Update) -> bool:
+    if update.severity == "UNKNOWN":
+        return True
+    if update.kind is UpdateKind.FAILED and (not update.playbook or name == SlackChannel.name):
+        return True
+    return update.severity in route.severities and any(
+        fnmatchcase(update.playbook, pattern) for pattern in route.playbooks
+    )
 
 
 def deliver(update: Update, bound: Bound = STEP) -> dict[str, str]:
