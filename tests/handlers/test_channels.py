@@ -274,7 +274,7 @@ def test_a_channel_outage_is_on_the_timeline_and_slack_and_the_other_channels_st
 
 def test_a_slack_outage_is_on_the_timeline_and_the_other_channels_still_hear(channels: Channels):
     request_card()
-    channels.slack.fake.fail_next("chat.postMessage", status=503, times=3)
+    channels.slack.fake.fail_next("chat.postMessage", status=503)
 
     expired = {"status": "expired", "approval": {"decision": "expired"}}
     result = notify({"kind": "outcome", "incident": {"id": INCIDENT_ID}, "outcome": expired})
@@ -311,6 +311,6 @@ def test_a_failure_reaches_slack_whatever_slacks_route_and_is_told_as_posted_onl
     [told] = channels.slack.fake.messages(channels.slack.channel)
     assert "Incident response failed" in told.text
     assert [page["slack_posted"] for page in channels.slack.pages()] == [True]
-    channels.slack.fake.fail_next("chat.postMessage", status=503, times=3)
+    channels.slack.fake.fail_next("chat.postMessage", status=503)
     assert notify({"kind": "failure", "state": state, "execution_id": EXECUTION}) == {"posted": False}
     assert [page["slack_posted"] for page in channels.slack.pages()] == [False]
