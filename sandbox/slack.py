@@ -8,6 +8,7 @@ shapes and can be told to fail the next call of a method (``ratelimited``, an HT
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -491,10 +492,9 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             parts = url.path.strip("/").split("/")
             if len(parts) == 2 and parts[0] == "api":
                 status, headers, body = fake.handle(parts[1], args, self.headers.get("Authorization"))
-                try:
+                # A client that stopped waiting for a slow answer is gone.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._reply(status, headers, body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client stopped waiting for a slow answer
             elif len(parts) == 4 and parts[0] == "actions" and self.command == "POST":
                 status, body = fake.handle_response_url(parts[3], args)
                 self._reply(status, {}, body)

@@ -354,4 +354,6 @@ def test_a_failure_always_reaches_slack_whatever_its_route():
     failed = update(UpdateKind.FAILED, severity="LOW", playbook="rds-login-anomaly")
 
     assert routing.routed(failed, routes) == ["slack"]
-    assert routing.routed(update(UpdateKind.CLOSED, severity="LOW", playbook="rds-login-anomaly"), routes) == []
+    assert (
+        routing.routed(update(UpdateKind.CLOSED, severity="LOW", playbook="rds-login-anomaly"), routes) == []
+    )

@@ -11,7 +11,7 @@ Reports (:func:`deliver_report`) go the same way to the configured channels that
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from typing import cast
@@ -78,21 +78,15 @@ def carries_reports(name: str) -> bool:
     return channel is not None and issubclass(channel, ReportChannel)
 
 
-def deliver_report(title: str, text: str, bound: Bound = STEP, *, first: str | None = None) -> dict[str, str]:
-    """Send a report to every configured channel that carries reports, whatever its route's severities and
-    playbooks (a report is about all of them); returns each one's result (``sent`` or why it failed). A
-    failure is logged, as a report has no incident timeline to go on.
-
-    ``first``: the channel that must have the report. It is sent to before any other; if it fails, no other
-    is sent anything and :class:`ChannelFailed` is raised, so that a retry of the whole sends the report
-    once everywhere. Otherwise this never raises."""
-    names = [name for name in configured_routes() if carries_reports(name)]
-    results: dict[str, str] = {}
-    if first in names:
-        names.remove(first)
-        _report_channel(first).send_report(title, text, bound)
-        results[first] = "sent"
-    results |= _side_by_side(names, lambda name: _report_channel(name).send_report(title, text, bound))
+def deliver_report(
+    title: str, text: str, bound: Bound = STEP, *, skip: Collection[str] = ()
+) -> dict[str, str]:
+    """Send a report to every configured channel that carries reports (but those in ``skip``), whatever its
+    route's severities and playbooks (a report is about all of them), side by side: a failing one holds
+    back no other. Returns each one's result (``sent`` or why it failed), and never raises. A failure is
+    logged, as a report has no incident timeline to go on."""
+    names = [name for name in configured_routes() if carries_reports(name) and name not in skip]
+    results = _side_by_side(names, lambda name: _report_channel(name).send_report(title, text, bound))
     for name, result in results.items():
         if result != "sent":
             logger.warning("report not delivered", extra={"channel": name, "error": result})
