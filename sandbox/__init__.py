@@ -109,6 +109,7 @@ Modules:
     ``FakeSlack(bot_token)``: ``api_url``, ``calls(method=None)``, ``messages(channel=None)``,
     ``message(channel, ts)``, ``ephemeral()``, ``find_card(needle)``, ``find_message(needle)``,
     ``wait_for(predicate, timeout)``, ``fail_next(method, error="ratelimited", status=None, times=1)``,
+    ``answer_slowly(method, seconds, times=1)``,
     ``add_user(SlackUser)``, ``add_usergroup(id, members)``; ``SlackMessage``, ``SlackCall``, ``SlackUser``.
 ``sandbox.channels``
     ``ChannelStandIns``: PagerDuty's Events API v2 and a Teams Workflows webhook on 127.0.0.1 (the sandbox's

@@ -8,6 +8,7 @@ shapes and can be told to fail the next call of a method (``ratelimited``, an HT
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -132,6 +133,7 @@ class FakeSlack:
         self._messages: dict[tuple[str, str], SlackMessage] = {}
         self._ephemeral: list[dict[str, Any]] = []
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._slow: dict[str, deque[float]] = defaultdict(deque)
         self._users: dict[str, SlackUser] = {}
         self._usergroups: dict[str, list[str]] = {}
         self._channels: dict[str, str] = {}
@@ -207,6 +209,12 @@ class FakeSlack:
         with self._changed:
             self._failures[method].extend([failure] * times)
 
+    def answer_slowly(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` (a message is posted) but answer each only after
+        ``seconds``: a client that stops waiting sooner never learns that its call took effect."""
+        with self._changed:
+            self._slow[method].extend([seconds] * times)
+
     # What happened
 
     def calls(self, method: str | None = None) -> list[SlackCall]:
@@ -275,6 +283,8 @@ class FakeSlack:
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         """Answer one Web API call: ``(status, headers, body)``; every call is recorded."""
         with self._changed:
+            slow = self._slow.get(method)
+            delay = slow.popleft() if slow else 0.0
             try:
                 self._authenticate(args, authorization)
                 queued = self._failures.get(method)
@@ -285,7 +295,8 @@ class FakeSlack:
                 self._record(SlackCall(method, args, False, failure.error, failure.status, **_summary(args)))
                 return failure.status, failure.headers, {"ok": False, "error": failure.error}
             self._record(SlackCall(method, args, True, None, 200, **record))
-            return 200, {}, body
+        time.sleep(delay)
+        return 200, {}, body
 
     def handle_response_url(self, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._changed:
@@ -481,7 +492,9 @@ def _handler_class(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             parts = url.path.strip("/").split("/")
             if len(parts) == 2 and parts[0] == "api":
                 status, headers, body = fake.handle(parts[1], args, self.headers.get("Authorization"))
-                self._reply(status, headers, body)
+                # A client that stopped waiting for a slow answer is gone.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._reply(status, headers, body)
             elif len(parts) == 4 and parts[0] == "actions" and self.command == "POST":
                 status, body = fake.handle_response_url(parts[3], args)
                 self._reply(status, {}, body)

@@ -1,8 +1,11 @@
 """The weekly report (optional, ``weekly_report_schedule``): EventBridge Scheduler invokes a function that
-reads the week's incidents through the by-type index and posts the summary to the Slack channel and to the
-configured channels that carry reports (Teams, e-mail)."""
+reads the week's incidents through the by-type index and sends the summary, side by side, to the Slack
+channel and the configured channels that carry reports (Teams, e-mail); a retry sends it only to those that
+did not take it."""
 
 from __future__ import annotations
+
+import json
 
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
@@ -22,7 +25,8 @@ WEEKLY_REPORT = FunctionSpec(
     environment=("TABLE_NAME", "SLACK_SECRET_ARN", "SLACK_CHANNEL"),
     timeout_seconds=60,
 )
-# A post that fails is tried again; the function's error alarm tells of the last failure.
+# A run that some channel did not take is tried again (for that channel only); the function's error alarm
+# tells of the last failure.
 RETRY_ATTEMPTS = 2
 
 
@@ -48,6 +52,8 @@ class WeeklyReport(Construct):
             )
         )
         storage.grant(fn, ("dynamodb:Query",), partitions=("INCIDENT#*",))
+        # Which channels took a period's report, so that a retry sends only to the others (reports.sent).
+        storage.grant(fn, ("dynamodb:Query", "dynamodb:PutItem"), partitions=("REPORT#*",))
         grant_secret_value(fn, credentials.slack_secret)
         channels.attach_reports(fn)
         # The scheduler's own role may invoke this function and nothing else (not its versions either), for
@@ -72,6 +78,9 @@ class WeeklyReport(Construct):
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=fn.function_arn,
                 role_arn=role.role_arn,
+                # The scheduled time, the same on every retry: the report's period ends there, and the
+                # channels that took it are marked under it.
+                input=json.dumps({"scheduled_time": scheduler.ContextAttribute.scheduled_time}),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=RETRY_ATTEMPTS),
             ),
             description="Tourniquet: the weekly incident report",

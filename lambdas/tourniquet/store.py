@@ -13,6 +13,7 @@ dedup claim                   ``DEDUP#<key>``        ``DEDUP``                  
 execution marker              ``DEDUP#<key>``        ``EXECUTION#<execution>``    written + 1 day
 approval, offer, batch        ``APPROVAL#<id>``      ``APPROVAL``                 deadline + retention
 ignored / resolved / failure  ``IGNORED#<day>`` …    ``<iso time>#<execution>``   written + retention
+report sent mark              ``REPORT#<period>``    ``SENT#<channel>``           period end + retention
 ============================  =====================  ===========================  ==========================
 
 Incidents, their timeline and their undo records are kept until someone deletes them: they are what an

@@ -274,7 +274,7 @@ def test_a_channel_outage_is_on_the_timeline_and_slack_and_the_other_channels_st
 
 def test_a_slack_outage_is_on_the_timeline_and_the_other_channels_still_hear(channels: Channels):
     request_card()
-    channels.slack.fake.fail_next("chat.postMessage", status=503, times=3)
+    channels.slack.fake.fail_next("chat.postMessage", status=503)
 
     expired = {"status": "expired", "approval": {"decision": "expired"}}
     result = notify({"kind": "outcome", "incident": {"id": INCIDENT_ID}, "outcome": expired})
@@ -286,3 +286,31 @@ def test_a_slack_outage_is_on_the_timeline_and_the_other_channels_still_hear(cha
     assert [e["dedup_key"] for e in channels.received(PAGERDUTY)][-1] == f"{INCIDENT_ID}:approval-expired"
     assert len(channels.received(TEAMS)) == 2
     assert [e["Subject"] for e in channels.emails()][-1].startswith("[Tourniquet] HIGH approval expired: ")
+
+
+@pytest.mark.parametrize(
+    ("slack_route", "failed_in"),
+    [({"playbooks": ["ec2_*"]}, "Diagnose"), ({"severities": ["CRITICAL"]}, "Contain")],
+    ids=["before-the-plan", "outside-slacks-route"],
+)
+def test_a_failure_reaches_slack_whatever_slacks_route_and_is_told_as_posted_only_when_it_was(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch, slack_route: dict[str, Any], failed_in: str
+):
+    """A Diagnose failure has no plan, so no playbook; a HIGH alert is outside a CRITICAL-only route."""
+    monkeypatch.setenv(
+        "CHANNEL_ROUTES", json.dumps({"slack": slack_route, "pagerduty": {}, "teams": {}, "email": {}})
+    )
+    open_incident()
+    state = {**approval_event(), "error": {"Error": "States.Timeout"}}
+    state.pop("task_token")
+    if failed_in == "Diagnose":
+        state.pop("plan")
+
+    assert notify({"kind": "failure", "state": state, "execution_id": EXECUTION}) == {"posted": True}
+
+    [told] = channels.slack.fake.messages(channels.slack.channel)
+    assert "Incident response failed" in told.text
+    assert [page["slack_posted"] for page in channels.slack.pages()] == [True]
+    channels.slack.fake.fail_next("chat.postMessage", status=503)
+    assert notify({"kind": "failure", "state": state, "execution_id": EXECUTION}) == {"posted": False}
+    assert [page["slack_posted"] for page in channels.slack.pages()] == [False]

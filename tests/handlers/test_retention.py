@@ -20,6 +20,7 @@ from tourniquet.incidents import dedup, handler
 from tourniquet.incidents.keys import FoldKeys
 from tourniquet.intake.model import Alert
 from tourniquet.intake.normalize import normalize
+from tourniquet.reports import sent
 from tourniquet.settings import Settings
 
 DAY = 86_400
@@ -127,6 +128,18 @@ def test_records_of_what_ended_without_an_incident_are_kept_for_the_retention(aw
     assert sorted(str(item["pk"]).split("#")[0] for item in items) == ["FAILURE", "IGNORED", "RESOLVED"]
     for item in map(store.plain, items):
         assert before + 90 * DAY <= _number_of_seconds(item) <= int(time.time()) + 90 * DAY
+
+
+def test_a_reports_sent_mark_is_kept_for_the_retention_after_its_period_and_written_once(aws):
+    period_end = "2026-12-07T08:00:00.000Z"
+
+    sent.mark(period_end, "teams")
+    first = _item(f"REPORT#{period_end}", "SENT#teams")
+    sent.mark(period_end, "teams")
+
+    assert _number_of_seconds(first) == store.epoch(period_end) + 90 * DAY
+    assert _item(f"REPORT#{period_end}", "SENT#teams") == first
+    assert sent.channels(period_end) == {"teams"}
 
 
 def test_incidents_their_timeline_resources_and_undo_records_are_never_expired(aws):

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from email.message import Message
+from http.client import RemoteDisconnected
 from typing import Any
+from urllib.error import HTTPError, URLError
 
 import pytest
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
 from sandbox.slack import FakeSlack, SlackCall
@@ -147,24 +151,49 @@ def test_every_alert_field_is_escaped(slack: SlackEnv):
         assert "&lt;@U0BOSS&gt;" in text
 
 
-def test_a_5xx_is_retried_within_the_bound(slack: SlackEnv):
-    request_card()
-    slack.fake.fail_next("chat.postMessage", status=503, times=2)
-
-    send(update(), Bound(attempts=3, timeout=1.0, total=5.0))
-
-    assert [call.ok for call in posts(slack)[1:]] == [False, False, True]
-
-
-def test_once_the_attempts_are_spent_slack_fails_closed_in_plain_words(slack: SlackEnv):
-    request_card()
-    slack.fake.fail_next("chat.postMessage", status=500, times=2)
+def test_a_post_whose_answer_times_out_is_posted_once_and_fails_in_plain_words(slack: SlackEnv):
+    """Slack may have stored a post it did not answer in time: trying again could post it twice."""
+    card = request_card()
+    slack.fake.answer_slowly("chat.postMessage", 1.5)
 
     with pytest.raises(ChannelFailed) as failed:
-        send(update(), Bound(attempts=2, timeout=1.0, total=5.0))
+        send(update(), Bound(attempts=3, timeout=1.0, total=5.0))
+
+    assert str(failed.value) == "Slack chat.postMessage failed: TimeoutError"
+    assert len([m for m in slack.fake.messages(slack.channel) if m.thread_ts == card["slack_ts"]]) == 1
+
+
+def test_a_5xx_is_not_retried_and_fails_closed_in_plain_words(slack: SlackEnv):
+    """A 5xx comes after the request was sent: Slack may have stored it."""
+    request_card()
+    slack.fake.fail_next("chat.postMessage", status=500)
+
+    with pytest.raises(ChannelFailed) as failed:
+        send(update(), Bound(attempts=3, timeout=1.0, total=5.0))
 
     assert str(failed.value) == "Slack chat.postMessage failed: HTTP 500"
-    assert [call.ok for call in posts(slack)] == [True, False, False]
+    assert [call.ok for call in posts(slack)] == [True, False]
+
+
+def test_only_a_connection_that_failed_or_a_rate_limit_is_retried(slack: SlackEnv):
+    """Nothing reached Slack, or Slack refused it: the only cases where another try cannot post twice. The
+    approval gate's client (no bound of a channel's) retries the same way, once."""
+    request = HttpRequest(method="POST", url="https://slack.com/api/chat.postMessage", headers={})
+    server_error = HTTPError(request.url, 503, "Service Unavailable", Message(), None)
+
+    def retried(handlers: list[RetryHandler], **outcome: Any) -> bool:
+        return any(h.can_retry(state=RetryState(), request=request, **outcome) for h in handlers)
+
+    for handlers in (client.retries_within(3, 5.0), client.Slack.connect()._client.retry_handlers):
+        assert retried(handlers, error=URLError(ConnectionRefusedError(111, "Connection refused")))
+        assert not retried(handlers, error=TimeoutError("timed out"))
+        assert not retried(handlers, error=ConnectionResetError(104, "Connection reset by peer"))
+        assert not retried(handlers, error=RemoteDisconnected("Remote end closed connection"))
+        assert not retried(
+            handlers, error=server_error, response=HttpResponse(status_code=503, headers={}, data=b"")
+        )
+    rate_limited = HttpResponse(status_code=429, headers={"Retry-After": "0"}, data=b"")
+    assert retried(client.retries_within(3, 5.0), response=rate_limited)
 
 
 def test_a_rate_limit_that_outlasts_the_bound_fails_at_once(slack: SlackEnv):

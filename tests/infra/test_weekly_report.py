@@ -1,6 +1,6 @@
 """The weekly report: off by default; when scheduled, EventBridge Scheduler invokes a function that may only
-read incidents through the by-type index, their timelines and the Slack secret, and reach the configured
-channels that carry reports (Teams, e-mail)."""
+read incidents through the by-type index, their timelines and the Slack secret, write which channels took a
+period's report, and reach the configured channels that carry reports (Teams, e-mail)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def test_the_schedule_invokes_the_report_function_only_and_retries_it(variant_te
     assert props["ScheduleExpressionTimezone"] == "UTC"
     assert props["Target"]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert props["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    # The scheduled time is the same on each retry: the report's period, and its channels' sent marks.
+    assert json.loads(props["Target"]["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
     role = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
     [statement] = role_statements(variant_template, role)
     assert (statement["Action"], statement["Resource"]) == (
@@ -55,22 +57,23 @@ def test_the_schedule_invokes_the_report_function_only_and_retries_it(variant_te
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
-def test_the_report_function_reads_incidents_through_the_index_and_writes_nothing(
+def test_the_report_function_reads_incidents_through_the_index_and_writes_only_its_sent_marks(
     variant_template: Template,
 ):
     _, function = function_by_handler(variant_template, WEEKLY_REPORT.handler)
     statements = role_statements(variant_template, role_of(function))
-    table_actions = {
-        action
-        for statement in statements
-        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
-        if action.startswith("dynamodb:")
+    table = [s for s in statements if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    granted = {(action, json.dumps(s.get("Condition"))) for s in table for action in as_list(s["Action"])}
+    incidents = json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["INCIDENT#*"]}})
+    marks = json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REPORT#*"]}})
+    assert granted == {
+        ("dynamodb:Scan", "null"),
+        ("dynamodb:Query", incidents),
+        ("dynamodb:Query", marks),
+        ("dynamodb:PutItem", marks),
     }
-    assert table_actions == {"dynamodb:Scan", "dynamodb:Query"}
-    [scan] = [s for s in statements if s["Action"] == "dynamodb:Scan"]
+    [scan] = [s for s in table if s["Action"] == "dynamodb:Scan"]
     assert scan["Resource"]["Fn::Join"][1][-1] == f"/index/{INCIDENTS_BY_TYPE_INDEX}"
-    [query] = [s for s in statements if s["Action"] == "dynamodb:Query"]
-    assert query["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["INCIDENT#*"]}}
     assert function["Properties"]["Environment"]["Variables"]["SLACK_CHANNEL"] == "C0123ABCDEF"
 
 

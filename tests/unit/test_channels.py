@@ -326,3 +326,34 @@ def test_a_failing_channel_is_recorded_and_blocks_neither_another_channel_nor_th
         ("inc-0123456789ab", "channel_error", "pagerduty"),
         ("inc-0123456789ab", "channel_error", "email"),
     ]
+
+
+def test_a_failure_before_the_plan_reaches_every_channel_whatever_their_routes():
+    """Its playbook is not known yet (""), so no route can tell whether it is theirs: each one is told."""
+    routes = {
+        "slack": ChannelRoute(playbooks=("ec2_*",)),
+        "pagerduty": ChannelRoute(severities=("CRITICAL",), playbooks=("guardduty-*",)),
+        "teams": ChannelRoute(playbooks=("rds-*",)),
+    }
+
+    assert routing.routed(update(UpdateKind.FAILED, severity="HIGH", playbook=""), routes) == [
+        "slack",
+        "pagerduty",
+        "teams",
+    ]
+    # Other updates still follow the routes.
+    assert routing.routed(update(UpdateKind.CLOSED, severity="HIGH", playbook=""), routes) == []
+
+
+def test_a_failure_always_reaches_slack_whatever_its_route():
+    """Slack carries the card people act on."""
+    routes = {
+        "slack": ChannelRoute(severities=("CRITICAL",), playbooks=("ec2_*",)),
+        "teams": ChannelRoute(severities=("CRITICAL",)),
+    }
+    failed = update(UpdateKind.FAILED, severity="LOW", playbook="rds-login-anomaly")
+
+    assert routing.routed(failed, routes) == ["slack"]
+    assert (
+        routing.routed(update(UpdateKind.CLOSED, severity="LOW", playbook="rds-login-anomaly"), routes) == []
+    )

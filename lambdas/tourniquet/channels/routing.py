@@ -1,6 +1,7 @@
 """Which channels hear of an update (``CHANNEL_ROUTES``), and delivering it to each of them at once.
 
-Slack is the primary channel: without a route of its own in ``CHANNEL_ROUTES`` it hears of every incident.
+Slack is the primary channel: without a route of its own in ``CHANNEL_ROUTES`` it hears of every incident,
+and whatever its route it hears of every failure.
 
 A channel that fails is retried within its bound, then its failure goes on the incident's timeline
 (``channel_error``, in plain words) and the log. Channels run side by side, so a slow or failing one never
@@ -10,7 +11,7 @@ Reports (:func:`deliver_report`) go the same way to the configured channels that
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from typing import cast
@@ -18,7 +19,7 @@ from typing import cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tourniquet import store
-from tourniquet.channels.base import STEP, Bound, Channel, ChannelFailed, ReportChannel, Update
+from tourniquet.channels.base import STEP, Bound, Channel, ChannelFailed, ReportChannel, Update, UpdateKind
 from tourniquet.channels.email import Email
 from tourniquet.channels.pagerduty import PagerDuty
 from tourniquet.channels.slack import SlackChannel
@@ -42,20 +43,24 @@ def configured_routes() -> dict[str, ChannelRoute]:
 
 def routed(update: Update, routes: Mapping[str, ChannelRoute]) -> list[str]:
     """The configured channels that tell this kind of update and whose route takes it: its severity and its
-    playbook. A failure that came before the alert was read (its severity unknown) goes to every channel."""
+    playbook. A failure reaches every channel when its severity or its playbook is not known yet (it came
+    before the alert was read or the plan was made: no route can tell whether it is theirs), and always
+    reaches Slack, which carries the card people act on."""
     return [
         name
         for name, route in routes.items()
-        if name in CHANNELS
-        and update.kind in CHANNELS[name].kinds
-        and (
-            update.severity == "UNKNOWN"
-            or (
-                update.severity in route.severities
-                and any(fnmatchcase(update.playbook, pattern) for pattern in route.playbooks)
-            )
-        )
+        if name in CHANNELS and update.kind in CHANNELS[name].kinds and _takes(name, route, update)
     ]
+
+
+def _takes(name: str, route: ChannelRoute, update: Update) -> bool:
+    if update.severity == "UNKNOWN":
+        return True
+    if update.kind is UpdateKind.FAILED and (not update.playbook or name == SlackChannel.name):
+        return True
+    return update.severity in route.severities and any(
+        fnmatchcase(update.playbook, pattern) for pattern in route.playbooks
+    )
 
 
 def deliver(update: Update, bound: Bound = STEP) -> dict[str, str]:
@@ -73,21 +78,15 @@ def carries_reports(name: str) -> bool:
     return channel is not None and issubclass(channel, ReportChannel)
 
 
-def deliver_report(title: str, text: str, bound: Bound = STEP, *, first: str | None = None) -> dict[str, str]:
-    """Send a report to every configured channel that carries reports, whatever its route's severities and
-    playbooks (a report is about all of them); returns each one's result (``sent`` or why it failed). A
-    failure is logged, as a report has no incident timeline to go on.
-
-    ``first``: the channel that must have the report. It is sent to before any other; if it fails, no other
-    is sent anything and :class:`ChannelFailed` is raised, so that a retry of the whole sends the report
-    once everywhere. Otherwise this never raises."""
-    names = [name for name in configured_routes() if carries_reports(name)]
-    results: dict[str, str] = {}
-    if first in names:
-        names.remove(first)
-        _report_channel(first).send_report(title, text, bound)
-        results[first] = "sent"
-    results |= _side_by_side(names, lambda name: _report_channel(name).send_report(title, text, bound))
+def deliver_report(
+    title: str, text: str, bound: Bound = STEP, *, skip: Collection[str] = ()
+) -> dict[str, str]:
+    """Send a report to every configured channel that carries reports (but those in ``skip``), whatever its
+    route's severities and playbooks (a report is about all of them), side by side: a failing one holds
+    back no other. Returns each one's result (``sent`` or why it failed), and never raises. A failure is
+    logged, as a report has no incident timeline to go on."""
+    names = [name for name in configured_routes() if carries_reports(name) and name not in skip]
+    results = _side_by_side(names, lambda name: _report_channel(name).send_report(title, text, bound))
     for name, result in results.items():
         if result != "sent":
             logger.warning("report not delivered", extra={"channel": name, "error": result})

@@ -380,7 +380,8 @@ def _failure(notice: FailureNotice) -> bool:
             playbook=told.playbook,
             execution_id=notice.execution_id or None,
         )
-        posted = _told(deliver(update))
+        # Slack is always sent a failure (routing): posted only when Slack took it.
+        posted = deliver(update).get(slack_channel.SlackChannel.name) == "sent"
         incident = store.get_incident(incident_id) if incident_id else None
         if notice.approval_id:
             _release_failed(notice.approval_id)

@@ -108,9 +108,14 @@ class Report:
         return asdict(self)
 
 
-def read(since: str) -> Iterator[Incident]:
-    """The incidents first seen at or after ``since`` (ISO 8601 UTC), oldest first, each with its timeline."""
-    items = list(reversed(store.incidents(since=since)))
+def read(since: str, until: str | None = None) -> Iterator[Incident]:
+    """The incidents first seen at or after ``since`` (and before ``until``; ISO 8601 UTC), oldest first, each
+    with its timeline."""
+    items = [
+        item
+        for item in reversed(store.incidents(since=since))
+        if until is None or str(item.get("gsi1sk", "")) < until
+    ]
     if not items:
         return
     with ThreadPoolExecutor(max_workers=min(len(items), _PARALLEL_READS)) as pool:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -20,7 +21,6 @@ from slack_sdk.http_retry import (
     RetryHandler,
     RetryState,
 )
-from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
@@ -32,8 +32,16 @@ from tourniquet.secrets import slack_secret
 from tourniquet.settings import get_settings
 
 DEFAULT_TIMEOUT_SECONDS = 10
-# The pause before each retry of a dropped connection or a 5xx: 0.5 s, then 1 s, 2 s, …
+# The pause before each retry of a connection that failed: 0.5 s, then 1 s, 2 s, …
 RETRY_INTERVAL = BackoffRetryIntervalCalculator(backoff_factor=0.5)
+
+
+def connection_failed(retries: int) -> RetryHandler:
+    """slack-sdk's retry of a connection that failed before the request was sent (refused, unreachable, timed
+    out connecting: urllib wraps those in a URLError). Anything later (a read timed out, the connection was
+    reset or closed before the answer, a 5xx) may follow a request Slack stored, and a post tried again would
+    be posted twice, so it is never retried."""
+    return ConnectionErrorRetryHandler(retries, RETRY_INTERVAL, error_types=[URLError])
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,13 @@ class Slack:
         cls, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, retries: Sequence[RetryHandler] | None = None
     ) -> Slack:
         """A client with the bot token; raises :class:`SlackUnavailable` if the secret cannot be read.
-        ``retries``: slack-sdk's retry handlers (its default, one retry of a dropped connection, without)."""
+        ``retries``: slack-sdk's retry handlers (without: one retry of a connection that failed)."""
         token = slack_secret().bot_token.get_secret_value()
         client = WebClient(
             token=token,
             base_url=get_settings().slack_api_url,
             timeout=math.ceil(timeout),
-            retry_handlers=list(retries) if retries is not None else None,
+            retry_handlers=list(retries) if retries is not None else [connection_failed(1)],
         )
         return cls(client)
 
@@ -113,18 +121,12 @@ class Slack:
 
 
 def retries_within(attempts: int, seconds: float) -> list[RetryHandler]:
-    """slack-sdk's retries of a dropped or timed-out connection, a 5xx and a 429 (after its Retry-After),
-    ``attempts`` tries in all, each retry only when its wait ends within ``seconds`` from now."""
+    """slack-sdk's retries of a connection that failed (:func:`connection_failed`) and of a 429 (after its
+    Retry-After: Slack refused the request), ``attempts`` tries in all, each retry only when its wait ends
+    within ``seconds`` from now."""
     deadline = time.monotonic() + seconds
     count = max(attempts - 1, 0)
-    connection = ConnectionErrorRetryHandler(count, RETRY_INTERVAL)
-    # A read that times out raises TimeoutError itself, not wrapped in a URLError.
-    connection.error_types_to_do_retries = [*connection.error_types_to_do_retries, TimeoutError]
-    handlers: list[RetryHandler] = [
-        connection,
-        ServerErrorRetryHandler(count, RETRY_INTERVAL),
-        RateLimitErrorRetryHandler(count),
-    ]
+    handlers = [connection_failed(count), RateLimitErrorRetryHandler(count)]
     return [_Within(handler, deadline) for handler in handlers]
 
 
