@@ -17,13 +17,14 @@ demo-org: .venv/.synced
 	@$(UV) run --frozen tourniquet simulate examples/guardduty-ec2-member-finding.json
 
 # Before the tests, side by side: the linters; one import of everything the tests load, which leaves compiled
-# bytecode, so the workers do not each compile the same modules where PYTHONDONTWRITEBYTECODE is set; every
-# synthesis the tests read, made in one process (tests/warm_caches.py); and, where the browser test is required
-# (CI sets TOURNIQUET_REQUIRE_BROWSER), Debian's Chromium.
+# bytecode, so the workers do not each compile the same modules; every synthesis the tests read, made in one
+# process (tests/warm_caches.py); and, where the browser test is required (CI sets TOURNIQUET_REQUIRE_BROWSER),
+# Debian's Chromium. The tests write bytecode too, whatever PYTHONDONTWRITEBYTECODE says: what a test imports
+# later (moto's services, cfn-lint and its solver) is then compiled once, not by every worker and command.
 # Three workers on two cores: the workflow scenarios wait on their workflows, and a third worker fills those waits.
 test: .venv/.synced
 	@$(MAKE) --no-print-directory -j 4 lint bytecode syntheses $(if $(TOURNIQUET_REQUIRE_BROWSER),browser)
-	@$(UV) run --frozen pytest -q -n 3
+	@PYTHONDONTWRITEBYTECODE= $(UV) run --frozen pytest -q -n 3
 
 bytecode: .venv/.synced
 	@PYTHONDONTWRITEBYTECODE= $(UV) run --frozen pytest -q --collect-only -p no:cacheprovider >/dev/null
