@@ -36,9 +36,8 @@ def no_sandbox(sandbox_pool: SandboxPool) -> None:
 
 
 # The slowest directories first: the workers share out the modules in collection order, so the long workflow
-# scenarios start at once and the short modules fill in at the end, instead of one worker finishing alone. The
-# infrastructure tests come last: they read syntheses that `make test` makes beside the first tests.
-_FIRST = ("workflow", "sandbox", "handlers", "unit", "infra")
+# scenarios start at once and the short modules fill in at the end, instead of one worker finishing alone.
+_FIRST = ("workflow", "infra", "sandbox", "handlers", "unit")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
