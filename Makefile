@@ -2,7 +2,7 @@
 UV := python3 -m uv
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo demo-org test suite lint bytecode syntheses browser unit bench synth deploy clean
+.PHONY: demo demo-org test lint bytecode syntheses browser unit bench synth deploy clean
 
 .venv/.synced: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -16,17 +16,14 @@ demo: .venv/.synced
 demo-org: .venv/.synced
 	@$(UV) run --frozen tourniquet simulate examples/guardduty-ec2-member-finding.json
 
-# The suite, and beside it: the linters; every synthesis the tests read, made in one process
-# (tests/warm_caches.py; a test that needs one waits for it); and, where the browser test is required (CI sets
-# TOURNIQUET_REQUIRE_BROWSER), Debian's Chromium. The suite starts after one import of everything it loads,
-# which leaves compiled bytecode, so that the workers do not each compile the same modules. The tests write
-# bytecode too, whatever PYTHONDONTWRITEBYTECODE says: what a test imports later (moto's services, cfn-lint and
-# its solver) is then compiled once, not by every worker and command.
+# Before the tests, side by side: the linters; one import of everything the tests load, which leaves compiled
+# bytecode, so the workers do not each compile the same modules; every synthesis the tests read, made in one
+# process (tests/warm_caches.py); and, where the browser test is required (CI sets TOURNIQUET_REQUIRE_BROWSER),
+# Debian's Chromium. The tests write bytecode too, whatever PYTHONDONTWRITEBYTECODE says: what a test imports
+# later (moto's services, cfn-lint and its solver) is then compiled once, not by every worker and command.
 # Three workers on two cores: the workflow scenarios wait on their workflows, and a third worker fills those waits.
 test: .venv/.synced
-	@$(MAKE) --no-print-directory -j 4 lint syntheses suite
-
-suite: bytecode $(if $(TOURNIQUET_REQUIRE_BROWSER),browser)
+	@$(MAKE) --no-print-directory -j 4 lint bytecode syntheses $(if $(TOURNIQUET_REQUIRE_BROWSER),browser)
 	@PYTHONDONTWRITEBYTECODE= $(UV) run --frozen pytest -q -n 3
 
 bytecode: .venv/.synced
