@@ -295,6 +295,7 @@ class FakeSlack:
                 self._record(SlackCall(method, args, False, failure.error, failure.status, **_summary(args)))
                 return failure.status, failure.headers, {"ok": False, "error": failure.error}
             self._record(SlackCall(method, args, True, None, 200, **record))
+        # answer_slowly: the call took effect; its answer comes late, outside the lock.
         time.sleep(delay)
         return 200, {}, body
 
