@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,7 @@ def synthesis(name: str) -> Synthesis:
         # Cached by everything a synthesis reads, and by this file, which builds the stacks.
         return cached_synthesis(name, {"built by": Path(__file__).read_text()}, _stacks_alone)
     overrides = CONFIGURATIONS[name]
-    return cached_synthesis(name, overrides, _checked(overrides))
-
-
-def _checked(overrides: Mapping[str, Any] | None) -> Callable[[], Synthesis]:
-    return lambda: synthesize(overrides, plugins=[AwsSolutionsChecks])
+    return cached_synthesis(name, overrides, lambda: synthesize(overrides, plugins=[AwsSolutionsChecks]))
 
 
 def _stacks_alone() -> Synthesis:
