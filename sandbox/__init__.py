@@ -2,8 +2,9 @@
 
 One process holds everything: an embedded AWS (moto server, Step Functions executing the real ASL), the
 deployed functions (their handlers run in process with their own environment), a fake Slack Web API, the
-HTTP API routes (``POST /slack/interactions``) and an EventBridge-to-Step-Functions bridge. Nothing listens
-on anything but 127.0.0.1 and no call leaves the machine.
+HTTP API routes (``POST /slack/interactions``) and an EventBridge-to-Step-Functions bridge. The process's own
+clients are answered by moto's application in process; its server serves other processes (the CLI, a
+browser). Nothing listens on anything but 127.0.0.1 and no call leaves the machine.
 
 Quick start::
 

@@ -7,13 +7,17 @@
   ``errorType``, the exception's class name, so ``Retry``/``Catch`` match it).
 * Time: Step Functions retries sleep for real (``IntervalSeconds``) and a ``waitForTaskToken`` task waits its
   whole ``TimeoutSeconds``. Both are scaled here; the ASL itself is never edited.
+* Requests: the process's own clients (the deployed functions, Step Functions' tasks, the sandbox itself)
+  sent every call over HTTP to moto's server on 127.0.0.1; :func:`install_in_process_requests` has moto's
+  application answer them in the calling thread, as its server would.
 * Requests: moto's server lists its own package directory on every request; :func:`install_module_list_cache`
   reads it once.
 * Requests: moto lists a response class's methods with ``inspect.getmembers`` on every request (a tenth of
   a handler test's CPU); :func:`install_action_names_cache` lists each class once.
 * Step Functions: moto parses a state machine's definition with ANTLR for every execution (about 1 s of CPU
-  for the incident workflow); :func:`install_definition_cache` parses each definition once and gives every
-  execution its own copy of the parsed program.
+  for the incident workflow); :func:`install_definition_cache` parses each definition once per process, and
+  every execution evaluates that program. moto also parses a JSONPath each time a state reads one;
+  :func:`install_json_path_cache` parses each once.
 * EC2: moto reports an attached interface's security groups as its own groups plus the groups the instance
   was launched with, so replacing an interface's groups never shows. :func:`install_eni_groups_fix` reports
   the interface's own groups, as EC2 does.
@@ -26,6 +30,9 @@
   atomically. moto also writes every answer by walking it against the service's model, every attribute value
   of every item (40 ms for a query of an incident's timeline); DynamoDB's items are already in their wire
   format, so :func:`install_direct_dynamodb_items` writes the answers that carry items as they are.
+* boto3: every session reads the service models and the endpoints (megabytes of JSON) through a loader of its
+  own, and the sandbox, its deployer, moto and the tests each make sessions: a sandbox's start parsed them
+  again. :func:`install_shared_service_models` gives every session of the process one loader.
 * SNS: moto signs a subscription's messages with a 2048-bit RSA key of its own, made at its first message
   (60 ms of CPU, most of a handler test that pages). SNS signs with one certificate per region;
   :func:`install_sns_signing_key` makes one key for the process.
@@ -34,7 +41,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import functools
 import importlib
 import json
@@ -50,12 +56,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
+import botocore.loaders
+import botocore.session
+import jsonpath_ng.ext.parser
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.endpoint import Endpoint
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import backends
 from moto.awslambda.models import LambdaFunction
 from moto.core import responses as moto_responses
 from moto.core import utils as moto_utils
+from moto.core.botocore_stubber import MockRawResponse
 from moto.core.responses import ActionContext, ActionResult
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -67,16 +81,19 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sns.models import Subscription
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 # Functions share one process and os.environ is process-wide: one invocation at a time.
 _INVOKE_LOCK = threading.Lock()
@@ -406,6 +423,59 @@ def _health_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [body]
 
 
+def _body(request: AWSPreparedRequest) -> bytes | str:
+    body = request.body
+    if body is None:
+        return b""
+    if isinstance(body, bytes | str):
+        return body
+    if isinstance(body, bytearray):
+        return bytes(body)
+    return body.read()
+
+
+def _answer_in_process(app: DomainDispatcherApplication, request: AWSPreparedRequest) -> AWSResponse:
+    """``request`` answered by moto's WSGI application, called here as its HTTP server would call it."""
+    url = urlsplit(request.url)
+    headers = [
+        (name, value.decode("latin-1") if isinstance(value, bytes) else value)
+        for name, value in request.headers.items()
+    ]
+    environ = EnvironBuilder(
+        method=request.method,
+        base_url=f"{url.scheme}://{url.netloc}",
+        path=url.path,
+        query_string=url.query,
+        headers=headers,
+        data=_body(request),
+    ).get_environ()
+    chunks, status, answer_headers = run_wsgi_app(app, environ, buffered=True)
+    payload = b"".join(chunks)
+    return AWSResponse(
+        request.url,
+        int(status.split(" ", 1)[0]),
+        HTTPHeaders.from_pairs(list(answer_headers.items())),
+        MockRawResponse(payload),
+    )
+
+
+def install_in_process_requests(patcher: Patcher, endpoint_url: str) -> None:
+    """A request this process's own clients send to the embedded AWS is answered by moto's application in the
+    calling thread, as its server would answer it: the same dispatch and the same patches, without the
+    socket, the HTTP on both ends and a server thread per connection (a fifth of a workflow's CPU). Other
+    processes (the CLI, a browser) still reach the server."""
+    app = DomainDispatcherApplication(create_backend_app)
+    original: Callable[[Endpoint, AWSPreparedRequest], AWSResponse] = Endpoint._send  # type: ignore[attr-defined]
+    prefix = endpoint_url.rstrip("/") + "/"
+
+    def _send(self: Endpoint, request: AWSPreparedRequest) -> AWSResponse:
+        if not request.url.startswith(prefix):
+            return original(self, request)
+        return _answer_in_process(app, request)
+
+    patcher.set(Endpoint, "_send", _send)
+
+
 def install_health(patcher: Patcher) -> None:
     """moto has no AWS Health; the sandbox answers it, so the diagnostic runs as it would in an account."""
     original = DomainDispatcherApplication.get_application
@@ -441,6 +511,17 @@ def install_action_names_cache(patcher: Patcher) -> None:
 
 
 @functools.cache
+def _service_models(data_path: str | None = None) -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader(data_path)
+
+
+def install_shared_service_models(patcher: Patcher) -> None:
+    """Every botocore session made from now on reads the models through one loader per data path, which keeps
+    what it parsed (the models are only read)."""
+    patcher.set(botocore.session, "create_loader", _service_models)
+
+
+@functools.cache
 def _sns_signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -450,16 +531,57 @@ def install_sns_signing_key(patcher: Patcher) -> None:
     patcher.set(Subscription, "private_key", lambda self: _sns_signing_key())
 
 
+def _components(root: Component) -> Iterator[Component]:
+    """Every component of a parsed program: its states, their fields and so on down."""
+    seen: set[int] = set()
+    stack: list[object] = [root]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, Component):
+            yield item
+            stack.extend(vars(item).values())
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(definition: str) -> Any:
+    program, tree = _PARSE(definition)
+    # A component names its per-execution values (a retrier's attempt count) in the execution's own heap by a
+    # key it draws on first use; drawn here, executions that start at once cannot draw two.
+    for component in _components(program):
+        if isinstance(component, EvalComponent):
+            _ = component.heap_key
+    return program, tree
+
+
+_PARSE = AmazonStateLanguageParser.parse
+
+
 def install_definition_cache(patcher: Patcher) -> None:
-    """Parse each state machine definition once. The parse tree is only read (by moto's static analysers);
-    the program is evaluated, so each caller gets its own deep copy of it."""
-    parse = functools.lru_cache(maxsize=32)(AmazonStateLanguageParser.parse)
+    """Parse each definition once per process and let every execution evaluate the same program: a parsed
+    program holds no state of an execution (that lives in the execution's environment), so sharing it is
+    safe, and copying it cost 18 ms per execution."""
+    patcher.set(AmazonStateLanguageParser, "parse", staticmethod(_parsed))
 
-    def cached_parse(definition: str) -> Any:
-        program, tree = parse(definition)
-        return copy.deepcopy(program), tree
 
-    patcher.set(AmazonStateLanguageParser, "parse", staticmethod(cached_parse))
+@functools.lru_cache(maxsize=1024)
+def _json_path(path: str) -> Any:
+    return _PARSE_JSON_PATH(path)
+
+
+_PARSE_JSON_PATH = jsonpath_ng.ext.parser.parse
+
+
+def install_json_path_cache(patcher: Patcher) -> None:
+    """moto parses a state's JSONPath (``$.incident.id``) with a PLY grammar each time it reads one, about
+    0.3 ms each; a parsed path only finds (it keeps nothing), so each is parsed once per process."""
+    patcher.set(json_path, "parse", _json_path)
 
 
 # One write of a transaction: its kind, its request, the item's key and the item as it was (None: absent).

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
 
 from sandbox.bridge import target_input
 from sandbox.core import Sandbox
@@ -119,7 +120,7 @@ def test_an_input_path_that_does_not_match_is_an_error():
         target_input(target, {"detail": {}})
 
 
-def test_a_definition_is_parsed_once_and_each_execution_evaluates_its_own_program(sandbox):
+def test_a_definition_is_parsed_once_and_every_execution_evaluates_that_program(sandbox):
     machine = sandbox.deployment.state_machine_arn("RetryMachine5B6A7C8D")
     definition = sandbox.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["definition"]
 
@@ -127,5 +128,28 @@ def test_a_definition_is_parsed_once_and_each_execution_evaluates_its_own_progra
     second_program, second_tree = AmazonStateLanguageParser.parse(definition)
 
     assert first_tree is second_tree
-    assert first_program is not second_program
-    assert type(first_program) is type(second_program)
+    assert first_program is second_program
+    # Each component's key in an execution's heap is drawn before any execution runs: two executions that
+    # start at once cannot draw two and lose a retrier's count.
+    [retrier] = first_program.states.states["Flaky"].retry.retriers
+    assert retrier._EvalComponent__heap_key is not None  # drawn lazily by moto
+
+
+def test_executions_that_share_a_program_count_their_own_retries(sandbox):
+    machine = sandbox.deployment.state_machine_arn("RetryMachine5B6A7C8D")
+
+    # Two failures each: with a count shared between them, the fourth failure would exhaust MaxAttempts 3.
+    arns = [
+        sandbox.start_execution({"key": f"shared-program-{n}", "fail_times": 2}, state_machine_arn=machine)
+        for n in range(2)
+    ]
+    executions = [sandbox.wait_for_execution(arn, timeout=10) for arn in arns]
+
+    assert [json.loads(e["output"]) for e in executions] == [{"attempts": 3}, {"attempts": 3}]
+
+
+def test_a_json_path_is_parsed_once_and_still_finds_what_it_names(sandbox):
+    assert json_path.parse("$.incident.id") is json_path.parse("$.incident.id")
+    assert json_path.extract_json("$.incident.id", {"incident": {"id": "inc-1"}}) == "inc-1"
+    with pytest.raises(json_path.NoSuchJsonPathError):
+        json_path.extract_json("$.incident.id", {"incident": {}})
