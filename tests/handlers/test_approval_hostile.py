@@ -29,6 +29,8 @@ from tests.handlers.approvals import (
     slack_request,
 )
 
+pytestmark = pytest.mark.long
+
 HOSTILE: list[Any] = [
     None,
     "",

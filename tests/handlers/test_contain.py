@@ -26,6 +26,8 @@ from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment import handler
 from tourniquet.diagnostics import ec2 as diagnostics_ec2
 
+pytestmark = pytest.mark.long
+
 INCIDENT = "inc-0c4f1e2d3a5b"
 AUTOMATIC = ["tag_instance", "preserve_evidence", "snapshot_volumes", "isolate_network"]
 

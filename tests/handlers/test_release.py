@@ -27,6 +27,8 @@ from tourniquet import errors, store
 from tourniquet.containment import ec2 as containment_ec2
 from tourniquet.containment.handler import contain, release
 
+pytestmark = pytest.mark.long
+
 INCIDENT = "inc-3c4d5e6f7a8b"
 INSTANCE_ACTIONS = [
     ("preserve_evidence", "auto"),

@@ -35,6 +35,8 @@ from tourniquet.intake.settings import IntakeSettings
 from tourniquet.intake.webhook import handle
 from tourniquet.logs import logger
 
+pytestmark = pytest.mark.long
+
 TOKEN = "whk_" + "f" * 40
 HMAC_KEY = "hmac-" + "z" * 40
 MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:tourniquet-incident-response"

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stacks.synth import Synthesis
+
+pytestmark = pytest.mark.long
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 IGNORED = ("W3005",)

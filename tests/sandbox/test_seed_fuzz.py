@@ -6,12 +6,15 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.core import Sandbox
 from sandbox.seed import SeedError
 from tests.helpers import load_event
+
+pytestmark = pytest.mark.long
 
 # Each example creates look-alikes in the one sandbox the module shares: few enough to stay quick.
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

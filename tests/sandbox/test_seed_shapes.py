@@ -13,6 +13,8 @@ from sandbox.core import Sandbox
 from sandbox.seed import FIXED_AMI
 from tests.helpers import load_event
 
+pytestmark = pytest.mark.long
+
 _unique = itertools.count(1)
 
 

@@ -7,6 +7,7 @@ import json
 from datetime import UTC
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from tourniquet.errors import InvalidAlert
 from tourniquet.intake.common import from_label, from_normalized, from_score
 from tourniquet.intake.model import Alert, Severity
 from tourniquet.intake.normalize import normalize, normalize_all, normalize_part, parts, webhook_parts
+
+pytestmark = pytest.mark.long
 
 FIXTURES = sorted(path.stem for path in EVENTS.glob("*.json"))
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -29,6 +29,8 @@ from tourniquet_cli import render
 from tourniquet_cli.alert_files import read_alerts
 from tourniquet_cli.scenario import run_alert
 
+pytestmark = pytest.mark.long
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "guardduty-ec2-member-finding.json"
 MEMBER = MEMBER_ACCOUNTS[0]
 SECOND_REGION = "us-east-1"

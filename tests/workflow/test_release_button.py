@@ -12,6 +12,8 @@ from sandbox.core import OUTSIDER, Sandbox
 from tests.workflow.runner import Runner
 from tourniquet import store
 
+pytestmark = pytest.mark.long
+
 
 def _state(sandbox: Sandbox, instance_id: str) -> dict[str, Any]:
     """What containment changes and release must put back, as plainly comparable values."""

@@ -27,6 +27,8 @@ from tourniquet.slack.mrkdwn import escape
 from tourniquet_cli.main import app
 from tourniquet_cli.scenario import approval_card
 
+pytestmark = pytest.mark.long
+
 
 def _instance(sandbox: Sandbox, instance_id: str) -> dict[str, Any]:
     reservations = sandbox.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from boto3.dynamodb.conditions import Attr
 
 from benchmarks.storm import (
@@ -29,6 +30,8 @@ from sandbox.core import Sandbox
 from tourniquet import store
 from tourniquet.approval import records
 from tourniquet.approval.records import Approval
+
+pytestmark = pytest.mark.long
 
 PROBLEMS = 3
 COPIES = 8
