@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core.models import RESPONSES_METHODS, CallbackResponse, MockAWS, botocore_stubber, responses_mock
 
 from sandbox.patches import (
     Patcher,
@@ -40,6 +42,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, no_sandbox: None) -> Iterator[None]:
     install_action_names_cache(patcher)
     install_sns_signing_key(patcher)
     install_direct_dynamodb_items(patcher)
+    patcher.set(MockAWS, "_enable_patching", _enable_patching)
     try:
         with mock_aws():
             create_table(TABLE)
@@ -47,6 +50,24 @@ def aws(monkeypatch: pytest.MonkeyPatch, no_sandbox: None) -> Iterator[None]:
             yield
     finally:
         patcher.restore()
+
+
+# Any AWS URL, as moto's own last resort matches it.
+_AWS_URL = re.compile(r"https?://.+\.amazonaws\.com/.*")
+
+
+def _enable_patching(self: MockAWS, reset: bool = True) -> None:
+    """moto's start, with one callback per HTTP method for a call to AWS through requests, where moto
+    registers one per method and service URL pattern (over a thousand, two thirds of this fixture's time).
+    Such a call is still answered by moto, which finds the service from the URL again."""
+    botocore_stubber.enabled = True
+    if reset:
+        self.reset()
+    responses_mock.start()
+    for method in RESPONSES_METHODS:
+        responses_mock.add(
+            CallbackResponse(method=method, url=_AWS_URL, callback=botocore_stubber.process_prepared_request)
+        )
 
 
 def create_table(name: str) -> None:
