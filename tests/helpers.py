@@ -303,12 +303,13 @@ def member_account_client(service: str, account: str = MEMBER_ACCOUNT, region: s
     credentials = moto_client("sts", region).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="tests"
     )["Credentials"]
-    return boto3.session.Session(
+    return _session().client(  # type: ignore[call-overload]
+        service,
+        region_name=region,
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    ).client(service)
+    )
 
 
 # (service signing name, operation, params) of one AWS call.
