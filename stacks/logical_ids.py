@@ -3,7 +3,7 @@
 CloudFormation tells resources apart by logical id, and CDK derives the id from the construct path below the
 stack. Moving a resource under a new construct changes its id, and CloudFormation replaces it: a new, empty
 table, regenerated secrets, a new API URL, waiting executions cut off. A stack that groups resources it has
-already deployed leaves the groups' ids out of the path (:func:`logical_id_without`), so every resource keeps
+already deployed leaves the groups' ids out of the path (:class:`GroupedLogicalIds`), so every resource keeps
 the id it was deployed with; ``tests/infra/test_logical_ids.py`` holds the deployed ids.
 """
 
@@ -45,9 +45,27 @@ def logical_id(path: Sequence[str]) -> str:
     return readable[:_MAX_HUMAN_LENGTH] + digest[:_HASH_LENGTH].upper()
 
 
-def logical_id_without(stack: Stack, element: CfnElement, groups: Collection[str]) -> str:
-    """``element``'s logical id as if the stack's direct children named in ``groups`` were not there."""
-    path = element.node.path.split("/")[len(stack.node.path.split("/")) :]
-    if len(path) > 1 and path[0] in groups:
-        path = path[1:]
-    return logical_id(path)
+class GroupedLogicalIds:
+    """A stack's logical ids as if its direct children named in ``groups`` were not there.
+
+    CDK asks for an element's id again each time a reference to it resolves, and reading the element's path
+    takes calls into the jsii runtime; so each element's id is worked out once. Synthesizing the hub asks
+    about 1,700 times for 140 elements, which took 3 s of the synthesis's 4 s."""
+
+    def __init__(self, groups: Collection[str]) -> None:
+        self._groups = frozenset(groups)
+        self._depth: int | None = None
+        self._known: dict[str, str] = {}
+
+    def allocate(self, stack: Stack, element: CfnElement) -> str:
+        # The jsii runtime's reference names the element itself: a Python proxy may be new at each call.
+        key: str = element.__jsii_ref__.ref  # type: ignore[attr-defined]
+        known = self._known.get(key)
+        if known is None:
+            if self._depth is None:
+                self._depth = len(stack.node.path.split("/"))
+            path = element.node.path.split("/")[self._depth :]
+            if len(path) > 1 and path[0] in self._groups:
+                path = path[1:]
+            known = self._known[key] = logical_id(path)
+        return known

@@ -21,7 +21,7 @@ from stacks.dashboard import IncidentDashboard
 from stacks.feed import SiemFeed
 from stacks.functions import Functions
 from stacks.http_edge import HttpEdge
-from stacks.logical_ids import logical_id_without
+from stacks.logical_ids import GroupedLogicalIds
 from stacks.monitoring import Monitoring
 from stacks.names import STACK_NAME
 from stacks.storage import AuditStorage
@@ -63,6 +63,7 @@ class TourniquetStack(Stack):
             scope, construct_id, description="Tourniquet: AWS security incident response", **kwargs
         )
         self.config = config
+        self._logical_ids = GroupedLogicalIds(_GROUPS)
         # The product never contains itself: everything it deploys carries the protected tag.
         Tags.of(self).add(config.protected_tag_key, "true")
 
@@ -140,4 +141,4 @@ class TourniquetStack(Stack):
 
     def _allocate_logical_id(self, cfn_element: CfnElement) -> str:
         """``cfn_element``'s logical id from its path below the stack, leaving out :data:`_GROUPS`."""
-        return logical_id_without(self, cfn_element, _GROUPS)
+        return self._logical_ids.allocate(self, cfn_element)

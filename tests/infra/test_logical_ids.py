@@ -9,10 +9,11 @@ configuration); a refactoring that changes one fails here.
 from __future__ import annotations
 
 import pytest
-from aws_cdk import App, CfnResource, Stack
+from aws_cdk import App, CfnElement, CfnResource, Stack
 from constructs import Construct
 
-from stacks.logical_ids import logical_id
+from stacks import logical_ids
+from stacks.logical_ids import GroupedLogicalIds, logical_id
 from tests.infra.cfn import Template, resources
 
 # Replacing these loses data, cuts off what points at them from outside, or fails on a fixed name.
@@ -194,3 +195,33 @@ def test_logical_id_allocates_as_cdk_does(path: list[str]) -> None:
         scope = Construct(scope, component)
     element = CfnResource(scope, path[-1], type="AWS::SQS::Queue")
     assert logical_id(path) == stack.resolve(element.logical_id)
+
+
+class _Grouped(Stack):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.ids = GroupedLogicalIds(["Storage"])
+
+    def _allocate_logical_id(self, cfn_element: CfnElement) -> str:
+        return self.ids.allocate(self, cfn_element)
+
+
+def test_a_grouped_elements_id_leaves_the_group_out_and_is_worked_out_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worked_out: list[list[str]] = []
+
+    def counted(path: list[str]) -> str:
+        worked_out.append(list(path))
+        return logical_id(path)
+
+    monkeypatch.setattr(logical_ids, "logical_id", counted)
+    stack = _Grouped(App(), "Stack")
+    table = CfnResource(Construct(stack, "Storage"), "Table", type="AWS::DynamoDB::Table")
+    queue = CfnResource(stack, "Queue", type="AWS::SQS::Queue")
+
+    # CDK asks each time a reference resolves.
+    answers = [stack.resolve(element.logical_id) for element in (table, queue, table, table, queue)]
+
+    assert answers == ["Table", "Queue", "Table", "Table", "Queue"]
+    assert worked_out == [["Table"], ["Queue"]]
