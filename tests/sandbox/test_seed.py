@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.core import Sandbox
 from sandbox.seed import FIXED_AMI, UNUSUAL_IP
-from tests.helpers import load_event
+from tests.helpers import SandboxPool, load_event
+from tests.sandbox.template import template
 
 ORIGINAL = "i-0a1b2c3d4e5f67890"
+
+
+@pytest.fixture(scope="module")
+def sandbox(sandbox_pool: SandboxPool) -> Sandbox:
+    """A sandbox of its own: a look-alike network keeps the addresses of the first alert that named it, and
+    the other modules' alerts (a generated one among them) may name this finding's VPC."""
+    sandbox_pool.stop()
+    return sandbox_pool.get("test-template", lambda: Sandbox(template=template()))
 
 
 @pytest.fixture(scope="module")
