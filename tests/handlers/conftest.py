@@ -18,6 +18,8 @@ from sandbox.patches import (
     install_direct_dynamodb_items,
     install_sns_signing_key,
 )
+from sandbox.slack import FakeSlack
+from tests.handlers.approvals import SlackEnv, running_fake_slack, slack_environment
 from tests.helpers import REGION, TABLE, create_deny_all_policy, moto_client
 from tourniquet import aws as tourniquet_aws
 
@@ -68,6 +70,19 @@ def _enable_patching(self: MockAWS, reset: bool = True) -> None:
         responses_mock.add(
             CallbackResponse(method=method, url=_AWS_URL, callback=botocore_stubber.process_prepared_request)
         )
+
+
+@pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlack]:
+    """The fake Slack Web API, one per module (a module that needs more users overrides it)."""
+    with running_fake_slack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
+    """The handlers' Slack settings pointed at the fake, with its secret in moto."""
+    return slack_environment(fake_slack, monkeypatch)
 
 
 def create_table(name: str) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.stub import Stubber
 
-from sandbox.slack import FakeSlack
 from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
@@ -21,7 +19,6 @@ from tests.handlers.approvals import (
     INSTANCE,
     STRANGER,
     TOKEN,
-    SlackEnv,
     approval_event,
     approval_item,
     click_payload,
@@ -31,8 +28,6 @@ from tests.handlers.approvals import (
     kinds,
     open_incident,
     request_card,
-    running_fake_slack,
-    slack_environment,
     slack_request,
     snapshot,
 )
@@ -40,17 +35,6 @@ from tourniquet import aws as tourniquet_aws
 from tourniquet import store
 from tourniquet.approval import handler
 from tourniquet.errors import EscalationFailed
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 def test_request_approval_stores_the_token_and_posts_a_card_without_it(slack, sfn_calls):

@@ -7,24 +7,19 @@ its reason, and is answered with an ephemeral message, never an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sandbox.slack import FakeSlack
 from tests.handlers.approvals import (
     APPROVER,
     INCIDENT_ID,
-    SlackEnv,
     approval_item,
     click_payload,
     ephemeral_texts,
     interact,
     kinds,
     request_card,
-    running_fake_slack,
-    slack_environment,
     slack_request,
     snapshot,
 )
@@ -32,17 +27,6 @@ from tourniquet import store
 
 OTHER_INCIDENT = "inc-fedcba987654"
 WRONG_MESSAGE = "This button is not on this approval's card: nothing was changed."
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 def on_message(payload: dict[str, Any], channel: str | None, ts: str | None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
     STRANGER,
-    SlackEnv,
     approval_event,
     approval_item,
     click_payload,
@@ -25,7 +24,6 @@ from tests.handlers.approvals import (
     open_incident,
     request_card,
     running_fake_slack,
-    slack_environment,
     slack_request,
     snapshot,
 )
@@ -39,11 +37,6 @@ def fake_slack() -> Iterator[FakeSlack]:
     with running_fake_slack() as fake:
         fake.add_user(SlackUser(MEMBER, "member"))
         yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 def new_group(fake: FakeSlack, members: list[str]) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -15,17 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
-from sandbox.slack import FakeSlack
 from tests.handlers.approvals import (
     APPROVER,
     SIGNING_SECRET,
-    SlackEnv,
     approval_item,
     click_payload,
     interact,
     request_card,
-    running_fake_slack,
-    slack_environment,
     slack_request,
 )
 
@@ -81,17 +76,6 @@ PLACES = [
     ("actions", 0, "value"),
     ("actions", 1),
 ]
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 def signed(body: str) -> dict[str, Any]:

@@ -4,24 +4,19 @@ someone decided while the workflow was between its waits, that decision delivere
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from botocore.stub import ANY, Stubber
 
-from sandbox.slack import FakeSlack
 from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
     INCIDENT_ID,
-    SlackEnv,
     approval_item,
     click_payload,
     interact,
     kinds,
     request_card,
-    running_fake_slack,
-    slack_environment,
     slack_request,
 )
 from tourniquet import aws as tourniquet_aws
@@ -30,17 +25,6 @@ from tourniquet.approval import handler
 from tourniquet.errors import ApprovalExpired
 
 NEXT_TOKEN = "AQCIAAAAKgAAAAMAAAAAAAAAB" + "n3xt" * 300
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 def remind() -> dict[str, object]:

@@ -26,7 +26,6 @@ from tests.handlers.approvals import (
     kinds,
     open_incident,
     request_card,
-    running_fake_slack,
     slack_environment,
     slack_request,
 )
@@ -46,12 +45,6 @@ def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The pause between a channel's attempts, shortened: the tests count attempts, not seconds."""
     monkeypatch.setattr(http, "BACKOFF_SECONDS", 0.01)
     monkeypatch.setattr(client, "RETRY_INTERVAL", BackoffRetryIntervalCalculator(backoff_factor=0.01))
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

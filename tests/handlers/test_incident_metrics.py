@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from sandbox.slack import FakeSlack
 from tests.handlers.approvals import (
     CONTEXT,
     INCIDENT_ID,
-    SlackEnv,
     open_incident,
-    running_fake_slack,
-    slack_environment,
 )
 from tourniquet import store
 from tourniquet.incidents import measures
 from tourniquet.notify import handler
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
-
 
 RELEASE_WORKFLOW = Path(__file__).resolve().parents[2] / "statemachines" / "release_incident.asl.json"
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from sandbox.slack import FakeSlack
 from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
@@ -20,8 +18,6 @@ from tests.handlers.approvals import (
     kinds,
     open_incident,
     request_card,
-    running_fake_slack,
-    slack_environment,
     slack_request,
 )
 from tourniquet import store
@@ -45,17 +41,6 @@ ACTIONS = [
         "verified": True,
     },
 ]
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 def notify(event: dict[str, Any]) -> dict[str, Any]:

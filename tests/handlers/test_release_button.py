@@ -4,13 +4,11 @@ workflow once; and NotifyReleased. Against moto and the fake Slack Web API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from sandbox.slack import FakeSlack
 from tests.handlers.approvals import (
     APPROVER,
     CONTEXT,
@@ -26,8 +24,6 @@ from tests.handlers.approvals import (
     kinds,
     open_incident,
     request_card,
-    running_fake_slack,
-    slack_environment,
     slack_request,
 )
 from tests.helpers import TEST_SCOPE, moto_client
@@ -39,17 +35,6 @@ OUTCOME_ACTIONS = [
     {"name": "isolate_network", "mode": "auto", "status": "done", "target": INSTANCE, "verified": True},
     {"name": "stop_instance", "mode": "approval", "status": "done", "target": INSTANCE, "verified": True},
 ]
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 @pytest.fixture

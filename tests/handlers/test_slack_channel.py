@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from email.message import Message
 from http.client import RemoteDisconnected
 from typing import Any
@@ -21,7 +20,6 @@ from tests.handlers.approvals import (
     SlackEnv,
     open_incident,
     request_card,
-    running_fake_slack,
     slack_environment,
 )
 from tourniquet import store
@@ -33,12 +31,6 @@ from tourniquet.state import Verdict
 
 QUICK = Bound(attempts=3, timeout=1.0, total=5.0)
 HOSTILE = "<!channel> <@U0BOSS> <https://evil.example|click here> & more"
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
 
 
 @pytest.fixture

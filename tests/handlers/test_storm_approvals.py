@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from tests.handlers.approvals import (
     click_payload,
     ephemeral_texts,
     interact,
-    running_fake_slack,
     slack_environment,
     slack_request,
 )
@@ -40,12 +38,6 @@ from tourniquet.state import IncidentRef
 
 # Another approver of the deployment (slack_environment's APPROVERS).
 OTHER_APPROVER = "U0OTHERAPP"
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
 
 
 @pytest.fixture

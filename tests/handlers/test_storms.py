@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ import typer
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-from sandbox.slack import FakeSlack
-from tests.handlers.approvals import CONTEXT, SlackEnv, running_fake_slack, slack_environment
+from tests.handlers.approvals import CONTEXT, SlackEnv
 from tests.helpers import LAMBDA_CONTEXT, TABLE, load_event
 from tourniquet import store
 from tourniquet.incidents import dedup, handler, outcome, storm
@@ -209,17 +207,6 @@ def test_the_outcome_summarizes_only_the_actions_on_its_own_target():
 
 
 # --- the thread's summaries ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(aws: None, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> SlackEnv:
-    return slack_environment(fake_slack, monkeypatch)
 
 
 def notify_folded(incident: IncidentRef, execution_id: str) -> dict[str, Any]:

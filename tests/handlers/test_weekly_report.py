@@ -13,7 +13,7 @@ import pytest
 
 from sandbox.channels import PAGERDUTY, TEAMS, ChannelStandIns
 from sandbox.slack import FakeSlack
-from tests.handlers.approvals import CONTEXT, SlackEnv, running_fake_slack, slack_environment
+from tests.handlers.approvals import CONTEXT, SlackEnv, slack_environment
 from tests.helpers import moto_client
 from tourniquet import store
 from tourniquet.channels import Bound, ChannelFailed, http
@@ -26,12 +26,6 @@ def scheduled(weeks_later: int = 0) -> dict[str, str]:
     """What EventBridge Scheduler sends: the schedule's input, its context attribute filled in."""
     moment = store.now().replace(second=0, microsecond=0) + timedelta(weeks=weeks_later)
     return {"scheduled_time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
 
 
 @pytest.fixture
