@@ -369,6 +369,7 @@ class Sandbox:
         patches.install_transaction_fix(self._patcher)
         patches.install_atomic_dynamodb_requests(self._patcher)
         patches.install_direct_dynamodb_items(self._patcher)
+        patches.install_partition_queries(self._patcher)
         patches.install_health(self._patcher)
         patches.install_module_list_cache(self._patcher)
         patches.install_definition_cache(self._patcher)
