@@ -377,6 +377,7 @@ class Sandbox:
         patches.install_action_names_cache(self._patcher)
         patches.install_sns_signing_key(self._patcher)
         patches.install_shared_service_models(self._patcher)
+        patches.install_user_agent_cache(self._patcher)
         patches.install_in_process_requests(self._patcher, self.endpoint_url)
         cloudtrail.install(self._patcher, self.trail)
         standins.install(self._patcher, self.securityhub, self.model)

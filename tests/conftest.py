@@ -10,6 +10,7 @@ import pytest
 
 # Importing the sandbox package points MOTO_AMIS_PATH at its small image list, which moto reads at import.
 import sandbox  # noqa: F401
+from sandbox.patches import Patcher, install_user_agent_cache
 from tests.helpers import SandboxPool
 
 # The scope the deployed functions get from the stack: the tests' account and regions, acted in through a
@@ -50,6 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Python's default thresholds the collector walked them in some 6,500 collections, 8 s of each worker's
     # CPU. Objects that die young are freed by their reference counts; the collector is for cycles.
     gc.set_threshold(50_000, 20, 20)
+    # The sandbox's cache of botocore's User-Agent parts, for the whole process: the handler tests make
+    # thousands of calls to moto without a sandbox.
+    install_user_agent_cache(Patcher())
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
