@@ -449,9 +449,11 @@ class Sandbox:
             # Lets tests use the runtime package's own table helpers against the sandbox.
             self._set_environ({"TABLE_NAME": tables[0].physical_id})
         self._api = LocalHttpApi(deployment, self.client("lambda"), host=HOST).start()
-        self._bridge = Bridge(
+        bridge = Bridge(
             deployment.bridges, sqs=self.client("sqs"), stepfunctions=self.client("stepfunctions")
-        ).start()
+        )
+        patches.install_queue_wakeup(self._patcher, bridge.queue_names, bridge.notify)
+        self._bridge = bridge.start()
         self._clicker = Clicker(self._api.url(), self.slack_credentials["signing_secret"], self.slack)
         self._seeder = Seeder(
             ec2=self.client("ec2"),

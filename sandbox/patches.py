@@ -87,6 +87,7 @@ from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sns.models import Subscription
+from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.component import Component
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
@@ -523,6 +524,27 @@ def install_shared_service_models(patcher: Patcher) -> None:
     """Every botocore session made from now on reads the models through one loader per data path, which keeps
     what it parsed (the models are only read)."""
     patcher.set(botocore.session, "create_loader", _service_models)
+
+
+def install_queue_wakeup(patcher: Patcher, queue_names: frozenset[str], wake: Callable[[], None]) -> None:
+    """A message sent to one of ``queue_names`` (by a rule's target, or a client) calls ``wake`` once it is
+    on the queue."""
+    send_message, send_message_batch = SQSBackend.send_message, SQSBackend.send_message_batch
+
+    def sent(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        message = send_message(self, queue_name, *args, **kwargs)
+        if queue_name in queue_names:
+            wake()
+        return message
+
+    def sent_batch(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        answer = send_message_batch(self, queue_name, *args, **kwargs)
+        if queue_name in queue_names:
+            wake()
+        return answer
+
+    patcher.set(SQSBackend, "send_message", sent)
+    patcher.set(SQSBackend, "send_message_batch", sent_batch)
 
 
 def install_user_agent_cache(patcher: Patcher) -> None:
