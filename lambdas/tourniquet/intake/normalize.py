@@ -84,6 +84,13 @@ def webhook_parts(source: WebhookSource, payload: Any) -> list[Part]:
     return [Part(part.path, webhook_event(source, part.event), part.parse) for part in found]
 
 
+def webhook_alert_count(payload: Any) -> int:
+    """How many parts :func:`webhook_parts` makes of ``payload``, counted without reading them: one per entry
+    of its alerts list (Alertmanager, Grafana's unified alerting), else one (Grafana's legacy alerting)."""
+    alerts = payload.get("alerts") if isinstance(payload, dict) else None
+    return len(alerts) if isinstance(alerts, list) else 1
+
+
 def parts(event: Any, at: str = "") -> list[Part]:
     """The alerts of a delivery, in order. Never empty: a delivery without any alert is unusable."""
     if not isinstance(event, dict):

@@ -3,13 +3,14 @@ Grafana and Alertmanager alerts in, one workflow execution per alert out.
 
 Authenticated by a bearer token or a body signature (see :mod:`tourniquet.intake.auth`). Every mistake of
 the sender gets a 4xx with ``{"error": {"code", "message", "field"}}`` and starts nothing: 401
-unauthenticated, 413 a body over 256 KiB or more alerts than ``WEBHOOK_MAX_ALERTS`` (the error also carries
-the ``limit``), 400 bad JSON or an unknown format, 404 an unknown source. JSON that parses but that later
-steps could not carry is bad JSON too: text with lone UTF-16 surrogates, nesting deeper than
-:data:`MAX_DEPTH`, and NaN, Infinity or numbers beyond a double (Step Functions refuses the first two in an
-execution input). A batch with unusable alerts starts the good ones and reports the rest (207). Only a
-fault on this side (the secret, the settings or the workflow out of reach) is a 503, which Grafana and
-Alertmanager retry; a retry loses nothing, and its duplicates fold into incidents.
+unauthenticated, 413 a body over 256 KiB or more alerts than ``WEBHOOK_MAX_ALERTS`` (counted before anything
+in the body is read; the error also carries the ``limit``), 400 bad JSON or an unknown format, 404 an
+unknown source. JSON that parses but that later steps could not carry is bad JSON too: text with lone
+UTF-16 surrogates, nesting deeper than :data:`MAX_DEPTH`, and NaN, Infinity or numbers beyond a double (Step
+Functions refuses the first two in an execution input). A batch with unusable alerts starts the good ones
+and reports the rest (207). Only a fault on this side (the secret, the settings or the workflow out of
+reach) is a 503, which Grafana and Alertmanager retry; a retry loses nothing, and its duplicates fold into
+incidents.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tourniquet.intake import auth, executions
 from tourniquet.intake.alertmanager import WebhookSource
 from tourniquet.intake.common import Outcome, Part, join, number, obj
 from tourniquet.intake.model import Alert
-from tourniquet.intake.normalize import normalize_part, webhook_parts
+from tourniquet.intake.normalize import normalize_part, webhook_alert_count, webhook_parts
 from tourniquet.intake.settings import IntakeSettings
 from tourniquet.logs import logger
 from tourniquet.secrets import SecretUnreadable
@@ -142,19 +143,30 @@ def _request(event: Any) -> Request | Response:
     )
 
 
+def _alerts(source: WebhookSource, payload: Any, settings: IntakeSettings) -> list[Part] | Response:
+    """The body's alerts, or the 4xx that refuses the whole body."""
+    # Counted before anything is read through: a flood costs its parsing and no more.
+    count, limit = webhook_alert_count(payload), settings.webhook_max_alerts
+    if count > limit:
+        logger.warning("Webhook request over the alert cap", extra={"alerts": count, "limit": limit})
+        return _too_many(count, limit)
+    problem = unusable(payload)
+    if problem is not None:
+        return problem
+    try:
+        return webhook_parts(source, payload)
+    except InvalidAlert as exc:
+        code = "unknown_format" if exc.field in ("body", "alerts") else "invalid_alert"
+        return error(400, code, str(exc), exc.field)
+
+
 def _accept(source: WebhookSource, request: Request, settings: IntakeSettings) -> Response:
     payload = _json(request.body)
     if isinstance(payload, Response):
         return payload
-    try:
-        found = webhook_parts(source, payload)
-    except InvalidAlert as exc:
-        code = "unknown_format" if exc.field in ("body", "alerts") else "invalid_alert"
-        return error(400, code, str(exc), exc.field)
-    limit = settings.webhook_max_alerts
-    if len(found) > limit:
-        logger.warning("Webhook request over the alert cap", extra={"alerts": len(found), "limit": limit})
-        return _too_many(len(found), limit)
+    found = _alerts(source, payload, settings)
+    if isinstance(found, Response):
+        return found
 
     good: list[tuple[int, Part, Outcome]] = []
     rejected: list[dict[str, Any]] = []
@@ -223,14 +235,14 @@ def _too_many(count: int, limit: int) -> Response:
 
 
 def _json(body: bytes) -> Any | Response:
-    """The parsed body, or the 400 that says why the later steps could not carry it."""
+    """The parsed body, or the 400 that says why it could not be parsed."""
     try:
         payload = json.loads(body)
     except RecursionError:
         return _too_deep()
     except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
         return error(400, "invalid_json", "the body is not valid JSON in UTF-8", "body")
-    return unusable(payload) or payload
+    return payload
 
 
 def _too_deep() -> Response:
