@@ -285,9 +285,11 @@ def value(recipe: Recipe) -> Any:
     return recipe.of([1.5, -2.25e-300, 1.7976931348623157e308, float("nan"), 3.0, 1e-320])
 
 
-# Alerts in a body: most carry the fixture's own; a few sit at the cap, just over it, or in the thousands
-# one body could once start.
-COPIES = [0] * 76 + [99, 100, 101, 3000]
+# Alerts in a body: most carry the fixture's own; a few sit at the cap, just over it, fill more than 256 KiB
+# (with the larger fixtures), or are the thousands of small distinct alerts one body under 256 KiB could once
+# start.
+COPIES = [0] * 75 + [99, 100, 101, 250, 3000]
+FLOOD = 1000
 DAMAGE = [None] * 9 + ["cut", "byte", "bom"]
 BAD_BYTES = [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\x00", b"\x80"]
 
@@ -306,8 +308,11 @@ def body(number: int) -> tuple[bytes, bool, bool]:
             path, kind, key = changes.of(PATHS[name]), changes.of(KINDS), changes.of(KEYS)
             mutate(payload, path, kind, value(changes), key)
     copies = recipe.of(COPIES)
-    if copies and isinstance(payload, dict) and isinstance(payload.get("alerts"), list):
-        payload["alerts"] = ((payload["alerts"] or [{}]) * 3000)[:copies]
+    if copies >= FLOOD and isinstance(payload, dict):
+        flood = ({"alertname": "Flood", "instance": f"10.0.{n // 256}.{n % 256}"} for n in range(copies))
+        payload["alerts"] = [{"labels": labels} for labels in flood]
+    elif copies and isinstance(payload, dict) and isinstance(payload.get("alerts"), list):
+        payload["alerts"] = ((payload["alerts"] or [{}]) * copies)[:copies]
     text = json.dumps(payload, ensure_ascii=recipe.pick(2) == 1, allow_nan=True)
     data = _MARKER.sub(_expand, text).encode("utf-8", "surrogatepass")
     damage, at = recipe.of(DAMAGE), recipe.pick(len(data) + 1)
