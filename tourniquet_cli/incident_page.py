@@ -37,6 +37,8 @@ PAGE = Path(__file__).with_name("incident_page.html")
 PAGE_HEADER = "X-Tourniquet-Page"
 # A sandbox lives for one run: the report of its table covers the day.
 REPORT_PERIOD = timedelta(days=1)
+# When the run ends, how long the page may take to ask for the last time (it asks every 0.7 s).
+FINAL_STATE_SECONDS = 5.0
 _MAX_BODY = 4096
 _HIDDEN_ELEMENT_KEYS = ("value", "url")
 
@@ -52,6 +54,7 @@ class IncidentPage:
         self._lock = threading.Lock()
         self._execution: str | None = None
         self._incident: str | None = None
+        self.shown_finished = threading.Event()
 
     def start(self) -> IncidentPage:
         self._server.start(_handler_class(self))
@@ -170,13 +173,16 @@ class IncidentPage:
 
 @contextmanager
 def served(sandbox: Sandbox, progress: Progress, say: Callable[[str], None]) -> Iterator[IncidentPage]:
-    """The page, opened in the browser, following each execution as it starts; at the end, in a terminal,
-    it stays up until Enter is pressed."""
+    """The page, opened in the browser, following each execution as it starts; at the end it stays up until
+    it has shown the finished run (or for :data:`FINAL_STATE_SECONDS`), and in a terminal until Enter is
+    pressed."""
     with IncidentPage(sandbox) as page:
         progress.started = page.follow
         say(f"Incident page: {page.url} (press Approve or Deny there)")
         webbrowser.open(page.url)
         yield page
+        # The run has ended: the page shows how before it stops.
+        page.shown_finished.wait(FINAL_STATE_SECONDS)
         if sys.stdin.isatty():
             say("The page stays up until you press Enter.")
             sys.stdin.readline()
@@ -220,7 +226,10 @@ def _handler_class(page: IncidentPage) -> type[BaseHTTPRequestHandler]:
             if path == "/":
                 self._send(200, "text/html; charset=utf-8", page.html().encode())
             elif path == "/state":
-                self._send(200, "application/json", json.dumps(page.state(), default=str).encode())
+                state = page.state()
+                self._send(200, "application/json", json.dumps(state, default=str).encode())
+                if state.get("finished"):
+                    page.shown_finished.set()
             elif path == "/timeline.svg":
                 self._send(200, "image/svg+xml", page.timeline_svg().encode())
             elif path == "/report.html":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,7 +14,9 @@ from typing import Any, cast
 import pytest
 
 from sandbox.core import Sandbox
-from tourniquet_cli.incident_page import PAGE_HEADER, IncidentPage
+from tourniquet_cli import incident_page
+from tourniquet_cli.incident_page import PAGE_HEADER, IncidentPage, served
+from tourniquet_cli.scenario import Progress
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +118,42 @@ def test_a_press_from_anywhere_else_is_refused(page: IncidentPage, changes: dict
     status, _, _ = request(page, "/press", body={"action_id": "approve"}, **press_headers(page, **changes))
 
     assert status == 403
+
+
+def test_when_the_run_ends_the_page_stays_up_until_it_has_shown_how_it_ended(monkeypatch: pytest.MonkeyPatch):
+    opened: list[str] = []
+    monkeypatch.setattr(incident_page.webbrowser, "open", opened.append)
+    monkeypatch.setattr(IncidentPage, "state", lambda self: {"incident_id": "inc-1", "finished": True})
+    ended = threading.Event()
+
+    def run() -> None:
+        with served(cast(Sandbox, object()), Progress(), lambda _line: None):
+            pass  # the run ends at once
+        ended.set()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        while not opened:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert not ended.is_set()  # the page has not yet shown the finished run
+
+        with urllib.request.urlopen(opened[0] + "state", timeout=5) as answer:
+            assert json.loads(answer.read())["finished"] is True
+    finally:
+        runner.join(timeout=10)
+    assert ended.is_set()
+
+
+def test_a_page_nobody_reads_is_stopped_soon_after_the_run_ends(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(incident_page.webbrowser, "open", lambda _url: None)
+    monkeypatch.setattr(incident_page, "FINAL_STATE_SECONDS", 0.3)
+    began = time.monotonic()
+
+    with served(cast(Sandbox, object()), Progress(), lambda _line: None) as page:
+        url = page.url
+
+    assert 0.3 <= time.monotonic() - began < 5
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=2)

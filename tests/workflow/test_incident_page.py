@@ -89,8 +89,8 @@ def test_a_person_approves_on_the_incident_page_and_watches_it_contained(
         wait.until(expected_conditions.element_to_be_clickable(approve)).click()
         # Slack asks to confirm an approval; so does the page.
         wait.until(expected_conditions.element_to_be_clickable((By.ID, "confirm-yes"))).click()
-        # The page shows the incident contained. (Outside a terminal the CLI stops the page as soon as the
-        # workflow ends, so the page may never hear that the execution finished: the CLI's result says so.)
+        # The page shows the incident contained: when the workflow ends, the CLI keeps the page up until the
+        # page has shown the finished run.
         status = browser.find_element(By.ID, "status")
         wait.until(lambda _driver: status.get_attribute("data-status") == "contained")
         wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "card"), "Approved"))
