@@ -527,9 +527,9 @@ def install_shared_service_models(patcher: Patcher) -> None:
 
 
 def install_queue_wakeup(patcher: Patcher, queue_names: frozenset[str], wake: Callable[[], None]) -> None:
-    """A message sent to one of ``queue_names`` (by a rule's target, or a client) calls ``wake`` once it is
-    on the queue."""
-    send_message, send_message_batch = SQSBackend.send_message, SQSBackend.send_message_batch
+    """A message sent to one of ``queue_names`` (as a rule's target sends it) calls ``wake`` once it is on
+    the queue."""
+    send_message = SQSBackend.send_message
 
     def sent(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
         message = send_message(self, queue_name, *args, **kwargs)
@@ -537,14 +537,7 @@ def install_queue_wakeup(patcher: Patcher, queue_names: frozenset[str], wake: Ca
             wake()
         return message
 
-    def sent_batch(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        answer = send_message_batch(self, queue_name, *args, **kwargs)
-        if queue_name in queue_names:
-            wake()
-        return answer
-
     patcher.set(SQSBackend, "send_message", sent)
-    patcher.set(SQSBackend, "send_message_batch", sent_batch)
 
 
 def install_user_agent_cache(patcher: Patcher) -> None:
